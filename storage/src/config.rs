@@ -1,0 +1,89 @@
+//! Per-partition log configuration ([`LogConfig`]) with Kafka's topic-level defaults.
+//!
+//! Field names follow Kafka's topic configs (`segment.bytes` → [`LogConfig::segment_bytes`], …). The config is
+//! plain data: the server builds one per topic and may replace it at run time with [`crate::Log::set_config`].
+
+/// How the timestamps of appended batches are interpreted (`message.timestamp.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimestampType {
+    /// Keep the producer's timestamps (`CreateTime`, attributes bit 3 clear).
+    #[default]
+    CreateTime,
+    /// The broker stamps each batch with the append time (`LogAppendTime`, attributes bit 3 set).
+    LogAppendTime,
+}
+
+/// Configuration of one partition's log. `Default` gives Kafka's defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogConfig {
+    /// `segment.bytes`: roll the active segment before it would grow beyond this size (default 1 GiB).
+    pub segment_bytes: u64,
+    /// `segment.ms`: roll the active segment once its first batch is older than this (default 7 days).
+    pub segment_ms: i64,
+    /// `segment.index.bytes`: maximum size of each index file; a segment also rolls when an index is full
+    /// (default 10 MiB).
+    pub segment_index_bytes: u64,
+    /// `index.interval.bytes`: bytes of log appended between two offset-index entries (default 4096).
+    pub index_interval_bytes: u64,
+    /// `retention.ms`: delete segments whose largest timestamp is older than this; `-1` = unlimited (default 7 days).
+    pub retention_ms: i64,
+    /// `retention.bytes`: delete the oldest segments while the log is larger than this; `-1` = unlimited (default).
+    pub retention_bytes: i64,
+    /// `max.message.bytes`: maximum size of one record batch (default 1048588).
+    pub max_message_bytes: u32,
+    /// `message.timestamp.type` (default `CreateTime`).
+    pub timestamp_type: TimestampType,
+    /// `flush.messages`: [`crate::AppendInfo::needs_flush`] turns true once this many messages are unflushed
+    /// (default `u64::MAX`, never).
+    pub flush_messages: u64,
+    /// `flush.ms`: the server flushes a log when its last flush is older than this (default `i64::MAX`, never).
+    pub flush_ms: i64,
+}
+
+impl LogConfig {
+    /// Kafka's default `segment.bytes` (1 GiB).
+    pub const DEFAULT_SEGMENT_BYTES: u64 = 1 << 30;
+    /// Kafka's default `segment.ms` and `retention.ms` (7 days).
+    pub const DEFAULT_SEGMENT_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+    /// Kafka's default `segment.index.bytes` (10 MiB).
+    pub const DEFAULT_SEGMENT_INDEX_BYTES: u64 = 10 * 1024 * 1024;
+    /// Kafka's default `index.interval.bytes`.
+    pub const DEFAULT_INDEX_INTERVAL_BYTES: u64 = 4096;
+    /// Kafka's default `max.message.bytes` (1 MiB + record batch overhead).
+    pub const DEFAULT_MAX_MESSAGE_BYTES: u32 = 1_048_588;
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: Self::DEFAULT_SEGMENT_BYTES,
+            segment_ms: Self::DEFAULT_SEGMENT_MS,
+            segment_index_bytes: Self::DEFAULT_SEGMENT_INDEX_BYTES,
+            index_interval_bytes: Self::DEFAULT_INDEX_INTERVAL_BYTES,
+            retention_ms: Self::DEFAULT_SEGMENT_MS,
+            retention_bytes: -1,
+            max_message_bytes: Self::DEFAULT_MAX_MESSAGE_BYTES,
+            timestamp_type: TimestampType::CreateTime,
+            flush_messages: u64::MAX,
+            flush_ms: i64::MAX,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_kafkas() {
+        let c = LogConfig::default();
+        assert_eq!(c.segment_bytes, 1_073_741_824);
+        assert_eq!(c.segment_ms, 604_800_000);
+        assert_eq!(c.segment_index_bytes, 10_485_760);
+        assert_eq!(c.index_interval_bytes, 4096);
+        assert_eq!(c.retention_ms, 604_800_000);
+        assert_eq!(c.retention_bytes, -1);
+        assert_eq!(c.max_message_bytes, 1_048_588);
+        assert_eq!(c.timestamp_type, TimestampType::CreateTime);
+    }
+}

@@ -1,0 +1,655 @@
+//! [`Log`]: one partition's segmented log (Kafka's `UnifiedLog` + `LocalLog`, local storage only).
+//!
+//! Segments live in a `BTreeMap` keyed by base offset; the last one is the active segment that takes appends. The
+//! log start offset is the first segment's base offset; the log end offset (LEO) is the active segment's next
+//! offset.
+//!
+//! Thread-safety: `Log` is `Send + Sync`. Methods that change the log take `&mut self` (the server wraps the log in
+//! a lock); [`Log::read`], [`Log::offset_for_timestamp`] and [`Log::max_timestamp`] take `&self` and use positional
+//! reads, so many readers can share a read lock.
+//!
+//! Durability: appends land in the page cache. [`Log::sync_job`] collects the files that hold unflushed data, to be
+//! fsynced outside the lock ([`SyncJob::run`], on a blocking thread); [`Log::mark_flushed`] then records the new
+//! recovery point. [`Log::flush`] and [`Log::close`] do all of that in place. After a crash, open with
+//! `clean_shutdown = false`: the last segment is validated and truncated at the first bad byte.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::batch::{self, BatchHeader};
+use crate::config::{LogConfig, TimestampType};
+use crate::error::{Result, StorageError};
+use crate::segment::{
+    file_name, parse_file_name, wall_clock_ms, OpenMode, Segment, INDEX_SUFFIX, LEFTOVER_SUFFIXES,
+    LOG_SUFFIX, TIME_INDEX_SUFFIX,
+};
+
+/// Result of a successful [`Log::append`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset assigned to the first record.
+    pub base_offset: i64,
+    /// Offset assigned to the last record.
+    pub last_offset: i64,
+    /// The append time stamped on the batches with `LogAppendTime`, else -1.
+    pub log_append_time: i64,
+    /// Log start offset after the append.
+    pub log_start_offset: i64,
+    /// Number of records appended.
+    pub record_count: u64,
+    /// Whether the unflushed messages reached `flush.messages` (the caller should schedule a flush).
+    pub needs_flush: bool,
+}
+
+/// Result of a successful [`Log::read`].
+#[derive(Debug, Clone)]
+pub struct ReadInfo {
+    /// Whole batches, exactly as stored (empty at the log end).
+    pub records: Bytes,
+    /// Log start offset at the time of the read.
+    pub log_start_offset: i64,
+    /// Log end offset at the time of the read.
+    pub log_end_offset: i64,
+}
+
+/// A segment removed by [`Log::enforce_retention`].
+#[derive(Debug, Clone)]
+pub struct DeletedSegment {
+    /// Base offset of the deleted segment.
+    pub base_offset: i64,
+    /// Size of its `.log` in bytes.
+    pub size: u64,
+    /// Why it was deleted (retention time or size breach).
+    pub reason: String,
+}
+
+/// Files to fsync outside the log lock: get one from [`Log::sync_job`], [`SyncJob::run`] it on a blocking thread
+/// (`tokio::task::spawn_blocking`), then call [`Log::mark_flushed`] with the offset it returns.
+#[derive(Debug)]
+pub struct SyncJob {
+    files: Vec<Arc<File>>,
+    dir: Option<PathBuf>,
+    dir_generation: u64,
+    dir_synced: Arc<AtomicU64>,
+    offset: i64,
+}
+
+impl SyncJob {
+    /// `fdatasync` every file (and `fsync` the directory if segment files were created or deleted). Blocking.
+    /// Returns the offset everything below which is now durable.
+    pub fn run(self) -> io::Result<i64> {
+        for file in &self.files {
+            file.sync_data()?;
+        }
+        if let Some(dir) = &self.dir {
+            File::open(dir)?.sync_all()?;
+            self.dir_synced
+                .fetch_max(self.dir_generation, Ordering::AcqRel);
+        }
+        Ok(self.offset)
+    }
+
+    /// The offset [`SyncJob::run`] will report as durable.
+    pub fn offset(&self) -> i64 {
+        self.offset
+    }
+}
+
+/// One partition's log. See the module docs for the thread-safety and durability contract.
+#[derive(Debug)]
+pub struct Log {
+    dir: PathBuf,
+    config: LogConfig,
+    /// Never empty: the last entry is the active segment.
+    segments: BTreeMap<i64, Segment>,
+    /// Everything below this offset is durable.
+    recovery_point: i64,
+    last_flush_ms: i64,
+    /// Count of file creations/deletions in `dir`.
+    dir_changes: u64,
+    /// The `dir_changes` value covered by the last directory fsync (shared with sync jobs).
+    dir_synced: Arc<AtomicU64>,
+}
+
+fn fsync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+impl Log {
+    /// Open (or create) the log in `dir`.
+    ///
+    /// `clean_shutdown = false` runs recovery: the last segment (and the one before it if the last is empty) is
+    /// validated batch by batch (length framing, magic, offsets, CRC) and truncated at the first bad byte, its
+    /// indexes rebuilt. In every mode, a segment whose index files are missing or damaged gets them rebuilt, and
+    /// leftover `.deleted`/`.cleaned`/`.swap` files and orphan index files are deleted. With
+    /// `clean_shutdown = true` no segment is rescanned: only the tail of the last segment after its last index entry
+    /// is read, to find the log end offset. An empty directory gives a new log with segment 0.
+    ///
+    /// Blocking (file I/O, fsync after recovery). The returned log has everything on disk marked flushed.
+    pub fn open(dir: &Path, config: LogConfig, clean_shutdown: bool) -> Result<Log> {
+        let created = !dir.exists();
+        std::fs::create_dir_all(dir)?;
+        if created {
+            if let Some(parent) = dir.parent() {
+                fsync_dir(parent)?;
+            }
+        }
+        let mut bases = Vec::new();
+        let mut index_files = Vec::new();
+        let mut changed = false;
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if LEFTOVER_SUFFIXES.iter().any(|s| name.ends_with(s)) {
+                tracing::info!(dir = %dir.display(), file = name, "deleting leftover file");
+                std::fs::remove_file(entry.path())?;
+                changed = true;
+            } else if let Some(base) = parse_file_name(name, LOG_SUFFIX) {
+                bases.push(base);
+            } else if let Some(base) = parse_file_name(name, INDEX_SUFFIX)
+                .or_else(|| parse_file_name(name, TIME_INDEX_SUFFIX))
+            {
+                index_files.push((base, entry.path()));
+            }
+        }
+        bases.sort_unstable();
+        for (base, path) in index_files {
+            if bases.binary_search(&base).is_err() {
+                tracing::info!(dir = %dir.display(), file = %path.display(), "deleting orphan index file");
+                std::fs::remove_file(path)?;
+                changed = true;
+            }
+        }
+        let now = wall_clock_ms();
+        let mut segments = BTreeMap::new();
+        if bases.is_empty() {
+            segments.insert(0, Segment::create(dir, 0, now)?);
+            changed = true;
+        }
+        let last = bases.len().saturating_sub(1);
+        for (i, &base) in bases.iter().enumerate() {
+            let mode = match (i == last, clean_shutdown) {
+                (true, true) => OpenMode::ActiveClean,
+                (true, false) => OpenMode::Recover,
+                (false, _) => OpenMode::Inactive,
+            };
+            segments.insert(base, Segment::open(dir, base, mode, &config)?);
+        }
+        if !clean_shutdown
+            && bases.len() >= 2
+            && segments.get(&bases[last]).is_some_and(|s| s.size() == 0)
+        {
+            // A crash right after a roll: the previous segment may have a torn tail too.
+            if let Some(prev) = segments.get_mut(&bases[last - 1]) {
+                prev.recover(&config)?;
+            }
+        }
+        let mut following = None;
+        for seg in segments.values_mut().rev() {
+            if let Some(next) = following {
+                if seg.next_offset() < next {
+                    seg.set_next_offset(next);
+                }
+            }
+            following = Some(seg.base_offset());
+        }
+        let mut log = Log {
+            dir: dir.to_path_buf(),
+            config,
+            segments,
+            recovery_point: 0,
+            last_flush_ms: now,
+            dir_changes: u64::from(changed),
+            dir_synced: Arc::new(AtomicU64::new(0)),
+        };
+        if !clean_shutdown || changed {
+            // Make what recovery produced durable before anything new is appended on top of it.
+            for seg in log.segments.values().rev().take(2) {
+                for f in seg.files() {
+                    f.sync_data()?;
+                }
+            }
+            fsync_dir(dir)?;
+            log.dir_synced.store(log.dir_changes, Ordering::Release);
+        }
+        log.recovery_point = log.log_end_offset();
+        Ok(log)
+    }
+
+    fn active(&self) -> &Segment {
+        // `segments` is never empty (every path that removes segments creates a new active one first).
+        self.segments
+            .values()
+            .next_back()
+            .expect("a log always has an active segment")
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        // See `active`.
+        self.segments
+            .values_mut()
+            .next_back()
+            .expect("a log always has an active segment")
+    }
+
+    /// The partition directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The current configuration.
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// Replace the configuration; it applies from the next append/roll/retention check. `&mut self`, no I/O.
+    pub fn set_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+
+    /// First offset still in the log (the first segment's base offset).
+    pub fn log_start_offset(&self) -> i64 {
+        self.segments.keys().next().copied().unwrap_or(0)
+    }
+
+    /// Offset the next appended record will get.
+    pub fn log_end_offset(&self) -> i64 {
+        self.active().next_offset()
+    }
+
+    /// Total size of the `.log` files in bytes.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.values().map(Segment::size).sum()
+    }
+
+    /// Number of segments (at least 1).
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// The segments, oldest first (for tools and tests).
+    pub fn segments(&self) -> impl Iterator<Item = &Segment> + '_ {
+        self.segments.values()
+    }
+
+    /// Append a Produce record set as leader.
+    ///
+    /// Validates it ([`batch::validate`], plus the whole set against `segment.bytes`), rolls if needed
+    /// (segment.bytes, segment.ms, index full, relative offset overflow), assigns offsets from the log end offset by
+    /// patching each batch's base offset (and `partition_leader_epoch = leader_epoch`); with `LogAppendTime` sets
+    /// attributes bit 3 and `max_timestamp = now_ms` and recomputes the CRC. The input is copied once, then written
+    /// to the `.log` (page cache, no fsync); index entries are added every `index.interval.bytes`, time index
+    /// entries when the largest timestamp grows. On error nothing of the record set is written.
+    ///
+    /// `&mut self`; blocking file I/O (a write, possibly a roll).
+    pub fn append(&mut self, records: &[u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo> {
+        let headers = batch::validate(records, self.config.max_message_bytes)?;
+        if records.len() as u64 > self.config.segment_bytes {
+            return Err(StorageError::MessageTooLarge {
+                size: records.len(),
+                max: u32::try_from(self.config.segment_bytes).unwrap_or(u32::MAX),
+            });
+        }
+        let log_append_time = self.config.timestamp_type == TimestampType::LogAppendTime;
+        let offsets: i64 = headers
+            .iter()
+            .map(|h| i64::from(h.last_offset_delta) + 1)
+            .sum();
+        let record_count: u64 = headers
+            .iter()
+            .map(|h| h.records_count.unsigned_abs() as u64)
+            .sum();
+        let base_offset = self.log_end_offset();
+        let last_offset = base_offset + offsets - 1;
+        let max_timestamp = if log_append_time {
+            now_ms
+        } else {
+            headers.iter().map(|h| h.max_timestamp).max().unwrap_or(-1)
+        };
+        if self.active().should_roll(
+            records.len() as u64,
+            last_offset,
+            max_timestamp,
+            now_ms,
+            &self.config,
+        ) {
+            self.roll(now_ms)?;
+        }
+        let mut data = records.to_vec();
+        let mut patched = Vec::with_capacity(headers.len());
+        let (mut pos, mut next) = (0usize, base_offset);
+        for h in &headers {
+            let b = &mut data[pos..pos + h.size()];
+            batch::set_base_offset(b, next);
+            batch::set_partition_leader_epoch(b, leader_epoch);
+            if log_append_time {
+                batch::set_log_append_time(b, now_ms);
+            }
+            patched.push((pos, BatchHeader::parse(b)?));
+            pos += h.size();
+            next += i64::from(h.last_offset_delta) + 1;
+        }
+        let config = self.config.clone();
+        self.active_mut().append(&data, &patched, &config)?;
+        Ok(AppendInfo {
+            base_offset,
+            last_offset,
+            log_append_time: if log_append_time { now_ms } else { -1 },
+            log_start_offset: self.log_start_offset(),
+            record_count,
+            needs_flush: self.unflushed_messages() >= self.config.flush_messages,
+        })
+    }
+
+    /// Start a new active segment at the log end offset (no-op if the active segment is empty).
+    fn roll(&mut self, now_ms: i64) -> Result<()> {
+        let config = self.config.clone();
+        let active = self.active_mut();
+        if active.size() == 0 {
+            return Ok(());
+        }
+        active.on_become_inactive(&config)?;
+        let base = active.next_offset();
+        let seg = Segment::create(&self.dir, base, now_ms)?;
+        self.segments.insert(base, seg);
+        self.dir_changes += 1;
+        tracing::info!(dir = %self.dir.display(), base_offset = base, "rolled new log segment");
+        Ok(())
+    }
+
+    /// Read whole batches starting at the batch containing `offset`, up to `max_bytes` in total, from one segment;
+    /// with `min_one` the first batch is returned even if larger than `max_bytes`. `offset == log_end_offset` gives
+    /// empty records; `offset` below the log start or above the log end gives
+    /// [`StorageError::OffsetOutOfRange`]. Uses the offset index (no scan from the segment start).
+    ///
+    /// `&self`: positional reads only, safe under a shared read lock.
+    pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadInfo> {
+        let (log_start_offset, log_end_offset) = (self.log_start_offset(), self.log_end_offset());
+        if offset < log_start_offset || offset > log_end_offset {
+            return Err(StorageError::OffsetOutOfRange {
+                requested: offset,
+                log_start: log_start_offset,
+                log_end: log_end_offset,
+            });
+        }
+        let mut records = Bytes::new();
+        if offset < log_end_offset {
+            let floor = self
+                .segments
+                .range(..=offset)
+                .next_back()
+                .map_or(log_start_offset, |(b, _)| *b);
+            for seg in self.segments.range(floor..).map(|(_, s)| s) {
+                if let Some(r) = seg.read(offset, max_bytes, min_one)? {
+                    records = r;
+                    break;
+                }
+            }
+        }
+        Ok(ReadInfo {
+            records,
+            log_start_offset,
+            log_end_offset,
+        })
+    }
+
+    /// First record (exact record offset, decompressing the one batch if needed) with timestamp `>= ts`, via the
+    /// time index: `(offset, timestamp)`, or `None` if no record is that recent.
+    ///
+    /// `&self`: positional reads only.
+    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>> {
+        for seg in self.segments.values().filter(|s| s.max_timestamp() >= ts) {
+            if let Some(found) = seg.find_offset_by_timestamp(ts)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The first record with the largest timestamp: `(offset, timestamp)`; `None` on an empty log (or when no batch
+    /// carries a timestamp).
+    ///
+    /// `&self`: positional reads only.
+    pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>> {
+        let mut best: Option<&Segment> = None;
+        for seg in self.segments.values() {
+            if best.is_none_or(|b| seg.max_timestamp() > b.max_timestamp()) {
+                best = Some(seg);
+            }
+        }
+        match best {
+            Some(seg) if seg.max_timestamp() >= 0 => seg.max_timestamp_record(),
+            _ => Ok(None),
+        }
+    }
+
+    /// Delete whole segments by `retention.ms` (the segment's largest timestamp older than `now_ms - retention_ms`)
+    /// then `retention.bytes` (oldest first while `size - segment size >= retention_bytes`), oldest first and
+    /// stopping at the first segment to keep. The active segment is rolled first if it must go and is non-empty, so
+    /// the log end offset never moves backwards; an empty active segment is never deleted. Advances the log start
+    /// offset; files are removed from disk at once.
+    ///
+    /// `&mut self`; blocking file I/O.
+    pub fn enforce_retention(&mut self, now_ms: i64) -> Result<Vec<DeletedSegment>> {
+        let mut deleted = Vec::new();
+        if self.config.retention_ms >= 0 {
+            let mut count = 0;
+            for seg in self.deletable_candidates() {
+                if now_ms.saturating_sub(seg.largest_timestamp()?) <= self.config.retention_ms {
+                    break;
+                }
+                count += 1;
+            }
+            let reason = format!(
+                "retention time {}ms breach based on the largest record timestamp in the segment",
+                self.config.retention_ms
+            );
+            deleted.extend(self.delete_oldest(count, &reason, now_ms)?);
+        }
+        if self.config.retention_bytes >= 0 {
+            let retention = u64::try_from(self.config.retention_bytes).unwrap_or(0);
+            let mut size = self.size_bytes();
+            let mut count = 0;
+            for seg in self.deletable_candidates() {
+                if size.saturating_sub(retention) < seg.size() || size < retention {
+                    break;
+                }
+                size -= seg.size();
+                count += 1;
+            }
+            let reason = format!(
+                "retention size in bytes {retention} breach; log size after deletion {size}"
+            );
+            deleted.extend(self.delete_oldest(count, &reason, now_ms)?);
+        }
+        Ok(deleted)
+    }
+
+    /// Segments oldest first, without an empty active segment.
+    fn deletable_candidates(&self) -> impl Iterator<Item = &Segment> + '_ {
+        let n = self.segments.len();
+        self.segments
+            .values()
+            .enumerate()
+            .filter(move |(i, s)| *i + 1 < n || s.size() > 0)
+            .map(|(_, s)| s)
+    }
+
+    fn delete_oldest(
+        &mut self,
+        count: usize,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<Vec<DeletedSegment>> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        if count >= self.segments.len() {
+            self.roll(now_ms)?;
+        }
+        let mut deleted = Vec::with_capacity(count);
+        for _ in 0..count {
+            let Some((base, seg)) = self.segments.pop_first() else {
+                break;
+            };
+            let size = seg.size();
+            seg.delete_files()?;
+            self.dir_changes += 1;
+            tracing::info!(dir = %self.dir.display(), base_offset = base, size, reason, "deleted log segment");
+            deleted.push(DeletedSegment {
+                base_offset: base,
+                size,
+                reason: reason.to_string(),
+            });
+        }
+        Ok(deleted)
+    }
+
+    /// Roll now if `segment.ms` elapsed for the active segment (called by a background task). `&mut self`.
+    pub fn maybe_roll(&mut self, now_ms: i64) -> Result<()> {
+        let active = self.active();
+        if active.size() > 0 && active.time_waited_for_roll(now_ms, now_ms) > self.config.segment_ms
+        {
+            self.roll(now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// Messages appended but not yet marked flushed (`log_end_offset - recovery point`).
+    pub fn unflushed_messages(&self) -> u64 {
+        u64::try_from(self.log_end_offset() - self.recovery_point).unwrap_or(0)
+    }
+
+    /// Wall-clock time of the last [`Log::mark_flushed`] (or of opening).
+    pub fn last_flush_ms(&self) -> i64 {
+        self.last_flush_ms
+    }
+
+    /// Handles (cloned `Arc<File>`s of every segment that may hold unflushed data, with their indexes, and the
+    /// directory if files were created or deleted) to fsync everything appended so far; `None` if nothing is
+    /// unflushed. `&self`, no I/O.
+    pub fn sync_job(&self) -> Option<SyncJob> {
+        let offset = self.log_end_offset();
+        let dir_generation = self.dir_changes;
+        let dir_dirty = dir_generation > self.dir_synced.load(Ordering::Acquire);
+        if self.recovery_point >= offset && !dir_dirty {
+            return None;
+        }
+        let files = self
+            .segments
+            .values()
+            .filter(|s| s.next_offset() > self.recovery_point)
+            .flat_map(Segment::files)
+            .collect();
+        Some(SyncJob {
+            files,
+            dir: dir_dirty.then(|| self.dir.clone()),
+            dir_generation,
+            dir_synced: Arc::clone(&self.dir_synced),
+            offset,
+        })
+    }
+
+    /// Record that everything below `offset` is durable (the value returned by [`SyncJob::run`]). `&mut self`.
+    pub fn mark_flushed(&mut self, offset: i64, now_ms: i64) {
+        self.recovery_point = self.recovery_point.max(offset.min(self.log_end_offset()));
+        self.last_flush_ms = now_ms;
+    }
+
+    /// Flush and fsync everything now (blocking). Used at clean shutdown.
+    pub fn flush(&mut self) -> Result<()> {
+        if let Some(job) = self.sync_job() {
+            let offset = job.run()?;
+            self.mark_flushed(offset, wall_clock_ms());
+        } else {
+            self.last_flush_ms = wall_clock_ms();
+        }
+        Ok(())
+    }
+
+    /// Truncate the log so that `log_end_offset == offset`: whole batches ending at or after `offset` are dropped
+    /// (Kafka `truncateTo`: if `offset` falls inside a batch, the whole batch goes and the log end offset is still
+    /// `offset`). No-op if `offset >= log_end_offset`; below the log start offset every segment is deleted and the
+    /// log restarts empty at `offset`. For recovery and replication. `&mut self`; blocking file I/O.
+    pub fn truncate_to(&mut self, offset: i64) -> Result<()> {
+        if offset < 0 {
+            return Err(StorageError::OffsetOutOfRange {
+                requested: offset,
+                log_start: self.log_start_offset(),
+                log_end: self.log_end_offset(),
+            });
+        }
+        if offset >= self.log_end_offset() {
+            return Ok(());
+        }
+        let config = self.config.clone();
+        if offset < self.log_start_offset() {
+            for (_, seg) in std::mem::take(&mut self.segments) {
+                seg.delete_files()?;
+            }
+            self.segments
+                .insert(offset, Segment::create(&self.dir, offset, wall_clock_ms())?);
+        } else {
+            let above: Vec<i64> = self.segments.range(offset + 1..).map(|(b, _)| *b).collect();
+            for base in above {
+                if let Some(seg) = self.segments.remove(&base) {
+                    seg.delete_files()?;
+                }
+            }
+            let active = self.active_mut();
+            let removed = active.truncate_to(offset, &config)?;
+            active.set_next_offset(offset);
+            tracing::info!(dir = %self.dir.display(), offset, bytes_removed = removed, "truncated log");
+        }
+        self.dir_changes += 1;
+        self.recovery_point = self.recovery_point.min(offset);
+        Ok(())
+    }
+
+    /// Clean shutdown: write the active segment's final time-index entry, then flush and fsync everything (index
+    /// files are always exactly their entries' size, nothing to trim). Reopen with `clean_shutdown = true`.
+    pub fn close(mut self) -> Result<()> {
+        let config = self.config.clone();
+        self.active_mut().on_become_inactive(&config)?;
+        for f in self.active().files() {
+            f.sync_data()?;
+        }
+        self.flush()
+    }
+
+    /// Delete every file and the directory. Blocking.
+    pub fn delete(self) -> Result<()> {
+        let dir = self.dir.clone();
+        drop(self);
+        std::fs::remove_dir_all(&dir)?;
+        if let Some(parent) = dir.parent() {
+            fsync_dir(parent)?;
+        }
+        Ok(())
+    }
+
+    /// Path of the segment file with base offset `base` and `suffix` (`.log`, `.index`, `.timeindex`).
+    pub fn segment_file(&self, base: i64, suffix: &str) -> PathBuf {
+        self.dir.join(file_name(base, suffix))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn log_is_send_sync() {
+        assert_send_sync::<Log>();
+        assert_send_sync::<SyncJob>();
+    }
+}

@@ -1,0 +1,776 @@
+//! One log segment: `%020d.log` (concatenated v2 batches) + `%020d.index` + `%020d.timeindex`, named by the base
+//! offset (Kafka's `LogSegment` and `LogFileUtils`).
+//!
+//! Appends go to the end of the `.log` with positional writes; an offset-index entry `(batch last offset, batch
+//! position)` and a time-index entry (if the largest timestamp grew) are added once more than
+//! `index.interval.bytes` were appended since the previous entry, checked before each batch, exactly as Kafka's
+//! `LogSegment.append`. When a segment stops being the active one (roll, close), a final time-index entry records
+//! its largest timestamp, so that reopening never needs to scan an inactive segment.
+//!
+//! Thread-safety: a `Segment` is `Send + Sync`; reads take `&self` and use positional reads
+//! (`FileExt::read_at`), so they may run concurrently with each other but not with `&mut self` mutation (the
+//! [`crate::Log`] owner serialises those with a lock). Durability: nothing here fsyncs; [`Segment::files`] hands the
+//! file handles to a [`crate::SyncJob`].
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+use crate::batch::{self, BatchHeader, LOG_OVERHEAD, MAGIC};
+use crate::config::LogConfig;
+use crate::error::{Result, StorageError};
+use crate::index::{open_rw, OffsetEntry, OffsetIndex, TimeEntry, TimeIndex};
+
+/// Suffix of segment data files.
+pub const LOG_SUFFIX: &str = ".log";
+/// Suffix of offset index files.
+pub const INDEX_SUFFIX: &str = ".index";
+/// Suffix of time index files.
+pub const TIME_INDEX_SUFFIX: &str = ".timeindex";
+/// Suffixes of leftovers of interrupted Kafka operations, deleted when a log is opened.
+pub const LEFTOVER_SUFFIXES: [&str; 3] = [".deleted", ".cleaned", ".swap"];
+
+/// Kafka's file name for a segment file: the base offset zero-padded to 20 digits, then `suffix`.
+pub fn file_name(base_offset: i64, suffix: &str) -> String {
+    format!("{base_offset:020}{suffix}")
+}
+
+/// The base offset encoded in a file name such as `00000000000000000042.log`, if it has `suffix`.
+pub fn parse_file_name(name: &str, suffix: &str) -> Option<i64> {
+    let stem = name.strip_suffix(suffix)?;
+    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    stem.parse().ok()
+}
+
+/// Current wall-clock time in milliseconds since the epoch.
+pub(crate) fn wall_clock_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// How much of the `.log` [`Segment::open`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OpenMode {
+    /// Inactive segment after a clean shutdown: trust the indexes, read no log data.
+    Inactive,
+    /// Active (last) segment after a clean shutdown: scan batch headers after the last offset-index entry.
+    ActiveClean,
+    /// Validate every batch (framing, magic, offsets, CRC), truncate at the first bad byte, rebuild the indexes.
+    Recover,
+}
+
+/// The in-memory state that [`Segment::index_batch`] evolves batch by batch (saved and restored around appends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct State {
+    size: u64,
+    next_offset: i64,
+    max_timestamp: i64,
+    offset_of_max_timestamp: i64,
+    bytes_since_last_index_entry: u64,
+    rolling_timestamp: Option<i64>,
+}
+
+/// Why a scan stopped before the end of the file.
+struct BadBatch {
+    reason: String,
+}
+
+/// Sequential reader over a range of a file, in large chunks.
+struct ChunkReader<'a> {
+    file: &'a File,
+    end: u64,
+    buf: Vec<u8>,
+    start: u64,
+}
+
+const SCAN_CHUNK: usize = 256 * 1024;
+
+impl<'a> ChunkReader<'a> {
+    fn new(file: &'a File, end: u64) -> Self {
+        ChunkReader {
+            file,
+            end,
+            buf: Vec::new(),
+            start: 0,
+        }
+    }
+
+    /// `len` bytes at `pos`, or `None` if the file ends first.
+    fn get(&mut self, pos: u64, len: usize) -> io::Result<Option<&[u8]>> {
+        if pos + len as u64 > self.end {
+            return Ok(None);
+        }
+        let buffered = pos >= self.start && pos + len as u64 <= self.start + self.buf.len() as u64;
+        if !buffered {
+            // `end - pos >= len` was checked above, so the chunk is at least `len` bytes.
+            let want = usize::try_from(self.end - pos)
+                .unwrap_or(usize::MAX)
+                .min(len.max(SCAN_CHUNK));
+            self.buf.resize(want, 0);
+            self.file.read_exact_at(&mut self.buf, pos)?;
+            self.start = pos;
+        }
+        // In range by the checks above.
+        let off = (pos - self.start) as usize;
+        Ok(Some(&self.buf[off..off + len]))
+    }
+}
+
+/// One segment of a partition log. See the module docs.
+#[derive(Debug)]
+pub struct Segment {
+    base_offset: i64,
+    log_path: PathBuf,
+    log: Arc<File>,
+    offset_index: OffsetIndex,
+    time_index: TimeIndex,
+    state: State,
+    created_ms: i64,
+}
+
+impl Segment {
+    /// Create an empty segment (truncating any files of that name).
+    pub(crate) fn create(dir: &Path, base_offset: i64, now_ms: i64) -> io::Result<Segment> {
+        let log_path = dir.join(file_name(base_offset, LOG_SUFFIX));
+        let log = Arc::new(open_rw(&log_path, true)?);
+        Ok(Segment {
+            base_offset,
+            log_path,
+            log,
+            offset_index: OffsetIndex::create(
+                dir.join(file_name(base_offset, INDEX_SUFFIX)),
+                base_offset,
+            )?,
+            time_index: TimeIndex::create(
+                dir.join(file_name(base_offset, TIME_INDEX_SUFFIX)),
+                base_offset,
+            )?,
+            state: State {
+                size: 0,
+                next_offset: base_offset,
+                max_timestamp: -1,
+                offset_of_max_timestamp: base_offset,
+                bytes_since_last_index_entry: 0,
+                rolling_timestamp: None,
+            },
+            created_ms: now_ms,
+        })
+    }
+
+    /// Open an existing segment. Missing or damaged index files (size not a multiple of the entry size, entries
+    /// not increasing, an entry beyond the `.log`) are rebuilt by a full [`OpenMode::Recover`] pass.
+    pub(crate) fn open(
+        dir: &Path,
+        base_offset: i64,
+        mode: OpenMode,
+        config: &LogConfig,
+    ) -> Result<Segment> {
+        let log_path = dir.join(file_name(base_offset, LOG_SUFFIX));
+        let log = Arc::new(open_rw(&log_path, false)?);
+        let size = log.metadata()?.len();
+        let (offset_index, offset_problem) =
+            OffsetIndex::open(dir.join(file_name(base_offset, INDEX_SUFFIX)), base_offset)?;
+        let (time_index, time_problem) = TimeIndex::open(
+            dir.join(file_name(base_offset, TIME_INDEX_SUFFIX)),
+            base_offset,
+        )?;
+        let beyond = offset_index
+            .last()
+            .filter(|e| u64::from(e.position) >= size)
+            .map(|e| format!("offset index entry {e:?} points beyond the log size {size}"));
+        let problem = offset_problem
+            .map(|p| format!("offset index: {p}"))
+            .or(beyond)
+            .or(time_problem.map(|p| format!("time index: {p}")));
+        let (max_timestamp, offset_of_max_timestamp) =
+            time_index.last().map_or((-1, base_offset), |e| {
+                (e.timestamp, base_offset + i64::from(e.relative_offset))
+            });
+        let mut seg = Segment {
+            base_offset,
+            log_path,
+            log,
+            offset_index,
+            time_index,
+            state: State {
+                size,
+                // Unknown for an inactive segment opened without a scan; the log sets it to the next base offset.
+                next_offset: base_offset,
+                max_timestamp,
+                offset_of_max_timestamp,
+                bytes_since_last_index_entry: 0,
+                rolling_timestamp: None,
+            },
+            created_ms: wall_clock_ms(),
+        };
+        match (mode, problem) {
+            (OpenMode::Recover, problem) => {
+                if let Some(p) = problem {
+                    tracing::warn!(segment = %seg.log_path.display(), problem = %p, "rebuilding damaged index");
+                }
+                seg.recover(config)?;
+            }
+            (_, Some(p)) => {
+                tracing::warn!(segment = %seg.log_path.display(), problem = %p, "rebuilding damaged index");
+                seg.recover(config)?;
+            }
+            (OpenMode::ActiveClean, None) => {
+                seg.rescan_tail(config)?;
+            }
+            (OpenMode::Inactive, None) => {}
+        }
+        Ok(seg)
+    }
+
+    /// Validate every batch (framing, magic, offsets, CRC), truncate the `.log` at the first bad byte and rebuild
+    /// both indexes (Kafka `LogSegment.recover`). Returns the number of bytes truncated.
+    pub(crate) fn recover(&mut self, config: &LogConfig) -> Result<u64> {
+        self.offset_index.clear()?;
+        self.time_index.clear()?;
+        self.state = State {
+            size: 0,
+            next_offset: self.base_offset,
+            max_timestamp: -1,
+            offset_of_max_timestamp: self.base_offset,
+            bytes_since_last_index_entry: 0,
+            rolling_timestamp: None,
+        };
+        self.scan(0, true, config)
+    }
+
+    /// Recompute the state from the indexes plus a header scan after the last offset-index entry. Falls back to a
+    /// full recovery if that entry does not point at the batch it names.
+    fn rescan_tail(&mut self, config: &LogConfig) -> Result<u64> {
+        let file_len = self.log.metadata()?.len();
+        let (max_timestamp, offset_of_max_timestamp) =
+            self.time_index.last().map_or((-1, self.base_offset), |e| {
+                (e.timestamp, self.base_offset + i64::from(e.relative_offset))
+            });
+        self.state = State {
+            size: file_len,
+            next_offset: self.base_offset,
+            max_timestamp,
+            offset_of_max_timestamp,
+            bytes_since_last_index_entry: 0,
+            rolling_timestamp: None,
+        };
+        let start = match self.offset_index.last().copied() {
+            None => 0,
+            Some(e) => {
+                let at = u64::from(e.position);
+                let expected = self.base_offset + i64::from(e.relative_offset);
+                match self.header_at(at) {
+                    Ok(Some(h)) if h.last_offset() == expected => at,
+                    _ => {
+                        tracing::warn!(segment = %self.log_path.display(), entry = ?e,
+                            "last offset index entry does not match the log; rebuilding the indexes");
+                        return self.recover(config);
+                    }
+                }
+            }
+        };
+        if start > 0 {
+            self.state.rolling_timestamp = self.header_at(0)?.map(|h| h.max_timestamp);
+        }
+        self.scan(start, false, config)
+    }
+
+    /// Scan batches from `start` to the end of the file, indexing each one; truncate the file at the first
+    /// malformed batch (with a warning). `verify` adds magic, offset-order and CRC checks. Returns bytes dropped.
+    fn scan(&mut self, start: u64, verify: bool, config: &LogConfig) -> Result<u64> {
+        let file_len = self.log.metadata()?.len();
+        let log = Arc::clone(&self.log);
+        let mut reader = ChunkReader::new(&log, file_len);
+        let mut pos = start;
+        let mut bad = None;
+        while pos < file_len {
+            match next_batch(&mut reader, pos, verify)? {
+                Ok(h) => {
+                    let fits = h.last_offset_delta >= 0
+                        && h.base_offset >= self.state.next_offset
+                        && h.last_offset() - self.base_offset <= i64::from(i32::MAX);
+                    if !fits {
+                        bad = Some(BadBatch {
+                            reason: format!(
+                                "batch offsets {}..={} out of order (expected at least {})",
+                                h.base_offset,
+                                h.last_offset(),
+                                self.state.next_offset
+                            ),
+                        });
+                        break;
+                    }
+                    self.index_batch(pos, &h, config)?;
+                    pos += h.size() as u64;
+                }
+                Err(b) => {
+                    bad = Some(b);
+                    break;
+                }
+            }
+        }
+        self.state.size = pos;
+        let dropped = file_len - pos;
+        if dropped > 0 {
+            let reason = bad.map_or_else(|| "unknown".to_string(), |b| b.reason);
+            tracing::warn!(
+                dir = %self.log_path.parent().unwrap_or(Path::new("")).display(),
+                segment = self.base_offset,
+                position = pos,
+                bytes_dropped = dropped,
+                reason = %reason,
+                "truncating invalid bytes at the end of a log segment"
+            );
+            self.log.set_len(pos)?;
+        }
+        Ok(dropped)
+    }
+
+    /// Kafka's per-batch index maintenance (see module docs); `position` is the batch's position in the `.log`.
+    fn index_batch(
+        &mut self,
+        position: u64,
+        h: &BatchHeader,
+        config: &LogConfig,
+    ) -> io::Result<()> {
+        let last = h.last_offset();
+        if position == 0 {
+            self.state.rolling_timestamp = Some(h.max_timestamp);
+        }
+        if h.max_timestamp > self.state.max_timestamp {
+            self.state.max_timestamp = h.max_timestamp;
+            self.state.offset_of_max_timestamp = last;
+        }
+        if self.state.bytes_since_last_index_entry > config.index_interval_bytes {
+            if !self.offset_index.is_full(config.segment_index_bytes) {
+                let position = u32::try_from(position).map_err(io::Error::other)?;
+                self.offset_index.append(OffsetEntry {
+                    relative_offset: self.relative(last)?,
+                    position,
+                })?;
+            }
+            self.maybe_append_time_entry(config)?;
+            self.state.bytes_since_last_index_entry = 0;
+        }
+        self.state.bytes_since_last_index_entry += h.size() as u64;
+        self.state.next_offset = last + 1;
+        Ok(())
+    }
+
+    /// Kafka `TimeIndex.maybeAppend(maxTimestampSoFar, offsetOfMaxTimestampSoFar)`.
+    fn maybe_append_time_entry(&mut self, config: &LogConfig) -> io::Result<()> {
+        let last_ts = self.time_index.last().map_or(-1, |e| e.timestamp);
+        if self.state.max_timestamp > last_ts
+            && !self.time_index.is_full(config.segment_index_bytes)
+        {
+            let relative_offset = self.relative(self.state.offset_of_max_timestamp)?;
+            self.time_index.append(TimeEntry {
+                timestamp: self.state.max_timestamp,
+                relative_offset,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn relative(&self, offset: i64) -> io::Result<i32> {
+        i32::try_from(offset - self.base_offset).map_err(|_| {
+            io::Error::other(format!(
+                "offset {offset} is not relative to segment base {}",
+                self.base_offset
+            ))
+        })
+    }
+
+    /// Append already validated and patched batches (`batches` holds each batch's position within `data` and its
+    /// header). All or nothing: on error the `.log`, indexes and state are put back as they were.
+    pub(crate) fn append(
+        &mut self,
+        data: &[u8],
+        batches: &[(usize, BatchHeader)],
+        config: &LogConfig,
+    ) -> Result<()> {
+        let saved = self.state;
+        let (offset_entries, time_entries) = (self.offset_index.len(), self.time_index.len());
+        let start = self.state.size;
+        let result = (|| -> io::Result<()> {
+            self.log.write_all_at(data, start)?;
+            for (pos, h) in batches {
+                self.index_batch(start + *pos as u64, h, config)?;
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => {
+                self.state.size = start + data.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                self.state = saved;
+                // Best effort: the error that matters is `e`; a later recovery repairs what these cannot.
+                let _ = self.log.set_len(start);
+                let _ = self.offset_index.truncate(offset_entries);
+                let _ = self.time_index.truncate(time_entries);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Add the final time-index entry for the largest timestamp (when the segment becomes inactive or is closed).
+    pub(crate) fn on_become_inactive(&mut self, config: &LogConfig) -> io::Result<()> {
+        // The final entry is added even if the index is "full" (Kafka's `skipFullCheck`): one entry more.
+        let unlimited = LogConfig {
+            segment_index_bytes: u64::MAX,
+            ..config.clone()
+        };
+        self.maybe_append_time_entry(&unlimited)
+    }
+
+    /// Whether the next append (of `len` bytes, offsets up to `last_offset`, largest timestamp `max_timestamp`)
+    /// must go to a new segment (Kafka `LogSegment.shouldRoll` without jitter). An empty segment always accepts.
+    pub(crate) fn should_roll(
+        &self,
+        len: u64,
+        last_offset: i64,
+        max_timestamp: i64,
+        now_ms: i64,
+        config: &LogConfig,
+    ) -> bool {
+        self.state.size > 0
+            && (self.state.size.saturating_add(len) > config.segment_bytes
+                || self.time_waited_for_roll(now_ms, max_timestamp) > config.segment_ms
+                || self.offset_index.is_full(config.segment_index_bytes)
+                || self.time_index.is_full(config.segment_index_bytes)
+                || last_offset - self.base_offset > i64::from(i32::MAX))
+    }
+
+    /// Kafka `timeWaitedForRoll`: from the first batch's max timestamp if it has one, else from creation time.
+    pub(crate) fn time_waited_for_roll(&self, now_ms: i64, message_timestamp: i64) -> i64 {
+        match self.state.rolling_timestamp {
+            Some(ts) if ts >= 0 => message_timestamp.saturating_sub(ts),
+            _ => now_ms.saturating_sub(self.created_ms),
+        }
+    }
+
+    /// Read 61 header bytes at `position`; `None` past the end of the segment.
+    fn header_at(&self, position: u64) -> Result<Option<BatchHeader>> {
+        if position + BatchHeader::SIZE as u64 > self.state.size {
+            return Ok(None);
+        }
+        let mut buf = [0u8; BatchHeader::SIZE];
+        self.log.read_exact_at(&mut buf, position)?;
+        BatchHeader::parse(&buf).map(Some)
+    }
+
+    /// Position and header of the batch containing `offset` (or the first batch after it), found via the offset
+    /// index and a forward header scan; `None` if the segment has no batch ending at or after `offset`.
+    pub fn find_batch(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>> {
+        let mut pos = self
+            .offset_index
+            .lookup(offset)
+            .map_or(0, |(_, p)| u64::from(p));
+        while let Some(h) = self.header_at(pos)? {
+            if h.last_offset() >= offset {
+                return Ok(Some((pos, h)));
+            }
+            pos += h.size() as u64;
+        }
+        Ok(None)
+    }
+
+    /// Read `len` bytes at `position` of the `.log`.
+    fn read_bytes(&self, position: u64, len: usize) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; len];
+        self.log.read_exact_at(&mut buf, position)?;
+        Ok(buf)
+    }
+
+    /// Whole stored batches from the one containing `offset`, at most `max_bytes` in total unless `min_one` and the
+    /// first batch alone is larger. `None` if the segment holds nothing at or after `offset`.
+    pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<Option<Bytes>> {
+        let Some((pos, first)) = self.find_batch(offset)? else {
+            return Ok(None);
+        };
+        let available = usize::try_from(self.state.size - pos).unwrap_or(usize::MAX);
+        if first.size() > max_bytes.min(available) {
+            if !min_one || first.size() > available {
+                return Ok(Some(Bytes::new()));
+            }
+            return Ok(Some(Bytes::from(self.read_bytes(pos, first.size())?)));
+        }
+        let chunk = self.read_bytes(pos, max_bytes.min(available))?;
+        let mut end = 0;
+        for item in batch::iter_headers(&chunk) {
+            let (at, h) = item?;
+            end = at + h.size();
+        }
+        let mut bytes = Bytes::from(chunk);
+        bytes.truncate(end);
+        Ok(Some(bytes))
+    }
+
+    /// Read and decode the whole batch at `position` with header `h`.
+    fn decode_at(&self, position: u64, h: &BatchHeader) -> Result<Vec<batch::Record>> {
+        let data = self.read_bytes(position, h.size())?;
+        Ok(batch::decode_records(&data)?.1)
+    }
+
+    /// First record with timestamp `>= ts` in this segment (Kafka `LogSegment.findOffsetByTimestamp`): the time
+    /// index gives a starting offset, the offset index its position; batches are then scanned by header and only
+    /// the first batch whose max timestamp reaches `ts` is decoded.
+    pub fn find_offset_by_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>> {
+        let start_offset = self
+            .time_index
+            .lookup(ts)
+            .map_or(self.base_offset, |(_, o)| o);
+        let mut pos = self
+            .offset_index
+            .lookup(start_offset)
+            .map_or(0, |(_, p)| u64::from(p));
+        while let Some(h) = self.header_at(pos)? {
+            if h.max_timestamp >= ts {
+                if let Some(r) = self
+                    .decode_at(pos, &h)?
+                    .into_iter()
+                    .find(|r| r.timestamp >= ts)
+                {
+                    return Ok(Some((r.offset, r.timestamp)));
+                }
+            }
+            pos += h.size() as u64;
+        }
+        Ok(None)
+    }
+
+    /// The first record carrying this segment's largest timestamp, as (offset, timestamp); `None` if no batch has a
+    /// timestamp.
+    pub fn max_timestamp_record(&self) -> Result<Option<(i64, i64)>> {
+        let (ts, shallow) = (self.state.max_timestamp, self.state.offset_of_max_timestamp);
+        if ts < 0 {
+            return Ok(None);
+        }
+        if let Some((pos, h)) = self.find_batch(shallow)? {
+            if let Some(r) = self
+                .decode_at(pos, &h)?
+                .into_iter()
+                .find(|r| r.timestamp == ts)
+            {
+                return Ok(Some((r.offset, r.timestamp)));
+            }
+        }
+        Ok(Some((shallow, ts)))
+    }
+
+    /// Truncate so that no batch ends at or after `offset` (the batch containing `offset` is dropped whole).
+    /// Returns the bytes removed.
+    pub(crate) fn truncate_to(&mut self, offset: i64, config: &LogConfig) -> Result<u64> {
+        let Some((pos, h)) = self.find_batch(offset)? else {
+            return Ok(0);
+        };
+        let removed = self.state.size - pos;
+        self.log.set_len(pos)?;
+        self.offset_index.truncate_to_position(pos)?;
+        self.time_index.truncate_to_offset(h.base_offset)?;
+        self.rescan_tail(config)?;
+        Ok(removed)
+    }
+
+    /// Delete the segment's files (missing files are fine).
+    pub(crate) fn delete_files(self) -> io::Result<()> {
+        for path in [
+            self.log_path.clone(),
+            self.offset_index.path().to_path_buf(),
+            self.time_index.path().to_path_buf(),
+        ] {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// File handles to fsync: `.log`, `.index`, `.timeindex`.
+    pub(crate) fn files(&self) -> [Arc<File>; 3] {
+        [
+            Arc::clone(&self.log),
+            Arc::clone(self.offset_index.file()),
+            Arc::clone(self.time_index.file()),
+        ]
+    }
+
+    /// Set the next offset of an inactive segment opened without a scan (the following segment's base offset).
+    pub(crate) fn set_next_offset(&mut self, next_offset: i64) {
+        self.state.next_offset = next_offset;
+    }
+
+    /// Base offset (the offset in the file names).
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    /// Size of the `.log` in bytes.
+    pub fn size(&self) -> u64 {
+        self.state.size
+    }
+
+    /// Offset following the last batch (exact for the active segment and segments rolled since opening; for
+    /// inactive segments opened from disk, the next segment's base offset).
+    pub fn next_offset(&self) -> i64 {
+        self.state.next_offset
+    }
+
+    /// Largest batch max timestamp in the segment, `-1` if none.
+    pub fn max_timestamp(&self) -> i64 {
+        self.state.max_timestamp
+    }
+
+    /// Largest timestamp for retention (Kafka `LogSegment.largestTimestamp`): the max timestamp, or the `.log`'s
+    /// modification time if no batch has a timestamp.
+    pub fn largest_timestamp(&self) -> Result<i64> {
+        if self.state.max_timestamp >= 0 {
+            return Ok(self.state.max_timestamp);
+        }
+        let modified = self.log.metadata()?.modified()?;
+        Ok(modified
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
+    }
+
+    /// The offset index.
+    pub fn offset_index(&self) -> &OffsetIndex {
+        &self.offset_index
+    }
+
+    /// The time index.
+    pub fn time_index(&self) -> &TimeIndex {
+        &self.time_index
+    }
+
+    /// Path of the `.log` file.
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+}
+
+/// Parse (and with `verify`, check) the batch at `pos`: `Ok(Ok(header))`, or `Ok(Err(why it is bad))`.
+fn next_batch(
+    reader: &mut ChunkReader<'_>,
+    pos: u64,
+    verify: bool,
+) -> io::Result<Result<BatchHeader, BadBatch>> {
+    let bad = |reason: String| Ok(Err(BadBatch { reason }));
+    let remaining = reader.end - pos;
+    let Some(head) = reader.get(pos, BatchHeader::SIZE)? else {
+        return bad(format!("partial batch header ({remaining} bytes)"));
+    };
+    let h = match BatchHeader::parse(head) {
+        Ok(h) => h,
+        Err(StorageError::CorruptMessage(m)) => return bad(m),
+        Err(e) => return bad(e.to_string()),
+    };
+    if h.size() as u64 > remaining {
+        return bad(format!(
+            "partial batch: {} bytes declared, {remaining} present",
+            h.size()
+        ));
+    }
+    if h.magic != MAGIC {
+        return bad(format!("magic {}", h.magic));
+    }
+    if verify {
+        let Some(whole) = reader.get(pos, h.size())? else {
+            return bad("partial batch".into());
+        };
+        if !batch::crc_matches(whole, &h) {
+            return bad(format!(
+                "CRC mismatch at batch {}..={}",
+                h.base_offset,
+                h.last_offset()
+            ));
+        }
+    }
+    debug_assert!(h.size() >= LOG_OVERHEAD);
+    Ok(Ok(h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{build_batch, Compression, Record};
+
+    #[test]
+    fn names() {
+        assert_eq!(file_name(42, LOG_SUFFIX), "00000000000000000042.log");
+        assert_eq!(
+            parse_file_name("00000000000000000042.log", LOG_SUFFIX),
+            Some(42)
+        );
+        assert_eq!(parse_file_name("42.log", LOG_SUFFIX), None);
+        assert_eq!(
+            parse_file_name("00000000000000000042.index", LOG_SUFFIX),
+            None
+        );
+    }
+
+    fn batch_at(base: i64, n: i64, ts: i64) -> (Bytes, BatchHeader) {
+        let recs: Vec<Record> = (0..n)
+            .map(|i| Record {
+                offset: 0,
+                timestamp: ts + i,
+                key: None,
+                value: Some("x".repeat(100).into()),
+                headers: vec![],
+            })
+            .collect();
+        let b = build_batch(base, ts, &recs, Compression::None);
+        let h = BatchHeader::parse(&b).unwrap();
+        (b, h)
+    }
+
+    #[test]
+    fn append_indexes_every_interval_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            index_interval_bytes: 500,
+            ..LogConfig::default()
+        };
+        let mut seg = Segment::create(dir.path(), 10, 0).unwrap();
+        let mut next = 10;
+        for i in 0..20 {
+            let (b, h) = batch_at(next, 3, 1_000 + i * 10);
+            seg.append(&b, &[(0, h)], &config).unwrap();
+            next = h.next_offset();
+        }
+        assert_eq!(seg.next_offset(), 70);
+        assert!(
+            seg.offset_index().len() >= 5,
+            "{:?}",
+            seg.offset_index().entries()
+        );
+        assert!(seg.time_index().len() >= 5);
+        // Every offset finds its own batch.
+        for o in 10..70 {
+            let (_, h) = seg.find_batch(o).unwrap().unwrap();
+            assert!(h.base_offset <= o && o <= h.last_offset());
+        }
+        assert!(seg.find_batch(70).unwrap().is_none());
+        assert_eq!(
+            seg.find_offset_by_timestamp(1_101).unwrap(),
+            Some((41, 1_101))
+        );
+        assert_eq!(seg.max_timestamp_record().unwrap(), Some((69, 1_192)));
+        let all = seg.read(10, usize::MAX, false).unwrap().unwrap();
+        assert_eq!(all.len() as u64, seg.size());
+        let one = seg.read(12, 10, true).unwrap().unwrap();
+        assert_eq!(BatchHeader::parse(&one).unwrap().size(), one.len());
+        assert!(seg.read(12, 10, false).unwrap().unwrap().is_empty());
+    }
+}
