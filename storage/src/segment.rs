@@ -243,7 +243,11 @@ impl Segment {
             bytes_since_last_index_entry: 0,
             rolling_timestamp: None,
         };
-        self.scan(0, true, config)
+        let dropped = self.scan(0, true, config)?;
+        // As Kafka's `recover`: the rebuilt time index ends with the largest timestamp, which is what an inactive
+        // segment's max timestamp is read from on the next clean open.
+        self.on_become_inactive(config)?;
+        Ok(dropped)
     }
 
     /// Recompute the state from the indexes plus a header scan after the last offset-index entry. Falls back to a
