@@ -492,6 +492,50 @@ mod tests {
         assert_eq!(crc, crc32c::crc32c(&b[BATCH_ATTRIBUTES_OFFSET..]));
     }
 
+    /// Our hand-built Produce v3 frame and batch decode with the `kafka-protocol` crate (the
+    /// codec the broker uses), and a flipped byte makes that crate's CRC check fail.
+    #[test]
+    fn produce_frame_matches_kafka_protocol() {
+        use kafka_protocol::messages::ProduceRequest;
+        use kafka_protocol::protocol::{decode_request_header_from_buffer, Decodable};
+        use kafka_protocol::records::RecordBatchDecoder;
+
+        let recs: Vec<RawRecord> = (0..3)
+            .map(|i| RawRecord {
+                key: (i != 1).then(|| format!("k{i}").into_bytes()),
+                value: Some(format!("value-{i}").into_bytes()),
+            })
+            .collect();
+        let batch = record_batch(1_700_000_000_000, &recs);
+        let req = request_v1(
+            PRODUCE,
+            3,
+            9,
+            Some("t"),
+            &produce_v3_body("tp", 0, -1, 5, &batch),
+        );
+        let mut buf = bytes::Bytes::from(req[4..].to_vec());
+        let header = decode_request_header_from_buffer(&mut buf).expect("header");
+        assert_eq!((header.request_api_key, header.request_api_version), (0, 3));
+        assert_eq!(header.correlation_id, 9);
+        let produce = ProduceRequest::decode(&mut buf, 3).expect("Produce v3");
+        assert_eq!(produce.acks, -1);
+        let part = &produce.topic_data[0].partition_data[0];
+        let mut records = part.records.clone().expect("records");
+        let set = RecordBatchDecoder::decode(&mut records).expect("batch");
+        assert_eq!(set.records.len(), 3);
+        for (i, r) in set.records.iter().enumerate() {
+            assert_eq!(r.offset, i as i64);
+            assert_eq!(r.timestamp, 1_700_000_000_000 + i as i64);
+            assert_eq!(r.key.as_deref(), recs[i].key.as_deref());
+            assert_eq!(r.value.as_deref(), recs[i].value.as_deref());
+        }
+        let mut corrupt = batch.clone();
+        let last = corrupt.len() - 2;
+        corrupt[last] ^= 0x55;
+        assert!(RecordBatchDecoder::decode(&mut bytes::Bytes::from(corrupt)).is_err());
+    }
+
     #[test]
     fn parses_api_versions_v0() {
         let mut w = Writer::new();
