@@ -10,11 +10,11 @@
 //!
 //! Unlike Kafka the files are not preallocated or memory-mapped: entries live in a `Vec` and are appended to the
 //! file with positional writes, so a file's length is always exactly `entries × entry size` (what Kafka leaves after
-//! trimming on close). There is no checksum: a damaged index is detected by [`Index::open`] and rebuilt from the log
+//! trimming on close). There is no checksum: a damaged index is detected when the index is opened and rebuilt from the log
 //! by the segment.
 //!
 //! Thread-safety: lookups take `&self`; mutation takes `&mut self`. Durability: writes go to the page cache;
-//! [`Index::file`] hands out the file for `fdatasync`.
+//! the log hands the index files to a [`crate::SyncJob`] for `fdatasync`.
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -128,7 +128,7 @@ pub(crate) fn open_rw(path: &Path, truncate: bool) -> io::Result<File> {
 /// Decode a whole index file; `Err(reason)` if it is not well formed (size not a multiple of the entry size,
 /// a negative relative offset, entries out of order).
 pub fn decode_entries<E: IndexEntry>(data: &[u8]) -> Result<Vec<E>, String> {
-    if data.len() % E::SIZE != 0 {
+    if data.len() / E::SIZE * E::SIZE != data.len() {
         return Err(format!(
             "size {} is not a multiple of the entry size {}",
             data.len(),

@@ -9,7 +9,7 @@
 //!
 //! Thread-safety: a `Segment` is `Send + Sync`; reads take `&self` and use positional reads
 //! (`FileExt::read_at`), so they may run concurrently with each other but not with `&mut self` mutation (the
-//! [`crate::Log`] owner serialises those with a lock). Durability: nothing here fsyncs; [`Segment::files`] hands the
+//! [`crate::Log`] owner serialises those with a lock). Durability: nothing here fsyncs; the log hands the segment's
 //! file handles to a [`crate::SyncJob`].
 
 use std::fs::File;
@@ -284,7 +284,15 @@ impl Segment {
         if start > 0 {
             self.state.rolling_timestamp = self.header_at(0)?.map(|h| h.max_timestamp);
         }
-        self.scan(start, false, config)
+        let dropped = self.scan(start, false, config)?;
+        if let Some(e) = self.time_index.last().copied() {
+            if self.base_offset + i64::from(e.relative_offset) >= self.state.next_offset {
+                tracing::warn!(segment = %self.log_path.display(), entry = ?e,
+                    "time index entry beyond the end of the log; rebuilding the indexes");
+                return Ok(dropped + self.recover(config)?);
+            }
+        }
+        Ok(dropped)
     }
 
     /// Scan batches from `start` to the end of the file, indexing each one; truncate the file at the first
@@ -576,6 +584,8 @@ impl Segment {
     /// Returns the bytes removed.
     pub(crate) fn truncate_to(&mut self, offset: i64, config: &LogConfig) -> Result<u64> {
         let Some((pos, h)) = self.find_batch(offset)? else {
+            // Nothing to drop, but the segment may be becoming the active one: load its append state.
+            self.rescan_tail(config)?;
             return Ok(0);
         };
         let removed = self.state.size - pos;

@@ -11,7 +11,11 @@ use minikafka_storage::index::{read_index_file, OffsetEntry, TimeEntry};
 use minikafka_storage::{Log, LogConfig};
 
 fn config() -> LogConfig {
-    LogConfig { segment_bytes: 8192, index_interval_bytes: 200, ..LogConfig::default() }
+    LogConfig {
+        segment_bytes: 8192,
+        index_interval_bytes: 200,
+        ..LogConfig::default()
+    }
 }
 
 /// A log with several segments; returns it and its records.
@@ -19,7 +23,8 @@ fn build(dir: &std::path::Path, batches: i64) -> (Log, Vec<Record>) {
     let mut log = Log::open(dir, config(), true).unwrap();
     let codecs = [Compression::None, Compression::Lz4, Compression::Gzip];
     for i in 0..batches {
-        log.append(&batch(3, 1_000 + i, 100, codecs[i as usize % 3]), 0, 0).unwrap();
+        log.append(&batch(3, 1_000 + i, 100, codecs[i as usize % 3]), 0, 0)
+            .unwrap();
     }
     let recs = read_all(&log);
     (log, recs)
@@ -32,31 +37,58 @@ fn last_log_file(log: &Log) -> std::path::PathBuf {
 /// Positions of the batches of a `.log` file.
 fn batch_positions(path: &std::path::Path) -> Vec<(usize, BatchHeader)> {
     let data = std::fs::read(path).unwrap();
-    minikafka_storage::batch::iter_headers(&data).map(|r| r.unwrap()).collect()
+    minikafka_storage::batch::iter_headers(&data)
+        .map(|r| r.unwrap())
+        .collect()
 }
 
 #[test]
 fn clean_close_and_reopen_preserves_everything() {
     let dir = tempfile::tempdir().unwrap();
     let (log, recs) = build(dir.path(), 120);
-    let segs: Vec<(i64, u64)> = log.segments().map(|s| (s.base_offset(), s.size())).collect();
+    let segs: Vec<(i64, u64)> = log
+        .segments()
+        .map(|s| (s.base_offset(), s.size()))
+        .collect();
     let leo = log.log_end_offset();
-    let idx: Vec<Vec<OffsetEntry>> = log.segments().map(|s| s.offset_index().entries().to_vec()).collect();
+    let idx: Vec<Vec<OffsetEntry>> = log
+        .segments()
+        .map(|s| s.offset_index().entries().to_vec())
+        .collect();
     assert!(segs.len() > 3);
     log.close().unwrap();
     // Index files are exactly their entries (what DumpLogSegments expects after trimming).
     for (base, _) in &segs {
-        let len = std::fs::metadata(dir.path().join(format!("{base:020}.index"))).unwrap().len();
+        let len = std::fs::metadata(dir.path().join(format!("{base:020}.index")))
+            .unwrap()
+            .len();
         assert_eq!(len % 8, 0);
-        let len = std::fs::metadata(dir.path().join(format!("{base:020}.timeindex"))).unwrap().len();
+        let len = std::fs::metadata(dir.path().join(format!("{base:020}.timeindex")))
+            .unwrap()
+            .len();
         assert_eq!(len % 12, 0);
     }
     let mut log = Log::open(dir.path(), config(), true).unwrap();
-    assert_eq!(log.segments().map(|s| (s.base_offset(), s.size())).collect::<Vec<_>>(), segs);
-    assert_eq!(log.segments().map(|s| s.offset_index().entries().to_vec()).collect::<Vec<_>>(), idx);
+    assert_eq!(
+        log.segments()
+            .map(|s| (s.base_offset(), s.size()))
+            .collect::<Vec<_>>(),
+        segs
+    );
+    assert_eq!(
+        log.segments()
+            .map(|s| s.offset_index().entries().to_vec())
+            .collect::<Vec<_>>(),
+        idx
+    );
     assert_eq!(log.log_end_offset(), leo);
     assert_eq!(read_all(&log), recs);
-    assert_eq!(log.append(&batch(1, 0, 10, Compression::None), 0, 0).unwrap().base_offset, leo);
+    assert_eq!(
+        log.append(&batch(1, 0, 10, Compression::None), 0, 0)
+            .unwrap()
+            .base_offset,
+        leo
+    );
 }
 
 #[test]
@@ -64,12 +96,22 @@ fn empty_dir_gives_segment_zero_and_zero_length_last_segment_is_fine() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("topic-0");
     let log = Log::open(&path, config(), true).unwrap();
-    assert_eq!(files(&path), ["00000000000000000000.index", "00000000000000000000.log", "00000000000000000000.timeindex"]);
+    assert_eq!(
+        files(&path),
+        [
+            "00000000000000000000.index",
+            "00000000000000000000.log",
+            "00000000000000000000.timeindex"
+        ]
+    );
     log.close().unwrap();
     let (mut log, recs) = build(&path, 10);
     let leo = log.log_end_offset();
     // Force an empty active segment via retention (rolls), then crash.
-    log.set_config(LogConfig { retention_bytes: i64::MAX, ..config() });
+    log.set_config(LogConfig {
+        retention_bytes: i64::MAX,
+        ..config()
+    });
     drop(log);
     std::fs::File::create(path.join(format!("{leo:020}.log"))).unwrap();
     for clean in [true, false] {
@@ -95,7 +137,12 @@ fn torn_tail_garbage_is_truncated_on_unclean_open() {
     assert_eq!(std::fs::metadata(&path).unwrap().len(), good_len);
     assert_eq!(log.log_end_offset(), leo);
     assert_eq!(read_all(&log), recs);
-    assert_eq!(log.append(&batch(1, 0, 10, Compression::None), 0, 0).unwrap().base_offset, leo);
+    assert_eq!(
+        log.append(&batch(1, 0, 10, Compression::None), 0, 0)
+            .unwrap()
+            .base_offset,
+        leo
+    );
 }
 
 #[test]
@@ -140,7 +187,9 @@ fn flipped_byte_in_the_last_batch_drops_it_and_only_it() {
     let mut log = Log::open(dir.path(), config(), false).unwrap();
     assert_eq!(log.log_end_offset(), last.base_offset);
     assert_eq!(read_all(&log)[..], recs[..recs.len() - 3]);
-    let info = log.append(&batch(2, 0, 10, Compression::None), 0, 0).unwrap();
+    let info = log
+        .append(&batch(2, 0, 10, Compression::None), 0, 0)
+        .unwrap();
     assert_eq!(info.base_offset, last.base_offset);
 }
 
@@ -163,7 +212,11 @@ fn flipped_byte_in_a_middle_batch_truncates_from_there() {
     assert!(seg_base < bad.base_offset);
     // The rebuilt indexes point only inside the kept data.
     let seg = log.segments().last().unwrap();
-    assert!(seg.offset_index().entries().iter().all(|e| u64::from(e.position) < seg.size()));
+    assert!(seg
+        .offset_index()
+        .entries()
+        .iter()
+        .all(|e| u64::from(e.position) < seg.size()));
 }
 
 #[test]
@@ -171,7 +224,10 @@ fn deleted_or_corrupted_index_files_are_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
     let (log, recs) = build(dir.path(), 120);
     let bases: Vec<i64> = log.segments().map(|s| s.base_offset()).collect();
-    let idx: Vec<Vec<OffsetEntry>> = log.segments().map(|s| s.offset_index().entries().to_vec()).collect();
+    let idx: Vec<Vec<OffsetEntry>> = log
+        .segments()
+        .map(|s| s.offset_index().entries().to_vec())
+        .collect();
     log.close().unwrap();
     let tidx: Vec<Vec<TimeEntry>> = bases
         .iter()
@@ -228,7 +284,9 @@ fn leftover_and_orphan_files_are_deleted() {
     std::fs::write(dir.path().join("partition.metadata"), b"keep").unwrap();
     let log = Log::open(dir.path(), config(), false).unwrap();
     let names = files(dir.path());
-    assert!(names.iter().all(|n| !n.contains(".deleted") && !n.contains(".cleaned") && !n.contains(".swap")));
+    assert!(names
+        .iter()
+        .all(|n| !n.contains(".deleted") && !n.contains(".cleaned") && !n.contains(".swap")));
     assert!(!names.iter().any(|n| n.starts_with("00000000000000099999")));
     assert!(names.contains(&"partition.metadata".to_string()));
     assert_eq!(read_all(&log), recs);
@@ -241,7 +299,10 @@ fn crash_right_after_a_roll_recovers_the_previous_segment_too() {
     let prev = last_log_file(&log);
     let leo = log.log_end_offset();
     // Roll by time, leaving an empty active segment.
-    log.set_config(LogConfig { segment_ms: 0, ..config() });
+    log.set_config(LogConfig {
+        segment_ms: 0,
+        ..config()
+    });
     log.maybe_roll(i64::MAX).unwrap();
     assert_eq!(log.segments().last().unwrap().size(), 0);
     drop(log);
@@ -251,5 +312,11 @@ fn crash_right_after_a_roll_recovers_the_previous_segment_too() {
     let log = Log::open(dir.path(), config(), false).unwrap();
     assert_eq!(log.log_end_offset(), leo);
     assert_eq!(read_all(&log), recs);
-    assert_eq!(batch_positions(&prev).iter().map(|(_, h)| h.size()).sum::<usize>() as u64, std::fs::metadata(&prev).unwrap().len());
+    assert_eq!(
+        batch_positions(&prev)
+            .iter()
+            .map(|(_, h)| h.size())
+            .sum::<usize>() as u64,
+        std::fs::metadata(&prev).unwrap().len()
+    );
 }

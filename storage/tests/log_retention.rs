@@ -9,7 +9,8 @@ use minikafka_storage::{Log, LogConfig, StorageError};
 fn filled(dir: &std::path::Path, config: LogConfig, batches: i64) -> Log {
     let mut log = Log::open(dir, config, true).unwrap();
     for i in 0..batches {
-        log.append(&batch(2, 1_000 + i * 100, 300, Compression::None), 0, 0).unwrap();
+        log.append(&batch(2, 1_000 + i * 100, 300, Compression::None), 0, 0)
+            .unwrap();
     }
     log
 }
@@ -17,7 +18,14 @@ fn filled(dir: &std::path::Path, config: LogConfig, batches: i64) -> Log {
 #[test]
 fn retention_by_time_deletes_old_segments_and_advances_log_start() {
     let dir = tempfile::tempdir().unwrap();
-    let mut log = filled(dir.path(), LogConfig { retention_ms: 1_000, ..small_config() }, 40);
+    let mut log = filled(
+        dir.path(),
+        LogConfig {
+            retention_ms: 1_000,
+            ..small_config()
+        },
+        40,
+    );
     let count = log.segment_count();
     assert!(count > 4);
     let first_two_max: Vec<i64> = log.segments().take(2).map(|s| s.max_timestamp()).collect();
@@ -34,16 +42,28 @@ fn retention_by_time_deletes_old_segments_and_advances_log_start() {
         assert!(!log.segment_file(d.base_offset, ".index").exists());
         assert!(!log.segment_file(d.base_offset, ".timeindex").exists());
     }
-    assert!(matches!(log.read(start - 1, 100, true), Err(StorageError::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        log.read(start - 1, 100, true),
+        Err(StorageError::OffsetOutOfRange { .. })
+    ));
     assert_eq!(read_all(&log).first().unwrap().offset, start);
 
     // Everything expired: the active segment is rolled, the LEO stays.
     let leo = log.log_end_offset();
     let deleted = log.enforce_retention(1_000_000).unwrap();
     assert_eq!(deleted.len(), count - 2);
-    assert_eq!((log.segment_count(), log.log_start_offset(), log.log_end_offset()), (1, leo, leo));
+    assert_eq!(
+        (
+            log.segment_count(),
+            log.log_start_offset(),
+            log.log_end_offset()
+        ),
+        (1, leo, leo)
+    );
     assert!(log.read(leo, 100, true).unwrap().records.is_empty());
-    let info = log.append(&batch(1, 5, 10, Compression::None), 0, 0).unwrap();
+    let info = log
+        .append(&batch(1, 5, 10, Compression::None), 0, 0)
+        .unwrap();
     assert_eq!(info.base_offset, leo);
     assert!(log.enforce_retention(0).unwrap().is_empty());
 }
@@ -56,17 +76,33 @@ fn retention_by_size() {
     let total: u64 = sizes.iter().sum();
     // Keep at least total - sizes[0] - sizes[1] - 1 bytes: exactly the first two segments can go.
     let keep = total - sizes[0] - sizes[1];
-    log.set_config(LogConfig { retention_bytes: keep as i64, ..small_config() });
+    log.set_config(LogConfig {
+        retention_bytes: keep as i64,
+        ..small_config()
+    });
     let deleted = log.enforce_retention(0).unwrap();
-    assert_eq!(deleted.iter().map(|d| d.size).collect::<Vec<_>>(), sizes[..2].to_vec());
+    assert_eq!(
+        deleted.iter().map(|d| d.size).collect::<Vec<_>>(),
+        sizes[..2].to_vec()
+    );
     assert!(deleted[0].reason.contains("retention size"));
     assert_eq!(log.size_bytes(), keep);
     assert!(log.enforce_retention(0).unwrap().is_empty());
     // retention.bytes = 0 removes every segment, rolling the active one.
     let leo = log.log_end_offset();
-    log.set_config(LogConfig { retention_bytes: 0, ..small_config() });
+    log.set_config(LogConfig {
+        retention_bytes: 0,
+        ..small_config()
+    });
     log.enforce_retention(0).unwrap();
-    assert_eq!((log.size_bytes(), log.log_start_offset(), log.log_end_offset()), (0, leo, leo));
+    assert_eq!(
+        (
+            log.size_bytes(),
+            log.log_start_offset(),
+            log.log_end_offset()
+        ),
+        (0, leo, leo)
+    );
 }
 
 #[test]
@@ -82,14 +118,21 @@ fn truncate_to_drops_batches_and_appends_continue() {
     assert_eq!(log.segment_count(), 2);
     assert!(count > 2);
     assert_eq!(read_all(&log).last().unwrap().offset, target - 1);
-    let info = log.append(&batch(2, 99_999, 10, Compression::None), 0, 0).unwrap();
+    let info = log
+        .append(&batch(2, 99_999, 10, Compression::None), 0, 0)
+        .unwrap();
     assert_eq!(info.base_offset, target);
     assert_eq!(log.max_timestamp().unwrap(), Some((target + 1, 100_000)));
     // Mid-batch: the whole batch goes, the log end offset is the target.
     log.truncate_to(target + 1).unwrap();
     assert_eq!(log.log_end_offset(), target + 1);
     assert_eq!(read_all(&log).last().unwrap().offset, target - 1);
-    assert_eq!(log.append(&batch(1, 0, 10, Compression::None), 0, 0).unwrap().base_offset, target + 1);
+    assert_eq!(
+        log.append(&batch(1, 0, 10, Compression::None), 0, 0)
+            .unwrap()
+            .base_offset,
+        target + 1
+    );
     // Survives reopen, clean and unclean.
     let before = read_all(&log);
     log.close().unwrap();
@@ -103,7 +146,14 @@ fn truncate_to_drops_batches_and_appends_continue() {
     log.truncate_to(1_000).unwrap();
     assert_eq!(log.log_end_offset(), target + 2);
     log.truncate_to(0).unwrap();
-    assert_eq!((log.log_start_offset(), log.log_end_offset(), log.segment_count()), (0, 0, 1));
+    assert_eq!(
+        (
+            log.log_start_offset(),
+            log.log_end_offset(),
+            log.segment_count()
+        ),
+        (0, 0, 1)
+    );
     assert!(log.truncate_to(-1).is_err());
 }
 
@@ -111,11 +161,17 @@ fn truncate_to_drops_batches_and_appends_continue() {
 fn truncate_below_log_start_restarts_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = filled(dir.path(), small_config(), 40);
-    log.set_config(LogConfig { retention_bytes: 0, ..small_config() });
+    log.set_config(LogConfig {
+        retention_bytes: 0,
+        ..small_config()
+    });
     log.enforce_retention(0).unwrap();
     let start = log.log_start_offset();
     log.truncate_to(start - 10).unwrap();
-    assert_eq!((log.log_start_offset(), log.log_end_offset()), (start - 10, start - 10));
+    assert_eq!(
+        (log.log_start_offset(), log.log_end_offset()),
+        (start - 10, start - 10)
+    );
     assert_eq!(files(dir.path()).len(), 3);
     log.delete().unwrap();
     assert!(!dir.path().exists());
