@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 /// API key of Produce.
 pub const PRODUCE: i16 = 0;
+/// API key of Fetch.
+pub const FETCH: i16 = 1;
 /// API key of ApiVersions.
 pub const API_VERSIONS: i16 = 18;
 /// Error code CORRUPT_MESSAGE.
@@ -340,6 +342,127 @@ pub fn parse_produce_v3_response(frame: &[u8]) -> (i32, Vec<ProducePartition>) {
         "trailing bytes after a Produce v3 response"
     );
     (correlation_id, out)
+}
+
+/// A Fetch v4 request for one partition (header v1, read_uncommitted, `max_wait_ms` 0).
+#[must_use]
+pub fn fetch_v4_request(
+    correlation_id: i32,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    max_bytes: i32,
+) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.i32(-1) // replica id: a consumer
+        .i32(0) // max wait
+        .i32(0) // min bytes
+        .i32(max_bytes)
+        .i8(0) // isolation level: read_uncommitted
+        .i32(1) // topics
+        .string(Some(topic))
+        .i32(1) // partitions
+        .i32(partition)
+        .i64(offset)
+        .i32(max_bytes);
+    request_v1(FETCH, 4, correlation_id, Some("compat-raw"), &w.buf)
+}
+
+/// One partition of a Fetch v4 response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchPartition {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub partition: i32,
+    /// Error code (0 = none).
+    pub error_code: i16,
+    /// High watermark.
+    pub high_watermark: i64,
+    /// The raw record batches (`None` = null).
+    pub records: Option<Vec<u8>>,
+}
+
+/// Parses a Fetch v4 response (after the length prefix): the correlation id and partitions.
+#[must_use]
+pub fn parse_fetch_v4_response(frame: &[u8]) -> (i32, Vec<FetchPartition>) {
+    let mut r = Reader::new(frame);
+    let correlation_id = r.i32();
+    let _throttle = r.i32();
+    let mut out = Vec::new();
+    for _ in 0..r.i32() {
+        let topic = r.string().unwrap_or_default();
+        for _ in 0..r.i32() {
+            let partition = r.i32();
+            let error_code = r.i16();
+            let high_watermark = r.i64();
+            let _last_stable_offset = r.i64();
+            let aborted = r.i32();
+            for _ in 0..aborted.max(0) {
+                let _producer_id = r.i64();
+                let _first_offset = r.i64();
+            }
+            let len = r.i32();
+            let records = (len >= 0).then(|| r.take(usize::try_from(len).expect("len")).to_vec());
+            out.push(FetchPartition {
+                topic: topic.clone(),
+                partition,
+                error_code,
+                high_watermark,
+                records,
+            });
+        }
+    }
+    assert_eq!(r.remaining(), 0, "trailing bytes after a Fetch v4 response");
+    (correlation_id, out)
+}
+
+/// The compression codec (attributes & 7: 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd) of every
+/// complete v2 batch in `records`; a truncated last batch is ignored, as clients do.
+#[must_use]
+pub fn batch_codecs(records: &[u8]) -> Vec<i16> {
+    let mut codecs = Vec::new();
+    let mut pos = 0;
+    while pos + BATCH_ATTRIBUTES_OFFSET + 2 <= records.len() {
+        let len = i32::from_be_bytes(records[pos + 8..pos + 12].try_into().expect("4 bytes"));
+        let Ok(len) = usize::try_from(len) else { break };
+        let end = pos + 12 + len;
+        if end > records.len() {
+            break;
+        }
+        let a = pos + BATCH_ATTRIBUTES_OFFSET;
+        let attributes = i16::from_be_bytes(records[a..a + 2].try_into().expect("2 bytes"));
+        codecs.push(attributes & 7);
+        pos = end;
+    }
+    codecs
+}
+
+/// Fetches (Fetch v4) up to `max_bytes` of `topic`/`partition` from `offset` over a new
+/// connection to `addr` and returns the codecs of the batches that came back.
+#[must_use]
+pub fn stored_codecs(
+    addr: &str,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    max_bytes: i32,
+) -> Vec<i16> {
+    let mut s = TcpStream::connect(addr).expect("connect for raw Fetch");
+    let req = fetch_v4_request(77, topic, partition, offset, max_bytes);
+    let resp = round_trip(&mut s, &req, Duration::from_secs(30)).expect("Fetch v4 round trip");
+    let (corr, parts) = parse_fetch_v4_response(&resp);
+    assert_eq!(corr, 77, "Fetch correlation id");
+    assert_eq!(
+        parts.len(),
+        1,
+        "one partition in the Fetch response: {parts:?}"
+    );
+    assert_eq!(
+        parts[0].error_code, 0,
+        "Fetch error for {topic}/{partition}"
+    );
+    batch_codecs(parts[0].records.as_deref().unwrap_or_default())
 }
 
 /// A parsed ApiVersions v0 response.

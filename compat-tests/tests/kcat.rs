@@ -9,10 +9,12 @@ use std::process::{Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use compat_tests::{create_topic, Broker};
+use compat_tests::{create_topic, wire, Broker};
 
 /// Lines produced and expected back.
 const LINES: usize = 10_000;
+/// The lz4 codec id in record batch attributes.
+const LZ4: i16 = 3;
 /// Upper bound for one kcat invocation.
 const KCAT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -129,6 +131,14 @@ fn kcat_metadata_produce_consume_lz4() {
     input.push(b'\n');
     let out = run_kcat(&["-P", "-b", &addr, "-t", topic, "-z", "lz4"], &input);
     assert_success("kcat -P -z lz4", &out, &broker);
+    // The broker stores what the producer sent (compression.type=producer), so the batches
+    // read back raw must be lz4: proof that kcat's older librdkafka really compressed.
+    let codecs = wire::stored_codecs(&addr, topic, 0, 0, 1 << 20);
+    assert!(!codecs.is_empty(), "a raw Fetch returned no complete batch");
+    assert!(
+        codecs.iter().all(|&c| c == LZ4),
+        "kcat -z lz4 batches are stored with codecs {codecs:?}, expected all {LZ4} (lz4)"
+    );
 
     // Consume everything from the beginning; -e exits at the end of the partition.
     let out = run_kcat(

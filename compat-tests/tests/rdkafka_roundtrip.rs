@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use compat_tests::{
-    acked_offsets, consumer, create_topic, producer_config, read_partitions, Broker, Record,
+    acked_offsets, consumer, create_topic, producer_config, read_partitions, wire, Broker, Record,
     RecordingContext, XorShift,
 };
 use rdkafka::consumer::Consumer;
@@ -196,6 +196,19 @@ fn roundtrip(codec: &str) {
     let got = read_partitions(&bootstrap, &topic, &starts, PHASE_TIMEOUT);
     assert_suffixes(codec, &layout, &from_zero, &got, "read from beginning");
     drop(got);
+
+    // The broker keeps the producer's batches (compression.type=producer): the batches a raw
+    // Fetch returns carry the codec the producer was asked to use.
+    let want_codec = ["none", "gzip", "snappy", "lz4", "zstd"]
+        .iter()
+        .position(|c| *c == codec)
+        .expect("known codec") as i16;
+    let codecs = wire::stored_codecs(&bootstrap, &topic, 0, 0, 1 << 20);
+    assert!(!codecs.is_empty(), "a raw Fetch returned no complete batch");
+    assert!(
+        codecs.iter().all(|&c| c == want_codec),
+        "batches produced with {codec} are stored with codecs {codecs:?}"
+    );
 
     // (b) From the middle of the fullest partition (an odd offset, usually inside a batch).
     let (&p, indexes) = layout
