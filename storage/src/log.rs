@@ -574,10 +574,11 @@ impl Log {
         Ok(())
     }
 
-    /// Truncate the log so that `log_end_offset == offset`: whole batches ending at or after `offset` are dropped
-    /// (Kafka `truncateTo`: if `offset` falls inside a batch, the whole batch goes and the log end offset is still
-    /// `offset`). No-op if `offset >= log_end_offset`; below the log start offset every segment is deleted and the
-    /// log restarts empty at `offset`. For recovery and replication. `&mut self`; blocking file I/O.
+    /// Truncate the log so that `log_end_offset == offset`: whole batches ending at or after `offset` are dropped.
+    /// If `offset` falls inside a batch, that whole batch goes and the log end offset becomes its base offset (the
+    /// end of the data kept, so that it survives a reopen; Kafka would leave a gap up to `offset`). No-op if
+    /// `offset >= log_end_offset`; below the log start offset every segment is deleted and the log restarts empty at
+    /// `offset`. For recovery and replication. `&mut self`; blocking file I/O.
     pub fn truncate_to(&mut self, offset: i64) -> Result<()> {
         if offset < 0 {
             return Err(StorageError::OffsetOutOfRange {
@@ -603,9 +604,7 @@ impl Log {
                     seg.delete_files()?;
                 }
             }
-            let active = self.active_mut();
-            let removed = active.truncate_to(offset, &config)?;
-            active.set_next_offset(offset);
+            let removed = self.active_mut().truncate_to(offset, &config)?;
             tracing::info!(dir = %self.dir.display(), offset, bytes_removed = removed, "truncated log");
         }
         self.dir_changes += 1;

@@ -21,13 +21,7 @@ fn offsets_are_consecutive_and_batches_round_trip_across_rolls() {
         (0, 0, 1)
     );
     let mut expected = Vec::new();
-    let codecs = [
-        Compression::None,
-        Compression::Gzip,
-        Compression::Snappy,
-        Compression::Lz4,
-        Compression::Zstd,
-    ];
+    let codecs = CODECS;
     for i in 0..60i64 {
         let n = (i % 4 + 1) as usize;
         let b = batch(n, 1_000 + i * 10, 150, codecs[i as usize % 5]);

@@ -106,8 +106,10 @@ proptest! {
                 Op::Truncate { at } => {
                     let target = at.index(model.leo as usize + 1) as i64;
                     l.truncate_to(target).unwrap();
-                    model.batches.retain(|(b, r)| b + (r.len() as i64) - 1 < target);
-                    model.leo = model.leo.min(target);
+                    if target < model.leo {
+                        model.batches.retain(|(b, r)| b + (r.len() as i64) - 1 < target);
+                        model.leo = model.batches.last().map_or(0, |(b, r)| b + r.len() as i64);
+                    }
                 }
                 Op::Roll => {
                     let mut c = config();

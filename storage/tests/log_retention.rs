@@ -123,16 +123,14 @@ fn truncate_to_drops_batches_and_appends_continue() {
         .unwrap();
     assert_eq!(info.base_offset, target);
     assert_eq!(log.max_timestamp().unwrap(), Some((target + 1, 100_000)));
-    // Mid-batch: the whole batch goes, the log end offset is the target.
+    // Mid-batch: the whole batch goes, the log end offset is the end of the data kept.
     log.truncate_to(target + 1).unwrap();
-    assert_eq!(log.log_end_offset(), target + 1);
+    assert_eq!(log.log_end_offset(), target);
     assert_eq!(read_all(&log).last().unwrap().offset, target - 1);
-    assert_eq!(
-        log.append(&batch(1, 0, 10, Compression::None), 0, 0)
-            .unwrap()
-            .base_offset,
-        target + 1
-    );
+    let info = log
+        .append(&batch(2, 0, 10, Compression::None), 0, 0)
+        .unwrap();
+    assert_eq!(info.base_offset, target);
     // Survives reopen, clean and unclean.
     let before = read_all(&log);
     log.close().unwrap();

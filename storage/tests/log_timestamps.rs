@@ -69,13 +69,7 @@ fn offset_for_timestamp_finds_exact_records_including_inside_compressed_batches(
     )
     .unwrap();
     // 40 batches of 5 records, timestamps 1000 + 10*offset, alternating codecs.
-    let codecs = [
-        Compression::None,
-        Compression::Gzip,
-        Compression::Snappy,
-        Compression::Lz4,
-        Compression::Zstd,
-    ];
+    let codecs = CODECS;
     for b in 0..40i64 {
         let recs: Vec<Record> = (0..5).map(|i| r(1_000 + 10 * (b * 5 + i))).collect();
         log.append(

@@ -7,6 +7,15 @@ use minikafka_storage::batch::{
 };
 use minikafka_storage::{Log, LogConfig};
 
+/// Every codec, uncompressed first.
+pub const CODECS: [Compression; 5] = [
+    Compression::None,
+    Compression::Gzip,
+    Compression::Snappy,
+    Compression::Lz4,
+    Compression::Zstd,
+];
+
 /// A record with a value of `size` bytes derived from `tag`.
 pub fn rec(tag: i64, ts: i64, size: usize) -> Record {
     let value: Vec<u8> = format!("value-{tag}-")
