@@ -1,0 +1,287 @@
+//! The running broker: start-up (data directory, topics, listeners), the background tasks
+//! (retention, segment age, time-based flush) and graceful shutdown.
+//!
+//! Start-up order: lock the data directory and read `meta.properties`; open every topic's logs
+//! (recovering segment tails if the previous run did not shut down cleanly); bind the
+//! listeners; log `minikafka started, listening on HOST:PORT`.
+//!
+//! Shutdown order: log `minikafka shutting down, flushing logs`; stop accepting; let each
+//! connection finish its in-flight request (long-poll fetches return early); flush and fsync
+//! every log; write the clean-shutdown marker; log `shutdown complete`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info, warn};
+
+use crate::config::BrokerConfig;
+use crate::meta::{DataDir, MetaError};
+use crate::net::{self, Listener};
+use crate::topics::{Partition, TopicError, Topics};
+
+/// Errors starting or stopping the broker.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// Data directory problem.
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+    /// Topic metadata or log problem.
+    #[error(transparent)]
+    Topics(#[from] TopicError),
+    /// Could not bind the listen address.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Writing the clean-shutdown marker failed.
+    #[error("cannot write the clean-shutdown marker: {0}")]
+    Marker(std::io::Error),
+}
+
+/// Broker state shared by every connection and handler.
+#[derive(Debug)]
+pub struct Broker {
+    /// Validated configuration.
+    pub config: Arc<BrokerConfig>,
+    /// Topics and their logs.
+    pub topics: Arc<Topics>,
+    /// Cluster id from meta.properties.
+    pub cluster_id: String,
+    /// Host given to clients in Metadata and FindCoordinator.
+    pub advertised_host: String,
+    /// Port given to clients.
+    pub advertised_port: i32,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A started broker. Dropping it without [`RunningBroker::shutdown`] leaves the data as after a
+/// crash (recovered at the next start).
+#[derive(Debug)]
+pub struct RunningBroker {
+    broker: Arc<Broker>,
+    local_addr: SocketAddr,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    data_dir: DataDir,
+}
+
+fn split_host_port(addr: &str) -> (String, u16) {
+    // The config layer has checked the form HOST:PORT.
+    let (host, port) = addr.rsplit_once(':').unwrap_or((addr, "9092"));
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    (host, port.parse().unwrap_or(9092))
+}
+
+async fn bind(config: &BrokerConfig) -> Result<Vec<TcpListener>, BrokerError> {
+    let (host, port) = split_host_port(&config.listen);
+    let bind_err = |source| BrokerError::Bind {
+        addr: config.listen.clone(),
+        source,
+    };
+    if host == "localhost" {
+        // Clients may resolve localhost to 127.0.0.1 or ::1: serve both on the same port.
+        let v4 = TcpListener::bind(("127.0.0.1", port))
+            .await
+            .map_err(bind_err)?;
+        let port = v4.local_addr().map_err(bind_err)?.port();
+        let mut out = vec![v4];
+        match TcpListener::bind(("::1", port)).await {
+            Ok(v6) => out.push(v6),
+            Err(e) => {
+                warn!(error = %e, port, "IPv6 loopback ::1 not available; listening on 127.0.0.1 only")
+            }
+        }
+        return Ok(out);
+    }
+    let l = TcpListener::bind((host.as_str(), port))
+        .await
+        .map_err(bind_err)?;
+    Ok(vec![l])
+}
+
+impl RunningBroker {
+    /// Open the data directory and the logs, bind and start serving.
+    pub async fn start(config: BrokerConfig) -> Result<RunningBroker, BrokerError> {
+        let config = Arc::new(config);
+        let cfg = config.clone();
+        let (data_dir, topics) = tokio::task::spawn_blocking(move || -> Result<_, BrokerError> {
+            let data_dir = DataDir::open(&cfg.data_dir, cfg.node_id)?;
+            let topics = Topics::load(data_dir.path(), cfg.clone(), data_dir.was_clean())?;
+            Ok((data_dir, topics))
+        })
+        .await
+        .map_err(|e| BrokerError::Marker(std::io::Error::other(e.to_string())))??;
+        let listeners = bind(&config).await?;
+        let local_addr = listeners[0]
+            .local_addr()
+            .map_err(|source| BrokerError::Bind {
+                addr: config.listen.clone(),
+                source,
+            })?;
+        let (listen_host, _) = split_host_port(&config.listen);
+        let (advertised_host, advertised_port) = match &config.advertise {
+            Some(a) => split_host_port(a),
+            None => (listen_host.clone(), local_addr.port()),
+        };
+        let broker = Arc::new(Broker {
+            config: config.clone(),
+            topics: Arc::new(topics),
+            cluster_id: data_dir.cluster_id().to_string(),
+            advertised_host,
+            advertised_port: i32::from(advertised_port),
+        });
+        let shutdown = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let limit = Arc::new(Semaphore::new(config.max_connections));
+        for listener in listeners {
+            let l = Listener {
+                listener,
+                broker: broker.clone(),
+                limit: limit.clone(),
+                shutdown: shutdown.clone(),
+                tracker: tracker.clone(),
+            };
+            tracker.spawn(l.run());
+        }
+        tracker.spawn(retention_task(broker.clone(), shutdown.clone()));
+        tracker.spawn(flush_task(broker.clone(), shutdown.clone()));
+        net::log_started(&format!("{listen_host}:{}", local_addr.port()));
+        Ok(RunningBroker {
+            broker,
+            local_addr,
+            shutdown,
+            tracker,
+            data_dir,
+        })
+    }
+
+    /// The first bound address (127.0.0.1 for `localhost`).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Shared broker state (for in-process tests).
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
+    }
+
+    /// Graceful shutdown: stop accepting, finish in-flight requests, flush and fsync every log,
+    /// write the clean-shutdown marker.
+    pub async fn shutdown(self) -> Result<(), BrokerError> {
+        info!("minikafka shutting down, flushing logs");
+        self.shutdown.cancel();
+        self.tracker.close();
+        if tokio::time::timeout(Duration::from_secs(30), self.tracker.wait())
+            .await
+            .is_err()
+        {
+            warn!("some connections did not finish within 30 s; closing anyway");
+        }
+        let topics = self.broker.topics.clone();
+        let data_dir = self.data_dir;
+        tokio::task::spawn_blocking(move || -> Result<(), BrokerError> {
+            topics.close_all()?;
+            data_dir
+                .mark_clean_shutdown()
+                .map_err(BrokerError::Marker)?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| BrokerError::Marker(std::io::Error::other(e.to_string())))??;
+        info!("shutdown complete");
+        Ok(())
+    }
+}
+
+/// fsync one partition's unflushed data on a blocking thread, then record it as durable.
+pub(crate) async fn sync_partition(p: &Arc<Partition>) -> std::io::Result<()> {
+    let Some(job) = p.read().sync_job() else {
+        return Ok(());
+    };
+    let flushed = tokio::task::spawn_blocking(move || job.run())
+        .await
+        .map_err(std::io::Error::other)??;
+    p.write().mark_flushed(flushed, now_ms());
+    Ok(())
+}
+
+/// Periodically applies retention and rolls segments that passed segment.ms.
+async fn retention_task(broker: Arc<Broker>, shutdown: CancellationToken) {
+    let period = Duration::from_millis(broker.config.retention_check_interval_ms);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(period) => {}
+        }
+        let topics = broker.topics.clone();
+        let res = tokio::task::spawn_blocking(move || {
+            for p in topics.all_partitions() {
+                if p.is_deleted() {
+                    continue;
+                }
+                let now = now_ms();
+                let mut log = p.write();
+                if let Err(e) = log.maybe_roll(now) {
+                    error!(topic = %p.topic, partition = p.index, error = %e, "segment roll failed");
+                }
+                match log.enforce_retention(now) {
+                    Ok(deleted) => {
+                        for d in deleted {
+                            info!(topic = %p.topic, partition = p.index, base_offset = d.base_offset,
+                                size = d.size, reason = %d.reason, log_start_offset = log.log_start_offset(),
+                                "deleted segment");
+                        }
+                    }
+                    Err(e) => error!(topic = %p.topic, partition = p.index, error = %e, "retention failed"),
+                }
+            }
+        })
+        .await;
+        if let Err(e) = res {
+            error!(error = %e, "retention task panicked");
+        }
+    }
+}
+
+/// Periodically fsyncs logs whose flush.ms has passed.
+async fn flush_task(broker: Arc<Broker>, shutdown: CancellationToken) {
+    let period = Duration::from_millis(broker.config.flush_scheduler_interval_ms);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(period) => {}
+        }
+        let now = now_ms();
+        for p in broker.topics.all_partitions() {
+            let due = {
+                let log = p.read();
+                let flush_ms = log.config().flush_ms;
+                flush_ms != i64::MAX
+                    && log.unflushed_messages() > 0
+                    && now.saturating_sub(log.last_flush_ms()) >= flush_ms
+            };
+            if due && !p.is_deleted() {
+                if let Err(e) = sync_partition(&p).await {
+                    error!(topic = %p.topic, partition = p.index, error = %e, "fsync failed");
+                }
+            }
+        }
+    }
+}

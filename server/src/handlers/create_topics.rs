@@ -1,0 +1,121 @@
+//! CreateTopics: validates names, partition counts, replication factor (1 on one node),
+//! manual assignments and per-topic configs; honours `validate_only`; answers v5+ with the
+//! topic's id, counts and effective configs.
+
+use std::collections::HashMap;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+use tracing::info;
+
+use super::{blocking, s, topic_error};
+use crate::broker::Broker;
+use crate::config::TopicConfig;
+
+/// DescribeConfigs source ids used in the v5+ answer.
+const SOURCE_TOPIC: i8 = 1;
+const SOURCE_DEFAULT: i8 = 5;
+
+pub(crate) async fn handle(
+    b: &Broker,
+    req: CreateTopicsRequest,
+    version: i16,
+) -> CreateTopicsResponse {
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for t in &req.topics {
+        *counts.entry(t.name.0.to_string()).or_default() += 1;
+    }
+    let mut results = Vec::with_capacity(req.topics.len());
+    for t in req.topics {
+        let name = t.name.0.to_string();
+        let mut r = CreatableTopicResult::default().with_name(t.name.clone());
+        r.num_partitions = -1;
+        r.replication_factor = -1;
+        if counts.get(&name).copied().unwrap_or(0) > 1 {
+            r.error_code = ResponseError::InvalidRequest.code();
+            r.error_message = Some(s(format!(
+                "Create topics request from client contains a duplicate topic {name}"
+            )));
+            results.push(r);
+            continue;
+        }
+        let assignments: Vec<(i32, Vec<i32>)> = t
+            .assignments
+            .iter()
+            .map(|a| {
+                (
+                    a.partition_index,
+                    a.broker_ids.iter().map(|id| id.0).collect(),
+                )
+            })
+            .collect();
+        let configs: Vec<(String, Option<String>)> = t
+            .configs
+            .iter()
+            .map(|c| {
+                (
+                    c.name.to_string(),
+                    c.value.as_ref().map(ToString::to_string),
+                )
+            })
+            .collect();
+        let topics = b.topics.clone();
+        let (np, rf, validate_only) = (t.num_partitions, t.replication_factor, req.validate_only);
+        let n = name.clone();
+        let outcome = blocking(move || {
+            let cfg: Vec<(&str, Option<&str>)> = configs
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_deref()))
+                .collect();
+            if validate_only {
+                topics
+                    .check_create(&n, np, rf, &assignments, &cfg)
+                    .map(|(parts, tc)| (None, parts, tc))
+            } else {
+                topics
+                    .create(&n, np, rf, &assignments, &cfg)
+                    .map(|t| (Some(t.id), t.partition_count(), t.config.clone()))
+            }
+        })
+        .await;
+        match outcome {
+            Ok((id, partitions, tc)) => {
+                if let Some(id) = id {
+                    r.topic_id = id;
+                } else {
+                    info!(topic = %name, "validated topic creation (validate_only)");
+                }
+                if version >= 5 {
+                    r.num_partitions = partitions;
+                    r.replication_factor = 1;
+                    r.configs = Some(describe_configs(&tc, b));
+                }
+            }
+            Err(e) => {
+                r.error_code = topic_error(&e).code();
+                r.error_message = Some(s(e.to_string()));
+            }
+        }
+        results.push(r);
+    }
+    CreateTopicsResponse::default().with_topics(results)
+}
+
+fn describe_configs(tc: &TopicConfig, b: &Broker) -> Vec<CreatableTopicConfigs> {
+    tc.describe(&b.config.log_defaults)
+        .into_iter()
+        .map(|(name, value, explicit)| {
+            CreatableTopicConfigs::default()
+                .with_name(s(name))
+                .with_value(Some(s(value)))
+                .with_config_source(if explicit {
+                    SOURCE_TOPIC
+                } else {
+                    SOURCE_DEFAULT
+                })
+        })
+        .collect()
+}

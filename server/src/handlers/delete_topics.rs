@@ -1,0 +1,62 @@
+//! DeleteTopics: by name (v0-5) or by name or topic id (v6).
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
+use uuid::Uuid;
+
+use super::{blocking, s, topic_error};
+use crate::broker::Broker;
+
+pub(crate) async fn handle(
+    b: &Broker,
+    req: DeleteTopicsRequest,
+    version: i16,
+) -> DeleteTopicsResponse {
+    let targets: Vec<(Option<TopicName>, Uuid)> = if version >= 6 {
+        req.topics
+            .into_iter()
+            .map(|t| (t.name, t.topic_id))
+            .collect()
+    } else {
+        req.topic_names
+            .into_iter()
+            .map(|n| (Some(n), Uuid::nil()))
+            .collect()
+    };
+    let mut out = Vec::with_capacity(targets.len());
+    for (name, id) in targets {
+        let mut r = DeletableTopicResult::default().with_name(name.clone());
+        if version >= 6 {
+            r.topic_id = id;
+        }
+        let topic = match &name {
+            Some(n) => b
+                .topics
+                .get(n.0.as_str())
+                .ok_or(ResponseError::UnknownTopicOrPartition),
+            None => b.topics.get_by_id(&id).ok_or(ResponseError::UnknownTopicId),
+        };
+        match topic {
+            Err(e) => r.error_code = e.code(),
+            Ok(_) if !b.config.delete_topic_enable => {
+                r.error_code = ResponseError::TopicDeletionDisabled.code();
+                r.error_message =
+                    Some(s("Topic deletion is disabled (delete.topic.enable=false)."));
+            }
+            Ok(t) => {
+                if version >= 6 {
+                    r.name = Some(TopicName(s(t.name.clone())));
+                    r.topic_id = t.id;
+                }
+                let topics = b.topics.clone();
+                if let Err(e) = blocking(move || topics.delete(&t)).await {
+                    r.error_code = topic_error(&e).code();
+                    r.error_message = Some(s(e.to_string()));
+                }
+            }
+        }
+        out.push(r);
+    }
+    DeleteTopicsResponse::default().with_responses(out)
+}

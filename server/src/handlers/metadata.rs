@@ -1,0 +1,139 @@
+//! Metadata: brokers (this node), cluster id, controller, and topics with ids and partitions.
+//! Unknown topics are created here when `auto.create.topics.enable` is on and the request
+//! allows it (v4+ `allow_auto_topic_creation`).
+
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use tracing::info;
+use uuid::Uuid;
+
+use super::{blocking, s, topic_error};
+use crate::broker::Broker;
+use crate::topics::{validate_name, Topic, TopicError};
+
+/// Topic operations a client may perform (no authorizer: all of them), as Kafka's bit set.
+const ALL_TOPIC_OPERATIONS: i32 =
+    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+
+fn describe(b: &Broker, t: &Topic, version: i16, with_ops: bool) -> MetadataResponseTopic {
+    let node = BrokerId(b.config.node_id);
+    let mut out = MetadataResponseTopic::default()
+        .with_name(Some(TopicName(s(t.name.clone()))))
+        .with_is_internal(t.is_internal())
+        .with_partitions(
+            (0..t.partition_count())
+                .map(|i| {
+                    MetadataResponsePartition::default()
+                        .with_partition_index(i)
+                        .with_leader_id(node)
+                        .with_leader_epoch(0)
+                        .with_replica_nodes(vec![node])
+                        .with_isr_nodes(vec![node])
+                })
+                .collect(),
+        );
+    if version >= 10 {
+        out.topic_id = t.id;
+    }
+    if version >= 8 && with_ops {
+        out.topic_authorized_operations = ALL_TOPIC_OPERATIONS;
+    }
+    out
+}
+
+fn error_topic(
+    name: Option<String>,
+    id: Uuid,
+    err: ResponseError,
+    version: i16,
+) -> MetadataResponseTopic {
+    let mut t = MetadataResponseTopic::default()
+        .with_error_code(err.code())
+        .with_name(name.map(|n| TopicName(s(n))));
+    if version >= 10 {
+        t.topic_id = id;
+    }
+    t
+}
+
+pub(crate) async fn handle(b: &Broker, req: MetadataRequest, version: i16) -> MetadataResponse {
+    let with_ops = req.include_topic_authorized_operations;
+    let mut topics = Vec::new();
+    let requested = match req.topics {
+        None => None,
+        Some(list) if list.is_empty() && version == 0 => None,
+        Some(list) => Some(list),
+    };
+    match requested {
+        None => {
+            for t in b.topics.all() {
+                topics.push(describe(b, &t, version, with_ops));
+            }
+        }
+        Some(list) => {
+            let may_create =
+                b.config.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
+            for rt in list {
+                let by_name = rt
+                    .name
+                    .filter(|n| !(n.0.is_empty() && !rt.topic_id.is_nil()));
+                let topic: Result<Arc<Topic>, (Option<String>, ResponseError)> = match by_name {
+                    Some(name) => {
+                        let name = name.0.to_string();
+                        match b.topics.get(&name) {
+                            Some(t) => Ok(t),
+                            None if may_create => {
+                                auto_create(b, &name).await.map_err(|e| (Some(name), e))
+                            }
+                            None => Err((Some(name), ResponseError::UnknownTopicOrPartition)),
+                        }
+                    }
+                    None => b
+                        .topics
+                        .get_by_id(&rt.topic_id)
+                        .ok_or((None, ResponseError::UnknownTopicId)),
+                };
+                topics.push(match topic {
+                    Ok(t) => describe(b, &t, version, with_ops),
+                    Err((name, e)) => error_topic(name, rt.topic_id, e, version),
+                });
+            }
+        }
+    }
+    let mut r = MetadataResponse::default()
+        .with_brokers(vec![MetadataResponseBroker::default()
+            .with_node_id(BrokerId(b.config.node_id))
+            .with_host(s(b.advertised_host.clone()))
+            .with_port(b.advertised_port)])
+        .with_cluster_id(Some(s(b.cluster_id.clone())))
+        .with_controller_id(BrokerId(b.config.node_id))
+        .with_topics(topics);
+    if (8..=10).contains(&version) && req.include_cluster_authorized_operations {
+        r.cluster_authorized_operations = 0;
+    }
+    r
+}
+
+async fn auto_create(b: &Broker, name: &str) -> Result<Arc<Topic>, ResponseError> {
+    if let Err(e) = validate_name(name) {
+        return Err(topic_error(&e));
+    }
+    let topics = b.topics.clone();
+    let n = name.to_string();
+    match blocking(move || topics.create(&n, -1, -1, &[], &[])).await {
+        Ok(t) => {
+            info!(topic = name, "auto-created topic from a Metadata request");
+            Ok(t)
+        }
+        Err(TopicError::AlreadyExists(_)) => b
+            .topics
+            .get(name)
+            .ok_or(ResponseError::UnknownTopicOrPartition),
+        Err(e) => Err(topic_error(&e)),
+    }
+}

@@ -1,0 +1,61 @@
+//! One file per API: decode is done by the connection, so each handler takes the typed
+//! request, calls into the topic registry and storage, and builds the response for the
+//! request's version. Failures become Kafka error codes here, in exactly one place
+//! ([`storage_error`], [`topic_error`]).
+
+pub(crate) mod api_versions;
+pub(crate) mod create_partitions;
+pub(crate) mod create_topics;
+pub(crate) mod delete_topics;
+pub(crate) mod fetch;
+pub(crate) mod find_coordinator;
+pub(crate) mod list_offsets;
+pub(crate) mod metadata;
+pub(crate) mod produce;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::protocol::StrBytes;
+use minikafka_storage::StorageError;
+
+use crate::topics::TopicError;
+
+/// The Kafka error code for a storage failure.
+pub(crate) fn storage_error(e: &StorageError) -> ResponseError {
+    match e {
+        StorageError::CorruptMessage(_) => ResponseError::CorruptMessage,
+        StorageError::InvalidRecord(_) => ResponseError::InvalidRecord,
+        StorageError::MessageTooLarge { .. } => ResponseError::MessageTooLarge,
+        StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        _ => ResponseError::KafkaStorageError,
+    }
+}
+
+/// The Kafka error code for a topic administration failure.
+pub(crate) fn topic_error(e: &TopicError) -> ResponseError {
+    match e {
+        TopicError::InvalidName(_) => ResponseError::InvalidTopicException,
+        TopicError::AlreadyExists(_) => ResponseError::TopicAlreadyExists,
+        TopicError::Unknown => ResponseError::UnknownTopicOrPartition,
+        TopicError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+        TopicError::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor,
+        TopicError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
+        TopicError::InvalidRequest(_) => ResponseError::InvalidRequest,
+        TopicError::InvalidConfig(_) => ResponseError::InvalidConfig,
+        TopicError::Storage(_) | TopicError::Io(_) => ResponseError::KafkaStorageError,
+    }
+}
+
+/// Shorthand for a protocol string.
+pub(crate) fn s(text: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(text.into())
+}
+
+/// Run blocking topic administration off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, TopicError> + Send + 'static,
+) -> Result<T, TopicError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) => Err(TopicError::Io(std::io::Error::other(e.to_string()))),
+    }
+}

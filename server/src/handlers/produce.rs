@@ -1,0 +1,95 @@
+//! Produce: validate and append each partition's record batches as they arrived (raw bytes,
+//! never decompressed), then, for logs whose `flush.messages` is reached, fsync on a blocking
+//! thread before acknowledging. acks=0 requests get no response.
+
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use tracing::{error, warn};
+
+use super::{s, storage_error};
+use crate::broker::{now_ms, sync_partition, Broker};
+use crate::topics::Partition;
+
+pub(crate) async fn handle(
+    b: &Broker,
+    req: ProduceRequest,
+    version: i16,
+) -> Option<ProduceResponse> {
+    let acks = req.acks;
+    let acks_ok = matches!(acks, -1..=1);
+    let mut responses = Vec::with_capacity(req.topic_data.len());
+    // Partitions that must be fsynced before the acknowledgement, with where their answer is.
+    let mut to_sync: Vec<(Arc<Partition>, usize, usize)> = Vec::new();
+    for td in req.topic_data {
+        let topic = if version >= 13 {
+            b.topics.get_by_id(&td.topic_id)
+        } else {
+            b.topics.get(td.name.0.as_str())
+        };
+        let unknown = if version >= 13 {
+            ResponseError::UnknownTopicId
+        } else {
+            ResponseError::UnknownTopicOrPartition
+        };
+        let mut parts = Vec::with_capacity(td.partition_data.len());
+        for pd in td.partition_data {
+            let mut pr = PartitionProduceResponse::default()
+                .with_index(pd.index)
+                .with_base_offset(-1);
+            let partition = topic
+                .as_ref()
+                .and_then(|t| t.partition(pd.index))
+                .filter(|p| !p.is_deleted());
+            match (acks_ok, partition, pd.records) {
+                (false, _, _) => pr.error_code = ResponseError::InvalidRequiredAcks.code(),
+                (true, None, _) => pr.error_code = unknown.code(),
+                (true, Some(_), None) => {
+                    pr.error_code = ResponseError::InvalidRecord.code();
+                    pr.error_message = Some(s("the partition has no record set"));
+                }
+                (true, Some(p), Some(records)) => {
+                    let res = p.write().append(&records, 0, now_ms());
+                    match res {
+                        Ok(info) => {
+                            pr.base_offset = info.base_offset;
+                            pr.log_append_time_ms = info.log_append_time;
+                            pr.log_start_offset = info.log_start_offset;
+                            p.notify_appended();
+                            if info.needs_flush {
+                                to_sync.push((p.clone(), responses.len(), parts.len()));
+                            }
+                        }
+                        Err(e) => {
+                            warn!(topic = %p.topic, partition = p.index, error = %e, "produce rejected");
+                            pr.error_code = storage_error(&e).code();
+                            pr.error_message = Some(s(e.to_string()));
+                            pr.log_start_offset = p.read().log_start_offset();
+                        }
+                    }
+                }
+            }
+            parts.push(pr);
+        }
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(td.name)
+                .with_topic_id(td.topic_id)
+                .with_partition_responses(parts),
+        );
+    }
+    for (p, ti, pi) in to_sync {
+        if let Err(e) = sync_partition(&p).await {
+            error!(topic = %p.topic, partition = p.index, error = %e, "fsync failed; produce not acknowledged");
+            let pr = &mut responses[ti].partition_responses[pi];
+            pr.error_code = ResponseError::KafkaStorageError.code();
+            pr.error_message = Some(s(format!("fsync failed: {e}")));
+        }
+    }
+    if acks == 0 {
+        return None;
+    }
+    Some(ProduceResponse::default().with_responses(responses))
+}

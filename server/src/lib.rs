@@ -1,0 +1,31 @@
+//! minikafka: a Kafka-wire-protocol-compatible message broker.
+//!
+//! Layout:
+//! - [`config`]: Kafka-named broker properties, defaults, TOML file and `--set` parsing.
+//! - [`meta`]: data-directory lock, `meta.properties`, clean-shutdown marker.
+//! - [`topics`]: topic registry (names, ids, configs) and each partition's log.
+//! - [`broker`]: start-up, background tasks (retention, flush) and graceful shutdown.
+//! - `net`: accept loop and per-connection framing; `dispatch`: API table and routing;
+//!   `handlers`: one file per API.
+//!
+//! Record batches stay raw bytes end to end: a Produce's batches are validated without
+//! decompression and written as received (after the base offset is set), and a Fetch returns
+//! the stored bytes. Storage (`minikafka-storage`) knows nothing of the wire protocol.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), minikafka::broker::BrokerError> {
+//! let mut b = minikafka::config::ConfigBuilder::default();
+//! b.set("listeners", "127.0.0.1:0").unwrap();
+//! let broker = minikafka::broker::RunningBroker::start(b.build().unwrap()).await?;
+//! println!("serving on {}", broker.local_addr());
+//! broker.shutdown().await
+//! # }
+//! ```
+
+pub mod broker;
+pub mod config;
+pub mod dispatch;
+mod handlers;
+pub mod meta;
+mod net;
+pub mod topics;

@@ -1,0 +1,286 @@
+//! Network layer: the accept loop and one task per connection.
+//!
+//! A connection reads length-prefixed frames (`[i32 length][request header][body]`), answers
+//! them one at a time in order (as Kafka does: a connection has one request in flight at the
+//! broker, clients pipeline behind it) and closes on anything malformed: a length over
+//! `socket.request.max.bytes` or under a request header, bytes that do not decode, an unknown
+//! API key or an unsupported version. Each of those closes only that connection and logs a line
+//! naming the peer. An ApiVersions request at an unsupported version gets Kafka's v0
+//! UNSUPPORTED_VERSION answer instead, so the client can retry with a version we know.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, info_span, warn, Instrument};
+
+use crate::broker::Broker;
+use crate::dispatch;
+
+/// Accepts connections on one listener until shutdown.
+#[derive(Debug)]
+pub(crate) struct Listener {
+    /// The bound socket.
+    pub(crate) listener: TcpListener,
+    /// Shared broker state handed to every connection.
+    pub(crate) broker: Arc<Broker>,
+    /// Caps concurrent connections at `max.connections`; a permit is held per connection.
+    pub(crate) limit: Arc<Semaphore>,
+    /// Cancelled at shutdown: stop accepting, let connections finish their request.
+    pub(crate) shutdown: CancellationToken,
+    /// Tracks connection tasks so shutdown can wait for in-flight requests.
+    pub(crate) tracker: TaskTracker,
+}
+
+impl Listener {
+    /// Accept until shutdown. Accept errors (e.g. out of file descriptors) back off from 10 ms
+    /// up to 5 s instead of ending the loop.
+    pub(crate) async fn run(self) {
+        let mut backoff = Duration::from_millis(10);
+        loop {
+            let permit = tokio::select! {
+                () = self.shutdown.cancelled() => return,
+                p = self.limit.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => return,
+                },
+            };
+            let accepted = tokio::select! {
+                () = self.shutdown.cancelled() => return,
+                a = self.listener.accept() => a,
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    backoff = Duration::from_millis(10);
+                    let _ = stream.set_nodelay(true);
+                    let conn = Connection {
+                        stream,
+                        peer,
+                        broker: self.broker.clone(),
+                        shutdown: self.shutdown.clone(),
+                    };
+                    let span = info_span!("conn", %peer, client_id = tracing::field::Empty);
+                    self.tracker.spawn(
+                        async move {
+                            conn.serve().await;
+                            drop(permit);
+                        }
+                        .instrument(span),
+                    );
+                }
+                Err(e) => {
+                    warn!(error = %e, backoff_ms = backoff.as_millis() as u64, "accept failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}
+
+/// Why a connection is closed by the broker.
+#[derive(Debug, thiserror::Error)]
+enum CloseReason {
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("request size {size} is outside 8..={max} bytes (socket.request.max.bytes)")]
+    BadSize { size: i64, max: usize },
+    #[error("connection closed in the middle of a request ({have} of {want} bytes received)")]
+    Truncated { have: usize, want: usize },
+    #[error("unknown API key {0}")]
+    UnknownApiKey(i16),
+    #[error("unsupported version {version} of {key:?}")]
+    UnsupportedVersion { key: ApiKey, version: i16 },
+    #[error("cannot decode {key:?} v{version} request: {reason}")]
+    Decode {
+        key: ApiKey,
+        version: i16,
+        reason: String,
+    },
+    #[error("cannot encode {key:?} v{version} response: {reason}")]
+    Encode {
+        key: ApiKey,
+        version: i16,
+        reason: String,
+    },
+}
+
+/// One client connection.
+#[derive(Debug)]
+struct Connection {
+    stream: TcpStream,
+    peer: SocketAddr,
+    broker: Arc<Broker>,
+    shutdown: CancellationToken,
+}
+
+/// Smallest request: api key, api version, correlation id.
+const MIN_REQUEST: usize = 8;
+
+impl Connection {
+    async fn serve(mut self) {
+        debug!("connection opened");
+        let mut buf = BytesMut::with_capacity(16 * 1024);
+        loop {
+            let frame = tokio::select! {
+                () = self.shutdown.cancelled() => break,
+                f = read_frame(&mut self.stream, &mut buf, self.broker.config.socket_request_max_bytes) => f,
+            };
+            let frame = match frame {
+                Ok(Some(f)) => f,
+                Ok(None) => {
+                    debug!("connection closed by client");
+                    return;
+                }
+                Err(e) => {
+                    warn!(peer = %self.peer, reason = %e, "closing connection");
+                    return;
+                }
+            };
+            match self.handle(frame).await {
+                Ok(Some(out)) => {
+                    if let Err(e) = self.stream.write_all(&out).await {
+                        debug!(error = %e, "write failed; closing connection");
+                        return;
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    warn!(peer = %self.peer, reason = %e, "closing connection");
+                    return;
+                }
+            }
+        }
+        let _ = self.stream.shutdown().await;
+    }
+
+    /// Decode one request, run it and encode the response (None: no response, acks=0).
+    async fn handle(&mut self, frame: Bytes) -> Result<Option<BytesMut>, CloseReason> {
+        let api_key_raw = i16::from_be_bytes([frame[0], frame[1]]);
+        let version = i16::from_be_bytes([frame[2], frame[3]]);
+        let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+        let key =
+            ApiKey::try_from(api_key_raw).map_err(|()| CloseReason::UnknownApiKey(api_key_raw))?;
+        let Some(range) = dispatch::supported(key) else {
+            return Err(CloseReason::UnknownApiKey(api_key_raw));
+        };
+        if version < range.0 || version > range.1 || version < key.valid_versions().min {
+            if key == ApiKey::ApiVersions {
+                debug!(
+                    version,
+                    "unsupported ApiVersions version; answering with v0 UNSUPPORTED_VERSION"
+                );
+                let resp = dispatch::api_versions_unsupported();
+                return encode_response(key, 0, correlation_id, &resp.into()).map(Some);
+            }
+            return Err(CloseReason::UnsupportedVersion { key, version });
+        }
+        let mut body = frame;
+        let header = RequestHeader::decode(&mut body, key.request_header_version(version))
+            .map_err(|e| CloseReason::Decode {
+                key,
+                version,
+                reason: e.to_string(),
+            })?;
+        if let Some(id) = &header.client_id {
+            tracing::Span::current().record("client_id", id.as_str());
+        }
+        let request =
+            RequestKind::decode(key, &mut body, version).map_err(|e| CloseReason::Decode {
+                key,
+                version,
+                reason: e.to_string(),
+            })?;
+        let span = tracing::debug_span!("request", api = ?key, version, correlation_id);
+        let response = dispatch::handle(&self.broker, &header, request, &self.shutdown)
+            .instrument(span)
+            .await;
+        match response {
+            Some(resp) => encode_response(key, version, correlation_id, &resp).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+fn encode_response(
+    key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    resp: &kafka_protocol::messages::ResponseKind,
+) -> Result<BytesMut, CloseReason> {
+    let enc = |e: anyhow::Error| CloseReason::Encode {
+        key,
+        version,
+        reason: e.to_string(),
+    };
+    let mut out = BytesMut::with_capacity(256);
+    out.put_i32(0);
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    header
+        .encode(&mut out, key.response_header_version(version))
+        .map_err(enc)?;
+    resp.encode(&mut out, version).map_err(enc)?;
+    let len = i32::try_from(out.len() - 4).map_err(|_| CloseReason::Encode {
+        key,
+        version,
+        reason: "response larger than 2 GiB".into(),
+    })?;
+    out[..4].copy_from_slice(&len.to_be_bytes());
+    Ok(out)
+}
+
+/// Read one whole frame (without its length prefix). `Ok(None)` = the client closed cleanly
+/// between requests. Memory grows only as bytes actually arrive.
+async fn read_frame(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    max: usize,
+) -> Result<Option<Bytes>, CloseReason> {
+    loop {
+        if buf.len() >= 4 {
+            let size = i64::from(i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]));
+            let Ok(len) = usize::try_from(size) else {
+                return Err(CloseReason::BadSize { size, max });
+            };
+            if len < MIN_REQUEST || len > max {
+                return Err(CloseReason::BadSize { size, max });
+            }
+            if buf.len() >= 4 + len {
+                buf.advance(4);
+                return Ok(Some(buf.split_to(len).freeze()));
+            }
+            let missing = 4 + len - buf.len();
+            buf.reserve(missing.min(1 << 20));
+        } else if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(16 * 1024);
+        }
+        let n = stream.read_buf(buf).await?;
+        if n == 0 {
+            if buf.is_empty() {
+                return Ok(None);
+            }
+            let want = if buf.len() >= 4 {
+                usize::try_from(i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]])).unwrap_or(0)
+            } else {
+                4
+            };
+            return Err(CloseReason::Truncated {
+                have: buf.len().saturating_sub(4),
+                want,
+            });
+        }
+    }
+}
+
+/// Log the connection's listening address in the form the start line uses.
+pub(crate) fn log_started(addr: &str) {
+    info!("minikafka started, listening on {addr}");
+}

@@ -1,0 +1,640 @@
+//! Protocol-level tests: the in-process broker on 127.0.0.1:0, driven over TCP with requests
+//! encoded by `kafka-protocol` (the client side of the same codecs), checking the exact error
+//! codes and offsets Kafka clients branch on.
+
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use minikafka::broker::RunningBroker;
+use minikafka::config::ConfigBuilder;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn start(dir: &std::path::Path, sets: &[&str]) -> RunningBroker {
+    let mut b = ConfigBuilder::default();
+    b.set("listeners", "127.0.0.1:0").unwrap();
+    b.set("log.dirs", dir.to_str().unwrap()).unwrap();
+    for s in sets {
+        b.set_pair(s).unwrap();
+    }
+    RunningBroker::start(b.build().unwrap()).await.unwrap()
+}
+
+struct Client {
+    stream: TcpStream,
+    correlation: i32,
+}
+
+impl Client {
+    async fn connect(b: &RunningBroker) -> Client {
+        Client {
+            stream: TcpStream::connect(b.local_addr()).await.unwrap(),
+            correlation: 0,
+        }
+    }
+
+    async fn send_raw<R: Request>(&mut self, req: &R, version: i16) -> i32 {
+        self.correlation += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation)
+            .with_client_id(Some(StrBytes::from_static_str("protocol-test")));
+        let mut buf = BytesMut::new();
+        buf.put_i32(0);
+        header.encode(&mut buf, R::header_version(version)).unwrap();
+        req.encode(&mut buf, version).unwrap();
+        let len = (buf.len() - 4) as i32;
+        buf[..4].copy_from_slice(&len.to_be_bytes());
+        self.stream.write_all(&buf).await.unwrap();
+        self.correlation
+    }
+
+    async fn recv<R: Request>(&mut self, version: i16, correlation: i32) -> R::Response {
+        let len = self.stream.read_i32().await.unwrap();
+        let mut buf = vec![0u8; len as usize];
+        self.stream.read_exact(&mut buf).await.unwrap();
+        let mut buf = Bytes::from(buf);
+        let header =
+            ResponseHeader::decode(&mut buf, R::Response::header_version(version)).unwrap();
+        assert_eq!(header.correlation_id, correlation);
+        R::Response::decode(&mut buf, version).unwrap()
+    }
+
+    async fn call<R: Request>(&mut self, req: R, version: i16) -> R::Response {
+        let c = self.send_raw(&req, version).await;
+        self.recv::<R>(version, c).await
+    }
+}
+
+fn name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_string()))
+}
+
+/// A v2 batch of uncompressed records (value = "v{i}", key = "k{i}"), built by hand so the
+/// test does not depend on the broker's own batch code.
+fn batch(count: i32, base_timestamp: i64) -> BytesMut {
+    let mut records = BytesMut::new();
+    for i in 0..count {
+        let mut r = BytesMut::new();
+        r.put_i8(0);
+        put_varlong(&mut r, i64::from(i)); // timestamp delta
+        put_varlong(&mut r, i64::from(i)); // offset delta
+        let key = format!("k{i}");
+        let value = format!("v{i}");
+        put_varlong(&mut r, key.len() as i64);
+        r.put_slice(key.as_bytes());
+        put_varlong(&mut r, value.len() as i64);
+        r.put_slice(value.as_bytes());
+        put_varlong(&mut r, 0);
+        put_varlong(&mut records, r.len() as i64);
+        records.put_slice(&r);
+    }
+    let mut b = BytesMut::new();
+    b.put_i64(0);
+    b.put_i32(0); // length, patched below
+    b.put_i32(-1);
+    b.put_i8(2);
+    b.put_u32(0); // crc, patched below
+    b.put_i16(0);
+    b.put_i32(count - 1);
+    b.put_i64(base_timestamp);
+    b.put_i64(base_timestamp + i64::from(count - 1));
+    b.put_i64(-1);
+    b.put_i16(-1);
+    b.put_i32(-1);
+    b.put_i32(count);
+    b.put_slice(&records);
+    let len = (b.len() - 12) as i32;
+    b[8..12].copy_from_slice(&len.to_be_bytes());
+    let crc = crc32c::crc32c(&b[21..]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+fn put_varlong(b: &mut BytesMut, v: i64) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    while z >= 0x80 {
+        b.put_u8((z as u8) | 0x80);
+        z >>= 7;
+    }
+    b.put_u8(z as u8);
+}
+
+fn create_req(
+    topic: &str,
+    partitions: i32,
+    rf: i16,
+    configs: &[(&str, &str)],
+) -> CreateTopicsRequest {
+    CreateTopicsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(name(topic))
+            .with_num_partitions(partitions)
+            .with_replication_factor(rf)
+            .with_configs(
+                configs
+                    .iter()
+                    .map(|(k, v)| {
+                        CreatableTopicConfig::default()
+                            .with_name(StrBytes::from_string(k.to_string()))
+                            .with_value(Some(StrBytes::from_string(v.to_string())))
+                    })
+                    .collect(),
+            )])
+}
+
+fn produce_req(topic: &str, partition: i32, records: Bytes, acks: i16) -> ProduceRequest {
+    ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(records))])])
+}
+
+fn fetch_req(
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    max_wait_ms: i32,
+    partition_max: i32,
+) -> FetchRequest {
+    FetchRequest::default()
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(50 << 20)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(name(topic))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(partition)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(partition_max)])])
+}
+
+fn list_offsets_req(topic: &str, partition: i32, ts: i64) -> ListOffsetsRequest {
+    ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(name(topic))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(partition)
+                .with_timestamp(ts)])])
+}
+
+/// Base offsets of the batches in a fetched record set.
+fn batch_offsets(mut records: Bytes) -> Vec<(i64, i32)> {
+    let mut out = Vec::new();
+    while records.remaining() >= 61 {
+        let base = records.get_i64();
+        let len = records.get_i32();
+        let mut body = records.split_to(len as usize);
+        body.advance(4 + 1 + 4 + 2);
+        let last_delta = body.get_i32();
+        out.push((base, last_delta + 1));
+    }
+    out
+}
+
+#[tokio::test]
+async fn api_versions_lists_the_dispatch_table_and_answers_unknown_versions_with_v0() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), &[]).await;
+    let mut c = Client::connect(&b).await;
+    let r = c.call(ApiVersionsRequest::default(), 3).await;
+    assert_eq!(r.error_code, 0);
+    let got: Vec<(i16, i16, i16)> = r
+        .api_keys
+        .iter()
+        .map(|k| (k.api_key, k.min_version, k.max_version))
+        .collect();
+    let want: Vec<(i16, i16, i16)> = minikafka::dispatch::SUPPORTED
+        .iter()
+        .map(|(k, min, max)| (*k as i16, *min, *max))
+        .collect();
+    assert_eq!(got, want);
+
+    // ApiVersions v99: header v1-style prefix; the broker answers in v0 layout with error 35.
+    let mut raw = BytesMut::new();
+    raw.put_i32(0);
+    raw.put_i16(18);
+    raw.put_i16(99);
+    raw.put_i32(777);
+    raw.put_i16(-1);
+    let len = (raw.len() - 4) as i32;
+    raw[..4].copy_from_slice(&len.to_be_bytes());
+    c.stream.write_all(&raw).await.unwrap();
+    let r = c.recv::<ApiVersionsRequest>(0, 777).await;
+    assert_eq!(r.error_code, 35);
+    assert!(r
+        .api_keys
+        .iter()
+        .any(|k| k.api_key == 18 && k.max_version == 4));
+    // The connection stays usable.
+    assert_eq!(c.call(ApiVersionsRequest::default(), 0).await.error_code, 0);
+    b.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn create_topics_validates_like_kafka() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), &[]).await;
+    let mut c = Client::connect(&b).await;
+    let r = c
+        .call(create_req("orders", 3, 1, &[("retention.ms", "60000")]), 7)
+        .await;
+    let t = &r.topics[0];
+    assert_eq!(t.error_code, 0, "{:?}", t.error_message);
+    assert!(!t.topic_id.is_nil());
+    assert_eq!(t.num_partitions, 3);
+    let configs = t.configs.as_ref().unwrap();
+    let retention = configs
+        .iter()
+        .find(|c| c.name.as_str() == "retention.ms")
+        .unwrap();
+    assert_eq!(retention.value.as_ref().unwrap().as_str(), "60000");
+
+    let code = |r: CreateTopicsResponse| r.topics[0].error_code;
+    assert_eq!(
+        code(c.call(create_req("orders", 3, 1, &[]), 7).await),
+        36,
+        "TOPIC_ALREADY_EXISTS"
+    );
+    assert_eq!(
+        code(c.call(create_req("bad/name", 1, 1, &[]), 7).await),
+        17,
+        "INVALID_TOPIC_EXCEPTION"
+    );
+    assert_eq!(code(c.call(create_req("..", 1, 1, &[]), 7).await), 17);
+    assert_eq!(
+        code(c.call(create_req("rf3", 1, 3, &[]), 7).await),
+        38,
+        "INVALID_REPLICATION_FACTOR"
+    );
+    assert_eq!(
+        code(c.call(create_req("zero", 0, 1, &[]), 7).await),
+        37,
+        "INVALID_PARTITIONS"
+    );
+    assert_eq!(
+        code(
+            c.call(create_req("badcfg", 1, 1, &[("retention.ms", "soon")]), 7)
+                .await
+        ),
+        40
+    );
+    assert_eq!(
+        code(
+            c.call(create_req("unknowncfg", 1, 1, &[("no.such", "1")]), 7)
+                .await
+        ),
+        40
+    );
+    assert_eq!(
+        code(c.call(create_req("defaults", -1, -1, &[]), 4).await),
+        0
+    );
+
+    let mut v = create_req("dry", 2, 1, &[]);
+    v.validate_only = true;
+    assert_eq!(code(c.call(v, 7).await), 0);
+    let md = c
+        .call(
+            MetadataRequest::default()
+                .with_topics(Some(vec![
+                    MetadataRequestTopic::default().with_name(Some(name("dry")))
+                ]))
+                .with_allow_auto_topic_creation(false),
+            12,
+        )
+        .await;
+    assert_eq!(
+        md.topics[0].error_code, 3,
+        "validate_only must not create the topic"
+    );
+    b.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn metadata_auto_creates_and_finds_topics_by_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), &["num.partitions=3"]).await;
+    let mut c = Client::connect(&b).await;
+    let req = |n: &str, allow: bool| {
+        MetadataRequest::default()
+            .with_topics(Some(vec![
+                MetadataRequestTopic::default().with_name(Some(name(n)))
+            ]))
+            .with_allow_auto_topic_creation(allow)
+    };
+    let r = c.call(req("nope", false), 12).await;
+    assert_eq!(r.topics[0].error_code, 3);
+    let r = c.call(req("auto", true), 12).await;
+    let t = &r.topics[0];
+    assert_eq!(t.error_code, 0);
+    assert_eq!(t.partitions.len(), 3);
+    assert_eq!(r.brokers.len(), 1);
+    assert_eq!(r.brokers[0].port, i32::from(b.local_addr().port()));
+    assert_eq!(r.controller_id.0, 1);
+    assert!(r.cluster_id.is_some());
+    assert!(t
+        .partitions
+        .iter()
+        .all(|p| p.leader_id.0 == 1 && p.leader_epoch == 0 && p.isr_nodes.len() == 1));
+    let id = t.topic_id;
+    let by_id = c
+        .call(
+            MetadataRequest::default().with_topics(Some(vec![MetadataRequestTopic::default()
+                .with_name(None)
+                .with_topic_id(id)])),
+            12,
+        )
+        .await;
+    assert_eq!(by_id.topics[0].name.as_ref().unwrap().0.as_str(), "auto");
+    let r = c.call(req("bad name!", true), 12).await;
+    assert_eq!(r.topics[0].error_code, 17);
+    // v0: an empty list means every topic.
+    let all = c
+        .call(MetadataRequest::default().with_topics(Some(vec![])), 0)
+        .await;
+    assert_eq!(all.topics.len(), 1);
+    b.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn produce_fetch_and_list_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), &["message.max.bytes=2000"]).await;
+    let mut c = Client::connect(&b).await;
+    assert_eq!(
+        c.call(create_req("t", 2, 1, &[]), 7).await.topics[0].error_code,
+        0
+    );
+    let mut bases = Vec::new();
+    for i in 0..3 {
+        let r = c
+            .call(
+                produce_req("t", 0, batch(3, 1_000 + i * 100).freeze(), -1),
+                9,
+            )
+            .await;
+        let p = &r.responses[0].partition_responses[0];
+        assert_eq!(p.error_code, 0);
+        bases.push(p.base_offset);
+    }
+    assert_eq!(bases, vec![0, 3, 6]);
+
+    // A fetch from the middle of a batch returns that whole batch and the rest.
+    let r = c.call(fetch_req("t", 0, 4, 0, 1 << 20), 12).await;
+    let pd = &r.responses[0].partitions[0];
+    assert_eq!(pd.error_code, 0);
+    assert_eq!(pd.high_watermark, 9);
+    assert_eq!(pd.log_start_offset, 0);
+    assert_eq!(
+        batch_offsets(pd.records.clone().unwrap()),
+        vec![(3, 3), (6, 3)]
+    );
+    // partition_max_bytes smaller than one batch still returns one whole batch.
+    let r = c.call(fetch_req("t", 0, 0, 0, 10), 12).await;
+    assert_eq!(
+        batch_offsets(r.responses[0].partitions[0].records.clone().unwrap()),
+        vec![(0, 3)]
+    );
+    // Out of range.
+    let r = c.call(fetch_req("t", 0, 100, 0, 1 << 20), 12).await;
+    assert_eq!(r.responses[0].partitions[0].error_code, 1);
+    // Unknown partition.
+    let r = c.call(fetch_req("t", 9, 0, 0, 1 << 20), 12).await;
+    assert_eq!(r.responses[0].partitions[0].error_code, 3);
+
+    let lo = |r: ListOffsetsResponse| {
+        (
+            r.topics[0].partitions[0].offset,
+            r.topics[0].partitions[0].timestamp,
+        )
+    };
+    assert_eq!(lo(c.call(list_offsets_req("t", 0, -1), 7).await).0, 9);
+    assert_eq!(lo(c.call(list_offsets_req("t", 0, -2), 7).await).0, 0);
+    // Record timestamps: batch i holds 1000+100i, +1, +2.
+    assert_eq!(
+        lo(c.call(list_offsets_req("t", 0, 1_101), 7).await),
+        (4, 1_101)
+    );
+    assert_eq!(
+        lo(c.call(list_offsets_req("t", 0, 1_150), 7).await),
+        (6, 1_200)
+    );
+    assert_eq!(
+        lo(c.call(list_offsets_req("t", 0, 5_000), 7).await),
+        (-1, -1)
+    );
+    assert_eq!(
+        lo(c.call(list_offsets_req("t", 0, -3), 7).await),
+        (8, 1_202)
+    );
+    assert_eq!(lo(c.call(list_offsets_req("t", 1, -3), 7).await), (-1, -1));
+
+    // Bad CRC: CORRUPT_MESSAGE and nothing stored.
+    let mut bad = batch(2, 5);
+    let last = bad.len() - 1;
+    bad[last] ^= 0xff;
+    let r = c.call(produce_req("t", 0, bad.freeze(), -1), 9).await;
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 2);
+    // Too large for message.max.bytes=2000: MESSAGE_TOO_LARGE.
+    let r = c
+        .call(produce_req("t", 0, batch(300, 5).freeze(), 1), 9)
+        .await;
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 10);
+    // Unknown topic.
+    let r = c
+        .call(produce_req("missing", 0, batch(1, 5).freeze(), 1), 9)
+        .await;
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 3);
+    assert_eq!(
+        lo(c.call(list_offsets_req("t", 0, -1), 7).await).0,
+        9,
+        "rejected batches stored nothing"
+    );
+
+    // acks=0: no response; the next answer on the connection is for the next request.
+    c.send_raw(&produce_req("t", 1, batch(2, 5).freeze(), 0), 9)
+        .await;
+    let r = c.call(list_offsets_req("t", 1, -1), 7).await;
+    assert_eq!(r.topics[0].partitions[0].offset, 2);
+    b.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn long_poll_fetch_wakes_on_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), &[]).await;
+    let mut c = Client::connect(&b).await;
+    assert_eq!(
+        c.call(create_req("lp", 1, 1, &[]), 7).await.topics[0].error_code,
+        0
+    );
+    let mut fetcher = Client::connect(&b).await;
+    // max_wait 120 s: only a wake-up on append can answer within the test's bound.
+    let corr = fetcher
+        .send_raw(&fetch_req("lp", 0, 0, 120_000, 1 << 20), 12)
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        c.call(produce_req("lp", 0, batch(5, 1).freeze(), 1), 9)
+            .await
+            .responses[0]
+            .partition_responses[0]
+            .error_code,
+        0
+    );
+    let r = tokio::time::timeout(
+        Duration::from_secs(30),
+        fetcher.recv::<FetchRequest>(12, corr),
+    )
+    .await
+    .expect("long-poll fetch was not woken by the append");
+    assert_eq!(
+        batch_offsets(r.responses[0].partitions[0].records.clone().unwrap()),
+        vec![(0, 5)]
+    );
+    b.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn log_append_time_rewrites_the_batch_timestamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), &[]).await;
+    let mut c = Client::connect(&b).await;
+    let r = c
+        .call(
+            create_req("lat", 1, 1, &[("message.timestamp.type", "LogAppendTime")]),
+            7,
+        )
+        .await;
+    assert_eq!(r.topics[0].error_code, 0);
+    let r = c
+        .call(produce_req("lat", 0, batch(2, 42).freeze(), 1), 9)
+        .await;
+    let append_time = r.responses[0].partition_responses[0].log_append_time_ms;
+    assert!(
+        append_time > 1_600_000_000_000,
+        "log_append_time_ms = {append_time}"
+    );
+    let r = c.call(fetch_req("lat", 0, 0, 0, 1 << 20), 12).await;
+    let rec = r.responses[0].partitions[0].records.clone().unwrap();
+    let attributes = i16::from_be_bytes([rec[21], rec[22]]);
+    assert_eq!(attributes & 0x08, 0x08, "timestamp type bit set");
+    let max_ts = i64::from_be_bytes(rec[35..43].try_into().unwrap());
+    assert_eq!(max_ts, append_time);
+    let crc = u32::from_be_bytes(rec[17..21].try_into().unwrap());
+    assert_eq!(crc, crc32c::crc32c(&rec[21..]), "CRC recomputed");
+    b.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn delete_topics_and_create_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), &[]).await;
+    let mut c = Client::connect(&b).await;
+    assert_eq!(
+        c.call(create_req("grow", 2, 1, &[]), 7).await.topics[0].error_code,
+        0
+    );
+    let cp = |n: i32| {
+        CreatePartitionsRequest::default()
+            .with_timeout_ms(5000)
+            .with_topics(vec![
+                create_partitions_request::CreatePartitionsTopic::default()
+                    .with_name(name("grow"))
+                    .with_count(n),
+            ])
+    };
+    assert_eq!(c.call(cp(5), 3).await.results[0].error_code, 0);
+    assert_eq!(c.call(cp(5), 3).await.results[0].error_code, 37);
+    assert_eq!(c.call(cp(1), 3).await.results[0].error_code, 37);
+    let r = c
+        .call(produce_req("grow", 4, batch(1, 1).freeze(), 1), 9)
+        .await;
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+
+    let del = |n: &str| {
+        DeleteTopicsRequest::default()
+            .with_timeout_ms(5000)
+            .with_topic_names(vec![name(n)])
+    };
+    assert_eq!(c.call(del("grow"), 5).await.responses[0].error_code, 0);
+    assert_eq!(c.call(del("grow"), 5).await.responses[0].error_code, 3);
+    assert!(
+        !dir.path().join("grow-0").exists(),
+        "partition directories removed"
+    );
+    let r = c
+        .call(produce_req("grow", 0, batch(1, 1).freeze(), 1), 9)
+        .await;
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 3);
+    // The name can be used again, with a new id and empty logs.
+    assert_eq!(
+        c.call(create_req("grow", 1, 1, &[]), 7).await.topics[0].error_code,
+        0
+    );
+    let r = c.call(list_offsets_req("grow", 0, -1), 7).await;
+    assert_eq!(r.topics[0].partitions[0].offset, 0);
+    b.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn topics_and_data_survive_restart_and_the_data_dir_is_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), &[]).await;
+    let mut c = Client::connect(&b).await;
+    let id = c
+        .call(create_req("keep", 2, 1, &[("retention.ms", "123456")]), 7)
+        .await
+        .topics[0]
+        .topic_id;
+    c.call(produce_req("keep", 1, batch(4, 9).freeze(), -1), 9)
+        .await;
+
+    let mut second = ConfigBuilder::default();
+    second.set("listeners", "127.0.0.1:0").unwrap();
+    second
+        .set("log.dirs", dir.path().to_str().unwrap())
+        .unwrap();
+    let err = RunningBroker::start(second.build().unwrap())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("already in use"), "{err}");
+
+    b.shutdown().await.unwrap();
+    assert!(dir.path().join(".kafka_cleanshutdown").exists());
+    let b = start(dir.path(), &[]).await;
+    let mut c = Client::connect(&b).await;
+    let md = c
+        .call(
+            MetadataRequest::default().with_topics(Some(vec![
+                MetadataRequestTopic::default().with_name(Some(name("keep")))
+            ])),
+            12,
+        )
+        .await;
+    assert_eq!(md.topics[0].topic_id, id);
+    assert_eq!(md.topics[0].partitions.len(), 2);
+    let r = c.call(fetch_req("keep", 1, 0, 0, 1 << 20), 12).await;
+    assert_eq!(
+        batch_offsets(r.responses[0].partitions[0].records.clone().unwrap()),
+        vec![(0, 4)]
+    );
+    b.shutdown().await.unwrap();
+}

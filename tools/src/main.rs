@@ -1,0 +1,2 @@
+//! minikafka tools.
+fn main() {}
