@@ -66,6 +66,7 @@ impl Listener {
                         peer,
                         broker: self.broker.clone(),
                         shutdown: self.shutdown.clone(),
+                        client_id_logged: false,
                     };
                     let span = info_span!("conn", %peer, client_id = tracing::field::Empty);
                     self.tracker.spawn(
@@ -120,6 +121,8 @@ struct Connection {
     peer: SocketAddr,
     broker: Arc<Broker>,
     shutdown: CancellationToken,
+    /// The client id is put on the connection's span once, from the first request.
+    client_id_logged: bool,
 }
 
 /// Smallest request: api key, api version, correlation id.
@@ -190,8 +193,11 @@ impl Connection {
                 version,
                 reason: e.to_string(),
             })?;
-        if let Some(id) = &header.client_id {
-            tracing::Span::current().record("client_id", id.as_str());
+        if !self.client_id_logged {
+            if let Some(id) = &header.client_id {
+                tracing::Span::current().record("client_id", id.as_str());
+                self.client_id_logged = true;
+            }
         }
         let request =
             RequestKind::decode(key, &mut body, version).map_err(|e| CloseReason::Decode {

@@ -601,7 +601,7 @@ impl Topics {
         let mut first_err = None;
         for p in self.all_partitions() {
             let mut log = p.write();
-            if let Err(e) = log.flush() {
+            if let Err(e) = log.close_in_place() {
                 warn!(topic = %p.topic, partition = p.index, error = %e, "flush at shutdown failed");
                 first_err.get_or_insert(TopicError::Storage(e));
             }

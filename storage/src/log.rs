@@ -615,6 +615,12 @@ impl Log {
     /// Clean shutdown: write the active segment's final time-index entry, then flush and fsync everything (index
     /// files are always exactly their entries' size, nothing to trim). Reopen with `clean_shutdown = true`.
     pub fn close(mut self) -> Result<()> {
+        self.close_in_place()
+    }
+
+    /// [`Log::close`] for a log shared behind a lock: the same final time-index entry, flush and fsync, in place.
+    /// Append nothing afterwards; the log is meant to be dropped and reopened.
+    pub fn close_in_place(&mut self) -> Result<()> {
         let config = self.config.clone();
         self.active_mut().on_become_inactive(&config)?;
         for f in self.active().files() {

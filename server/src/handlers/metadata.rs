@@ -79,9 +79,7 @@ pub(crate) async fn handle(b: &Broker, req: MetadataRequest, version: i16) -> Me
             let may_create =
                 b.config.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
             for rt in list {
-                let by_name = rt
-                    .name
-                    .filter(|n| !n.0.is_empty() || rt.topic_id.is_nil());
+                let by_name = rt.name.filter(|n| !n.0.is_empty() || rt.topic_id.is_nil());
                 let topic: Result<Arc<Topic>, (Option<String>, ResponseError)> = match by_name {
                     Some(name) => {
                         let name = name.0.to_string();
