@@ -19,7 +19,7 @@
 //! test executable (`target/<profile>/minikafka`). Build it first with `cargo build -p minikafka`.
 //!
 //! ```no_run
-//! let broker = compat_tests::Broker::start(&["--set", "num.partitions=1"]);
+//! let mut broker = compat_tests::Broker::start(&["--set", "num.partitions=1"]);
 //! println!("bootstrap servers: {}", broker.bootstrap());
 //! broker.stop();
 //! ```

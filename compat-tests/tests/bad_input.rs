@@ -226,8 +226,12 @@ impl Checks<'_> {
             "{case}: the broker did not close the connection within {CLOSE_TIMEOUT:?}\n{}",
             self.broker.log_report()
         );
-        if let Some(Closed::Eof { bytes }) = closed {
-            eprintln!("{case}: closed by the broker after it sent {bytes} bytes");
+        match closed {
+            Some(Closed::Eof { bytes }) => {
+                eprintln!("{case}: closed by the broker after it sent {bytes} bytes");
+            }
+            Some(Closed::Reset(e)) => eprintln!("{case}: reset by the broker ({e})"),
+            None => {}
         }
         let log_ok = wait_until(
             &format!("{case}: a log line naming the peer {peer}"),

@@ -72,6 +72,10 @@ fn acked_messages_survive_kill9() {
             acked_at_kill = ctx.acked();
             broker.kill9();
             killed_at = Some(Instant::now());
+            eprintln!(
+                "kill -9 after {:?}: {sent} sent, {acked_at_kill} acknowledged",
+                start.elapsed()
+            );
         }
         for _ in 0..STEP {
             let (key, value) = message(sent);
