@@ -6,7 +6,7 @@
 //! that comes back. Nothing is mocked.
 //!
 //! Layout:
-//! - [`Broker`]: spawn, stop (SIGTERM), `kill -9`, restart on the same data dir, log access,
+//! - [`Broker`]: spawn, stop (SIGTERM or SIGINT), `kill -9`, restart on the same data dir, log access,
 //!   resident memory.
 //! - [`producer_config`], [`consumer_config`], [`admin_config`]: rdkafka client configs that
 //!   only use what the broker implements (no consumer groups: consumers use `assign()`).
@@ -47,6 +47,8 @@ pub mod wire;
 
 /// The log line the broker prints once it accepts connections.
 pub const LISTENING_MARKER: &str = "minikafka started, listening on ";
+/// The log line the broker prints when a graceful shutdown starts.
+pub const SHUTTING_DOWN_MARKER: &str = "minikafka shutting down, flushing logs";
 /// The log line the broker prints when a graceful shutdown finished.
 pub const SHUTDOWN_COMPLETE_MARKER: &str = "shutdown complete";
 /// How long [`Broker::start`] waits for [`LISTENING_MARKER`].
@@ -162,9 +164,10 @@ impl Broker {
             .stdout(Stdio::from(log_out))
             .stderr(Stdio::from(log))
             .env("NO_COLOR", "1");
-        if std::env::var_os("RUST_LOG").is_none() {
-            cmd.env("RUST_LOG", "info");
-        }
+        // The listening line is logged at INFO; a RUST_LOG inherited from the caller could hide
+        // it, so the broker gets `info` unless MINIKAFKA_TEST_RUST_LOG says otherwise.
+        let filter = std::env::var("MINIKAFKA_TEST_RUST_LOG").unwrap_or_else(|_| "info".into());
+        cmd.env("RUST_LOG", filter);
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", bin.display()));
@@ -287,10 +290,15 @@ impl Broker {
     }
 
     /// Graceful stop: SIGTERM, wait up to [`STOP_TIMEOUT`], then assert exit code 0 and that
-    /// [`SHUTDOWN_COMPLETE_MARKER`] was logged.
+    /// [`SHUTTING_DOWN_MARKER`] and [`SHUTDOWN_COMPLETE_MARKER`] were logged.
     pub fn stop(&mut self) {
+        self.stop_with(Signal::Term);
+    }
+
+    /// Graceful stop with the given signal; see [`Broker::stop`].
+    pub fn stop_with(&mut self, signal: Signal) {
         let pid = self.pid();
-        send_sigterm(pid);
+        send_signal(pid, signal);
         let deadline = Instant::now() + STOP_TIMEOUT;
         let status = loop {
             if let Some(status) = self.try_wait() {
@@ -299,7 +307,7 @@ impl Broker {
             if Instant::now() >= deadline {
                 self.kill_quietly();
                 panic!(
-                    "minikafka (pid {pid}) did not exit within {STOP_TIMEOUT:?} after SIGTERM\n{}",
+                    "minikafka (pid {pid}) did not exit within {STOP_TIMEOUT:?} after {signal:?}\n{}",
                     self.log_report()
                 );
             }
@@ -308,14 +316,17 @@ impl Broker {
         self.child = None;
         assert!(
             status.success(),
-            "minikafka exited with {status} after SIGTERM (expected 0)\n{}",
+            "minikafka exited with {status} after {signal:?} (expected 0)\n{}",
             self.log_report()
         );
-        assert!(
-            self.log().contains(SHUTDOWN_COMPLETE_MARKER),
-            "minikafka exited without logging {SHUTDOWN_COMPLETE_MARKER:?}\n{}",
-            self.log_report()
-        );
+        let log = self.log();
+        for marker in [SHUTTING_DOWN_MARKER, SHUTDOWN_COMPLETE_MARKER] {
+            assert!(
+                log.contains(marker),
+                "minikafka exited after {signal:?} without logging {marker:?}\n{}",
+                self.log_report()
+            );
+        }
     }
 
     /// `kill -9` the broker and reap it. The data dir is kept for [`Broker::restart`].
@@ -393,17 +404,30 @@ pub fn parse_vm_rss(status: &str) -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// Sends SIGTERM to `pid`.
+/// A signal that asks the broker to shut down gracefully.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGTERM.
+    Term,
+    /// SIGINT (Ctrl-C).
+    Int,
+}
+
+/// Sends `signal` to `pid`.
 #[allow(unsafe_code)]
-fn send_sigterm(pid: u32) {
+fn send_signal(pid: u32, signal: Signal) {
     let pid = libc::pid_t::try_from(pid).expect("pid fits pid_t");
+    let sig = match signal {
+        Signal::Term => libc::SIGTERM,
+        Signal::Int => libc::SIGINT,
+    };
     // SAFETY: kill(2) takes plain integers and has no memory-safety preconditions; `pid` is
     // our own child, which has not been reaped yet, so the id cannot have been reused.
-    let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+    let rc = unsafe { libc::kill(pid, sig) };
     assert_eq!(
         rc,
         0,
-        "kill(SIGTERM) failed: {}",
+        "kill({signal:?}) failed: {}",
         std::io::Error::last_os_error()
     );
 }
