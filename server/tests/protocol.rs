@@ -638,3 +638,48 @@ async fn topics_and_data_survive_restart_and_the_data_dir_is_locked() {
     );
     b.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn forged_array_lengths_close_only_that_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), &[]).await;
+    let mut good = Client::connect(&b).await;
+    // Metadata v1 (classic array, i32 length) and v12 (compact array, varint length) claiming
+    // billions of topics in a 16-byte frame.
+    let v1: Vec<u8> = [
+        &3i16.to_be_bytes()[..],
+        &1i16.to_be_bytes(),
+        &1i32.to_be_bytes(),
+        &(-1i16).to_be_bytes(),
+        &0x7fff_ffffi32.to_be_bytes(),
+    ]
+    .concat();
+    let v12: Vec<u8> = [
+        &3i16.to_be_bytes()[..],
+        &12i16.to_be_bytes(),
+        &2i32.to_be_bytes(),
+        &(-1i16).to_be_bytes(),
+        &[0u8],
+        &[0xff, 0xff, 0xff, 0xff, 0x0f],
+    ]
+    .concat();
+    for frame in [v1, v12] {
+        let mut s = TcpStream::connect(b.local_addr()).await.unwrap();
+        s.write_all(&(frame.len() as i32).to_be_bytes())
+            .await
+            .unwrap();
+        s.write_all(&frame).await.unwrap();
+        let mut buf = [0u8; 16];
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .expect("connection not closed")
+            .unwrap_or(0);
+        assert_eq!(n, 0, "the broker must close the connection, not answer");
+        assert_eq!(
+            good.call(ApiVersionsRequest::default(), 3).await.error_code,
+            0,
+            "broker still serving"
+        );
+    }
+    b.shutdown().await.unwrap();
+}

@@ -14,7 +14,10 @@ use minikafka_storage::batch::{self, BatchHeader};
 use minikafka_storage::index::{read_index_file, OffsetEntry, TimeEntry};
 
 fn base_offset(path: &Path) -> i64 {
-    path.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse().ok()).unwrap_or(0)
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 fn dump_log(path: &Path, print_data: bool) -> Result<()> {
@@ -31,10 +34,18 @@ fn dump_log(path: &Path, print_data: bool) -> Result<()> {
         }
         print_batch(pos, &h, crc_ok);
         if print_data {
-            let (_, records) = batch::decode_records(bytes).with_context(|| format!("decoding batch at {pos}"))?;
+            let (_, records) =
+                batch::decode_records(bytes).with_context(|| format!("decoding batch at {pos}"))?;
             for r in records {
-                let text = |b: &Option<bytes::Bytes>| b.as_ref().map_or("null".into(), |b| String::from_utf8_lossy(b).into_owned());
-                let headers: Vec<String> = r.headers.iter().map(|(k, v)| format!("{k}:{}", text(v))).collect();
+                let text = |b: &Option<bytes::Bytes>| {
+                    b.as_ref()
+                        .map_or("null".into(), |b| String::from_utf8_lossy(b).into_owned())
+                };
+                let headers: Vec<String> = r
+                    .headers
+                    .iter()
+                    .map(|(k, v)| format!("{k}:{}", text(v)))
+                    .collect();
                 println!(
                     "| offset: {} CreateTime: {} keySize: {} valueSize: {} headerKeys: [{}] key: {} payload: {}",
                     r.offset,
@@ -49,7 +60,11 @@ fn dump_log(path: &Path, print_data: bool) -> Result<()> {
         }
     }
     if position < data.len() {
-        println!("Found {} invalid bytes at the end of {}", data.len() - position, path.display());
+        println!(
+            "Found {} invalid bytes at the end of {}",
+            data.len() - position,
+            path.display()
+        );
     }
     if bad > 0 {
         bail!("{bad} batch(es) with an invalid CRC in {}", path.display());
@@ -89,7 +104,9 @@ fn main() -> Result<()> {
         match arg.as_str() {
             "--print-data" => print_data = true,
             "-h" | "--help" => {
-                println!("usage: minikafka-dump-log [--print-data] FILE...  (.log, .index, .timeindex)");
+                println!(
+                    "usage: minikafka-dump-log [--print-data] FILE...  (.log, .index, .timeindex)"
+                );
                 return Ok(());
             }
             _ => files.push(arg),
@@ -106,16 +123,27 @@ fn main() -> Result<()> {
             Some("index") => {
                 let base = base_offset(path);
                 for e in read_index_file::<OffsetEntry>(path)? {
-                    println!("offset: {} position: {}", base + i64::from(e.relative_offset), e.position);
+                    println!(
+                        "offset: {} position: {}",
+                        base + i64::from(e.relative_offset),
+                        e.position
+                    );
                 }
             }
             Some("timeindex") => {
                 let base = base_offset(path);
                 for e in read_index_file::<TimeEntry>(path)? {
-                    println!("timestamp: {} offset: {}", e.timestamp, base + i64::from(e.relative_offset));
+                    println!(
+                        "timestamp: {} offset: {}",
+                        e.timestamp,
+                        base + i64::from(e.relative_offset)
+                    );
                 }
             }
-            _ => bail!("{}: expected a .log, .index or .timeindex file", path.display()),
+            _ => bail!(
+                "{}: expected a .log, .index or .timeindex file",
+                path.display()
+            ),
         }
     }
     Ok(())
