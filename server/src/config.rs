@@ -118,6 +118,8 @@ pub struct BrokerConfig {
     pub flush_scheduler_interval_ms: u64,
     /// Topic defaults derived from the `log.*` and `message.max.bytes` properties.
     pub log_defaults: LogConfig,
+    /// Every property's effective text, by Kafka name (for DescribeConfigs on the broker).
+    pub values: BTreeMap<String, String>,
 }
 
 impl Default for BrokerConfig {
@@ -395,9 +397,27 @@ impl BrokerConfig {
                 1,
             )?,
             log_defaults,
+            values: v.clone(),
         };
         Ok(cfg)
     }
+}
+
+/// The broker property that supplies a topic config's default, as Kafka names its synonym.
+pub fn broker_synonym(topic_config: &str) -> Option<&'static str> {
+    Some(match topic_config {
+        "flush.messages" => "log.flush.interval.messages",
+        "flush.ms" => "log.flush.interval.ms",
+        "index.interval.bytes" => "log.index.interval.bytes",
+        "max.message.bytes" => "message.max.bytes",
+        "message.timestamp.type" => "log.message.timestamp.type",
+        "retention.bytes" => "log.retention.bytes",
+        "retention.ms" => "log.retention.ms",
+        "segment.bytes" => "log.segment.bytes",
+        "segment.index.bytes" => "log.index.size.max.bytes",
+        "segment.ms" => "log.roll.ms",
+        _ => return None,
+    })
 }
 
 /// Topic-level configuration names, in Kafka's spelling, that topics may override.

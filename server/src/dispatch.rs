@@ -21,7 +21,13 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::OffsetForLeaderEpoch, 2, 4),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DescribeCluster, 0, 2),
+    (ApiKey::DescribeTopicPartitions, 0, 0),
 ];
 
 /// The served version range of `key`, if implemented.
@@ -63,6 +69,18 @@ pub(crate) async fn handle(
         RequestKind::DeleteTopics(r) => handlers::delete_topics::handle(broker, r, v).await.into(),
         RequestKind::CreatePartitions(r) => {
             handlers::create_partitions::handle(broker, r).await.into()
+        }
+        RequestKind::OffsetForLeaderEpoch(r) => {
+            handlers::cluster::offset_for_leader_epoch(broker, r).into()
+        }
+        RequestKind::DescribeConfigs(r) => handlers::configs::describe(broker, r, v).into(),
+        RequestKind::AlterConfigs(r) => handlers::configs::alter(broker, r).await.into(),
+        RequestKind::IncrementalAlterConfigs(r) => {
+            handlers::configs::incremental_alter(broker, r).await.into()
+        }
+        RequestKind::DescribeCluster(r) => handlers::cluster::describe_cluster(broker, r, v).into(),
+        RequestKind::DescribeTopicPartitions(r) => {
+            handlers::cluster::describe_topic_partitions(broker, r).into()
         }
         other => {
             // Unreachable in practice: the connection refuses keys missing from SUPPORTED.

@@ -158,8 +158,8 @@ pub struct Topic {
     pub name: String,
     /// Topic id.
     pub id: Uuid,
-    /// Explicit config overrides.
-    pub config: TopicConfig,
+    /// Explicit config overrides (changed by AlterConfigs / IncrementalAlterConfigs).
+    config: RwLock<TopicConfig>,
     /// Partitions, index = position.
     partitions: RwLock<Vec<Arc<Partition>>>,
 }
@@ -190,6 +190,14 @@ impl Topic {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .len();
         i32::try_from(n).unwrap_or(i32::MAX)
+    }
+
+    /// The topic's explicit config overrides.
+    pub fn config(&self) -> TopicConfig {
+        self.config
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Whether it is an internal topic (name starts with `__`).
@@ -307,7 +315,7 @@ impl Topics {
             let topic = Arc::new(Topic {
                 name: rec.name.clone(),
                 id,
-                config: tc,
+                config: RwLock::new(tc),
                 partitions: RwLock::new(parts),
             });
             registry.by_id.insert(id, topic.clone());
@@ -360,7 +368,7 @@ impl Topics {
                 name: t.name.clone(),
                 id: t.id.to_string(),
                 partitions: t.partition_count(),
-                configs: t.config.overrides.clone(),
+                configs: t.config().overrides,
             });
         }
         let text = toml::to_string(&file)
@@ -488,7 +496,7 @@ impl Topics {
         let topic = Arc::new(Topic {
             name: name.to_string(),
             id,
-            config: tc,
+            config: RwLock::new(tc),
             partitions: RwLock::new(parts),
         });
         {
@@ -574,7 +582,7 @@ impl Topics {
         if validate_only {
             return Ok(());
         }
-        let lc = topic.config.log_config(&self.config.log_defaults)?;
+        let lc = topic.config().log_config(&self.config.log_defaults)?;
         let mut new = Vec::new();
         for i in current..count {
             new.push(open_partition(
@@ -594,6 +602,31 @@ impl Topics {
         self.persist()?;
         info!(topic = %topic.name, from = current, to = count, "added partitions");
         Ok(())
+    }
+
+    /// Replace a topic's config overrides (already validated), apply them to every partition's
+    /// log at once and persist them. Blocking.
+    pub fn set_config(&self, topic: &Arc<Topic>, config: TopicConfig) -> Result<(), TopicError> {
+        let _admin = self
+            .admin
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let lc = config.log_config(&self.config.log_defaults)?;
+        *topic
+            .config
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = config;
+        for p in topic.partitions() {
+            p.write().set_config(lc.clone());
+        }
+        self.persist()?;
+        info!(topic = %topic.name, "altered topic config");
+        Ok(())
+    }
+
+    /// The broker configuration.
+    pub fn broker_config(&self) -> &BrokerConfig {
+        &self.config
     }
 
     /// Flush, fsync and close every log (clean shutdown). Blocking.

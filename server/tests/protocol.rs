@@ -683,3 +683,259 @@ async fn forged_array_lengths_close_only_that_connection() {
     }
     b.shutdown().await.unwrap();
 }
+
+fn describe_configs_req(resource_type: i8, name: &str) -> DescribeConfigsRequest {
+    DescribeConfigsRequest::default()
+        .with_include_synonyms(true)
+        .with_resources(vec![
+            describe_configs_request::DescribeConfigsResource::default()
+                .with_resource_type(resource_type)
+                .with_resource_name(StrBytes::from_string(name.to_string()))
+                .with_configuration_keys(None),
+        ])
+}
+
+fn incremental_req(
+    topic: &str,
+    name: &str,
+    op: i8,
+    value: Option<&str>,
+) -> IncrementalAlterConfigsRequest {
+    IncrementalAlterConfigsRequest::default().with_resources(vec![
+        incremental_alter_configs_request::AlterConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(StrBytes::from_string(topic.to_string()))
+            .with_configs(vec![
+                incremental_alter_configs_request::AlterableConfig::default()
+                    .with_name(StrBytes::from_string(name.to_string()))
+                    .with_config_operation(op)
+                    .with_value(value.map(|v| StrBytes::from_string(v.to_string()))),
+            ]),
+    ])
+}
+
+fn config_value(r: &DescribeConfigsResponse, name: &str) -> (String, i8) {
+    let c = r.results[0]
+        .configs
+        .iter()
+        .find(|c| c.name.as_str() == name)
+        .unwrap();
+    (
+        c.value.as_ref().map(|v| v.to_string()).unwrap_or_default(),
+        c.config_source,
+    )
+}
+
+#[tokio::test]
+async fn topic_configs_are_described_altered_persisted_and_take_effect() {
+    let dir = tempfile::tempdir().unwrap();
+    let sets = [
+        "log.retention.check.interval.ms=100",
+        "log.segment.bytes=1048576",
+    ];
+    let b = start(dir.path(), &sets).await;
+    let mut c = Client::connect(&b).await;
+    assert_eq!(
+        c.call(create_req("cfg", 1, 1, &[("segment.bytes", "1024")]), 7)
+            .await
+            .topics[0]
+            .error_code,
+        0
+    );
+    let r = c.call(describe_configs_req(2, "cfg"), 4).await;
+    assert_eq!(r.results[0].error_code, 0);
+    assert_eq!(
+        config_value(&r, "segment.bytes"),
+        ("1024".into(), 1),
+        "topic override"
+    );
+    assert_eq!(
+        config_value(&r, "retention.ms"),
+        ("604800000".into(), 5),
+        "Kafka default"
+    );
+    assert_eq!(config_value(&r, "cleanup.policy"), ("delete".into(), 5));
+    assert_eq!(
+        c.call(describe_configs_req(2, "nope"), 4).await.results[0].error_code,
+        3
+    );
+    let broker = c.call(describe_configs_req(4, "1"), 4).await;
+    assert_eq!(broker.results[0].error_code, 0);
+    assert_eq!(
+        config_value(&broker, "log.segment.bytes"),
+        ("1048576".into(), 4),
+        "set at start"
+    );
+    assert_eq!(config_value(&broker, "num.partitions"), ("1".into(), 5));
+
+    // Data in several 1 KiB segments, all old (CreateTime 1000 ms after the epoch).
+    for _ in 0..20 {
+        let r = c
+            .call(produce_req("cfg", 0, batch(10, 1_000).freeze(), 1), 9)
+            .await;
+        assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+    }
+    assert_eq!(
+        c.call(list_offsets_req("cfg", 0, -2), 7).await.topics[0].partitions[0].offset,
+        0
+    );
+
+    assert_eq!(
+        c.call(incremental_req("cfg", "retention.ms", 0, Some("oops")), 1)
+            .await
+            .responses[0]
+            .error_code,
+        40
+    );
+    assert_eq!(
+        c.call(incremental_req("cfg", "no.such.config", 0, Some("1")), 1)
+            .await
+            .responses[0]
+            .error_code,
+        40
+    );
+    assert_eq!(
+        c.call(incremental_req("missing", "retention.ms", 0, Some("1")), 1)
+            .await
+            .responses[0]
+            .error_code,
+        3
+    );
+    let mut dry = incremental_req("cfg", "retention.ms", 0, Some("1000"));
+    dry.validate_only = true;
+    assert_eq!(c.call(dry, 1).await.responses[0].error_code, 0);
+    assert_eq!(
+        config_value(
+            &c.call(describe_configs_req(2, "cfg"), 4).await,
+            "retention.ms"
+        )
+        .0,
+        "604800000"
+    );
+
+    // A real change takes effect without a restart: retention deletes the old segments.
+    assert_eq!(
+        c.call(incremental_req("cfg", "retention.ms", 0, Some("1000")), 1)
+            .await
+            .responses[0]
+            .error_code,
+        0
+    );
+    let mut start_offset = 0;
+    for _ in 0..100 {
+        start_offset =
+            c.call(list_offsets_req("cfg", 0, -2), 7).await.topics[0].partitions[0].offset;
+        if start_offset > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        start_offset > 0,
+        "retention.ms change did not delete old segments"
+    );
+
+    // AlterConfigs replaces the whole set: segment.bytes goes back to the broker value.
+    let alter = AlterConfigsRequest::default().with_resources(vec![
+        alter_configs_request::AlterConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(StrBytes::from_static_str("cfg"))
+            .with_configs(vec![alter_configs_request::AlterableConfig::default()
+                .with_name(StrBytes::from_static_str("retention.ms"))
+                .with_value(Some(StrBytes::from_static_str("86400000")))]),
+    ]);
+    assert_eq!(c.call(alter, 2).await.responses[0].error_code, 0);
+    b.shutdown().await.unwrap();
+
+    let b = start(dir.path(), &sets).await;
+    let mut c = Client::connect(&b).await;
+    let r = c.call(describe_configs_req(2, "cfg"), 4).await;
+    assert_eq!(
+        config_value(&r, "retention.ms"),
+        ("86400000".into(), 1),
+        "persisted across restart"
+    );
+    assert_eq!(config_value(&r, "segment.bytes"), ("1048576".into(), 4));
+    b.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn cluster_epoch_and_partition_descriptions() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), &[]).await;
+    let mut c = Client::connect(&b).await;
+    assert_eq!(
+        c.call(create_req("a", 3, 1, &[]), 7).await.topics[0].error_code,
+        0
+    );
+    assert_eq!(
+        c.call(create_req("b", 2, 1, &[]), 7).await.topics[0].error_code,
+        0
+    );
+    c.call(produce_req("a", 1, batch(7, 1).freeze(), 1), 9)
+        .await;
+
+    let r = c
+        .call(DescribeClusterRequest::default().with_endpoint_type(1), 1)
+        .await;
+    assert_eq!(r.error_code, 0);
+    assert_eq!(r.brokers.len(), 1);
+    assert_eq!(r.brokers[0].port, i32::from(b.local_addr().port()));
+    assert!(!r.cluster_id.is_empty());
+
+    let ofle = |epoch: i32, current: i32| {
+        OffsetForLeaderEpochRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![
+                offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                    .with_topic(name("a"))
+                    .with_partitions(vec![
+                        offset_for_leader_epoch_request::OffsetForLeaderPartition::default()
+                            .with_partition(1)
+                            .with_leader_epoch(epoch)
+                            .with_current_leader_epoch(current),
+                    ]),
+            ])
+    };
+    let r = c.call(ofle(0, 0), 4).await;
+    let e = &r.topics[0].partitions[0];
+    assert_eq!((e.error_code, e.leader_epoch, e.end_offset), (0, 0, 7));
+    assert_eq!(
+        c.call(ofle(0, 5), 4).await.topics[0].partitions[0].error_code,
+        75,
+        "UNKNOWN_LEADER_EPOCH"
+    );
+
+    // Paging: a limit of 2 partitions walks a(3) + b(2) in three pages.
+    let mut cursor = None;
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        let r = c
+            .call(
+                DescribeTopicPartitionsRequest::default()
+                    .with_response_partition_limit(2)
+                    .with_cursor(cursor.clone()),
+                0,
+            )
+            .await;
+        for t in &r.topics {
+            for p in &t.partitions {
+                seen.push((t.name.as_ref().unwrap().0.to_string(), p.partition_index));
+            }
+        }
+        cursor = r.next_cursor.map(|c| {
+            describe_topic_partitions_request::Cursor::default()
+                .with_topic_name(c.topic_name)
+                .with_partition_index(c.partition_index)
+        });
+        if cursor.is_none() {
+            break;
+        }
+    }
+    let want: Vec<(String, i32)> = [("a", 0), ("a", 1), ("a", 2), ("b", 0), ("b", 1)]
+        .iter()
+        .map(|(t, p)| (t.to_string(), *p))
+        .collect();
+    assert_eq!(seen, want);
+    b.shutdown().await.unwrap();
+}

@@ -77,7 +77,7 @@ pub(crate) async fn handle(
             } else {
                 topics
                     .create(&n, np, rf, &assignments, &cfg)
-                    .map(|t| (Some(t.id), t.partition_count(), t.config.clone()))
+                    .map(|t| (Some(t.id), t.partition_count(), t.config()))
             }
         })
         .await;

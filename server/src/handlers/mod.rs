@@ -4,6 +4,8 @@
 //! ([`storage_error`], [`topic_error`]).
 
 pub(crate) mod api_versions;
+pub(crate) mod cluster;
+pub(crate) mod configs;
 pub(crate) mod create_partitions;
 pub(crate) mod create_topics;
 pub(crate) mod delete_topics;

@@ -1,0 +1,158 @@
+//! DescribeCluster, OffsetForLeaderEpoch and DescribeTopicPartitions: cluster and partition
+//! facts of a single node, which leads every partition at leader epoch 0.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::describe_topic_partitions_response::{
+    Cursor, DescribeTopicPartitionsResponsePartition, DescribeTopicPartitionsResponseTopic,
+};
+use kafka_protocol::messages::offset_for_leader_epoch_response::{
+    EpochEndOffset, OffsetForLeaderTopicResult,
+};
+use kafka_protocol::messages::{
+    BrokerId, DescribeClusterRequest, DescribeClusterResponse, DescribeTopicPartitionsRequest,
+    DescribeTopicPartitionsResponse, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
+    TopicName,
+};
+
+use super::s;
+use crate::broker::Broker;
+
+/// The leader epoch of every partition (single node, never re-elected).
+pub(crate) const LEADER_EPOCH: i32 = 0;
+
+pub(crate) fn describe_cluster(
+    b: &Broker,
+    req: DescribeClusterRequest,
+    version: i16,
+) -> DescribeClusterResponse {
+    let mut r = DescribeClusterResponse::default()
+        .with_cluster_id(s(b.cluster_id.clone()))
+        .with_controller_id(BrokerId(b.config.node_id))
+        .with_brokers(vec![DescribeClusterBroker::default()
+            .with_broker_id(BrokerId(b.config.node_id))
+            .with_host(s(b.advertised_host.clone()))
+            .with_port(b.advertised_port)]);
+    if version >= 1 {
+        r.endpoint_type = req.endpoint_type;
+        if req.endpoint_type != 1 {
+            r.error_code = ResponseError::UnsupportedEndpointType.code();
+            r.error_message = Some(s("minikafka serves only broker endpoints"));
+            r.brokers.clear();
+        }
+    }
+    if req.include_cluster_authorized_operations {
+        r.cluster_authorized_operations = 0;
+    }
+    r
+}
+
+pub(crate) fn offset_for_leader_epoch(
+    b: &Broker,
+    req: OffsetForLeaderEpochRequest,
+) -> OffsetForLeaderEpochResponse {
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let topic = b.topics.get(t.topic.0.as_str());
+            let partitions = t
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let mut e = EpochEndOffset::default()
+                        .with_partition(p.partition)
+                        .with_leader_epoch(-1)
+                        .with_end_offset(-1);
+                    let Some(part) = topic.as_ref().and_then(|t| t.partition(p.partition)) else {
+                        e.error_code = ResponseError::UnknownTopicOrPartition.code();
+                        return e;
+                    };
+                    if p.current_leader_epoch > LEADER_EPOCH {
+                        e.error_code = ResponseError::UnknownLeaderEpoch.code();
+                    } else if p.leader_epoch == LEADER_EPOCH {
+                        // Every batch carries epoch 0, so the requested epoch ends at the log end.
+                        e.leader_epoch = LEADER_EPOCH;
+                        e.end_offset = part.read().log_end_offset();
+                    }
+                    e
+                })
+                .collect();
+            OffsetForLeaderTopicResult::default()
+                .with_topic(t.topic)
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetForLeaderEpochResponse::default().with_topics(topics)
+}
+
+pub(crate) fn describe_topic_partitions(
+    b: &Broker,
+    req: DescribeTopicPartitionsRequest,
+) -> DescribeTopicPartitionsResponse {
+    let node = BrokerId(b.config.node_id);
+    let mut names: Vec<String> = if req.topics.is_empty() {
+        b.topics.all().iter().map(|t| t.name.clone()).collect()
+    } else {
+        req.topics.iter().map(|t| t.name.0.to_string()).collect()
+    };
+    names.sort();
+    names.dedup();
+    let (start_topic, start_partition) = req.cursor.as_ref().map_or((String::new(), 0), |c| {
+        (c.topic_name.0.to_string(), c.partition_index)
+    });
+    let mut budget = usize::try_from(req.response_partition_limit.max(1)).unwrap_or(2000);
+    let mut out = Vec::new();
+    let mut next_cursor = None;
+    for name in names.into_iter().filter(|n| *n >= start_topic) {
+        let tn = TopicName(s(name.clone()));
+        let Some(t) = b.topics.get(&name) else {
+            out.push(
+                DescribeTopicPartitionsResponseTopic::default()
+                    .with_name(Some(tn))
+                    .with_error_code(ResponseError::UnknownTopicOrPartition.code()),
+            );
+            continue;
+        };
+        let first = if name == start_topic {
+            start_partition
+        } else {
+            0
+        };
+        let mut partitions = Vec::new();
+        for i in first..t.partition_count() {
+            if budget == 0 {
+                next_cursor = Some(
+                    Cursor::default()
+                        .with_topic_name(tn.clone())
+                        .with_partition_index(i),
+                );
+                break;
+            }
+            budget -= 1;
+            partitions.push(
+                DescribeTopicPartitionsResponsePartition::default()
+                    .with_partition_index(i)
+                    .with_leader_id(node)
+                    .with_leader_epoch(LEADER_EPOCH)
+                    .with_replica_nodes(vec![node])
+                    .with_isr_nodes(vec![node])
+                    .with_eligible_leader_replicas(Some(vec![]))
+                    .with_last_known_elr(Some(vec![])),
+            );
+        }
+        out.push(
+            DescribeTopicPartitionsResponseTopic::default()
+                .with_name(Some(tn))
+                .with_topic_id(t.id)
+                .with_is_internal(t.is_internal())
+                .with_partitions(partitions),
+        );
+        if next_cursor.is_some() {
+            break;
+        }
+    }
+    DescribeTopicPartitionsResponse::default()
+        .with_topics(out)
+        .with_next_cursor(next_cursor)
+}
