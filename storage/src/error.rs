@@ -2,7 +2,9 @@
 //!
 //! Each variant maps to exactly one Kafka error code; the mapping lives in the server's handlers, not here:
 //! `CorruptMessage` → `CORRUPT_MESSAGE`, `InvalidRecord` → `INVALID_RECORD`, `MessageTooLarge` →
-//! `MESSAGE_TOO_LARGE`, `OffsetOutOfRange` → `OFFSET_OUT_OF_RANGE`, `Io` → `KAFKA_STORAGE_ERROR`.
+//! `MESSAGE_TOO_LARGE`, `OffsetOutOfRange` → `OFFSET_OUT_OF_RANGE`, `Io` → `KAFKA_STORAGE_ERROR`,
+//! `OutOfOrderSequence` → `OUT_OF_ORDER_SEQUENCE_NUMBER`, `InvalidProducerEpoch` → `INVALID_PRODUCER_EPOCH`,
+//! `InvalidTxnState` → `INVALID_TXN_STATE`, `CorruptSnapshot` → `KAFKA_STORAGE_ERROR` (never returned by an append).
 
 /// Errors returned by the storage crate.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +37,21 @@ pub enum StorageError {
         /// The log end offset at the time of the request.
         log_end: i64,
     },
+    /// An idempotent producer's batch whose sequence does not follow its last one (or a new epoch not starting at
+    /// sequence 0); nothing of the record set was written (Kafka `OUT_OF_ORDER_SEQUENCE_NUMBER`).
+    #[error("out of order sequence: {0}")]
+    OutOfOrderSequence(String),
+    /// A batch from an older epoch of its producer (a fenced zombie); nothing of the record set was written (Kafka
+    /// `INVALID_PRODUCER_EPOCH`).
+    #[error("invalid producer epoch: {0}")]
+    InvalidProducerEpoch(String),
+    /// A non-transactional batch from a producer with an ongoing transaction (Kafka `INVALID_TXN_STATE`).
+    #[error("invalid transaction state: {0}")]
+    InvalidTxnState(String),
+    /// A producer state snapshot file that cannot be read (unknown version, CRC mismatch, bad length). The log
+    /// handles these itself by deleting the file and rebuilding from the log; only tools see this error.
+    #[error("corrupt producer snapshot: {0}")]
+    CorruptSnapshot(String),
 }
 
 /// Result alias with [`StorageError`] as the default error.

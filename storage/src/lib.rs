@@ -6,6 +6,8 @@
 //! * [`index`]: the sparse offset index (`.index`) and time index (`.timeindex`).
 //! * [`segment`]: one segment: `.log` + `.index` + `.timeindex`, named by its base offset (`%020d`).
 //! * [`log`]: [`Log`], one partition's segmented log: append, read, roll, recovery, retention, flush.
+//! * [`producer_state`]: the idempotent producer's state (epochs, sequences, duplicate detection) and its
+//!   `.snapshot` files, kept by the [`Log`].
 //! * [`config`], [`error`]: [`LogConfig`] and [`StorageError`].
 //!
 //! The crate knows nothing of the wire protocol: records travel as raw `Bytes` of concatenated batches, exactly as
@@ -29,8 +31,10 @@ pub mod config;
 pub mod error;
 pub mod index;
 pub mod log;
+pub mod producer_state;
 pub mod segment;
 
 pub use config::{LogConfig, TimestampType};
 pub use error::{Result, StorageError};
 pub use log::{AppendInfo, DeletedSegment, Log, ReadInfo, SyncJob};
+pub use producer_state::ProducerSnapshotEntry;

@@ -12,6 +12,11 @@
 //! fsynced outside the lock ([`SyncJob::run`], on a blocking thread); [`Log::mark_flushed`] then records the new
 //! recovery point. [`Log::flush`] and [`Log::close`] do all of that in place. After a crash, open with
 //! `clean_shutdown = false`: the last segment is validated and truncated at the first bad byte.
+//!
+//! Idempotent producers: the log keeps a [`crate::producer_state`] map (Kafka's `ProducerStateManager`). Appends
+//! are checked against it before anything is written (duplicates answered with the original offsets, sequence
+//! gaps and stale epochs rejected); a `%020d.snapshot` of it is written when a segment rolls and at close, and
+//! opening or truncating the log reloads the newest usable snapshot and replays the batch headers after it.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -25,6 +30,9 @@ use bytes::Bytes;
 use crate::batch::{self, BatchHeader};
 use crate::config::{LogConfig, TimestampType};
 use crate::error::{Result, StorageError};
+use crate::producer_state::{
+    AppendPlan, IncomingBatch, ProducerSnapshotEntry, ProducerStateEntry, ProducerStateManager,
+};
 use crate::segment::{
     file_name, parse_file_name, wall_clock_ms, OpenMode, Segment, INDEX_SUFFIX, LEFTOVER_SUFFIXES,
     LOG_SUFFIX, TIME_INDEX_SUFFIX,
@@ -45,6 +53,10 @@ pub struct AppendInfo {
     pub record_count: u64,
     /// Whether the unflushed messages reached `flush.messages` (the caller should schedule a flush).
     pub needs_flush: bool,
+    /// The record set repeated a batch an idempotent producer had already written (one of its last 5): nothing
+    /// was written, `base_offset`/`last_offset` are those of the original batch, `log_append_time` is its stored
+    /// max timestamp (as Kafka answers) and `record_count` is 0.
+    pub duplicate: bool,
 }
 
 /// Result of a successful [`Log::read`].
@@ -115,6 +127,8 @@ pub struct Log {
     dir_changes: u64,
     /// The `dir_changes` value covered by the last directory fsync (shared with sync jobs).
     dir_synced: Arc<AtomicU64>,
+    /// Idempotent producers' state and its snapshot files.
+    producer_state: ProducerStateManager,
 }
 
 fn fsync_dir(dir: &Path) -> io::Result<()> {
@@ -208,6 +222,7 @@ impl Log {
             last_flush_ms: now,
             dir_changes: u64::from(changed),
             dir_synced: Arc::new(AtomicU64::new(0)),
+            producer_state: ProducerStateManager::new(dir)?,
         };
         if !clean_shutdown || changed {
             // Make what recovery produced durable before anything new is appended on top of it.
@@ -220,7 +235,61 @@ impl Log {
             log.dir_synced.store(log.dir_changes, Ordering::Release);
         }
         log.recovery_point = log.log_end_offset();
+        let bases: Vec<i64> = log.segments.keys().copied().collect();
+        if log.producer_state.remove_stray_snapshots(&bases)? {
+            log.dir_changes += 1;
+        }
+        log.rebuild_producer_state(clean_shutdown)?;
         Ok(log)
+    }
+
+    /// Kafka's `UnifiedLog.rebuildProducerState` up to the log end offset.
+    ///
+    /// Without any snapshot after a clean shutdown (a log written before producer state existed) nothing is
+    /// scanned: empty snapshots are taken at the bases of the last two segments and at the log end. Otherwise
+    /// snapshots above the log end (or at/below the log start) are deleted, the newest readable one is loaded
+    /// (corrupt ones are deleted) and the batch headers from its offset to the log end are replayed, taking
+    /// snapshots at the last two segment bases on the way and one at the log end. Snapshots are fsynced.
+    fn rebuild_producer_state(&mut self, reload_from_clean_shutdown: bool) -> Result<()> {
+        let (log_start, last_offset) = (self.log_start_offset(), self.log_end_offset());
+        let mut to_snapshot: Vec<i64> = self.segments.keys().rev().take(2).copied().collect();
+        to_snapshot.reverse();
+        let before = self.producer_state.snapshot_offsets();
+        let psm = &mut self.producer_state;
+        if psm.latest_snapshot_offset().is_none() && reload_from_clean_shutdown {
+            for offset in to_snapshot.into_iter().chain([last_offset]) {
+                psm.update_map_end_offset(offset);
+                psm.take_snapshot(true)?;
+            }
+        } else {
+            psm.truncate_and_reload(log_start, last_offset)?;
+            if last_offset > psm.map_end_offset() {
+                let from = psm.map_end_offset();
+                let floor = self
+                    .segments
+                    .range(..=from)
+                    .next_back()
+                    .map_or(log_start, |(b, _)| *b);
+                for (&base, seg) in self.segments.range(floor..last_offset) {
+                    let start = base.max(psm.map_end_offset()).max(log_start);
+                    psm.update_map_end_offset(start);
+                    if to_snapshot.contains(&base) {
+                        psm.take_snapshot(true)?;
+                    }
+                    seg.for_each_header_from(start, |h| {
+                        if h.base_offset < last_offset {
+                            psm.replay(h);
+                        }
+                    })?;
+                }
+            }
+            psm.update_map_end_offset(last_offset);
+            psm.take_snapshot(true)?;
+        }
+        if self.producer_state.snapshot_offsets() != before {
+            self.dir_changes += 1;
+        }
+        Ok(())
     }
 
     fn active(&self) -> &Segment {
@@ -313,6 +382,36 @@ impl Log {
         } else {
             headers.iter().map(|h| h.max_timestamp).max().unwrap_or(-1)
         };
+        let mut incoming = Vec::with_capacity(headers.len());
+        let mut first_offset = base_offset;
+        for h in &headers {
+            incoming.push(IncomingBatch {
+                header: h,
+                first_offset,
+                max_timestamp: if log_append_time {
+                    now_ms
+                } else {
+                    h.max_timestamp
+                },
+            });
+            first_offset += i64::from(h.last_offset_delta) + 1;
+        }
+        let updates = match self.producer_state.analyze(&incoming)? {
+            AppendPlan::Duplicate(original) => {
+                tracing::debug!(dir = %self.dir.display(), first_offset = original.first_offset(),
+                    last_offset = original.last_offset, "duplicate batch from an idempotent producer");
+                return Ok(AppendInfo {
+                    base_offset: original.first_offset(),
+                    last_offset: original.last_offset,
+                    log_append_time: original.timestamp,
+                    log_start_offset: self.log_start_offset(),
+                    record_count: 0,
+                    needs_flush: self.unflushed_messages() >= self.config.flush_messages,
+                    duplicate: true,
+                });
+            }
+            AppendPlan::Update(updates) => updates,
+        };
         if self.active().should_roll(
             records.len() as u64,
             last_offset,
@@ -338,6 +437,8 @@ impl Log {
         }
         let config = self.config.clone();
         self.active_mut().append(&data, &patched, &config)?;
+        self.producer_state.apply(updates);
+        self.producer_state.update_map_end_offset(last_offset + 1);
         Ok(AppendInfo {
             base_offset,
             last_offset,
@@ -345,6 +446,7 @@ impl Log {
             log_start_offset: self.log_start_offset(),
             record_count,
             needs_flush: self.unflushed_messages() >= self.config.flush_messages,
+            duplicate: false,
         })
     }
 
@@ -358,9 +460,23 @@ impl Log {
         active.on_become_inactive(&config)?;
         let base = active.next_offset();
         let seg = Segment::create(&self.dir, base, now_ms)?;
+        let previous = self.segments.keys().next_back().copied();
         self.segments.insert(base, seg);
         self.dir_changes += 1;
         tracing::info!(dir = %self.dir.display(), base_offset = base, "rolled new log segment");
+        // Kafka's `roll`: a snapshot at the new segment's base, so that recovering that segment can start from it.
+        // It is fsynced by the next sync job, not under the caller's lock. Snapshots below the previous segment's
+        // base are no longer needed: recovery only rescans the last two segments.
+        self.producer_state.update_map_end_offset(base);
+        if let Some(file) = self.producer_state.take_snapshot(false)? {
+            self.dir_changes += 1;
+            self.producer_state.add_unsynced(self.dir_changes, file);
+        }
+        if let Some(previous) = previous {
+            if self.producer_state.delete_snapshots_before(previous)? {
+                self.dir_changes += 1;
+            }
+        }
         Ok(())
     }
 
@@ -501,6 +617,8 @@ impl Log {
             };
             let size = seg.size();
             seg.delete_files()?;
+            // Kafka's `deleteProducerSnapshots`: the snapshot at a deleted segment's base goes with it.
+            self.producer_state.delete_snapshot(base)?;
             self.dir_changes += 1;
             tracing::info!(dir = %self.dir.display(), base_offset = base, size, reason, "deleted log segment");
             deleted.push(DeletedSegment {
@@ -509,6 +627,9 @@ impl Log {
                 reason: reason.to_string(),
             });
         }
+        let log_start = self.log_start_offset();
+        self.producer_state
+            .on_log_start_offset_incremented(log_start);
         Ok(deleted)
     }
 
@@ -547,6 +668,7 @@ impl Log {
             .values()
             .filter(|s| s.next_offset() > self.recovery_point)
             .flat_map(Segment::files)
+            .chain(self.producer_state.unsynced_files())
             .collect();
         Some(SyncJob {
             files,
@@ -561,6 +683,10 @@ impl Log {
     pub fn mark_flushed(&mut self, offset: i64, now_ms: i64) {
         self.recovery_point = self.recovery_point.max(offset.min(self.log_end_offset()));
         self.last_flush_ms = now_ms;
+        // Snapshots are tagged with the directory generation of their creation; a sync job that fsynced the
+        // directory up to a generation also fsynced every snapshot file created up to it.
+        let synced = self.dir_synced.load(Ordering::Acquire);
+        self.producer_state.mark_synced(synced);
     }
 
     /// Flush and fsync everything now (blocking). Used at clean shutdown.
@@ -597,6 +723,7 @@ impl Log {
             }
             self.segments
                 .insert(offset, Segment::create(&self.dir, offset, wall_clock_ms())?);
+            self.producer_state.truncate_fully_and_start_at(offset)?;
         } else {
             let above: Vec<i64> = self.segments.range(offset + 1..).map(|(b, _)| *b).collect();
             for base in above {
@@ -606,27 +733,57 @@ impl Log {
             }
             let removed = self.active_mut().truncate_to(offset, &config)?;
             tracing::info!(dir = %self.dir.display(), offset, bytes_removed = removed, "truncated log");
+            self.rebuild_producer_state(false)?;
         }
         self.dir_changes += 1;
         self.recovery_point = self.recovery_point.min(offset);
         Ok(())
     }
 
-    /// Clean shutdown: write the active segment's final time-index entry, then flush and fsync everything (index
-    /// files are always exactly their entries' size, nothing to trim). Reopen with `clean_shutdown = true`.
+    /// Clean shutdown: write the active segment's final time-index entry and a producer state snapshot at the log
+    /// end offset, then flush and fsync everything (index files are always exactly their entries' size, nothing to
+    /// trim). Reopen with `clean_shutdown = true`.
     pub fn close(mut self) -> Result<()> {
         self.close_in_place()
     }
 
-    /// [`Log::close`] for a log shared behind a lock: the same final time-index entry, flush and fsync, in place.
-    /// Append nothing afterwards; the log is meant to be dropped and reopened.
+    /// [`Log::close`] for a log shared behind a lock: the same final time-index entry, producer snapshot, flush
+    /// and fsync, in place. Append nothing afterwards; the log is meant to be dropped and reopened.
     pub fn close_in_place(&mut self) -> Result<()> {
         let config = self.config.clone();
         self.active_mut().on_become_inactive(&config)?;
         for f in self.active().files() {
             f.sync_data()?;
         }
+        let leo = self.log_end_offset();
+        self.producer_state.update_map_end_offset(leo);
+        if self.producer_state.take_snapshot(true)?.is_some() {
+            self.dir_changes += 1;
+        }
         self.flush()
+    }
+
+    /// Remove idempotent producers whose last append is at least `producer_id_expiration_ms` old (Kafka's
+    /// `producer.id.expiration.ms`, default [`crate::producer_state::DEFAULT_PRODUCER_ID_EXPIRATION_MS`]) and that
+    /// have no ongoing transaction; the server calls this periodically (Kafka: every
+    /// `producer.id.expiration.check.interval.ms`, 10 min). An expired producer is unknown afterwards: its next
+    /// batch is accepted with any sequence. Returns how many were removed. `&mut self`, no I/O.
+    pub fn expire_producers(&mut self, now_ms: i64, producer_id_expiration_ms: i64) -> usize {
+        self.producer_state
+            .remove_expired(now_ms, producer_id_expiration_ms)
+    }
+
+    /// The idempotent producers tracked, by producer id (for DescribeProducers). `&self`, no I/O.
+    pub fn producers(&self) -> Vec<ProducerSnapshotEntry> {
+        self.producer_state
+            .entries()
+            .map(ProducerStateEntry::to_snapshot_entry)
+            .collect()
+    }
+
+    /// Offsets of the producer state snapshot files (`%020d.snapshot`), ascending (for tools and tests).
+    pub fn producer_snapshot_offsets(&self) -> Vec<i64> {
+        self.producer_state.snapshot_offsets()
     }
 
     /// Delete every file and the directory. Blocking.

@@ -497,6 +497,28 @@ impl Segment {
         Ok(None)
     }
 
+    /// Call `f` with the header of every batch from the one containing `offset` (or the first after it) to the end
+    /// of the segment, reading sequentially in large chunks (producer-state rebuild needs only headers).
+    pub(crate) fn for_each_header_from(
+        &self,
+        offset: i64,
+        mut f: impl FnMut(&BatchHeader),
+    ) -> Result<()> {
+        let Some((mut pos, _)) = self.find_batch(offset)? else {
+            return Ok(());
+        };
+        let mut reader = ChunkReader::new(&self.log, self.state.size);
+        while let Some(head) = reader.get(pos, BatchHeader::SIZE)? {
+            let h = BatchHeader::parse(head)?;
+            if pos + h.size() as u64 > self.state.size {
+                break;
+            }
+            f(&h);
+            pos += h.size() as u64;
+        }
+        Ok(())
+    }
+
     /// Read `len` bytes at `position` of the `.log`.
     fn read_bytes(&self, position: u64, len: usize) -> Result<Vec<u8>> {
         let mut buf = vec![0u8; len];
