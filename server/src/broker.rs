@@ -22,6 +22,7 @@ use tracing::{error, info, warn};
 use crate::config::BrokerConfig;
 use crate::meta::{DataDir, MetaError};
 use crate::net::{self, Listener};
+use crate::producer_ids::ProducerIds;
 use crate::topics::{Partition, TopicError, Topics};
 
 /// Errors starting or stopping the broker.
@@ -59,6 +60,8 @@ pub struct Broker {
     pub advertised_host: String,
     /// Port given to clients.
     pub advertised_port: i32,
+    /// Producer id allocator for InitProducerId.
+    pub producer_ids: Arc<ProducerIds>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -121,13 +124,15 @@ impl RunningBroker {
     pub async fn start(config: BrokerConfig) -> Result<RunningBroker, BrokerError> {
         let config = Arc::new(config);
         let cfg = config.clone();
-        let (data_dir, topics) = tokio::task::spawn_blocking(move || -> Result<_, BrokerError> {
-            let data_dir = DataDir::open(&cfg.data_dir, cfg.node_id)?;
-            let topics = Topics::load(data_dir.path(), cfg.clone(), data_dir.was_clean())?;
-            Ok((data_dir, topics))
-        })
-        .await
-        .map_err(|e| BrokerError::Marker(std::io::Error::other(e.to_string())))??;
+        let (data_dir, topics, producer_ids) =
+            tokio::task::spawn_blocking(move || -> Result<_, BrokerError> {
+                let data_dir = DataDir::open(&cfg.data_dir, cfg.node_id)?;
+                let topics = Topics::load(data_dir.path(), cfg.clone(), data_dir.was_clean())?;
+                let producer_ids = ProducerIds::open(data_dir.path()).map_err(TopicError::Io)?;
+                Ok((data_dir, topics, producer_ids))
+            })
+            .await
+            .map_err(|e| BrokerError::Marker(std::io::Error::other(e.to_string())))??;
         let listeners = bind(&config).await?;
         let local_addr = listeners[0]
             .local_addr()
@@ -146,6 +151,7 @@ impl RunningBroker {
             cluster_id: data_dir.cluster_id().to_string(),
             advertised_host,
             advertised_port: i32::from(advertised_port),
+            producer_ids: Arc::new(producer_ids),
         });
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -162,6 +168,7 @@ impl RunningBroker {
         }
         tracker.spawn(retention_task(broker.clone(), shutdown.clone()));
         tracker.spawn(flush_task(broker.clone(), shutdown.clone()));
+        tracker.spawn(producer_expiry_task(broker.clone(), shutdown.clone()));
         net::log_started(&format!("{listen_host}:{}", local_addr.port()));
         Ok(RunningBroker {
             broker,
@@ -282,6 +289,26 @@ async fn flush_task(broker: Arc<Broker>, shutdown: CancellationToken) {
                     error!(topic = %p.topic, partition = p.index, error = %e, "fsync failed");
                 }
             }
+        }
+    }
+}
+
+/// Drops idempotent producers idle for longer than `producer.id.expiration.ms` (once at start,
+/// then every `producer.id.expiration.check.interval.ms`).
+async fn producer_expiry_task(broker: Arc<Broker>, shutdown: CancellationToken) {
+    let period = Duration::from_millis(broker.config.producer_id_expiration_check_interval_ms);
+    let expiration = broker.config.producer_id_expiration_ms;
+    loop {
+        let now = now_ms();
+        for p in broker.topics.all_partitions() {
+            let expired = p.write().expire_producers(now, expiration);
+            if expired > 0 {
+                info!(topic = %p.topic, partition = p.index, expired, "expired idle producer ids");
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(period) => {}
         }
     }
 }

@@ -86,6 +86,8 @@ pub const PROPERTIES: &[Property] = &[
     prop("log.flush.interval.messages", "9223372036854775807", "Messages appended before an fsync; 1 = fsync before every acknowledgement (topic: flush.messages)."),
     prop("log.flush.interval.ms", "", "Max time data stays un-fsynced (topic: flush.ms); empty = leave it to the OS."),
     prop("log.flush.scheduler.interval.ms", "1000", "How often the time-based flusher looks at the logs."),
+    prop("producer.id.expiration.ms", "86400000", "Idle time after which an idempotent producer's state is dropped."),
+    prop("producer.id.expiration.check.interval.ms", "600000", "How often idle producer state is expired."),
     prop("log.message.timestamp.type", "CreateTime", "CreateTime or LogAppendTime (topic: message.timestamp.type)."),
 ];
 
@@ -116,6 +118,10 @@ pub struct BrokerConfig {
     pub retention_check_interval_ms: u64,
     /// `log.flush.scheduler.interval.ms`.
     pub flush_scheduler_interval_ms: u64,
+    /// `producer.id.expiration.ms`.
+    pub producer_id_expiration_ms: i64,
+    /// `producer.id.expiration.check.interval.ms`.
+    pub producer_id_expiration_check_interval_ms: u64,
     /// Topic defaults derived from the `log.*` and `message.max.bytes` properties.
     pub log_defaults: LogConfig,
     /// Every property's effective text, by Kafka name (for DescribeConfigs on the broker).
@@ -394,6 +400,16 @@ impl BrokerConfig {
             flush_scheduler_interval_ms: parse_num::<u64>(
                 "log.flush.scheduler.interval.ms",
                 get("log.flush.scheduler.interval.ms"),
+                1,
+            )?,
+            producer_id_expiration_ms: parse_num::<i64>(
+                "producer.id.expiration.ms",
+                get("producer.id.expiration.ms"),
+                1,
+            )?,
+            producer_id_expiration_check_interval_ms: parse_num::<u64>(
+                "producer.id.expiration.check.interval.ms",
+                get("producer.id.expiration.check.interval.ms"),
                 1,
             )?,
             log_defaults,

@@ -21,6 +21,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::InitProducerId, 0, 6),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::AlterConfigs, 0, 2),
@@ -69,6 +70,9 @@ pub(crate) async fn handle(
         RequestKind::DeleteTopics(r) => handlers::delete_topics::handle(broker, r, v).await.into(),
         RequestKind::CreatePartitions(r) => {
             handlers::create_partitions::handle(broker, r).await.into()
+        }
+        RequestKind::InitProducerId(r) => {
+            handlers::init_producer_id::handle(broker, r).await.into()
         }
         RequestKind::OffsetForLeaderEpoch(r) => {
             handlers::cluster::offset_for_leader_epoch(broker, r).into()

@@ -28,4 +28,5 @@ pub mod dispatch;
 mod handlers;
 pub mod meta;
 mod net;
+pub mod producer_ids;
 pub mod topics;

@@ -939,3 +939,121 @@ async fn cluster_epoch_and_partition_descriptions() {
     assert_eq!(seen, want);
     b.shutdown().await.unwrap();
 }
+
+/// `batch()` stamped with an idempotent producer's id, epoch and base sequence, timestamped
+/// now (producer state expires by record time, as in Kafka).
+fn idempotent_batch(count: i32, producer_id: i64, epoch: i16, sequence: i32) -> Bytes {
+    let mut b = batch(count, minikafka::broker::now_ms());
+    b[43..51].copy_from_slice(&producer_id.to_be_bytes());
+    b[51..53].copy_from_slice(&epoch.to_be_bytes());
+    b[53..57].copy_from_slice(&sequence.to_be_bytes());
+    let crc = crc32c::crc32c(&b[21..]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    b.freeze()
+}
+
+#[tokio::test]
+async fn idempotent_producer_retries_are_stored_once_across_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), &[]).await;
+    let mut c = Client::connect(&b).await;
+    assert_eq!(
+        c.call(create_req("idem", 1, 1, &[]), 7).await.topics[0].error_code,
+        0
+    );
+    let r = c
+        .call(
+            InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_transaction_timeout_ms(60_000),
+            4,
+        )
+        .await;
+    assert_eq!(r.error_code, 0);
+    let (pid, epoch) = (r.producer_id.0, r.producer_epoch);
+    assert!(pid >= 0);
+    assert_eq!(epoch, 0);
+    let r2 = c
+        .call(
+            InitProducerIdRequest::default().with_transactional_id(None),
+            4,
+        )
+        .await;
+    assert_ne!(r2.producer_id.0, pid, "every producer gets its own id");
+
+    let produce = |batch: Bytes| produce_req("idem", 0, batch, -1);
+    let answer = |r: ProduceResponse| {
+        let p = &r.responses[0].partition_responses[0];
+        (p.error_code, p.base_offset)
+    };
+    assert_eq!(
+        answer(c.call(produce(idempotent_batch(3, pid, epoch, 0)), 9).await),
+        (0, 0)
+    );
+    assert_eq!(
+        answer(c.call(produce(idempotent_batch(2, pid, epoch, 3)), 9).await),
+        (0, 3)
+    );
+    // A retry of either batch is answered with its original offset and stored nothing.
+    assert_eq!(
+        answer(c.call(produce(idempotent_batch(3, pid, epoch, 0)), 9).await),
+        (0, 0)
+    );
+    assert_eq!(
+        answer(c.call(produce(idempotent_batch(2, pid, epoch, 3)), 9).await),
+        (0, 3)
+    );
+    // A gap is OUT_OF_ORDER_SEQUENCE_NUMBER; a stale epoch INVALID_PRODUCER_EPOCH after a bump.
+    assert_eq!(
+        answer(c.call(produce(idempotent_batch(1, pid, epoch, 9)), 9).await).0,
+        45
+    );
+    assert_eq!(
+        answer(
+            c.call(produce(idempotent_batch(1, pid, epoch + 1, 0)), 9)
+                .await
+        ),
+        (0, 5)
+    );
+    assert_eq!(
+        answer(c.call(produce(idempotent_batch(1, pid, epoch, 5)), 9).await).0,
+        47
+    );
+    assert_eq!(
+        c.call(list_offsets_req("idem", 0, -1), 7).await.topics[0].partitions[0].offset,
+        6
+    );
+    // Transactional ids need the transaction coordinator, which does not exist yet.
+    let txn = c
+        .call(
+            InitProducerIdRequest::default()
+                .with_transactional_id(Some(TransactionalId(StrBytes::from_static_str("tx")))),
+            4,
+        )
+        .await;
+    assert_eq!(txn.error_code, 15);
+    b.shutdown().await.unwrap();
+
+    // After a restart the last batch of the producer is still recognised, and ids are not reused.
+    let b = start(dir.path(), &[]).await;
+    let mut c = Client::connect(&b).await;
+    assert_eq!(
+        answer(
+            c.call(produce(idempotent_batch(1, pid, epoch + 1, 0)), 9)
+                .await
+        ),
+        (0, 5)
+    );
+    assert_eq!(
+        c.call(list_offsets_req("idem", 0, -1), 7).await.topics[0].partitions[0].offset,
+        6
+    );
+    let r3 = c
+        .call(
+            InitProducerIdRequest::default().with_transactional_id(None),
+            4,
+        )
+        .await;
+    assert!(r3.producer_id.0 > r2.producer_id.0);
+    b.shutdown().await.unwrap();
+}

@@ -11,6 +11,7 @@ pub(crate) mod create_topics;
 pub(crate) mod delete_topics;
 pub(crate) mod fetch;
 pub(crate) mod find_coordinator;
+pub(crate) mod init_producer_id;
 pub(crate) mod list_offsets;
 pub(crate) mod metadata;
 pub(crate) mod produce;
@@ -28,6 +29,9 @@ pub(crate) fn storage_error(e: &StorageError) -> ResponseError {
         StorageError::InvalidRecord(_) => ResponseError::InvalidRecord,
         StorageError::MessageTooLarge { .. } => ResponseError::MessageTooLarge,
         StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        StorageError::OutOfOrderSequence(_) => ResponseError::OutOfOrderSequenceNumber,
+        StorageError::InvalidProducerEpoch(_) => ResponseError::InvalidProducerEpoch,
+        StorageError::InvalidTxnState(_) => ResponseError::InvalidTxnState,
         _ => ResponseError::KafkaStorageError,
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
-use tracing::{error, warn};
+use tracing::{debug, error, warn};
 
 use super::{s, storage_error};
 use crate::broker::{now_ms, sync_partition, Broker};
@@ -57,7 +57,12 @@ pub(crate) async fn handle(
                             pr.base_offset = info.base_offset;
                             pr.log_append_time_ms = info.log_append_time;
                             pr.log_start_offset = info.log_start_offset;
-                            p.notify_appended();
+                            if info.duplicate {
+                                debug!(topic = %p.topic, partition = p.index, base_offset = info.base_offset,
+                                    "duplicate batch from an idempotent producer; answered with its original offsets");
+                            } else {
+                                p.notify_appended();
+                            }
                             if info.needs_flush {
                                 to_sync.push((p.clone(), responses.len(), parts.len()));
                             }
