@@ -21,6 +21,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::InitProducerId, 0, 6),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
     (ApiKey::DescribeConfigs, 1, 4),
@@ -71,6 +72,7 @@ pub(crate) async fn handle(
         RequestKind::CreatePartitions(r) => {
             handlers::create_partitions::handle(broker, r).await.into()
         }
+        RequestKind::DeleteRecords(r) => handlers::delete_records::handle(broker, r).await.into(),
         RequestKind::InitProducerId(r) => {
             handlers::init_producer_id::handle(broker, r).await.into()
         }

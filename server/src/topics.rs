@@ -26,6 +26,8 @@ use crate::meta::{kafka_uuid_string, write_atomically};
 
 /// File holding the topic metadata.
 pub const TOPICS_FILE: &str = "minikafka-topics.toml";
+/// Kafka's file of log start offsets moved by DeleteRecords (`0`, count, `topic partition offset` lines).
+pub const LOG_START_CHECKPOINT: &str = "log-start-offset-checkpoint";
 
 /// Errors of topic administration, each mapped to one Kafka error code by the handlers.
 #[derive(Debug, thiserror::Error)]
@@ -320,6 +322,21 @@ impl Topics {
             });
             registry.by_id.insert(id, topic.clone());
             registry.by_name.insert(rec.name, topic);
+        }
+        for (topic, partition, offset) in
+            read_start_checkpoint(&data_dir.join(LOG_START_CHECKPOINT))?
+        {
+            let Some(p) = registry
+                .by_name
+                .get(&topic)
+                .and_then(|t| t.partition(partition))
+            else {
+                continue;
+            };
+            let mut log = p.write();
+            // After an unclean shutdown the log may end below the recorded start: clamp.
+            let offset = offset.min(log.log_end_offset());
+            log.advance_log_start_offset(offset)?;
         }
         info!(topics = registry.by_name.len(), clean, "loaded topics");
         Ok(Topics {
@@ -624,6 +641,40 @@ impl Topics {
         Ok(())
     }
 
+    /// Move a partition's log start offset forward (DeleteRecords) and persist every
+    /// partition's start offset. Returns the new start offset. Blocking.
+    pub fn delete_records(&self, p: &Arc<Partition>, offset: i64) -> Result<i64, TopicError> {
+        let _admin = self
+            .admin
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let start = {
+            let mut log = p.write();
+            let deleted = log.advance_log_start_offset(offset)?;
+            for d in deleted {
+                info!(topic = %p.topic, partition = p.index, base_offset = d.base_offset, size = d.size, "deleted segment (DeleteRecords)");
+            }
+            log.log_start_offset()
+        };
+        let mut text = String::new();
+        let mut lines = 0;
+        for t in self.all() {
+            for part in t.partitions() {
+                let start = part.read().log_start_offset();
+                if start > 0 {
+                    text.push_str(&format!("{} {} {start}\n", t.name, part.index));
+                    lines += 1;
+                }
+            }
+        }
+        write_atomically(
+            &self.data_dir.join(LOG_START_CHECKPOINT),
+            format!("0\n{lines}\n{text}").as_bytes(),
+        )?;
+        info!(topic = %p.topic, partition = p.index, log_start_offset = start, "deleted records");
+        Ok(start)
+    }
+
     /// The broker configuration.
     pub fn broker_config(&self) -> &BrokerConfig {
         &self.config
@@ -641,4 +692,36 @@ impl Topics {
         }
         first_err.map_or(Ok(()), Err)
     }
+}
+
+/// Read Kafka's log-start-offset checkpoint; a missing file means no moved start offsets.
+fn read_start_checkpoint(path: &Path) -> Result<Vec<(String, i32, i64)>, TopicError> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let bad = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{}: malformed checkpoint", path.display()),
+        )
+    };
+    let mut lines = text.lines();
+    if lines.next() != Some("0") {
+        return Err(bad().into());
+    }
+    let count: usize = lines
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or_else(bad)?;
+    let mut out = Vec::with_capacity(count.min(1 << 16));
+    for line in lines.take(count) {
+        let mut f = line.rsplitn(3, ' ');
+        let offset = f.next().and_then(|v| v.parse().ok()).ok_or_else(bad)?;
+        let partition = f.next().and_then(|v| v.parse().ok()).ok_or_else(bad)?;
+        let topic = f.next().ok_or_else(bad)?.to_string();
+        out.push((topic, partition, offset));
+    }
+    Ok(out)
 }

@@ -1057,3 +1057,76 @@ async fn idempotent_producer_retries_are_stored_once_across_restart() {
     assert!(r3.producer_id.0 > r2.producer_id.0);
     b.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn delete_records_moves_the_log_start_offset_durably() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), &[]).await;
+    let mut c = Client::connect(&b).await;
+    assert_eq!(
+        c.call(create_req("dr", 2, 1, &[]), 7).await.topics[0].error_code,
+        0
+    );
+    for _ in 0..4 {
+        c.call(produce_req("dr", 0, batch(5, 1).freeze(), 1), 9)
+            .await;
+    }
+    let del = |partition: i32, offset: i64| {
+        DeleteRecordsRequest::default()
+            .with_timeout_ms(5000)
+            .with_topics(vec![delete_records_request::DeleteRecordsTopic::default()
+                .with_name(name("dr"))
+                .with_partitions(vec![
+                    delete_records_request::DeleteRecordsPartition::default()
+                        .with_partition_index(partition)
+                        .with_offset(offset),
+                ])])
+    };
+    let r = c.call(del(0, 7), 2).await;
+    let p = &r.topics[0].partitions[0];
+    assert_eq!((p.error_code, p.low_watermark), (0, 7));
+    assert_eq!(
+        c.call(del(0, 21), 2).await.topics[0].partitions[0].error_code,
+        1,
+        "beyond the high watermark"
+    );
+    assert_eq!(
+        c.call(del(5, 1), 2).await.topics[0].partitions[0].error_code,
+        3
+    );
+    assert_eq!(
+        c.call(list_offsets_req("dr", 0, -2), 7).await.topics[0].partitions[0].offset,
+        7
+    );
+    assert_eq!(
+        c.call(fetch_req("dr", 0, 3, 0, 1 << 20), 12)
+            .await
+            .responses[0]
+            .partitions[0]
+            .error_code,
+        1
+    );
+    let r = c.call(fetch_req("dr", 0, 7, 0, 1 << 20), 12).await;
+    assert_eq!(r.responses[0].partitions[0].log_start_offset, 7);
+    assert_eq!(
+        batch_offsets(r.responses[0].partitions[0].records.clone().unwrap())[0],
+        (5, 5)
+    );
+    b.shutdown().await.unwrap();
+
+    let b = start(dir.path(), &[]).await;
+    let mut c = Client::connect(&b).await;
+    assert_eq!(
+        c.call(list_offsets_req("dr", 0, -2), 7).await.topics[0].partitions[0].offset,
+        7,
+        "persisted"
+    );
+    // -1 means up to the high watermark.
+    let r = c.call(del(0, -1), 2).await;
+    assert_eq!(r.topics[0].partitions[0].low_watermark, 20);
+    assert_eq!(
+        c.call(list_offsets_req("dr", 1, -2), 7).await.topics[0].partitions[0].offset,
+        0
+    );
+    b.shutdown().await.unwrap();
+}

@@ -129,6 +129,10 @@ pub struct Log {
     dir_synced: Arc<AtomicU64>,
     /// Idempotent producers' state and its snapshot files.
     producer_state: ProducerStateManager,
+    /// Log start offset moved past the first segment's base by DeleteRecords (0 = not moved).
+    /// The first segment's base wins when it is higher. Persisted by the caller (Kafka keeps it
+    /// in the data directory's `log-start-offset-checkpoint`).
+    start_offset: i64,
 }
 
 fn fsync_dir(dir: &Path) -> io::Result<()> {
@@ -223,6 +227,7 @@ impl Log {
             dir_changes: u64::from(changed),
             dir_synced: Arc::new(AtomicU64::new(0)),
             producer_state: ProducerStateManager::new(dir)?,
+            start_offset: 0,
         };
         if !clean_shutdown || changed {
             // Make what recovery produced durable before anything new is appended on top of it.
@@ -323,9 +328,43 @@ impl Log {
         self.config = config;
     }
 
-    /// First offset still in the log (the first segment's base offset).
+    /// First offset still in the log: the first segment's base offset, or a higher offset set by
+    /// [`Log::advance_log_start_offset`].
     pub fn log_start_offset(&self) -> i64 {
-        self.segments.keys().next().copied().unwrap_or(0)
+        self.segments
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(0)
+            .max(self.start_offset)
+    }
+
+    /// Move the log start offset forward to `offset` (Kafka's DeleteRecords): records below it are
+    /// no longer readable, and whole segments entirely below it are deleted at once. `offset` may be
+    /// at most the log end offset; an offset at or below the current start changes nothing. Returns
+    /// the deleted segments. The new start offset is in memory only: the caller persists it and
+    /// passes it back through this method after reopening. `&mut self`; blocking file I/O.
+    pub fn advance_log_start_offset(&mut self, offset: i64) -> Result<Vec<DeletedSegment>> {
+        let end = self.log_end_offset();
+        if offset > end || offset < 0 {
+            return Err(StorageError::OffsetOutOfRange {
+                requested: offset,
+                log_start: self.log_start_offset(),
+                log_end: end,
+            });
+        }
+        if offset <= self.log_start_offset() {
+            return Ok(Vec::new());
+        }
+        self.start_offset = offset;
+        // A segment can go when the next one starts at or below the new start offset.
+        let bases: Vec<i64> = self.segments.keys().copied().collect();
+        let count = bases.windows(2).take_while(|w| w[1] <= offset).count();
+        let reason = format!("log start offset {offset} moved by DeleteRecords");
+        let deleted = self.delete_oldest(count, &reason, 0)?;
+        self.producer_state
+            .on_log_start_offset_incremented(self.log_start_offset());
+        Ok(deleted)
     }
 
     /// Offset the next appended record will get.
@@ -713,6 +752,7 @@ impl Log {
                 log_end: self.log_end_offset(),
             });
         }
+        self.start_offset = self.start_offset.min(offset);
         if offset >= self.log_end_offset() {
             return Ok(());
         }

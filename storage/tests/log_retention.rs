@@ -174,3 +174,62 @@ fn truncate_below_log_start_restarts_the_log() {
     log.delete().unwrap();
     assert!(!dir.path().exists());
 }
+
+#[test]
+fn advance_log_start_offset_hides_records_and_deletes_whole_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = minikafka_storage::LogConfig {
+        segment_bytes: 300,
+        ..Default::default()
+    };
+    let mut log = minikafka_storage::Log::open(dir.path(), config.clone(), true).unwrap();
+    let records: Vec<minikafka_storage::batch::Record> = (0..3)
+        .map(|i| minikafka_storage::batch::Record {
+            offset: 0,
+            timestamp: 1_000 + i,
+            key: None,
+            value: Some(bytes::Bytes::from(vec![b'x'; 40])),
+            headers: Vec::new(),
+        })
+        .collect();
+    for _ in 0..10 {
+        let b = minikafka_storage::batch::build_batch(
+            0,
+            1_000,
+            &records,
+            minikafka_storage::batch::Compression::None,
+        );
+        log.append(&b, 0, 2_000).unwrap();
+    }
+    assert_eq!(log.log_end_offset(), 30);
+    let segments_before = log.segment_count();
+    assert!(segments_before > 3);
+    // Beyond the end is refused; at or below the start is a no-op.
+    assert!(log.advance_log_start_offset(31).is_err());
+    assert!(log.advance_log_start_offset(0).unwrap().is_empty());
+
+    let deleted = log.advance_log_start_offset(13).unwrap();
+    assert_eq!(log.log_start_offset(), 13);
+    assert!(!deleted.is_empty());
+    assert!(deleted.iter().all(|d| d.base_offset < 13));
+    assert!(log.segment_count() < segments_before);
+    assert!(matches!(
+        log.read(12, 1 << 20, true),
+        Err(minikafka_storage::StorageError::OffsetOutOfRange { .. })
+    ));
+    // Reading at the new start returns the batch that holds it.
+    let read = log.read(13, 1 << 20, true).unwrap();
+    let first = minikafka_storage::batch::BatchHeader::parse(&read.records).unwrap();
+    assert!(first.base_offset <= 13 && first.last_offset() >= 13);
+    // Up to the end: everything is hidden, appends continue at the end.
+    log.advance_log_start_offset(30).unwrap();
+    assert_eq!(log.log_start_offset(), 30);
+    assert_eq!(log.read(30, 1 << 20, true).unwrap().records.len(), 0);
+    let b = minikafka_storage::batch::build_batch(
+        0,
+        1_000,
+        &records,
+        minikafka_storage::batch::Compression::None,
+    );
+    assert_eq!(log.append(&b, 0, 2_000).unwrap().base_offset, 30);
+}

@@ -8,6 +8,7 @@ pub(crate) mod cluster;
 pub(crate) mod configs;
 pub(crate) mod create_partitions;
 pub(crate) mod create_topics;
+pub(crate) mod delete_records;
 pub(crate) mod delete_topics;
 pub(crate) mod fetch;
 pub(crate) mod find_coordinator;
@@ -47,7 +48,8 @@ pub(crate) fn topic_error(e: &TopicError) -> ResponseError {
         TopicError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
         TopicError::InvalidRequest(_) => ResponseError::InvalidRequest,
         TopicError::InvalidConfig(_) => ResponseError::InvalidConfig,
-        TopicError::Storage(_) | TopicError::Io(_) => ResponseError::KafkaStorageError,
+        TopicError::Storage(e) => storage_error(e),
+        TopicError::Io(_) => ResponseError::KafkaStorageError,
     }
 }
 
