@@ -20,6 +20,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 use crate::config::BrokerConfig;
+use crate::fetch_sessions::FetchSessions;
 use crate::meta::{DataDir, MetaError};
 use crate::net::{self, Listener};
 use crate::producer_ids::ProducerIds;
@@ -62,6 +63,8 @@ pub struct Broker {
     pub advertised_port: i32,
     /// Producer id allocator for InitProducerId.
     pub producer_ids: Arc<ProducerIds>,
+    /// Incremental fetch sessions (KIP-227).
+    pub fetch_sessions: FetchSessions,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -152,6 +155,7 @@ impl RunningBroker {
             advertised_host,
             advertised_port: i32::from(advertised_port),
             producer_ids: Arc::new(producer_ids),
+            fetch_sessions: FetchSessions::new(config.max_fetch_sessions),
         });
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();

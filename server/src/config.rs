@@ -86,6 +86,7 @@ pub const PROPERTIES: &[Property] = &[
     prop("log.flush.interval.messages", "9223372036854775807", "Messages appended before an fsync; 1 = fsync before every acknowledgement (topic: flush.messages)."),
     prop("log.flush.interval.ms", "", "Max time data stays un-fsynced (topic: flush.ms); empty = leave it to the OS."),
     prop("log.flush.scheduler.interval.ms", "1000", "How often the time-based flusher looks at the logs."),
+    prop("max.incremental.fetch.session.cache.slots", "1000", "Incremental fetch sessions kept at once (KIP-227); 0 disables them."),
     prop("producer.id.expiration.ms", "86400000", "Idle time after which an idempotent producer's state is dropped."),
     prop("producer.id.expiration.check.interval.ms", "600000", "How often idle producer state is expired."),
     prop("log.message.timestamp.type", "CreateTime", "CreateTime or LogAppendTime (topic: message.timestamp.type)."),
@@ -120,6 +121,8 @@ pub struct BrokerConfig {
     pub flush_scheduler_interval_ms: u64,
     /// `producer.id.expiration.ms`.
     pub producer_id_expiration_ms: i64,
+    /// `max.incremental.fetch.session.cache.slots`.
+    pub max_fetch_sessions: usize,
     /// `producer.id.expiration.check.interval.ms`.
     pub producer_id_expiration_check_interval_ms: u64,
     /// Topic defaults derived from the `log.*` and `message.max.bytes` properties.
@@ -406,6 +409,11 @@ impl BrokerConfig {
                 "producer.id.expiration.ms",
                 get("producer.id.expiration.ms"),
                 1,
+            )?,
+            max_fetch_sessions: parse_num::<usize>(
+                "max.incremental.fetch.session.cache.slots",
+                get("max.incremental.fetch.session.cache.slots"),
+                0,
             )?,
             producer_id_expiration_check_interval_ms: parse_num::<u64>(
                 "producer.id.expiration.check.interval.ms",

@@ -25,6 +25,7 @@
 pub mod broker;
 pub mod config;
 pub mod dispatch;
+pub mod fetch_sessions;
 mod handlers;
 pub mod meta;
 mod net;

@@ -1130,3 +1130,84 @@ async fn delete_records_moves_the_log_start_offset_durably() {
     );
     b.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn incremental_fetch_sessions_send_only_what_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), &[]).await;
+    let mut c = Client::connect(&b).await;
+    assert_eq!(
+        c.call(create_req("fs", 3, 1, &[]), 7).await.topics[0].error_code,
+        0
+    );
+    c.call(produce_req("fs", 0, batch(2, 1).freeze(), 1), 9)
+        .await;
+    let req = |session_id: i32, epoch: i32, partitions: &[(i32, i64)]| {
+        let mut r = fetch_req("fs", 0, 0, 0, 1 << 20)
+            .with_session_id(session_id)
+            .with_session_epoch(epoch)
+            .with_min_bytes(0);
+        r.topics[0].partitions = partitions
+            .iter()
+            .map(|(p, o)| {
+                FetchPartition::default()
+                    .with_partition(*p)
+                    .with_fetch_offset(*o)
+                    .with_partition_max_bytes(1 << 20)
+            })
+            .collect();
+        if partitions.is_empty() {
+            r.topics.clear();
+        }
+        r
+    };
+    let parts = |r: &FetchResponse| -> Vec<i32> {
+        r.responses
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(|p| p.partition_index))
+            .collect()
+    };
+
+    // Full fetch that opens a session: every partition is answered.
+    let r = c.call(req(0, 0, &[(0, 0), (1, 0), (2, 0)]), 12).await;
+    assert_eq!(r.error_code, 0);
+    let id = r.session_id;
+    assert_ne!(id, 0, "a session was created");
+    assert_eq!(parts(&r), vec![0, 1, 2]);
+    // Incremental, partition 0 moved to offset 2: nothing changed anywhere.
+    let r = c.call(req(id, 1, &[(0, 2)]), 12).await;
+    assert_eq!((r.error_code, r.session_id), (0, id));
+    assert!(
+        parts(&r).is_empty(),
+        "unchanged partitions are left out: {:?}",
+        parts(&r)
+    );
+    // New data on partition 1 only.
+    c.call(produce_req("fs", 1, batch(3, 1).freeze(), 1), 9)
+        .await;
+    let r = c.call(req(id, 2, &[]), 12).await;
+    assert_eq!(parts(&r), vec![1]);
+    assert_eq!(
+        batch_offsets(r.responses[0].partitions[0].records.clone().unwrap()),
+        vec![(0, 3)]
+    );
+    // Wrong epoch and unknown session.
+    assert_eq!(
+        c.call(req(id, 9, &[]), 12).await.error_code,
+        71,
+        "INVALID_FETCH_SESSION_EPOCH"
+    );
+    assert_eq!(
+        c.call(req(id.wrapping_add(1).max(1), 1, &[]), 12)
+            .await
+            .error_code,
+        70,
+        "FETCH_SESSION_ID_NOT_FOUND"
+    );
+    // Closing the session: a sessionless full fetch.
+    let r = c.call(req(id, -1, &[(2, 0)]), 12).await;
+    assert_eq!((r.error_code, r.session_id), (0, 0));
+    assert_eq!(parts(&r), vec![2]);
+    assert_eq!(c.call(req(id, 3, &[]), 12).await.error_code, 70, "closed");
+    b.shutdown().await.unwrap();
+}

@@ -4,32 +4,62 @@
 //! request waits (long poll) until an append to one of its partitions wakes it, `max_wait_ms`
 //! passes or the broker shuts down.
 //!
-//! Fetch sessions (KIP-227) are not implemented yet: every answer carries session id 0, which
-//! tells clients to keep sending full fetch requests.
+//! Fetch sessions (KIP-227) are served from [`crate::fetch_sessions`]: full fetches may open a
+//! session, incremental ones send only what changed.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use minikafka_storage::StorageError;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use uuid::Uuid;
+
+use super::cluster::LEADER_EPOCH;
 use super::storage_error;
 use crate::broker::Broker;
+use crate::fetch_sessions::{FetchContext, PartitionKey, SessionPartition};
 use crate::topics::Partition;
 
-/// One requested partition, resolved once per request.
+/// One partition to read, resolved once per request.
 struct Wanted {
-    topic_pos: usize,
     partition: Option<Arc<Partition>>,
     index: i32,
     offset: i64,
     max_bytes: usize,
     error: Option<ResponseError>,
+}
+
+fn resolve(b: &Broker, key: &PartitionKey, sp: &SessionPartition, by_id: bool) -> Wanted {
+    let topic = if by_id {
+        b.topics.get_by_id(&key.topic_id)
+    } else {
+        b.topics.get(&key.topic)
+    };
+    let partition = topic.as_ref().and_then(|t| t.partition(key.partition));
+    let error = if partition.is_none() {
+        Some(if by_id {
+            ResponseError::UnknownTopicId
+        } else {
+            ResponseError::UnknownTopicOrPartition
+        })
+    } else if sp.current_leader_epoch > LEADER_EPOCH {
+        Some(ResponseError::UnknownLeaderEpoch)
+    } else {
+        None
+    };
+    Wanted {
+        partition,
+        index: key.partition,
+        offset: sp.fetch_offset,
+        max_bytes: usize::try_from(sp.max_bytes).unwrap_or(0),
+        error,
+    }
 }
 
 pub(crate) async fn handle(
@@ -38,43 +68,62 @@ pub(crate) async fn handle(
     version: i16,
     shutdown: &CancellationToken,
 ) -> FetchResponse {
-    let mut wanted = Vec::new();
-    let mut topics_out = Vec::with_capacity(req.topics.len());
-    for (pos, ft) in req.topics.iter().enumerate() {
-        let topic = if version >= 13 {
-            b.topics.get_by_id(&ft.topic_id)
+    let by_id = version >= 13;
+    let key = |topic: &TopicName, topic_id: Uuid, partition: i32| PartitionKey {
+        topic_id: if by_id { topic_id } else { Uuid::nil() },
+        topic: if by_id {
+            String::new()
         } else {
-            b.topics.get(ft.topic.0.as_str())
+            topic.0.to_string()
+        },
+        partition,
+    };
+    let requested: Vec<(PartitionKey, SessionPartition)> = req
+        .topics
+        .iter()
+        .flat_map(|ft| {
+            ft.partitions.iter().map(move |fp| {
+                (
+                    key(&ft.topic, ft.topic_id, fp.partition),
+                    SessionPartition::new(
+                        fp.fetch_offset,
+                        fp.partition_max_bytes,
+                        fp.current_leader_epoch,
+                    ),
+                )
+            })
+        })
+        .collect();
+    let (session_id, epoch) = if version >= 7 {
+        (req.session_id, req.session_epoch)
+    } else {
+        (0, -1)
+    };
+    let forgotten: Vec<PartitionKey> = req
+        .forgotten_topics_data
+        .iter()
+        .flat_map(|ft| {
+            ft.partitions
+                .iter()
+                .map(move |p| key(&ft.topic, ft.topic_id, *p))
+        })
+        .collect();
+    let (list, new_session, incremental) =
+        match b
+            .fetch_sessions
+            .begin(session_id, epoch, requested.clone(), &forgotten)
+        {
+            FetchContext::Full(created) => (requested, created, None),
+            FetchContext::Incremental(id, parts) => (parts, None, Some(id)),
+            FetchContext::Error(e) => {
+                tracing::debug!(session_id, epoch, error = ?e, "fetch session refused");
+                return FetchResponse::default().with_error_code(e.code());
+            }
         };
-        let unknown = if version >= 13 {
-            ResponseError::UnknownTopicId
-        } else {
-            ResponseError::UnknownTopicOrPartition
-        };
-        for fp in &ft.partitions {
-            let partition = topic.as_ref().and_then(|t| t.partition(fp.partition));
-            let error = if partition.is_none() {
-                Some(unknown)
-            } else if fp.current_leader_epoch > 0 {
-                Some(ResponseError::UnknownLeaderEpoch)
-            } else {
-                None
-            };
-            wanted.push(Wanted {
-                topic_pos: pos,
-                partition,
-                index: fp.partition,
-                offset: fp.fetch_offset,
-                max_bytes: usize::try_from(fp.partition_max_bytes).unwrap_or(0),
-                error,
-            });
-        }
-        topics_out.push(
-            FetchableTopicResponse::default()
-                .with_topic(ft.topic.clone())
-                .with_topic_id(ft.topic_id),
-        );
-    }
+    let wanted: Vec<Wanted> = list
+        .iter()
+        .map(|(k, sp)| resolve(b, k, sp, by_id))
+        .collect();
     let read_committed = req.isolation_level == 1;
     let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0);
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
@@ -86,15 +135,9 @@ pub(crate) async fn handle(
             p.watch(&waiter);
         }
     }
-    let mut error_code = 0;
-    if req.session_epoch > 0 || (req.session_id != 0 && req.session_epoch != -1) {
-        error_code = ResponseError::FetchSessionIdNotFound.code();
-        wanted.clear();
-    }
     let parts = loop {
         let (parts, bytes, any_error) = read_all(&wanted, max_bytes, read_committed);
-        if error_code != 0
-            || any_error
+        if any_error
             || bytes >= min_bytes
             || wanted.is_empty()
             || Instant::now() >= deadline
@@ -108,16 +151,44 @@ pub(crate) async fn handle(
             () = shutdown.cancelled() => {}
         }
     };
-    for (w, pd) in wanted.iter().zip(parts) {
-        topics_out[w.topic_pos].partitions.push(pd);
+    // Group answers by topic (consecutive partitions of one topic share an entry); an
+    // incremental answer carries only partitions with data, an error or a changed offset.
+    let mut topics_out: Vec<FetchableTopicResponse> = Vec::new();
+    let mut last_topic: Option<(Uuid, String)> = None;
+    let mut sent = Vec::with_capacity(list.len());
+    for ((k, mut sp), pd) in list.into_iter().zip(parts) {
+        let now = (
+            pd.high_watermark,
+            pd.last_stable_offset,
+            pd.log_start_offset,
+        );
+        let changed = pd.error_code != 0
+            || pd.records.as_ref().is_some_and(|r| !r.is_empty())
+            || sp.last_sent != now;
+        sp.last_sent = now;
+        if incremental.is_none() || changed {
+            let this = (k.topic_id, k.topic.clone());
+            if last_topic.as_ref() != Some(&this) {
+                topics_out.push(
+                    FetchableTopicResponse::default()
+                        .with_topic(TopicName(super::s(k.topic.clone())))
+                        .with_topic_id(k.topic_id),
+                );
+                last_topic = Some(this);
+            }
+            if let Some(t) = topics_out.last_mut() {
+                t.partitions.push(pd);
+            }
+        }
+        sent.push((k, sp));
     }
-    let mut r = FetchResponse::default()
-        .with_error_code(error_code)
-        .with_responses(topics_out);
-    if version < 7 {
-        r.session_id = 0;
+    let session = new_session.or(incremental);
+    if let Some(id) = session {
+        b.fetch_sessions.finish(id, sent);
     }
-    r
+    FetchResponse::default()
+        .with_session_id(session.unwrap_or(0))
+        .with_responses(topics_out)
 }
 
 /// Read every wanted partition once. Returns the partition answers, the record bytes found and
