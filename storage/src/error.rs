@@ -27,6 +27,15 @@ pub enum StorageError {
         /// The configured maximum.
         max: u32,
     },
+    /// A record set larger than `segment.bytes`, so it can never fit a segment (Kafka's
+    /// `RecordBatchTooLargeException`, `RECORD_LIST_TOO_LARGE`).
+    #[error("record set of {size} bytes is larger than the segment size {segment_bytes}")]
+    RecordListTooLarge {
+        /// Size of the record set in bytes.
+        size: usize,
+        /// The configured `segment.bytes`.
+        segment_bytes: u64,
+    },
     /// A read or lookup outside `[log_start, log_end]` (Kafka `OFFSET_OUT_OF_RANGE`).
     #[error("offset {requested} is out of range [{log_start}, {log_end}]")]
     OffsetOutOfRange {

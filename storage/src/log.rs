@@ -400,9 +400,9 @@ impl Log {
     pub fn append(&mut self, records: &[u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo> {
         let headers = batch::validate(records, self.config.max_message_bytes)?;
         if records.len() as u64 > self.config.segment_bytes {
-            return Err(StorageError::MessageTooLarge {
+            return Err(StorageError::RecordListTooLarge {
                 size: records.len(),
-                max: u32::try_from(self.config.segment_bytes).unwrap_or(u32::MAX),
+                segment_bytes: self.config.segment_bytes,
             });
         }
         let log_append_time = self.config.timestamp_type == TimestampType::LogAppendTime;

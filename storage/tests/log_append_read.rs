@@ -167,7 +167,10 @@ fn rejected_appends_write_nothing() {
     log.set_config(cfg);
     assert!(matches!(
         log.append(&batch(1, 0, 600, Compression::None), 0, 0),
-        Err(StorageError::MessageTooLarge { .. })
+        Err(StorageError::RecordListTooLarge {
+            segment_bytes: 500,
+            ..
+        })
     ));
 }
 

@@ -29,6 +29,7 @@ pub(crate) fn storage_error(e: &StorageError) -> ResponseError {
         StorageError::CorruptMessage(_) => ResponseError::CorruptMessage,
         StorageError::InvalidRecord(_) => ResponseError::InvalidRecord,
         StorageError::MessageTooLarge { .. } => ResponseError::MessageTooLarge,
+        StorageError::RecordListTooLarge { .. } => ResponseError::RecordListTooLarge,
         StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         StorageError::OutOfOrderSequence(_) => ResponseError::OutOfOrderSequenceNumber,
         StorageError::InvalidProducerEpoch(_) => ResponseError::InvalidProducerEpoch,
