@@ -366,21 +366,13 @@ def s_cross_confluent_to_kafka_python(boot):
     roundtrip(boot, ck_create, ck_produce, kp_consume, kp_offsets, "ck2kp")
 
 
-def _kp_configs_dict(resp):
-    """Turn whatever kafka-python's describe_configs returns into {name: value} for the first resource."""
-    # kafka-python 3.x returns a dict keyed by ConfigResource (or a list of responses in 2.x).
-    if isinstance(resp, dict):
-        (res,) = list(resp.values())[:1]
-        if isinstance(res, dict):
-            return {k: (v.get("value") if isinstance(v, dict) else getattr(v, "value", v)) for k, v in res.items()}
-        return {c.name: c.value for c in res}
-    if isinstance(resp, list):
-        r = resp[0]
-        d = r.to_object() if hasattr(r, "to_object") else r
-        res = d["resources"][0]
-        check(res["error_code"] == 0, f"describe_configs error {res}")
-        return {c["config_names"] if "config_names" in c else c["name"]: c.get("config_value", c.get("value")) for c in res["configs"]}
-    raise Failure(f"unexpected describe_configs result {type(resp)}: {resp!r}")
+def _kp_configs_dict(resp, rtype, name):
+    """kafka-python 3.x describe_configs returns {"topic"|"broker": {name: {config: {"value": ...}}}}."""
+    try:
+        res = resp[rtype][name]
+    except (KeyError, TypeError):
+        raise Failure(f"describe_configs: no {rtype} {name!r} in {resp!r:.300}")
+    return {k: v["value"] for k, v in res.items()}
 
 
 def s_kafka_python_admin(boot):
@@ -403,13 +395,13 @@ def s_kafka_python_admin(boot):
         check(d.get("error_code", 0) == 0, f"describe_topics error {d.get('error_code')}")
         check(sorted(p["partition_index"] for p in d["partitions"]) == [0, 1, 2], f"partitions {d['partitions']}")
         resp = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)], config_filter="all")
-        cfg = _kp_configs_dict(resp)
+        cfg = _kp_configs_dict(resp, "topic", topic)
         log("describe_configs topic:", {k: cfg.get(k) for k in ("retention.ms", "max.message.bytes", "cleanup.policy")})
         check(cfg.get("retention.ms") == "123456789", f"retention.ms = {cfg.get('retention.ms')!r}")
         check(cfg.get("max.message.bytes") == "2000000", f"max.message.bytes = {cfg.get('max.message.bytes')!r}")
         check(cfg.get("cleanup.policy") == "delete", f"cleanup.policy = {cfg.get('cleanup.policy')!r}")
         resp = admin.describe_configs([ConfigResource(ConfigResourceType.BROKER, "1")], config_filter="all")
-        bcfg = _kp_configs_dict(resp)
+        bcfg = _kp_configs_dict(resp, "broker", "1")
         check(len(bcfg) > 10, f"broker configs: only {len(bcfg)}")
         admin.create_partitions({topic: NewPartitions(5)}, timeout_ms=20000)
         d = admin.describe_topics([topic])[0]
