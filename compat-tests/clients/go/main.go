@@ -49,7 +49,9 @@ func uniqueTopic(prefix string) string {
 }
 
 // recordsFor is the record set the produce scenarios send, per partition, in offset order.
-func recordsFor(partitions []int32, perPartition int, tag string) map[int32][]rec {
+// randomBig=false makes the 100 KiB value compressible (kgo sends a batch uncompressed when
+// compressing does not make it smaller).
+func recordsFor(partitions []int32, perPartition int, tag string, randomBig bool) map[int32][]rec {
 	out := map[int32][]rec{}
 	ts := baseTS
 	for _, p := range partitions {
@@ -82,7 +84,11 @@ func recordsFor(partitions []int32, perPartition int, tag string) map[int32][]re
 				r.Value = nil // tombstone
 			case 5:
 				r.Value = make([]byte, 100*1024)
-				_, _ = rand.Read(r.Value)
+				if randomBig {
+					_, _ = rand.Read(r.Value)
+				} else {
+					copy(r.Value, bytes.Repeat([]byte(fmt.Sprintf("%d compressible %s", p, tag)), 10000))
+				}
 				r.Key = []byte("\x00\xff\x00binary-key")
 			}
 			rs = append(rs, r)
@@ -153,8 +159,8 @@ func newClient(boot string, opts ...kgo.Opt) (*kgo.Client, error) {
 
 // produce sends recs with a default (idempotent, acks=all) kgo producer to explicit partitions
 // and checks the acked offsets and timestamps.
-func produce(ctx context.Context, boot, topic string, recs map[int32][]rec) error {
-	cl, err := newClient(boot, kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(5*time.Millisecond))
+func produce(ctx context.Context, boot, topic string, recs map[int32][]rec, extra ...kgo.Opt) error {
+	cl, err := newClient(boot, append([]kgo.Opt{kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(5 * time.Millisecond)}, extra...)...)
 	if err != nil {
 		return err
 	}
@@ -271,7 +277,7 @@ func roundtrip(ctx context.Context, boot, file string) error {
 	if err := createTopic(ctx, boot, topic, 3, nil); err != nil {
 		return err
 	}
-	recs := recordsFor([]int32{0, 2}, 7, "go")
+	recs := recordsFor([]int32{0, 2}, 7, "go", true)
 	if err := produce(ctx, boot, topic, recs); err != nil {
 		return err
 	}
@@ -297,6 +303,34 @@ func roundtrip(ctx context.Context, boot, file string) error {
 	logf("topic %s: %d records checked", topic, 14)
 	if file != "" {
 		return writeJSON(file, topic, recs)
+	}
+	return nil
+}
+
+// compression: the default (idempotent) kgo producer with each codec, read back by kgo.
+func compression(ctx context.Context, boot, _ string) error {
+	codecs := map[string]kgo.CompressionCodec{"gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(), "lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression()}
+	for _, name := range []string{"gzip", "snappy", "lz4", "zstd"} {
+		topic := uniqueTopic("kgo-" + name)
+		if err := createTopic(ctx, boot, topic, 3, nil); err != nil {
+			return err
+		}
+		recs := recordsFor([]int32{0, 2}, 7, name, false)
+		if err := produce(ctx, boot, topic, recs, kgo.ProducerBatchCompression(codecs[name])); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		for p, rs := range recs {
+			for _, from := range []int64{0, 3} {
+				got, err := consume(ctx, boot, topic, p, from, len(rs)-int(from))
+				if err != nil {
+					return fmt.Errorf("%s: %w", name, err)
+				}
+				if err := compare(p, rs[from:], got, from); err != nil {
+					return fmt.Errorf("%s: %w", name, err)
+				}
+			}
+		}
+		logf("%s: topic %s: 14 records checked", name, topic)
 	}
 	return nil
 }
@@ -491,6 +525,7 @@ func verifyJSON(ctx context.Context, boot, file string) error {
 var scenarios = map[string]func(context.Context, string, string) error{
 	"kgo-produce-consume": roundtrip,
 	"kadm-admin":          admin,
+	"kgo-compression":     compression,
 }
 
 func versions() string {

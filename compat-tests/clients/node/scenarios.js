@@ -15,7 +15,7 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 
 const crypto = require('crypto');
 const fs = require('fs');
-const { Kafka, logLevel, ConfigResourceTypes } = require('kafkajs');
+const { Kafka, logLevel, ConfigResourceTypes, CompressionTypes } = require('kafkajs');
 
 const BASE_TS = 1700000000000;
 
@@ -144,11 +144,12 @@ async function produce(boot, file, idempotent) {
       check(m.baseOffset === '0', `partition ${m.partition}: base offset ${m.baseOffset}, want 0`);
     }
     check(md.map((m) => m.partition).sort().join(',') === '0,2', `acked partitions ${JSON.stringify(md)}`);
-    // a second, single-record send on partition 0 must land right after
-    const extra = { key: Buffer.from('extra'), value: Buffer.from('after-batch'), headers: [['x', Buffer.from('y')]], ts: BASE_TS + 99000 };
+    // a second send on partition 0, gzip-compressed (kafkajs' only built-in codec), lands right after
+    const extra = { key: Buffer.from('extra'), value: Buffer.from('after-batch '.repeat(50)), headers: [['x', Buffer.from('y')]], ts: BASE_TS + 99000 };
     const md2 = await producer.send({
       topic,
       acks: -1,
+      compression: CompressionTypes.GZIP,
       messages: [{ partition: 0, key: extra.key, value: extra.value, headers: { x: extra.headers[0][1] }, timestamp: String(extra.ts) }],
     });
     check(md2.length === 1 && md2[0].baseOffset === String(recs[0].length), `second send acked at ${JSON.stringify(md2)}`);

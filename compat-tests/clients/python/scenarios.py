@@ -42,13 +42,14 @@ def unique_topic(prefix):
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-def records_for(partitions=(0, 2), per_partition=7, tag=b"py"):
+def records_for(partitions=(0, 2), per_partition=7, tag=b"py", random_big=True):
     """The record set every produce scenario sends: dict partition -> list of records.
 
     Each record is dict(key, value, headers, ts); keys/values/header values are bytes or None.
     Covers: null key, null value (tombstone), empty value, every byte 0..255, a 100 KiB value,
     non-ASCII header key, duplicate header keys (order must be kept), empty header value,
-    no headers at all.
+    no headers at all. random_big=False makes the 100 KiB value compressible (the producers send a
+    batch uncompressed when compressing does not make it smaller).
     """
     out = {}
     ts = BASE_TS
@@ -70,7 +71,7 @@ def records_for(partitions=(0, 2), per_partition=7, tag=b"py"):
             if i == 4:
                 value = None  # tombstone
             if i == 5:
-                value = os.urandom(100 * 1024)
+                value = os.urandom(100 * 1024) if random_big else (b"%d compressible " % p + tag) * 5000
                 key = b"\x00\xff\x00binary-key"
             recs.append(dict(key=key, value=value, headers=headers, ts=ts))
         out[p] = recs
@@ -234,7 +235,7 @@ def ck_create(boot, topic, partitions=3, configs=None):
     ck_wait(a.create_topics([NewTopic(topic, partitions, 1, config=configs or {})], operation_timeout=20), "create_topics")
 
 
-def ck_produce(boot, topic, recs):
+def ck_produce(boot, topic, recs, compression="none"):
     """confluent-kafka producer, enable.idempotence=true, acks=all."""
     from confluent_kafka import Producer
 
@@ -245,6 +246,7 @@ def ck_produce(boot, topic, recs):
             "acks": "all",
             "client.id": "compat-confluent-producer",
             "linger.ms": 5,
+            "compression.type": compression,
         }
     )
     reports = {}
@@ -366,6 +368,22 @@ def s_cross_confluent_to_kafka_python(boot):
     roundtrip(boot, ck_create, ck_produce, kp_consume, kp_offsets, "ck2kp")
 
 
+def s_confluent_compression(boot):
+    """confluent idempotent producer with each codec (gzip, snappy, lz4, zstd) -> confluent consumer;
+    the gzip topic is also read with kafka-python (its other codecs need optional packages)."""
+    for codec in ("gzip", "snappy", "lz4", "zstd"):
+        topic = unique_topic(f"ck-{codec}")
+        ck_create(boot, topic)
+        recs = records_for(tag=codec.encode(), random_big=False)
+        ck_produce(boot, topic, recs, compression=codec)
+        readers = [ck_consume] + ([kp_consume] if codec == "gzip" else [])
+        for p, rs in recs.items():
+            for consume in readers:
+                compare(p, rs, consume(boot, topic, p, 0, len(rs)), 0)
+                compare(p, rs[3:], consume(boot, topic, p, 3, len(rs) - 3), 3)
+        log(f"{codec}: topic {topic}: {sum(len(r) for r in recs.values())} records checked")
+
+
 def _kp_configs_dict(resp, rtype, name):
     """kafka-python 3.x describe_configs returns {"topic"|"broker": {name: {config: {"value": ...}}}}."""
     try:
@@ -463,6 +481,7 @@ SCENARIOS = {
     "confluent-produce-consume": s_confluent_produce_consume,
     "cross-kafka-python-to-confluent": s_cross_kafka_python_to_confluent,
     "cross-confluent-to-kafka-python": s_cross_confluent_to_kafka_python,
+    "confluent-compression": s_confluent_compression,
     "kafka-python-admin": s_kafka_python_admin,
     "confluent-admin": s_confluent_admin,
 }
@@ -509,7 +528,7 @@ def main():
         import kafka
 
         print(f"kafka-python {kafka.__version__}")
-        print(f"confluent-kafka-python {confluent_kafka.version()[0]} (librdkafka {confluent_kafka.libversion()[0]})")
+        print(f"confluent-kafka-python {confluent_kafka.__version__} (librdkafka {confluent_kafka.libversion()[0]})")
         return 0
     try:
         if what == "verify-json":
