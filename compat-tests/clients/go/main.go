@@ -220,7 +220,9 @@ func consume(ctx context.Context, boot, topic string, p int32, offset int64, cou
 }
 
 func adminClient(boot string) (*kadm.Client, *kgo.Client, error) {
-	cl, err := newClient(boot)
+	// kgo answers kadm's metadata requests from its cache for up to MetadataMinAge (5 s by
+	// default): a deleted topic would stay listed that long without this.
+	cl, err := newClient(boot, kgo.MetadataMinAge(100*time.Millisecond))
 	if err != nil {
 		return nil, nil, err
 	}
