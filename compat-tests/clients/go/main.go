@@ -424,6 +424,79 @@ func admin(ctx context.Context, boot, _ string) error {
 	return nil
 }
 
+// deleteRecordsAlterConfigs: kadm DeleteRecords moves the log start offset (ListStartOffsets and a
+// consumer from there see exactly what is left); AlterTopicConfigs (incremental) SET and DELETE.
+func deleteRecordsAlterConfigs(ctx context.Context, boot, _ string) error {
+	adm, cl, err := adminClient(boot)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	topic := uniqueTopic("kadm-delrec")
+	mmb := "2000000"
+	if cr, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"max.message.bytes": &mmb}, topic); err != nil || cr.Err != nil {
+		return fmt.Errorf("CreateTopic: %v %v", err, cr.Err)
+	}
+	recs := recordsFor([]int32{0}, 7, "delrec", true)
+	if err := produce(ctx, boot, topic, recs); err != nil {
+		return err
+	}
+	var offs kadm.Offsets
+	offs.Add(kadm.Offset{Topic: topic, Partition: 0, At: 3})
+	drs, err := adm.DeleteRecords(ctx, offs)
+	if err != nil {
+		return fmt.Errorf("DeleteRecords: %w", err)
+	}
+	dr, ok := drs.Lookup(topic, 0)
+	if !ok || dr.Err != nil || dr.LowWatermark != 3 {
+		return fmt.Errorf("DeleteRecords: %+v (found %v), want low watermark 3", dr, ok)
+	}
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("ListStartOffsets: %w", err)
+	}
+	if so, _ := starts.Lookup(topic, 0); so.Err != nil || so.Offset != 3 {
+		return fmt.Errorf("ListStartOffsets after DeleteRecords: %d (%v), want 3", so.Offset, so.Err)
+	}
+	got, err := consume(ctx, boot, topic, 0, 3, 4)
+	if err != nil {
+		return err
+	}
+	if err := compare(0, recs[0][3:], got, 3); err != nil {
+		return err
+	}
+	ret := "86400000"
+	ars, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{
+		{Op: kadm.SetConfig, Name: "retention.ms", Value: &ret},
+		{Op: kadm.DeleteConfig, Name: "max.message.bytes"},
+	}, topic)
+	if err != nil {
+		return fmt.Errorf("AlterTopicConfigs: %w", err)
+	}
+	if ar, err := ars.On(topic, nil); err != nil || ar.Err != nil {
+		return fmt.Errorf("AlterTopicConfigs: %v %v", err, ar.Err)
+	}
+	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("DescribeTopicConfigs: %w", err)
+	}
+	rc, err := rcs.On(topic, nil)
+	if err != nil || rc.Err != nil {
+		return fmt.Errorf("DescribeTopicConfigs: %v %v", err, rc.Err)
+	}
+	vals := map[string]string{}
+	for _, c := range rc.Configs {
+		vals[c.Key] = c.MaybeValue()
+	}
+	if vals["retention.ms"] != ret || vals["max.message.bytes"] != "1048588" {
+		return fmt.Errorf("after alter: retention.ms=%q (want %s) max.message.bytes=%q (want the default 1048588)", vals["retention.ms"], ret, vals["max.message.bytes"])
+	}
+	if _, err := adm.DeleteTopics(ctx, topic); err != nil {
+		return fmt.Errorf("DeleteTopics: %w", err)
+	}
+	return nil
+}
+
 // ---- cross-client JSON: {"topic": T, "partitions": {"P": [{key, value: base64|null, headers: [[k, base64]], ts}]}}
 
 type jrec struct {
@@ -525,9 +598,10 @@ func verifyJSON(ctx context.Context, boot, file string) error {
 }
 
 var scenarios = map[string]func(context.Context, string, string) error{
-	"kgo-produce-consume": roundtrip,
-	"kadm-admin":          admin,
-	"kgo-compression":     compression,
+	"kgo-produce-consume":               roundtrip,
+	"kadm-admin":                        admin,
+	"kgo-compression":                   compression,
+	"kadm-delete-records-alter-configs": deleteRecordsAlterConfigs,
 }
 
 func versions() string {

@@ -476,6 +476,44 @@ def s_confluent_admin(boot):
     check(topic not in a.list_topics(timeout=20).topics, "deleted topic still listed")
 
 
+def s_confluent_delete_records_alter_configs(boot):
+    """confluent AdminClient: delete_records moves the log start offset (then list_offsets and a
+    consumer from the new start see exactly the records left), incremental_alter_configs SET and DELETE."""
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, OffsetSpec, ResourceType
+
+    a = ck_admin(boot)
+    topic = unique_topic("ck-delrec")
+    ck_create(boot, topic, partitions=1, configs={"max.message.bytes": "2000000"})
+    recs = records_for(partitions=(0,))
+    ck_produce(boot, topic, recs)
+    rs = recs[0]
+    res = a.delete_records([TopicPartition(topic, 0, 3)], request_timeout=20)
+    dr = list(res.values())[0].result(timeout=DEADLINE_S)
+    check(dr.low_watermark == 3, f"delete_records: low watermark {dr.low_watermark}, want 3")
+    tp = TopicPartition(topic, 0)
+    early = a.list_offsets({tp: OffsetSpec.earliest()}, request_timeout=20)[tp].result(timeout=DEADLINE_S)
+    late = a.list_offsets({tp: OffsetSpec.latest()}, request_timeout=20)[tp].result(timeout=DEADLINE_S)
+    check((early.offset, late.offset) == (3, len(rs)), f"list_offsets earliest/latest {early.offset}/{late.offset}, want 3/{len(rs)}")
+    compare(0, rs[3:], ck_consume(boot, topic, 0, 3, len(rs) - 3), 3)
+    compare(0, rs[5:], kp_consume(boot, topic, 0, 5, len(rs) - 5), 5)
+
+    r = ConfigResource(
+        ResourceType.TOPIC,
+        topic,
+        incremental_configs=[
+            ConfigEntry("retention.ms", "86400000", incremental_operation=AlterConfigOpType.SET),
+            ConfigEntry("max.message.bytes", None, incremental_operation=AlterConfigOpType.DELETE),
+        ],
+    )
+    ck_wait(a.incremental_alter_configs([r], request_timeout=20), "incremental_alter_configs")
+    res = ConfigResource(ResourceType.TOPIC, topic)
+    vals = {k: v.value for k, v in a.describe_configs([res], request_timeout=20)[res].result(timeout=DEADLINE_S).items()}
+    check(vals.get("retention.ms") == "86400000", f"after SET: retention.ms = {vals.get('retention.ms')!r}")
+    check(vals.get("max.message.bytes") == "1048588", f"after DELETE: max.message.bytes = {vals.get('max.message.bytes')!r}, want the default 1048588")
+    ck_wait(a.delete_topics([topic], operation_timeout=20), "delete_topics")
+
+
 SCENARIOS = {
     "kafka-python-produce-consume": s_kafka_python_produce_consume,
     "confluent-produce-consume": s_confluent_produce_consume,
@@ -484,6 +522,7 @@ SCENARIOS = {
     "confluent-compression": s_confluent_compression,
     "kafka-python-admin": s_kafka_python_admin,
     "confluent-admin": s_confluent_admin,
+    "confluent-delete-records-alter-configs": s_confluent_delete_records_alter_configs,
 }
 
 
