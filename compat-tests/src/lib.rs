@@ -14,6 +14,8 @@
 //! - [`create_topic`], [`read_partitions`]: admin and consume helpers.
 //! - [`wait_until`]: the one bounded polling loop every test uses.
 //! - [`wire`]: hand-built request frames and response parsers for raw-socket tests.
+//! - [`proxy`]: a TCP fault proxy (cuts connections instead of delivering chosen responses,
+//!   delays responses) for reliability tests.
 //!
 //! The broker binary is found through the `MINIKAFKA_BIN` environment variable, or next to the
 //! test executable (`target/<profile>/minikafka`). Build it first with `cargo build -p minikafka`.
@@ -43,6 +45,7 @@ use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 use tempfile::TempDir;
 
+pub mod proxy;
 pub mod wire;
 
 /// The log line the broker prints once it accepts connections.

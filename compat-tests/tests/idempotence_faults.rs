@@ -1,0 +1,111 @@
+//! Idempotence under retries: librdkafka's idempotent producer talks to the broker through the
+//! fault proxy, which cuts the connection instead of delivering every 7th Produce response —
+//! the broker has stored the batch, the client never hears so and retries it. Afterwards every
+//! message must be in the log exactly once and in the order it was sent, per partition.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use compat_tests::proxy::{FaultProxy, Faults};
+use compat_tests::{producer_config, read_all, unique_topic, Broker, RecordingContext};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+
+const MESSAGES: usize = 20_000;
+const PARTITIONS: i32 = 2;
+const PRODUCE_KEY: i16 = 0;
+
+#[test]
+fn idempotent_producer_through_response_dropping_proxy_stores_each_message_once_in_order() {
+    let proxy = FaultProxy::start(Faults {
+        cut_every_nth_response: Some((PRODUCE_KEY, 7)),
+        ..Faults::default()
+    });
+    let addr = proxy.addr();
+    let broker = Broker::start(&["--advertise", &addr]);
+    proxy.set_upstream(broker.bootstrap());
+    let topic = unique_topic("idem-faults");
+    compat_tests::create_topic(&addr, &topic, PARTITIONS);
+
+    let context = RecordingContext::default();
+    let producer: ThreadedProducer<RecordingContext> = producer_config(&addr)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "2")
+        .set("batch.num.messages", "500")
+        .set("retry.backoff.ms", "20")
+        .set("message.timeout.ms", "120000")
+        .create_with_context(context.clone())
+        .expect("idempotent producer");
+    let mut sent: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+    for i in 0..MESSAGES {
+        let partition = i32::try_from(i % 2).unwrap();
+        let value = format!("message-{i:06}");
+        let key = format!("k{i}");
+        sent.entry(partition).or_default().push(value.clone());
+        let mut record = BaseRecord::with_opaque_to(&topic, i)
+            .partition(partition)
+            .key(&key)
+            .payload(&value);
+        // Bounded: the local queue holds all messages, so a full queue only means "poll a bit".
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((e, r)) => {
+                    assert!(Instant::now() < deadline, "send kept failing: {e}");
+                    record = r;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+    }
+    producer
+        .flush(Duration::from_secs(120))
+        .expect("flush within 120 s");
+    let deliveries = context.snapshot();
+    assert_eq!(
+        deliveries.len(),
+        MESSAGES,
+        "every message got a delivery report"
+    );
+    let failed: Vec<_> = deliveries
+        .iter()
+        .filter(|d| d.result.is_err())
+        .take(5)
+        .collect();
+    assert!(failed.is_empty(), "failed deliveries: {failed:?}");
+    assert!(
+        proxy.cuts() > 0,
+        "the proxy cut no connection ({} produce responses seen)",
+        proxy.matched_responses()
+    );
+    assert!(proxy.connections() > 1, "clients reconnected after cuts");
+
+    let stored = read_all(&addr, &topic, PARTITIONS, Duration::from_secs(60));
+    for (partition, want) in &sent {
+        let got: Vec<String> = stored[partition]
+            .iter()
+            .map(|r| String::from_utf8(r.value.clone().unwrap_or_default()).unwrap())
+            .collect();
+        if got != *want {
+            let dups = got.len().saturating_sub(want.len());
+            let first_diff = got.iter().zip(want).position(|(a, b)| a != b);
+            panic!(
+                "partition {partition}: stored {} messages, sent {} (≈{dups} duplicates); first difference at index {first_diff:?}; \
+                 proxy cut {} connections",
+                got.len(),
+                want.len(),
+                proxy.cuts()
+            );
+        }
+        let offsets: Vec<i64> = stored[partition].iter().map(|r| r.offset).collect();
+        assert!(
+            offsets.windows(2).all(|w| w[1] == w[0] + 1),
+            "offsets are contiguous"
+        );
+    }
+    eprintln!(
+        "idempotence under faults: {MESSAGES} messages, {} connections cut, {} client connections",
+        proxy.cuts(),
+        proxy.connections()
+    );
+}
