@@ -193,7 +193,7 @@ fn spawn_pair(client: TcpStream, broker: TcpStream, faults: Faults, shared: Arc<
             if let (Some((fault_key, n)), Some(k)) = (faults.cut_every_nth_response, key) {
                 if k == fault_key {
                     let seen = shared.matched.fetch_add(1, Ordering::Relaxed) + 1;
-                    if n > 0 && seen % n == 0 {
+                    if n > 0 && seen.is_multiple_of(n) {
                         shared.cuts.fetch_add(1, Ordering::Relaxed);
                         break;
                     }
