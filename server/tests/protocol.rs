@@ -1211,3 +1211,25 @@ async fn incremental_fetch_sessions_send_only_what_changed() {
     assert_eq!(c.call(req(id, 3, &[]), 12).await.error_code, 70, "closed");
     b.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn broker_configs_by_id_and_cluster_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), &["num.partitions=2"]).await;
+    let mut c = Client::connect(&b).await;
+    let r = c.call(describe_configs_req(4, "1"), 4).await;
+    assert_eq!(config_value(&r, "num.partitions"), ("2".into(), 4));
+    assert!(r.results[0].configs.iter().all(|c| c.read_only));
+    // No name: the cluster-wide dynamic defaults, of which there are none (as on a fresh Kafka).
+    let r = c.call(describe_configs_req(4, ""), 4).await;
+    assert_eq!(
+        (r.results[0].error_code, r.results[0].configs.len()),
+        (0, 0)
+    );
+    assert_eq!(
+        c.call(describe_configs_req(4, "7"), 4).await.results[0].error_code,
+        42,
+        "another broker id"
+    );
+    b.shutdown().await.unwrap();
+}

@@ -388,9 +388,24 @@ func admin(ctx context.Context, boot, _ string) error {
 	if vals["retention.ms"] != ret || vals["max.message.bytes"] != mmb || vals["cleanup.policy"] != "delete" {
 		return fmt.Errorf("DescribeTopicConfigs: retention.ms=%q max.message.bytes=%q cleanup.policy=%q", vals["retention.ms"], vals["max.message.bytes"], vals["cleanup.policy"])
 	}
-	bcs, err := adm.DescribeBrokerConfigs(ctx)
+	// Describe one broker by id: with no id, Kafka describes the cluster-wide dynamic
+	// defaults only (none on a fresh broker), not the broker's own configs.
+	brokers, err := adm.ListBrokers(ctx)
+	if err != nil || len(brokers) != 1 {
+		return fmt.Errorf("ListBrokers: %v %+v", err, brokers)
+	}
+	bcs, err := adm.DescribeBrokerConfigs(ctx, brokers[0].NodeID)
 	if err != nil || len(bcs) != 1 || bcs[0].Err != nil || len(bcs[0].Configs) < 10 {
-		return fmt.Errorf("DescribeBrokerConfigs: %v %+v", err, bcs)
+		return fmt.Errorf("DescribeBrokerConfigs(%d): %v %+v", brokers[0].NodeID, err, bcs)
+	}
+	hasNumPartitions := false
+	for _, c := range bcs[0].Configs {
+		if c.Key == "num.partitions" && c.Value != nil && *c.Value == "1" {
+			hasNumPartitions = true
+		}
+	}
+	if !hasNumPartitions {
+		return fmt.Errorf("DescribeBrokerConfigs(%d): no num.partitions=1 in %d configs", brokers[0].NodeID, len(bcs[0].Configs))
 	}
 	cps, err := adm.CreatePartitions(ctx, 2, topic)
 	if err != nil {
@@ -399,9 +414,15 @@ func admin(ctx context.Context, boot, _ string) error {
 	if cp := cps[topic]; cp.Err != nil {
 		return fmt.Errorf("CreatePartitions: %w", cp.Err)
 	}
-	det, err = adm.ListTopics(ctx, topic)
-	if err != nil || len(det[topic].Partitions) != 5 {
-		return fmt.Errorf("after CreatePartitions(+2): %v, %d partitions", err, len(det[topic].Partitions))
+	// Kafka propagates metadata asynchronously: poll (bounded, 15 s) until the new count shows.
+	for wait := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		det, err = adm.ListTopics(ctx, topic)
+		if err == nil && len(det[topic].Partitions) == 5 {
+			break
+		}
+		if time.Now().After(wait) {
+			return fmt.Errorf("after CreatePartitions(+2): %v, %d partitions", err, len(det[topic].Partitions))
+		}
 	}
 	drs, err := adm.DeleteTopics(ctx, topic)
 	if err != nil {

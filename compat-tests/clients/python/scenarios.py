@@ -25,6 +25,16 @@ DEADLINE_S = 30  # bound on every poll loop inside a scenario
 BASE_TS = 1_700_000_000_000  # explicit CreateTime timestamps, strictly increasing
 
 
+
+def eventually(fetch, ok, timeout_s=15.0, step_s=0.2):
+    """Call fetch() until ok(result) or timeout_s passes (bounded); return the last result."""
+    deadline = time.monotonic() + timeout_s
+    result = fetch()
+    while not ok(result) and time.monotonic() < deadline:
+        time.sleep(step_s)
+        result = fetch()
+    return result
+
 def log(*args):
     print(*args, file=sys.stderr, flush=True)
 
@@ -422,7 +432,8 @@ def s_kafka_python_admin(boot):
         bcfg = _kp_configs_dict(resp, "broker", "1")
         check(len(bcfg) > 10, f"broker configs: only {len(bcfg)}")
         admin.create_partitions({topic: NewPartitions(5)}, timeout_ms=20000)
-        d = admin.describe_topics([topic])[0]
+        # Kafka propagates metadata asynchronously: poll (bounded) until the new count shows.
+        d = eventually(lambda: admin.describe_topics([topic])[0], lambda d: len(d["partitions"]) == 5)
         check(len(d["partitions"]) == 5, f"after create_partitions: {len(d['partitions'])} partitions")
         admin.delete_topics([topic], timeout_ms=20000)
         deadline = time.monotonic() + DEADLINE_S
@@ -467,7 +478,11 @@ def s_confluent_admin(boot):
     bcfg = a.describe_configs([bres], request_timeout=20)[bres].result(timeout=DEADLINE_S)
     check(len(bcfg) > 10, f"broker configs: only {len(bcfg)}")
     ck_wait(a.create_partitions([NewPartitions(topic, 5)], operation_timeout=20), "create_partitions")
-    d = a.describe_topics(TopicCollection([topic]), request_timeout=20)[topic].result(timeout=DEADLINE_S)
+    # Kafka propagates metadata asynchronously: poll (bounded) until the new count shows.
+    d = eventually(
+        lambda: a.describe_topics(TopicCollection([topic]), request_timeout=20)[topic].result(timeout=DEADLINE_S),
+        lambda d: len(d.partitions) == 5,
+    )
     check(len(d.partitions) == 5, f"after create_partitions: {len(d.partitions)} partitions")
     ck_wait(a.delete_topics([topic], operation_timeout=20), "delete_topics")
     deadline = time.monotonic() + DEADLINE_S

@@ -153,10 +153,10 @@ pub(crate) fn describe(
                         }
                     }
                 },
-                BROKER
-                    if r.resource_name.is_empty()
-                        || r.resource_name.as_str() == b.config.node_id.to_string() =>
-                {
+                // An empty name means the cluster-wide dynamic defaults: Kafka lists only those,
+                // and minikafka has none.
+                BROKER if r.resource_name.is_empty() => {}
+                BROKER if r.resource_name.as_str() == b.config.node_id.to_string() => {
                     for p in PROPERTIES {
                         if !wanted(p.name) {
                             continue;
