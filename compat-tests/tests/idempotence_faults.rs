@@ -1,7 +1,9 @@
 //! Idempotence under retries: librdkafka's idempotent producer talks to the broker through the
 //! fault proxy, which cuts the connection instead of delivering every 7th Produce response —
 //! the broker has stored the batch, the client never hears so and retries it. Afterwards every
-//! message must be in the log exactly once and in the order it was sent, per partition.
+//! message must be in the log exactly once and in the order it was sent, per partition. The
+//! scenario runs against minikafka and against a reference Apache Kafka (`ci/kafka-reference`,
+//! which needs Java and fetches Kafka's jars from Maven Central on first use).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -14,15 +16,10 @@ const MESSAGES: usize = 20_000;
 const PARTITIONS: i32 = 2;
 const PRODUCE_KEY: i16 = 0;
 
-#[test]
-fn idempotent_producer_through_response_dropping_proxy_stores_each_message_once_in_order() {
-    let proxy = FaultProxy::start(Faults {
-        cut_every_nth_response: Some((PRODUCE_KEY, 7)),
-        ..Faults::default()
-    });
+/// Streams [`MESSAGES`] through `proxy` (already wired to a broker that advertises it) with
+/// librdkafka's idempotent producer, then checks every message is stored once, in order.
+fn run_idempotent_through_proxy(proxy: &FaultProxy, label: &str) {
     let addr = proxy.addr();
-    let broker = Broker::start(&["--advertise", &addr]);
-    proxy.set_upstream(broker.bootstrap());
     let topic = unique_topic("idem-faults");
     compat_tests::create_topic(&addr, &topic, PARTITIONS);
 
@@ -65,20 +62,23 @@ fn idempotent_producer_through_response_dropping_proxy_stores_each_message_once_
     assert_eq!(
         deliveries.len(),
         MESSAGES,
-        "every message got a delivery report"
+        "{label}: every message got a delivery report"
     );
     let failed: Vec<_> = deliveries
         .iter()
         .filter(|d| d.result.is_err())
         .take(5)
         .collect();
-    assert!(failed.is_empty(), "failed deliveries: {failed:?}");
+    assert!(failed.is_empty(), "{label}: failed deliveries: {failed:?}");
     assert!(
         proxy.cuts() > 0,
-        "the proxy cut no connection ({} produce responses seen)",
+        "{label}: the proxy cut no connection ({} produce responses seen)",
         proxy.matched_responses()
     );
-    assert!(proxy.connections() > 1, "clients reconnected after cuts");
+    assert!(
+        proxy.connections() > 1,
+        "{label}: clients reconnected after cuts"
+    );
 
     let stored = read_all(&addr, &topic, PARTITIONS, Duration::from_secs(60));
     for (partition, want) in &sent {
@@ -90,7 +90,7 @@ fn idempotent_producer_through_response_dropping_proxy_stores_each_message_once_
             let dups = got.len().saturating_sub(want.len());
             let first_diff = got.iter().zip(want).position(|(a, b)| a != b);
             panic!(
-                "partition {partition}: stored {} messages, sent {} (≈{dups} duplicates); first difference at index {first_diff:?}; \
+                "{label} partition {partition}: stored {} messages, sent {} (≈{dups} duplicates); first difference at index {first_diff:?}; \
                  proxy cut {} connections",
                 got.len(),
                 want.len(),
@@ -100,14 +100,86 @@ fn idempotent_producer_through_response_dropping_proxy_stores_each_message_once_
         let offsets: Vec<i64> = stored[partition].iter().map(|r| r.offset).collect();
         assert!(
             offsets.windows(2).all(|w| w[1] == w[0] + 1),
-            "offsets are contiguous"
+            "{label}: offsets are contiguous"
         );
     }
     eprintln!(
-        "idempotence under faults: {MESSAGES} messages, {} connections cut, {} client connections",
+        "idempotence under faults ({label}): {MESSAGES} messages, {} connections cut, {} client connections",
         proxy.cuts(),
         proxy.connections()
     );
+}
+
+fn cutting_proxy() -> FaultProxy {
+    FaultProxy::start(Faults {
+        cut_every_nth_response: Some((PRODUCE_KEY, 7)),
+        ..Faults::default()
+    })
+}
+
+#[test]
+fn idempotent_producer_through_response_dropping_proxy_stores_each_message_once_in_order() {
+    let proxy = cutting_proxy();
+    let broker = Broker::start(&["--advertise", &proxy.addr()]);
+    proxy.set_upstream(broker.bootstrap());
+    run_idempotent_through_proxy(&proxy, "minikafka");
+}
+
+/// A reference Apache Kafka broker started by `ci/kafka-reference`, stopped on drop.
+struct ReferenceKafka {
+    dir: tempfile::TempDir,
+}
+
+impl ReferenceKafka {
+    fn script() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/kafka-reference")
+    }
+
+    /// Start Kafka advertising `advertise` (the proxy); returns it and its real bootstrap.
+    fn start(advertise: &str) -> (ReferenceKafka, String) {
+        let dir = tempfile::Builder::new()
+            .prefix("kafka-reference-")
+            .tempdir()
+            .expect("temp dir");
+        let out = std::process::Command::new("bash")
+            .arg(Self::script())
+            .arg("start")
+            .arg(dir.path())
+            .env("KAFKA_REF_ADVERTISE", advertise)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run ci/kafka-reference");
+        let kafka = ReferenceKafka { dir };
+        assert!(
+            out.status.success(),
+            "ci/kafka-reference start failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bootstrap =
+            std::fs::read_to_string(kafka.dir.path().join("bootstrap")).expect("bootstrap file");
+        (kafka, bootstrap.trim().to_string())
+    }
+}
+
+impl Drop for ReferenceKafka {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("bash")
+            .arg(Self::script())
+            .arg("stop")
+            .arg(self.dir.path())
+            .output();
+    }
+}
+
+/// The same scenario against Apache Kafka itself (jars from Maven Central via
+/// `ci/kafka-reference`), so the expected behaviour comes from Kafka.
+#[test]
+fn reference_kafka_idempotent_producer_through_response_dropping_proxy() {
+    let proxy = cutting_proxy();
+    let (_kafka, bootstrap) = ReferenceKafka::start(&proxy.addr());
+    proxy.set_upstream(&bootstrap);
+    run_idempotent_through_proxy(&proxy, "Apache Kafka");
 }
 
 /// Dedupe across `kill -9`: an idempotent producer streams through the proxy (which the broker
