@@ -16,6 +16,24 @@ const MESSAGES: usize = 20_000;
 const PARTITIONS: i32 = 2;
 const PRODUCE_KEY: i16 = 0;
 
+/// Enqueue one record, retrying (bounded, 60 s) while the local queue is full.
+fn send_bounded<K: rdkafka::message::ToBytes + ?Sized, P: rdkafka::message::ToBytes + ?Sized>(
+    producer: &ThreadedProducer<RecordingContext>,
+    mut record: BaseRecord<'_, K, P, usize>,
+) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return,
+            Err((e, r)) => {
+                assert!(Instant::now() < deadline, "send kept failing: {e}");
+                record = r;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+}
+
 /// Streams [`MESSAGES`] through `proxy` (already wired to a broker that advertises it) with
 /// librdkafka's idempotent producer, then checks every message is stored once, in order.
 fn run_idempotent_through_proxy(proxy: &FaultProxy, label: &str) {
@@ -38,22 +56,11 @@ fn run_idempotent_through_proxy(proxy: &FaultProxy, label: &str) {
         let value = format!("message-{i:06}");
         let key = format!("k{i}");
         sent.entry(partition).or_default().push(value.clone());
-        let mut record = BaseRecord::with_opaque_to(&topic, i)
+        let record = BaseRecord::with_opaque_to(&topic, i)
             .partition(partition)
             .key(&key)
             .payload(&value);
-        // Bounded: the local queue holds all messages, so a full queue only means "poll a bit".
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((e, r)) => {
-                    assert!(Instant::now() < deadline, "send kept failing: {e}");
-                    record = r;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-            }
-        }
+        send_bounded(&producer, record);
     }
     producer
         .flush(Duration::from_secs(120))
@@ -228,20 +235,10 @@ fn idempotent_producer_survives_broker_kill9_without_duplicates() {
         let partition = i32::try_from(i % 2).unwrap();
         let value = format!("message-{i:06}");
         sent.entry(partition).or_default().push(value.clone());
-        let mut record: BaseRecord<'_, str, String, usize> = BaseRecord::with_opaque_to(&topic, i)
+        let record: BaseRecord<'_, str, String, usize> = BaseRecord::with_opaque_to(&topic, i)
             .partition(partition)
             .payload(&value);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((e, r)) => {
-                    assert!(Instant::now() < deadline, "send kept failing: {e}");
-                    record = r;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-            }
-        }
+        send_bounded(&producer, record);
         if i % 50 == 0 {
             std::thread::sleep(Duration::from_millis(2));
         }

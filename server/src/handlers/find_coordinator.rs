@@ -23,6 +23,18 @@ pub(crate) fn handle(
             )
         }
     };
+    // (node id, host, port) given for a key: this node, or Kafka's "no node" on error.
+    let node = |code: i16| {
+        if code == 0 {
+            (
+                BrokerId(b.config.node_id),
+                s(b.advertised_host.clone()),
+                b.advertised_port,
+            )
+        } else {
+            (BrokerId(-1), s(""), -1)
+        }
+    };
     let mut r = FindCoordinatorResponse::default();
     if version < 4 {
         let (code, msg) = answer(req.key_type);
@@ -30,33 +42,21 @@ pub(crate) fn handle(
         if version >= 1 {
             r.error_message = msg.map(s);
         }
-        if code == 0 {
-            r.node_id = BrokerId(b.config.node_id);
-            r.host = s(b.advertised_host.clone());
-            r.port = b.advertised_port;
-        } else {
-            r.node_id = BrokerId(-1);
-            r.port = -1;
-        }
+        (r.node_id, r.host, r.port) = node(code);
     } else {
         r.coordinators = req
             .coordinator_keys
             .into_iter()
             .map(|key| {
                 let (code, msg) = answer(req.key_type);
-                let mut c = Coordinator::default()
+                let (node_id, host, port) = node(code);
+                Coordinator::default()
                     .with_key(key)
                     .with_error_code(code)
-                    .with_error_message(msg.map(s));
-                if code == 0 {
-                    c.node_id = BrokerId(b.config.node_id);
-                    c.host = s(b.advertised_host.clone());
-                    c.port = b.advertised_port;
-                } else {
-                    c.node_id = BrokerId(-1);
-                    c.port = -1;
-                }
-                c
+                    .with_error_message(msg.map(s))
+                    .with_node_id(node_id)
+                    .with_host(host)
+                    .with_port(port)
             })
             .collect();
     }
