@@ -21,6 +21,7 @@ use tracing::{error, info, warn};
 
 use crate::config::BrokerConfig;
 use crate::fetch_sessions::FetchSessions;
+use crate::group::GroupCoordinator;
 use crate::meta::{DataDir, MetaError};
 use crate::net::{self, Listener};
 use crate::producer_ids::ProducerIds;
@@ -65,6 +66,8 @@ pub struct Broker {
     pub producer_ids: Arc<ProducerIds>,
     /// Incremental fetch sessions (KIP-227).
     pub fetch_sessions: FetchSessions,
+    /// Consumer groups and committed offsets.
+    pub groups: Arc<GroupCoordinator>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -127,12 +130,17 @@ impl RunningBroker {
     pub async fn start(config: BrokerConfig) -> Result<RunningBroker, BrokerError> {
         let config = Arc::new(config);
         let cfg = config.clone();
-        let (data_dir, topics, producer_ids) =
+        let (data_dir, topics, producer_ids, groups) =
             tokio::task::spawn_blocking(move || -> Result<_, BrokerError> {
                 let data_dir = DataDir::open(&cfg.data_dir, cfg.node_id)?;
-                let topics = Topics::load(data_dir.path(), cfg.clone(), data_dir.was_clean())?;
+                let topics = Arc::new(Topics::load(
+                    data_dir.path(),
+                    cfg.clone(),
+                    data_dir.was_clean(),
+                )?);
                 let producer_ids = ProducerIds::open(data_dir.path()).map_err(TopicError::Io)?;
-                Ok((data_dir, topics, producer_ids))
+                let groups = GroupCoordinator::load(topics.clone(), cfg.clone())?;
+                Ok((data_dir, topics, producer_ids, groups))
             })
             .await
             .map_err(|e| BrokerError::Marker(std::io::Error::other(e.to_string())))??;
@@ -150,12 +158,13 @@ impl RunningBroker {
         };
         let broker = Arc::new(Broker {
             config: config.clone(),
-            topics: Arc::new(topics),
+            topics,
             cluster_id: data_dir.cluster_id().to_string(),
             advertised_host,
             advertised_port: i32::from(advertised_port),
             producer_ids: Arc::new(producer_ids),
             fetch_sessions: FetchSessions::new(config.max_fetch_sessions),
+            groups: Arc::new(groups),
         });
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -173,6 +182,8 @@ impl RunningBroker {
         tracker.spawn(retention_task(broker.clone(), shutdown.clone()));
         tracker.spawn(flush_task(broker.clone(), shutdown.clone()));
         tracker.spawn(producer_expiry_task(broker.clone(), shutdown.clone()));
+        tracker.spawn(group_tick_task(broker.clone(), shutdown.clone()));
+        tracker.spawn(offsets_expiry_task(broker.clone(), shutdown.clone()));
         net::log_started(&format!("{listen_host}:{}", local_addr.port()));
         Ok(RunningBroker {
             broker,
@@ -314,5 +325,29 @@ async fn producer_expiry_task(broker: Arc<Broker>, shutdown: CancellationToken) 
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(period) => {}
         }
+    }
+}
+
+/// Expires group members, pending joins and syncs that timed out (every 100 ms).
+async fn group_tick_task(broker: Arc<Broker>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+        broker.groups.tick().await;
+    }
+}
+
+/// Removes committed offsets past `offsets.retention.minutes`, every
+/// `offsets.retention.check.interval.ms`.
+async fn offsets_expiry_task(broker: Arc<Broker>, shutdown: CancellationToken) {
+    let period = Duration::from_millis(broker.config.offsets_retention_check_interval_ms);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(period) => {}
+        }
+        broker.groups.expire_offsets().await;
     }
 }

@@ -87,6 +87,15 @@ pub const PROPERTIES: &[Property] = &[
     prop("log.flush.interval.ms", "", "Max time data stays un-fsynced (topic: flush.ms); empty = leave it to the OS."),
     prop("log.flush.scheduler.interval.ms", "1000", "How often the time-based flusher looks at the logs."),
     prop("max.incremental.fetch.session.cache.slots", "1000", "Incremental fetch sessions kept at once (KIP-227); 0 disables them."),
+    prop("group.min.session.timeout.ms", "6000", "Smallest session timeout a group member may ask for."),
+    prop("group.max.session.timeout.ms", "1800000", "Largest session timeout a group member may ask for."),
+    prop("group.initial.rebalance.delay.ms", "3000", "Wait for more members before the first rebalance of an empty group; 0 = none."),
+    prop("group.max.size", "2147483647", "Most members a consumer group may have."),
+    prop("offsets.topic.num.partitions", "50", "Partitions of __consumer_offsets when it is created."),
+    prop("offsets.topic.segment.bytes", "104857600", "segment.bytes of __consumer_offsets."),
+    prop("offsets.retention.minutes", "10080", "How long the committed offsets of an empty group are kept."),
+    prop("offsets.retention.check.interval.ms", "600000", "How often expired offsets are removed."),
+    prop("offset.metadata.max.bytes", "4096", "Largest metadata string of a committed offset."),
     prop("producer.id.expiration.ms", "86400000", "Idle time after which an idempotent producer's state is dropped."),
     prop("producer.id.expiration.check.interval.ms", "600000", "How often idle producer state is expired."),
     prop("log.message.timestamp.type", "CreateTime", "CreateTime or LogAppendTime (topic: message.timestamp.type)."),
@@ -125,6 +134,24 @@ pub struct BrokerConfig {
     pub max_fetch_sessions: usize,
     /// `producer.id.expiration.check.interval.ms`.
     pub producer_id_expiration_check_interval_ms: u64,
+    /// `group.min.session.timeout.ms`.
+    pub group_min_session_timeout_ms: i32,
+    /// `group.max.session.timeout.ms`.
+    pub group_max_session_timeout_ms: i32,
+    /// `group.initial.rebalance.delay.ms`.
+    pub group_initial_rebalance_delay_ms: i32,
+    /// `group.max.size`.
+    pub group_max_size: i32,
+    /// `offsets.topic.num.partitions`.
+    pub offsets_topic_num_partitions: i32,
+    /// `offsets.topic.segment.bytes`.
+    pub offsets_topic_segment_bytes: i32,
+    /// `offsets.retention.minutes`, in ms.
+    pub offsets_retention_ms: i64,
+    /// `offsets.retention.check.interval.ms`.
+    pub offsets_retention_check_interval_ms: u64,
+    /// `offset.metadata.max.bytes`.
+    pub offset_metadata_max_bytes: usize,
     /// Topic defaults derived from the `log.*` and `message.max.bytes` properties.
     pub log_defaults: LogConfig,
     /// Every property's effective text, by Kafka name (for DescribeConfigs on the broker).
@@ -409,6 +436,48 @@ impl BrokerConfig {
                 "producer.id.expiration.ms",
                 get("producer.id.expiration.ms"),
                 1,
+            )?,
+            group_min_session_timeout_ms: parse_num::<i32>(
+                "group.min.session.timeout.ms",
+                get("group.min.session.timeout.ms"),
+                0,
+            )?,
+            group_max_session_timeout_ms: parse_num::<i32>(
+                "group.max.session.timeout.ms",
+                get("group.max.session.timeout.ms"),
+                0,
+            )?,
+            group_initial_rebalance_delay_ms: parse_num::<i32>(
+                "group.initial.rebalance.delay.ms",
+                get("group.initial.rebalance.delay.ms"),
+                0,
+            )?,
+            group_max_size: parse_num::<i32>("group.max.size", get("group.max.size"), 1)?,
+            offsets_topic_num_partitions: parse_num::<i32>(
+                "offsets.topic.num.partitions",
+                get("offsets.topic.num.partitions"),
+                1,
+            )?,
+            offsets_topic_segment_bytes: parse_num::<i32>(
+                "offsets.topic.segment.bytes",
+                get("offsets.topic.segment.bytes"),
+                14,
+            )?,
+            offsets_retention_ms: parse_num::<i64>(
+                "offsets.retention.minutes",
+                get("offsets.retention.minutes"),
+                1,
+            )?
+            .saturating_mul(60_000),
+            offsets_retention_check_interval_ms: parse_num::<u64>(
+                "offsets.retention.check.interval.ms",
+                get("offsets.retention.check.interval.ms"),
+                1,
+            )?,
+            offset_metadata_max_bytes: parse_num::<usize>(
+                "offset.metadata.max.bytes",
+                get("offset.metadata.max.bytes"),
+                0,
             )?,
             max_fetch_sessions: parse_num::<usize>(
                 "max.incremental.fetch.session.cache.slots",

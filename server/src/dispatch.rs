@@ -17,17 +17,27 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Fetch, 4, 18),
     (ApiKey::ListOffsets, 1, 10),
     (ApiKey::Metadata, 0, 13),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 9),
     (ApiKey::FindCoordinator, 0, 6),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::DescribeGroups, 0, 6),
+    (ApiKey::ListGroups, 0, 5),
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::DeleteRecords, 0, 2),
+    (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::InitProducerId, 0, 6),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::DescribeCluster, 0, 2),
     (ApiKey::DescribeTopicPartitions, 0, 0),
 ];
@@ -52,10 +62,13 @@ pub(crate) fn api_versions_unsupported() -> kafka_protocol::messages::ApiVersion
 pub(crate) async fn handle(
     broker: &Broker,
     header: &RequestHeader,
+    peer: std::net::SocketAddr,
     request: RequestKind,
     shutdown: &CancellationToken,
 ) -> Option<ResponseKind> {
     let v = header.request_api_version;
+    let client_id = header.client_id.as_deref().unwrap_or("");
+    let ctx = handlers::RequestContext { peer, client_id };
     Some(match request {
         RequestKind::ApiVersions(_) => handlers::api_versions::response().into(),
         RequestKind::Metadata(r) => handlers::metadata::handle(broker, r, v).await.into(),
@@ -66,7 +79,23 @@ pub(crate) async fn handle(
         }
         RequestKind::Fetch(r) => handlers::fetch::handle(broker, r, v, shutdown).await.into(),
         RequestKind::ListOffsets(r) => handlers::list_offsets::handle(broker, r, v).into(),
-        RequestKind::FindCoordinator(r) => handlers::find_coordinator::handle(broker, r, v).into(),
+        RequestKind::FindCoordinator(r) => handlers::find_coordinator::handle(broker, r, v)
+            .await
+            .into(),
+        RequestKind::JoinGroup(r) => handlers::join_group::handle(broker, r, v, &ctx, shutdown)
+            .await
+            .into(),
+        RequestKind::SyncGroup(r) => handlers::sync_group::handle(broker, r, shutdown)
+            .await
+            .into(),
+        RequestKind::Heartbeat(r) => handlers::heartbeat::handle(broker, r).into(),
+        RequestKind::LeaveGroup(r) => handlers::leave_group::handle(broker, r, v).await.into(),
+        RequestKind::OffsetCommit(r) => handlers::offset_commit::handle(broker, r, v).await.into(),
+        RequestKind::OffsetFetch(r) => handlers::offset_fetch::handle(broker, r, v).into(),
+        RequestKind::OffsetDelete(r) => handlers::offset_delete::handle(broker, r).await.into(),
+        RequestKind::DescribeGroups(r) => handlers::describe_groups::handle(broker, r, v).into(),
+        RequestKind::ListGroups(r) => handlers::list_groups::handle(broker, r).into(),
+        RequestKind::DeleteGroups(r) => handlers::delete_groups::handle(broker, r).await.into(),
         RequestKind::CreateTopics(r) => handlers::create_topics::handle(broker, r, v).await.into(),
         RequestKind::DeleteTopics(r) => handlers::delete_topics::handle(broker, r, v).await.into(),
         RequestKind::CreatePartitions(r) => {

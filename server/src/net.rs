@@ -206,7 +206,7 @@ impl Connection {
                 reason: e.to_string(),
             })?;
         let span = tracing::debug_span!("request", api = ?key, version, correlation_id);
-        let response = dispatch::handle(&self.broker, &header, request, &self.shutdown)
+        let response = dispatch::handle(&self.broker, &header, self.peer, request, &self.shutdown)
             .instrument(span)
             .await;
         match response {

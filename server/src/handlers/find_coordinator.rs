@@ -1,27 +1,42 @@
-//! FindCoordinator: on a single node this broker coordinates every group. Transaction and
-//! share-group coordinators are not implemented yet and answer COORDINATOR_NOT_AVAILABLE.
+//! FindCoordinator (single key, v0-3, and batched keys, v4+). A group's coordinator is the
+//! leader of its `__consumer_offsets` partition — on a single node, this broker; the topic is
+//! created on the first request for a group, as Kafka does. Transaction and share-group
+//! coordinators are not implemented yet and answer COORDINATOR_NOT_AVAILABLE.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+use tracing::error;
 
-use super::s;
+use super::{blocking, s};
 use crate::broker::Broker;
 
-pub(crate) fn handle(
+/// Key type of a group in FindCoordinator.
+const GROUP: i8 = 0;
+
+pub(crate) async fn handle(
     b: &Broker,
     req: FindCoordinatorRequest,
     version: i16,
 ) -> FindCoordinatorResponse {
-    let answer = |key_type: i8| -> (i16, Option<String>) {
-        if key_type == 0 {
-            (0, None)
-        } else {
-            (
-                ResponseError::CoordinatorNotAvailable.code(),
-                Some("minikafka has no transaction or share-group coordinator yet".into()),
-            )
+    let answer = if req.key_type == GROUP {
+        let groups = b.groups.clone();
+        match blocking(move || groups.ensure_offsets_topic()).await {
+            Ok(_) => (0, None),
+            Err(e) => {
+                error!(error = %e, "cannot create __consumer_offsets");
+                (
+                    ResponseError::CoordinatorNotAvailable.code(),
+                    Some(format!("cannot create __consumer_offsets: {e}")),
+                )
+            }
         }
+    } else {
+        (
+            ResponseError::CoordinatorNotAvailable.code(),
+            Some("minikafka has no transaction or share-group coordinator yet".to_string()),
+        )
     };
     // (node id, host, port) given for a key: this node, or Kafka's "no node" on error.
     let node = |code: i16| {
@@ -35,12 +50,13 @@ pub(crate) fn handle(
             (BrokerId(-1), s(""), -1)
         }
     };
+    let (code, msg) = answer;
+    let msg: Option<StrBytes> = msg.map(s);
     let mut r = FindCoordinatorResponse::default();
     if version < 4 {
-        let (code, msg) = answer(req.key_type);
         r.error_code = code;
         if version >= 1 {
-            r.error_message = msg.map(s);
+            r.error_message = msg;
         }
         (r.node_id, r.host, r.port) = node(code);
     } else {
@@ -48,12 +64,11 @@ pub(crate) fn handle(
             .coordinator_keys
             .into_iter()
             .map(|key| {
-                let (code, msg) = answer(req.key_type);
                 let (node_id, host, port) = node(code);
                 Coordinator::default()
                     .with_key(key)
                     .with_error_code(code)
-                    .with_error_message(msg.map(s))
+                    .with_error_message(msg.clone())
                     .with_node_id(node_id)
                     .with_host(host)
                     .with_port(port)

@@ -8,14 +8,26 @@ pub(crate) mod cluster;
 pub(crate) mod configs;
 pub(crate) mod create_partitions;
 pub(crate) mod create_topics;
+pub(crate) mod delete_groups;
 pub(crate) mod delete_records;
 pub(crate) mod delete_topics;
+pub(crate) mod describe_groups;
 pub(crate) mod fetch;
 pub(crate) mod find_coordinator;
+pub(crate) mod heartbeat;
 pub(crate) mod init_producer_id;
+pub(crate) mod join_group;
+pub(crate) mod leave_group;
+pub(crate) mod list_groups;
 pub(crate) mod list_offsets;
 pub(crate) mod metadata;
+pub(crate) mod offset_commit;
+pub(crate) mod offset_delete;
+pub(crate) mod offset_fetch;
 pub(crate) mod produce;
+pub(crate) mod sync_group;
+
+use std::net::SocketAddr;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::protocol::StrBytes;
@@ -52,6 +64,20 @@ pub(crate) fn topic_error(e: &TopicError) -> ResponseError {
         TopicError::Storage(e) => storage_error(e),
         TopicError::Io(_) => ResponseError::KafkaStorageError,
     }
+}
+
+/// Who sent a request: what group members are described with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RequestContext<'a> {
+    /// The client's address.
+    pub(crate) peer: SocketAddr,
+    /// The client id of the request header.
+    pub(crate) client_id: &'a str,
+}
+
+/// A client's host as Kafka shows it in DescribeGroups (`/127.0.0.1`).
+pub(crate) fn client_host(peer: SocketAddr) -> String {
+    format!("/{}", peer.ip())
 }
 
 /// Shorthand for a protocol string.

@@ -1,0 +1,1023 @@
+//! The group coordinator: consumer groups (the classic protocol in [`classic`]) and their
+//! committed offsets, persisted in the compacted internal topic `__consumer_offsets` with
+//! Kafka's own record schemas ([`records`]).
+//!
+//! As in Kafka, a group belongs to partition `abs(java_hash(group)) % partitions` of
+//! `__consumer_offsets`, and the coordinator of the group is that partition's leader (on a single
+//! node: this broker), so the same placement carries over to a cluster. Every change that must
+//! survive a restart is appended to that partition before it is acknowledged: an OffsetCommit
+//! record per committed partition, a GroupMetadata record when a generation's assignment is
+//! complete or the group empties, tombstones when offsets expire or a group is deleted. At start
+//! the coordinator replays the topic and rebuilds every group and offset.
+//!
+//! Locking: one std `Mutex` over every group; it is never held across an `.await` (requests that
+//! must wait — JoinGroup, SyncGroup — hold a oneshot receiver instead). Appends to
+//! `__consumer_offsets` happen under it so the log order is the order of the in-memory changes;
+//! an fsync (with `log.flush.interval.messages=1`) happens after it is released.
+
+pub(crate) mod classic;
+pub(crate) mod records;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use minikafka_storage::batch::{decode_records, BatchBuilder, BatchHeader, Record};
+use minikafka_storage::StorageError;
+use tokio::time::Instant;
+use tracing::{error, info, warn};
+
+use self::classic::{
+    ClassicGroup, GroupLimits, GroupState, JoinParams, JoinResult, Reply, StoredMember, SyncParams,
+    SyncResult,
+};
+use self::records::{GroupMetadataValue, MemberMetadata, OffsetCommitValue, RecordKey};
+use crate::broker::{now_ms, sync_partition};
+use crate::config::BrokerConfig;
+use crate::topics::{Partition, Topic, TopicError, Topics};
+
+/// The internal topic holding committed offsets and group metadata.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Java's `String.hashCode` (over UTF-16 code units), which Kafka uses to place a group.
+fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+}
+
+/// The `__consumer_offsets` partition of a group (Kafka's `Utils.abs(hash) % partitions`).
+pub fn partition_for(group: &str, partitions: i32) -> i32 {
+    let h = java_string_hash(group);
+    let abs = if h == i32::MIN { 0 } else { h.abs() };
+    abs % partitions.max(1)
+}
+
+/// A committed offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Committed {
+    /// Offset of the next record to consume.
+    pub(crate) offset: i64,
+    /// Leader epoch of the last consumed record (-1 unknown).
+    pub(crate) leader_epoch: i32,
+    /// Client metadata.
+    pub(crate) metadata: String,
+    /// When it was committed (ms).
+    pub(crate) commit_timestamp: i64,
+    /// Explicit expiry from an old OffsetCommit's retention time (-1 none).
+    pub(crate) expire_timestamp: i64,
+}
+
+/// A topic's partitions with their committed offsets (None = nothing committed).
+pub(crate) type TopicOffsets = (String, Vec<(i32, Option<Committed>)>);
+
+/// One partition's offset to commit.
+#[derive(Debug, Clone)]
+pub(crate) struct OffsetToCommit {
+    /// Topic.
+    pub(crate) topic: String,
+    /// Partition.
+    pub(crate) partition: i32,
+    /// Offset.
+    pub(crate) offset: i64,
+    /// Leader epoch.
+    pub(crate) leader_epoch: i32,
+    /// Metadata (None = empty).
+    pub(crate) metadata: Option<String>,
+}
+
+/// The requester of an OffsetCommit.
+#[derive(Debug, Clone)]
+pub(crate) struct Committer {
+    /// Generation (-1 for a commit outside any generation).
+    pub(crate) generation: i32,
+    /// Member id (empty outside a generation).
+    pub(crate) member_id: String,
+    /// Static instance id.
+    pub(crate) instance_id: Option<String>,
+    /// OffsetCommit v2-4 retention time (-1 = the broker's).
+    pub(crate) retention_ms: i64,
+}
+
+/// One member as DescribeGroups shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct MemberDescription {
+    /// Member id.
+    pub(crate) member_id: String,
+    /// Instance id.
+    pub(crate) instance_id: Option<String>,
+    /// Client id.
+    pub(crate) client_id: String,
+    /// Client host.
+    pub(crate) client_host: String,
+    /// Metadata for the selected protocol (Stable only).
+    pub(crate) metadata: Bytes,
+    /// Assignment (Stable only).
+    pub(crate) assignment: Bytes,
+}
+
+/// A group as DescribeGroups shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct GroupDescription {
+    /// State name.
+    pub(crate) state: &'static str,
+    /// Protocol type ("" for a group that only stores offsets).
+    pub(crate) protocol_type: String,
+    /// Selected protocol (Stable only, else "").
+    pub(crate) protocol: String,
+    /// Members.
+    pub(crate) members: Vec<MemberDescription>,
+}
+
+/// A group as ListGroups shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct GroupListing {
+    /// Group id.
+    pub(crate) group_id: String,
+    /// Protocol type.
+    pub(crate) protocol_type: String,
+    /// State name.
+    pub(crate) state: &'static str,
+}
+
+#[derive(Debug)]
+struct Entry {
+    group: ClassicGroup,
+    offsets: BTreeMap<(String, i32), Committed>,
+}
+
+impl Entry {
+    fn new(id: &str) -> Entry {
+        Entry {
+            group: ClassicGroup::new(id, now_ms()),
+            offsets: BTreeMap::new(),
+        }
+    }
+}
+
+/// Why a write to `__consumer_offsets` failed, as the error code clients get.
+fn write_error(e: &TopicError) -> ResponseError {
+    match e {
+        TopicError::Storage(
+            StorageError::MessageTooLarge { .. } | StorageError::RecordListTooLarge { .. },
+        ) => ResponseError::InvalidCommitOffsetSize,
+        TopicError::Unknown => ResponseError::CoordinatorNotAvailable,
+        _ => ResponseError::UnknownServerError,
+    }
+}
+
+/// The group coordinator of this broker.
+#[derive(Debug)]
+pub struct GroupCoordinator {
+    topics: Arc<Topics>,
+    config: Arc<BrokerConfig>,
+    limits: GroupLimits,
+    groups: Mutex<HashMap<String, Entry>>,
+}
+
+impl GroupCoordinator {
+    /// Rebuild every group and committed offset by replaying `__consumer_offsets` (blocking).
+    pub fn load(topics: Arc<Topics>, config: Arc<BrokerConfig>) -> Result<Self, TopicError> {
+        let limits = GroupLimits {
+            min_session_timeout_ms: config.group_min_session_timeout_ms,
+            max_session_timeout_ms: config.group_max_session_timeout_ms,
+            initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
+            max_size: usize::try_from(config.group_max_size).unwrap_or(usize::MAX),
+        };
+        let c = GroupCoordinator {
+            topics,
+            config,
+            limits,
+            groups: Mutex::new(HashMap::new()),
+        };
+        if let Some(topic) = c.topics.get(OFFSETS_TOPIC) {
+            let started = std::time::Instant::now();
+            let mut loaded = Replay::default();
+            for p in topic.partitions() {
+                loaded.partition(&p)?;
+            }
+            let (groups, offsets) = (loaded.groups.len(), loaded.offsets.len());
+            *c.lock() = loaded.into_entries();
+            info!(
+                groups,
+                offsets,
+                elapsed_ms = started.elapsed().as_millis(),
+                "loaded consumer groups and committed offsets from __consumer_offsets"
+            );
+        }
+        Ok(c)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
+        self.groups
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Create `__consumer_offsets` if it does not exist yet (blocking), as Kafka does on the
+    /// first FindCoordinator for a group.
+    pub fn ensure_offsets_topic(&self) -> Result<Arc<Topic>, TopicError> {
+        if let Some(t) = self.topics.get(OFFSETS_TOPIC) {
+            return Ok(t);
+        }
+        let segment_bytes = self.config.offsets_topic_segment_bytes.to_string();
+        let configs = [
+            // FIXME(compaction merge): ("cleanup.policy", Some("compact")),
+            ("segment.bytes", Some(segment_bytes.as_str())),
+        ];
+        match self.topics.create(
+            OFFSETS_TOPIC,
+            self.config.offsets_topic_num_partitions,
+            1,
+            &[],
+            &configs,
+        ) {
+            Ok(t) => Ok(t),
+            Err(TopicError::AlreadyExists(_)) => {
+                self.topics.get(OFFSETS_TOPIC).ok_or(TopicError::Unknown)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Append records of `group` to its `__consumer_offsets` partition. Returns the partition
+    /// when `flush.messages` asks for an fsync before the acknowledgement.
+    fn append(
+        &self,
+        group: &str,
+        records: &[(Bytes, Option<Bytes>)],
+    ) -> Result<Option<Arc<Partition>>, TopicError> {
+        if records.is_empty() {
+            return Ok(None);
+        }
+        let topic = self.ensure_offsets_topic()?;
+        let p = topic
+            .partition(partition_for(group, topic.partition_count()))
+            .ok_or(TopicError::Unknown)?;
+        let now = now_ms();
+        let recs: Vec<Record> = records
+            .iter()
+            .map(|(k, v)| Record {
+                offset: 0,
+                timestamp: now,
+                key: Some(k.clone()),
+                value: v.clone(),
+                headers: Vec::new(),
+            })
+            .collect();
+        let batch = BatchBuilder::new(0, now).build(&recs)?;
+        let info = p.write().append(&batch, 0, now)?;
+        p.notify_appended();
+        Ok(info.needs_flush.then_some(p))
+    }
+
+    fn group_record(group: &ClassicGroup) -> (Bytes, Option<Bytes>) {
+        let key = records::encode_key(&RecordKey::GroupMetadata {
+            group: group.id.clone(),
+        });
+        let value = GroupMetadataValue {
+            protocol_type: group.protocol_type.clone().unwrap_or_default(),
+            generation: group.generation,
+            protocol: group.protocol_name.clone(),
+            leader: group.leader.clone(),
+            current_state_timestamp: group.state_timestamp_ms,
+            members: group
+                .stored_members()
+                .into_iter()
+                .map(|m| MemberMetadata {
+                    member_id: m.id,
+                    group_instance_id: m.instance_id,
+                    client_id: m.client_id,
+                    client_host: m.client_host,
+                    rebalance_timeout: m.rebalance_timeout_ms,
+                    session_timeout: m.session_timeout_ms,
+                    subscription: m.subscription,
+                    assignment: m.assignment,
+                })
+                .collect(),
+        };
+        (key, Some(records::encode_group_metadata_value(&value)))
+    }
+
+    fn offset_key(group: &str, topic: &str, partition: i32) -> Bytes {
+        records::encode_key(&RecordKey::OffsetCommit {
+            group: group.to_string(),
+            topic: topic.to_string(),
+            partition,
+        })
+    }
+
+    /// Write the group's metadata if it changed. Failures are logged: the in-memory state stays
+    /// authoritative until the next change is written.
+    fn persist_if_dirty(&self, entry: &mut Entry) -> Option<Arc<Partition>> {
+        if !entry.group.dirty {
+            return None;
+        }
+        entry.group.dirty = false;
+        match self.append(&entry.group.id, &[Self::group_record(&entry.group)]) {
+            Ok(p) => p,
+            Err(e) => {
+                error!(group = %entry.group.id, error = %e, "cannot write group metadata to __consumer_offsets");
+                None
+            }
+        }
+    }
+
+    async fn sync(p: Option<Arc<Partition>>) -> Result<(), ResponseError> {
+        if let Some(p) = p {
+            if let Err(e) = sync_partition(&p).await {
+                error!(topic = %p.topic, partition = p.index, error = %e, "fsync of __consumer_offsets failed");
+                return Err(ResponseError::UnknownServerError);
+            }
+        }
+        Ok(())
+    }
+
+    /// JoinGroup; waits for the join phase to end when the group rebalances.
+    pub(crate) async fn join(&self, group_id: &str, p: JoinParams) -> JoinResult {
+        let member_id = p.member_id.clone();
+        let (reply, to_sync) = {
+            let mut groups = self.lock();
+            if !groups.contains_key(group_id) && !member_id.is_empty() {
+                return JoinResult::error(ResponseError::UnknownMemberId, &member_id);
+            }
+            let entry = groups
+                .entry(group_id.to_string())
+                .or_insert_with(|| Entry::new(group_id));
+            let prefix = p.instance_id.clone().unwrap_or_else(|| p.client_id.clone());
+            let new_id = format!("{prefix}-{}", uuid::Uuid::new_v4());
+            let reply = entry
+                .group
+                .join(p, new_id, &self.limits, Instant::now(), now_ms());
+            (reply, self.persist_if_dirty(entry))
+        };
+        if let Err(e) = Self::sync(to_sync).await {
+            return JoinResult::error(e, &member_id);
+        }
+        match reply {
+            Reply::Now(r) => r,
+            Reply::Later(rx) => rx.await.unwrap_or_else(|_| {
+                JoinResult::error(ResponseError::RebalanceInProgress, &member_id)
+            }),
+        }
+    }
+
+    /// SyncGroup; followers wait for the leader's assignment.
+    pub(crate) async fn sync_group(&self, group_id: &str, p: SyncParams) -> SyncResult {
+        let (reply, to_sync) = {
+            let mut groups = self.lock();
+            let Some(entry) = groups.get_mut(group_id) else {
+                return SyncResult::error(ResponseError::UnknownMemberId);
+            };
+            let reply = entry.group.sync(p, Instant::now(), now_ms());
+            (reply, self.persist_if_dirty(entry))
+        };
+        if let Err(e) = Self::sync(to_sync).await {
+            return SyncResult::error(e);
+        }
+        match reply {
+            Reply::Now(r) => r,
+            Reply::Later(rx) => rx
+                .await
+                .unwrap_or_else(|_| SyncResult::error(ResponseError::RebalanceInProgress)),
+        }
+    }
+
+    /// Heartbeat.
+    pub(crate) fn heartbeat(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<(), ResponseError> {
+        let mut groups = self.lock();
+        let entry = groups
+            .get_mut(group_id)
+            .ok_or(ResponseError::UnknownMemberId)?;
+        entry
+            .group
+            .heartbeat(member_id, instance_id, generation, Instant::now())
+    }
+
+    /// LeaveGroup for each (member id, instance id).
+    pub(crate) async fn leave(
+        &self,
+        group_id: &str,
+        members: &[(String, Option<String>)],
+    ) -> Vec<Result<(), ResponseError>> {
+        let (out, to_sync) = {
+            let mut groups = self.lock();
+            let Some(entry) = groups.get_mut(group_id) else {
+                return members
+                    .iter()
+                    .map(|_| Err(ResponseError::UnknownMemberId))
+                    .collect();
+            };
+            let now = Instant::now();
+            let out = members
+                .iter()
+                .map(|(m, i)| {
+                    entry
+                        .group
+                        .leave(m, i.as_deref(), &self.limits, now, now_ms())
+                })
+                .collect();
+            (out, self.persist_if_dirty(entry))
+        };
+        let _ = Self::sync(to_sync).await;
+        out
+    }
+
+    /// OffsetCommit: one result per offset, in order.
+    pub(crate) async fn commit(
+        &self,
+        group_id: &str,
+        who: &Committer,
+        offsets: &[OffsetToCommit],
+    ) -> Vec<Result<(), ResponseError>> {
+        let now = now_ms();
+        let mut results: Vec<Result<(), ResponseError>> = offsets
+            .iter()
+            .map(|o| {
+                let known = self
+                    .topics
+                    .get(&o.topic)
+                    .is_some_and(|t| o.partition >= 0 && o.partition < t.partition_count());
+                if !known {
+                    Err(ResponseError::UnknownTopicOrPartition)
+                } else if o
+                    .metadata
+                    .as_ref()
+                    .is_some_and(|m| m.len() > self.config.offset_metadata_max_bytes)
+                {
+                    Err(ResponseError::OffsetMetadataTooLarge)
+                } else {
+                    Ok(())
+                }
+            })
+            .collect();
+        let to_sync = {
+            let mut groups = self.lock();
+            if !groups.contains_key(group_id) {
+                if who.generation >= 0 || !who.member_id.is_empty() {
+                    return offsets
+                        .iter()
+                        .map(|_| Err(ResponseError::IllegalGeneration))
+                        .collect();
+                }
+                groups.insert(group_id.to_string(), Entry::new(group_id));
+            }
+            let Some(entry) = groups.get_mut(group_id) else {
+                return offsets
+                    .iter()
+                    .map(|_| Err(ResponseError::UnknownServerError))
+                    .collect();
+            };
+            if let Err(e) = validate_commit(&mut entry.group, who) {
+                return offsets.iter().map(|_| Err(e)).collect();
+            }
+            let expire = if who.retention_ms >= 0 {
+                now.saturating_add(who.retention_ms)
+            } else {
+                -1
+            };
+            let mut recs = Vec::new();
+            let mut committed = Vec::new();
+            for (o, r) in offsets.iter().zip(&results) {
+                if r.is_ok() {
+                    let c = Committed {
+                        offset: o.offset,
+                        leader_epoch: o.leader_epoch,
+                        metadata: o.metadata.clone().unwrap_or_default(),
+                        commit_timestamp: now,
+                        expire_timestamp: expire,
+                    };
+                    recs.push((
+                        Self::offset_key(group_id, &o.topic, o.partition),
+                        Some(records::encode_offset_commit_value(&to_value(&c))),
+                    ));
+                    committed.push(((o.topic.clone(), o.partition), c));
+                }
+            }
+            match self.append(group_id, &recs) {
+                Ok(p) => {
+                    entry.offsets.extend(committed);
+                    p
+                }
+                Err(e) => {
+                    error!(group = group_id, error = %e, "cannot write offsets to __consumer_offsets");
+                    let code = write_error(&e);
+                    for r in &mut results {
+                        if r.is_ok() {
+                            *r = Err(code);
+                        }
+                    }
+                    None
+                }
+            }
+        };
+        if let Err(e) = Self::sync(to_sync).await {
+            for r in &mut results {
+                if r.is_ok() {
+                    *r = Err(e);
+                }
+            }
+        }
+        results
+    }
+
+    /// OffsetFetch for one group: every committed offset (`topics` = None) or the requested
+    /// partitions (None = nothing committed).
+    pub(crate) fn fetch_offsets(
+        &self,
+        group_id: &str,
+        topics: Option<Vec<(String, Vec<i32>)>>,
+    ) -> Vec<TopicOffsets> {
+        let groups = self.lock();
+        let entry = groups.get(group_id);
+        match topics {
+            Some(topics) => topics
+                .into_iter()
+                .map(|(t, parts)| {
+                    let got = parts
+                        .into_iter()
+                        .map(|p| {
+                            let c = entry.and_then(|e| e.offsets.get(&(t.clone(), p)).cloned());
+                            (p, c)
+                        })
+                        .collect();
+                    (t, got)
+                })
+                .collect(),
+            None => {
+                let mut out: Vec<TopicOffsets> = Vec::new();
+                if let Some(e) = entry {
+                    for ((t, p), c) in &e.offsets {
+                        match out.last_mut() {
+                            Some((lt, v)) if lt == t => v.push((*p, Some(c.clone()))),
+                            _ => out.push((t.clone(), vec![(*p, Some(c.clone()))])),
+                        }
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    /// DescribeGroups for one group (None = no such group).
+    pub(crate) fn describe(&self, group_id: &str) -> Option<GroupDescription> {
+        let groups = self.lock();
+        let g = &groups.get(group_id)?.group;
+        let stable = g.state == GroupState::Stable;
+        let protocol = g.protocol_name.clone().unwrap_or_default();
+        Some(GroupDescription {
+            state: g.state.name(),
+            protocol_type: g.protocol_type.clone().unwrap_or_default(),
+            protocol: if stable {
+                protocol.clone()
+            } else {
+                String::new()
+            },
+            members: g
+                .members
+                .iter()
+                .map(|m| MemberDescription {
+                    member_id: m.id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    metadata: if stable {
+                        m.metadata_for(&protocol)
+                    } else {
+                        Bytes::new()
+                    },
+                    assignment: if stable {
+                        m.assignment.clone()
+                    } else {
+                        Bytes::new()
+                    },
+                })
+                .collect(),
+        })
+    }
+
+    /// ListGroups.
+    pub(crate) fn list(&self) -> Vec<GroupListing> {
+        let groups = self.lock();
+        let mut out: Vec<GroupListing> = groups
+            .values()
+            .filter(|e| e.group.state != GroupState::Dead)
+            .map(|e| GroupListing {
+                group_id: e.group.id.clone(),
+                protocol_type: e.group.protocol_type.clone().unwrap_or_default(),
+                state: e.group.state.name(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        out
+    }
+
+    /// DeleteGroups for one group: GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP, or gone (offsets and
+    /// metadata tombstoned).
+    pub(crate) async fn delete_group(&self, group_id: &str) -> Result<(), ResponseError> {
+        let to_sync = {
+            let mut groups = self.lock();
+            let entry = groups
+                .get_mut(group_id)
+                .ok_or(ResponseError::GroupIdNotFound)?;
+            if entry.group.state != GroupState::Empty {
+                return Err(ResponseError::NonEmptyGroup);
+            }
+            let mut recs: Vec<(Bytes, Option<Bytes>)> = entry
+                .offsets
+                .keys()
+                .map(|(t, p)| (Self::offset_key(group_id, t, *p), None))
+                .collect();
+            recs.push((
+                records::encode_key(&RecordKey::GroupMetadata {
+                    group: group_id.to_string(),
+                }),
+                None,
+            ));
+            let p = self.append(group_id, &recs).map_err(|e| write_error(&e))?;
+            entry.group.kill(now_ms());
+            groups.remove(group_id);
+            info!(group = group_id, "deleted group");
+            p
+        };
+        Self::sync(to_sync).await
+    }
+
+    /// OffsetDelete: per partition NONE, GROUP_SUBSCRIBED_TO_TOPIC or UNKNOWN_TOPIC_OR_PARTITION;
+    /// a group-level error for an unknown or non-empty non-consumer group.
+    pub(crate) async fn delete_offsets(
+        &self,
+        group_id: &str,
+        topics: &[(String, Vec<i32>)],
+    ) -> Result<Vec<(String, Vec<(i32, Result<(), ResponseError>)>)>, ResponseError> {
+        let (out, to_sync) = {
+            let mut groups = self.lock();
+            let entry = groups
+                .get_mut(group_id)
+                .ok_or(ResponseError::GroupIdNotFound)?;
+            let g = &entry.group;
+            let subscribed: Vec<String> = if g.state == GroupState::Empty {
+                Vec::new()
+            } else if g.protocol_type.as_deref() == Some("consumer") {
+                subscribed_topics(g)
+            } else {
+                return Err(ResponseError::NonEmptyGroup);
+            };
+            let mut recs = Vec::new();
+            let mut out = Vec::new();
+            for (t, parts) in topics {
+                let known = self.topics.get(t);
+                let mut rs = Vec::new();
+                for &p in parts {
+                    let r = if known
+                        .as_ref()
+                        .is_none_or(|k| p < 0 || p >= k.partition_count())
+                    {
+                        Err(ResponseError::UnknownTopicOrPartition)
+                    } else if subscribed.contains(t) {
+                        Err(ResponseError::GroupSubscribedToTopic)
+                    } else {
+                        if entry.offsets.contains_key(&(t.clone(), p)) {
+                            recs.push((Self::offset_key(group_id, t, p), None));
+                        }
+                        Ok(())
+                    };
+                    rs.push((p, r));
+                }
+                out.push((t.clone(), rs));
+            }
+            let p = self.append(group_id, &recs).map_err(|e| write_error(&e))?;
+            for (t, rs) in &out {
+                for (p, r) in rs {
+                    if r.is_ok() {
+                        entry.offsets.remove(&(t.clone(), *p));
+                    }
+                }
+            }
+            (out, p)
+        };
+        Self::sync(to_sync).await?;
+        Ok(out)
+    }
+
+    /// Expire timed-out members, pending joins and syncs of every group (called every 100 ms).
+    pub(crate) async fn tick(&self) {
+        let mut to_sync = Vec::new();
+        {
+            let mut groups = self.lock();
+            let now = Instant::now();
+            let wall = now_ms();
+            for entry in groups.values_mut() {
+                if entry.group.is_idle() {
+                    continue;
+                }
+                entry.group.tick(&self.limits, now, wall);
+                if let Some(p) = self.persist_if_dirty(entry) {
+                    to_sync.push(p);
+                }
+            }
+        }
+        for p in to_sync {
+            let _ = Self::sync(Some(p)).await;
+        }
+    }
+
+    /// Remove committed offsets past `offsets.retention.minutes` (of empty groups, counted from
+    /// when the group became empty; of groups that only store offsets, from the commit) and empty
+    /// groups left without offsets, writing tombstones.
+    pub(crate) async fn expire_offsets(&self) {
+        let retention = self.config.offsets_retention_ms;
+        let now = now_ms();
+        let mut to_sync = Vec::new();
+        {
+            let mut groups = self.lock();
+            let mut dead = Vec::new();
+            for (id, entry) in groups.iter_mut() {
+                if entry.group.state != GroupState::Empty {
+                    continue;
+                }
+                let consumer_group = entry.group.protocol_type.is_some();
+                let became_empty = entry.group.state_timestamp_ms;
+                let expired: Vec<(String, i32)> = entry
+                    .offsets
+                    .iter()
+                    .filter(|(_, c)| {
+                        if c.expire_timestamp >= 0 {
+                            return now >= c.expire_timestamp;
+                        }
+                        let base = if consumer_group {
+                            became_empty.max(c.commit_timestamp)
+                        } else {
+                            c.commit_timestamp
+                        };
+                        now >= base.saturating_add(retention)
+                    })
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                let mut recs: Vec<(Bytes, Option<Bytes>)> = expired
+                    .iter()
+                    .map(|(t, p)| (Self::offset_key(id, t, *p), None))
+                    .collect();
+                let emptied = expired.len() == entry.offsets.len();
+                if emptied {
+                    recs.push((
+                        records::encode_key(&RecordKey::GroupMetadata { group: id.clone() }),
+                        None,
+                    ));
+                }
+                match self.append(id, &recs) {
+                    Ok(p) => {
+                        if !expired.is_empty() {
+                            info!(group = %id, expired = expired.len(), "expired committed offsets");
+                        }
+                        for k in &expired {
+                            entry.offsets.remove(k);
+                        }
+                        if emptied {
+                            dead.push(id.clone());
+                        }
+                        to_sync.extend(p);
+                    }
+                    Err(e) => {
+                        warn!(group = %id, error = %e, "cannot write offset expiry tombstones")
+                    }
+                }
+            }
+            for id in dead {
+                groups.remove(&id);
+            }
+        }
+        for p in to_sync {
+            let _ = Self::sync(Some(p)).await;
+        }
+    }
+}
+
+/// Kafka's classic-group offset-commit validation.
+fn validate_commit(g: &mut ClassicGroup, who: &Committer) -> Result<(), ResponseError> {
+    if g.state == GroupState::Dead {
+        return Err(ResponseError::CoordinatorNotAvailable);
+    }
+    if who.generation < 0 && who.member_id.is_empty() && who.instance_id.is_none() {
+        // A commit outside any generation (assign() consumers, admin tools): only for groups
+        // without members.
+        return if g.state == GroupState::Empty {
+            Ok(())
+        } else {
+            Err(ResponseError::UnknownMemberId)
+        };
+    }
+    g.validate_member(&who.member_id, who.instance_id.as_deref())?;
+    if who.generation != g.generation {
+        return Err(ResponseError::IllegalGeneration);
+    }
+    if g.state == GroupState::CompletingRebalance {
+        return Err(ResponseError::RebalanceInProgress);
+    }
+    g.touch(&who.member_id, Instant::now());
+    Ok(())
+}
+
+/// Topics the members of a consumer-protocol group subscribe to (from their metadata).
+fn subscribed_topics(g: &ClassicGroup) -> Vec<String> {
+    use kafka_protocol::messages::ConsumerProtocolSubscription;
+    use kafka_protocol::protocol::Decodable;
+    let protocol = g.protocol_name.clone().unwrap_or_default();
+    let mut out = Vec::new();
+    for m in &g.members {
+        let mut buf = m.metadata_for(&protocol);
+        if buf.len() < 2 {
+            continue;
+        }
+        let version = i16::from_be_bytes([buf[0], buf[1]]);
+        let _ = bytes::Buf::get_i16(&mut buf);
+        if let Ok(s) = ConsumerProtocolSubscription::decode(&mut buf, version.clamp(0, 3)) {
+            out.extend(s.topics.into_iter().map(|t| t.to_string()));
+        }
+    }
+    out
+}
+
+fn to_value(c: &Committed) -> OffsetCommitValue {
+    OffsetCommitValue {
+        offset: c.offset,
+        leader_epoch: c.leader_epoch,
+        metadata: c.metadata.clone(),
+        commit_timestamp: c.commit_timestamp,
+        expire_timestamp: c.expire_timestamp,
+    }
+}
+
+/// Group and offset state read back from `__consumer_offsets`.
+#[derive(Debug, Default)]
+struct Replay {
+    groups: HashMap<String, GroupMetadataValue>,
+    offsets: HashMap<(String, String, i32), Committed>,
+}
+
+impl Replay {
+    /// Apply every record of one partition, oldest first (the last value of a key wins).
+    fn partition(&mut self, p: &Arc<Partition>) -> Result<(), TopicError> {
+        let log = p.read();
+        let mut offset = log.log_start_offset();
+        let end = log.log_end_offset();
+        while offset < end {
+            let read = log.read(offset, 1 << 20, true)?;
+            if read.records.is_empty() {
+                break;
+            }
+            let mut pos = 0usize;
+            let buf = &read.records[..];
+            let mut next = offset;
+            while pos + BatchHeader::SIZE <= buf.len() {
+                let h = BatchHeader::parse(&buf[pos..])?;
+                let size = h.size();
+                if pos + size > buf.len() {
+                    break;
+                }
+                next = h.next_offset();
+                if !h.is_control() {
+                    match decode_records(&buf[pos..pos + size]) {
+                        Ok((_, recs)) => {
+                            for r in recs {
+                                self.apply(&r, p);
+                            }
+                        }
+                        Err(e) => warn!(partition = p.index, offset = h.base_offset, error = %e,
+                            "skipping an undecodable batch in __consumer_offsets"),
+                    }
+                }
+                pos += size;
+            }
+            if next <= offset {
+                break;
+            }
+            offset = next;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, r: &Record, p: &Partition) {
+        let Some(key) = r.key.as_deref() else {
+            return;
+        };
+        let key = match records::decode_key(key) {
+            Ok(k) => k,
+            Err(e) => {
+                warn!(partition = p.index, offset = r.offset, error = %e, "skipping an undecodable __consumer_offsets key");
+                return;
+            }
+        };
+        match key {
+            RecordKey::OffsetCommit {
+                group,
+                topic,
+                partition,
+            } => {
+                let k = (group, topic, partition);
+                match r.value.as_deref().map(records::decode_offset_commit_value) {
+                    None => {
+                        self.offsets.remove(&k);
+                    }
+                    Some(Ok(v)) => {
+                        self.offsets.insert(
+                            k,
+                            Committed {
+                                offset: v.offset,
+                                leader_epoch: v.leader_epoch,
+                                metadata: v.metadata,
+                                commit_timestamp: v.commit_timestamp,
+                                expire_timestamp: v.expire_timestamp,
+                            },
+                        );
+                    }
+                    Some(Err(e)) => warn!(partition = p.index, offset = r.offset, error = %e,
+                        "skipping an undecodable committed offset"),
+                }
+            }
+            RecordKey::GroupMetadata { group } => {
+                match r.value.as_deref().map(records::decode_group_metadata_value) {
+                    None => {
+                        self.groups.remove(&group);
+                    }
+                    Some(Ok(v)) => {
+                        self.groups.insert(group, v);
+                    }
+                    Some(Err(e)) => warn!(partition = p.index, offset = r.offset, error = %e,
+                        "skipping undecodable group metadata"),
+                }
+            }
+            RecordKey::Other { .. } => {}
+        }
+    }
+
+    fn into_entries(self) -> HashMap<String, Entry> {
+        let now = Instant::now();
+        let mut out: HashMap<String, Entry> = HashMap::new();
+        for (id, v) in self.groups {
+            let members = v
+                .members
+                .into_iter()
+                .map(|m| StoredMember {
+                    id: m.member_id,
+                    instance_id: m.group_instance_id,
+                    client_id: m.client_id,
+                    client_host: m.client_host,
+                    session_timeout_ms: m.session_timeout,
+                    rebalance_timeout_ms: m.rebalance_timeout,
+                    subscription: m.subscription,
+                    assignment: m.assignment,
+                })
+                .collect();
+            let group = ClassicGroup::restore(
+                &id,
+                v.protocol_type,
+                v.generation,
+                v.protocol,
+                v.leader,
+                v.current_state_timestamp,
+                members,
+                now,
+            );
+            out.insert(
+                id,
+                Entry {
+                    group,
+                    offsets: BTreeMap::new(),
+                },
+            );
+        }
+        for ((g, t, p), c) in self.offsets {
+            out.entry(g.clone())
+                .or_insert_with(|| Entry::new(&g))
+                .offsets
+                .insert((t, p), c);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_placement_matches_kafka() {
+        // Values printed by Java's String.hashCode.
+        assert_eq!(java_string_hash(""), 0);
+        assert_eq!(java_string_hash("my-group"), -1_906_497_762);
+        assert_eq!(java_string_hash("console-consumer-1234"), 836_395_459);
+        assert_eq!(partition_for("my-group", 50), 1_906_497_762 % 50);
+        assert_eq!(partition_for("console-consumer-1234", 50), 836_395_459 % 50);
+        assert_eq!(java_string_hash("gr\u{fc}ppe"), -1_233_264_812);
+        assert_eq!(partition_for("", 50), 0);
+        // Non-BMP characters hash as two UTF-16 code units, as in Java.
+        assert_eq!(java_string_hash("x\u{1F600}"), 1_888_219);
+    }
+}

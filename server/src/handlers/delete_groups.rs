@@ -1,0 +1,23 @@
+//! DeleteGroups: removes empty groups and their committed offsets (tombstones in
+//! `__consumer_offsets`); GROUP_ID_NOT_FOUND and NON_EMPTY_GROUP otherwise.
+
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
+
+use crate::broker::Broker;
+
+pub(crate) async fn handle(b: &Broker, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
+    let mut results = Vec::with_capacity(req.groups_names.len());
+    for id in req.groups_names {
+        let code = match b.groups.delete_group(id.as_str()).await {
+            Ok(()) => 0,
+            Err(e) => e.code(),
+        };
+        results.push(
+            DeletableGroupResult::default()
+                .with_group_id(id)
+                .with_error_code(code),
+        );
+    }
+    DeleteGroupsResponse::default().with_results(results)
+}

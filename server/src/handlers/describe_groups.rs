@@ -1,0 +1,54 @@
+//! DescribeGroups: state, protocol and members of classic groups. An unknown group is shown as
+//! `Dead` (v6+ also with GROUP_ID_NOT_FOUND, as Kafka 4 does).
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
+
+use super::s;
+use crate::broker::Broker;
+
+/// `authorized_operations` when the client did not ask for them.
+const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
+
+pub(crate) fn handle(
+    b: &Broker,
+    req: DescribeGroupsRequest,
+    version: i16,
+) -> DescribeGroupsResponse {
+    let groups = req
+        .groups
+        .into_iter()
+        .map(|id| {
+            let out =
+                DescribedGroup::default().with_authorized_operations(OPERATIONS_NOT_REQUESTED);
+            let Some(d) = b.groups.describe(id.as_str()) else {
+                let mut out = out.with_group_id(id.clone()).with_group_state(s("Dead"));
+                if version >= 6 {
+                    out.error_code = ResponseError::GroupIdNotFound.code();
+                    out.error_message = Some(s(format!("Group {} not found.", id.as_str())));
+                }
+                return out;
+            };
+            out.with_group_id(id)
+                .with_group_state(s(d.state))
+                .with_protocol_type(s(d.protocol_type))
+                .with_protocol_data(s(d.protocol))
+                .with_members(
+                    d.members
+                        .into_iter()
+                        .map(|m| {
+                            DescribedGroupMember::default()
+                                .with_member_id(s(m.member_id))
+                                .with_group_instance_id(m.instance_id.map(s))
+                                .with_client_id(s(m.client_id))
+                                .with_client_host(s(m.client_host))
+                                .with_member_metadata(m.metadata)
+                                .with_member_assignment(m.assignment)
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    DescribeGroupsResponse::default().with_groups(groups)
+}

@@ -1,0 +1,23 @@
+//! Heartbeat: keeps a member alive and tells it when the group rebalances.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
+
+use crate::broker::Broker;
+
+pub(crate) fn handle(b: &Broker, req: HeartbeatRequest) -> HeartbeatResponse {
+    let code = if req.group_id.is_empty() {
+        ResponseError::InvalidGroupId.code()
+    } else {
+        match b.groups.heartbeat(
+            req.group_id.as_str(),
+            req.member_id.as_str(),
+            req.group_instance_id.as_deref(),
+            req.generation_id,
+        ) {
+            Ok(()) => 0,
+            Err(e) => e.code(),
+        }
+    };
+    HeartbeatResponse::default().with_error_code(code)
+}

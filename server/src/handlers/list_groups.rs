@@ -1,0 +1,28 @@
+//! ListGroups: every group with its protocol type, state (v4+, with a state filter) and type
+//! (v5+, with a type filter: all groups here are `classic`).
+
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
+
+use super::s;
+use crate::broker::Broker;
+
+pub(crate) fn handle(b: &Broker, req: ListGroupsRequest) -> ListGroupsResponse {
+    let wanted = |filter: &[kafka_protocol::protocol::StrBytes], value: &str| {
+        filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case(value))
+    };
+    let groups = b
+        .groups
+        .list()
+        .into_iter()
+        .filter(|g| wanted(&req.states_filter, g.state) && wanted(&req.types_filter, "classic"))
+        .map(|g| {
+            ListedGroup::default()
+                .with_group_id(GroupId(s(g.group_id)))
+                .with_protocol_type(s(g.protocol_type))
+                .with_group_state(s(g.state))
+                .with_group_type(s("classic"))
+        })
+        .collect();
+    ListGroupsResponse::default().with_groups(groups)
+}

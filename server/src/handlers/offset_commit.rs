@@ -1,0 +1,73 @@
+//! OffsetCommit: validate the committer against its group (generation, member, static
+//! instance) and store each partition's offset in `__consumer_offsets`.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
+
+use crate::broker::Broker;
+use crate::group::{Committer, OffsetToCommit};
+
+pub(crate) async fn handle(
+    b: &Broker,
+    req: OffsetCommitRequest,
+    version: i16,
+) -> OffsetCommitResponse {
+    let offsets: Vec<OffsetToCommit> = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(|p| OffsetToCommit {
+                topic: t.name.to_string(),
+                partition: p.partition_index,
+                offset: p.committed_offset,
+                leader_epoch: p.committed_leader_epoch,
+                metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+            })
+        })
+        .collect();
+    let results = if req.group_id.is_empty() {
+        offsets
+            .iter()
+            .map(|_| Err(ResponseError::InvalidGroupId))
+            .collect()
+    } else {
+        let who = Committer {
+            generation: req.generation_id_or_member_epoch,
+            member_id: req.member_id.to_string(),
+            instance_id: req.group_instance_id.map(|i| i.to_string()),
+            retention_ms: if (2..=4).contains(&version) {
+                req.retention_time_ms
+            } else {
+                -1
+            },
+        };
+        b.groups.commit(req.group_id.as_str(), &who, &offsets).await
+    };
+    let mut results = results.into_iter();
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let code = results.next().map_or(0, |r: Result<(), ResponseError>| {
+                        r.err().map_or(0, |e| e.code())
+                    });
+                    OffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(code)
+                })
+                .collect();
+            OffsetCommitResponseTopic::default()
+                .with_name(t.name)
+                .with_topic_id(t.topic_id)
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetCommitResponse::default().with_topics(topics)
+}

@@ -1,0 +1,48 @@
+//! OffsetDelete: remove committed offsets of a group for partitions it no longer consumes.
+
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse, TopicName};
+
+use super::s;
+use crate::broker::Broker;
+
+pub(crate) async fn handle(b: &Broker, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
+    let wanted: Vec<(String, Vec<i32>)> = req
+        .topics
+        .iter()
+        .map(|t| {
+            (
+                t.name.to_string(),
+                t.partitions.iter().map(|p| p.partition_index).collect(),
+            )
+        })
+        .collect();
+    match b
+        .groups
+        .delete_offsets(req.group_id.as_str(), &wanted)
+        .await
+    {
+        Err(e) => OffsetDeleteResponse::default().with_error_code(e.code()),
+        Ok(topics) => OffsetDeleteResponse::default().with_topics(
+            topics
+                .into_iter()
+                .map(|(t, parts)| {
+                    OffsetDeleteResponseTopic::default()
+                        .with_name(TopicName(s(t)))
+                        .with_partitions(
+                            parts
+                                .into_iter()
+                                .map(|(p, r)| {
+                                    OffsetDeleteResponsePartition::default()
+                                        .with_partition_index(p)
+                                        .with_error_code(r.err().map_or(0, |e| e.code()))
+                                })
+                                .collect(),
+                        )
+                })
+                .collect(),
+        ),
+    }
+}

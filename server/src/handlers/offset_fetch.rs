@@ -1,0 +1,92 @@
+//! OffsetFetch: committed offsets of one group (v0-7) or several (v8+), for the requested
+//! partitions or, with a null topic list, for every partition the group has committed.
+//! A partition without a committed offset answers offset -1 and no error, as in Kafka.
+
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
+
+use super::s;
+use crate::broker::Broker;
+use crate::group::Committed;
+
+/// (offset, leader epoch, metadata) of a committed offset or of "none".
+fn fields(c: Option<Committed>) -> (i64, i32, String) {
+    c.map_or((-1, -1, String::new()), |c| {
+        (c.offset, c.leader_epoch, c.metadata)
+    })
+}
+
+pub(crate) fn handle(b: &Broker, req: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
+    if version < 8 {
+        let wanted = req.topics.map(|ts| {
+            ts.into_iter()
+                .map(|t| (t.name.to_string(), t.partition_indexes))
+                .collect()
+        });
+        let topics = b
+            .groups
+            .fetch_offsets(req.group_id.as_str(), wanted)
+            .into_iter()
+            .map(|(t, parts)| {
+                OffsetFetchResponseTopic::default()
+                    .with_name(TopicName(s(t)))
+                    .with_partitions(
+                        parts
+                            .into_iter()
+                            .map(|(p, c)| {
+                                let (offset, epoch, metadata) = fields(c);
+                                OffsetFetchResponsePartition::default()
+                                    .with_partition_index(p)
+                                    .with_committed_offset(offset)
+                                    .with_committed_leader_epoch(epoch)
+                                    .with_metadata(Some(s(metadata)))
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+        return OffsetFetchResponse::default().with_topics(topics);
+    }
+    let groups = req
+        .groups
+        .into_iter()
+        .map(|g| {
+            let wanted = g.topics.map(|ts| {
+                ts.into_iter()
+                    .map(|t| (t.name.to_string(), t.partition_indexes))
+                    .collect()
+            });
+            let topics = b
+                .groups
+                .fetch_offsets(g.group_id.as_str(), wanted)
+                .into_iter()
+                .map(|(t, parts)| {
+                    let topic_id = b.topics.get(&t).map(|x| x.id).unwrap_or_default();
+                    OffsetFetchResponseTopics::default()
+                        .with_name(TopicName(s(t)))
+                        .with_topic_id(topic_id)
+                        .with_partitions(
+                            parts
+                                .into_iter()
+                                .map(|(p, c)| {
+                                    let (offset, epoch, metadata) = fields(c);
+                                    OffsetFetchResponsePartitions::default()
+                                        .with_partition_index(p)
+                                        .with_committed_offset(offset)
+                                        .with_committed_leader_epoch(epoch)
+                                        .with_metadata(Some(s(metadata)))
+                                })
+                                .collect(),
+                        )
+                })
+                .collect();
+            OffsetFetchResponseGroup::default()
+                .with_group_id(g.group_id)
+                .with_topics(topics)
+        })
+        .collect();
+    OffsetFetchResponse::default().with_groups(groups)
+}
