@@ -90,7 +90,10 @@ pub const PROPERTIES: &[Property] = &[
     prop("group.min.session.timeout.ms", "6000", "Smallest session timeout a group member may ask for."),
     prop("group.max.session.timeout.ms", "1800000", "Largest session timeout a group member may ask for."),
     prop("group.initial.rebalance.delay.ms", "3000", "Wait for more members before the first rebalance of an empty group; 0 = none."),
-    prop("group.max.size", "2147483647", "Most members a consumer group may have."),
+    prop("group.max.size", "2147483647", "Most members a classic consumer group may have."),
+    prop("group.consumer.session.timeout.ms", "45000", "Session timeout of consumer-protocol (KIP-848) members."),
+    prop("group.consumer.heartbeat.interval.ms", "5000", "Heartbeat interval given to consumer-protocol (KIP-848) members."),
+    prop("group.consumer.max.size", "2147483647", "Most members a consumer-protocol (KIP-848) group may have."),
     prop("offsets.topic.num.partitions", "50", "Partitions of __consumer_offsets when it is created."),
     prop("offsets.topic.segment.bytes", "104857600", "segment.bytes of __consumer_offsets."),
     prop("offsets.retention.minutes", "10080", "How long the committed offsets of an empty group are kept."),
@@ -142,6 +145,12 @@ pub struct BrokerConfig {
     pub group_initial_rebalance_delay_ms: i32,
     /// `group.max.size`.
     pub group_max_size: i32,
+    /// `group.consumer.session.timeout.ms`.
+    pub group_consumer_session_timeout_ms: i32,
+    /// `group.consumer.heartbeat.interval.ms`.
+    pub group_consumer_heartbeat_interval_ms: i32,
+    /// `group.consumer.max.size`.
+    pub group_consumer_max_size: i32,
     /// `offsets.topic.num.partitions`.
     pub offsets_topic_num_partitions: i32,
     /// `offsets.topic.segment.bytes`.
@@ -453,6 +462,21 @@ impl BrokerConfig {
                 0,
             )?,
             group_max_size: parse_num::<i32>("group.max.size", get("group.max.size"), 1)?,
+            group_consumer_session_timeout_ms: parse_num::<i32>(
+                "group.consumer.session.timeout.ms",
+                get("group.consumer.session.timeout.ms"),
+                1,
+            )?,
+            group_consumer_heartbeat_interval_ms: parse_num::<i32>(
+                "group.consumer.heartbeat.interval.ms",
+                get("group.consumer.heartbeat.interval.ms"),
+                1,
+            )?,
+            group_consumer_max_size: parse_num::<i32>(
+                "group.consumer.max.size",
+                get("group.consumer.max.size"),
+                1,
+            )?,
             offsets_topic_num_partitions: parse_num::<i32>(
                 "offsets.topic.num.partitions",
                 get("offsets.topic.num.partitions"),

@@ -39,6 +39,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::DescribeCluster, 0, 2),
+    (ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    (ApiKey::ConsumerGroupDescribe, 0, 1),
     (ApiKey::DescribeTopicPartitions, 0, 0),
 ];
 
@@ -96,6 +98,12 @@ pub(crate) async fn handle(
         RequestKind::DescribeGroups(r) => handlers::describe_groups::handle(broker, r, v).into(),
         RequestKind::ListGroups(r) => handlers::list_groups::handle(broker, r).into(),
         RequestKind::DeleteGroups(r) => handlers::delete_groups::handle(broker, r).await.into(),
+        RequestKind::ConsumerGroupHeartbeat(r) => {
+            handlers::consumer_group_heartbeat::handle(broker, r, &ctx).into()
+        }
+        RequestKind::ConsumerGroupDescribe(r) => {
+            handlers::consumer_group_describe::handle(broker, r).into()
+        }
         RequestKind::CreateTopics(r) => handlers::create_topics::handle(broker, r, v).await.into(),
         RequestKind::DeleteTopics(r) => handlers::delete_topics::handle(broker, r, v).await.into(),
         RequestKind::CreatePartitions(r) => {

@@ -938,7 +938,6 @@ impl ClassicGroup {
                             .map(|(_, a)| a.clone())
                             .unwrap_or_default();
                     }
-                    self.sync_deadline = None;
                     self.transition(GroupState::Stable, now_ms);
                     self.dirty = true;
                     for m in &mut self.members {
@@ -1070,8 +1069,12 @@ impl ClassicGroup {
                 "member session expired; removing it");
             self.remove_member(i, limits, now, now_ms);
         }
-        if self.state == GroupState::CompletingRebalance
-            && self.sync_deadline.is_some_and(|d| now >= d)
+        // Members that got their JoinGroup answer but never sent SyncGroup (even if the leader
+        // did and the group is Stable) are removed, as Kafka's pending-sync expiry does.
+        if matches!(
+            self.state,
+            GroupState::CompletingRebalance | GroupState::Stable
+        ) && self.sync_deadline.is_some_and(|d| now >= d)
         {
             while let Some(i) = self.members.iter().position(|m| m.pending_sync) {
                 tracing::info!(group = %self.id, member = %self.members[i].id,
@@ -1111,3 +1114,7 @@ impl ClassicGroup {
             .collect()
     }
 }
+
+#[cfg(test)]
+#[path = "classic_tests.rs"]
+mod tests;

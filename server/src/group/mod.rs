@@ -16,6 +16,7 @@
 //! an fsync (with `log.flush.interval.messages=1`) happens after it is released.
 
 pub(crate) mod classic;
+pub(crate) mod consumer;
 pub(crate) mod records;
 
 use std::collections::{BTreeMap, HashMap};
@@ -31,6 +32,9 @@ use tracing::{error, info, warn};
 use self::classic::{
     ClassicGroup, GroupLimits, GroupState, JoinParams, JoinResult, Reply, StoredMember, SyncParams,
     SyncResult,
+};
+use self::consumer::{
+    ConsumerGroup, ConsumerLimits, HeartbeatParams, HeartbeatResult, TopicCounts, TopicPartition,
 };
 use self::records::{GroupMetadataValue, MemberMetadata, OffsetCommitValue, RecordKey};
 use crate::broker::{now_ms, sync_partition};
@@ -138,19 +142,68 @@ pub(crate) struct GroupListing {
     pub(crate) protocol_type: String,
     /// State name.
     pub(crate) state: &'static str,
+    /// `classic` or `consumer`.
+    pub(crate) group_type: &'static str,
+}
+
+/// A group of either protocol. A group id is used by one protocol at a time; an empty group
+/// switches to the protocol of the next member that joins.
+#[derive(Debug)]
+enum Kind {
+    /// JoinGroup/SyncGroup members (and groups that only store offsets).
+    Classic(ClassicGroup),
+    /// KIP-848 ConsumerGroupHeartbeat members.
+    Consumer(ConsumerGroup),
 }
 
 #[derive(Debug)]
 struct Entry {
-    group: ClassicGroup,
+    kind: Kind,
     offsets: BTreeMap<(String, i32), Committed>,
 }
 
 impl Entry {
     fn new(id: &str) -> Entry {
         Entry {
-            group: ClassicGroup::new(id, now_ms()),
+            kind: Kind::Classic(ClassicGroup::new(id, now_ms())),
             offsets: BTreeMap::new(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match &self.kind {
+            Kind::Classic(g) => g.state == GroupState::Empty,
+            Kind::Consumer(g) => g.members.is_empty(),
+        }
+    }
+
+    /// The classic group, turning an empty consumer group into one; None if the group has
+    /// consumer-protocol members.
+    fn classic(&mut self, id: &str) -> Option<&mut ClassicGroup> {
+        if let Kind::Consumer(g) = &self.kind {
+            if !g.members.is_empty() {
+                return None;
+            }
+            self.kind = Kind::Classic(ClassicGroup::new(id, now_ms()));
+        }
+        match &mut self.kind {
+            Kind::Classic(g) => Some(g),
+            Kind::Consumer(_) => None,
+        }
+    }
+
+    /// The consumer group, turning an empty classic group into one; None if the group has
+    /// classic members.
+    fn consumer(&mut self, id: &str) -> Option<&mut ConsumerGroup> {
+        if let Kind::Classic(g) = &self.kind {
+            if g.state != GroupState::Empty {
+                return None;
+            }
+            self.kind = Kind::Consumer(ConsumerGroup::new(id, now_ms()));
+        }
+        match &mut self.kind {
+            Kind::Consumer(g) => Some(g),
+            Kind::Classic(_) => None,
         }
     }
 }
@@ -166,12 +219,51 @@ fn write_error(e: &TopicError) -> ResponseError {
     }
 }
 
+/// A consumer-protocol member as ConsumerGroupDescribe shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct ConsumerMemberDescription {
+    /// Member id.
+    pub(crate) member_id: String,
+    /// Static instance id.
+    pub(crate) instance_id: Option<String>,
+    /// Rack.
+    pub(crate) rack_id: Option<String>,
+    /// Member epoch.
+    pub(crate) epoch: i32,
+    /// Client id.
+    pub(crate) client_id: String,
+    /// Client host.
+    pub(crate) client_host: String,
+    /// Subscribed topics.
+    pub(crate) subscribed: Vec<String>,
+    /// Current assignment.
+    pub(crate) assignment: Vec<TopicPartition>,
+    /// Target assignment.
+    pub(crate) target: Vec<TopicPartition>,
+}
+
+/// A consumer-protocol group as ConsumerGroupDescribe shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct ConsumerGroupDescription {
+    /// State (`Empty`, `Assigning`, `Reconciling`, `Stable`).
+    pub(crate) state: &'static str,
+    /// Group epoch.
+    pub(crate) group_epoch: i32,
+    /// Target assignment epoch.
+    pub(crate) assignment_epoch: i32,
+    /// Assignor in use.
+    pub(crate) assignor: &'static str,
+    /// Members.
+    pub(crate) members: Vec<ConsumerMemberDescription>,
+}
+
 /// The group coordinator of this broker.
 #[derive(Debug)]
 pub struct GroupCoordinator {
     topics: Arc<Topics>,
     config: Arc<BrokerConfig>,
     limits: GroupLimits,
+    consumer_limits: ConsumerLimits,
     groups: Mutex<HashMap<String, Entry>>,
 }
 
@@ -184,10 +276,16 @@ impl GroupCoordinator {
             initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
             max_size: usize::try_from(config.group_max_size).unwrap_or(usize::MAX),
         };
+        let consumer_limits = ConsumerLimits {
+            session_timeout_ms: config.group_consumer_session_timeout_ms,
+            heartbeat_interval_ms: config.group_consumer_heartbeat_interval_ms,
+            max_size: usize::try_from(config.group_consumer_max_size).unwrap_or(usize::MAX),
+        };
         let c = GroupCoordinator {
             topics,
             config,
             limits,
+            consumer_limits,
             groups: Mutex::new(HashMap::new()),
         };
         if let Some(topic) = c.topics.get(OFFSETS_TOPIC) {
@@ -310,14 +408,17 @@ impl GroupCoordinator {
     /// Write the group's metadata if it changed. Failures are logged: the in-memory state stays
     /// authoritative until the next change is written.
     fn persist_if_dirty(&self, entry: &mut Entry) -> Option<Arc<Partition>> {
-        if !entry.group.dirty {
+        let Kind::Classic(g) = &mut entry.kind else {
+            return None;
+        };
+        if !g.dirty {
             return None;
         }
-        entry.group.dirty = false;
-        match self.append(&entry.group.id, &[Self::group_record(&entry.group)]) {
+        g.dirty = false;
+        match self.append(&g.id, &[Self::group_record(g)]) {
             Ok(p) => p,
             Err(e) => {
-                error!(group = %entry.group.id, error = %e, "cannot write group metadata to __consumer_offsets");
+                error!(group = %g.id, error = %e, "cannot write group metadata to __consumer_offsets");
                 None
             }
         }
@@ -346,9 +447,10 @@ impl GroupCoordinator {
                 .or_insert_with(|| Entry::new(group_id));
             let prefix = p.instance_id.clone().unwrap_or_else(|| p.client_id.clone());
             let new_id = format!("{prefix}-{}", uuid::Uuid::new_v4());
-            let reply = entry
-                .group
-                .join(p, new_id, &self.limits, Instant::now(), now_ms());
+            let Some(g) = entry.classic(group_id) else {
+                return JoinResult::error(ResponseError::InconsistentGroupProtocol, &member_id);
+            };
+            let reply = g.join(p, new_id, &self.limits, Instant::now(), now_ms());
             (reply, self.persist_if_dirty(entry))
         };
         if let Err(e) = Self::sync(to_sync).await {
@@ -369,7 +471,10 @@ impl GroupCoordinator {
             let Some(entry) = groups.get_mut(group_id) else {
                 return SyncResult::error(ResponseError::UnknownMemberId);
             };
-            let reply = entry.group.sync(p, Instant::now(), now_ms());
+            let Kind::Classic(g) = &mut entry.kind else {
+                return SyncResult::error(ResponseError::UnknownMemberId);
+            };
+            let reply = g.sync(p, Instant::now(), now_ms());
             (reply, self.persist_if_dirty(entry))
         };
         if let Err(e) = Self::sync(to_sync).await {
@@ -395,9 +500,116 @@ impl GroupCoordinator {
         let entry = groups
             .get_mut(group_id)
             .ok_or(ResponseError::UnknownMemberId)?;
-        entry
-            .group
-            .heartbeat(member_id, instance_id, generation, Instant::now())
+        let Kind::Classic(g) = &mut entry.kind else {
+            return Err(ResponseError::UnknownMemberId);
+        };
+        g.heartbeat(member_id, instance_id, generation, Instant::now())
+    }
+
+    /// ConsumerGroupHeartbeat (KIP-848). `owned` partitions come as topic ids; the answer's
+    /// assignment is resolved back to topic ids by the caller.
+    pub(crate) fn consumer_heartbeat(
+        &self,
+        group_id: &str,
+        p: HeartbeatParams,
+    ) -> Result<HeartbeatResult, (ResponseError, String)> {
+        let mut groups = self.lock();
+        if p.member_epoch != 0 && !groups.contains_key(group_id) {
+            return Err((
+                ResponseError::UnknownMemberId,
+                format!("group {group_id} has no member {}", p.member_id),
+            ));
+        }
+        let entry = groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| Entry::new(group_id));
+        let Some(g) = entry.consumer(group_id) else {
+            return Err((
+                ResponseError::GroupIdNotFound,
+                format!("Group {group_id} is not a consumer group."),
+            ));
+        };
+        let mut names = g.subscribed_topics();
+        names.extend(p.subscribed_topics.iter().flatten().cloned());
+        let counts: TopicCounts = names
+            .into_iter()
+            .filter_map(|t| {
+                let n = self
+                    .topics
+                    .get(&t)
+                    .filter(|t| !t.is_internal())?
+                    .partition_count();
+                Some((t, n))
+            })
+            .collect();
+        let new_id = uuid::Uuid::new_v4().to_string();
+        g.heartbeat(
+            p,
+            new_id,
+            &counts,
+            &self.consumer_limits,
+            Instant::now(),
+            now_ms(),
+        )
+    }
+
+    /// ConsumerGroupDescribe for one group.
+    pub(crate) fn consumer_describe(
+        &self,
+        group_id: &str,
+    ) -> Result<ConsumerGroupDescription, (ResponseError, String)> {
+        let groups = self.lock();
+        let Some(entry) = groups.get(group_id) else {
+            return Err((
+                ResponseError::GroupIdNotFound,
+                format!("Group {group_id} not found."),
+            ));
+        };
+        let Kind::Consumer(g) = &entry.kind else {
+            return Err((
+                ResponseError::GroupIdNotFound,
+                format!("Group {group_id} is not a consumer group."),
+            ));
+        };
+        Ok(ConsumerGroupDescription {
+            state: g.state(),
+            group_epoch: g.group_epoch,
+            assignment_epoch: g.assignment_epoch,
+            assignor: g.assignor(),
+            members: g
+                .members
+                .values()
+                .map(|m| ConsumerMemberDescription {
+                    member_id: m.id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    rack_id: m.rack_id.clone(),
+                    epoch: m.epoch,
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    subscribed: m.subscribed.clone(),
+                    assignment: m.assigned.iter().cloned().collect(),
+                    target: g
+                        .target
+                        .get(&m.id)
+                        .map(|t| t.iter().cloned().collect())
+                        .unwrap_or_default(),
+                })
+                .collect(),
+        })
+    }
+
+    /// OffsetFetch v9+ from a consumer-protocol member: its epoch must be current.
+    pub(crate) fn validate_fetch_member(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        epoch: i32,
+    ) -> Result<(), ResponseError> {
+        let groups = self.lock();
+        match groups.get(group_id).map(|e| &e.kind) {
+            Some(Kind::Consumer(g)) => g.validate_member_epoch(member_id, epoch),
+            _ => Ok(()),
+        }
     }
 
     /// LeaveGroup for each (member id, instance id).
@@ -414,14 +626,16 @@ impl GroupCoordinator {
                     .map(|_| Err(ResponseError::UnknownMemberId))
                     .collect();
             };
+            let Kind::Classic(g) = &mut entry.kind else {
+                return members
+                    .iter()
+                    .map(|_| Err(ResponseError::UnknownMemberId))
+                    .collect();
+            };
             let now = Instant::now();
             let out = members
                 .iter()
-                .map(|(m, i)| {
-                    entry
-                        .group
-                        .leave(m, i.as_deref(), &self.limits, now, now_ms())
-                })
+                .map(|(m, i)| g.leave(m, i.as_deref(), &self.limits, now, now_ms()))
                 .collect();
             (out, self.persist_if_dirty(entry))
         };
@@ -474,7 +688,17 @@ impl GroupCoordinator {
                     .map(|_| Err(ResponseError::UnknownServerError))
                     .collect();
             };
-            if let Err(e) = validate_commit(&mut entry.group, who) {
+            let valid = match &mut entry.kind {
+                Kind::Classic(g) => validate_commit(g, who),
+                Kind::Consumer(g) => {
+                    if who.generation < 0 && who.member_id.is_empty() && g.members.is_empty() {
+                        Ok(())
+                    } else {
+                        g.validate_member_epoch(&who.member_id, who.generation)
+                    }
+                }
+            };
+            if let Err(e) = valid {
                 return offsets.iter().map(|_| Err(e)).collect();
             }
             let expire = if who.retention_ms >= 0 {
@@ -565,10 +789,12 @@ impl GroupCoordinator {
         }
     }
 
-    /// DescribeGroups for one group (None = no such group).
+    /// DescribeGroups for one group (None = no such classic group).
     pub(crate) fn describe(&self, group_id: &str) -> Option<GroupDescription> {
         let groups = self.lock();
-        let g = &groups.get(group_id)?.group;
+        let Kind::Classic(g) = &groups.get(group_id)?.kind else {
+            return None;
+        };
         let stable = g.state == GroupState::Stable;
         let protocol = g.protocol_name.clone().unwrap_or_default();
         Some(GroupDescription {
@@ -607,11 +833,19 @@ impl GroupCoordinator {
         let groups = self.lock();
         let mut out: Vec<GroupListing> = groups
             .values()
-            .filter(|e| e.group.state != GroupState::Dead)
-            .map(|e| GroupListing {
-                group_id: e.group.id.clone(),
-                protocol_type: e.group.protocol_type.clone().unwrap_or_default(),
-                state: e.group.state.name(),
+            .map(|e| match &e.kind {
+                Kind::Classic(g) => GroupListing {
+                    group_id: g.id.clone(),
+                    protocol_type: g.protocol_type.clone().unwrap_or_default(),
+                    state: g.state.name(),
+                    group_type: "classic",
+                },
+                Kind::Consumer(g) => GroupListing {
+                    group_id: g.id.clone(),
+                    protocol_type: "consumer".into(),
+                    state: g.state(),
+                    group_type: "consumer",
+                },
             })
             .collect();
         out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
@@ -626,7 +860,7 @@ impl GroupCoordinator {
             let entry = groups
                 .get_mut(group_id)
                 .ok_or(ResponseError::GroupIdNotFound)?;
-            if entry.group.state != GroupState::Empty {
+            if !entry.is_empty() {
                 return Err(ResponseError::NonEmptyGroup);
             }
             let mut recs: Vec<(Bytes, Option<Bytes>)> = entry
@@ -641,7 +875,9 @@ impl GroupCoordinator {
                 None,
             ));
             let p = self.append(group_id, &recs).map_err(|e| write_error(&e))?;
-            entry.group.kill(now_ms());
+            if let Kind::Classic(g) = &mut entry.kind {
+                g.kill(now_ms());
+            }
             groups.remove(group_id);
             info!(group = group_id, "deleted group");
             p
@@ -661,13 +897,13 @@ impl GroupCoordinator {
             let entry = groups
                 .get_mut(group_id)
                 .ok_or(ResponseError::GroupIdNotFound)?;
-            let g = &entry.group;
-            let subscribed: Vec<String> = if g.state == GroupState::Empty {
-                Vec::new()
-            } else if g.protocol_type.as_deref() == Some("consumer") {
-                subscribed_topics(g)
-            } else {
-                return Err(ResponseError::NonEmptyGroup);
+            let subscribed: Vec<String> = match &entry.kind {
+                _ if entry.is_empty() => Vec::new(),
+                Kind::Classic(g) if g.protocol_type.as_deref() == Some("consumer") => {
+                    subscribed_topics(g)
+                }
+                Kind::Classic(_) => return Err(ResponseError::NonEmptyGroup),
+                Kind::Consumer(g) => g.subscribed_topics().into_iter().collect(),
             };
             let mut recs = Vec::new();
             let mut out = Vec::new();
@@ -714,10 +950,13 @@ impl GroupCoordinator {
             let now = Instant::now();
             let wall = now_ms();
             for entry in groups.values_mut() {
-                if entry.group.is_idle() {
-                    continue;
+                match &mut entry.kind {
+                    Kind::Classic(g) if !g.is_idle() => g.tick(&self.limits, now, wall),
+                    Kind::Classic(_) => {}
+                    Kind::Consumer(g) => {
+                        g.tick(now, wall);
+                    }
                 }
-                entry.group.tick(&self.limits, now, wall);
                 if let Some(p) = self.persist_if_dirty(entry) {
                     to_sync.push(p);
                 }
@@ -739,11 +978,13 @@ impl GroupCoordinator {
             let mut groups = self.lock();
             let mut dead = Vec::new();
             for (id, entry) in groups.iter_mut() {
-                if entry.group.state != GroupState::Empty {
+                if !entry.is_empty() {
                     continue;
                 }
-                let consumer_group = entry.group.protocol_type.is_some();
-                let became_empty = entry.group.state_timestamp_ms;
+                let (consumer_group, became_empty) = match &entry.kind {
+                    Kind::Classic(g) => (g.protocol_type.is_some(), g.state_timestamp_ms),
+                    Kind::Consumer(g) => (true, g.state_timestamp_ms),
+                };
                 let expired: Vec<(String, i32)> = entry
                     .offsets
                     .iter()
@@ -988,7 +1229,7 @@ impl Replay {
             out.insert(
                 id,
                 Entry {
-                    group,
+                    kind: Kind::Classic(group),
                     offsets: BTreeMap::new(),
                 },
             );

@@ -1,5 +1,5 @@
 //! ListGroups: every group with its protocol type, state (v4+, with a state filter) and type
-//! (v5+, with a type filter: all groups here are `classic`).
+//! (v5+, with a type filter: `classic` or `consumer`).
 
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
@@ -15,13 +15,13 @@ pub(crate) fn handle(b: &Broker, req: ListGroupsRequest) -> ListGroupsResponse {
         .groups
         .list()
         .into_iter()
-        .filter(|g| wanted(&req.states_filter, g.state) && wanted(&req.types_filter, "classic"))
+        .filter(|g| wanted(&req.states_filter, g.state) && wanted(&req.types_filter, g.group_type))
         .map(|g| {
             ListedGroup::default()
                 .with_group_id(GroupId(s(g.group_id)))
                 .with_protocol_type(s(g.protocol_type))
                 .with_group_state(s(g.state))
-                .with_group_type(s("classic"))
+                .with_group_type(s(g.group_type))
         })
         .collect();
     ListGroupsResponse::default().with_groups(groups)

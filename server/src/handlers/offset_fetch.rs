@@ -54,6 +54,18 @@ pub(crate) fn handle(b: &Broker, req: OffsetFetchRequest, version: i16) -> Offse
         .groups
         .into_iter()
         .map(|g| {
+            // v9+: a consumer-protocol member must fetch with its current epoch.
+            if let Some(member) = g.member_id.as_ref().filter(|_| g.member_epoch >= 0) {
+                if let Err(e) = b.groups.validate_fetch_member(
+                    g.group_id.as_str(),
+                    member.as_str(),
+                    g.member_epoch,
+                ) {
+                    return OffsetFetchResponseGroup::default()
+                        .with_group_id(g.group_id)
+                        .with_error_code(e.code());
+                }
+            }
             let wanted = g.topics.map(|ts| {
                 ts.into_iter()
                     .map(|t| (t.name.to_string(), t.partition_indexes))
