@@ -5,6 +5,7 @@
 //! - [`meta`]: data-directory lock, `meta.properties`, clean-shutdown marker.
 //! - [`topics`]: topic registry (names, ids, configs) and each partition's log.
 //! - [`broker`]: start-up, background tasks (retention, flush) and graceful shutdown.
+//! - `group`: the group coordinator; so far the record schemas of `__consumer_offsets`.
 //! - `net`: accept loop and per-connection framing; `dispatch`: API table and routing;
 //!   `handlers`: one file per API.
 //!
@@ -26,6 +27,7 @@ pub mod broker;
 pub mod config;
 pub mod dispatch;
 pub mod fetch_sessions;
+mod group;
 mod handlers;
 pub mod meta;
 mod net;
