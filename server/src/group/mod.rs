@@ -208,6 +208,16 @@ impl Entry {
     }
 }
 
+/// A record value to write to `__consumer_offsets`.
+#[derive(Debug, Clone)]
+enum Value {
+    Offset(OffsetCommitValue),
+    Group(GroupMetadataValue),
+}
+
+/// One record to write: key and value (None = tombstone).
+type Write = (RecordKey, Option<Value>);
+
 /// Why a write to `__consumer_offsets` failed, as the error code clients get.
 fn write_error(e: &TopicError) -> ResponseError {
     match e {
@@ -340,13 +350,26 @@ impl GroupCoordinator {
 
     /// Append records of `group` to its `__consumer_offsets` partition. Returns the partition
     /// when `flush.messages` asks for an fsync before the acknowledgement.
-    fn append(
-        &self,
-        group: &str,
-        records: &[(Bytes, Option<Bytes>)],
-    ) -> Result<Option<Arc<Partition>>, TopicError> {
-        if records.is_empty() {
+    fn append(&self, group: &str, writes: &[Write]) -> Result<Option<Arc<Partition>>, TopicError> {
+        if writes.is_empty() {
             return Ok(None);
+        }
+        let unencodable = |e: records::RecordError| {
+            TopicError::InvalidRequest(format!("cannot encode a __consumer_offsets record: {e}"))
+        };
+        let mut records = Vec::with_capacity(writes.len());
+        for (k, v) in writes {
+            let key = records::encode_key(k).map_err(unencodable)?;
+            let value = match v {
+                None => None,
+                Some(Value::Offset(v)) => {
+                    Some(records::encode_offset_commit_value(v).map_err(unencodable)?)
+                }
+                Some(Value::Group(v)) => {
+                    Some(records::encode_group_metadata_value(v).map_err(unencodable)?)
+                }
+            };
+            records.push((key, value));
         }
         let topic = self.ensure_offsets_topic()?;
         let p = topic
@@ -369,10 +392,10 @@ impl GroupCoordinator {
         Ok(info.needs_flush.then_some(p))
     }
 
-    fn group_record(group: &ClassicGroup) -> (Bytes, Option<Bytes>) {
-        let key = records::encode_key(&RecordKey::GroupMetadata {
+    fn group_record(group: &ClassicGroup) -> Write {
+        let key = RecordKey::GroupMetadata {
             group: group.id.clone(),
-        });
+        };
         let value = GroupMetadataValue {
             protocol_type: group.protocol_type.clone().unwrap_or_default(),
             generation: group.generation,
@@ -394,15 +417,15 @@ impl GroupCoordinator {
                 })
                 .collect(),
         };
-        (key, Some(records::encode_group_metadata_value(&value)))
+        (key, Some(Value::Group(value)))
     }
 
-    fn offset_key(group: &str, topic: &str, partition: i32) -> Bytes {
-        records::encode_key(&RecordKey::OffsetCommit {
+    fn offset_key(group: &str, topic: &str, partition: i32) -> RecordKey {
+        RecordKey::OffsetCommit {
             group: group.to_string(),
             topic: topic.to_string(),
             partition,
-        })
+        }
     }
 
     /// Write the group's metadata if it changed. Failures are logged: the in-memory state stays
@@ -445,7 +468,15 @@ impl GroupCoordinator {
             let entry = groups
                 .entry(group_id.to_string())
                 .or_insert_with(|| Entry::new(group_id));
-            let prefix = p.instance_id.clone().unwrap_or_else(|| p.client_id.clone());
+            // Kafka's member id: client (or instance) id, '-', a UUID; capped so the id always
+            // fits the 32767-byte strings of the GroupMetadata record.
+            let prefix: String = p
+                .instance_id
+                .clone()
+                .unwrap_or_else(|| p.client_id.clone())
+                .chars()
+                .take(1024)
+                .collect();
             let new_id = format!("{prefix}-{}", uuid::Uuid::new_v4());
             let Some(g) = entry.classic(group_id) else {
                 return JoinResult::error(ResponseError::InconsistentGroupProtocol, &member_id);
@@ -719,7 +750,7 @@ impl GroupCoordinator {
                     };
                     recs.push((
                         Self::offset_key(group_id, &o.topic, o.partition),
-                        Some(records::encode_offset_commit_value(&to_value(&c))),
+                        Some(Value::Offset(to_value(&c))),
                     ));
                     committed.push(((o.topic.clone(), o.partition), c));
                 }
@@ -863,15 +894,15 @@ impl GroupCoordinator {
             if !entry.is_empty() {
                 return Err(ResponseError::NonEmptyGroup);
             }
-            let mut recs: Vec<(Bytes, Option<Bytes>)> = entry
+            let mut recs: Vec<Write> = entry
                 .offsets
                 .keys()
                 .map(|(t, p)| (Self::offset_key(group_id, t, *p), None))
                 .collect();
             recs.push((
-                records::encode_key(&RecordKey::GroupMetadata {
+                RecordKey::GroupMetadata {
                     group: group_id.to_string(),
-                }),
+                },
                 None,
             ));
             let p = self.append(group_id, &recs).map_err(|e| write_error(&e))?;
@@ -1001,14 +1032,14 @@ impl GroupCoordinator {
                     })
                     .map(|(k, _)| k.clone())
                     .collect();
-                let mut recs: Vec<(Bytes, Option<Bytes>)> = expired
+                let mut recs: Vec<Write> = expired
                     .iter()
                     .map(|(t, p)| (Self::offset_key(id, t, *p), None))
                     .collect();
                 let emptied = expired.len() == entry.offsets.len();
                 if emptied {
                     recs.push((
-                        records::encode_key(&RecordKey::GroupMetadata { group: id.clone() }),
+                        RecordKey::GroupMetadata { group: id.clone() },
                         None,
                     ));
                 }
@@ -1092,6 +1123,7 @@ fn to_value(c: &Committed) -> OffsetCommitValue {
         metadata: c.metadata.clone(),
         commit_timestamp: c.commit_timestamp,
         expire_timestamp: c.expire_timestamp,
+        topic_id: None,
     }
 }
 
