@@ -302,7 +302,8 @@ impl ConsumerGroup {
             m.client_id.clone_from(&p.client_id);
             m.client_host.clone_from(&p.client_host);
         }
-        if changed || std::mem::take(&mut self.joined) {
+        let joined = std::mem::take(&mut self.joined);
+        if changed || joined {
             self.bump(now_ms);
         }
         let subscribed = self.subscribed_topics();

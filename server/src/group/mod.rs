@@ -1038,10 +1038,7 @@ impl GroupCoordinator {
                     .collect();
                 let emptied = expired.len() == entry.offsets.len();
                 if emptied {
-                    recs.push((
-                        RecordKey::GroupMetadata { group: id.clone() },
-                        None,
-                    ));
+                    recs.push((RecordKey::GroupMetadata { group: id.clone() }, None));
                 }
                 match self.append(id, &recs) {
                     Ok(p) => {
