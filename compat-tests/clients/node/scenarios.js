@@ -231,7 +231,12 @@ async function adminScenario(boot) {
     check(cluster.brokers.length === 1 && cluster.controller !== null, `describeCluster ${JSON.stringify(cluster)}`);
 
     await admin.createPartitions({ topicPartitions: [{ topic, count: 5 }], timeout: 20000 });
-    const md2 = await admin.fetchTopicMetadata({ topics: [topic] });
+    // Kafka propagates metadata asynchronously: poll (bounded, 15 s) until the new count shows.
+    let md2 = await admin.fetchTopicMetadata({ topics: [topic] });
+    for (const until = Date.now() + 15000; md2.topics[0].partitions.length !== 5 && Date.now() < until; ) {
+      await new Promise((r) => setTimeout(r, 200));
+      md2 = await admin.fetchTopicMetadata({ topics: [topic] });
+    }
     check(md2.topics[0].partitions.length === 5, `after createPartitions: ${md2.topics[0].partitions.length} partitions`);
 
     await admin.deleteTopics({ topics: [topic], timeout: 20000 });
