@@ -393,7 +393,10 @@ func groupScenario(ctx context.Context, boot, prefix, protocol string, balancer 
 // groupSetup creates a topic with n partitions and names a group for it; the caller closes acl.
 func groupSetup(ctx context.Context, boot, prefix string, n int32) (topic, group string, adm *kadm.Client, acl *kgo.Client, err error) {
 	topic, group = uniqueTopic(prefix), uniqueTopic(prefix+"-group")
-	if err = createTopic(ctx, boot, topic, n, nil); err != nil {
+	// the records carry 2023 CreateTime timestamps: without retention.ms=-1, Kafka's retention
+	// check (every 5 min) may delete them between two steps
+	forever := "-1"
+	if err = createTopic(ctx, boot, topic, n, map[string]*string{"retention.ms": &forever}); err != nil {
 		return
 	}
 	adm, acl, err = adminClient(boot)

@@ -322,7 +322,9 @@ async function groupScenario(boot) {
   const kafka = client(boot, 'compat-kafkajs-group');
   const topic = uniqueTopic('kjs-grp');
   const groupId = uniqueTopic('kjs-group');
-  await createTopic(kafka, topic, 3);
+  // the records carry 2023 CreateTime timestamps: without retention.ms=-1, Kafka's retention
+  // check (every 5 min) may delete them between two steps (it did, once, before the re-read)
+  await createTopic(kafka, topic, 3, [{ name: 'retention.ms', value: '-1' }]);
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   const admin = kafka.admin();
   await producer.connect();

@@ -695,7 +695,9 @@ def group_scenario(boot, lib, create, produce, member, admin_check):
     topic = unique_topic(f"{lib}-grp")
     group = unique_topic(f"{lib}-group")
     parts = (0, 1, 2)
-    create(boot, topic, partitions=3)
+    # the records carry 2023 CreateTime timestamps: without retention.ms=-1, Kafka's retention
+    # check (every 5 min) may delete them between two steps
+    create(boot, topic, partitions=3, configs={"retention.ms": "-1"})
     base = 0
     for step, names in ((1, ["a"]), (2, ["b"]), (3, ["c", "d"])):
         recs = records_for(partitions=parts, per_partition=4 if step == 1 else 2, tag=b"%s-step%d" % (lib.encode(), step))
