@@ -8,7 +8,8 @@
 //
 // Every check is on the exact bytes: keys (null vs empty), values (null vs empty), headers
 // (order, duplicates, empty values), timestamps and their type, offsets and partitions.
-// The broker has no consumer groups yet: consumers use kgo.ConsumePartitions (direct assign).
+// The produce/consume scenarios use kgo.ConsumePartitions (direct assign); the kgo-group-*
+// scenarios (groups.go) use consumer groups.
 package main
 
 import (
@@ -160,6 +161,11 @@ func newClient(boot string, opts ...kgo.Opt) (*kgo.Client, error) {
 // produce sends recs with a default (idempotent, acks=all) kgo producer to explicit partitions
 // and checks the acked offsets and timestamps.
 func produce(ctx context.Context, boot, topic string, recs map[int32][]rec, extra ...kgo.Opt) error {
+	return produceAt(ctx, boot, topic, recs, 0, extra...)
+}
+
+// produceAt is produce to partitions that already hold base records each.
+func produceAt(ctx context.Context, boot, topic string, recs map[int32][]rec, base int64, extra ...kgo.Opt) error {
 	cl, err := newClient(boot, append([]kgo.Opt{kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(5 * time.Millisecond)}, extra...)...)
 	if err != nil {
 		return err
@@ -177,7 +183,7 @@ func produce(ctx context.Context, boot, topic string, recs map[int32][]rec, extr
 	}
 	next := map[int32]int64{}
 	for _, r := range res {
-		want := next[r.Record.Partition]
+		want := base + next[r.Record.Partition]
 		next[r.Record.Partition]++
 		if r.Record.Offset != want {
 			return fmt.Errorf("partition %d: record acked at offset %d, want %d", r.Record.Partition, r.Record.Offset, want)
@@ -623,6 +629,9 @@ var scenarios = map[string]func(context.Context, string, string) error{
 	"kadm-admin":                        admin,
 	"kgo-compression":                   compression,
 	"kadm-delete-records-alter-configs": deleteRecordsAlterConfigs,
+	"kgo-group-range":                   groupRange,
+	"kgo-group-cooperative":             groupCooperative,
+	"kgo-group-static":                  groupStatic,
 }
 
 func versions() string {

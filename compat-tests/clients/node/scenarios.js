@@ -5,10 +5,10 @@
 //   node scenarios.js BOOTSTRAP versions                  "kafkajs X.Y.Z"
 //   node scenarios.js BOOTSTRAP SCENARIO [FILE]           run one scenario; exit 0 = pass
 //
-// kafkajs consumers only work inside a consumer group (no assign() API) and the broker has no
-// group coordinator yet, so there is no kafkajs consumer here: the produce scenarios write what
-// they sent (and the offsets the broker acked) to FILE as JSON, and `run` reads it back byte for
-// byte with the confluent-kafka, kafka-python and franz-go consumers (cross-client check).
+// The produce scenarios write what they sent (and the offsets the broker acked) to FILE as JSON,
+// and `run` reads it back byte for byte with the confluent-kafka, kafka-python and franz-go
+// consumers (cross-client check). kafkajs consumers only work inside a consumer group (there is
+// no assign() API): kafkajs-group reads what kafkajs produced with a kafkajs group consumer.
 'use strict';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
@@ -115,6 +115,32 @@ async function createTopic(kafka, topic, numPartitions, configEntries = []) {
   }
 }
 
+// Sends recs (partition -> records) in one sendBatch (one request), acks=all; every partition
+// must be acked at base offset `base`.
+async function sendRecords(producer, topic, recs, base) {
+  const topicMessages = [
+    {
+      topic,
+      messages: Object.entries(recs).flatMap(([p, rs]) =>
+        rs.map((r) => ({
+          partition: Number(p),
+          key: r.key,
+          value: r.value,
+          headers: kafkajsHeaders(r.headers),
+          timestamp: String(r.ts),
+        })),
+      ),
+    },
+  ];
+  const md = await producer.sendBatch({ topicMessages, acks: -1, timeout: 20000 });
+  for (const m of md) {
+    check(m.errorCode === 0, `partition ${m.partition}: error code ${m.errorCode}`);
+    check(m.baseOffset === String(base), `partition ${m.partition}: base offset ${m.baseOffset}, want ${base}`);
+  }
+  const want = Object.keys(recs).sort().join(',');
+  check(md.map((m) => m.partition).sort().join(',') === want, `acked partitions ${JSON.stringify(md)}, want ${want}`);
+}
+
 async function produce(boot, file, idempotent) {
   const kafka = client(boot, idempotent ? 'compat-kafkajs-idempotent' : 'compat-kafkajs-plain');
   const topic = uniqueTopic(idempotent ? 'kjs-idem' : 'kjs-plain');
@@ -123,27 +149,7 @@ async function produce(boot, file, idempotent) {
   const producer = kafka.producer(idempotent ? { idempotent: true, maxInFlightRequests: 1 } : {});
   await producer.connect();
   try {
-    // one send per partition in a single request (sendBatch), acks=all
-    const topicMessages = [
-      {
-        topic,
-        messages: Object.entries(recs).flatMap(([p, rs]) =>
-          rs.map((r) => ({
-            partition: Number(p),
-            key: r.key,
-            value: r.value,
-            headers: kafkajsHeaders(r.headers),
-            timestamp: String(r.ts),
-          })),
-        ),
-      },
-    ];
-    const md = await producer.sendBatch({ topicMessages, acks: -1, timeout: 20000 });
-    for (const m of md) {
-      check(m.errorCode === 0, `partition ${m.partition}: error code ${m.errorCode}`);
-      check(m.baseOffset === '0', `partition ${m.partition}: base offset ${m.baseOffset}, want 0`);
-    }
-    check(md.map((m) => m.partition).sort().join(',') === '0,2', `acked partitions ${JSON.stringify(md)}`);
+    await sendRecords(producer, topic, recs, 0);
     // a second send on partition 0, gzip-compressed (kafkajs' only built-in codec), lands right after
     const extra = { key: Buffer.from('extra'), value: Buffer.from('after-batch '.repeat(50)), headers: [['x', Buffer.from('y')]], ts: BASE_TS + 99000 };
     const md2 = await producer.send({
@@ -225,7 +231,12 @@ async function adminScenario(boot) {
     check(cluster.brokers.length === 1 && cluster.controller !== null, `describeCluster ${JSON.stringify(cluster)}`);
 
     await admin.createPartitions({ topicPartitions: [{ topic, count: 5 }], timeout: 20000 });
-    const md2 = await admin.fetchTopicMetadata({ topics: [topic] });
+    // Kafka propagates metadata asynchronously: poll (bounded, 15 s) until the new count shows.
+    let md2 = await admin.fetchTopicMetadata({ topics: [topic] });
+    for (const until = Date.now() + 15000; md2.topics[0].partitions.length !== 5 && Date.now() < until; ) {
+      await new Promise((r) => setTimeout(r, 200));
+      md2 = await admin.fetchTopicMetadata({ topics: [topic] });
+    }
     check(md2.topics[0].partitions.length === 5, `after createPartitions: ${md2.topics[0].partitions.length} partitions`);
 
     await admin.deleteTopics({ topics: [topic], timeout: 20000 });
@@ -241,10 +252,130 @@ async function adminScenario(boot) {
   }
 }
 
+// ---------------------------------------------------------------- consumer group
+
+function sameBuf(a, b) {
+  return (a === null || a === undefined) ? b === null : b !== null && Buffer.compare(a, b) === 0;
+}
+
+// kafkajs hands headers over as an object (a repeated name becomes an array, in order): compare
+// it with the headers sent, names in order of first appearance.
+function sameHeaders(got, sent) {
+  const want = kafkajsHeaders(sent);
+  const gk = Object.keys(got || {});
+  if (gk.join('\u0000') !== Object.keys(want).join('\u0000')) return false;
+  return gk.every((k) => {
+    const g = [].concat(got[k]);
+    const w = [].concat(want[k]);
+    return g.length === w.length && g.every((b, i) => Buffer.compare(b, w[i]) === 0);
+  });
+}
+
+// got: [{partition, message}] in arrival order; want: partition -> records from offset base.
+function compareGroupRead(got, want, base) {
+  for (const [p, rs] of Object.entries(want)) {
+    const mine = got.filter((g) => g.partition === Number(p)).map((g) => g.message);
+    check(mine.length === rs.length, `partition ${p}: consumed ${mine.length} records, want ${rs.length} from offset ${base}`);
+    rs.forEach((r, i) => {
+      const m = mine[i];
+      const at = `partition ${p} offset ${base + i}`;
+      check(m.offset === String(base + i), `${at}: consumed offset ${m.offset}`);
+      check(sameBuf(m.key, r.key), `${at}: key ${m.key} != ${r.key}`);
+      check(sameBuf(m.value, r.value), `${at}: value differs (${m.value === null ? 'null' : m.value.length + ' bytes'})`);
+      check(sameHeaders(m.headers, r.headers), `${at}: headers ${JSON.stringify(m.headers)}`);
+      check(m.timestamp === String(r.ts), `${at}: timestamp ${m.timestamp} != ${r.ts}`);
+    });
+  }
+  const extra = got.filter((g) => !(String(g.partition) in want));
+  check(extra.length === 0, `records from partitions nobody wrote to: ${JSON.stringify(extra.map((g) => g.partition))}`);
+}
+
+// A group member (autoCommit off) that reads `count` records (bounded), then waits 500 ms for
+// extra ones, commits the next offset of each partition it read and leaves the group.
+async function groupRead(kafka, groupId, topic, count) {
+  const consumer = kafka.consumer({ groupId, sessionTimeout: 10000, heartbeatInterval: 500, maxWaitTimeInMs: 200, retry: { retries: 5 } });
+  const got = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({ autoCommit: false, eachMessage: async ({ partition, message }) => { got.push({ partition, message }); } });
+    const deadline = Date.now() + 30000;
+    while (got.length < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 500));
+    check(got.length === count, `consumed ${got.length} records, want ${count}`);
+    const next = {};
+    for (const g of got) next[g.partition] = Math.max(next[g.partition] || 0, Number(g.message.offset) + 1);
+    await consumer.commitOffsets(Object.entries(next).map(([partition, offset]) => ({ topic, partition: Number(partition), offset: String(offset) })));
+  } finally {
+    await consumer.disconnect();
+  }
+  return got;
+}
+
+async function committed(admin, groupId, topic) {
+  const res = await admin.fetchOffsets({ groupId, topics: [topic] });
+  check(res.length === 1 && res[0].topic === topic, `fetchOffsets ${JSON.stringify(res)}`);
+  return Object.fromEntries(res[0].partitions.map((p) => [p.partition, p.offset]));
+}
+
+async function groupScenario(boot) {
+  const kafka = client(boot, 'compat-kafkajs-group');
+  const topic = uniqueTopic('kjs-grp');
+  const groupId = uniqueTopic('kjs-group');
+  // the records carry 2023 CreateTime timestamps: without retention.ms=-1, Kafka's retention
+  // check (every 5 min) may delete them between two steps (it did, once, before the re-read)
+  await createTopic(kafka, topic, 3, [{ name: 'retention.ms', value: '-1' }]);
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const admin = kafka.admin();
+  await producer.connect();
+  await admin.connect();
+  const all = { 0: [], 1: [], 2: [] };
+  const want = (n) => JSON.stringify({ 0: String(n), 1: String(n), 2: String(n) });
+  try {
+    // 1. a group member reads everything kafkajs produced, commits, leaves
+    const first = recordsFor([0, 1, 2], 4, 'kjs-grp1');
+    await sendRecords(producer, topic, first, 0);
+    compareGroupRead(await groupRead(kafka, groupId, topic, 12), first, 0);
+    let c = await committed(admin, groupId, topic);
+    check(JSON.stringify(c) === want(4), `committed after the first member: ${JSON.stringify(c)}, want 4 each`);
+    // 2. more records; the next member of the group reads only those
+    const second = recordsFor([0, 1, 2], 2, 'kjs-grp2');
+    await sendRecords(producer, topic, second, 4);
+    compareGroupRead(await groupRead(kafka, groupId, topic, 6), second, 4);
+    c = await committed(admin, groupId, topic);
+    check(JSON.stringify(c) === want(6), `committed after the second member: ${JSON.stringify(c)}, want 6 each`);
+    // 3. admin: listed, described (no members), reset to earliest, then everything is read again
+    const listed = (await admin.listGroups()).groups.filter((g) => g.groupId === groupId);
+    check(listed.length === 1 && listed[0].protocolType === 'consumer', `listGroups: ${JSON.stringify(listed)}`);
+    const described = await admin.describeGroups([groupId]);
+    const d = described.groups[0];
+    check(described.groups.length === 1 && d.groupId === groupId && d.errorCode === 0, `describeGroups: ${JSON.stringify(described)}`);
+    check(d.state === 'Empty' && d.members.length === 0 && d.protocolType === 'consumer', `describeGroups: state ${d.state}, ${d.members.length} members, protocol type ${d.protocolType}`);
+    await admin.resetOffsets({ groupId, topic, earliest: true });
+    // kafkajs commits the special offset -2 ("earliest") itself, and Kafka keeps it as it is
+    c = await committed(admin, groupId, topic);
+    check(JSON.stringify(c) === want(-2), `committed after resetOffsets earliest: ${JSON.stringify(c)}, want -2 each`);
+    for (const p of [0, 1, 2]) all[p] = first[p].concat(second[p]);
+    compareGroupRead(await groupRead(kafka, groupId, topic, 18), all, 0);
+    c = await committed(admin, groupId, topic);
+    check(JSON.stringify(c) === want(6), `committed after reading again: ${JSON.stringify(c)}, want 6 each`);
+    // 4. deleteGroups: gone from listGroups
+    const del = await admin.deleteGroups([groupId]);
+    check(del.length === 1 && del[0].groupId === groupId && del[0].errorCode === 0, `deleteGroups: ${JSON.stringify(del)}`);
+    const left = (await admin.listGroups()).groups.filter((g) => g.groupId === groupId);
+    check(left.length === 0, `${groupId} still listed after deleteGroups`);
+    console.error(`topic ${topic}, group ${groupId}: 18 records read by kafkajs group members, 36 with the re-read`);
+  } finally {
+    await producer.disconnect();
+    await admin.disconnect();
+  }
+}
+
 const SCENARIOS = {
   'kafkajs-produce-idempotent': (boot, file) => produce(boot, file, true),
   'kafkajs-produce-plain': (boot, file) => produce(boot, file, false),
   'kafkajs-admin': (boot) => adminScenario(boot),
+  'kafkajs-group': (boot) => groupScenario(boot),
 };
 
 async function main() {

@@ -11,7 +11,9 @@
 
 Every check is on the exact bytes: keys (including null), values (including null and empty),
 headers (order, duplicates, empty values), timestamps and their type, offsets and partitions.
-There are no consumer groups on the broker yet: every consumer uses manual assignment.
+The produce/consume scenarios use manual assignment (assign + seek); the *-group scenarios use
+consumer groups (subscribe, commit, resume from the committed offsets, partitions split between
+two members of one group, the group admin APIs).
 """
 
 import base64
@@ -142,8 +144,9 @@ def kp_create(boot, topic, partitions=3, configs=None):
         admin.close()
 
 
-def kp_produce(boot, topic, recs):
-    """kafka-python producer, plain (not idempotent), acks=all. Returns nothing; checks metadata."""
+def kp_produce(boot, topic, recs, base=0):
+    """kafka-python producer, plain (not idempotent), acks=all. Returns nothing; checks metadata:
+    record i of a partition must be acked at offset base + i."""
     from kafka import KafkaProducer
 
     prod = KafkaProducer(
@@ -164,10 +167,22 @@ def kp_produce(boot, topic, recs):
         for p, i, r, f in futures:
             md = f.get(timeout=DEADLINE_S)
             check(md.topic == topic and md.partition == p, f"record metadata topic/partition {md}")
-            check(md.offset == i, f"partition {p} record {i}: acked at offset {md.offset}")
+            check(md.offset == base + i, f"partition {p} record {i}: acked at offset {md.offset}, want {base + i}")
             check(md.timestamp == r["ts"], f"partition {p} record {i}: acked timestamp {md.timestamp} != {r['ts']}")
     finally:
         prod.close(timeout=10)
+
+
+def kp_rec(m):
+    """A kafka-python ConsumerRecord as the dict compare() takes."""
+    return dict(
+        offset=m.offset,
+        key=m.key,
+        value=m.value,
+        headers=[(k, v) for k, v in m.headers],
+        ts=m.timestamp,
+        ts_type="create" if m.timestamp_type == 0 else "log-append",
+    )
 
 
 def kp_consume(boot, topic, partition, offset, count):
@@ -190,17 +205,7 @@ def kp_consume(boot, topic, partition, offset, count):
         deadline = time.monotonic() + DEADLINE_S
         while len(got) < count and time.monotonic() < deadline:
             for _tp, msgs in c.poll(timeout_ms=500).items():
-                for m in msgs:
-                    got.append(
-                        dict(
-                            offset=m.offset,
-                            key=m.key,
-                            value=m.value,
-                            headers=[(k, v) for k, v in m.headers],
-                            ts=m.timestamp,
-                            ts_type="create" if m.timestamp_type == 0 else "log-append",
-                        )
-                    )
+                got.extend(kp_rec(m) for m in msgs)
         return got
     finally:
         c.close()
@@ -245,8 +250,9 @@ def ck_create(boot, topic, partitions=3, configs=None):
     ck_wait(a.create_topics([NewTopic(topic, partitions, 1, config=configs or {})], operation_timeout=20), "create_topics")
 
 
-def ck_produce(boot, topic, recs, compression="none"):
-    """confluent-kafka producer, enable.idempotence=true, acks=all."""
+def ck_produce(boot, topic, recs, compression="none", base=0):
+    """confluent-kafka producer, enable.idempotence=true, acks=all; record i of a partition must
+    be acked at offset base + i."""
     from confluent_kafka import Producer
 
     prod = Producer(
@@ -277,14 +283,31 @@ def ck_produce(boot, topic, recs, compression="none"):
     check(not errors, "; ".join(errors[:5]))
     for p, rs in recs.items():
         for i, r in enumerate(rs):
-            m = reports.get((p, i))
-            check(m is not None, f"no delivery report for partition {p} offset {i}: got {sorted(reports)}")
+            m = reports.get((p, base + i))
+            check(m is not None, f"no delivery report for partition {p} offset {base + i}: got {sorted(reports)}")
             check(m.value() == r["value"] and m.key() == r["key"], f"delivery report p{p} o{i}: wrong record")
+
+
+def ck_rec(m):
+    """A confluent-kafka Message as the dict compare() takes (raises Failure on an error event)."""
+    from confluent_kafka import TIMESTAMP_CREATE_TIME
+
+    if m.error():
+        raise Failure(f"consumer error: {m.error()}")
+    tstype, ts = m.timestamp()
+    return dict(
+        offset=m.offset(),
+        key=m.key(),
+        value=m.value(),
+        headers=list(m.headers() or []),
+        ts=ts,
+        ts_type="create" if tstype == TIMESTAMP_CREATE_TIME else f"type-{tstype}",
+    )
 
 
 def ck_consume(boot, topic, partition, offset, count):
     """confluent-kafka consumer, assign([TopicPartition(t, p, offset)]), no group subscription."""
-    from confluent_kafka import Consumer, TopicPartition, TIMESTAMP_CREATE_TIME
+    from confluent_kafka import Consumer, TopicPartition
 
     c = Consumer(
         {
@@ -304,19 +327,7 @@ def ck_consume(boot, topic, partition, offset, count):
             m = c.poll(0.5)
             if m is None:
                 continue
-            if m.error():
-                raise Failure(f"consumer error: {m.error()}")
-            tstype, ts = m.timestamp()
-            got.append(
-                dict(
-                    offset=m.offset(),
-                    key=m.key(),
-                    value=m.value(),
-                    headers=list(m.headers() or []),
-                    ts=ts,
-                    ts_type="create" if tstype == TIMESTAMP_CREATE_TIME else f"type-{tstype}",
-                )
-            )
+            got.append(ck_rec(m))
         return got
     finally:
         c.close()
@@ -529,6 +540,249 @@ def s_confluent_delete_records_alter_configs(boot):
     ck_wait(a.delete_topics([topic], operation_timeout=20), "delete_topics")
 
 
+# ---------------------------------------------------------------- consumer groups
+
+GROUP_SESSION_MS = 10000  # the broker's group.min.session.timeout.ms is 6000
+GROUP_HEARTBEAT_MS = 500  # a rebalance is noticed within half a second
+
+
+class KpMember:
+    """A kafka-python KafkaConsumer(group_id=...) subscribed to one topic, no auto commit."""
+
+    def __init__(self, boot, group, topic, name):
+        from kafka import KafkaConsumer
+
+        self.topic = topic
+        self.c = KafkaConsumer(
+            bootstrap_servers=boot,
+            group_id=group,
+            client_id=f"compat-kafka-python-{name}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=GROUP_SESSION_MS,
+            heartbeat_interval_ms=GROUP_HEARTBEAT_MS,
+            fetch_max_wait_ms=200,
+            request_timeout_ms=20000,
+        )
+        self.c.subscribe([topic])
+
+    def poll(self, timeout_s):
+        return [(tp.partition, kp_rec(m)) for tp, msgs in self.c.poll(timeout_ms=int(timeout_s * 1000)).items() for m in msgs]
+
+    def assignment(self):
+        return {tp.partition for tp in self.c.assignment() if tp.topic == self.topic}
+
+    def commit(self, offsets):
+        from kafka import TopicPartition
+        from kafka.structs import OffsetAndMetadata
+
+        self.c.commit({TopicPartition(self.topic, p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()})
+
+    def committed(self, partitions):
+        from kafka import TopicPartition
+
+        return {p: self.c.committed(TopicPartition(self.topic, p)) for p in partitions}
+
+    def close(self):
+        self.c.close()
+
+
+class CkMember:
+    """A confluent-kafka Consumer({'group.id': ...}) subscribed to one topic, no auto commit."""
+
+    def __init__(self, boot, group, topic, name):
+        from confluent_kafka import Consumer
+
+        self.topic = topic
+        self.c = Consumer(
+            {
+                "bootstrap.servers": boot,
+                "group.id": group,
+                "client.id": f"compat-confluent-{name}",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "session.timeout.ms": GROUP_SESSION_MS,
+                "heartbeat.interval.ms": GROUP_HEARTBEAT_MS,
+                "fetch.wait.max.ms": 200,
+            }
+        )
+        self.c.subscribe([topic])
+
+    def poll(self, timeout_s):
+        m = self.c.poll(timeout_s)
+        return [] if m is None else [(m.partition(), ck_rec(m))]
+
+    def assignment(self):
+        return {tp.partition for tp in self.c.assignment() if tp.topic == self.topic}
+
+    def commit(self, offsets):
+        from confluent_kafka import TopicPartition
+
+        self.c.commit(offsets=[TopicPartition(self.topic, p, o) for p, o in offsets.items()], asynchronous=False)
+
+    def committed(self, partitions):
+        from confluent_kafka import TopicPartition
+
+        res = self.c.committed([TopicPartition(self.topic, p) for p in partitions], timeout=20)
+        for tp in res:
+            check(tp.error is None, f"committed(): partition {tp.partition}: {tp.error}")
+        return {tp.partition: (tp.offset if tp.offset >= 0 else None) for tp in res}
+
+    def close(self):
+        self.c.close()
+
+
+def wait_split(members, partitions):
+    """Polls every member (bounded) until their assignments are disjoint, each non-empty and
+    together cover all partitions. Nothing is left to consume at this point: a record polled
+    while waiting is a failure (the committed offsets were not used)."""
+    want = set(partitions)
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        for m in members:
+            stray = m.poll(0.1)
+            check(not stray, f"records polled although every committed offset is at the end: {[(p, r['offset']) for p, r in stray][:5]}")
+        owned = [m.assignment() for m in members]
+        union = set().union(*owned)
+        if all(owned) and union == want and sum(len(o) for o in owned) == len(want):
+            log(f"partitions split between {len(members)} members: {[sorted(o) for o in owned]}")
+            return owned
+        if time.monotonic() > deadline:
+            raise Failure(f"no split of partitions {sorted(want)} among {len(members)} members within {DEADLINE_S} s: assignments {[sorted(o) for o in owned]}")
+
+
+def drain(members, count):
+    """Polls every member in turn until count records arrived in total (bounded), then once more
+    to catch extra (duplicate) records. Returns [{partition: [records]}] per member."""
+    got = [dict() for _ in members]
+    total = 0
+    deadline = time.monotonic() + DEADLINE_S
+    while total < count and time.monotonic() < deadline:
+        for i, m in enumerate(members):
+            for p, r in m.poll(0.2):
+                got[i].setdefault(p, []).append(r)
+                total += 1
+    for i, m in enumerate(members):
+        for p, r in m.poll(0.3):
+            got[i].setdefault(p, []).append(r)
+            total += 1
+    check(total == count, f"consumed {total} records, want {count}: {[{p: [r['offset'] for r in rs] for p, rs in g.items()} for g in got]}")
+    return got
+
+
+def check_consumed(members, got, expected, base):
+    """Each partition of expected was consumed by exactly one member, which owns it, and equals
+    expected byte for byte from offset base. Returns per member the offsets to commit."""
+    commits = [dict() for _ in members]
+    for p, rs in expected.items():
+        by = [i for i, g in enumerate(got) if p in g]
+        check(len(by) == 1, f"partition {p} consumed by members {by}, want exactly one")
+        i = by[0]
+        check(p in members[i].assignment(), f"partition {p} consumed by member {i}, which owns {sorted(members[i].assignment())}")
+        compare(p, rs, got[i][p], base)
+        commits[i][p] = base + len(rs)
+    return commits
+
+
+def group_scenario(boot, lib, create, produce, member, admin_check):
+    """One group, three partitions:
+    1. member a consumes everything from the earliest offset, commits, closes;
+    2. more records; member b (same group) resumes exactly after the committed offsets;
+    3. member c joins and owns every partition, then d joins: disjoint, non-empty assignments
+       covering all partitions; more records,
+       each partition read by its owner only; both commit and close;
+    4. group admin APIs: listed, described Empty, committed offsets exact, deleted."""
+    topic = unique_topic(f"{lib}-grp")
+    group = unique_topic(f"{lib}-group")
+    parts = (0, 1, 2)
+    # the records carry 2023 CreateTime timestamps: without retention.ms=-1, Kafka's retention
+    # check (every 5 min) may delete them between two steps
+    create(boot, topic, partitions=3, configs={"retention.ms": "-1"})
+    base = 0
+    for step, names in ((1, ["a"]), (2, ["b"]), (3, ["c", "d"])):
+        recs = records_for(partitions=parts, per_partition=4 if step == 1 else 2, tag=b"%s-step%d" % (lib.encode(), step))
+        members = []
+        try:
+            if step == 3:
+                # c owns every partition first, then d joins and c must give some up (a
+                # rebalance of a stable member); a record produced before that would be read by
+                # whoever owned the partition at the time
+                for n in names:
+                    members.append(member(boot, group, topic, n))
+                    wait_split(members, parts)
+                produce(boot, topic, recs, base=base)
+            else:
+                produce(boot, topic, recs, base=base)
+                members = [member(boot, group, topic, n) for n in names]
+            got = drain(members, sum(len(rs) for rs in recs.values()))
+            commits = check_consumed(members, got, recs, base)
+            for m, offs in zip(members, commits):
+                m.commit(offs)
+            base += len(recs[0])
+            committed = members[0].committed(parts)
+            check(committed == {p: base for p in parts}, f"step {step}: committed offsets {committed}, want {base} on every partition")
+            log(f"step {step}: members {names} consumed {sum(len(rs) for rs in recs.values())} records, committed {committed}")
+        finally:
+            for m in members:
+                m.close()
+    admin_check(boot, group, topic, {p: base for p in parts})
+
+
+def kp_group_admin_check(boot, group, topic, offsets):
+    from kafka import TopicPartition
+
+    admin = kp_admin(boot)
+    try:
+        listed = {g["group_id"]: g for g in admin.list_groups()}
+        check(group in listed, f"list_groups lacks {group}")
+        check(listed[group].get("protocol_type") == "consumer", f"list_groups: {listed[group]}")
+        d = admin.describe_groups([group])[group]
+        log("describe_groups:", d)
+        check(d.get("error_code", 0) == 0 and d["group_state"] == "Empty" and not d["members"], f"describe_groups: {d}")
+        check(d["protocol_type"] == "consumer", f"describe_groups protocol_type {d['protocol_type']!r}")
+        offs = admin.list_group_offsets({group: None})[group]
+        got = {tp.partition: om.offset for tp, om in offs.items() if tp.topic == topic}
+        check(got == offsets, f"list_group_offsets {got}, want {offsets}")
+        res = admin.delete_groups([group])
+        check(dict(res) == {group: "OK"}, f"delete_groups {res}")
+        check(group not in {g["group_id"] for g in admin.list_groups()}, f"{group} still listed after delete_groups")
+        offs = admin.list_group_offsets({group: [TopicPartition(topic, 0)]})[group]
+        check(all(om.offset == -1 for om in offs.values()), f"committed offsets after delete_groups: {offs}")
+    finally:
+        admin.close()
+
+
+def ck_group_admin_check(boot, group, topic, offsets):
+    from confluent_kafka import ConsumerGroupState, ConsumerGroupTopicPartitions
+
+    a = ck_admin(boot)
+    listed = a.list_consumer_groups(request_timeout=20).result(timeout=DEADLINE_S)
+    check(not listed.errors, f"list_consumer_groups errors {listed.errors}")
+    mine = [g for g in listed.valid if g.group_id == group]
+    check(len(mine) == 1, f"list_consumer_groups lacks {group}")
+    check(mine[0].state == ConsumerGroupState.EMPTY and not mine[0].is_simple_consumer_group, f"list_consumer_groups: {mine[0]}")
+    d = a.describe_consumer_groups([group], request_timeout=20)[group].result(timeout=DEADLINE_S)
+    log("describe_consumer_groups:", d.group_id, d.state, d.partition_assignor, d.members, d.coordinator)
+    check(d.state == ConsumerGroupState.EMPTY and not d.members, f"describe_consumer_groups: state {d.state}, members {d.members}")
+    check(d.coordinator is not None and d.coordinator.id >= 0, f"describe_consumer_groups: coordinator {d.coordinator}")
+    r = a.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=20)[group].result(timeout=DEADLINE_S)
+    got = {tp.partition: tp.offset for tp in r.topic_partitions if tp.topic == topic}
+    check(got == offsets, f"list_consumer_group_offsets {got}, want {offsets}")
+    ck_wait(a.delete_consumer_groups([group], request_timeout=20), "delete_consumer_groups")
+    listed = a.list_consumer_groups(request_timeout=20).result(timeout=DEADLINE_S)
+    check(group not in {g.group_id for g in listed.valid}, f"{group} still listed after delete_consumer_groups")
+
+
+def s_kafka_python_group(boot):
+    """kafka-python KafkaConsumer(group_id=...): subscribe, commit, resume, split, group admin."""
+    group_scenario(boot, "kp", kp_create, kp_produce, KpMember, kp_group_admin_check)
+
+
+def s_confluent_group(boot):
+    """confluent-kafka Consumer({'group.id': ...}): subscribe, commit, resume, split, group admin."""
+    group_scenario(boot, "ck", ck_create, ck_produce, CkMember, ck_group_admin_check)
+
+
 SCENARIOS = {
     "kafka-python-produce-consume": s_kafka_python_produce_consume,
     "confluent-produce-consume": s_confluent_produce_consume,
@@ -538,6 +792,8 @@ SCENARIOS = {
     "kafka-python-admin": s_kafka_python_admin,
     "confluent-admin": s_confluent_admin,
     "confluent-delete-records-alter-configs": s_confluent_delete_records_alter_configs,
+    "kafka-python-group": s_kafka_python_group,
+    "confluent-group": s_confluent_group,
 }
 
 
