@@ -41,7 +41,36 @@ fn join_req(group: &str, member: &str) -> JoinGroupRequest {
         .with_protocol_type(sb("consumer"))
         .with_protocols(vec![JoinGroupRequestProtocol::default()
             .with_name(sb("range"))
-            .with_metadata(Bytes::from_static(b"subscription"))])
+            .with_metadata(subscription(&["t"]))])
+}
+
+/// A consumer's JoinGroup metadata: ConsumerProtocolSubscription v0 with its version prefix.
+fn subscription(topics: &[&str]) -> Bytes {
+    use bytes::BufMut;
+    use kafka_protocol::protocol::Encodable;
+    let mut buf = bytes::BytesMut::new();
+    buf.put_i16(0);
+    ConsumerProtocolSubscription::default()
+        .with_topics(topics.iter().map(|t| sb(t)).collect())
+        .encode(&mut buf, 0)
+        .unwrap();
+    buf.freeze()
+}
+
+fn offset_delete_req(group: &str, topic: &str, partitions: &[i32]) -> OffsetDeleteRequest {
+    use kafka_protocol::messages::offset_delete_request::{
+        OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+    };
+    OffsetDeleteRequest::default()
+        .with_group_id(gid(group))
+        .with_topics(vec![OffsetDeleteRequestTopic::default()
+            .with_name(name(topic))
+            .with_partitions(
+                partitions
+                    .iter()
+                    .map(|p| OffsetDeleteRequestPartition::default().with_partition_index(*p))
+                    .collect(),
+            )])
 }
 
 fn commit_req(
@@ -303,6 +332,16 @@ async fn classic_group_round_trips_and_error_codes() {
         .await;
     assert!(listed(&l).is_empty());
 
+    // OffsetDelete: not for a topic the members subscribe to; unknown groups.
+    let od = c.call(offset_delete_req("g1", "t", &[1]), 0).await;
+    assert_eq!(od.error_code, 0);
+    assert_eq!(
+        od.topics[0].partitions[0].error_code,
+        code(ResponseError::GroupSubscribedToTopic)
+    );
+    let od = c.call(offset_delete_req("nope", "t", &[1]), 0).await;
+    assert_eq!(od.error_code, code(ResponseError::GroupIdNotFound));
+
     // DeleteGroups: not while it has members; unknown groups.
     let del = |g: &str| DeleteGroupsRequest::default().with_groups_names(vec![gid(g)]);
     assert_eq!(
@@ -335,6 +374,11 @@ async fn classic_group_round_trips_and_error_codes() {
         )
         .await;
     assert_eq!(d.groups[0].group_state.as_str(), "Empty");
+    // Empty now: OffsetDelete removes the offset of partition 1 only.
+    let od = c.call(offset_delete_req("g1", "t", &[1]), 0).await;
+    assert_eq!(od.topics[0].partitions[0].error_code, 0);
+    let f = c.call(fetch_req(&["g1"], "t", &[0, 1]), 8).await;
+    assert_eq!(fetched(&f)[0].2, [(0, 5, 0), (1, -1, 0)]);
 
     // Now it can be deleted, offsets included.
     assert_eq!(c.call(del("g1"), 2).await.results[0].error_code, 0);

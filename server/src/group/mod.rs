@@ -1002,8 +1002,12 @@ impl GroupCoordinator {
     /// when the group became empty; of groups that only store offsets, from the commit) and empty
     /// groups left without offsets, writing tombstones.
     pub(crate) async fn expire_offsets(&self) {
+        self.expire_offsets_at(now_ms()).await;
+    }
+
+    /// [`GroupCoordinator::expire_offsets`] as if the wall clock read `now` (ms).
+    async fn expire_offsets_at(&self, now: i64) {
         let retention = self.config.offsets_retention_ms;
-        let now = now_ms();
         let mut to_sync = Vec::new();
         {
             let mut groups = self.lock();
@@ -1276,6 +1280,92 @@ impl Replay {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A coordinator over a fresh data dir with one topic `t` of 2 partitions.
+    fn coordinator(dir: &std::path::Path) -> GroupCoordinator {
+        let mut b = crate::config::ConfigBuilder::default();
+        b.set("log.dirs", dir.to_str().unwrap()).unwrap();
+        b.set("offsets.topic.num.partitions", "3").unwrap();
+        b.set("offsets.retention.minutes", "10").unwrap();
+        let config = Arc::new(b.build().unwrap());
+        let topics = Arc::new(Topics::load(dir, config.clone(), true).unwrap());
+        topics.create("t", 2, 1, &[], &[]).unwrap();
+        GroupCoordinator::load(topics, config).unwrap()
+    }
+
+    fn commit_at(partition: i32, offset: i64) -> OffsetToCommit {
+        OffsetToCommit {
+            topic: "t".into(),
+            partition,
+            offset,
+            leader_epoch: -1,
+            metadata: None,
+        }
+    }
+
+    const STANDALONE: Committer = Committer {
+        generation: -1,
+        member_id: String::new(),
+        instance_id: None,
+        retention_ms: -1,
+    };
+
+    #[tokio::test]
+    async fn offsets_expire_after_the_retention_and_the_expiry_is_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = coordinator(dir.path());
+        let r = c.commit("old", &STANDALONE, &[commit_at(0, 5)]).await;
+        assert!(r.iter().all(Result::is_ok));
+        let r = c.commit("young", &STANDALONE, &[commit_at(1, 7)]).await;
+        assert!(r.iter().all(Result::is_ok));
+        let ten_min = 10 * 60_000;
+        let committed_old = c.lock()["old"].offsets[&("t".to_string(), 0)].commit_timestamp;
+        // Age "young" artificially: it was committed a minute later.
+        c.lock()
+            .get_mut("young")
+            .unwrap()
+            .offsets
+            .get_mut(&("t".to_string(), 1))
+            .unwrap()
+            .commit_timestamp += 60_000;
+
+        c.expire_offsets_at(committed_old + ten_min - 1).await;
+        assert_eq!(c.list().len(), 2, "nothing is due yet");
+        c.expire_offsets_at(committed_old + ten_min).await;
+        let groups: Vec<String> = c.list().into_iter().map(|g| g.group_id).collect();
+        assert_eq!(groups, ["young"], "the empty group without offsets is gone");
+        let got = c.fetch_offsets("young", Some(vec![("t".into(), vec![1])]));
+        assert_eq!(got[0].1[0].1.as_ref().map(|c| c.offset), Some(7));
+
+        // Replaying the log gives the same state: the expiry wrote tombstones.
+        let topics = c.topics.clone();
+        let config = c.config.clone();
+        drop(c);
+        let c = GroupCoordinator::load(topics, config).unwrap();
+        let groups: Vec<String> = c.list().into_iter().map(|g| g.group_id).collect();
+        assert_eq!(groups, ["young"]);
+        assert!(c.fetch_offsets("old", None).is_empty());
+    }
+
+    #[tokio::test]
+    async fn offsets_of_a_consumer_group_expire_only_once_it_is_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = coordinator(dir.path());
+        let r = c.commit("g", &STANDALONE, &[commit_at(0, 1)]).await;
+        assert!(r.iter().all(Result::is_ok));
+        // Give the group a member: its offsets must stay however old they are.
+        {
+            let mut groups = c.lock();
+            let e = groups.get_mut("g").unwrap();
+            let Kind::Classic(g) = &mut e.kind else {
+                panic!()
+            };
+            g.protocol_type = Some("consumer".into());
+            g.state = GroupState::Stable;
+        }
+        c.expire_offsets_at(i64::MAX / 2).await;
+        assert_eq!(c.fetch_offsets("g", None).len(), 1);
+    }
 
     #[test]
     fn group_placement_matches_kafka() {
