@@ -93,6 +93,10 @@ pub const PROPERTIES: &[Property] = &[
     prop("group.max.size", "2147483647", "Most members a classic consumer group may have."),
     prop("group.consumer.session.timeout.ms", "45000", "Session timeout of consumer-protocol (KIP-848) members."),
     prop("group.consumer.heartbeat.interval.ms", "5000", "Heartbeat interval given to consumer-protocol (KIP-848) members."),
+    prop("group.consumer.min.session.timeout.ms", "45000", "Lower bound of group.consumer.session.timeout.ms."),
+    prop("group.consumer.max.session.timeout.ms", "60000", "Upper bound of group.consumer.session.timeout.ms."),
+    prop("group.consumer.min.heartbeat.interval.ms", "5000", "Lower bound of group.consumer.heartbeat.interval.ms."),
+    prop("group.consumer.max.heartbeat.interval.ms", "15000", "Upper bound of group.consumer.heartbeat.interval.ms."),
     prop("group.consumer.max.size", "2147483647", "Most members a consumer-protocol (KIP-848) group may have."),
     prop("offsets.topic.num.partitions", "50", "Partitions of __consumer_offsets when it is created."),
     prop("offsets.topic.segment.bytes", "104857600", "segment.bytes of __consumer_offsets."),
@@ -393,6 +397,37 @@ impl BrokerConfig {
                 "must be at most 2147483647",
             ));
         }
+        // Kafka checks the KIP-848 timings against their bounds and against each other.
+        let bounded = |name: &str, min: &str, max: &str| -> Result<i32, ConfigError> {
+            let v = parse_num::<i32>(name, get(name), 1)?;
+            let lo = parse_num::<i32>(min, get(min), 1)?;
+            let hi = parse_num::<i32>(max, get(max), 1)?;
+            if v < lo || v > hi {
+                return Err(invalid(
+                    name,
+                    get(name),
+                    &format!("must be between {min} ({lo}) and {max} ({hi})"),
+                ));
+            }
+            Ok(v)
+        };
+        let consumer_session = bounded(
+            "group.consumer.session.timeout.ms",
+            "group.consumer.min.session.timeout.ms",
+            "group.consumer.max.session.timeout.ms",
+        )?;
+        let consumer_heartbeat = bounded(
+            "group.consumer.heartbeat.interval.ms",
+            "group.consumer.min.heartbeat.interval.ms",
+            "group.consumer.max.heartbeat.interval.ms",
+        )?;
+        if consumer_heartbeat >= consumer_session {
+            return Err(invalid(
+                "group.consumer.heartbeat.interval.ms",
+                get("group.consumer.heartbeat.interval.ms"),
+                "must be lower than group.consumer.session.timeout.ms",
+            ));
+        }
         let cfg = BrokerConfig {
             node_id: parse_num::<i32>("node.id", get("node.id"), 0)?,
             listen: parse_address("listeners", get("listeners"))?,
@@ -462,16 +497,8 @@ impl BrokerConfig {
                 0,
             )?,
             group_max_size: parse_num::<i32>("group.max.size", get("group.max.size"), 1)?,
-            group_consumer_session_timeout_ms: parse_num::<i32>(
-                "group.consumer.session.timeout.ms",
-                get("group.consumer.session.timeout.ms"),
-                1,
-            )?,
-            group_consumer_heartbeat_interval_ms: parse_num::<i32>(
-                "group.consumer.heartbeat.interval.ms",
-                get("group.consumer.heartbeat.interval.ms"),
-                1,
-            )?,
+            group_consumer_session_timeout_ms: consumer_session,
+            group_consumer_heartbeat_interval_ms: consumer_heartbeat,
             group_consumer_max_size: parse_num::<i32>(
                 "group.consumer.max.size",
                 get("group.consumer.max.size"),
