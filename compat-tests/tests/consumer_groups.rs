@@ -37,7 +37,6 @@ use compat_tests::{
     unique_topic, wait_until, Broker, RecordingContext,
 };
 use rdkafka::admin::{AdminClient, AdminOptions};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::Message;
@@ -277,6 +276,17 @@ impl Journal {
         });
     }
 }
+
+/// A client context that prints librdkafka's log (for `COMPAT_RDKAFKA_DEBUG`).
+struct DebugCtx;
+
+impl ClientContext for DebugCtx {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        eprintln!("[probe] librdkafka {level:?} {fac}: {message}");
+    }
+}
+
+impl ConsumerContext for DebugCtx {}
 
 /// Something that owns partitions of the group.
 trait Owner {
@@ -1247,9 +1257,10 @@ fn list_describe_and_delete_groups(cluster: &Cluster) {
         &format!("{label}: 2 members own all partitions once"),
     );
 
-    let probe: BaseConsumer = group_config(&bootstrap, &unique_topic("g-probe"), Proto::Range)
-        .create()
-        .expect("consumer");
+    let probe: BaseConsumer<DebugCtx> =
+        group_config(&bootstrap, &unique_topic("g-probe"), Proto::Range)
+            .create_with_context(DebugCtx)
+            .expect("consumer");
     // ListGroups (all groups) includes ours.
     let all = probe
         .fetch_group_list(None, Duration::from_secs(30))
@@ -1305,8 +1316,15 @@ fn list_describe_and_delete_groups(cluster: &Cluster) {
     }
 
     // DeleteGroups: refused while the group has members, done once it is empty.
-    let admin: AdminClient<DefaultClientContext> =
-        base_config(&bootstrap).create().expect("admin client");
+    let mut admin_config = base_config(&bootstrap);
+    if let Ok(debug) = std::env::var("COMPAT_RDKAFKA_DEBUG") {
+        admin_config
+            .set("debug", &debug)
+            .set_log_level(RDKafkaLogLevel::Debug);
+    }
+    let admin: AdminClient<DebugCtx> = admin_config
+        .create_with_context(DebugCtx)
+        .expect("admin client");
     let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(30)));
     let res = block_on(admin.delete_groups(&[&group], &opts)).expect("DeleteGroups");
     assert_eq!(
