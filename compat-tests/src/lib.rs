@@ -16,6 +16,8 @@
 //! - [`wire`]: hand-built request frames and response parsers for raw-socket tests.
 //! - [`proxy`]: a TCP fault proxy (cuts connections instead of delivering chosen responses,
 //!   delays responses) for reliability tests.
+//! - [`reference`]: a reference Apache Kafka broker (`ci/kafka-reference`), shared per test
+//!   binary or started on its own, for scenarios that also run against Kafka itself.
 //!
 //! The broker binary is found through the `MINIKAFKA_BIN` environment variable, or next to the
 //! test executable (`target/<profile>/minikafka`). Build it first with `cargo build -p minikafka`.
@@ -39,13 +41,15 @@ use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
+use rdkafka::message::ToBytes;
 use rdkafka::message::{DeliveryResult, Headers, Message, Timestamp};
-use rdkafka::producer::ProducerContext;
+use rdkafka::producer::{BaseRecord, ProducerContext, ThreadedProducer};
 use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 use tempfile::TempDir;
 
 pub mod proxy;
+pub mod reference;
 pub mod wire;
 
 /// The log line the broker prints once it accepts connections.
@@ -596,6 +600,29 @@ pub fn wait_for_topic(bootstrap: &str, topic: &str, partitions: i32) {
             ok.then_some(())
         },
     );
+}
+
+/// Enqueues one record on `producer`, retrying (bounded, 60 s) while the local queue is full.
+/// Panics if it still fails after 60 s.
+pub fn send_bounded<C, K, P>(
+    producer: &ThreadedProducer<C>,
+    mut record: BaseRecord<'_, K, P, usize>,
+) where
+    C: ProducerContext<DeliveryOpaque = usize> + 'static,
+    K: ToBytes + ?Sized,
+    P: ToBytes + ?Sized,
+{
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return,
+            Err((e, r)) => {
+                assert!(Instant::now() < deadline, "send kept failing for 60 s: {e}");
+                record = r;
+                thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
 }
 
 /// One delivery report recorded by [`RecordingContext`].

@@ -9,30 +9,15 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use compat_tests::proxy::{FaultProxy, Faults};
-use compat_tests::{producer_config, read_all, unique_topic, Broker, RecordingContext};
+use compat_tests::reference::ReferenceKafka;
+use compat_tests::{
+    producer_config, read_all, send_bounded, unique_topic, Broker, RecordingContext,
+};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 
 const MESSAGES: usize = 20_000;
 const PARTITIONS: i32 = 2;
 const PRODUCE_KEY: i16 = 0;
-
-/// Enqueue one record, retrying (bounded, 60 s) while the local queue is full.
-fn send_bounded<K: rdkafka::message::ToBytes + ?Sized, P: rdkafka::message::ToBytes + ?Sized>(
-    producer: &ThreadedProducer<RecordingContext>,
-    mut record: BaseRecord<'_, K, P, usize>,
-) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match producer.send(record) {
-            Ok(()) => return,
-            Err((e, r)) => {
-                assert!(Instant::now() < deadline, "send kept failing: {e}");
-                record = r;
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }
-    }
-}
 
 /// Streams [`MESSAGES`] through `proxy` (already wired to a broker that advertises it) with
 /// librdkafka's idempotent producer, then checks every message is stored once, in order.
@@ -132,60 +117,13 @@ fn idempotent_producer_through_response_dropping_proxy_stores_each_message_once_
     run_idempotent_through_proxy(&proxy, "minikafka");
 }
 
-/// A reference Apache Kafka broker started by `ci/kafka-reference`, stopped on drop.
-struct ReferenceKafka {
-    dir: tempfile::TempDir,
-}
-
-impl ReferenceKafka {
-    fn script() -> std::path::PathBuf {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/kafka-reference")
-    }
-
-    /// Start Kafka advertising `advertise` (the proxy); returns it and its real bootstrap.
-    fn start(advertise: &str) -> (ReferenceKafka, String) {
-        let dir = tempfile::Builder::new()
-            .prefix("kafka-reference-")
-            .tempdir()
-            .expect("temp dir");
-        let out = std::process::Command::new("bash")
-            .arg(Self::script())
-            .arg("start")
-            .arg(dir.path())
-            .env("KAFKA_REF_ADVERTISE", advertise)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run ci/kafka-reference");
-        let kafka = ReferenceKafka { dir };
-        assert!(
-            out.status.success(),
-            "ci/kafka-reference start failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let bootstrap =
-            std::fs::read_to_string(kafka.dir.path().join("bootstrap")).expect("bootstrap file");
-        (kafka, bootstrap.trim().to_string())
-    }
-}
-
-impl Drop for ReferenceKafka {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("bash")
-            .arg(Self::script())
-            .arg("stop")
-            .arg(self.dir.path())
-            .output();
-    }
-}
-
 /// The same scenario against Apache Kafka itself (jars from Maven Central via
 /// `ci/kafka-reference`), so the expected behaviour comes from Kafka.
 #[test]
 fn reference_kafka_idempotent_producer_through_response_dropping_proxy() {
     let proxy = cutting_proxy();
-    let (_kafka, bootstrap) = ReferenceKafka::start(&proxy.addr());
-    proxy.set_upstream(&bootstrap);
+    let kafka = ReferenceKafka::start(Some(&proxy.addr()));
+    proxy.set_upstream(kafka.bootstrap());
     run_idempotent_through_proxy(&proxy, "Apache Kafka");
 }
 
