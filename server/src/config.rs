@@ -406,7 +406,7 @@ impl BrokerConfig {
                 return Err(invalid(
                     name,
                     get(name),
-                    &format!("must be between {min} ({lo}) and {max} ({hi})"),
+                    format!("must be between {min} ({lo}) and {max} ({hi})"),
                 ));
             }
             Ok(v)
