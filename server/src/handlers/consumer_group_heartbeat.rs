@@ -22,7 +22,10 @@ pub(crate) fn handle(
         r.error_message = Some(s("the group id must not be empty"));
         return r;
     }
-    if req.subscribed_topic_regex.is_some() {
+    // Clients subscribed by topic names may send an empty regex.
+    if req.subscribed_topic_regex.as_ref().is_some_and(|r| !r.is_empty()) {
+        tracing::warn!(group = %req.group_id.as_str(), regex = ?req.subscribed_topic_regex,
+            "refusing a regular-expression subscription (not supported yet)");
         r.error_code = kafka_protocol::error::ResponseError::InvalidRequest.code();
         r.error_message = Some(s(
             "minikafka does not support regular-expression subscriptions (SubscribedTopicRegex) yet",
@@ -59,6 +62,10 @@ pub(crate) fn handle(
     };
     match b.groups.consumer_heartbeat(req.group_id.as_str(), p) {
         Err((code, msg)) => {
+            if code == kafka_protocol::error::ResponseError::InvalidRequest {
+                tracing::warn!(group = %req.group_id.as_str(), member = %req.member_id.as_str(),
+                    reason = %msg, "ConsumerGroupHeartbeat refused");
+            }
             r.error_code = code.code();
             r.error_message = Some(s(msg));
             r.member_id = Some(req.member_id);
