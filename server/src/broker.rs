@@ -180,6 +180,10 @@ impl RunningBroker {
             tracker.spawn(l.run());
         }
         tracker.spawn(retention_task(broker.clone(), shutdown.clone()));
+        tracker.spawn(crate::log_cleaner::cleaner_task(
+            broker.clone(),
+            shutdown.clone(),
+        ));
         tracker.spawn(flush_task(broker.clone(), shutdown.clone()));
         tracker.spawn(producer_expiry_task(broker.clone(), shutdown.clone()));
         tracker.spawn(group_tick_task(broker.clone(), shutdown.clone()));

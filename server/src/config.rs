@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-use minikafka_storage::{LogConfig, TimestampType};
+use minikafka_storage::{CleanupPolicy, LogConfig, TimestampType};
 
 /// A configuration error, with a message meant for the person who wrote the setting.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +106,13 @@ pub const PROPERTIES: &[Property] = &[
     prop("producer.id.expiration.ms", "86400000", "Idle time after which an idempotent producer's state is dropped."),
     prop("producer.id.expiration.check.interval.ms", "600000", "How often idle producer state is expired."),
     prop("log.message.timestamp.type", "CreateTime", "CreateTime or LogAppendTime (topic: message.timestamp.type)."),
+    prop("log.cleanup.policy", "delete", "delete, compact or compact,delete (topic: cleanup.policy)."),
+    prop("log.cleaner.enable", "true", "Run the log cleaner for topics whose cleanup.policy contains compact."),
+    prop("log.cleaner.backoff.ms", "15000", "Time the log cleaner sleeps between passes over the logs."),
+    prop("log.cleaner.delete.retention.ms", "86400000", "How long tombstones survive once cleaned (topic: delete.retention.ms)."),
+    prop("log.cleaner.min.cleanable.ratio", "0.5", "Dirty share of a log above which it is cleaned (topic: min.cleanable.dirty.ratio)."),
+    prop("log.cleaner.min.compaction.lag.ms", "0", "Records younger than this are not compacted (topic: min.compaction.lag.ms)."),
+    prop("log.cleaner.max.compaction.lag.ms", "9223372036854775807", "Records older than this force a clean (topic: max.compaction.lag.ms)."),
 ];
 
 /// The broker's validated configuration.
@@ -165,6 +172,10 @@ pub struct BrokerConfig {
     pub offsets_retention_check_interval_ms: u64,
     /// `offset.metadata.max.bytes`.
     pub offset_metadata_max_bytes: usize,
+    /// `log.cleaner.enable`.
+    pub cleaner_enable: bool,
+    /// `log.cleaner.backoff.ms`.
+    pub cleaner_backoff_ms: u64,
     /// Topic defaults derived from the `log.*` and `message.max.bytes` properties.
     pub log_defaults: LogConfig,
     /// Every property's effective text, by Kafka name (for DescribeConfigs on the broker).
@@ -389,7 +400,16 @@ impl BrokerConfig {
                 1,
             )?,
             flush_ms,
+            cleanup_policy: parse_cleanup_policy("log.cleanup.policy", get("log.cleanup.policy"))?,
+            delete_retention_ms: num_i64("log.cleaner.delete.retention.ms", 0)?,
+            min_cleanable_dirty_ratio: parse_ratio(
+                "log.cleaner.min.cleanable.ratio",
+                get("log.cleaner.min.cleanable.ratio"),
+            )?,
+            min_compaction_lag_ms: num_i64("log.cleaner.min.compaction.lag.ms", 0)?,
+            max_compaction_lag_ms: num_i64("log.cleaner.max.compaction.lag.ms", 1)?,
         };
+        check_compaction_lags(&log_defaults, "log.cleaner.min.compaction.lag.ms")?;
         if log_defaults.segment_bytes > i32::MAX as u64 {
             return Err(invalid(
                 "log.segment.bytes",
@@ -540,6 +560,12 @@ impl BrokerConfig {
                 get("producer.id.expiration.check.interval.ms"),
                 1,
             )?,
+            cleaner_enable: parse_bool("log.cleaner.enable", get("log.cleaner.enable"))?,
+            cleaner_backoff_ms: parse_num::<u64>(
+                "log.cleaner.backoff.ms",
+                get("log.cleaner.backoff.ms"),
+                1,
+            )?,
             log_defaults,
             values: v.clone(),
         };
@@ -547,9 +573,68 @@ impl BrokerConfig {
     }
 }
 
+/// Parse `cleanup.policy`: `delete`, `compact`, or both comma-separated in either order (Kafka's list type).
+pub fn parse_cleanup_policy(name: &str, value: &str) -> Result<CleanupPolicy, ConfigError> {
+    let mut policy = CleanupPolicy {
+        delete: false,
+        compact: false,
+    };
+    for p in value.split(',') {
+        match p.trim() {
+            "delete" => policy.delete = true,
+            "compact" => policy.compact = true,
+            _ => {
+                return Err(invalid(
+                    name,
+                    value,
+                    "expected delete, compact or compact,delete",
+                ))
+            }
+        }
+    }
+    Ok(policy)
+}
+
+/// Kafka's text for a cleanup policy (`delete`, `compact`, `compact,delete`).
+pub fn cleanup_policy_text(p: CleanupPolicy) -> &'static str {
+    match (p.compact, p.delete) {
+        (true, true) => "compact,delete",
+        (true, false) => "compact",
+        _ => "delete",
+    }
+}
+
+/// Parse a ratio in [0, 1] (`min.cleanable.dirty.ratio`).
+fn parse_ratio(name: &str, value: &str) -> Result<f64, ConfigError> {
+    match value.trim().parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(invalid(name, value, "expected a number from 0 to 1")),
+    }
+}
+
+/// Kafka's `LogConfig.validate`: `min.compaction.lag.ms` may not exceed `max.compaction.lag.ms`.
+fn check_compaction_lags(c: &LogConfig, name: &str) -> Result<(), ConfigError> {
+    if c.min_compaction_lag_ms > c.max_compaction_lag_ms {
+        return Err(invalid(
+            name,
+            &c.min_compaction_lag_ms.to_string(),
+            format!(
+                "conflicts with max.compaction.lag.ms {}: the minimum lag may not exceed the maximum",
+                c.max_compaction_lag_ms
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The broker property that supplies a topic config's default, as Kafka names its synonym.
 pub fn broker_synonym(topic_config: &str) -> Option<&'static str> {
     Some(match topic_config {
+        "cleanup.policy" => "log.cleanup.policy",
+        "delete.retention.ms" => "log.cleaner.delete.retention.ms",
+        "max.compaction.lag.ms" => "log.cleaner.max.compaction.lag.ms",
+        "min.cleanable.dirty.ratio" => "log.cleaner.min.cleanable.ratio",
+        "min.compaction.lag.ms" => "log.cleaner.min.compaction.lag.ms",
         "flush.messages" => "log.flush.interval.messages",
         "flush.ms" => "log.flush.interval.ms",
         "index.interval.bytes" => "log.index.interval.bytes",
@@ -568,11 +653,15 @@ pub fn broker_synonym(topic_config: &str) -> Option<&'static str> {
 pub const TOPIC_CONFIGS: &[&str] = &[
     "cleanup.policy",
     "compression.type",
+    "delete.retention.ms",
     "flush.messages",
     "flush.ms",
     "index.interval.bytes",
+    "max.compaction.lag.ms",
     "max.message.bytes",
     "message.timestamp.type",
+    "min.cleanable.dirty.ratio",
+    "min.compaction.lag.ms",
     "min.insync.replicas",
     "retention.bytes",
     "retention.ms",
@@ -630,23 +719,16 @@ impl TopicConfig {
                 "message.timestamp.type" => c.timestamp_type = parse_timestamp_type(name, value)?,
                 "flush.messages" => c.flush_messages = parse_num::<u64>(name, value, 1)?,
                 "flush.ms" => c.flush_ms = parse_num::<i64>(name, value, 0)?,
-                "cleanup.policy" => {
-                    for p in value.split(',') {
-                        if !matches!(p.trim(), "delete" | "compact") {
-                            return Err(invalid(
-                                name,
-                                value,
-                                "expected delete, compact or compact,delete",
-                            ));
-                        }
-                    }
-                    if value.split(',').any(|p| p.trim() == "compact") {
-                        return Err(invalid(
-                            name,
-                            value,
-                            "log compaction is not supported yet by minikafka",
-                        ));
-                    }
+                "cleanup.policy" => c.cleanup_policy = parse_cleanup_policy(name, value)?,
+                "delete.retention.ms" => c.delete_retention_ms = parse_num::<i64>(name, value, 0)?,
+                "min.cleanable.dirty.ratio" => {
+                    c.min_cleanable_dirty_ratio = parse_ratio(name, value)?
+                }
+                "min.compaction.lag.ms" => {
+                    c.min_compaction_lag_ms = parse_num::<i64>(name, value, 0)?
+                }
+                "max.compaction.lag.ms" => {
+                    c.max_compaction_lag_ms = parse_num::<i64>(name, value, 1)?
                 }
                 "compression.type" => {
                     if value != "producer" {
@@ -670,6 +752,7 @@ impl TopicConfig {
                 _ => return Err(ConfigError::Unknown(name.clone())),
             }
         }
+        check_compaction_lags(&c, "min.compaction.lag.ms")?;
         Ok(c)
     }
 
@@ -682,7 +765,11 @@ impl TopicConfig {
         };
         let default_of = |name: &str| -> String {
             match name {
-                "cleanup.policy" => "delete".into(),
+                "cleanup.policy" => cleanup_policy_text(d.cleanup_policy).into(),
+                "delete.retention.ms" => d.delete_retention_ms.to_string(),
+                "max.compaction.lag.ms" => d.max_compaction_lag_ms.to_string(),
+                "min.cleanable.dirty.ratio" => d.min_cleanable_dirty_ratio.to_string(),
+                "min.compaction.lag.ms" => d.min_compaction_lag_ms.to_string(),
                 "compression.type" => "producer".into(),
                 "flush.messages" => d.flush_messages.min(i64::MAX as u64).to_string(),
                 "flush.ms" => d.flush_ms.to_string(),
@@ -792,6 +879,69 @@ mod tests {
                 p.name
             );
         }
+    }
+
+    #[test]
+    fn compaction_configs() {
+        let b = BrokerConfig::default();
+        assert!(b.cleaner_enable);
+        assert_eq!(b.cleaner_backoff_ms, 15_000);
+        assert_eq!(b.log_defaults.cleanup_policy, CleanupPolicy::DELETE);
+        assert_eq!(b.log_defaults.delete_retention_ms, 86_400_000);
+        assert_eq!(b.log_defaults.max_compaction_lag_ms, i64::MAX);
+        for (text, policy) in [
+            ("delete", CleanupPolicy::DELETE),
+            ("compact", CleanupPolicy::COMPACT),
+            ("compact,delete", CleanupPolicy::COMPACT_DELETE),
+            ("delete, compact", CleanupPolicy::COMPACT_DELETE),
+        ] {
+            let t = TopicConfig::from_overrides([("cleanup.policy", Some(text))], &b).unwrap();
+            assert_eq!(
+                t.log_config(&b.log_defaults).unwrap().cleanup_policy,
+                policy
+            );
+        }
+        assert!(TopicConfig::from_overrides([("cleanup.policy", Some("shred"))], &b).is_err());
+        let t = TopicConfig::from_overrides(
+            [
+                ("min.cleanable.dirty.ratio", Some("0.01")),
+                ("delete.retention.ms", Some("500")),
+                ("min.compaction.lag.ms", Some("10")),
+                ("max.compaction.lag.ms", Some("20")),
+            ],
+            &b,
+        )
+        .unwrap();
+        let l = t.log_config(&b.log_defaults).unwrap();
+        assert!((l.min_cleanable_dirty_ratio - 0.01).abs() < f64::EPSILON);
+        assert_eq!(
+            (
+                l.delete_retention_ms,
+                l.min_compaction_lag_ms,
+                l.max_compaction_lag_ms
+            ),
+            (500, 10, 20)
+        );
+        assert!(
+            TopicConfig::from_overrides([("min.cleanable.dirty.ratio", Some("1.5"))], &b).is_err()
+        );
+        let lags = [
+            ("min.compaction.lag.ms", Some("30")),
+            ("max.compaction.lag.ms", Some("20")),
+        ];
+        assert!(TopicConfig::from_overrides(lags, &b).is_err());
+        let mut builder = ConfigBuilder::default();
+        builder
+            .set_pair("log.cleanup.policy=compact,delete")
+            .unwrap();
+        let c = builder.build().unwrap();
+        assert_eq!(c.log_defaults.cleanup_policy, CleanupPolicy::COMPACT_DELETE);
+        let described = TopicConfig::default().describe(&c.log_defaults);
+        assert!(described.contains(&("cleanup.policy".into(), "compact,delete".into(), false)));
+        assert_eq!(
+            broker_synonym("min.cleanable.dirty.ratio"),
+            Some("log.cleaner.min.cleanable.ratio")
+        );
     }
 
     #[test]

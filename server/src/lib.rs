@@ -4,7 +4,7 @@
 //! - [`config`]: Kafka-named broker properties, defaults, TOML file and `--set` parsing.
 //! - [`meta`]: data-directory lock, `meta.properties`, clean-shutdown marker.
 //! - [`topics`]: topic registry (names, ids, configs) and each partition's log.
-//! - [`broker`]: start-up, background tasks (retention, flush) and graceful shutdown.
+//! - [`broker`]: start-up, background tasks (retention, flush, the log cleaner) and graceful shutdown.
 //! - [`group`]: the group coordinator (consumer groups, committed offsets in
 //!   `__consumer_offsets`).
 //! - `net`: accept loop and per-connection framing; `dispatch`: API table and routing;
@@ -30,6 +30,7 @@ pub mod dispatch;
 pub mod fetch_sessions;
 pub mod group;
 mod handlers;
+mod log_cleaner;
 pub mod meta;
 mod net;
 pub mod producer_ids;

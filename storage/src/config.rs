@@ -2,6 +2,41 @@
 //!
 //! Field names follow Kafka's topic configs (`segment.bytes` → [`LogConfig::segment_bytes`], …). The config is
 //! plain data: the server builds one per topic and may replace it at run time with [`crate::Log::set_config`].
+//! [`CleanupPolicy`] is `cleanup.policy`: `delete` (retention by time and size), `compact` (the log cleaner,
+//! [`crate::cleaner`]) or both.
+
+/// `cleanup.policy`: which of Kafka's two cleanup mechanisms apply to a log (both may).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CleanupPolicy {
+    /// `delete`: whole segments are deleted by `retention.ms` and `retention.bytes`.
+    pub delete: bool,
+    /// `compact`: the log cleaner keeps only the latest record of each key (and drops expired tombstones).
+    pub compact: bool,
+}
+
+impl CleanupPolicy {
+    /// `delete` only (Kafka's default).
+    pub const DELETE: CleanupPolicy = CleanupPolicy {
+        delete: true,
+        compact: false,
+    };
+    /// `compact` only.
+    pub const COMPACT: CleanupPolicy = CleanupPolicy {
+        delete: false,
+        compact: true,
+    };
+    /// `compact,delete`.
+    pub const COMPACT_DELETE: CleanupPolicy = CleanupPolicy {
+        delete: true,
+        compact: true,
+    };
+}
+
+impl Default for CleanupPolicy {
+    fn default() -> Self {
+        Self::DELETE
+    }
+}
 
 /// How the timestamps of appended batches are interpreted (`message.timestamp.type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -38,6 +73,19 @@ pub struct LogConfig {
     pub flush_messages: u64,
     /// `flush.ms`: the server flushes a log when its last flush is older than this (default `i64::MAX`, never).
     pub flush_ms: i64,
+    /// `cleanup.policy` (default `delete`).
+    pub cleanup_policy: CleanupPolicy,
+    /// `delete.retention.ms`: how long a tombstone survives after the cleaner first saw it (the batch's delete
+    /// horizon, see [`crate::cleaner`]); default 1 day.
+    pub delete_retention_ms: i64,
+    /// `min.cleanable.dirty.ratio`: the cleaner runs once the dirty part is more than this share of the cleanable
+    /// log (default 0.5).
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: segments holding a record newer than this are not compacted yet (default 0).
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: a dirty record older than this forces a clean whatever the dirty ratio
+    /// (default `i64::MAX`, never).
+    pub max_compaction_lag_ms: i64,
 }
 
 impl LogConfig {
@@ -51,6 +99,10 @@ impl LogConfig {
     pub const DEFAULT_INDEX_INTERVAL_BYTES: u64 = 4096;
     /// Kafka's default `max.message.bytes` (1 MiB + record batch overhead).
     pub const DEFAULT_MAX_MESSAGE_BYTES: u32 = 1_048_588;
+    /// Kafka's default `delete.retention.ms` (1 day).
+    pub const DEFAULT_DELETE_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
+    /// Kafka's default `min.cleanable.dirty.ratio`.
+    pub const DEFAULT_MIN_CLEANABLE_DIRTY_RATIO: f64 = 0.5;
 }
 
 impl Default for LogConfig {
@@ -66,6 +118,11 @@ impl Default for LogConfig {
             timestamp_type: TimestampType::CreateTime,
             flush_messages: u64::MAX,
             flush_ms: i64::MAX,
+            cleanup_policy: CleanupPolicy::DELETE,
+            delete_retention_ms: Self::DEFAULT_DELETE_RETENTION_MS,
+            min_cleanable_dirty_ratio: Self::DEFAULT_MIN_CLEANABLE_DIRTY_RATIO,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
         }
     }
 }
@@ -85,5 +142,10 @@ mod tests {
         assert_eq!(c.retention_bytes, -1);
         assert_eq!(c.max_message_bytes, 1_048_588);
         assert_eq!(c.timestamp_type, TimestampType::CreateTime);
+        assert_eq!(c.cleanup_policy, CleanupPolicy::DELETE);
+        assert_eq!(c.delete_retention_ms, 86_400_000);
+        assert!((c.min_cleanable_dirty_ratio - 0.5).abs() < f64::EPSILON);
+        assert_eq!(c.min_compaction_lag_ms, 0);
+        assert_eq!(c.max_compaction_lag_ms, i64::MAX);
     }
 }

@@ -4,7 +4,8 @@
 //! `CorruptMessage` → `CORRUPT_MESSAGE`, `InvalidRecord` → `INVALID_RECORD`, `MessageTooLarge` →
 //! `MESSAGE_TOO_LARGE`, `OffsetOutOfRange` → `OFFSET_OUT_OF_RANGE`, `Io` → `KAFKA_STORAGE_ERROR`,
 //! `OutOfOrderSequence` → `OUT_OF_ORDER_SEQUENCE_NUMBER`, `InvalidProducerEpoch` → `INVALID_PRODUCER_EPOCH`,
-//! `InvalidTxnState` → `INVALID_TXN_STATE`, `CorruptSnapshot` → `KAFKA_STORAGE_ERROR` (never returned by an append).
+//! `InvalidTxnState` → `INVALID_TXN_STATE`, `CorruptSnapshot` → `KAFKA_STORAGE_ERROR` (never returned by an append),
+//! `NullKeyInCompactedTopic` → `INVALID_RECORD`, `CleanAborted` → never sent to a client (the cleaner retries).
 
 /// Errors returned by the storage crate.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +62,14 @@ pub enum StorageError {
     /// handles these itself by deleting the file and rebuilding from the log; only tools see this error.
     #[error("corrupt producer snapshot: {0}")]
     CorruptSnapshot(String),
+    /// A record without a key appended to a log whose `cleanup.policy` contains `compact`; nothing of the record set
+    /// was written (Kafka `INVALID_RECORD`, "Compacted topic cannot accept message without key").
+    #[error("Compacted topic cannot accept message without key in topic partition {0}")]
+    NullKeyInCompactedTopic(String),
+    /// A prepared clean no longer matches the log (segments deleted, truncated or cleaned meanwhile) or a test
+    /// fail point stopped it; the cleaned files were discarded and nothing changed. Retry later.
+    #[error("log clean aborted: {0}")]
+    CleanAborted(String),
 }
 
 /// Result alias with [`StorageError`] as the default error.

@@ -8,6 +8,7 @@
 //! * [`log`]: [`Log`], one partition's segmented log: append, read, roll, recovery, retention, flush.
 //! * [`producer_state`]: the idempotent producer's state (epochs, sequences, duplicate detection) and its
 //!   `.snapshot` files, kept by the [`Log`].
+//! * [`cleaner`]: the log cleaner (compaction for `cleanup.policy=compact`), crash-safe segment swaps.
 //! * [`config`], [`error`]: [`LogConfig`] and [`StorageError`].
 //!
 //! The crate knows nothing of the wire protocol: records travel as raw `Bytes` of concatenated batches, exactly as
@@ -27,6 +28,7 @@
 //! ```
 
 pub mod batch;
+pub mod cleaner;
 pub mod config;
 pub mod error;
 pub mod index;
@@ -34,7 +36,8 @@ pub mod log;
 pub mod producer_state;
 pub mod segment;
 
-pub use config::{LogConfig, TimestampType};
+pub use cleaner::{CleanPlan, CleanStats, CleanedSegments};
+pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::{Result, StorageError};
 pub use log::{AppendInfo, DeletedSegment, Log, ReadInfo, SyncJob};
 pub use producer_state::ProducerSnapshotEntry;

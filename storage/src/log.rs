@@ -28,14 +28,18 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::batch::{self, BatchHeader};
+use crate::cleaner::{
+    check_fail_point, complete_interrupted_swaps, rename_all, CleanPlan, CleanStats,
+    CleanedSegments, FailPoint, Source, CLEANED_SUFFIX, DELETED_SUFFIX, SWAP_SUFFIX,
+};
 use crate::config::{LogConfig, TimestampType};
 use crate::error::{Result, StorageError};
 use crate::producer_state::{
     AppendPlan, IncomingBatch, ProducerSnapshotEntry, ProducerStateEntry, ProducerStateManager,
 };
 use crate::segment::{
-    file_name, parse_file_name, wall_clock_ms, OpenMode, Segment, INDEX_SUFFIX, LEFTOVER_SUFFIXES,
-    LOG_SUFFIX, TIME_INDEX_SUFFIX,
+    file_name, parse_file_name, segment_paths, wall_clock_ms, OpenMode, Segment, INDEX_SUFFIX,
+    LEFTOVER_SUFFIXES, LOG_SUFFIX, TIME_INDEX_SUFFIX,
 };
 
 /// Result of a successful [`Log::append`].
@@ -133,6 +137,12 @@ pub struct Log {
     /// The first segment's base wins when it is higher. Persisted by the caller (Kafka keeps it
     /// in the data directory's `log-start-offset-checkpoint`).
     start_offset: i64,
+    /// The log cleaner's checkpoint: the first dirty offset (Kafka's `cleaner-offset-checkpoint`); 0 = the log
+    /// start. In memory only unless the caller persists it.
+    cleaner_checkpoint: i64,
+    /// Earliest delete horizon of a tombstone the last clean kept: once passed, the log is worth cleaning again
+    /// whatever its dirty ratio (Kafka's `latestDeleteHorizon`).
+    min_delete_horizon: Option<i64>,
 }
 
 fn fsync_dir(dir: &Path) -> io::Result<()> {
@@ -160,7 +170,7 @@ impl Log {
         }
         let mut bases = Vec::new();
         let mut index_files = Vec::new();
-        let mut changed = false;
+        let mut changed = complete_interrupted_swaps(dir)?;
         for entry in std::fs::read_dir(dir)? {
             let entry = entry?;
             let name = entry.file_name();
@@ -228,6 +238,8 @@ impl Log {
             dir_synced: Arc::new(AtomicU64::new(0)),
             producer_state: ProducerStateManager::new(dir)?,
             start_offset: 0,
+            cleaner_checkpoint: 0,
+            min_delete_horizon: None,
         };
         if !clean_shutdown || changed {
             // Make what recovery produced durable before anything new is appended on top of it.
@@ -399,6 +411,18 @@ impl Log {
     /// `&mut self`; blocking file I/O (a write, possibly a roll).
     pub fn append(&mut self, records: &[u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo> {
         let headers = batch::validate(records, self.config.max_message_bytes)?;
+        if self.config.cleanup_policy.compact {
+            let mut pos = 0;
+            for h in &headers {
+                if batch::has_null_key(&records[pos..pos + h.size()], h)? {
+                    let name = self.dir.file_name().unwrap_or_default();
+                    return Err(StorageError::NullKeyInCompactedTopic(
+                        name.to_string_lossy().into_owned(),
+                    ));
+                }
+                pos += h.size();
+            }
+        }
         if records.len() as u64 > self.config.segment_bytes {
             return Err(StorageError::RecordListTooLarge {
                 size: records.len(),
@@ -594,6 +618,9 @@ impl Log {
     /// `&mut self`; blocking file I/O.
     pub fn enforce_retention(&mut self, now_ms: i64) -> Result<Vec<DeletedSegment>> {
         let mut deleted = Vec::new();
+        if !self.config.cleanup_policy.delete {
+            return Ok(deleted);
+        }
         if self.config.retention_ms >= 0 {
             let mut count = 0;
             for seg in self.deletable_candidates() {
@@ -753,6 +780,7 @@ impl Log {
             });
         }
         self.start_offset = self.start_offset.min(offset);
+        self.cleaner_checkpoint = self.cleaner_checkpoint.min(offset);
         if offset >= self.log_end_offset() {
             return Ok(());
         }
@@ -824,6 +852,212 @@ impl Log {
     /// Offsets of the producer state snapshot files (`%020d.snapshot`), ascending (for tools and tests).
     pub fn producer_snapshot_offsets(&self) -> Vec<i64> {
         self.producer_state.snapshot_offsets()
+    }
+
+    /// The log cleaner's checkpoint: the first offset not yet cleaned (Kafka's `cleaner-offset-checkpoint`
+    /// entry). Starts at 0 (= the log start) when the log is opened. No I/O.
+    pub fn cleaner_checkpoint(&self) -> i64 {
+        self.cleaner_checkpoint
+    }
+
+    /// Restore a persisted cleaner checkpoint after opening. A value outside `[log start, active segment base]`
+    /// is ignored by the next clean (which then starts from the log start, as Kafka does). No I/O.
+    pub fn set_cleaner_checkpoint(&mut self, offset: i64) {
+        self.cleaner_checkpoint = offset;
+    }
+
+    /// Phase 1 of a clean (see [`crate::cleaner`]): `None` unless the policy contains `compact` and the log is
+    /// due (dirty ratio above `min.cleanable.dirty.ratio`, `max.compaction.lag.ms` exceeded, or a tombstone's
+    /// delete horizon passed) and has inactive segments below the first uncleanable offset.
+    ///
+    /// `&self`: reads segment metadata and a few batch headers; safe under a read lock.
+    pub fn plan_clean(&self, now_ms: i64) -> Result<Option<CleanPlan>> {
+        let config = &self.config;
+        if !config.cleanup_policy.compact {
+            return Ok(None);
+        }
+        let log_start = self.log_start_offset();
+        let active_base = self.active().base_offset();
+        let first_dirty = if (log_start..=active_base).contains(&self.cleaner_checkpoint) {
+            self.cleaner_checkpoint
+        } else {
+            log_start
+        };
+        let dirty_from = self
+            .segments
+            .range(..=first_dirty)
+            .next_back()
+            .map_or(first_dirty, |(b, _)| *b);
+        let mut end = active_base;
+        if config.min_compaction_lag_ms > 0 {
+            let too_new = now_ms.saturating_sub(config.min_compaction_lag_ms);
+            for (&base, seg) in self.segments.range(dirty_from..active_base) {
+                if seg.largest_timestamp()? > too_new {
+                    end = base;
+                    break;
+                }
+            }
+        }
+        let bases: Vec<i64> = self.segments.keys().copied().collect();
+        let (mut clean_bytes, mut dirty_bytes, mut earliest_dirty) = (0u64, 0u64, i64::MAX);
+        let mut sources = Vec::new();
+        for (i, (&base, seg)) in self.segments.range(..end).enumerate() {
+            let next = bases.get(i + 1).copied().unwrap_or(i64::MAX);
+            if next <= first_dirty {
+                clean_bytes += seg.size();
+            } else {
+                dirty_bytes += seg.size();
+                if config.max_compaction_lag_ms < i64::MAX {
+                    let ts = seg.first_batch_timestamp()?;
+                    if ts > 0 {
+                        earliest_dirty = earliest_dirty.min(ts);
+                    }
+                }
+            }
+            sources.push(Source {
+                base,
+                next,
+                size: seg.size(),
+                file: Arc::clone(seg.log_file()),
+            });
+        }
+        let need_now = earliest_dirty < now_ms.saturating_sub(config.max_compaction_lag_ms);
+        #[allow(clippy::cast_precision_loss)] // a ratio: precision loss on huge sizes is irrelevant
+        let ratio = dirty_bytes as f64 / (clean_bytes + dirty_bytes).max(1) as f64;
+        let horizon_due = self.min_delete_horizon.is_some_and(|h| h <= now_ms);
+        let due = (dirty_bytes > 0 && (need_now || ratio > config.min_cleanable_dirty_ratio))
+            || horizon_due;
+        if !due || sources.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(CleanPlan {
+            dir: self.dir.clone(),
+            config: config.clone(),
+            now_ms,
+            first_dirty,
+            end_offset: end,
+            sources,
+            producer_last_offsets: self
+                .producer_state
+                .entries()
+                .map(|e| (e.producer_id(), e.last_data_offset()))
+                .collect(),
+            fail_point: None,
+        }))
+    }
+
+    /// Phase 3 of a clean: swap the cleaned segments in (crash-safe, see [`crate::cleaner`]), advance the cleaner
+    /// checkpoint to the end of the cleaned range. If the segments changed since the plan (retention, truncation,
+    /// another clean), the cleaned files are discarded and [`StorageError::CleanAborted`] is returned with the
+    /// log untouched. After an I/O error midway the log keeps serving the old segments through their open files
+    /// and the next [`Log::open`] completes the swap.
+    ///
+    /// `&mut self`; blocking: renames and two directory fsyncs (the data was fsynced by [`CleanPlan::run`]).
+    pub fn commit_clean(&mut self, cleaned: CleanedSegments) -> Result<CleanStats> {
+        let active_base = self.active().base_offset();
+        let unchanged = cleaned.outputs.iter().all(|out| {
+            let (first, last) = (out.replaces[0].0, out.replaces[out.replaces.len() - 1].0);
+            last < active_base
+                && self.segments.range(first..=last).count() == out.replaces.len()
+                && out
+                    .replaces
+                    .iter()
+                    .all(|(b, size)| self.segments.get(b).is_some_and(|s| s.size() == *size))
+        });
+        if !unchanged {
+            cleaned.discard();
+            return Err(StorageError::CleanAborted(
+                "the segments changed while they were being cleaned".into(),
+            ));
+        }
+        let (dir, fail) = (self.dir.clone(), cleaned.fail_point);
+        check_fail_point(fail, FailPoint::AfterCleaned)?;
+        for (i, out) in cleaned.outputs.iter().enumerate() {
+            if i == 0 && fail == Some(FailPoint::DuringSwap) {
+                rename_all(&dir, out.base, CLEANED_SUFFIX, SWAP_SUFFIX, true)?;
+                check_fail_point(fail, FailPoint::DuringSwap)?;
+            }
+            rename_all(&dir, out.base, CLEANED_SUFFIX, SWAP_SUFFIX, false)?;
+        }
+        fsync_dir(&dir)?;
+        check_fail_point(fail, FailPoint::AfterSwap)?;
+        let old: Vec<i64> = cleaned
+            .outputs
+            .iter()
+            .flat_map(|o| o.replaces.iter().map(|(b, _)| *b))
+            .collect();
+        for (i, &base) in old.iter().enumerate() {
+            rename_all(&dir, base, "", DELETED_SUFFIX, false)?;
+            if i == 0 {
+                check_fail_point(fail, FailPoint::AfterFirstDeleted)?;
+            }
+        }
+        check_fail_point(fail, FailPoint::AfterDeleted)?;
+        for (i, out) in cleaned.outputs.iter().enumerate() {
+            if i == 0 && fail == Some(FailPoint::DuringFinal) {
+                rename_all(&dir, out.base, SWAP_SUFFIX, "", true)?;
+                check_fail_point(fail, FailPoint::DuringFinal)?;
+            }
+            rename_all(&dir, out.base, SWAP_SUFFIX, "", false)?;
+        }
+        fsync_dir(&dir)?;
+        check_fail_point(fail, FailPoint::AfterFinal)?;
+        for &base in &old {
+            self.segments.remove(&base);
+        }
+        for out in &cleaned.outputs {
+            let seg = Segment::open(&dir, out.base, OpenMode::Inactive, &self.config)?;
+            debug_assert_eq!(seg.size(), out.size);
+            self.segments.insert(out.base, seg);
+        }
+        for out in &cleaned.outputs {
+            if let Some(next) = self.segments.range(out.base + 1..).next().map(|(b, _)| *b) {
+                if let Some(seg) = self.segments.get_mut(&out.base) {
+                    seg.set_next_offset(next);
+                }
+            }
+        }
+        for &base in &old {
+            for path in segment_paths(&dir, base, DELETED_SUFFIX) {
+                match std::fs::remove_file(path) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
+                    _ => {}
+                }
+            }
+        }
+        self.dir_changes += 1;
+        self.cleaner_checkpoint = cleaned.stats.end_offset;
+        self.min_delete_horizon = cleaned.min_horizon;
+        let stats = cleaned.stats;
+        tracing::info!(dir = %self.dir.display(), first_dirty = stats.first_dirty_offset,
+            end = stats.end_offset, bytes_before = stats.bytes_before, bytes_after = stats.bytes_after,
+            records_removed = stats.records_removed, "cleaned log");
+        Ok(stats)
+    }
+
+    /// Run a whole clean in place (plan, run, commit; see [`crate::cleaner`]): `None` if the log is not due.
+    /// Holds `&mut self` throughout, blocking appends for the whole rewrite; a server should rather call
+    /// [`Log::plan_clean`] under a read lock, [`CleanPlan::run`] without the lock and [`Log::commit_clean`]
+    /// under the write lock.
+    pub fn clean(&mut self, now_ms: i64) -> Result<Option<CleanStats>> {
+        self.clean_with_fail_point(now_ms, None)
+    }
+
+    /// [`Log::clean`] stopping at a test fail point.
+    #[doc(hidden)]
+    pub fn clean_with_fail_point(
+        &mut self,
+        now_ms: i64,
+        fail: Option<FailPoint>,
+    ) -> Result<Option<CleanStats>> {
+        let Some(mut plan) = self.plan_clean(now_ms)? else {
+            return Ok(None);
+        };
+        if let Some(point) = fail {
+            plan = plan.with_fail_point(point);
+        }
+        let cleaned = plan.run()?;
+        self.commit_clean(cleaned).map(Some)
     }
 
     /// Delete every file and the directory. Blocking.

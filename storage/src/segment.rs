@@ -84,7 +84,7 @@ struct BadBatch {
 }
 
 /// Sequential reader over a range of a file, in large chunks.
-struct ChunkReader<'a> {
+pub(crate) struct ChunkReader<'a> {
     file: &'a File,
     end: u64,
     buf: Vec<u8>,
@@ -94,7 +94,7 @@ struct ChunkReader<'a> {
 const SCAN_CHUNK: usize = 256 * 1024;
 
 impl<'a> ChunkReader<'a> {
-    fn new(file: &'a File, end: u64) -> Self {
+    pub(crate) fn new(file: &'a File, end: u64) -> Self {
         ChunkReader {
             file,
             end,
@@ -104,7 +104,7 @@ impl<'a> ChunkReader<'a> {
     }
 
     /// `len` bytes at `pos`, or `None` if the file ends first.
-    fn get(&mut self, pos: u64, len: usize) -> io::Result<Option<&[u8]>> {
+    pub(crate) fn get(&mut self, pos: u64, len: usize) -> io::Result<Option<&[u8]>> {
         if pos + len as u64 > self.end {
             return Ok(None);
         }
@@ -136,23 +136,53 @@ pub struct Segment {
     created_ms: i64,
 }
 
+/// Paths of a segment's `.log`, `.index` and `.timeindex`, each followed by `extra` (`""`, `".cleaned"`, …).
+pub(crate) fn segment_paths(dir: &Path, base_offset: i64, extra: &str) -> [PathBuf; 3] {
+    [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX]
+        .map(|suffix| dir.join(format!("{}{extra}", file_name(base_offset, suffix))))
+}
+
+/// Offset following the last whole batch of the `.log` at `path` (headers only, no CRC check); `None` if it holds
+/// no whole batch.
+pub(crate) fn scan_next_offset(path: &Path) -> io::Result<Option<i64>> {
+    let file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let mut reader = ChunkReader::new(&file, len);
+    let (mut pos, mut next) = (0u64, None);
+    while let Some(head) = reader.get(pos, BatchHeader::SIZE)? {
+        let Ok(h) = BatchHeader::parse(head) else {
+            break;
+        };
+        if pos + h.size() as u64 > len {
+            break;
+        }
+        next = Some(h.next_offset());
+        pos += h.size() as u64;
+    }
+    Ok(next)
+}
+
 impl Segment {
     /// Create an empty segment (truncating any files of that name).
     pub(crate) fn create(dir: &Path, base_offset: i64, now_ms: i64) -> io::Result<Segment> {
-        let log_path = dir.join(file_name(base_offset, LOG_SUFFIX));
+        Self::create_with_suffix(dir, base_offset, now_ms, "")
+    }
+
+    /// [`Segment::create`] with `extra` after each file name (`.cleaned` for the log cleaner's output).
+    pub(crate) fn create_with_suffix(
+        dir: &Path,
+        base_offset: i64,
+        now_ms: i64,
+        extra: &str,
+    ) -> io::Result<Segment> {
+        let [log_path, index_path, time_index_path] = segment_paths(dir, base_offset, extra);
         let log = Arc::new(open_rw(&log_path, true)?);
         Ok(Segment {
             base_offset,
             log_path,
             log,
-            offset_index: OffsetIndex::create(
-                dir.join(file_name(base_offset, INDEX_SUFFIX)),
-                base_offset,
-            )?,
-            time_index: TimeIndex::create(
-                dir.join(file_name(base_offset, TIME_INDEX_SUFFIX)),
-                base_offset,
-            )?,
+            offset_index: OffsetIndex::create(index_path, base_offset)?,
+            time_index: TimeIndex::create(time_index_path, base_offset)?,
             state: State {
                 size: 0,
                 next_offset: base_offset,
@@ -661,6 +691,16 @@ impl Segment {
     /// inactive segments opened from disk, the next segment's base offset).
     pub fn next_offset(&self) -> i64 {
         self.state.next_offset
+    }
+
+    /// The first batch's max timestamp (Kafka `LogSegment.getFirstBatchTimestamp`), `-1` for an empty segment.
+    pub fn first_batch_timestamp(&self) -> Result<i64> {
+        Ok(self.header_at(0)?.map_or(-1, |h| h.max_timestamp))
+    }
+
+    /// The `.log` file handle (the log cleaner reads inactive segments through it without the log lock).
+    pub(crate) fn log_file(&self) -> &Arc<File> {
+        &self.log
     }
 
     /// Largest batch max timestamp in the segment, `-1` if none.

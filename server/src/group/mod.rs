@@ -330,7 +330,7 @@ impl GroupCoordinator {
         }
         let segment_bytes = self.config.offsets_topic_segment_bytes.to_string();
         let configs = [
-            // FIXME(compaction merge): ("cleanup.policy", Some("compact")),
+            ("cleanup.policy", Some("compact")),
             ("segment.bytes", Some(segment_bytes.as_str())),
         ];
         match self.topics.create(

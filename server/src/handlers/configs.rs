@@ -36,11 +36,17 @@ fn config_type(name: &str) -> i8 {
     const STRING: i8 = 2;
     const INT: i8 = 3;
     const LONG: i8 = 5;
+    const DOUBLE: i8 = 6;
     const LIST: i8 = 7;
     match name {
-        "cleanup.policy" | "listeners" | "advertised.listeners" | "log.dirs" => LIST,
+        "cleanup.policy"
+        | "log.cleanup.policy"
+        | "listeners"
+        | "advertised.listeners"
+        | "log.dirs" => LIST,
+        "min.cleanable.dirty.ratio" | "log.cleaner.min.cleanable.ratio" => DOUBLE,
         "compression.type" | "message.timestamp.type" | "log.message.timestamp.type" => STRING,
-        "auto.create.topics.enable" | "delete.topic.enable" => BOOLEAN,
+        "auto.create.topics.enable" | "delete.topic.enable" | "log.cleaner.enable" => BOOLEAN,
         "segment.bytes"
         | "segment.index.bytes"
         | "index.interval.bytes"

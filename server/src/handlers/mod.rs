@@ -41,7 +41,9 @@ use crate::topics::TopicError;
 pub(crate) fn storage_error(e: &StorageError) -> ResponseError {
     match e {
         StorageError::CorruptMessage(_) => ResponseError::CorruptMessage,
-        StorageError::InvalidRecord(_) => ResponseError::InvalidRecord,
+        StorageError::InvalidRecord(_) | StorageError::NullKeyInCompactedTopic(_) => {
+            ResponseError::InvalidRecord
+        }
         StorageError::MessageTooLarge { .. } => ResponseError::MessageTooLarge,
         StorageError::RecordListTooLarge { .. } => ResponseError::RecordListTooLarge,
         StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,

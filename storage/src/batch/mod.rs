@@ -11,7 +11,8 @@
 //! ```
 //!
 //! Attributes: bits 0–2 compression ([`Compression`]), bit 3 timestamp type (1 = `LogAppendTime`), bit 4
-//! transactional, bit 5 control. `baseOffset`, `batchLength` and `partitionLeaderEpoch` lie before the CRC range,
+//! transactional, bit 5 control, bit 6 "has delete horizon" (KIP-534: set by the log cleaner, `baseTimestamp` then
+//! holds the time after which the batch's tombstones may be removed). `baseOffset`, `batchLength` and `partitionLeaderEpoch` lie before the CRC range,
 //! so the broker assigns offsets and epochs without recomputing the CRC.
 //!
 //! ```
@@ -28,6 +29,8 @@ mod record;
 pub(crate) mod varint;
 
 pub use compression::Compression;
+pub(crate) use compression::{compress, decompress};
+pub(crate) use record::{assemble, put_record, to_i32, walk_records, walk_records_with, RawRecord};
 pub use record::{build_batch, decode_records, BatchBuilder, Record};
 
 use crate::config::TimestampType;
@@ -45,6 +48,9 @@ pub const TIMESTAMP_TYPE_BIT: i16 = 0x08;
 pub const TRANSACTIONAL_BIT: i16 = 0x10;
 /// Attributes bit of a control batch.
 pub const CONTROL_BIT: i16 = 0x20;
+/// Attributes bit 6: `baseTimestamp` is the delete horizon set by the log cleaner (Kafka's
+/// `DELETE_HORIZON_FLAG_MASK`, KIP-534).
+pub const DELETE_HORIZON_BIT: i16 = 0x40;
 
 pub(crate) const PARTITION_LEADER_EPOCH_OFFSET: usize = 12;
 pub(crate) const MAGIC_OFFSET: usize = 16;
@@ -167,6 +173,12 @@ impl BatchHeader {
     /// Whether the batch holds control records (attributes bit 5).
     pub fn is_control(&self) -> bool {
         self.attributes & CONTROL_BIT != 0
+    }
+
+    /// The delete horizon the log cleaner stamped on this batch (attributes bit 6, the value in `baseTimestamp`):
+    /// its tombstones may be removed from then on. `None` if the batch was never cleaned with tombstones.
+    pub fn delete_horizon_ms(&self) -> Option<i64> {
+        (self.attributes & DELETE_HORIZON_BIT != 0).then_some(self.base_timestamp)
     }
 
     /// Timestamp type (attributes bit 3).
@@ -304,6 +316,24 @@ pub fn iter_headers(buf: &[u8]) -> impl Iterator<Item = Result<(usize, BatchHead
             }
         }
     })
+}
+
+/// Whether a stored or validated batch holds a record with a null key (decompressing if needed). Control batches
+/// are never checked (their keys are the control type).
+pub(crate) fn has_null_key(batch: &[u8], header: &BatchHeader) -> Result<bool> {
+    if header.is_control() {
+        return Ok(false);
+    }
+    let payload = decompress(
+        header.try_compression()?,
+        &batch[BatchHeader::SIZE..header.size()],
+    )?;
+    let mut found = false;
+    walk_records(&payload, header.records_count, |r| {
+        found |= r.key.is_none();
+        Ok(())
+    })?;
+    Ok(found)
 }
 
 /// Overwrite a batch's base offset (outside the CRC range). `batch` holds at least the 61-byte header.

@@ -28,7 +28,7 @@ pub struct Record {
     pub headers: Vec<(String, Option<Bytes>)>,
 }
 
-/// A record borrowed from a batch payload.
+/// A record borrowed from a batch payload (or to be encoded by [`put_record`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RawRecord<'a> {
     pub(crate) timestamp_delta: i64,
@@ -95,8 +95,20 @@ fn parse_record<'a>(r: &mut Reader<'a>) -> Result<RawRecord<'a>> {
 pub(crate) fn walk_records<'a>(
     payload: &'a [u8],
     count: i32,
+    f: impl FnMut(RawRecord<'a>) -> Result<()>,
+) -> Result<()> {
+    walk_records_with(payload, count, true, f)
+}
+
+/// [`walk_records`] for stored batches, which the log cleaner may have left with gaps between offset deltas
+/// (`contiguous = false`: deltas only have to increase).
+pub(crate) fn walk_records_with<'a>(
+    payload: &'a [u8],
+    count: i32,
+    contiguous: bool,
     mut f: impl FnMut(RawRecord<'a>) -> Result<()>,
 ) -> Result<()> {
+    let mut previous = -1;
     let mut r = Reader::new(payload);
     for i in 0..count {
         if r.remaining() == 0 {
@@ -105,7 +117,13 @@ pub(crate) fn walk_records<'a>(
             )));
         }
         let rec = parse_record(&mut r)?;
-        if rec.offset_delta != i {
+        let ok = if contiguous {
+            rec.offset_delta == i
+        } else {
+            rec.offset_delta > previous
+        };
+        previous = rec.offset_delta;
+        if !ok {
             return Err(invalid(format!(
                 "record {i} has offset delta {}",
                 rec.offset_delta
@@ -149,7 +167,7 @@ pub fn decode_records(batch: &[u8]) -> Result<(BatchHeader, Vec<Record>)> {
             .min(1 << 16),
     );
     let bytes = |s: &[u8]| payload.slice_ref(s);
-    walk_records(&payload, header.records_count, |raw| {
+    walk_records_with(&payload, header.records_count, false, |raw| {
         let mut headers = Vec::with_capacity(usize::try_from(raw.header_count).unwrap_or(0));
         let mut r = Reader::new(raw.headers);
         for _ in 0..raw.header_count {
@@ -220,25 +238,26 @@ impl BatchBuilder {
     /// (`-1` with no records).
     pub fn build(&self, records: &[Record]) -> std::io::Result<Bytes> {
         let mut payload = Vec::new();
-        let mut body = Vec::new();
+        let mut headers = Vec::new();
         for (i, rec) in records.iter().enumerate() {
-            body.clear();
-            body.push(0); // record attributes: unused
-            put_varlong(&mut body, rec.timestamp.wrapping_sub(self.base_timestamp));
-            put_varint(&mut body, to_i32(i)?);
-            put_nullable_bytes(&mut body, rec.key.as_deref());
-            put_nullable_bytes(&mut body, rec.value.as_deref());
-            put_varint(&mut body, to_i32(rec.headers.len())?);
+            headers.clear();
             for (k, v) in &rec.headers {
-                put_nullable_bytes(&mut body, Some(k.as_bytes()));
-                put_nullable_bytes(&mut body, v.as_deref());
+                put_nullable_bytes(&mut headers, Some(k.as_bytes()));
+                put_nullable_bytes(&mut headers, v.as_deref());
             }
-            put_varint(&mut payload, to_i32(body.len())?);
-            payload.extend_from_slice(&body);
+            put_record(
+                &mut payload,
+                RawRecord {
+                    timestamp_delta: rec.timestamp.wrapping_sub(self.base_timestamp),
+                    offset_delta: to_i32(i)?,
+                    key: rec.key.as_deref(),
+                    value: rec.value.as_deref(),
+                    header_count: to_i32(rec.headers.len())?,
+                    headers: &headers,
+                },
+            )?;
         }
-        let payload = compress(self.compression, &payload)?;
         let count = to_i32(records.len())?;
-        let max_timestamp = records.iter().map(|r| r.timestamp).max().unwrap_or(-1);
         let mut attributes = i16::from(self.compression.id());
         if self.timestamp_type == TimestampType::LogAppendTime {
             attributes |= super::TIMESTAMP_TYPE_BIT;
@@ -249,30 +268,68 @@ impl BatchBuilder {
         if self.control {
             attributes |= super::CONTROL_BIT;
         }
-        let mut out = Vec::with_capacity(BatchHeader::SIZE + payload.len());
-        out.extend_from_slice(&self.base_offset.to_be_bytes());
-        out.extend_from_slice(
-            &to_i32(BatchHeader::SIZE - super::LOG_OVERHEAD + payload.len())?.to_be_bytes(),
-        );
-        out.extend_from_slice(&self.partition_leader_epoch.to_be_bytes());
-        out.push(MAGIC as u8);
-        out.extend_from_slice(&[0; 4]); // CRC, filled below
-        out.extend_from_slice(&attributes.to_be_bytes());
-        out.extend_from_slice(&(count - 1).to_be_bytes());
-        out.extend_from_slice(&self.base_timestamp.to_be_bytes());
-        out.extend_from_slice(&max_timestamp.to_be_bytes());
-        out.extend_from_slice(&self.producer_id.to_be_bytes());
-        out.extend_from_slice(&self.producer_epoch.to_be_bytes());
-        out.extend_from_slice(&self.base_sequence.to_be_bytes());
-        out.extend_from_slice(&count.to_be_bytes());
-        out.extend_from_slice(&payload);
-        let crc = super::compute_crc(&out);
-        out[super::CRC_OFFSET..super::CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
-        Ok(Bytes::from(out))
+        let frame = BatchHeader {
+            base_offset: self.base_offset,
+            batch_length: 0,
+            partition_leader_epoch: self.partition_leader_epoch,
+            magic: MAGIC,
+            crc: 0,
+            attributes,
+            last_offset_delta: count - 1,
+            base_timestamp: self.base_timestamp,
+            max_timestamp: records.iter().map(|r| r.timestamp).max().unwrap_or(-1),
+            producer_id: self.producer_id,
+            producer_epoch: self.producer_epoch,
+            base_sequence: self.base_sequence,
+            records_count: count,
+        };
+        assemble(&frame, &compress(self.compression, &payload)?)
     }
 }
 
-fn to_i32(n: usize) -> std::io::Result<i32> {
+/// Append one length-prefixed record to an uncompressed records payload.
+pub(crate) fn put_record(payload: &mut Vec<u8>, rec: RawRecord<'_>) -> std::io::Result<()> {
+    let mut body = Vec::with_capacity(
+        16 + rec.key.map_or(0, <[u8]>::len) + rec.value.map_or(0, <[u8]>::len) + rec.headers.len(),
+    );
+    body.push(0); // record attributes: unused
+    put_varlong(&mut body, rec.timestamp_delta);
+    put_varint(&mut body, rec.offset_delta);
+    put_nullable_bytes(&mut body, rec.key);
+    put_nullable_bytes(&mut body, rec.value);
+    put_varint(&mut body, rec.header_count);
+    body.extend_from_slice(rec.headers);
+    put_varint(payload, to_i32(body.len())?);
+    payload.extend_from_slice(&body);
+    Ok(())
+}
+
+/// Write a whole batch: `frame`'s fields (its `batch_length`, `magic` and `crc` are ignored and computed) followed
+/// by `payload` (the records, already compressed as `frame.attributes` says).
+pub(crate) fn assemble(frame: &BatchHeader, payload: &[u8]) -> std::io::Result<Bytes> {
+    let mut out = Vec::with_capacity(BatchHeader::SIZE + payload.len());
+    out.extend_from_slice(&frame.base_offset.to_be_bytes());
+    out.extend_from_slice(
+        &to_i32(BatchHeader::SIZE - super::LOG_OVERHEAD + payload.len())?.to_be_bytes(),
+    );
+    out.extend_from_slice(&frame.partition_leader_epoch.to_be_bytes());
+    out.push(MAGIC as u8);
+    out.extend_from_slice(&[0; 4]); // CRC, filled below
+    out.extend_from_slice(&frame.attributes.to_be_bytes());
+    out.extend_from_slice(&frame.last_offset_delta.to_be_bytes());
+    out.extend_from_slice(&frame.base_timestamp.to_be_bytes());
+    out.extend_from_slice(&frame.max_timestamp.to_be_bytes());
+    out.extend_from_slice(&frame.producer_id.to_be_bytes());
+    out.extend_from_slice(&frame.producer_epoch.to_be_bytes());
+    out.extend_from_slice(&frame.base_sequence.to_be_bytes());
+    out.extend_from_slice(&frame.records_count.to_be_bytes());
+    out.extend_from_slice(payload);
+    let crc = super::compute_crc(&out);
+    out[super::CRC_OFFSET..super::CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+    Ok(Bytes::from(out))
+}
+
+pub(crate) fn to_i32(n: usize) -> std::io::Result<i32> {
     i32::try_from(n)
         .map_err(|_| std::io::Error::other(format!("{n} does not fit a record batch field")))
 }
