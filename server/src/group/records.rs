@@ -2463,6 +2463,67 @@ mod tests {
             ),
             record(&offset_key("mk-group", "mk-topic", 7), None),
         ];
+        // One record of each KIP-848 type, and tombstones.
+        let (g, m) = ("mk-848".to_owned(), "mk-member".to_owned());
+        let (member, _, current) = kip848_values_for_round_trip();
+        let member_key = RecordKey::ConsumerGroupMemberMetadata {
+            group: g.clone(),
+            member: m.clone(),
+        };
+        let current_key = RecordKey::ConsumerGroupCurrentMemberAssignment {
+            group: g.clone(),
+            member: m.clone(),
+        };
+        let target = ConsumerGroupTargetAssignmentMemberValue {
+            topic_partitions: vec![(Uuid::parse_str(T848_ID).unwrap(), vec![0, 1, 2])],
+        };
+        let records = records
+            .into_iter()
+            .chain([
+                record(
+                    &member_key,
+                    Some(encode_consumer_group_member_metadata_value(&member).unwrap()),
+                ),
+                record(
+                    &RecordKey::ConsumerGroupMetadata { group: g.clone() },
+                    Some(
+                        encode_consumer_group_metadata_value(&ConsumerGroupMetadataValue {
+                            epoch: 7,
+                            metadata_hash: -42,
+                        })
+                        .unwrap(),
+                    ),
+                ),
+                record(
+                    &RecordKey::ConsumerGroupTargetAssignmentMember {
+                        group: g.clone(),
+                        member: m.clone(),
+                    },
+                    Some(encode_consumer_group_target_assignment_member_value(&target).unwrap()),
+                ),
+                record(
+                    &RecordKey::ConsumerGroupTargetAssignmentMetadata { group: g.clone() },
+                    Some(
+                        encode_consumer_group_target_assignment_metadata_value(
+                            &ConsumerGroupTargetAssignmentMetadataValue {
+                                assignment_epoch: 7,
+                                assignment_timestamp: ts,
+                            },
+                        )
+                        .unwrap(),
+                    ),
+                ),
+                record(
+                    &current_key,
+                    Some(encode_consumer_group_current_member_assignment_value(&current).unwrap()),
+                ),
+                record(&current_key, None),
+                record(
+                    &RecordKey::ConsumerGroupPartitionMetadata { group: g },
+                    None,
+                ),
+            ])
+            .collect::<Vec<_>>();
         let batch = build_batch(0, ts, &records, Compression::None);
         std::fs::write(&path, &batch).unwrap();
     }
