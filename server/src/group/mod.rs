@@ -1227,7 +1227,8 @@ impl Replay {
                         "skipping undecodable group metadata"),
                 }
             }
-            RecordKey::Other { .. } => {}
+            // KIP-848 consumer groups (types 3–8) are not replayed yet; other types are skipped.
+            _ => {}
         }
     }
 
