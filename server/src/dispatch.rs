@@ -99,7 +99,9 @@ pub(crate) async fn handle(
         RequestKind::ListGroups(r) => handlers::list_groups::handle(broker, r).into(),
         RequestKind::DeleteGroups(r) => handlers::delete_groups::handle(broker, r).await.into(),
         RequestKind::ConsumerGroupHeartbeat(r) => {
-            handlers::consumer_group_heartbeat::handle(broker, r, &ctx).into()
+            handlers::consumer_group_heartbeat::handle(broker, r, &ctx)
+                .await
+                .into()
         }
         RequestKind::ConsumerGroupDescribe(r) => {
             handlers::consumer_group_describe::handle(broker, r).into()

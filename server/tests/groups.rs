@@ -514,6 +514,19 @@ fn assigned(r: &ConsumerGroupHeartbeatResponse) -> Option<Vec<i32>> {
     })
 }
 
+/// ConsumerGroupDescribe of group `cg`.
+async fn describe_cg(
+    c: &mut Client,
+) -> kafka_protocol::messages::consumer_group_describe_response::DescribedGroup {
+    let mut d = c
+        .call(
+            ConsumerGroupDescribeRequest::default().with_group_ids(vec![gid("cg")]),
+            1,
+        )
+        .await;
+    d.groups.remove(0)
+}
+
 #[tokio::test]
 async fn consumer_protocol_revokes_before_reassigning() {
     let dir = tempfile::tempdir().unwrap();
@@ -584,13 +597,7 @@ async fn consumer_protocol_revokes_before_reassigning() {
     );
 
     // ConsumerGroupDescribe; DescribeGroups says it is not a classic group.
-    let d = c
-        .call(
-            ConsumerGroupDescribeRequest::default().with_group_ids(vec![gid("cg")]),
-            1,
-        )
-        .await;
-    let g = &d.groups[0];
+    let g = &describe_cg(&mut c).await;
     assert_eq!((g.error_code, g.group_epoch, g.assignment_epoch), (0, 2, 2));
     assert_eq!(g.group_state.as_str(), "Stable");
     assert_eq!(g.assignor_name.as_str(), "uniform");
@@ -625,5 +632,86 @@ async fn consumer_protocol_revokes_before_reassigning() {
         .await;
     assert_eq!(bh.member_epoch, 3);
     assert_eq!(assigned(&bh), Some(vec![0, 1, 2, 3]));
+    b.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn consumer_protocol_group_survives_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), &[]).await;
+    let mut c = Client::connect(&b).await;
+    let created = c.call(create_req("t4", 4, 1, &[]), 7).await;
+    let topic_id = created.topics[0].topic_id;
+    let a = c.call(cg_heartbeat("member-a", 0, Some(vec![])), 1).await;
+    assert_eq!(assigned(&a), Some(vec![0, 1, 2, 3]));
+    let _ = c.call(cg_heartbeat("member-b", 0, Some(vec![])), 1).await;
+    let a = c
+        .call(
+            cg_heartbeat("member-a", 1, Some(vec![(topic_id, vec![0, 1, 2, 3])])),
+            1,
+        )
+        .await;
+    let keep = assigned(&a).unwrap();
+    let a = c
+        .call(
+            cg_heartbeat("member-a", 1, Some(vec![(topic_id, keep.clone())])),
+            1,
+        )
+        .await;
+    assert_eq!(a.member_epoch, 2);
+    let bh = c.call(cg_heartbeat("member-b", 2, Some(vec![])), 1).await;
+    let got = assigned(&bh).unwrap();
+    assert_eq!(got.len(), 2);
+    drop(c);
+    drop(b); // crash
+
+    let b = start(dir.path(), &[]).await;
+    let mut c = Client::connect(&b).await;
+    // Both members carry on in epoch 2 with what they own: no rejoin, no reassignment.
+    let a = c
+        .call(
+            cg_heartbeat("member-a", 2, Some(vec![(topic_id, keep.clone())])),
+            1,
+        )
+        .await;
+    assert_eq!(
+        (a.error_code, a.member_epoch),
+        (0, 2),
+        "{:?}",
+        a.error_message
+    );
+    assert_eq!(assigned(&a).unwrap_or(keep.clone()), keep);
+    let bh = c
+        .call(
+            cg_heartbeat("member-b", 2, Some(vec![(topic_id, got.clone())])),
+            1,
+        )
+        .await;
+    assert_eq!((bh.error_code, bh.member_epoch), (0, 2));
+    let g = &describe_cg(&mut c).await;
+    assert_eq!((g.error_code, g.group_epoch, g.assignment_epoch), (0, 2, 2));
+    assert_eq!(g.group_state.as_str(), "Stable");
+    let mut targets: Vec<i32> = g
+        .members
+        .iter()
+        .flat_map(|m| {
+            m.target_assignment
+                .topic_partitions
+                .iter()
+                .flat_map(|t| t.partitions.clone())
+        })
+        .collect();
+    targets.sort_unstable();
+    assert_eq!(targets, [0, 1, 2, 3]);
+    // A member leaving after the restart is persisted too.
+    let left = c.call(cg_heartbeat("member-b", -1, None), 1).await;
+    assert_eq!(left.error_code, 0);
+    drop(c);
+    drop(b);
+    let b = start(dir.path(), &[]).await;
+    let mut c = Client::connect(&b).await;
+    let g = describe_cg(&mut c).await;
+    assert_eq!(g.members.len(), 1);
+    assert_eq!(g.group_epoch, 3);
     b.shutdown().await.unwrap();
 }

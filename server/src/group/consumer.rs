@@ -77,13 +77,85 @@ pub(crate) struct HeartbeatResult {
     pub(crate) assignment: Option<Vec<TopicPartition>>,
 }
 
+/// A member's reconciliation state (Kafka's MemberState; the number is its record value).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum MemberState {
+pub(crate) enum MemberState {
+    /// Owns its target.
     Stable,
     /// Must revoke `revoking` before moving on.
     UnrevokedPartitions,
     /// At the target epoch, but some target partitions are still owned by others.
     UnreleasedPartitions,
+}
+
+impl MemberState {
+    /// Kafka's byte for the state in ConsumerGroupCurrentMemberAssignment records.
+    pub(crate) fn to_byte(self) -> i8 {
+        match self {
+            MemberState::Stable => 0,
+            MemberState::UnrevokedPartitions => 1,
+            MemberState::UnreleasedPartitions => 2,
+        }
+    }
+
+    /// The state of a record byte (unknown values count as stable: the next heartbeat
+    /// reconciles again).
+    pub(crate) fn from_byte(b: i8) -> MemberState {
+        match b {
+            1 => MemberState::UnrevokedPartitions,
+            2 => MemberState::UnreleasedPartitions,
+            _ => MemberState::Stable,
+        }
+    }
+}
+
+/// What changed in a group since the coordinator last persisted it; each becomes records of
+/// `__consumer_offsets` (Kafka's types 3 and 5-8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// A member's metadata (subscription, client, timeouts).
+    Member(String),
+    /// A member is gone: tombstones of its records.
+    MemberRemoved(String),
+    /// The group epoch.
+    GroupEpoch,
+    /// A new target assignment (every member's, and its epoch).
+    Target,
+    /// A member's current assignment and epoch.
+    Assignment(String),
+}
+
+/// A member as replayed from `__consumer_offsets`.
+#[derive(Debug, Clone)]
+pub(crate) struct RestoredMember {
+    /// Member id.
+    pub(crate) id: String,
+    /// Static instance id.
+    pub(crate) instance_id: Option<String>,
+    /// Rack.
+    pub(crate) rack_id: Option<String>,
+    /// Client id.
+    pub(crate) client_id: String,
+    /// Client host.
+    pub(crate) client_host: String,
+    /// Rebalance timeout.
+    pub(crate) rebalance_timeout_ms: i32,
+    /// Subscribed topics.
+    pub(crate) subscribed: Vec<String>,
+    /// Assignor asked for.
+    pub(crate) server_assignor: Option<String>,
+    /// Member epoch.
+    pub(crate) epoch: i32,
+    /// Previous member epoch.
+    pub(crate) previous_epoch: i32,
+    /// Reconciliation state.
+    pub(crate) state: MemberState,
+    /// Current assignment.
+    pub(crate) assigned: Vec<TopicPartition>,
+    /// Partitions pending revocation.
+    pub(crate) revoking: Vec<TopicPartition>,
+    /// Target assignment.
+    pub(crate) target: Vec<TopicPartition>,
 }
 
 /// One member of a consumer group.
@@ -107,12 +179,14 @@ pub(crate) struct ConsumerMember {
     pub(crate) server_assignor: Option<String>,
     /// Member epoch.
     pub(crate) epoch: i32,
-    previous_epoch: i32,
+    /// The member epoch before the last change (a lost answer may still use it).
+    pub(crate) previous_epoch: i32,
     /// Partitions the member has been given (and not asked to revoke).
     pub(crate) assigned: BTreeSet<TopicPartition>,
     /// Partitions it must revoke.
-    revoking: BTreeSet<TopicPartition>,
-    state: MemberState,
+    pub(crate) revoking: BTreeSet<TopicPartition>,
+    /// Reconciliation state.
+    pub(crate) state: MemberState,
     /// The assignment last sent, to send it again only when it changes.
     last_sent: Option<BTreeSet<TopicPartition>>,
     deadline: Instant,
@@ -144,6 +218,8 @@ pub(crate) struct ConsumerGroup {
     pub(crate) state_timestamp_ms: i64,
     /// A member joined during the current heartbeat (bump the epoch once).
     joined: bool,
+    /// Changes not yet persisted.
+    pub(crate) changes: Vec<Change>,
 }
 
 fn ms(v: i32) -> Duration {
@@ -162,7 +238,54 @@ impl ConsumerGroup {
             counts: TopicCounts::new(),
             state_timestamp_ms: now_ms,
             joined: false,
+            changes: Vec::new(),
         }
+    }
+
+    /// A group as replayed from `__consumer_offsets`: its members must heartbeat within the
+    /// session timeout from `now`. `counts` are the subscribed topics' current partition counts.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn restore(
+        id: &str,
+        group_epoch: i32,
+        assignment_epoch: i32,
+        members: Vec<RestoredMember>,
+        counts: TopicCounts,
+        limits: &ConsumerLimits,
+        now: Instant,
+        now_ms: i64,
+    ) -> ConsumerGroup {
+        let mut g = ConsumerGroup::new(id, now_ms);
+        g.group_epoch = group_epoch;
+        g.assignment_epoch = assignment_epoch;
+        g.counts = counts;
+        for m in members {
+            g.target
+                .insert(m.id.clone(), m.target.iter().cloned().collect());
+            let assigned: BTreeSet<TopicPartition> = m.assigned.into_iter().collect();
+            g.members.insert(
+                m.id.clone(),
+                ConsumerMember {
+                    id: m.id,
+                    instance_id: m.instance_id,
+                    rack_id: m.rack_id,
+                    client_id: m.client_id,
+                    client_host: m.client_host,
+                    rebalance_timeout_ms: m.rebalance_timeout_ms,
+                    subscribed: m.subscribed,
+                    server_assignor: m.server_assignor,
+                    epoch: m.epoch,
+                    previous_epoch: m.previous_epoch,
+                    last_sent: Some(assigned.clone()),
+                    assigned,
+                    revoking: m.revoking.into_iter().collect(),
+                    state: m.state,
+                    deadline: now + ms(limits.session_timeout_ms),
+                    revoke_deadline: None,
+                },
+            );
+        }
+        g
     }
 
     /// Kafka's state name (`Empty`, `Assigning`, `Reconciling`, `Stable`).
@@ -209,6 +332,7 @@ impl ConsumerGroup {
     fn bump(&mut self, now_ms: i64) {
         self.group_epoch += 1;
         self.state_timestamp_ms = now_ms;
+        self.changes.push(Change::GroupEpoch);
     }
 
     /// Check a member and epoch for an OffsetCommit / OffsetFetch (Kafka's validateMemberEpoch).
@@ -304,6 +428,9 @@ impl ConsumerGroup {
         }
         let joined = std::mem::take(&mut self.joined);
         if changed || joined {
+            self.changes.push(Change::Member(id.clone()));
+        }
+        if changed || joined {
             self.bump(now_ms);
         }
         let subscribed = self.subscribed_topics();
@@ -320,7 +447,16 @@ impl ConsumerGroup {
         if self.group_epoch > self.assignment_epoch {
             self.compute_target();
         }
+        let snapshot = |g: &ConsumerGroup| {
+            g.members
+                .get(&id)
+                .map(|m| (m.epoch, m.state, m.assigned.clone(), m.revoking.clone()))
+        };
+        let before = snapshot(self);
         self.reconcile(&id, p.owned.as_deref(), now);
+        if snapshot(self) != before {
+            self.changes.push(Change::Assignment(id.clone()));
+        }
         let m = self
             .members
             .get_mut(&id)
@@ -376,6 +512,10 @@ impl ConsumerGroup {
                         self.target.insert(id.clone(), t);
                     }
                     self.members.insert(id.clone(), m);
+                    self.changes.push(Change::MemberRemoved(old));
+                    self.changes.push(Change::Member(id.clone()));
+                    self.changes.push(Change::Target);
+                    self.changes.push(Change::Assignment(id.clone()));
                     return Ok(id);
                 }
             }
@@ -459,6 +599,7 @@ impl ConsumerGroup {
     fn remove_member(&mut self, id: &str, why: &str, now_ms: i64) {
         if self.members.remove(id).is_some() {
             self.target.remove(id);
+            self.changes.push(Change::MemberRemoved(id.to_string()));
             tracing::info!(group = %self.id, member = %id, reason = why, "member removed (consumer protocol)");
             self.bump(now_ms);
         }
@@ -522,6 +663,7 @@ impl ConsumerGroup {
         }
         self.target = target;
         self.assignment_epoch = self.group_epoch;
+        self.changes.push(Change::Target);
         tracing::info!(group = %self.id, epoch = self.assignment_epoch, assignor = self.assignor(),
             members = self.members.len(), partitions = eligible.len(), "computed target assignment");
     }

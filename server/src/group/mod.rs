@@ -34,7 +34,8 @@ use self::classic::{
     SyncResult,
 };
 use self::consumer::{
-    ConsumerGroup, ConsumerLimits, HeartbeatParams, HeartbeatResult, TopicCounts, TopicPartition,
+    Change, ConsumerGroup, ConsumerLimits, HeartbeatParams, HeartbeatResult, MemberState,
+    RestoredMember, TopicCounts, TopicPartition,
 };
 use self::records::{GroupMetadataValue, MemberMetadata, OffsetCommitValue, RecordKey};
 use crate::broker::{now_ms, sync_partition};
@@ -213,6 +214,31 @@ impl Entry {
 enum Value {
     Offset(OffsetCommitValue),
     Group(GroupMetadataValue),
+    ConsumerGroup(records::ConsumerGroupMetadataValue),
+    ConsumerMember(records::ConsumerGroupMemberMetadataValue),
+    TargetMetadata(records::ConsumerGroupTargetAssignmentMetadataValue),
+    TargetMember(records::ConsumerGroupTargetAssignmentMemberValue),
+    CurrentAssignment(records::ConsumerGroupCurrentMemberAssignmentValue),
+}
+
+impl Value {
+    fn encode(&self) -> Result<Bytes, records::RecordError> {
+        match self {
+            Value::Offset(v) => records::encode_offset_commit_value(v),
+            Value::Group(v) => records::encode_group_metadata_value(v),
+            Value::ConsumerGroup(v) => records::encode_consumer_group_metadata_value(v),
+            Value::ConsumerMember(v) => records::encode_consumer_group_member_metadata_value(v),
+            Value::TargetMetadata(v) => {
+                records::encode_consumer_group_target_assignment_metadata_value(v)
+            }
+            Value::TargetMember(v) => {
+                records::encode_consumer_group_target_assignment_member_value(v)
+            }
+            Value::CurrentAssignment(v) => {
+                records::encode_consumer_group_current_member_assignment_value(v)
+            }
+        }
+    }
 }
 
 /// One record to write: key and value (None = tombstone).
@@ -304,8 +330,11 @@ impl GroupCoordinator {
             for p in topic.partitions() {
                 loaded.partition(&p)?;
             }
-            let (groups, offsets) = (loaded.groups.len(), loaded.offsets.len());
-            *c.lock() = loaded.into_entries();
+            let (groups, offsets) = (
+                loaded.groups.len() + loaded.consumer.len(),
+                loaded.offsets.len(),
+            );
+            *c.lock() = loaded.into_entries(&c.topics, &c.consumer_limits);
             info!(
                 groups,
                 offsets,
@@ -362,12 +391,7 @@ impl GroupCoordinator {
             let key = records::encode_key(k).map_err(unencodable)?;
             let value = match v {
                 None => None,
-                Some(Value::Offset(v)) => {
-                    Some(records::encode_offset_commit_value(v).map_err(unencodable)?)
-                }
-                Some(Value::Group(v)) => {
-                    Some(records::encode_group_metadata_value(v).map_err(unencodable)?)
-                }
+                Some(v) => Some(v.encode().map_err(unencodable)?),
             };
             records.push((key, value));
         }
@@ -539,12 +563,32 @@ impl GroupCoordinator {
 
     /// ConsumerGroupHeartbeat (KIP-848). `owned` partitions come as topic ids; the answer's
     /// assignment is resolved back to topic ids by the caller.
-    pub(crate) fn consumer_heartbeat(
+    pub(crate) async fn consumer_heartbeat(
         &self,
         group_id: &str,
         p: HeartbeatParams,
     ) -> Result<HeartbeatResult, (ResponseError, String)> {
-        let mut groups = self.lock();
+        let (result, to_sync) = {
+            let mut groups = self.lock();
+            let result = self.consumer_heartbeat_locked(&mut groups, group_id, p);
+            let to_sync = match groups.get_mut(group_id).map(|e| &mut e.kind) {
+                Some(Kind::Consumer(g)) => self.persist_consumer(g),
+                _ => None,
+            };
+            (result, to_sync)
+        };
+        if let Err(e) = Self::sync(to_sync).await {
+            return Err((e, "cannot make the group state durable".into()));
+        }
+        result
+    }
+
+    fn consumer_heartbeat_locked(
+        &self,
+        groups: &mut HashMap<String, Entry>,
+        group_id: &str,
+        p: HeartbeatParams,
+    ) -> Result<HeartbeatResult, (ResponseError, String)> {
         if p.member_epoch != 0 && !groups.contains_key(group_id) {
             return Err((
                 ResponseError::UnknownMemberId,
@@ -562,17 +606,7 @@ impl GroupCoordinator {
         };
         let mut names = g.subscribed_topics();
         names.extend(p.subscribed_topics.iter().flatten().cloned());
-        let counts: TopicCounts = names
-            .into_iter()
-            .filter_map(|t| {
-                let n = self
-                    .topics
-                    .get(&t)
-                    .filter(|t| !t.is_internal())?
-                    .partition_count();
-                Some((t, n))
-            })
-            .collect();
+        let counts = self.topic_counts(names);
         let new_id = uuid::Uuid::new_v4().to_string();
         g.heartbeat(
             p,
@@ -582,6 +616,181 @@ impl GroupCoordinator {
             Instant::now(),
             now_ms(),
         )
+    }
+
+    /// Partition counts of the existing, non-internal topics among `names`.
+    fn topic_counts(&self, names: impl IntoIterator<Item = String>) -> TopicCounts {
+        names
+            .into_iter()
+            .filter_map(|t| {
+                let n = self
+                    .topics
+                    .get(&t)
+                    .filter(|t| !t.is_internal())?
+                    .partition_count();
+                Some((t, n))
+            })
+            .collect()
+    }
+
+    /// (topic id, partitions) per topic of a set of partitions, for the records; partitions of
+    /// topics that no longer exist are left out.
+    fn by_topic_id<'a>(
+        &self,
+        tps: impl IntoIterator<Item = &'a TopicPartition>,
+    ) -> Vec<(uuid::Uuid, Vec<i32>)> {
+        let mut out: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+        for (t, p) in tps {
+            out.entry(t.clone()).or_default().push(*p);
+        }
+        out.into_iter()
+            .filter_map(|(t, ps)| Some((self.topics.get(&t)?.id, ps)))
+            .collect()
+    }
+
+    fn assigned_partitions<'a>(
+        &self,
+        tps: impl IntoIterator<Item = &'a TopicPartition>,
+    ) -> Vec<records::AssignedPartitions> {
+        self.by_topic_id(tps)
+            .into_iter()
+            .map(|(topic_id, partitions)| records::AssignedPartitions {
+                topic_id,
+                partitions,
+                assignment_epochs: Some(Vec::new()),
+            })
+            .collect()
+    }
+
+    /// The records for what changed in a consumer-protocol group, in Kafka's order: removed
+    /// members' tombstones, member metadata (5), group epoch (3), target assignment (7, 6),
+    /// current assignments (8).
+    fn consumer_writes(&self, g: &mut ConsumerGroup) -> Vec<Write> {
+        let changes = std::mem::take(&mut g.changes);
+        if changes.is_empty() {
+            return Vec::new();
+        }
+        let group = g.id.clone();
+        let member_key = |kind: i16, member: &str| {
+            let (group, member) = (group.clone(), member.to_string());
+            match kind {
+                5 => RecordKey::ConsumerGroupMemberMetadata { group, member },
+                7 => RecordKey::ConsumerGroupTargetAssignmentMember { group, member },
+                _ => RecordKey::ConsumerGroupCurrentMemberAssignment { group, member },
+            }
+        };
+        let mut writes = Vec::new();
+        let mut removed = Vec::new();
+        let mut members = Vec::new();
+        let mut assignments = Vec::new();
+        let (mut epoch, mut target) = (false, false);
+        for c in &changes {
+            match c {
+                Change::MemberRemoved(id)
+                    if !g.members.contains_key(id) && !removed.contains(id) =>
+                {
+                    removed.push(id.clone());
+                }
+                Change::Member(id) if g.members.contains_key(id) && !members.contains(id) => {
+                    members.push(id.clone());
+                }
+                Change::Assignment(id)
+                    if g.members.contains_key(id) && !assignments.contains(id) =>
+                {
+                    assignments.push(id.clone());
+                }
+                Change::GroupEpoch => epoch = true,
+                Change::Target => target = true,
+                _ => {}
+            }
+        }
+        for id in &removed {
+            for kind in [8, 7, 5] {
+                writes.push((member_key(kind, id), None));
+            }
+        }
+        for id in &members {
+            let Some(m) = g.members.get(id) else { continue };
+            writes.push((
+                member_key(5, id),
+                Some(Value::ConsumerMember(
+                    records::ConsumerGroupMemberMetadataValue {
+                        instance_id: m.instance_id.clone(),
+                        rack_id: m.rack_id.clone(),
+                        client_id: m.client_id.clone(),
+                        client_host: m.client_host.clone(),
+                        subscribed_topic_names: m.subscribed.clone(),
+                        subscribed_topic_regex: Some(String::new()),
+                        rebalance_timeout_ms: m.rebalance_timeout_ms,
+                        server_assignor: m.server_assignor.clone(),
+                        classic_member_metadata: None,
+                    },
+                )),
+            ));
+        }
+        if epoch {
+            writes.push((
+                RecordKey::ConsumerGroupMetadata {
+                    group: group.clone(),
+                },
+                Some(Value::ConsumerGroup(records::ConsumerGroupMetadataValue {
+                    epoch: g.group_epoch,
+                    metadata_hash: 0,
+                })),
+            ));
+        }
+        if target {
+            for (id, tps) in &g.target {
+                writes.push((
+                    member_key(7, id),
+                    Some(Value::TargetMember(
+                        records::ConsumerGroupTargetAssignmentMemberValue {
+                            topic_partitions: self.by_topic_id(tps),
+                        },
+                    )),
+                ));
+            }
+            writes.push((
+                RecordKey::ConsumerGroupTargetAssignmentMetadata {
+                    group: group.clone(),
+                },
+                Some(Value::TargetMetadata(
+                    records::ConsumerGroupTargetAssignmentMetadataValue {
+                        assignment_epoch: g.assignment_epoch,
+                        assignment_timestamp: now_ms(),
+                    },
+                )),
+            ));
+        }
+        for id in &assignments {
+            let Some(m) = g.members.get(id) else { continue };
+            writes.push((
+                member_key(8, id),
+                Some(Value::CurrentAssignment(
+                    records::ConsumerGroupCurrentMemberAssignmentValue {
+                        member_epoch: m.epoch,
+                        previous_member_epoch: m.previous_epoch,
+                        state: m.state.to_byte(),
+                        assigned_partitions: self.assigned_partitions(&m.assigned),
+                        partitions_pending_revocation: self.assigned_partitions(&m.revoking),
+                    },
+                )),
+            ));
+        }
+        writes
+    }
+
+    /// Append what changed in a consumer-protocol group. Failures are logged: the in-memory
+    /// state stays authoritative until the next change is written.
+    fn persist_consumer(&self, g: &mut ConsumerGroup) -> Option<Arc<Partition>> {
+        let writes = self.consumer_writes(g);
+        match self.append(&g.id, &writes) {
+            Ok(p) => p,
+            Err(e) => {
+                error!(group = %g.id, error = %e, "cannot write consumer group state to __consumer_offsets");
+                None
+            }
+        }
     }
 
     /// ConsumerGroupDescribe for one group.
@@ -899,12 +1108,7 @@ impl GroupCoordinator {
                 .keys()
                 .map(|(t, p)| (Self::offset_key(group_id, t, *p), None))
                 .collect();
-            recs.push((
-                RecordKey::GroupMetadata {
-                    group: group_id.to_string(),
-                },
-                None,
-            ));
+            recs.extend(group_tombstones(group_id, &entry.kind));
             let p = self.append(group_id, &recs).map_err(|e| write_error(&e))?;
             if let Kind::Classic(g) = &mut entry.kind {
                 g.kill(now_ms());
@@ -986,6 +1190,9 @@ impl GroupCoordinator {
                     Kind::Classic(_) => {}
                     Kind::Consumer(g) => {
                         g.tick(now, wall);
+                        if let Some(p) = self.persist_consumer(g) {
+                            to_sync.push(p);
+                        }
                     }
                 }
                 if let Some(p) = self.persist_if_dirty(entry) {
@@ -1042,7 +1249,7 @@ impl GroupCoordinator {
                     .collect();
                 let emptied = expired.len() == entry.offsets.len();
                 if emptied {
-                    recs.push((RecordKey::GroupMetadata { group: id.clone() }, None));
+                    recs.extend(group_tombstones(id, &entry.kind));
                 }
                 match self.append(id, &recs) {
                     Ok(p) => {
@@ -1069,6 +1276,31 @@ impl GroupCoordinator {
         for p in to_sync {
             let _ = Self::sync(Some(p)).await;
         }
+    }
+}
+
+/// Tombstones that delete a group's own records (not its offsets): the GroupMetadata record
+/// of a classic group; the group, target-assignment and partition metadata of a
+/// consumer-protocol group.
+fn group_tombstones(group_id: &str, kind: &Kind) -> Vec<Write> {
+    let group = group_id.to_string();
+    match kind {
+        Kind::Classic(_) => vec![(RecordKey::GroupMetadata { group }, None)],
+        Kind::Consumer(_) => vec![
+            (
+                RecordKey::ConsumerGroupTargetAssignmentMetadata {
+                    group: group.clone(),
+                },
+                None,
+            ),
+            (
+                RecordKey::ConsumerGroupPartitionMetadata {
+                    group: group.clone(),
+                },
+                None,
+            ),
+            (RecordKey::ConsumerGroupMetadata { group }, None),
+        ],
     }
 }
 
@@ -1133,6 +1365,17 @@ fn to_value(c: &Committed) -> OffsetCommitValue {
 struct Replay {
     groups: HashMap<String, GroupMetadataValue>,
     offsets: HashMap<(String, String, i32), Committed>,
+    consumer: HashMap<String, ConsumerReplay>,
+}
+
+/// A consumer-protocol group read back from its records (types 3, 5, 6, 7, 8).
+#[derive(Debug, Default)]
+struct ConsumerReplay {
+    epoch: i32,
+    assignment_epoch: i32,
+    members: BTreeMap<String, records::ConsumerGroupMemberMetadataValue>,
+    targets: BTreeMap<String, Vec<(uuid::Uuid, Vec<i32>)>>,
+    current: BTreeMap<String, records::ConsumerGroupCurrentMemberAssignmentValue>,
 }
 
 impl Replay {
@@ -1227,15 +1470,174 @@ impl Replay {
                         "skipping undecodable group metadata"),
                 }
             }
-            // KIP-848 consumer groups (types 3–8) are not replayed yet; other types are skipped.
+            RecordKey::ConsumerGroupMetadata { group } => {
+                match r
+                    .value
+                    .as_deref()
+                    .map(records::decode_consumer_group_metadata_value)
+                {
+                    None => {
+                        self.consumer.remove(&group);
+                    }
+                    Some(Ok(v)) => self.consumer.entry(group).or_default().epoch = v.epoch,
+                    Some(Err(e)) => warn!(partition = p.index, offset = r.offset, error = %e,
+                        "skipping undecodable consumer group metadata"),
+                }
+            }
+            RecordKey::ConsumerGroupTargetAssignmentMetadata { group } => {
+                if let Some(v) = r.value.as_deref() {
+                    match records::decode_consumer_group_target_assignment_metadata_value(v) {
+                        Ok(v) => {
+                            self.consumer.entry(group).or_default().assignment_epoch =
+                                v.assignment_epoch;
+                        }
+                        Err(e) => warn!(partition = p.index, offset = r.offset, error = %e,
+                            "skipping undecodable target assignment metadata"),
+                    }
+                }
+            }
+            RecordKey::ConsumerGroupMemberMetadata { group, member } => {
+                let g = self.consumer.entry(group).or_default();
+                match r
+                    .value
+                    .as_deref()
+                    .map(records::decode_consumer_group_member_metadata_value)
+                {
+                    None => {
+                        g.members.remove(&member);
+                    }
+                    Some(Ok(v)) => {
+                        g.members.insert(member, v);
+                    }
+                    Some(Err(e)) => warn!(partition = p.index, offset = r.offset, error = %e,
+                        "skipping undecodable consumer group member"),
+                }
+            }
+            RecordKey::ConsumerGroupTargetAssignmentMember { group, member } => {
+                let g = self.consumer.entry(group).or_default();
+                match r
+                    .value
+                    .as_deref()
+                    .map(records::decode_consumer_group_target_assignment_member_value)
+                {
+                    None => {
+                        g.targets.remove(&member);
+                    }
+                    Some(Ok(v)) => {
+                        g.targets.insert(member, v.topic_partitions);
+                    }
+                    Some(Err(e)) => warn!(partition = p.index, offset = r.offset, error = %e,
+                        "skipping an undecodable target assignment"),
+                }
+            }
+            RecordKey::ConsumerGroupCurrentMemberAssignment { group, member } => {
+                let g = self.consumer.entry(group).or_default();
+                match r
+                    .value
+                    .as_deref()
+                    .map(records::decode_consumer_group_current_member_assignment_value)
+                {
+                    None => {
+                        g.current.remove(&member);
+                    }
+                    Some(Ok(v)) => {
+                        g.current.insert(member, v);
+                    }
+                    Some(Err(e)) => warn!(partition = p.index, offset = r.offset, error = %e,
+                        "skipping an undecodable member assignment"),
+                }
+            }
+            // Partition metadata (no longer written by Kafka 4.4), regex, share and streams
+            // groups: nothing to restore.
             _ => {}
         }
     }
 
-    fn into_entries(self) -> HashMap<String, Entry> {
+    fn into_entries(self, topics: &Topics, limits: &ConsumerLimits) -> HashMap<String, Entry> {
         let now = Instant::now();
         let mut out: HashMap<String, Entry> = HashMap::new();
+        let names = |tps: &[(uuid::Uuid, Vec<i32>)]| -> Vec<TopicPartition> {
+            tps.iter()
+                .filter_map(|(id, ps)| {
+                    let t = topics.get_by_id(id)?;
+                    Some(
+                        ps.iter()
+                            .map(move |p| (t.name.clone(), *p))
+                            .collect::<Vec<_>>(),
+                    )
+                })
+                .flatten()
+                .collect()
+        };
+        let assigned = |aps: &[records::AssignedPartitions]| -> Vec<TopicPartition> {
+            let flat: Vec<(uuid::Uuid, Vec<i32>)> = aps
+                .iter()
+                .map(|a| (a.topic_id, a.partitions.clone()))
+                .collect();
+            names(&flat)
+        };
+        for (id, c) in self.consumer {
+            // A group id belongs to one protocol at a time: a consumer group with members wins.
+            if c.members.is_empty() && self.groups.contains_key(&id) {
+                continue;
+            }
+            let members: Vec<RestoredMember> = c
+                .members
+                .iter()
+                .map(|(mid, m)| {
+                    let cur = c.current.get(mid);
+                    RestoredMember {
+                        id: mid.clone(),
+                        instance_id: m.instance_id.clone(),
+                        rack_id: m.rack_id.clone(),
+                        client_id: m.client_id.clone(),
+                        client_host: m.client_host.clone(),
+                        rebalance_timeout_ms: m.rebalance_timeout_ms,
+                        subscribed: m.subscribed_topic_names.clone(),
+                        server_assignor: m.server_assignor.clone(),
+                        epoch: cur.map_or(0, |a| a.member_epoch),
+                        previous_epoch: cur.map_or(-1, |a| a.previous_member_epoch),
+                        state: cur.map_or(MemberState::Stable, |a| MemberState::from_byte(a.state)),
+                        assigned: cur
+                            .map(|a| assigned(&a.assigned_partitions))
+                            .unwrap_or_default(),
+                        revoking: cur
+                            .map(|a| assigned(&a.partitions_pending_revocation))
+                            .unwrap_or_default(),
+                        target: c.targets.get(mid).map(|t| names(t)).unwrap_or_default(),
+                    }
+                })
+                .collect();
+            let subscribed: std::collections::BTreeSet<String> = members
+                .iter()
+                .flat_map(|m| m.subscribed.iter().cloned())
+                .collect();
+            let counts: TopicCounts = subscribed
+                .into_iter()
+                .filter_map(|t| Some((t.clone(), topics.get(&t)?.partition_count())))
+                .collect();
+            let group = ConsumerGroup::restore(
+                &id,
+                c.epoch,
+                c.assignment_epoch,
+                members,
+                counts,
+                limits,
+                now,
+                now_ms(),
+            );
+            out.insert(
+                id,
+                Entry {
+                    kind: Kind::Consumer(group),
+                    offsets: BTreeMap::new(),
+                },
+            );
+        }
         for (id, v) in self.groups {
+            if out.contains_key(&id) {
+                continue;
+            }
             let members = v
                 .members
                 .into_iter()

@@ -85,7 +85,6 @@
 //! ```
 
 // The KIP-848 codecs (types 3–8) wait for the coordinator to persist consumer groups.
-#![cfg_attr(not(test), allow(dead_code))]
 
 use bytes::{BufMut, Bytes, BytesMut};
 use uuid::Uuid;
@@ -332,6 +331,8 @@ pub(crate) struct ConsumerGroupMetadataValue {
 /// The value of a consumer group's subscribed topic metadata record
 /// (`ConsumerGroupPartitionMetadataValue` v0), written before Kafka 4.1; decoded only.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Type 4 is decoded only in tests: Kafka 4.4 no longer writes it and replay skips it.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) struct ConsumerGroupPartitionMetadataValue {
     /// The subscribed topics.
     pub(crate) topics: Vec<TopicMetadata>,
@@ -339,6 +340,8 @@ pub(crate) struct ConsumerGroupPartitionMetadataValue {
 
 /// One topic in a [`ConsumerGroupPartitionMetadataValue`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Type 4 is decoded only in tests: Kafka 4.4 no longer writes it and replay skips it.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) struct TopicMetadata {
     /// Topic id.
     pub(crate) topic_id: Uuid,
@@ -780,6 +783,8 @@ fn encode_consumer_group_partition_metadata_value(
 }
 
 /// Decodes a subscribed topic metadata value (v0), as written before Kafka 4.1.
+// Type 4 is decoded only in tests: Kafka 4.4 no longer writes it and replay skips it.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn decode_consumer_group_partition_metadata_value(
     buf: &[u8],
 ) -> Result<ConsumerGroupPartitionMetadataValue, RecordError> {

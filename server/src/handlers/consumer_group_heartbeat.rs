@@ -11,7 +11,7 @@ use super::{client_host, s, RequestContext};
 use crate::broker::Broker;
 use crate::group::consumer::HeartbeatParams;
 
-pub(crate) fn handle(
+pub(crate) async fn handle(
     b: &Broker,
     req: ConsumerGroupHeartbeatRequest,
     ctx: &RequestContext<'_>,
@@ -23,7 +23,11 @@ pub(crate) fn handle(
         return r;
     }
     // Clients subscribed by topic names may send an empty regex.
-    if req.subscribed_topic_regex.as_ref().is_some_and(|r| !r.is_empty()) {
+    if req
+        .subscribed_topic_regex
+        .as_ref()
+        .is_some_and(|r| !r.is_empty())
+    {
         tracing::warn!(group = %req.group_id.as_str(), regex = ?req.subscribed_topic_regex,
             "refusing a regular-expression subscription (not supported yet)");
         r.error_code = kafka_protocol::error::ResponseError::InvalidRequest.code();
@@ -60,7 +64,7 @@ pub(crate) fn handle(
         client_id: ctx.client_id.to_string(),
         client_host: client_host(ctx.peer),
     };
-    match b.groups.consumer_heartbeat(req.group_id.as_str(), p) {
+    match b.groups.consumer_heartbeat(req.group_id.as_str(), p).await {
         Err((code, msg)) => {
             if code == kafka_protocol::error::ResponseError::InvalidRequest {
                 tracing::warn!(group = %req.group_id.as_str(), member = %req.member_id.as_str(),
