@@ -715,3 +715,59 @@ async fn consumer_protocol_group_survives_a_crash() {
     assert_eq!(g.group_epoch, 3);
     b.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn consumer_protocol_static_member_returns_to_its_partitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), &[]).await;
+    let mut c = Client::connect(&b).await;
+    let created = c.call(create_req("t4", 4, 1, &[]), 7).await;
+    let topic_id = created.topics[0].topic_id;
+    let stat = |member: &str, epoch: i32, owned: Option<Vec<(uuid::Uuid, Vec<i32>)>>| {
+        cg_heartbeat(member, epoch, owned).with_instance_id(Some(sb("instance-1")))
+    };
+    let s = c.call(stat("static-1", 0, Some(vec![])), 1).await;
+    assert_eq!(assigned(&s), Some(vec![0, 1, 2, 3]));
+    let _ = c.call(cg_heartbeat("member-b", 0, Some(vec![])), 1).await;
+    let s = c
+        .call(
+            stat("static-1", 1, Some(vec![(topic_id, vec![0, 1, 2, 3])])),
+            1,
+        )
+        .await;
+    let keep = assigned(&s).unwrap();
+    let s = c
+        .call(stat("static-1", 1, Some(vec![(topic_id, keep.clone())])), 1)
+        .await;
+    assert_eq!(s.member_epoch, 2);
+    let bh = c.call(cg_heartbeat("member-b", 2, Some(vec![])), 1).await;
+    let got = assigned(&bh).unwrap();
+
+    // The static member goes away for a while (epoch -2): nothing moves.
+    let gone = c.call(stat("static-1", -2, None), 1).await;
+    assert_eq!((gone.error_code, gone.member_epoch), (0, -2));
+    let bh = c
+        .call(
+            cg_heartbeat("member-b", 2, Some(vec![(topic_id, got.clone())])),
+            1,
+        )
+        .await;
+    assert_eq!(
+        (bh.member_epoch, assigned(&bh)),
+        (2, None),
+        "no new assignment for B"
+    );
+    assert_eq!(describe_cg(&mut c).await.group_epoch, 2);
+
+    // Its next incarnation (new member id, same instance id) gets the same partitions back.
+    let back = c.call(stat("static-2", 0, Some(vec![])), 1).await;
+    assert_eq!(back.error_code, 0, "{:?}", back.error_message);
+    assert_eq!(back.member_epoch, 2);
+    assert_eq!(assigned(&back), Some(keep));
+    let g = describe_cg(&mut c).await;
+    assert_eq!(g.group_epoch, 2, "no rebalance");
+    let mut ids: Vec<String> = g.members.iter().map(|m| m.member_id.to_string()).collect();
+    ids.sort();
+    assert_eq!(ids, ["member-b", "static-2"]);
+    b.shutdown().await.unwrap();
+}

@@ -508,6 +508,9 @@ impl ConsumerGroup {
                         new_member = %id, "static member rejoined; it keeps its assignment");
                     m.id.clone_from(&id);
                     m.last_sent = None;
+                    if m.epoch == -2 {
+                        m.epoch = m.previous_epoch;
+                    }
                     if let Some(t) = self.target.remove(&old) {
                         self.target.insert(id.clone(), t);
                     }
@@ -587,7 +590,22 @@ impl ConsumerGroup {
                 format!("member {id} is not in group {}", self.id),
             ));
         }
-        self.remove_member(&id, "left the group", now_ms);
+        let is_static = self
+            .members
+            .get(&id)
+            .is_some_and(|m| m.instance_id.is_some());
+        if p.member_epoch == -2 && is_static {
+            // A static member going away for a while (KIP-345/848): it keeps its place and its
+            // partitions until it comes back with the same instance id or its session ends.
+            if let Some(m) = self.members.get_mut(&id) {
+                m.previous_epoch = m.epoch;
+                m.epoch = -2;
+            }
+            self.changes.push(Change::Assignment(id.clone()));
+            tracing::info!(group = %self.id, member = %id, "static member left temporarily");
+        } else {
+            self.remove_member(&id, "left the group", now_ms);
+        }
         Ok(HeartbeatResult {
             member_id: id,
             member_epoch: p.member_epoch,
