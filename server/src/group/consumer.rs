@@ -840,3 +840,7 @@ fn uniform_assign(
         }
     }
 }
+
+#[cfg(test)]
+#[path = "consumer_tests.rs"]
+mod tests;
