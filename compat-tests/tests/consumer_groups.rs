@@ -1371,3 +1371,83 @@ fn reference_kafka_list_describe_and_delete_groups() {
 fn minikafka_list_describe_and_delete_groups() {
     list_describe_and_delete_groups(&Cluster::minikafka(&[]));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Scenario 7: KIP-848 regular-expression subscription (SubscribedTopicRegex, resolved by the
+// broker)
+// ---------------------------------------------------------------------------------------------
+
+/// Polls `consumer` until `want` records arrived (bounded by [`CONSUME`]); returns what came,
+/// by (topic, partition, offset) -> key.
+fn consume_keys(
+    consumer: &BaseConsumer,
+    want: usize,
+    got: &mut BTreeMap<(String, i32, i64), String>,
+    label: &str,
+) {
+    let deadline = std::time::Instant::now() + CONSUME;
+    while got.len() < want && std::time::Instant::now() < deadline {
+        match consumer.poll(TICK) {
+            Some(Ok(m)) => {
+                let key = String::from_utf8_lossy(m.key().unwrap_or_default()).to_string();
+                let prev = got.insert((m.topic().to_string(), m.partition(), m.offset()), key);
+                assert!(prev.is_none(), "{label}: a record was delivered twice");
+            }
+            Some(Err(e)) => panic!("{label}: consumer error {e}"),
+            None => {}
+        }
+    }
+}
+
+fn regex_subscription_follows_matching_topics(cluster: &Cluster) {
+    let label = cluster.label();
+    let bootstrap = cluster.bootstrap();
+    let base = unique_topic("rx");
+    let (a, b, other, late) = (
+        format!("{base}-a"),
+        format!("{base}-b"),
+        format!("other-{base}"),
+        format!("{base}-late"),
+    );
+    let mut expected: BTreeMap<(String, i32, i64), String> = BTreeMap::new();
+    for t in [&a, &b, &other] {
+        create_topic(&bootstrap, t, PARTITIONS);
+        let mut e = Expected::new();
+        produce(&bootstrap, t, 0, 10, &mut e);
+        if t != &other {
+            expected.extend(e.into_iter().map(|((p, o), k)| ((t.clone(), p, o), k)));
+        }
+    }
+    let consumer: BaseConsumer = group_config(&bootstrap, &unique_topic("g-rx"), Proto::Consumer)
+        .create()
+        .expect("consumer");
+    consumer
+        .subscribe(&[&format!("^{base}-.*")])
+        .expect("subscribe to a pattern");
+    let mut got = BTreeMap::new();
+    consume_keys(&consumer, expected.len(), &mut got, label);
+    assert_eq!(
+        got, expected,
+        "{label}: every record of the matching topics once, nothing of {other}"
+    );
+    // A matching topic created later joins the subscription.
+    create_topic(&bootstrap, &late, PARTITIONS);
+    let mut e = Expected::new();
+    produce(&bootstrap, &late, 0, 5, &mut e);
+    expected.extend(e.into_iter().map(|((p, o), k)| ((late.clone(), p, o), k)));
+    consume_keys(&consumer, expected.len(), &mut got, label);
+    assert_eq!(
+        got, expected,
+        "{label}: the new topic {late} is consumed too"
+    );
+}
+
+#[test]
+fn reference_kafka_kip848_regex_subscription_follows_matching_topics() {
+    regex_subscription_follows_matching_topics(&Cluster::reference());
+}
+
+#[test]
+fn minikafka_kip848_regex_subscription_follows_matching_topics() {
+    regex_subscription_follows_matching_topics(&Cluster::minikafka(MINIKAFKA_KIP848_ARGS));
+}

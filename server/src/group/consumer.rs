@@ -25,6 +25,10 @@ pub(crate) type TopicPartition = (String, i32);
 /// Partition counts of the topics members subscribe to (name → count); missing = no such topic.
 pub(crate) type TopicCounts = BTreeMap<String, i32>;
 
+/// Resolves a subscribed regular expression to the sorted names of the topics it matches
+/// (an error text for an invalid expression).
+pub(crate) type Resolver<'a> = dyn Fn(&str) -> Result<Vec<String>, String> + 'a;
+
 /// Assignors the broker offers (`group.consumer.assignors`); the first is the default.
 pub(crate) const ASSIGNORS: &[&str] = &["uniform", "range"];
 
@@ -54,6 +58,8 @@ pub(crate) struct HeartbeatParams {
     pub(crate) rebalance_timeout_ms: i32,
     /// Subscribed topics (None = unchanged).
     pub(crate) subscribed_topics: Option<Vec<String>>,
+    /// Subscribed regular expression (None = unchanged, empty = none).
+    pub(crate) subscribed_regex: Option<String>,
     /// Assignor asked for (None = unchanged).
     pub(crate) server_assignor: Option<String>,
     /// Partitions the member owns (None = unchanged).
@@ -142,6 +148,8 @@ pub(crate) struct RestoredMember {
     pub(crate) rebalance_timeout_ms: i32,
     /// Subscribed topics.
     pub(crate) subscribed: Vec<String>,
+    /// Subscribed regular expression.
+    pub(crate) regex: Option<String>,
     /// Assignor asked for.
     pub(crate) server_assignor: Option<String>,
     /// Member epoch.
@@ -175,6 +183,10 @@ pub(crate) struct ConsumerMember {
     pub(crate) rebalance_timeout_ms: i32,
     /// Subscribed topic names, sorted.
     pub(crate) subscribed: Vec<String>,
+    /// Subscribed regular expression (RE2 syntax, matching whole topic names).
+    pub(crate) regex: Option<String>,
+    /// Topics the regular expression matches now, sorted.
+    pub(crate) resolved: Vec<String>,
     /// Assignor the member asked for.
     pub(crate) server_assignor: Option<String>,
     /// Member epoch.
@@ -194,6 +206,11 @@ pub(crate) struct ConsumerMember {
 }
 
 impl ConsumerMember {
+    /// Whether the member subscribes to `topic` (by name or through its regex).
+    pub(crate) fn subscribes(&self, topic: &String) -> bool {
+        self.subscribed.binary_search(topic).is_ok() || self.resolved.binary_search(topic).is_ok()
+    }
+
     fn owns(&self, tp: &TopicPartition) -> bool {
         self.assigned.contains(tp) || self.revoking.contains(tp)
     }
@@ -251,6 +268,7 @@ impl ConsumerGroup {
         assignment_epoch: i32,
         members: Vec<RestoredMember>,
         counts: TopicCounts,
+        resolve: &Resolver<'_>,
         limits: &ConsumerLimits,
         now: Instant,
         now_ms: i64,
@@ -273,6 +291,12 @@ impl ConsumerGroup {
                     client_host: m.client_host,
                     rebalance_timeout_ms: m.rebalance_timeout_ms,
                     subscribed: m.subscribed,
+                    resolved: m
+                        .regex
+                        .as_deref()
+                        .and_then(|r| resolve(r).ok())
+                        .unwrap_or_default(),
+                    regex: m.regex,
                     server_assignor: m.server_assignor,
                     epoch: m.epoch,
                     previous_epoch: m.previous_epoch,
@@ -325,7 +349,7 @@ impl ConsumerGroup {
     pub(crate) fn subscribed_topics(&self) -> BTreeSet<String> {
         self.members
             .values()
-            .flat_map(|m| m.subscribed.iter().cloned())
+            .flat_map(|m| m.subscribed.iter().chain(m.resolved.iter()).cloned())
             .collect()
     }
 
@@ -361,10 +385,24 @@ impl ConsumerGroup {
         p: HeartbeatParams,
         new_member_id: String,
         counts: &TopicCounts,
+        resolve: &Resolver<'_>,
         limits: &ConsumerLimits,
         now: Instant,
         now_ms: i64,
     ) -> Result<HeartbeatResult, (ResponseError, String)> {
+        let regex = match p.subscribed_regex.as_deref() {
+            None => None,
+            Some("") => Some(None),
+            Some(r) => match resolve(r) {
+                Ok(_) => Some(Some(r.to_string())),
+                Err(e) => {
+                    return Err((
+                        ResponseError::InvalidRegularExpression,
+                        format!("invalid SubscribedTopicRegex {r:?}: {e}"),
+                    ))
+                }
+            },
+        };
         if let Some(a) = &p.server_assignor {
             if !ASSIGNORS.contains(&a.as_str()) {
                 return Err((
@@ -414,6 +452,12 @@ impl ConsumerGroup {
                     changed = true;
                 }
             }
+            if let Some(r) = &regex {
+                if *r != m.regex {
+                    m.regex.clone_from(r);
+                    changed = true;
+                }
+            }
             if let Some(a) = &p.server_assignor {
                 if m.server_assignor.as_ref() != Some(a) {
                     m.server_assignor = Some(a.clone());
@@ -429,6 +473,19 @@ impl ConsumerGroup {
         let joined = std::mem::take(&mut self.joined);
         if changed || joined {
             self.changes.push(Change::Member(id.clone()));
+        }
+        // Regular expressions are resolved again at every heartbeat: a topic created or
+        // deleted since changes the subscription, and so the group epoch.
+        for m in self.members.values_mut() {
+            let now_resolved = m
+                .regex
+                .as_deref()
+                .and_then(|r| resolve(r).ok())
+                .unwrap_or_default();
+            if now_resolved != m.resolved {
+                m.resolved = now_resolved;
+                changed = true;
+            }
         }
         if changed || joined {
             self.bump(now_ms);
@@ -489,10 +546,11 @@ impl ConsumerGroup {
         } else {
             p.member_id.clone()
         };
-        if p.subscribed_topics.is_none() && !self.members.contains_key(&id) {
+        let regex_set = p.subscribed_regex.as_deref().is_some_and(|r| !r.is_empty());
+        if p.subscribed_topics.is_none() && !regex_set && !self.members.contains_key(&id) {
             return Err((
                 ResponseError::InvalidRequest,
-                "SubscribedTopicNames must be set when joining".into(),
+                "SubscribedTopicNames or SubscribedTopicRegex must be set when joining".into(),
             ));
         }
         // A static member coming back takes over its previous incarnation, assignment included.
@@ -549,6 +607,8 @@ impl ConsumerGroup {
                 client_host: p.client_host.clone(),
                 rebalance_timeout_ms: p.rebalance_timeout_ms.max(0),
                 subscribed: Vec::new(),
+                regex: None,
+                resolved: Vec::new(),
                 server_assignor: None,
                 epoch: 0,
                 previous_epoch: -1,
@@ -654,7 +714,7 @@ impl ConsumerGroup {
             let members: Vec<String> = self
                 .members
                 .values()
-                .filter(|m| m.subscribed.binary_search(topic).is_ok())
+                .filter(|m| m.subscribes(topic))
                 .map(|m| m.id.clone())
                 .collect();
             if members.is_empty() {
@@ -748,7 +808,7 @@ fn range_assign(
     for (topic, count) in counts {
         let subs: Vec<&String> = members
             .values()
-            .filter(|m| m.subscribed.binary_search(topic).is_ok())
+            .filter(|m| m.subscribes(topic))
             .map(|m| &m.id)
             .collect();
         if subs.is_empty() {

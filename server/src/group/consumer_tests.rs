@@ -10,6 +10,10 @@ fn limits() -> ConsumerLimits {
     }
 }
 
+fn no_regex(_: &str) -> Result<Vec<String>, String> {
+    Ok(Vec::new())
+}
+
 fn join(topics: &[&str], assignor: Option<&str>) -> HeartbeatParams {
     HeartbeatParams {
         member_id: String::new(),
@@ -18,6 +22,7 @@ fn join(topics: &[&str], assignor: Option<&str>) -> HeartbeatParams {
         rack_id: None,
         rebalance_timeout_ms: 30_000,
         subscribed_topics: Some(topics.iter().map(|t| (*t).to_string()).collect()),
+        subscribed_regex: None,
         server_assignor: assignor.map(str::to_string),
         owned: Some(Vec::new()),
         client_id: "c".into(),
@@ -46,6 +51,7 @@ fn range_gives_each_member_a_contiguous_range_per_topic() {
             join(&["a", "b"], Some("range")),
             id.into(),
             &c,
+            &no_regex,
             &limits(),
             t,
             0,
@@ -72,13 +78,29 @@ fn uniform_balances_and_keeps_partitions_where_they_are() {
     let c = counts(&[("a", 6)]);
     let mut g = ConsumerGroup::new("g", 0);
     for id in ["m1", "m2"] {
-        g.heartbeat(join(&["a"], None), id.into(), &c, &limits(), t, 0)
-            .unwrap();
+        g.heartbeat(
+            join(&["a"], None),
+            id.into(),
+            &c,
+            &no_regex,
+            &limits(),
+            t,
+            0,
+        )
+        .unwrap();
     }
     let before = g.target.clone();
     assert!(before.values().all(|s| s.len() == 3));
-    g.heartbeat(join(&["a"], None), "m3".into(), &c, &limits(), t, 0)
-        .unwrap();
+    g.heartbeat(
+        join(&["a"], None),
+        "m3".into(),
+        &c,
+        &no_regex,
+        &limits(),
+        t,
+        0,
+    )
+    .unwrap();
     assert!(g.target.values().all(|s| s.len() == 2), "{:?}", g.target);
     for m in ["m1", "m2"] {
         assert!(
@@ -99,10 +121,26 @@ fn uniform_respects_different_subscriptions() {
     let t = Instant::now();
     let c = counts(&[("a", 4), ("b", 4)]);
     let mut g = ConsumerGroup::new("g", 0);
-    g.heartbeat(join(&["a"], None), "m1".into(), &c, &limits(), t, 0)
-        .unwrap();
-    g.heartbeat(join(&["a", "b"], None), "m2".into(), &c, &limits(), t, 0)
-        .unwrap();
+    g.heartbeat(
+        join(&["a"], None),
+        "m1".into(),
+        &c,
+        &no_regex,
+        &limits(),
+        t,
+        0,
+    )
+    .unwrap();
+    g.heartbeat(
+        join(&["a", "b"], None),
+        "m2".into(),
+        &c,
+        &no_regex,
+        &limits(),
+        t,
+        0,
+    )
+    .unwrap();
     assert!(g.target["m1"].iter().all(|(t, _)| t == "a"));
     assert_eq!(g.target["m1"].len() + g.target["m2"].len(), 8);
     assert_eq!(g.target["m1"].len(), 4, "m1 can only take a's partitions");
@@ -116,6 +154,7 @@ fn unknown_assignor_is_refused() {
             join(&["a"], Some("sticky")),
             "m".into(),
             &counts(&[("a", 1)]),
+            &no_regex,
             &limits(),
             Instant::now(),
             0,
@@ -130,10 +169,93 @@ fn silent_members_are_removed_and_their_partitions_freed() {
     let t = Instant::now();
     let c = counts(&[("a", 2)]);
     let mut g = ConsumerGroup::new("g", 0);
-    g.heartbeat(join(&["a"], None), "m1".into(), &c, &limits(), t, 0)
-        .unwrap();
+    g.heartbeat(
+        join(&["a"], None),
+        "m1".into(),
+        &c,
+        &no_regex,
+        &limits(),
+        t,
+        0,
+    )
+    .unwrap();
     let later = t + Duration::from_millis(45_000);
     assert!(g.tick(later, 0));
     assert!(g.members.is_empty());
     assert!(g.changes.contains(&Change::MemberRemoved("m1".to_string())));
+}
+
+#[test]
+fn regex_subscriptions_follow_the_topics_that_exist() {
+    let t = Instant::now();
+    let mut existing = vec!["orders-1".to_string(), "other".to_string()];
+    let resolve_in = |names: &Vec<String>| {
+        let names = names.clone();
+        move |p: &str| -> Result<Vec<String>, String> {
+            let prefix = p.strip_suffix(".*").ok_or("only PREFIX.* in this test")?;
+            Ok(names
+                .iter()
+                .filter(|n| n.starts_with(prefix))
+                .cloned()
+                .collect())
+        }
+    };
+    let c = counts(&[("orders-1", 2), ("orders-2", 2), ("other", 2)]);
+    let mut g = ConsumerGroup::new("g", 0);
+    let p = HeartbeatParams {
+        subscribed_topics: Some(Vec::new()),
+        subscribed_regex: Some("orders-.*".into()),
+        ..join(&[], None)
+    };
+    let r = g
+        .heartbeat(p, "m1".into(), &c, &resolve_in(&existing), &limits(), t, 0)
+        .unwrap();
+    assert_eq!(
+        r.assignment,
+        Some(vec![
+            ("orders-1".to_string(), 0),
+            ("orders-1".to_string(), 1)
+        ])
+    );
+    let epoch = g.group_epoch;
+    // A new matching topic appears: the next heartbeat widens the subscription.
+    existing.push("orders-2".into());
+    let again = HeartbeatParams {
+        member_id: "m1".into(),
+        member_epoch: r.member_epoch,
+        subscribed_topics: None,
+        subscribed_regex: None,
+        owned: None,
+        ..join(&[], None)
+    };
+    let r = g
+        .heartbeat(
+            again,
+            String::new(),
+            &c,
+            &resolve_in(&existing),
+            &limits(),
+            t,
+            0,
+        )
+        .unwrap();
+    assert_eq!(g.group_epoch, epoch + 1);
+    assert_eq!(r.assignment.map(|a| a.len()), Some(4));
+    // An invalid expression is refused with INVALID_REGULAR_EXPRESSION.
+    let bad = HeartbeatParams {
+        subscribed_regex: Some("(".into()),
+        ..join(&[], None)
+    };
+    let err = g
+        .heartbeat(
+            bad,
+            "m2".into(),
+            &c,
+            &|_: &str| Err("unclosed group".into()),
+            &limits(),
+            t,
+            0,
+        )
+        .unwrap_err();
+    assert_eq!(err.0, ResponseError::InvalidRegularExpression);
 }

@@ -272,6 +272,8 @@ pub(crate) struct ConsumerMemberDescription {
     pub(crate) client_host: String,
     /// Subscribed topics.
     pub(crate) subscribed: Vec<String>,
+    /// Subscribed regular expression.
+    pub(crate) regex: Option<String>,
     /// Current assignment.
     pub(crate) assignment: Vec<TopicPartition>,
     /// Target assignment.
@@ -604,32 +606,28 @@ impl GroupCoordinator {
                 format!("Group {group_id} is not a consumer group."),
             ));
         };
-        let mut names = g.subscribed_topics();
-        names.extend(p.subscribed_topics.iter().flatten().cloned());
-        let counts = self.topic_counts(names);
+        let counts = self.topic_counts();
+        let names: Vec<String> = counts.keys().cloned().collect();
+        let resolve = |pattern: &str| resolve_regex(pattern, &names);
         let new_id = uuid::Uuid::new_v4().to_string();
         g.heartbeat(
             p,
             new_id,
             &counts,
+            &resolve,
             &self.consumer_limits,
             Instant::now(),
             now_ms(),
         )
     }
 
-    /// Partition counts of the existing, non-internal topics among `names`.
-    fn topic_counts(&self, names: impl IntoIterator<Item = String>) -> TopicCounts {
-        names
+    /// Partition counts of every non-internal topic (what consumer groups may subscribe to).
+    fn topic_counts(&self) -> TopicCounts {
+        self.topics
+            .all()
             .into_iter()
-            .filter_map(|t| {
-                let n = self
-                    .topics
-                    .get(&t)
-                    .filter(|t| !t.is_internal())?
-                    .partition_count();
-                Some((t, n))
-            })
+            .filter(|t| !t.is_internal())
+            .map(|t| (t.name.clone(), t.partition_count()))
             .collect()
     }
 
@@ -720,7 +718,7 @@ impl GroupCoordinator {
                         client_id: m.client_id.clone(),
                         client_host: m.client_host.clone(),
                         subscribed_topic_names: m.subscribed.clone(),
-                        subscribed_topic_regex: Some(String::new()),
+                        subscribed_topic_regex: Some(m.regex.clone().unwrap_or_default()),
                         rebalance_timeout_ms: m.rebalance_timeout_ms,
                         server_assignor: m.server_assignor.clone(),
                         classic_member_metadata: None,
@@ -827,6 +825,7 @@ impl GroupCoordinator {
                     client_id: m.client_id.clone(),
                     client_host: m.client_host.clone(),
                     subscribed: m.subscribed.clone(),
+                    regex: m.regex.clone(),
                     assignment: m.assigned.iter().cloned().collect(),
                     target: g
                         .target
@@ -1279,6 +1278,18 @@ impl GroupCoordinator {
     }
 }
 
+/// The sorted topics among `names` that a KIP-848 `SubscribedTopicRegex` matches (the whole
+/// name, as Kafka's RE2/J `matches()`), or why the expression is invalid.
+fn resolve_regex(pattern: &str, names: &[String]) -> Result<Vec<String>, String> {
+    let re = regex::RegexBuilder::new(&format!("^(?:{pattern})$"))
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut out: Vec<String> = names.iter().filter(|n| re.is_match(n)).cloned().collect();
+    out.sort();
+    Ok(out)
+}
+
 /// Tombstones that delete a group's own records (not its offsets): the GroupMetadata record
 /// of a classic group; the group, target-assignment and partition metadata of a
 /// consumer-protocol group.
@@ -1594,6 +1605,7 @@ impl Replay {
                         client_host: m.client_host.clone(),
                         rebalance_timeout_ms: m.rebalance_timeout_ms,
                         subscribed: m.subscribed_topic_names.clone(),
+                        regex: m.subscribed_topic_regex.clone().filter(|r| !r.is_empty()),
                         server_assignor: m.server_assignor.clone(),
                         epoch: cur.map_or(0, |a| a.member_epoch),
                         previous_epoch: cur.map_or(-1, |a| a.previous_member_epoch),
@@ -1608,9 +1620,22 @@ impl Replay {
                     }
                 })
                 .collect();
+            let all: Vec<String> = topics
+                .all()
+                .into_iter()
+                .filter(|t| !t.is_internal())
+                .map(|t| t.name.clone())
+                .collect();
+            let resolve = |pattern: &str| resolve_regex(pattern, &all);
+            let resolved: Vec<String> = members
+                .iter()
+                .filter_map(|m| m.regex.as_deref())
+                .flat_map(|r| resolve(r).unwrap_or_default())
+                .collect();
             let subscribed: std::collections::BTreeSet<String> = members
                 .iter()
                 .flat_map(|m| m.subscribed.iter().cloned())
+                .chain(resolved)
                 .collect();
             let counts: TopicCounts = subscribed
                 .into_iter()
@@ -1622,6 +1647,7 @@ impl Replay {
                 c.assignment_epoch,
                 members,
                 counts,
+                &resolve,
                 limits,
                 now,
                 now_ms(),

@@ -72,6 +72,7 @@ pub(crate) fn handle(
                                     .with_subscribed_topic_names(
                                         m.subscribed.into_iter().map(|t| TopicName(s(t))).collect(),
                                     )
+                                    .with_subscribed_topic_regex(m.regex.map(s))
                                     .with_assignment(assignment(b, m.assignment))
                                     .with_target_assignment(assignment(b, m.target))
                                     .with_member_type(1)

@@ -22,20 +22,6 @@ pub(crate) async fn handle(
         r.error_message = Some(s("the group id must not be empty"));
         return r;
     }
-    // Clients subscribed by topic names may send an empty regex.
-    if req
-        .subscribed_topic_regex
-        .as_ref()
-        .is_some_and(|r| !r.is_empty())
-    {
-        tracing::warn!(group = %req.group_id.as_str(), regex = ?req.subscribed_topic_regex,
-            "refusing a regular-expression subscription (not supported yet)");
-        r.error_code = kafka_protocol::error::ResponseError::InvalidRequest.code();
-        r.error_message = Some(s(
-            "minikafka does not support regular-expression subscriptions (SubscribedTopicRegex) yet",
-        ));
-        return r;
-    }
     let owned = req.topic_partitions.map(|tps| {
         tps.into_iter()
             .filter_map(|tp| {
@@ -59,6 +45,7 @@ pub(crate) async fn handle(
         subscribed_topics: req
             .subscribed_topic_names
             .map(|ts| ts.into_iter().map(|t| t.to_string()).collect()),
+        subscribed_regex: req.subscribed_topic_regex.map(|r| r.to_string()),
         server_assignor: req.server_assignor.map(|a| a.to_string()),
         owned,
         client_id: ctx.client_id.to_string(),
@@ -66,7 +53,11 @@ pub(crate) async fn handle(
     };
     match b.groups.consumer_heartbeat(req.group_id.as_str(), p).await {
         Err((code, msg)) => {
-            if code == kafka_protocol::error::ResponseError::InvalidRequest {
+            if matches!(
+                code,
+                kafka_protocol::error::ResponseError::InvalidRequest
+                    | kafka_protocol::error::ResponseError::InvalidRegularExpression
+            ) {
                 tracing::warn!(group = %req.group_id.as_str(), member = %req.member_id.as_str(),
                     reason = %msg, "ConsumerGroupHeartbeat refused");
             }
