@@ -380,6 +380,7 @@ impl ConsumerGroup {
 
     /// ConsumerGroupHeartbeat. `counts` holds the partition counts of (at least) every topic
     /// the group subscribes to after this request.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn heartbeat(
         &mut self,
         p: HeartbeatParams,
