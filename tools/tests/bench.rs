@@ -34,6 +34,14 @@ fn assert_side(v: &Value, messages: u64, with_latency: bool) {
     assert_eq!(v["errors"], 0, "{v}");
     assert!(v["msgs_per_sec"].as_f64().unwrap() > 0.0, "{v}");
     assert!(v["mb_per_sec"].as_f64().unwrap() > 0.0, "{v}");
+    // The rate is messages over the reported time span.
+    let (rate, secs) = (
+        v["msgs_per_sec"].as_f64().unwrap(),
+        v["seconds"].as_f64().unwrap(),
+    );
+    #[allow(clippy::cast_precision_loss)]
+    let expected = messages as f64;
+    assert!((rate * secs - expected).abs() < 1.0, "{v}");
     let l = &v["latency_ms"];
     if !with_latency {
         assert!(l.is_null(), "{v}");

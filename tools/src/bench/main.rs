@@ -206,21 +206,23 @@ fn run_consumers(
             .collect();
         handles.into_iter().map(join).collect()
     });
-    let mut total = Measured::new(measure_start_ns.unwrap_or(u64::MAX));
+    // Consume mode measures each thread from its own first message: merge only threads that
+    // received something, so idle ones do not stretch the time span.
+    let mut total: Option<Measured> = None;
     let mut error = None;
     for r in results {
         match r {
-            Ok(m) if m.messages > 0 => total.merge(&m),
+            Ok(m) if m.messages > 0 || measure_start_ns.is_some() => match &mut total {
+                Some(t) => t.merge(&m),
+                None => total = Some(m),
+            },
             Ok(_) => {}
             Err(e) => {
                 error.get_or_insert(format!("consumer: {e:#}"));
             }
         }
     }
-    if total.start_ns == u64::MAX {
-        total.start_ns = total.end_ns.min(clock.now_ns());
-        total.end_ns = total.start_ns;
-    }
+    let total = total.unwrap_or_else(|| Measured::new(clock.now_ns()));
     (total, error)
 }
 
