@@ -104,11 +104,15 @@ pub(crate) fn run(config: &ClientConfig, plan: &Plan, counters: &Counters) -> Re
                 measured.latency.saturating_record(latency_ns(sent, now));
             }
         } else if now >= from {
+            // Claim a slot first: with several consumers, messages past --count are not counted.
+            let total = counters.consumed_measured.fetch_add(1, Ordering::Relaxed) + 1;
+            if matches!(plan.stop, Some(Stop::Count(n)) if total > n) {
+                break;
+            }
             if measured.messages == 0 {
                 measured.start_ns = now;
             }
             record(&mut measured, payload.len(), now);
-            let total = counters.consumed_measured.fetch_add(1, Ordering::Relaxed) + 1;
             let done = match plan.stop {
                 Some(Stop::Count(n)) => total >= n,
                 Some(Stop::Duration(d)) => now >= from + duration_ns(d),
