@@ -608,7 +608,17 @@ impl GroupCoordinator {
         };
         let counts = self.topic_counts();
         let names: Vec<String> = counts.keys().cloned().collect();
-        let resolve = |pattern: &str| resolve_regex(pattern, &names);
+        // Members of a group usually share one pattern: compile and match each pattern once
+        // per heartbeat, not once per member.
+        let resolved: std::cell::RefCell<HashMap<String, Result<Vec<String>, String>>> =
+            std::cell::RefCell::default();
+        let resolve = |pattern: &str| {
+            resolved
+                .borrow_mut()
+                .entry(pattern.to_string())
+                .or_insert_with(|| resolve_regex(pattern, &names))
+                .clone()
+        };
         let new_id = uuid::Uuid::new_v4().to_string();
         g.heartbeat(
             p,
