@@ -26,6 +26,7 @@ use crate::meta::{DataDir, MetaError};
 use crate::net::{self, Listener};
 use crate::producer_ids::ProducerIds;
 use crate::topics::{Partition, TopicError, Topics};
+use crate::txn::TxnCoordinator;
 
 /// Errors starting or stopping the broker.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +69,8 @@ pub struct Broker {
     pub fetch_sessions: FetchSessions,
     /// Consumer groups and committed offsets.
     pub groups: Arc<GroupCoordinator>,
+    /// Transactional ids and their transactions.
+    pub txn: Arc<TxnCoordinator>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -130,7 +133,7 @@ impl RunningBroker {
     pub async fn start(config: BrokerConfig) -> Result<RunningBroker, BrokerError> {
         let config = Arc::new(config);
         let cfg = config.clone();
-        let (data_dir, topics, producer_ids, groups) =
+        let (data_dir, topics, producer_ids, groups, txn) =
             tokio::task::spawn_blocking(move || -> Result<_, BrokerError> {
                 let data_dir = DataDir::open(&cfg.data_dir, cfg.node_id)?;
                 let topics = Arc::new(Topics::load(
@@ -138,9 +141,16 @@ impl RunningBroker {
                     cfg.clone(),
                     data_dir.was_clean(),
                 )?);
-                let producer_ids = ProducerIds::open(data_dir.path()).map_err(TopicError::Io)?;
-                let groups = GroupCoordinator::load(topics.clone(), cfg.clone())?;
-                Ok((data_dir, topics, producer_ids, groups))
+                let producer_ids =
+                    Arc::new(ProducerIds::open(data_dir.path()).map_err(TopicError::Io)?);
+                let groups = Arc::new(GroupCoordinator::load(topics.clone(), cfg.clone())?);
+                let txn = TxnCoordinator::load(
+                    topics.clone(),
+                    cfg.clone(),
+                    producer_ids.clone(),
+                    groups.clone(),
+                )?;
+                Ok((data_dir, topics, producer_ids, groups, txn))
             })
             .await
             .map_err(|e| BrokerError::Marker(std::io::Error::other(e.to_string())))??;
@@ -162,9 +172,10 @@ impl RunningBroker {
             cluster_id: data_dir.cluster_id().to_string(),
             advertised_host,
             advertised_port: i32::from(advertised_port),
-            producer_ids: Arc::new(producer_ids),
+            producer_ids,
             fetch_sessions: FetchSessions::new(config.max_fetch_sessions),
-            groups: Arc::new(groups),
+            groups,
+            txn: Arc::new(txn),
         });
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -188,6 +199,7 @@ impl RunningBroker {
         tracker.spawn(producer_expiry_task(broker.clone(), shutdown.clone()));
         tracker.spawn(group_tick_task(broker.clone(), shutdown.clone()));
         tracker.spawn(offsets_expiry_task(broker.clone(), shutdown.clone()));
+        tracker.spawn(txn_tick_task(broker.clone(), shutdown.clone()));
         net::log_started(&format!("{listen_host}:{}", local_addr.port()));
         Ok(RunningBroker {
             broker,
@@ -340,6 +352,19 @@ async fn group_tick_task(broker: Arc<Broker>, shutdown: CancellationToken) {
             () = tokio::time::sleep(Duration::from_millis(100)) => {}
         }
         broker.groups.tick().await;
+    }
+}
+
+/// Aborts transactions past their timeout, retries unfinished transaction completions and expires idle
+/// transactional ids, every `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
+async fn txn_tick_task(broker: Arc<Broker>, shutdown: CancellationToken) {
+    let period = Duration::from_millis(broker.config.transaction_abort_interval_ms);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(period) => {}
+        }
+        broker.txn.tick().await;
     }
 }
 

@@ -103,6 +103,11 @@ pub const PROPERTIES: &[Property] = &[
     prop("offsets.retention.minutes", "10080", "How long the committed offsets of an empty group are kept."),
     prop("offsets.retention.check.interval.ms", "600000", "How often expired offsets are removed."),
     prop("offset.metadata.max.bytes", "4096", "Largest metadata string of a committed offset."),
+    prop("transaction.max.timeout.ms", "900000", "Largest transaction.timeout.ms a transactional producer may ask for."),
+    prop("transaction.abort.timed.out.transaction.cleanup.interval.ms", "10000", "How often transactions past their timeout are aborted."),
+    prop("transactional.id.expiration.ms", "604800000", "Idle time after which a transactional id with no open transaction is forgotten."),
+    prop("transaction.state.log.num.partitions", "50", "Partitions of __transaction_state when it is created."),
+    prop("transaction.state.log.segment.bytes", "104857600", "segment.bytes of __transaction_state."),
     prop("producer.id.expiration.ms", "86400000", "Idle time after which an idempotent producer's state is dropped."),
     prop("producer.id.expiration.check.interval.ms", "600000", "How often idle producer state is expired."),
     prop("log.message.timestamp.type", "CreateTime", "CreateTime or LogAppendTime (topic: message.timestamp.type)."),
@@ -164,6 +169,16 @@ pub struct BrokerConfig {
     pub group_consumer_max_size: i32,
     /// `offsets.topic.num.partitions`.
     pub offsets_topic_num_partitions: i32,
+    /// `transaction.max.timeout.ms`.
+    pub transaction_max_timeout_ms: i32,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
+    pub transaction_abort_interval_ms: u64,
+    /// `transactional.id.expiration.ms`.
+    pub transactional_id_expiration_ms: i64,
+    /// `transaction.state.log.num.partitions`.
+    pub transaction_state_num_partitions: i32,
+    /// `transaction.state.log.segment.bytes`.
+    pub transaction_state_segment_bytes: i32,
     /// `offsets.topic.segment.bytes`.
     pub offsets_topic_segment_bytes: i32,
     /// `offsets.retention.minutes`, in ms.
@@ -523,6 +538,31 @@ impl BrokerConfig {
                 "group.consumer.max.size",
                 get("group.consumer.max.size"),
                 1,
+            )?,
+            transaction_max_timeout_ms: parse_num::<i32>(
+                "transaction.max.timeout.ms",
+                get("transaction.max.timeout.ms"),
+                1,
+            )?,
+            transaction_abort_interval_ms: parse_num::<u64>(
+                "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+                get("transaction.abort.timed.out.transaction.cleanup.interval.ms"),
+                1,
+            )?,
+            transactional_id_expiration_ms: parse_num::<i64>(
+                "transactional.id.expiration.ms",
+                get("transactional.id.expiration.ms"),
+                1,
+            )?,
+            transaction_state_num_partitions: parse_num::<i32>(
+                "transaction.state.log.num.partitions",
+                get("transaction.state.log.num.partitions"),
+                1,
+            )?,
+            transaction_state_segment_bytes: parse_num::<i32>(
+                "transaction.state.log.segment.bytes",
+                get("transaction.state.log.segment.bytes"),
+                14,
             )?,
             offsets_topic_num_partitions: parse_num::<i32>(
                 "offsets.topic.num.partitions",

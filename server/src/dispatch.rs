@@ -42,6 +42,13 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
     (ApiKey::DescribeTopicPartitions, 0, 0),
+    (ApiKey::AddPartitionsToTxn, 0, 5),
+    (ApiKey::AddOffsetsToTxn, 0, 4),
+    (ApiKey::EndTxn, 0, 5),
+    (ApiKey::TxnOffsetCommit, 0, 5),
+    (ApiKey::DescribeProducers, 0, 0),
+    (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::ListTransactions, 0, 2),
 ];
 
 /// The served version range of `key`, if implemented.
@@ -113,7 +120,7 @@ pub(crate) async fn handle(
         }
         RequestKind::DeleteRecords(r) => handlers::delete_records::handle(broker, r).await.into(),
         RequestKind::InitProducerId(r) => {
-            handlers::init_producer_id::handle(broker, r).await.into()
+            handlers::init_producer_id::handle(broker, r, v).await.into()
         }
         RequestKind::OffsetForLeaderEpoch(r) => {
             handlers::cluster::offset_for_leader_epoch(broker, r).into()
@@ -127,6 +134,23 @@ pub(crate) async fn handle(
         RequestKind::DescribeTopicPartitions(r) => {
             handlers::cluster::describe_topic_partitions(broker, r).into()
         }
+        RequestKind::AddPartitionsToTxn(r) => {
+            handlers::add_partitions_to_txn::handle(broker, r, v)
+                .await
+                .into()
+        }
+        RequestKind::AddOffsetsToTxn(r) => handlers::add_offsets_to_txn::handle(broker, r, v)
+            .await
+            .into(),
+        RequestKind::EndTxn(r) => handlers::end_txn::handle(broker, r, v).await.into(),
+        RequestKind::TxnOffsetCommit(r) => handlers::txn_offset_commit::handle(broker, r, v)
+            .await
+            .into(),
+        RequestKind::DescribeProducers(r) => handlers::describe_producers::handle(broker, r).into(),
+        RequestKind::DescribeTransactions(r) => {
+            handlers::describe_transactions::handle(broker, r).into()
+        }
+        RequestKind::ListTransactions(r) => handlers::list_transactions::handle(broker, r).into(),
         other => {
             // Unreachable in practice: the connection refuses keys missing from SUPPORTED.
             tracing::warn!(api = ?other, "request for an API without a handler");

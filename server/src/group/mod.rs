@@ -24,7 +24,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use minikafka_storage::batch::{decode_records, BatchBuilder, BatchHeader, Record};
+use minikafka_storage::batch::{
+    decode_records, parse_control_batch, BatchBuilder, BatchHeader, Record, TxnMarker,
+};
 use minikafka_storage::StorageError;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
@@ -161,6 +163,9 @@ enum Kind {
 struct Entry {
     kind: Kind,
     offsets: BTreeMap<(String, i32), Committed>,
+    /// Offsets committed inside open transactions (TxnOffsetCommit), by producer id: written to the log, visible
+    /// only once the transaction's COMMIT marker is written (dropped on ABORT).
+    pending: HashMap<i64, BTreeMap<(String, i32), Committed>>,
 }
 
 impl Entry {
@@ -168,6 +173,7 @@ impl Entry {
         Entry {
             kind: Kind::Classic(ClassicGroup::new(id, now_ms())),
             offsets: BTreeMap::new(),
+            pending: HashMap::new(),
         }
     }
 
@@ -382,6 +388,17 @@ impl GroupCoordinator {
     /// Append records of `group` to its `__consumer_offsets` partition. Returns the partition
     /// when `flush.messages` asks for an fsync before the acknowledgement.
     fn append(&self, group: &str, writes: &[Write]) -> Result<Option<Arc<Partition>>, TopicError> {
+        self.append_with(group, writes, None)
+    }
+
+    /// [`GroupCoordinator::append`], as a transactional batch of producer `txn` = (id, epoch) when given (a
+    /// TxnOffsetCommit: Kafka's coordinator-origin append, which keeps the epoch check but no sequence check).
+    fn append_with(
+        &self,
+        group: &str,
+        writes: &[Write],
+        txn: Option<(i64, i16)>,
+    ) -> Result<Option<Arc<Partition>>, TopicError> {
         if writes.is_empty() {
             return Ok(None);
         }
@@ -412,8 +429,17 @@ impl GroupCoordinator {
                 headers: Vec::new(),
             })
             .collect();
-        let batch = BatchBuilder::new(0, now).build(&recs)?;
-        let info = p.write().append(&batch, 0, now)?;
+        let mut builder = BatchBuilder::new(0, now);
+        let info = if let Some((pid, epoch)) = txn {
+            builder.producer_id = pid;
+            builder.producer_epoch = epoch;
+            builder.transactional = true;
+            let batch = builder.build(&recs)?;
+            p.write().append_from_coordinator(&batch, 0, now)?
+        } else {
+            let batch = builder.build(&recs)?;
+            p.write().append(&batch, 0, now)?
+        };
         p.notify_appended();
         Ok(info.needs_flush.then_some(p))
     }
@@ -1000,6 +1026,166 @@ impl GroupCoordinator {
         results
     }
 
+    /// TxnOffsetCommit: offsets committed inside producer `txn` = (id, epoch)'s transaction. They are written to
+    /// the group's `__consumer_offsets` partition as a transactional batch (the caller has checked that the
+    /// partition is in the transaction) and become visible when the transaction commits
+    /// ([`GroupCoordinator::complete_txn`]). `who` as for OffsetCommit: generation -1 and no member commit
+    /// outside any generation (the group is created if needed, as Kafka does).
+    pub(crate) async fn txn_commit(
+        &self,
+        group_id: &str,
+        who: &Committer,
+        txn: (i64, i16),
+        offsets: &[OffsetToCommit],
+    ) -> Vec<Result<(), ResponseError>> {
+        let now = now_ms();
+        let mut results: Vec<Result<(), ResponseError>> = offsets
+            .iter()
+            .map(|o| {
+                if o
+                    .metadata
+                    .as_ref()
+                    .is_some_and(|m| m.len() > self.config.offset_metadata_max_bytes)
+                {
+                    Err(ResponseError::OffsetMetadataTooLarge)
+                } else {
+                    Ok(())
+                }
+            })
+            .collect();
+        let to_sync = {
+            let mut groups = self.lock();
+            if !groups.contains_key(group_id) {
+                if who.generation >= 0 || !who.member_id.is_empty() {
+                    return offsets
+                        .iter()
+                        .map(|_| Err(ResponseError::IllegalGeneration))
+                        .collect();
+                }
+                groups.insert(group_id.to_string(), Entry::new(group_id));
+            }
+            let Some(entry) = groups.get_mut(group_id) else {
+                return offsets
+                    .iter()
+                    .map(|_| Err(ResponseError::UnknownServerError))
+                    .collect();
+            };
+            // Kafka validates a transactional commit only when it names a member (generation -1 and no member
+            // = a producer not tied to the group's generation).
+            let valid = if who.generation < 0 && who.member_id.is_empty() {
+                Ok(())
+            } else {
+                match &mut entry.kind {
+                    Kind::Classic(g) => validate_commit(g, who),
+                    Kind::Consumer(g) => g.validate_member_epoch(&who.member_id, who.generation),
+                }
+            };
+            if let Err(e) = valid {
+                return offsets.iter().map(|_| Err(e)).collect();
+            }
+            let mut recs = Vec::new();
+            let mut pending = Vec::new();
+            for (o, r) in offsets.iter().zip(&results) {
+                if r.is_ok() {
+                    let c = Committed {
+                        offset: o.offset,
+                        leader_epoch: o.leader_epoch,
+                        metadata: o.metadata.clone().unwrap_or_default(),
+                        commit_timestamp: now,
+                        expire_timestamp: -1,
+                    };
+                    recs.push((
+                        Self::offset_key(group_id, &o.topic, o.partition),
+                        Some(Value::Offset(to_value(&c))),
+                    ));
+                    pending.push(((o.topic.clone(), o.partition), c));
+                }
+            }
+            match self.append_with(group_id, &recs, Some(txn)) {
+                Ok(p) => {
+                    entry.pending.entry(txn.0).or_default().extend(pending);
+                    p
+                }
+                Err(e) => {
+                    error!(group = group_id, producer_id = txn.0, error = %e,
+                        "cannot write transactional offsets to __consumer_offsets");
+                    let code = match &e {
+                        TopicError::Storage(
+                            StorageError::InvalidProducerEpoch(_),
+                        ) => ResponseError::ProducerFenced,
+                        _ => write_error(&e),
+                    };
+                    for r in &mut results {
+                        if r.is_ok() {
+                            *r = Err(code);
+                        }
+                    }
+                    None
+                }
+            }
+        };
+        if let Err(e) = Self::sync(to_sync).await {
+            for r in &mut results {
+                if r.is_ok() {
+                    *r = Err(e);
+                }
+            }
+        }
+        results
+    }
+
+    /// End producer `producer_id`'s transaction on `__consumer_offsets` partition `partition` (called by the
+    /// transaction coordinator): write the marker, then make the transaction's offsets of the groups on that
+    /// partition visible (commit) or drop them (abort). Returns the partition when it needs an fsync.
+    pub(crate) fn complete_txn(
+        &self,
+        partition: i32,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        commit: bool,
+    ) -> Result<Option<Arc<Partition>>, TopicError> {
+        let topic = self.ensure_offsets_topic()?;
+        let p = topic.partition(partition).ok_or(TopicError::Unknown)?;
+        let count = topic.partition_count();
+        let mut groups = self.lock();
+        let marker = if commit {
+            TxnMarker::Commit
+        } else {
+            TxnMarker::Abort
+        };
+        let info = p.write().append_txn_marker(
+            producer_id,
+            producer_epoch,
+            coordinator_epoch,
+            marker,
+            0,
+            now_ms(),
+        )?;
+        p.notify_appended();
+        for (id, entry) in groups.iter_mut() {
+            if partition_for(id, count) != partition {
+                continue;
+            }
+            if let Some(offsets) = entry.pending.remove(&producer_id) {
+                if commit {
+                    info!(group = %id, producer_id, offsets = offsets.len(), "transactional offsets committed");
+                    entry.offsets.extend(offsets);
+                }
+            }
+        }
+        Ok(info.needs_flush.then_some(p))
+    }
+
+    /// Partitions of `group_id` with transactional offsets not yet committed or aborted (OffsetFetch with
+    /// `require_stable` answers UNSTABLE_OFFSET_COMMIT for them).
+    pub(crate) fn unstable_offsets(&self, group_id: &str) -> std::collections::HashSet<(String, i32)> {
+        self.lock()
+            .get(group_id)
+            .map(|e| e.pending.values().flat_map(|m| m.keys().cloned()).collect())
+            .unwrap_or_default()
+    }
+
     /// OffsetFetch for one group: every committed offset (`topics` = None) or the requested
     /// partitions (None = nothing committed).
     pub(crate) fn fetch_offsets(
@@ -1387,6 +1573,9 @@ struct Replay {
     groups: HashMap<String, GroupMetadataValue>,
     offsets: HashMap<(String, String, i32), Committed>,
     consumer: HashMap<String, ConsumerReplay>,
+    /// Offsets of transactions without a marker yet, by producer id (a producer id is in one transaction at a
+    /// time): applied at its COMMIT marker, dropped at its ABORT marker.
+    open_txns: HashMap<i64, HashMap<(String, String, i32), Committed>>,
 }
 
 /// A consumer-protocol group read back from its records (types 3, 5, 6, 7, 8).
@@ -1420,11 +1609,23 @@ impl Replay {
                     break;
                 }
                 next = h.next_offset();
-                if !h.is_control() {
-                    match decode_records(&buf[pos..pos + size]) {
+                let batch = &buf[pos..pos + size];
+                if h.is_control() {
+                    match parse_control_batch(batch) {
+                        Ok(Some((marker, _))) => self.end_txn(h.producer_id, marker),
+                        Ok(None) => {}
+                        Err(e) => warn!(partition = p.index, offset = h.base_offset, error = %e,
+                            "skipping an undecodable control batch in __consumer_offsets"),
+                    }
+                } else {
+                    match decode_records(batch) {
                         Ok((_, recs)) => {
                             for r in recs {
-                                self.apply(&r, p);
+                                if h.is_transactional() {
+                                    self.apply_txn(h.producer_id, &r, p);
+                                } else {
+                                    self.apply(&r, p);
+                                }
                             }
                         }
                         Err(e) => warn!(partition = p.index, offset = h.base_offset, error = %e,
@@ -1439,6 +1640,45 @@ impl Replay {
             offset = next;
         }
         Ok(())
+    }
+
+    /// A record of a transactional batch (only TxnOffsetCommit writes them): held until the marker.
+    fn apply_txn(&mut self, producer_id: i64, r: &Record, p: &Partition) {
+        let Some(Ok(RecordKey::OffsetCommit {
+            group,
+            topic,
+            partition,
+        })) = r.key.as_deref().map(records::decode_key)
+        else {
+            warn!(partition = p.index, offset = r.offset, "skipping a transactional __consumer_offsets record that is not an offset commit");
+            return;
+        };
+        match r.value.as_deref().map(records::decode_offset_commit_value) {
+            Some(Ok(v)) => {
+                self.open_txns.entry(producer_id).or_default().insert(
+                    (group, topic, partition),
+                    Committed {
+                        offset: v.offset,
+                        leader_epoch: v.leader_epoch,
+                        metadata: v.metadata,
+                        commit_timestamp: v.commit_timestamp,
+                        expire_timestamp: v.expire_timestamp,
+                    },
+                );
+            }
+            Some(Err(e)) => warn!(partition = p.index, offset = r.offset, error = %e,
+                "skipping an undecodable transactional offset"),
+            None => {}
+        }
+    }
+
+    /// A transaction marker: the producer's pending offsets become committed (COMMIT) or are dropped (ABORT).
+    fn end_txn(&mut self, producer_id: i64, marker: TxnMarker) {
+        if let Some(offsets) = self.open_txns.remove(&producer_id) {
+            if marker == TxnMarker::Commit {
+                self.offsets.extend(offsets);
+            }
+        }
     }
 
     fn apply(&mut self, r: &Record, p: &Partition) {
@@ -1667,6 +1907,7 @@ impl Replay {
                 Entry {
                     kind: Kind::Consumer(group),
                     offsets: BTreeMap::new(),
+                    pending: HashMap::new(),
                 },
             );
         }
@@ -1703,6 +1944,7 @@ impl Replay {
                 Entry {
                     kind: Kind::Classic(group),
                     offsets: BTreeMap::new(),
+                    pending: HashMap::new(),
                 },
             );
         }
@@ -1711,6 +1953,17 @@ impl Replay {
                 .or_insert_with(|| Entry::new(&g))
                 .offsets
                 .insert((t, p), c);
+        }
+        // Transactional offsets whose transaction has no marker yet stay pending.
+        for (pid, offsets) in self.open_txns {
+            for ((g, t, p), c) in offsets {
+                out.entry(g.clone())
+                    .or_insert_with(|| Entry::new(&g))
+                    .pending
+                    .entry(pid)
+                    .or_default()
+                    .insert((t, p), c);
+            }
         }
         out
     }

@@ -6,13 +6,21 @@
 //!
 //! Fetch sessions (KIP-227) are served from [`crate::fetch_sessions`]: full fetches may open a
 //! session, incremental ones send only what changed.
+//!
+//! Isolation: every answer carries the last stable offset; a `read_committed` fetch (isolation
+//! level 1) returns only batches below it, plus the aborted transactions overlapping them (from
+//! the `.txnindex` files) so the client can drop aborted records. Control batches are returned
+//! as stored; clients never hand them to applications.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
+use minikafka_storage::batch::BatchHeader;
 use minikafka_storage::StorageError;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -220,12 +228,39 @@ fn read_all(
         };
         let log = p.read();
         let hw = log.log_end_offset();
+        let lso = log.last_stable_offset();
         pd.high_watermark = hw;
-        pd.last_stable_offset = hw;
+        pd.last_stable_offset = lso;
         pd.log_start_offset = log.log_start_offset();
         let budget = w.max_bytes.min(max_bytes.saturating_sub(total));
         let min_one = total == 0;
-        match log.read(w.offset, budget, min_one) {
+        // read_committed: only whole batches below the last stable offset, with the aborted
+        // transactions that overlap what is returned (the client drops their records).
+        let read = if read_committed {
+            log.read_upto(w.offset, budget, min_one, lso)
+                .and_then(|read| {
+                    let end = end_offset(&read.records).unwrap_or(w.offset);
+                    let aborted = if end > w.offset {
+                        log.aborted_transactions(w.offset, end)?
+                    } else {
+                        Vec::new()
+                    };
+                    pd.aborted_transactions = Some(
+                        aborted
+                            .into_iter()
+                            .map(|a| {
+                                AbortedTransaction::default()
+                                    .with_producer_id(ProducerId(a.producer_id))
+                                    .with_first_offset(a.first_offset)
+                            })
+                            .collect(),
+                    );
+                    Ok(read)
+                })
+        } else {
+            log.read(w.offset, budget, min_one)
+        };
+        match read {
             Ok(read) => {
                 total += read.records.len();
                 pd.records = Some(read.records);
@@ -244,4 +279,19 @@ fn read_all(
         out.push(pd);
     }
     (out, total, any_error)
+}
+
+/// The offset after the last whole batch of `records` (None when there is none).
+fn end_offset(records: &[u8]) -> Option<i64> {
+    let mut pos = 0usize;
+    let mut end = None;
+    while pos + BatchHeader::SIZE <= records.len() {
+        let h = BatchHeader::parse(&records[pos..]).ok()?;
+        if pos + h.size() > records.len() {
+            break;
+        }
+        end = Some(h.next_offset());
+        pos += h.size();
+    }
+    end
 }

@@ -1,7 +1,8 @@
 //! FindCoordinator (single key, v0-3, and batched keys, v4+). A group's coordinator is the
 //! leader of its `__consumer_offsets` partition — on a single node, this broker; the topic is
-//! created on the first request for a group, as Kafka does. Transaction and share-group
-//! coordinators are not implemented yet and answer COORDINATOR_NOT_AVAILABLE.
+//! created on the first request for a group, as Kafka does. A transactional id's coordinator is
+//! the leader of its `__transaction_state` partition (created on the first request for one). Share
+//! groups are not implemented: COORDINATOR_NOT_AVAILABLE.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -14,6 +15,8 @@ use crate::broker::Broker;
 
 /// Key type of a group in FindCoordinator.
 const GROUP: i8 = 0;
+/// Key type of a transactional id.
+const TRANSACTION: i8 = 1;
 
 pub(crate) async fn handle(
     b: &Broker,
@@ -32,10 +35,22 @@ pub(crate) async fn handle(
                 )
             }
         }
+    } else if req.key_type == TRANSACTION {
+        let txn = b.txn.clone();
+        match blocking(move || txn.ensure_state_topic()).await {
+            Ok(_) => (0, None),
+            Err(e) => {
+                error!(error = %e, "cannot create __transaction_state");
+                (
+                    ResponseError::CoordinatorNotAvailable.code(),
+                    Some(format!("cannot create __transaction_state: {e}")),
+                )
+            }
+        }
     } else {
         (
             ResponseError::CoordinatorNotAvailable.code(),
-            Some("minikafka has no transaction or share-group coordinator yet".to_string()),
+            Some("minikafka has no share-group coordinator".to_string()),
         )
     };
     // (node id, host, port) given for a key: this node, or Kafka's "no node" on error.

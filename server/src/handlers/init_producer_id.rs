@@ -1,6 +1,7 @@
-//! InitProducerId for idempotent (non-transactional) producers: a fresh producer id at epoch
-//! 0, unique across restarts. Transactional ids need the transaction coordinator, which does
-//! not exist yet: they get COORDINATOR_NOT_AVAILABLE.
+//! InitProducerId. Idempotent (non-transactional) producers get a fresh producer id at epoch 0,
+//! unique across restarts. A `transactional.id` goes to the transaction coordinator (`crate::txn`):
+//! epoch bump, fencing of the previous incarnation, KIP-360 expected id/epoch (v3+). Before v4,
+//! PRODUCER_FENCED is answered as INVALID_PRODUCER_EPOCH, as Kafka does for old clients.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
@@ -8,16 +9,30 @@ use tracing::{error, info};
 
 use crate::broker::Broker;
 
-pub(crate) async fn handle(b: &Broker, req: InitProducerIdRequest) -> InitProducerIdResponse {
+pub(crate) async fn handle(
+    b: &Broker,
+    req: InitProducerIdRequest,
+    version: i16,
+) -> InitProducerIdResponse {
     let mut r = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
-    if req
-        .transactional_id
-        .as_ref()
-        .is_some_and(|t| !t.0.is_empty())
-    {
-        r.error_code = ResponseError::CoordinatorNotAvailable.code();
+    if let Some(id) = req.transactional_id.as_ref() {
+        let expected = (req.producer_id.0 >= 0).then_some((req.producer_id.0, req.producer_epoch));
+        match b
+            .txn
+            .init_producer_id(id.0.as_str(), req.transaction_timeout_ms, expected)
+            .await
+        {
+            Ok((pid, epoch)) => {
+                r.producer_id = ProducerId(pid);
+                r.producer_epoch = epoch;
+            }
+            Err(ResponseError::ProducerFenced) if version < 4 => {
+                r.error_code = ResponseError::InvalidProducerEpoch.code();
+            }
+            Err(e) => r.error_code = e.code(),
+        }
         return r;
     }
     let ids = b.producer_ids.clone();

@@ -42,6 +42,10 @@ pub(crate) fn handle(b: &Broker, req: ListOffsetsRequest, version: i16) -> ListO
                     }
                     let log = p.read();
                     let found = match lp.timestamp {
+                        // read_committed (isolation level 1) sees up to the last stable offset.
+                        LATEST if req.isolation_level == 1 => {
+                            Ok(Some((log.last_stable_offset(), -1)))
+                        }
                         LATEST => Ok(Some((log.log_end_offset(), -1))),
                         EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
                         MAX_TIMESTAMP => log.max_timestamp(),

@@ -1,11 +1,16 @@
 //! OffsetFetch: committed offsets of one group (v0-7) or several (v8+), for the requested
 //! partitions or, with a null topic list, for every partition the group has committed.
-//! A partition without a committed offset answers offset -1 and no error, as in Kafka.
+//! A partition without a committed offset answers offset -1 and no error, as in Kafka. With
+//! `require_stable` (v7+), a partition with offsets committed in a still-open transaction answers
+//! UNSTABLE_OFFSET_COMMIT (the consumer retries); without it, the last committed offset.
 
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
 };
+use std::collections::HashSet;
+
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
 
 use super::s;
@@ -19,8 +24,21 @@ fn fields(c: Option<Committed>) -> (i64, i32, String) {
     })
 }
 
+/// The error of a partition: UNSTABLE_OFFSET_COMMIT when asked for stable offsets and one is pending.
+fn unstable(unstable: &HashSet<(String, i32)>, topic: &str, partition: i32) -> bool {
+    unstable.contains(&(topic.to_string(), partition))
+}
+
 pub(crate) fn handle(b: &Broker, req: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
+    let pending = |group: &str| {
+        if req.require_stable {
+            b.groups.unstable_offsets(group)
+        } else {
+            HashSet::new()
+        }
+    };
     if version < 8 {
+        let pending = pending(req.group_id.as_str());
         let wanted = req.topics.map(|ts| {
             ts.into_iter()
                 .map(|t| (t.name.to_string(), t.partition_indexes))
@@ -31,21 +49,27 @@ pub(crate) fn handle(b: &Broker, req: OffsetFetchRequest, version: i16) -> Offse
             .fetch_offsets(req.group_id.as_str(), wanted)
             .into_iter()
             .map(|(t, parts)| {
+                let partitions = parts
+                    .into_iter()
+                    .map(|(p, c)| {
+                        if unstable(&pending, &t, p) {
+                            return OffsetFetchResponsePartition::default()
+                                .with_partition_index(p)
+                                .with_committed_offset(-1)
+                                .with_committed_leader_epoch(-1)
+                                .with_error_code(ResponseError::UnstableOffsetCommit.code());
+                        }
+                        let (offset, epoch, metadata) = fields(c);
+                        OffsetFetchResponsePartition::default()
+                            .with_partition_index(p)
+                            .with_committed_offset(offset)
+                            .with_committed_leader_epoch(epoch)
+                            .with_metadata(Some(s(metadata)))
+                    })
+                    .collect();
                 OffsetFetchResponseTopic::default()
                     .with_name(TopicName(s(t)))
-                    .with_partitions(
-                        parts
-                            .into_iter()
-                            .map(|(p, c)| {
-                                let (offset, epoch, metadata) = fields(c);
-                                OffsetFetchResponsePartition::default()
-                                    .with_partition_index(p)
-                                    .with_committed_offset(offset)
-                                    .with_committed_leader_epoch(epoch)
-                                    .with_metadata(Some(s(metadata)))
-                            })
-                            .collect(),
-                    )
+                    .with_partitions(partitions)
             })
             .collect();
         return OffsetFetchResponse::default().with_topics(topics);
@@ -66,6 +90,7 @@ pub(crate) fn handle(b: &Broker, req: OffsetFetchRequest, version: i16) -> Offse
                         .with_error_code(e.code());
                 }
             }
+            let pending = pending(g.group_id.as_str());
             let wanted = g.topics.map(|ts| {
                 ts.into_iter()
                     .map(|t| (t.name.to_string(), t.partition_indexes))
@@ -78,12 +103,21 @@ pub(crate) fn handle(b: &Broker, req: OffsetFetchRequest, version: i16) -> Offse
                 .map(|(t, parts)| {
                     let topic_id = b.topics.get(&t).map(|x| x.id).unwrap_or_default();
                     OffsetFetchResponseTopics::default()
-                        .with_name(TopicName(s(t)))
+                        .with_name(TopicName(s(t.clone())))
                         .with_topic_id(topic_id)
                         .with_partitions(
                             parts
                                 .into_iter()
                                 .map(|(p, c)| {
+                                    if unstable(&pending, &t, p) {
+                                        return OffsetFetchResponsePartitions::default()
+                                            .with_partition_index(p)
+                                            .with_committed_offset(-1)
+                                            .with_committed_leader_epoch(-1)
+                                            .with_error_code(
+                                                ResponseError::UnstableOffsetCommit.code(),
+                                            );
+                                    }
                                     let (offset, epoch, metadata) = fields(c);
                                     OffsetFetchResponsePartitions::default()
                                         .with_partition_index(p)

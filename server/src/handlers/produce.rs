@@ -1,6 +1,12 @@
 //! Produce: validate and append each partition's record batches as they arrived (raw bytes,
 //! never decompressed), then, for logs whose `flush.messages` is reached, fsync on a blocking
 //! thread before acknowledging. acks=0 requests get no response.
+//!
+//! Transactional batches are first checked with the transaction coordinator (KIP-890 part 1): the
+//! partition must be in the producer's open transaction, with its current epoch. Errors as Kafka
+//! translates them for produce: not in the transaction → TRANSACTION_ABORTABLE (v11+) or
+//! INVALID_TXN_STATE; an old epoch → INVALID_PRODUCER_EPOCH; a transaction being ended →
+//! NOT_ENOUGH_REPLICAS (retriable for every client).
 
 use std::sync::Arc;
 
@@ -8,6 +14,8 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use tracing::{debug, error, warn};
+
+use minikafka_storage::batch::BatchHeader;
 
 use super::{s, storage_error};
 use crate::broker::{now_ms, sync_partition, Broker};
@@ -51,7 +59,13 @@ pub(crate) async fn handle(
                     pr.error_message = Some(s("the partition has no record set"));
                 }
                 (true, Some(p), Some(records)) => {
-                    let res = p.write().append(&records, 0, now_ms());
+                    let res = match verify_transactional(b, &p, &records, version) {
+                        Err(e) => Err(e),
+                        Ok(()) => p.write().append(&records, 0, now_ms()).map_err(|e| {
+                            warn!(topic = %p.topic, partition = p.index, error = %e, "produce rejected");
+                            (storage_error(&e), e.to_string())
+                        }),
+                    };
                     match res {
                         Ok(info) => {
                             pr.base_offset = info.base_offset;
@@ -67,10 +81,9 @@ pub(crate) async fn handle(
                                 to_sync.push((p.clone(), responses.len(), parts.len()));
                             }
                         }
-                        Err(e) => {
-                            warn!(topic = %p.topic, partition = p.index, error = %e, "produce rejected");
-                            pr.error_code = storage_error(&e).code();
-                            pr.error_message = Some(s(e.to_string()));
+                        Err((code, message)) => {
+                            pr.error_code = code.code();
+                            pr.error_message = Some(s(message));
                             pr.log_start_offset = p.read().log_start_offset();
                         }
                     }
@@ -97,4 +110,40 @@ pub(crate) async fn handle(
         return None;
     }
     Some(ProduceResponse::default().with_responses(responses))
+}
+
+/// The transaction coordinator's check of a transactional record set (its first batch names the
+/// producer; a request mixing producers is refused later by the log's validation).
+fn verify_transactional(
+    b: &Broker,
+    p: &Partition,
+    records: &[u8],
+    version: i16,
+) -> Result<(), (ResponseError, String)> {
+    let Ok(h) = BatchHeader::parse(records) else {
+        return Ok(()); // malformed: the log's validation answers it
+    };
+    if !h.is_transactional() || h.is_control() {
+        return Ok(());
+    }
+    b.txn
+        .verify_producer_partition(h.producer_id, h.producer_epoch, &p.topic, p.index)
+        .map_err(|e| {
+            let code = match e {
+                ResponseError::TransactionAbortable if version <= 10 => {
+                    ResponseError::InvalidTxnState
+                }
+                ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+                ResponseError::ConcurrentTransactions
+                | ResponseError::CoordinatorNotAvailable
+                | ResponseError::CoordinatorLoadInProgress => ResponseError::NotEnoughReplicas,
+                e => e,
+            };
+            debug!(topic = %p.topic, partition = p.index, producer_id = h.producer_id,
+                producer_epoch = h.producer_epoch, error = ?e, "transactional produce refused");
+            (
+                code,
+                format!("transactional produce refused by the transaction coordinator: {e:?}"),
+            )
+        })
 }

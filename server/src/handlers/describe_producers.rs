@@ -1,0 +1,56 @@
+//! DescribeProducers: the active producers of each partition as its log's producer state holds
+//! them (id, epoch, last sequence, last timestamp, coordinator epoch, start offset of the open
+//! transaction or -1) — what `kafka-transactions describe-producers` shows.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_producers_response::{
+    PartitionResponse, ProducerState, TopicResponse,
+};
+use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse, ProducerId};
+
+use crate::broker::Broker;
+
+pub(crate) fn handle(b: &Broker, req: DescribeProducersRequest) -> DescribeProducersResponse {
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let topic = b.topics.get(t.name.0.as_str());
+            let partitions = t
+                .partition_indexes
+                .iter()
+                .map(|&i| {
+                    let mut pr = PartitionResponse::default().with_partition_index(i);
+                    match topic
+                        .as_ref()
+                        .and_then(|tp| tp.partition(i))
+                        .filter(|p| !p.is_deleted())
+                    {
+                        None => pr.error_code = ResponseError::UnknownTopicOrPartition.code(),
+                        Some(p) => {
+                            pr.active_producers = p
+                                .read()
+                                .producers()
+                                .into_iter()
+                                .map(|e| {
+                                    ProducerState::default()
+                                        .with_producer_id(ProducerId(e.producer_id))
+                                        .with_producer_epoch(i32::from(e.producer_epoch))
+                                        .with_last_sequence(e.last_sequence)
+                                        .with_last_timestamp(e.last_timestamp)
+                                        .with_coordinator_epoch(e.coordinator_epoch)
+                                        .with_current_txn_start_offset(e.current_txn_first_offset)
+                                })
+                                .collect();
+                        }
+                    }
+                    pr
+                })
+                .collect();
+            TopicResponse::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    DescribeProducersResponse::default().with_topics(topics)
+}
