@@ -35,3 +35,4 @@ pub mod meta;
 mod net;
 pub mod producer_ids;
 pub mod topics;
+mod txn;
