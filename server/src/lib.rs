@@ -7,6 +7,7 @@
 //! - [`broker`]: start-up, background tasks (retention, flush, the log cleaner) and graceful shutdown.
 //! - [`group`]: the group coordinator (consumer groups, committed offsets in
 //!   `__consumer_offsets`).
+//! - [`txn`]: the transaction coordinator (transactional ids in `__transaction_state`, markers).
 //! - `net`: accept loop and per-connection framing; `dispatch`: API table and routing;
 //!   `handlers`: one file per API.
 //!
