@@ -119,9 +119,9 @@ pub(crate) async fn handle(
             handlers::create_partitions::handle(broker, r).await.into()
         }
         RequestKind::DeleteRecords(r) => handlers::delete_records::handle(broker, r).await.into(),
-        RequestKind::InitProducerId(r) => {
-            handlers::init_producer_id::handle(broker, r, v).await.into()
-        }
+        RequestKind::InitProducerId(r) => handlers::init_producer_id::handle(broker, r, v)
+            .await
+            .into(),
         RequestKind::OffsetForLeaderEpoch(r) => {
             handlers::cluster::offset_for_leader_epoch(broker, r).into()
         }
@@ -134,11 +134,9 @@ pub(crate) async fn handle(
         RequestKind::DescribeTopicPartitions(r) => {
             handlers::cluster::describe_topic_partitions(broker, r).into()
         }
-        RequestKind::AddPartitionsToTxn(r) => {
-            handlers::add_partitions_to_txn::handle(broker, r, v)
-                .await
-                .into()
-        }
+        RequestKind::AddPartitionsToTxn(r) => handlers::add_partitions_to_txn::handle(broker, r, v)
+            .await
+            .into(),
         RequestKind::AddOffsetsToTxn(r) => handlers::add_offsets_to_txn::handle(broker, r, v)
             .await
             .into(),

@@ -4,11 +4,9 @@
 
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use minikafka::broker::RunningBroker;
@@ -18,61 +16,6 @@ use tokio::net::TcpStream;
 
 mod common;
 use common::*;
-
-fn produce_req(topic: &str, partition: i32, records: Bytes, acks: i16) -> ProduceRequest {
-    ProduceRequest::default()
-        .with_acks(acks)
-        .with_timeout_ms(5000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(name(topic))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(partition)
-                .with_records(Some(records))])])
-}
-
-fn fetch_req(
-    topic: &str,
-    partition: i32,
-    offset: i64,
-    max_wait_ms: i32,
-    partition_max: i32,
-) -> FetchRequest {
-    FetchRequest::default()
-        .with_max_wait_ms(max_wait_ms)
-        .with_min_bytes(1)
-        .with_max_bytes(50 << 20)
-        .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(name(topic))
-            .with_partitions(vec![FetchPartition::default()
-                .with_partition(partition)
-                .with_fetch_offset(offset)
-                .with_partition_max_bytes(partition_max)])])
-}
-
-fn list_offsets_req(topic: &str, partition: i32, ts: i64) -> ListOffsetsRequest {
-    ListOffsetsRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_topics(vec![ListOffsetsTopic::default()
-            .with_name(name(topic))
-            .with_partitions(vec![ListOffsetsPartition::default()
-                .with_partition_index(partition)
-                .with_timestamp(ts)])])
-}
-
-/// Base offsets of the batches in a fetched record set.
-fn batch_offsets(mut records: Bytes) -> Vec<(i64, i32)> {
-    let mut out = Vec::new();
-    while records.remaining() >= 61 {
-        let base = records.get_i64();
-        let len = records.get_i32();
-        let mut body = records.split_to(len as usize);
-        body.advance(4 + 1 + 4 + 2);
-        let last_delta = body.get_i32();
-        out.push((base, last_delta + 1));
-    }
-    out
-}
 
 #[tokio::test]
 async fn api_versions_lists_the_dispatch_table_and_answers_unknown_versions_with_v0() {

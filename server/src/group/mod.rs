@@ -1042,8 +1042,7 @@ impl GroupCoordinator {
         let mut results: Vec<Result<(), ResponseError>> = offsets
             .iter()
             .map(|o| {
-                if o
-                    .metadata
+                if o.metadata
                     .as_ref()
                     .is_some_and(|m| m.len() > self.config.offset_metadata_max_bytes)
                 {
@@ -1110,9 +1109,9 @@ impl GroupCoordinator {
                     error!(group = group_id, producer_id = txn.0, error = %e,
                         "cannot write transactional offsets to __consumer_offsets");
                     let code = match &e {
-                        TopicError::Storage(
-                            StorageError::InvalidProducerEpoch(_),
-                        ) => ResponseError::ProducerFenced,
+                        TopicError::Storage(StorageError::InvalidProducerEpoch(_)) => {
+                            ResponseError::ProducerFenced
+                        }
                         _ => write_error(&e),
                     };
                     for r in &mut results {
@@ -1179,7 +1178,10 @@ impl GroupCoordinator {
 
     /// Partitions of `group_id` with transactional offsets not yet committed or aborted (OffsetFetch with
     /// `require_stable` answers UNSTABLE_OFFSET_COMMIT for them).
-    pub(crate) fn unstable_offsets(&self, group_id: &str) -> std::collections::HashSet<(String, i32)> {
+    pub(crate) fn unstable_offsets(
+        &self,
+        group_id: &str,
+    ) -> std::collections::HashSet<(String, i32)> {
         self.lock()
             .get(group_id)
             .map(|e| e.pending.values().flat_map(|m| m.keys().cloned()).collect())
@@ -1650,7 +1652,11 @@ impl Replay {
             partition,
         })) = r.key.as_deref().map(records::decode_key)
         else {
-            warn!(partition = p.index, offset = r.offset, "skipping a transactional __consumer_offsets record that is not an offset commit");
+            warn!(
+                partition = p.index,
+                offset = r.offset,
+                "skipping a transactional __consumer_offsets record that is not an offset commit"
+            );
             return;
         };
         match r.value.as_deref().map(records::decode_offset_commit_value) {

@@ -42,11 +42,7 @@ fn results(
 fn flatten(topics: &[AddPartitionsToTxnTopic]) -> Vec<(String, i32)> {
     topics
         .iter()
-        .flat_map(|t| {
-            t.partitions
-                .iter()
-                .map(move |p| (t.name.0.to_string(), *p))
-        })
+        .flat_map(|t| t.partitions.iter().map(move |p| (t.name.0.to_string(), *p)))
         .collect()
 }
 

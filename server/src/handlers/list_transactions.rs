@@ -26,7 +26,11 @@ pub(crate) fn handle(b: &Broker, req: ListTransactionsRequest) -> ListTransactio
     if !req.state_filters.is_empty() && states.is_empty() {
         return r;
     }
-    let pattern = match req.transactional_id_pattern.as_deref().filter(|p| !p.is_empty()) {
+    let pattern = match req
+        .transactional_id_pattern
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
         None => None,
         Some(p) => match regex::Regex::new(&format!("^(?:{p})$")) {
             Ok(re) => Some(re),
@@ -41,7 +45,11 @@ pub(crate) fn handle(b: &Broker, req: ListTransactionsRequest) -> ListTransactio
         .txn
         .list(&states, &pids, req.duration_filter)
         .into_iter()
-        .filter(|l| pattern.as_ref().is_none_or(|re| re.is_match(&l.transactional_id)))
+        .filter(|l| {
+            pattern
+                .as_ref()
+                .is_none_or(|re| re.is_match(&l.transactional_id))
+        })
         .map(|l| {
             TransactionState::default()
                 .with_transactional_id(TransactionalId(s(l.transactional_id)))

@@ -50,7 +50,9 @@ pub(crate) async fn handle(
                 partition_for(&group, t.partition_count()),
             )
             .map_err(|e| match e {
-                ResponseError::TransactionAbortable if version < 5 => ResponseError::InvalidTxnState,
+                ResponseError::TransactionAbortable if version < 5 => {
+                    ResponseError::InvalidTxnState
+                }
                 ResponseError::ProducerFenced if version < 5 => ResponseError::InvalidProducerEpoch,
                 ResponseError::ConcurrentTransactions => ResponseError::CoordinatorLoadInProgress,
                 e => e,
@@ -100,7 +102,9 @@ pub(crate) async fn handle(
                 .await
                 .into_iter();
             for r in results.iter_mut().filter(|r| r.is_ok()) {
-                *r = done.next().unwrap_or(Err(ResponseError::UnknownServerError));
+                *r = done
+                    .next()
+                    .unwrap_or(Err(ResponseError::UnknownServerError));
             }
         }
     }

@@ -50,9 +50,9 @@ pub const TXN_TOPIC: &str = "__transaction_state";
 /// Coordinator epoch written into markers. A single node never changes coordinator, so it stays 0 (Kafka uses the
 /// leader epoch of the `__transaction_state` partition).
 const COORDINATOR_EPOCH: i32 = 0;
-/// `TransactionLogValue` version written: v0, as Kafka does while the `transaction.version` feature is not
-/// finalized (minikafka does not advertise it).
-const VALUE_VERSION: i16 = 0;
+/// The finalized `transaction.version` feature level: 0, as minikafka does not advertise the feature. It picks
+/// the `TransactionLogValue` version written (v0), as in Kafka.
+const TRANSACTION_VERSION_LEVEL: i16 = 0;
 /// An epoch at which the producer id must be rotated instead of bumped (Kafka's `isEpochExhausted`).
 const EPOCH_EXHAUSTED: i16 = i16::MAX - 1;
 
@@ -201,7 +201,9 @@ impl TxnCoordinator {
                 st.txns.len(),
                 st.txns
                     .values()
-                    .filter(|m| matches!(m.status, TxnStatus::PrepareCommit | TxnStatus::PrepareAbort))
+                    .filter(|m| {
+                        matches!(m.status, TxnStatus::PrepareCommit | TxnStatus::PrepareAbort)
+                    })
                     .count(),
             );
             drop(st);
@@ -243,20 +245,33 @@ impl TxnCoordinator {
             &configs,
         ) {
             Ok(t) => Ok(t),
-            Err(TopicError::AlreadyExists(_)) => self.topics.get(TXN_TOPIC).ok_or(TopicError::Unknown),
+            Err(TopicError::AlreadyExists(_)) => {
+                self.topics.get(TXN_TOPIC).ok_or(TopicError::Unknown)
+            }
             Err(e) => Err(e),
         }
     }
 
     /// Write the state of `id` (`None` = tombstone) to its `__transaction_state` partition.
-    fn persist(&self, id: &str, meta: Option<&TxnMeta>, sync: &mut ToSync) -> Result<(), ResponseError> {
+    fn persist(
+        &self,
+        id: &str,
+        meta: Option<&TxnMeta>,
+        sync: &mut ToSync,
+    ) -> Result<(), ResponseError> {
         let fail = |what: &str, e: &dyn std::fmt::Display| {
             error!(transactional_id = id, error = %e, "cannot {what} __transaction_state");
             ResponseError::CoordinatorNotAvailable
         };
         let key = records::encode_key(id).map_err(|e| fail("encode a record of", &e))?;
         let value = match meta {
-            Some(m) => Some(records::encode_value(&m.to_value(), VALUE_VERSION).map_err(|e| fail("encode a record of", &e))?),
+            Some(m) => Some(
+                records::encode_value(
+                    &m.to_value(),
+                    records::value_version_for(TRANSACTION_VERSION_LEVEL),
+                )
+                .map_err(|e| fail("encode a record of", &e))?,
+            ),
             None => None,
         };
         let topic = self.ensure_state_topic().map_err(|e| fail("create", &e))?;
@@ -363,12 +378,20 @@ impl TxnCoordinator {
             TxnStatus::PrepareCommit | TxnStatus::PrepareAbort | TxnStatus::PrepareEpochFence => {
                 Err(ResponseError::ConcurrentTransactions)
             }
-            TxnStatus::Empty | TxnStatus::CompleteCommit | TxnStatus::CompleteAbort | TxnStatus::Dead => {
+            TxnStatus::Empty
+            | TxnStatus::CompleteCommit
+            | TxnStatus::CompleteAbort
+            | TxnStatus::Dead => {
                 let mut next = current.clone();
                 if let Some((pid, epoch)) = expected {
                     // A retry whose bump we already made (the producer never saw the answer) gets the same answer.
-                    if pid == current.producer_id && epoch != current.producer_epoch && current.producer_epoch != -1 {
-                        if epoch.checked_add(1) == Some(current.producer_epoch) && current.status == TxnStatus::Empty {
+                    if pid == current.producer_id
+                        && epoch != current.producer_epoch
+                        && current.producer_epoch != -1
+                    {
+                        if epoch.checked_add(1) == Some(current.producer_epoch)
+                            && current.status == TxnStatus::Empty
+                        {
                             return Ok((current.producer_id, current.producer_epoch));
                         }
                         return Err(ResponseError::ProducerFenced);
@@ -389,16 +412,24 @@ impl TxnCoordinator {
                 self.persist(id, Some(&next), sync)?;
                 let answer = (next.producer_id, next.producer_epoch);
                 st.put(id, next);
-                info!(transactional_id = id, producer_id = answer.0, producer_epoch = answer.1,
-                    "initialized transactional id");
+                info!(
+                    transactional_id = id,
+                    producer_id = answer.0,
+                    producer_epoch = answer.1,
+                    "initialized transactional id"
+                );
                 Ok(answer)
             }
             TxnStatus::Ongoing => {
                 // A new incarnation while a transaction is open: fence the old one by bumping the epoch and abort
                 // its transaction with that epoch; the new producer retries (CONCURRENT_TRANSACTIONS) and then
                 // gets an epoch bumped once more.
-                info!(transactional_id = id, producer_id = current.producer_id,
-                    producer_epoch = current.producer_epoch, "fencing the previous producer: aborting its open transaction");
+                info!(
+                    transactional_id = id,
+                    producer_id = current.producer_id,
+                    producer_epoch = current.producer_epoch,
+                    "fencing the previous producer: aborting its open transaction"
+                );
                 self.abort_with_bump(&mut st, id, current, now, sync)?;
                 Err(ResponseError::ConcurrentTransactions)
             }
@@ -426,7 +457,11 @@ impl TxnCoordinator {
     }
 
     /// Check a transaction request's producer id and epoch against the coordinator's (Kafka's order of checks).
-    fn check_producer(meta: Option<&TxnMeta>, pid: i64, epoch: i16) -> Result<&TxnMeta, ResponseError> {
+    fn check_producer(
+        meta: Option<&TxnMeta>,
+        pid: i64,
+        epoch: i16,
+    ) -> Result<&TxnMeta, ResponseError> {
         let m = meta.ok_or(ResponseError::InvalidProducerIdMapping)?;
         if m.producer_id != pid {
             return Err(ResponseError::InvalidProducerIdMapping);
@@ -454,10 +489,14 @@ impl TxnCoordinator {
             let mut st = self.lock();
             let m = Self::check_producer(st.txns.get(id), pid, epoch)?;
             match m.status {
-                TxnStatus::PrepareCommit | TxnStatus::PrepareAbort | TxnStatus::PrepareEpochFence => {
+                TxnStatus::PrepareCommit
+                | TxnStatus::PrepareAbort
+                | TxnStatus::PrepareEpochFence => {
                     return Err(ResponseError::ConcurrentTransactions)
                 }
-                TxnStatus::Ongoing if partitions.iter().all(|p| m.partitions.contains(p)) => return Ok(()),
+                TxnStatus::Ongoing if partitions.iter().all(|p| m.partitions.contains(p)) => {
+                    return Ok(())
+                }
                 _ => {}
             }
             let mut next = m.clone();
@@ -469,8 +508,12 @@ impl TxnCoordinator {
             next.partitions.extend(partitions.iter().cloned());
             next.last_update_ms = now;
             self.persist(id, Some(&next), &mut sync)?;
-            debug!(transactional_id = id, producer_id = pid, partitions = next.partitions.len(),
-                "added partitions to the transaction");
+            debug!(
+                transactional_id = id,
+                producer_id = pid,
+                partitions = next.partitions.len(),
+                "added partitions to the transaction"
+            );
             st.put(id, next);
             Ok(())
         })();
@@ -545,12 +588,19 @@ impl TxnCoordinator {
             let mut st = self.lock();
             let m = Self::check_producer(st.txns.get(id), pid, epoch)?;
             let invalid = || {
-                debug!(transactional_id = id, status = m.status.as_str(), commit, "EndTxn in an invalid state");
+                debug!(
+                    transactional_id = id,
+                    status = m.status.as_str(),
+                    commit,
+                    "EndTxn in an invalid state"
+                );
                 Err(ResponseError::InvalidTxnState)
             };
             match (m.status, commit) {
                 (TxnStatus::Ongoing, _) => {}
-                (TxnStatus::CompleteCommit, true) | (TxnStatus::CompleteAbort, false) => return Ok(()),
+                (TxnStatus::CompleteCommit, true) | (TxnStatus::CompleteAbort, false) => {
+                    return Ok(())
+                }
                 (TxnStatus::PrepareCommit, true) | (TxnStatus::PrepareAbort, false) => {
                     return Err(ResponseError::ConcurrentTransactions)
                 }
@@ -574,7 +624,13 @@ impl TxnCoordinator {
     /// Write the markers of a transaction in PrepareCommit/PrepareAbort and move it to Complete*. On a failed
     /// marker the transaction stays in Prepare* (retried by [`TxnCoordinator::tick`]) and the caller gets
     /// CONCURRENT_TRANSACTIONS... or, for EndTxn, the storage error.
-    fn complete_locked(&self, st: &mut State, id: &str, now: i64, sync: &mut ToSync) -> Result<(), ResponseError> {
+    fn complete_locked(
+        &self,
+        st: &mut State,
+        id: &str,
+        now: i64,
+        sync: &mut ToSync,
+    ) -> Result<(), ResponseError> {
         let Some(m) = st.txns.get(id).cloned() else {
             return Err(ResponseError::InvalidProducerIdMapping);
         };
@@ -583,11 +639,21 @@ impl TxnCoordinator {
             TxnStatus::PrepareAbort => false,
             _ => return Ok(()),
         };
-        let marker = if commit { TxnMarker::Commit } else { TxnMarker::Abort };
+        let marker = if commit {
+            TxnMarker::Commit
+        } else {
+            TxnMarker::Abort
+        };
         for (topic, index) in &m.partitions {
             let written = if topic == OFFSETS_TOPIC {
                 self.groups
-                    .complete_txn(*index, m.producer_id, m.producer_epoch, COORDINATOR_EPOCH, commit)
+                    .complete_txn(
+                        *index,
+                        m.producer_id,
+                        m.producer_epoch,
+                        COORDINATOR_EPOCH,
+                        commit,
+                    )
                     .map(|p| sync.extend(p))
             } else {
                 match self.topics.get(topic).and_then(|t| t.partition(*index)) {
@@ -633,8 +699,13 @@ impl TxnCoordinator {
         next.partitions.clear();
         next.last_update_ms = now;
         self.persist(id, Some(&next), sync)?;
-        info!(transactional_id = id, producer_id = next.producer_id, producer_epoch = next.producer_epoch,
-            status = next.status.as_str(), "transaction completed");
+        info!(
+            transactional_id = id,
+            producer_id = next.producer_id,
+            producer_epoch = next.producer_epoch,
+            status = next.status.as_str(),
+            "transaction completed"
+        );
         st.put(id, next);
         Ok(())
     }
@@ -704,7 +775,11 @@ impl TxnCoordinator {
 
     /// DescribeTransactions of one id.
     pub(crate) fn describe(&self, id: &str) -> Option<TxnMeta> {
-        self.lock().txns.get(id).filter(|m| m.status != TxnStatus::Dead).cloned()
+        self.lock()
+            .txns
+            .get(id)
+            .filter(|m| m.status != TxnStatus::Dead)
+            .cloned()
     }
 
     /// ListTransactions, filtered as Kafka does (empty filter = all; `min_duration_ms` < 0 = no filter).
@@ -724,7 +799,8 @@ impl TxnCoordinator {
             .filter(|(_, m)| producer_ids.is_empty() || producer_ids.contains(&m.producer_id))
             .filter(|(_, m)| {
                 min_duration_ms < 0
-                    || (m.status == TxnStatus::Ongoing && now.saturating_sub(m.start_ms) >= min_duration_ms)
+                    || (m.status == TxnStatus::Ongoing
+                        && now.saturating_sub(m.start_ms) >= min_duration_ms)
             })
             .map(|(id, m)| TxnListing {
                 transactional_id: id.clone(),
@@ -739,7 +815,10 @@ impl TxnCoordinator {
 
 /// Apply every record of one `__transaction_state` partition, oldest first (the last value of an id wins; a
 /// tombstone removes it).
-fn replay_partition(p: &Arc<Partition>, out: &mut HashMap<String, TxnMeta>) -> Result<(), TopicError> {
+fn replay_partition(
+    p: &Arc<Partition>,
+    out: &mut HashMap<String, TxnMeta>,
+) -> Result<(), TopicError> {
     let log = p.read();
     let mut offset = log.log_start_offset();
     let end = log.log_end_offset();

@@ -82,7 +82,6 @@
 
 // The coordinator that writes and replays these records comes later.
 
-
 use crate::group::records::RecordError;
 
 /// The key's record type (Kafka's `CoordinatorRecordType.TRANSACTION_LOG`).

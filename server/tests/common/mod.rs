@@ -2,8 +2,11 @@
 //! to it over TCP with requests encoded by `kafka-protocol`'s client-side codecs.
 #![allow(dead_code, unreachable_pub)]
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use minikafka::broker::RunningBroker;
@@ -75,6 +78,18 @@ pub fn name(s: &str) -> TopicName {
 /// A v2 batch of uncompressed records (value = "v{i}", key = "k{i}"), built by hand so the
 /// test does not depend on the broker's own batch code.
 pub fn batch(count: i32, base_timestamp: i64) -> BytesMut {
+    batch_of(count, base_timestamp, -1, -1, -1, false)
+}
+
+/// Like [`batch`], with producer id, epoch, base sequence and the transactional bit.
+pub fn batch_of(
+    count: i32,
+    base_timestamp: i64,
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+    transactional: bool,
+) -> BytesMut {
     let mut records = BytesMut::new();
     for i in 0..count {
         let mut r = BytesMut::new();
@@ -97,13 +112,13 @@ pub fn batch(count: i32, base_timestamp: i64) -> BytesMut {
     b.put_i32(-1);
     b.put_i8(2);
     b.put_u32(0); // crc, patched below
-    b.put_i16(0);
+    b.put_i16(if transactional { 0x10 } else { 0 });
     b.put_i32(count - 1);
     b.put_i64(base_timestamp);
     b.put_i64(base_timestamp + i64::from(count - 1));
-    b.put_i64(-1);
-    b.put_i16(-1);
-    b.put_i32(-1);
+    b.put_i64(producer_id);
+    b.put_i16(producer_epoch);
+    b.put_i32(base_sequence);
     b.put_i32(count);
     b.put_slice(&records);
     let len = (b.len() - 12) as i32;
@@ -144,4 +159,60 @@ pub fn create_req(
                     })
                     .collect(),
             )])
+}
+
+pub fn produce_req(topic: &str, partition: i32, records: Bytes, acks: i16) -> ProduceRequest {
+    ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(name(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(records))])])
+}
+
+pub fn fetch_req(
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    max_wait_ms: i32,
+    partition_max: i32,
+) -> FetchRequest {
+    FetchRequest::default()
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(50 << 20)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(name(topic))
+            .with_partitions(vec![FetchPartition::default()
+                .with_partition(partition)
+                .with_fetch_offset(offset)
+                .with_partition_max_bytes(partition_max)])])
+}
+
+pub fn list_offsets_req(topic: &str, partition: i32, ts: i64) -> ListOffsetsRequest {
+    ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(name(topic))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(partition)
+                .with_timestamp(ts)])])
+}
+
+/// Base offsets of the batches in a fetched record set.
+/// (base offset, record count) of each batch in `records`.
+pub fn batch_offsets(mut records: Bytes) -> Vec<(i64, i32)> {
+    let mut out = Vec::new();
+    while records.remaining() >= 61 {
+        let base = records.get_i64();
+        let len = records.get_i32();
+        let mut body = records.split_to(len as usize);
+        body.advance(4 + 1 + 4 + 2);
+        let last_delta = body.get_i32();
+        out.push((base, last_delta + 1));
+    }
+    out
 }
