@@ -13,7 +13,8 @@
 //! 2. [`CleanPlan::run`] (no lock): build a map key → latest offset over the dirty section, then rewrite every
 //!    segment from the log start to the first uncleanable offset, grouping adjacent segments whose sizes sum to at
 //!    most `segment.bytes` (Kafka's `groupSegmentsBySize`) into one `%020d.log.cleaned` (+ `.index.cleaned`,
-//!    `.timeindex.cleaned`), which is fsynced. Old segments are read through their open file handles, so a
+//!    `.timeindex.cleaned`, and `.txnindex.cleaned` holding the group's aborted-transaction entries, if any), which
+//!    is fsynced. Old segments are read through their open file handles, so a
 //!    concurrent retention delete cannot break the read.
 //! 3. [`crate::Log::commit_clean`] (`&mut self`, the write lock): check the segments are unchanged, then swap with
 //!    Kafka's discipline (`UnifiedLog.replaceSegments`): rename `.cleaned` → `.swap` (index files first, `.log`
@@ -41,8 +42,10 @@
 //! last batch of a producer the log still tracks, which stays as an empty batch so that producer state (duplicate
 //! detection) can be rebuilt from the log (Kafka's `RETAIN_EMPTY`). Control batches are copied unchanged.
 //!
-//! Not done (yet): aborted transactional data is compacted like committed data and control batches are never
-//! removed (Kafka consults the transaction index); the key map holds whole keys in memory (Kafka uses a fixed-size
+//! Transactions: every control batch (transaction marker) is kept, so the source segments' `.txnindex` entries
+//! stay valid and are carried into the cleaned segment unchanged. Not done (yet): aborted transactional data is
+//! compacted like committed data (Kafka's cleaner drops it, consulting the transaction index) and markers are
+//! never removed (Kafka removes a marker once its transaction's data is gone and the delete horizon passed); the key map holds whole keys in memory (Kafka uses a fixed-size
 //! hashed map and cleans only as far as it fits); the cleaner checkpoint lives in memory only (the server may
 //! persist it through [`crate::Log::set_cleaner_checkpoint`]).
 
@@ -57,6 +60,7 @@ use crate::batch::{self, BatchHeader, RawRecord, COMPRESSION_MASK, DELETE_HORIZO
 use crate::config::{LogConfig, TimestampType};
 use crate::error::{Result, StorageError};
 use crate::segment::{segment_paths, ChunkReader, Segment};
+use crate::txn_index::AbortedTxn;
 
 /// Suffix of the cleaner's output while it is written.
 pub const CLEANED_SUFFIX: &str = ".cleaned";
@@ -132,6 +136,8 @@ pub(crate) struct Source {
     pub(crate) next: i64,
     pub(crate) size: u64,
     pub(crate) file: Arc<File>,
+    /// Its `.txnindex` entries (carried into the cleaned segment: the cleaner keeps every marker).
+    pub(crate) aborted: Vec<AbortedTxn>,
 }
 
 /// A clean decided by [`crate::Log::plan_clean`]; [`CleanPlan::run`] it without holding the log lock, then hand
@@ -275,6 +281,9 @@ impl CleanPlan {
                     let header = BatchHeader::parse(bytes)?;
                     seg.append(bytes, &[(0, header)], &self.config)
                 })?;
+            }
+            for entry in group.iter().flat_map(|src| &src.aborted) {
+                seg.append_aborted_txn(*entry)?;
             }
             seg.on_become_inactive(&self.config)?;
             // As Kafka's `cleanSegments`: the cleaned segment keeps the last old segment's modification time,
@@ -476,7 +485,11 @@ pub(crate) fn rename_all(
 ) -> Result<()> {
     let sources = segment_paths(dir, base, from);
     let targets = segment_paths(dir, base, to);
-    let order: &[usize] = if indexes_only { &[1, 2] } else { &[1, 2, 0] };
+    let order: &[usize] = if indexes_only {
+        &[1, 2, 3]
+    } else {
+        &[1, 2, 3, 0]
+    };
     for &i in order {
         match std::fs::rename(&sources[i], &targets[i]) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
@@ -504,7 +517,7 @@ pub(crate) fn complete_interrupted_swaps(dir: &Path) -> Result<bool> {
         {
             logs.push(base);
         } else if let Some(stem) = name.strip_suffix(CLEANED_SUFFIX) {
-            let base = [".log", ".index", ".timeindex"]
+            let base = [".log", ".index", ".timeindex", ".txnindex"]
                 .iter()
                 .find_map(|s| crate::segment::parse_file_name(stem, s));
             if let Some(b) = base {
