@@ -155,6 +155,25 @@ pub struct Log {
     min_delete_horizon: Option<i64>,
 }
 
+/// Kafka's `LogValidator` checks for `AppendOrigin.CLIENT`: no control batch (only coordinators write markers),
+/// and a batch with a producer id must carry a sequence.
+fn check_client_batches(headers: &[BatchHeader]) -> Result<()> {
+    for h in headers {
+        if h.is_control() {
+            return Err(StorageError::InvalidRecord(
+                "Clients are not allowed to write control records".into(),
+            ));
+        }
+        if h.producer_id >= 0 && h.base_sequence < 0 {
+            return Err(StorageError::InvalidRecord(format!(
+                "Invalid sequence number {} in record batch with producerId {}",
+                h.base_sequence, h.producer_id
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn fsync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
@@ -426,7 +445,9 @@ impl Log {
     /// to the `.log` (page cache, no fsync); index entries are added every `index.interval.bytes`, time index
     /// entries when the largest timestamp grows. On error nothing of the record set is written.
     ///
-    /// Transactional batches start or continue their producer's transaction (see [`crate::producer_state`]).
+    /// Transactional batches start or continue their producer's transaction (see [`crate::producer_state`]). As
+    /// Kafka's `LogValidator` for client appends, a control batch, or a batch with a producer id but base sequence
+    /// -1, is [`StorageError::InvalidRecord`].
     ///
     /// `&mut self`; blocking file I/O (a write, possibly a roll).
     pub fn append(&mut self, records: &[u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo> {
@@ -488,6 +509,9 @@ impl Log {
         origin: Origin,
     ) -> Result<AppendInfo> {
         let headers = batch::validate(records, self.config.max_message_bytes)?;
+        if origin == Origin::Client {
+            check_client_batches(&headers)?;
+        }
         if self.config.cleanup_policy.compact {
             let mut pos = 0;
             for h in &headers {

@@ -6,6 +6,7 @@ mod common;
 use bytes::Bytes;
 use common::split;
 use minikafka_storage::batch::{parse_control_batch, BatchBuilder, BatchHeader, Record};
+use minikafka_storage::cleaner::FailPoint;
 use minikafka_storage::txn_index::read_txn_index_file;
 use minikafka_storage::{AbortedTxn, CleanupPolicy, Log, LogConfig, StorageError, TxnMarker};
 
@@ -572,7 +573,18 @@ fn coordinator_appends_skip_sequences_but_keep_epochs_and_transactions() {
     log.append_txn_marker(21, 2, 0, TxnMarker::Commit, 0, T0)
         .unwrap();
     assert_eq!(log.last_stable_offset(), log.log_end_offset());
-    // A client append of the same batch is checked for duplicates.
+    // Clients may write neither a producer id without a sequence nor a control batch.
+    assert!(matches!(
+        log.append(&commit, 0, T0),
+        Err(StorageError::InvalidRecord(_))
+    ));
+    let marker =
+        minikafka_storage::batch::build_txn_marker(21, 2, 0, TxnMarker::Abort, T0).unwrap();
+    assert!(matches!(
+        log.append(&marker, 0, T0),
+        Err(StorageError::InvalidRecord(_))
+    ));
+    // A client's retry is a duplicate.
     let dup = log.append(&produce(30, 0, 0, 1, false), 0, T0).unwrap();
     let retry = log.append(&produce(30, 0, 0, 1, false), 0, T0).unwrap();
     assert!(retry.duplicate && retry.base_offset == dup.base_offset);
@@ -632,4 +644,31 @@ fn the_cleaner_carries_txnindex_entries_into_cleaned_segments() {
         })
         .count();
     assert!(markers >= expected.len());
+}
+
+/// Whatever the crash point of the cleaner's swap, the reopened log reports the same aborted transactions.
+#[test]
+fn every_cleaner_crash_point_keeps_the_aborted_transactions() {
+    for point in FailPoint::ALL {
+        let compact = LogConfig {
+            cleanup_policy: CleanupPolicy::COMPACT,
+            min_cleanable_dirty_ratio: 0.0,
+            retention_ms: -1,
+            ..config()
+        };
+        let (dir, mut log) = fresh(compact.clone());
+        let expected = build_aborts(&mut log);
+        let merged = LogConfig {
+            segment_bytes: 1 << 20,
+            ..compact
+        };
+        log.set_config(merged.clone());
+        let err = log.clean_with_fail_point(T0, Some(point)).unwrap_err();
+        assert!(matches!(err, StorageError::CleanAborted(_)), "{point:?}");
+        drop(log);
+        let mut log = Log::open(dir.path(), merged, false).unwrap();
+        assert_eq!(all_aborted(&log), expected, "{point:?}");
+        log.clean(T0).unwrap();
+        assert_eq!(all_aborted(&log), expected, "{point:?} then clean");
+    }
 }
