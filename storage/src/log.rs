@@ -26,7 +26,7 @@
 //! rebuilds producer state after a crash or a truncation also rewrites the `.txnindex` entries from the replay
 //! start on, so they always match the log.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -1069,12 +1069,14 @@ impl Log {
             .range(..=first_dirty)
             .next_back()
             .map_or(first_dirty, |(b, _)| *b);
-        let mut end = active_base;
+        // As Kafka's `cleanableOffsets`: never beyond the last stable offset, so that an ongoing transaction's
+        // records (which may yet be aborted) never supersede committed ones.
+        let mut end = active_base.min(self.last_stable_offset());
         if config.min_compaction_lag_ms > 0 {
             let too_new = now_ms.saturating_sub(config.min_compaction_lag_ms);
             for (&base, seg) in self.segments.range(dirty_from..active_base) {
                 if seg.largest_timestamp()? > too_new {
-                    end = base;
+                    end = end.min(base);
                     break;
                 }
             }
@@ -1124,6 +1126,16 @@ impl Log {
                 .entries()
                 .map(|e| (e.producer_id(), e.last_data_offset()))
                 .collect(),
+            aborted: self
+                .segments
+                .values()
+                .flat_map(|s| s.txn_index().entries())
+                .fold(HashMap::new(), |mut m, e| {
+                    m.entry(e.producer_id)
+                        .or_insert_with(Vec::new)
+                        .push((e.first_offset, e.last_offset));
+                    m
+                }),
             fail_point: None,
         }))
     }

@@ -672,3 +672,77 @@ fn every_cleaner_crash_point_keeps_the_aborted_transactions() {
         assert_eq!(all_aborted(&log), expected, "{point:?} then clean");
     }
 }
+
+/// One record `key=value`, from producer `pid` in a transaction if `pid >= 0`.
+fn keyed(key: &str, value: &str, pid: i64, seq: i32) -> Bytes {
+    let rec = Record {
+        offset: 0,
+        timestamp: T0,
+        key: Some(Bytes::from(key.to_string())),
+        value: Some(Bytes::from(value.to_string())),
+        headers: vec![],
+    };
+    BatchBuilder {
+        producer_id: pid,
+        producer_epoch: if pid >= 0 { 0 } else { -1 },
+        base_sequence: if pid >= 0 { seq } else { -1 },
+        transactional: pid >= 0,
+        ..BatchBuilder::new(0, T0)
+    }
+    .build(&[rec])
+    .unwrap()
+}
+
+/// The latest value of each key as `read_uncommitted` sees it.
+fn latest(log: &Log) -> std::collections::HashMap<String, String> {
+    common::read_all(log)
+        .into_iter()
+        .filter_map(|r| {
+            let k = String::from_utf8(r.key?.to_vec()).ok()?;
+            let v = String::from_utf8(r.value?.to_vec()).ok()?;
+            Some((k, v))
+        })
+        .filter(|(k, _)| !k.starts_with("pad"))
+        .collect()
+}
+
+#[test]
+fn the_cleaner_drops_aborted_data_and_stops_at_the_last_stable_offset() {
+    let compact = LogConfig {
+        cleanup_policy: CleanupPolicy::COMPACT,
+        min_cleanable_dirty_ratio: 0.0,
+        retention_ms: -1,
+        segment_bytes: 300,
+        ..config()
+    };
+    let (_dir, mut log) = fresh(compact);
+    log.append(&keyed("a", "committed", -1, 0), 0, T0).unwrap();
+    log.append(&keyed("b", "committed", -1, 0), 0, T0).unwrap();
+    // Producer 1 overwrites `a` in a transaction that aborts.
+    log.append(&keyed("a", "aborted", 1, 0), 0, T0).unwrap();
+    log.append_txn_marker(1, 0, 0, TxnMarker::Abort, 0, T0)
+        .unwrap();
+    // Producer 2 overwrites `b` in a transaction still open.
+    let open_at = log
+        .append(&keyed("b", "open", 2, 0), 0, T0)
+        .unwrap()
+        .base_offset;
+    for i in 0..12 {
+        log.append(&keyed(&format!("pad{i}"), "x", -1, 0), 0, T0)
+            .unwrap();
+    }
+    assert!(log.segment_count() > 3);
+    assert_eq!(log.last_stable_offset(), open_at);
+    let stats = log.clean(T0).unwrap().expect("due");
+    assert_eq!(stats.end_offset, open_at);
+    assert_eq!(stats.aborted_records_removed, 1);
+    let view = latest(&log);
+    assert_eq!(view["a"], "committed");
+    assert_eq!(view["b"], "open");
+    // The committed `b` survived, since the open transaction's record lies past the cleanable range.
+    assert!(common::read_all(&log)
+        .iter()
+        .any(|r| r.key.as_deref() == Some(&b"b"[..])
+            && r.value.as_deref() == Some(&b"committed"[..])));
+    assert_eq!(all_aborted(&log).len(), 1);
+}
