@@ -13,7 +13,10 @@
 //! 2. [`CleanPlan::run`] (no lock): build a map key → latest offset over the dirty section, then rewrite every
 //!    segment from the log start to the first uncleanable offset, grouping adjacent segments whose sizes sum to at
 //!    most `segment.bytes` (Kafka's `groupSegmentsBySize`) into one `%020d.log.cleaned` (+ `.index.cleaned`,
-//!    `.timeindex.cleaned`), which is fsynced. Old segments are read through their open file handles, so a
+//!    `.timeindex.cleaned`, and `.txnindex.cleaned` holding the group's aborted-transaction entries, if any), which
+//!    is fsynced. The first uncleanable offset is never beyond the last stable offset (as Kafka's
+//!    `cleanableOffsets`): records of a transaction still ongoing (and perhaps yet to be aborted) never supersede
+//!    committed ones. Old segments are read through their open file handles, so a
 //!    concurrent retention delete cannot break the read.
 //! 3. [`crate::Log::commit_clean`] (`&mut self`, the write lock): check the segments are unchanged, then swap with
 //!    Kafka's discipline (`UnifiedLog.replaceSegments`): rename `.cleaned` → `.swap` (index files first, `.log`
@@ -27,7 +30,9 @@
 //!
 //! Which records survive (Kafka's `Cleaner.shouldRetainRecord`): a record is kept when its offset is the latest
 //! for its key in the map (or its key is absent from the map, or it lies past the map's end), unless it is a
-//! tombstone (null value) whose batch's delete horizon has passed. Records with a null key are dropped (such
+//! tombstone (null value) whose batch's delete horizon has passed. Records of aborted transactions (a transactional
+//! data batch of a producer between the first offset and the ABORT marker of one of its `.txnindex` entries) take
+//! no part in the key map and are removed (Kafka's `CleanedTransactionMetadata.onBatchRead`). Records with a null key are dropped (such
 //! records cannot be appended to a compacted log: [`crate::StorageError::NullKeyInCompactedTopic`]).
 //!
 //! Tombstones: the KIP-534 delete horizon. The first clean that keeps a tombstone stamps its rewritten batch with
@@ -41,8 +46,10 @@
 //! last batch of a producer the log still tracks, which stays as an empty batch so that producer state (duplicate
 //! detection) can be rebuilt from the log (Kafka's `RETAIN_EMPTY`). Control batches are copied unchanged.
 //!
-//! Not done (yet): aborted transactional data is compacted like committed data and control batches are never
-//! removed (Kafka consults the transaction index); the key map holds whole keys in memory (Kafka uses a fixed-size
+//! Transactions: every control batch (transaction marker) is kept, and the source segments' `.txnindex` entries
+//! are carried into the cleaned segment unchanged (an entry whose data is gone is harmless to a `read_committed`
+//! consumer). Not done (yet): markers and their index entries are never removed (Kafka removes a marker, and its
+//! entry, once its transaction's data is gone and the marker's delete horizon passed); the key map holds whole keys in memory (Kafka uses a fixed-size
 //! hashed map and cleans only as far as it fits); the cleaner checkpoint lives in memory only (the server may
 //! persist it through [`crate::Log::set_cleaner_checkpoint`]).
 
@@ -57,6 +64,7 @@ use crate::batch::{self, BatchHeader, RawRecord, COMPRESSION_MASK, DELETE_HORIZO
 use crate::config::{LogConfig, TimestampType};
 use crate::error::{Result, StorageError};
 use crate::segment::{segment_paths, ChunkReader, Segment};
+use crate::txn_index::AbortedTxn;
 
 /// Suffix of the cleaner's output while it is written.
 pub const CLEANED_SUFFIX: &str = ".cleaned";
@@ -86,6 +94,8 @@ pub struct CleanStats {
     pub records_removed: u64,
     /// Tombstones removed because their delete horizon had passed.
     pub tombstones_removed: u64,
+    /// Records removed because their transaction was aborted (included in `records_removed`).
+    pub aborted_records_removed: u64,
     /// Distinct keys in the dirty section.
     pub dirty_keys: usize,
 }
@@ -132,6 +142,8 @@ pub(crate) struct Source {
     pub(crate) next: i64,
     pub(crate) size: u64,
     pub(crate) file: Arc<File>,
+    /// Its `.txnindex` entries (carried into the cleaned segment: the cleaner keeps every marker).
+    pub(crate) aborted: Vec<AbortedTxn>,
 }
 
 /// A clean decided by [`crate::Log::plan_clean`]; [`CleanPlan::run`] it without holding the log lock, then hand
@@ -147,6 +159,9 @@ pub struct CleanPlan {
     pub(crate) sources: Vec<Source>,
     /// Producer id → offset of its last data batch (those batches are kept, empty if need be).
     pub(crate) producer_last_offsets: HashMap<i64, i64>,
+    /// Producer id → (first offset, ABORT marker offset) of each of its aborted transactions, from every
+    /// segment's `.txnindex`, in offset order.
+    pub(crate) aborted: HashMap<i64, Vec<(i64, i64)>>,
     pub(crate) fail_point: Option<FailPoint>,
 }
 
@@ -276,6 +291,9 @@ impl CleanPlan {
                     seg.append(bytes, &[(0, header)], &self.config)
                 })?;
             }
+            for entry in group.iter().flat_map(|src| &src.aborted) {
+                seg.append_aborted_txn(*entry)?;
+            }
             seg.on_become_inactive(&self.config)?;
             // As Kafka's `cleanSegments`: the cleaned segment keeps the last old segment's modification time,
             // which time retention uses when a segment has no timestamp (e.g. it was cleaned empty).
@@ -309,7 +327,11 @@ impl CleanPlan {
         let mut map = HashMap::new();
         for src in self.sources.iter().filter(|s| s.next > self.first_dirty) {
             for_each_batch(src, |whole, h| {
-                if h.is_control() || h.records_count == 0 || h.last_offset() < self.first_dirty {
+                if h.is_control()
+                    || h.records_count == 0
+                    || h.last_offset() < self.first_dirty
+                    || self.is_aborted(h)
+                {
                     return Ok(());
                 }
                 let data = payload(whole, h)?;
@@ -351,6 +373,17 @@ impl CleanPlan {
         groups
     }
 
+    /// Whether `h` is a data batch of an aborted transaction (between its first offset and its ABORT marker).
+    fn is_aborted(&self, h: &BatchHeader) -> bool {
+        h.is_transactional()
+            && !h.is_control()
+            && self.aborted.get(&h.producer_id).is_some_and(|txns| {
+                let i = txns.partition_point(|&(_, marker)| marker < h.base_offset);
+                txns.get(i)
+                    .is_some_and(|&(first, _)| first <= h.base_offset)
+            })
+    }
+
     /// Decide what to write for one stored batch (see the module docs).
     fn filter_batch(
         &self,
@@ -364,6 +397,7 @@ impl CleanPlan {
             return Ok(Filtered::Keep);
         }
         let data = payload(whole, h)?;
+        let aborted = h.last_offset() < self.end_offset && self.is_aborted(h);
         let horizon_passed = h.delete_horizon_ms().is_some_and(|t| self.now_ms >= t);
         let mut kept = Vec::new();
         let mut removed = 0u64;
@@ -372,6 +406,9 @@ impl CleanPlan {
             let offset = h.base_offset + i64::from(r.offset_delta);
             let keep = if offset >= self.end_offset {
                 true
+            } else if aborted {
+                stats.aborted_records_removed += 1;
+                false
             } else if let Some(key) = r.key {
                 let latest = map.get(key).is_none_or(|&o| offset >= o);
                 if latest && r.value.is_none() && horizon_passed {
@@ -476,7 +513,11 @@ pub(crate) fn rename_all(
 ) -> Result<()> {
     let sources = segment_paths(dir, base, from);
     let targets = segment_paths(dir, base, to);
-    let order: &[usize] = if indexes_only { &[1, 2] } else { &[1, 2, 0] };
+    let order: &[usize] = if indexes_only {
+        &[1, 2, 3]
+    } else {
+        &[1, 2, 3, 0]
+    };
     for &i in order {
         match std::fs::rename(&sources[i], &targets[i]) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
@@ -504,7 +545,7 @@ pub(crate) fn complete_interrupted_swaps(dir: &Path) -> Result<bool> {
         {
             logs.push(base);
         } else if let Some(stem) = name.strip_suffix(CLEANED_SUFFIX) {
-            let base = [".log", ".index", ".timeindex"]
+            let base = [".log", ".index", ".timeindex", ".txnindex"]
                 .iter()
                 .find_map(|s| crate::segment::parse_file_name(stem, s));
             if let Some(b) = base {

@@ -3,8 +3,9 @@
 //! Each variant maps to exactly one Kafka error code; the mapping lives in the server's handlers, not here:
 //! `CorruptMessage` → `CORRUPT_MESSAGE`, `InvalidRecord` → `INVALID_RECORD`, `MessageTooLarge` →
 //! `MESSAGE_TOO_LARGE`, `OffsetOutOfRange` → `OFFSET_OUT_OF_RANGE`, `Io` → `KAFKA_STORAGE_ERROR`,
-//! `OutOfOrderSequence` → `OUT_OF_ORDER_SEQUENCE_NUMBER`, `InvalidProducerEpoch` → `INVALID_PRODUCER_EPOCH`,
-//! `InvalidTxnState` → `INVALID_TXN_STATE`, `CorruptSnapshot` → `KAFKA_STORAGE_ERROR` (never returned by an append),
+//! `OutOfOrderSequence` → `OUT_OF_ORDER_SEQUENCE_NUMBER`, `InvalidProducerEpoch` → `INVALID_PRODUCER_EPOCH` (47),
+//! `InvalidTxnState` → `INVALID_TXN_STATE` (48), `TransactionCoordinatorFenced` → `TRANSACTION_COORDINATOR_FENCED`
+//! (52), `CorruptSnapshot` → `KAFKA_STORAGE_ERROR` (never returned by an append),
 //! `NullKeyInCompactedTopic` → `INVALID_RECORD`, `CleanAborted` → never sent to a client (the cleaner retries).
 
 /// Errors returned by the storage crate.
@@ -51,13 +52,20 @@ pub enum StorageError {
     /// sequence 0); nothing of the record set was written (Kafka `OUT_OF_ORDER_SEQUENCE_NUMBER`).
     #[error("out of order sequence: {0}")]
     OutOfOrderSequence(String),
-    /// A batch from an older epoch of its producer (a fenced zombie); nothing of the record set was written (Kafka
-    /// `INVALID_PRODUCER_EPOCH`).
+    /// A batch or transaction marker from an older epoch of its producer (a fenced zombie, or a marker older than
+    /// the epoch an earlier marker set); nothing of the record set was written (Kafka `INVALID_PRODUCER_EPOCH`,
+    /// error code 47).
     #[error("invalid producer epoch: {0}")]
     InvalidProducerEpoch(String),
-    /// A non-transactional batch from a producer with an ongoing transaction (Kafka `INVALID_TXN_STATE`).
+    /// A non-transactional batch from a producer with an ongoing transaction (Kafka `INVALID_TXN_STATE`, error
+    /// code 48).
     #[error("invalid transaction state: {0}")]
     InvalidTxnState(String),
+    /// A transaction marker whose coordinator epoch is lower than the one recorded for its producer by an earlier
+    /// marker (a stale transaction coordinator); nothing was written (Kafka `TRANSACTION_COORDINATOR_FENCED`,
+    /// error code 52).
+    #[error("transaction coordinator fenced: {0}")]
+    TransactionCoordinatorFenced(String),
     /// A producer state snapshot file that cannot be read (unknown version, CRC mismatch, bad length). The log
     /// handles these itself by deleting the file and rebuilding from the log; only tools see this error.
     #[error("corrupt producer snapshot: {0}")]

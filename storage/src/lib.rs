@@ -3,11 +3,16 @@
 //! Layout of the crate:
 //! * [`batch`]: v2 record batches (`DefaultRecordBatch`): header parsing, validation without decompression,
 //!   record decoding (all codecs), a batch builder.
+//!   Transaction markers (control batches) are built and parsed there too.
 //! * [`index`]: the sparse offset index (`.index`) and time index (`.timeindex`).
-//! * [`segment`]: one segment: `.log` + `.index` + `.timeindex`, named by its base offset (`%020d`).
-//! * [`log`]: [`Log`], one partition's segmented log: append, read, roll, recovery, retention, flush.
-//! * [`producer_state`]: the idempotent producer's state (epochs, sequences, duplicate detection) and its
-//!   `.snapshot` files, kept by the [`Log`].
+//! * [`txn_index`]: the aborted transaction index (`.txnindex`), created lazily per segment.
+//! * [`segment`]: one segment: `.log` + `.index` + `.timeindex` (+ `.txnindex`), named by its base offset
+//!   (`%020d`).
+//! * [`log`]: [`Log`], one partition's segmented log: append (client, coordinator, transaction markers), read
+//!   (optionally bounded by the last stable offset), roll, recovery, retention, flush; last stable offset and
+//!   aborted transactions for `read_committed` fetches.
+//! * [`producer_state`]: the idempotent and transactional producers' state (epochs, sequences, duplicate
+//!   detection, ongoing transactions, coordinator epochs) and its `.snapshot` files, kept by the [`Log`].
 //! * [`cleaner`]: the log cleaner (compaction for `cleanup.policy=compact`), crash-safe segment swaps.
 //! * [`config`], [`error`]: [`LogConfig`] and [`StorageError`].
 //!
@@ -35,9 +40,12 @@ pub mod index;
 pub mod log;
 pub mod producer_state;
 pub mod segment;
+pub mod txn_index;
 
+pub use batch::TxnMarker;
 pub use cleaner::{CleanPlan, CleanStats, CleanedSegments};
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::{Result, StorageError};
 pub use log::{AppendInfo, DeletedSegment, Log, ReadInfo, SyncJob};
 pub use producer_state::ProducerSnapshotEntry;
+pub use txn_index::AbortedTxn;

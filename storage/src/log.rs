@@ -17,8 +17,16 @@
 //! are checked against it before anything is written (duplicates answered with the original offsets, sequence
 //! gaps and stale epochs rejected); a `%020d.snapshot` of it is written when a segment rolls and at close, and
 //! opening or truncating the log reloads the newest usable snapshot and replays the batch headers after it.
+//!
+//! Transactions: [`Log::append_txn_marker`] writes a coordinator's COMMIT/ABORT marker, [`Log::append_from_coordinator`]
+//! the group coordinator's transactional offset commits. The producer state tracks each producer's ongoing
+//! transaction, which gives [`Log::last_stable_offset`] (single node: high watermark = log end offset). An ABORT
+//! that ends a transaction gets an entry in the marker's segment's `.txnindex`, queried by
+//! [`Log::aborted_transactions`]; [`Log::read_upto`] bounds a `read_committed` fetch at the LSO. The replay that
+//! rebuilds producer state after a crash or a truncation also rewrites the `.txnindex` entries from the replay
+//! start on, so they always match the log.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -27,7 +35,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::batch::{self, BatchHeader};
+use crate::batch::{self, BatchHeader, TxnMarker};
 use crate::cleaner::{
     check_fail_point, complete_interrupted_swaps, rename_all, CleanPlan, CleanStats,
     CleanedSegments, FailPoint, Source, CLEANED_SUFFIX, DELETED_SUFFIX, SWAP_SUFFIX,
@@ -35,12 +43,14 @@ use crate::cleaner::{
 use crate::config::{LogConfig, TimestampType};
 use crate::error::{Result, StorageError};
 use crate::producer_state::{
-    AppendPlan, IncomingBatch, ProducerSnapshotEntry, ProducerStateEntry, ProducerStateManager,
+    AppendPlan, IncomingBatch, Origin, ProducerSnapshotEntry, ProducerStateEntry,
+    ProducerStateManager,
 };
 use crate::segment::{
     file_name, parse_file_name, segment_paths, wall_clock_ms, OpenMode, Segment, INDEX_SUFFIX,
     LEFTOVER_SUFFIXES, LOG_SUFFIX, TIME_INDEX_SUFFIX,
 };
+use crate::txn_index::{AbortedTxn, TXN_INDEX_SUFFIX};
 
 /// Result of a successful [`Log::append`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +155,25 @@ pub struct Log {
     min_delete_horizon: Option<i64>,
 }
 
+/// Kafka's `LogValidator` checks for `AppendOrigin.CLIENT`: no control batch (only coordinators write markers),
+/// and a batch with a producer id must carry a sequence.
+fn check_client_batches(headers: &[BatchHeader]) -> Result<()> {
+    for h in headers {
+        if h.is_control() {
+            return Err(StorageError::InvalidRecord(
+                "Clients are not allowed to write control records".into(),
+            ));
+        }
+        if h.producer_id >= 0 && h.base_sequence < 0 {
+            return Err(StorageError::InvalidRecord(format!(
+                "Invalid sequence number {} in record batch with producerId {}",
+                h.base_sequence, h.producer_id
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn fsync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
@@ -183,6 +212,7 @@ impl Log {
                 bases.push(base);
             } else if let Some(base) = parse_file_name(name, INDEX_SUFFIX)
                 .or_else(|| parse_file_name(name, TIME_INDEX_SUFFIX))
+                .or_else(|| parse_file_name(name, TXN_INDEX_SUFFIX))
             {
                 index_files.push((base, entry.path()));
             }
@@ -266,7 +296,9 @@ impl Log {
     /// scanned: empty snapshots are taken at the bases of the last two segments and at the log end. Otherwise
     /// snapshots above the log end (or at/below the log start) are deleted, the newest readable one is loaded
     /// (corrupt ones are deleted) and the batch headers from its offset to the log end are replayed, taking
-    /// snapshots at the last two segment bases on the way and one at the log end. Snapshots are fsynced.
+    /// snapshots at the last two segment bases on the way and one at the log end. Snapshots are fsynced. Each
+    /// replayed segment's `.txnindex` entries from the replay start on are rewritten from the replayed markers
+    /// (Kafka's `LogSegment.recover` rebuilds them the same way).
     fn rebuild_producer_state(&mut self, reload_from_clean_shutdown: bool) -> Result<()> {
         let (log_start, last_offset) = (self.log_start_offset(), self.log_end_offset());
         let mut to_snapshot: Vec<i64> = self.segments.keys().rev().take(2).copied().collect();
@@ -287,17 +319,22 @@ impl Log {
                     .range(..=from)
                     .next_back()
                     .map_or(log_start, |(b, _)| *b);
-                for (&base, seg) in self.segments.range(floor..last_offset) {
+                for (&base, seg) in self.segments.range_mut(floor..last_offset) {
                     let start = base.max(psm.map_end_offset()).max(log_start);
                     psm.update_map_end_offset(start);
                     if to_snapshot.contains(&base) {
                         psm.take_snapshot(true)?;
                     }
-                    seg.for_each_header_from(start, |h| {
+                    let mut aborted = Vec::new();
+                    seg.for_each_header_from(start, |h, whole| {
                         if h.base_offset < last_offset {
-                            psm.replay(h);
+                            aborted.extend(psm.replay(h, whole));
                         }
                     })?;
+                    seg.truncate_txn_index(start)?;
+                    for entry in aborted {
+                        seg.append_aborted_txn(entry)?;
+                    }
                 }
             }
             psm.update_map_end_offset(last_offset);
@@ -408,9 +445,73 @@ impl Log {
     /// to the `.log` (page cache, no fsync); index entries are added every `index.interval.bytes`, time index
     /// entries when the largest timestamp grows. On error nothing of the record set is written.
     ///
+    /// Transactional batches start or continue their producer's transaction (see [`crate::producer_state`]). As
+    /// Kafka's `LogValidator` for client appends, a control batch, or a batch with a producer id but base sequence
+    /// -1, is [`StorageError::InvalidRecord`].
+    ///
     /// `&mut self`; blocking file I/O (a write, possibly a roll).
     pub fn append(&mut self, records: &[u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo> {
+        self.append_with_origin(records, leader_epoch, now_ms, Origin::Client)
+    }
+
+    /// [`Log::append`] for a record set written by the group coordinator (Kafka's `AppendOrigin.COORDINATOR`):
+    /// the same validation, offsets and transaction tracking, and the producer epoch check, but no duplicate
+    /// detection and no sequence check (transactional offset commits carry the producer's id and epoch with base
+    /// sequence -1).
+    ///
+    /// `&mut self`; blocking file I/O.
+    pub fn append_from_coordinator(
+        &mut self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo> {
+        self.append_with_origin(records, leader_epoch, now_ms, Origin::Coordinator)
+    }
+
+    /// Write a transaction marker for `producer_id` (Kafka's `WriteTxnMarkers` append): one control batch
+    /// (transactional + control bits, producer id/epoch, base sequence -1, timestamp `now_ms`) holding the
+    /// control record `(version 0, ABORT = 0 | COMMIT = 1)` → `EndTxnMarker(version 0, coordinator_epoch)`.
+    ///
+    /// Refused, with nothing written: a `producer_epoch` below the producer's current epoch
+    /// ([`StorageError::InvalidProducerEpoch`]), a `coordinator_epoch` below the one recorded by the producer's last
+    /// marker ([`StorageError::TransactionCoordinatorFenced`]). Otherwise the producer's epoch becomes
+    /// `producer_epoch` (so a coordinator-side epoch bump fences the old epoch's data batches), its ongoing
+    /// transaction ends (moving [`Log::last_stable_offset`]), the coordinator epoch is recorded, and an ABORT of an
+    /// ongoing transaction adds a `.txnindex` entry to the segment holding the marker. A marker for a producer
+    /// without an ongoing transaction here is still written (a coordinator retrying markers after a crash).
+    ///
+    /// `&mut self`; blocking file I/O.
+    pub fn append_txn_marker(
+        &mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        marker: TxnMarker,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo> {
+        let batch = batch::build_txn_marker(
+            producer_id,
+            producer_epoch,
+            coordinator_epoch,
+            marker,
+            now_ms,
+        )?;
+        self.append_with_origin(&batch, leader_epoch, now_ms, Origin::Coordinator)
+    }
+
+    fn append_with_origin(
+        &mut self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+        origin: Origin,
+    ) -> Result<AppendInfo> {
         let headers = batch::validate(records, self.config.max_message_bytes)?;
+        if origin == Origin::Client {
+            check_client_batches(&headers)?;
+        }
         if self.config.cleanup_policy.compact {
             let mut pos = 0;
             for h in &headers {
@@ -446,8 +547,13 @@ impl Log {
             headers.iter().map(|h| h.max_timestamp).max().unwrap_or(-1)
         };
         let mut incoming = Vec::with_capacity(headers.len());
-        let mut first_offset = base_offset;
+        let (mut first_offset, mut pos) = (base_offset, 0usize);
         for h in &headers {
+            let marker = if h.is_control() && h.producer_id >= 0 {
+                batch::parse_control_batch(&records[pos..pos + h.size()])?
+            } else {
+                None
+            };
             incoming.push(IncomingBatch {
                 header: h,
                 first_offset,
@@ -456,10 +562,12 @@ impl Log {
                 } else {
                     h.max_timestamp
                 },
+                marker,
             });
             first_offset += i64::from(h.last_offset_delta) + 1;
+            pos += h.size();
         }
-        let updates = match self.producer_state.analyze(&incoming)? {
+        let update = match self.producer_state.analyze(&incoming, origin)? {
             AppendPlan::Duplicate(original) => {
                 tracing::debug!(dir = %self.dir.display(), first_offset = original.first_offset(),
                     last_offset = original.last_offset, "duplicate batch from an idempotent producer");
@@ -500,7 +608,11 @@ impl Log {
         }
         let config = self.config.clone();
         self.active_mut().append(&data, &patched, &config)?;
-        self.producer_state.apply(updates);
+        self.producer_state.apply(update.entries);
+        for txn in update.completed.iter().filter(|t| t.aborted) {
+            let entry = self.producer_state.aborted_entry(txn);
+            self.active_mut().append_aborted_txn(entry)?;
+        }
         self.producer_state.update_map_end_offset(last_offset + 1);
         Ok(AppendInfo {
             base_offset,
@@ -577,6 +689,74 @@ impl Log {
             log_start_offset,
             log_end_offset,
         })
+    }
+
+    /// [`Log::read`] bounded for `read_committed` (Kafka caps such a fetch at the last stable offset): only the
+    /// whole batches with a base offset below `max_offset` are returned, so reading at `offset >= max_offset` (but
+    /// within the log) gives empty records, not an error. Pass [`Log::last_stable_offset`] as `max_offset`.
+    ///
+    /// `&self`: positional reads only, safe under a shared read lock.
+    pub fn read_upto(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        max_offset: i64,
+    ) -> Result<ReadInfo> {
+        let (log_start_offset, log_end_offset) = (self.log_start_offset(), self.log_end_offset());
+        if offset >= max_offset && (log_start_offset..=log_end_offset).contains(&offset) {
+            return Ok(ReadInfo {
+                records: Bytes::new(),
+                log_start_offset,
+                log_end_offset,
+            });
+        }
+        let mut info = self.read(offset, max_bytes, min_one)?;
+        let mut end = 0;
+        for item in batch::iter_headers(&info.records) {
+            let (at, h) = item?;
+            if h.base_offset >= max_offset {
+                break;
+            }
+            end = at + h.size();
+        }
+        info.records.truncate(end);
+        Ok(info)
+    }
+
+    /// The last stable offset (single node: the high watermark is the log end offset): the first offset of the
+    /// earliest ongoing transaction (not below the log start offset, as Kafka's `maybeIncrementFirstUnstableOffset`
+    /// clamps it), else the log end offset. O(log n) in the number of ongoing transactions, no I/O.
+    pub fn last_stable_offset(&self) -> i64 {
+        let leo = self.log_end_offset();
+        self.producer_state
+            .first_unstable_offset()
+            .map_or(leo, |first| first.max(self.log_start_offset()).min(leo))
+    }
+
+    /// The ongoing transactions as `(first offset, producer id)`, by first offset (for DescribeTransactions-style
+    /// tools and tests). No I/O.
+    pub fn ongoing_transactions(&self) -> Vec<(i64, i64)> {
+        self.producer_state.ongoing_transactions().collect()
+    }
+
+    /// The aborted transactions a `read_committed` fetch of `[from, upto)` must report (Kafka's
+    /// `collectAbortedTransactions`): the `.txnindex` entries with `last_offset >= from && first_offset < upto`,
+    /// looking in the segment containing `from` and the following ones until an entry's last stable offset reaches
+    /// `upto`. In marker order. `&self`, no I/O (the entries are held in memory).
+    pub fn aborted_transactions(&self, from: i64, upto: i64) -> Result<Vec<AbortedTxn>> {
+        let floor = self
+            .segments
+            .range(..=from)
+            .next_back()
+            .map_or(i64::MIN, |(b, _)| *b);
+        let mut out = Vec::new();
+        for seg in self.segments.range(floor..).map(|(_, s)| s) {
+            if seg.txn_index().collect(from, upto, &mut out) {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     /// First record (exact record offset, decompressing the one batch if needed) with timestamp `>= ts`, via the
@@ -833,7 +1013,8 @@ impl Log {
 
     /// Remove idempotent producers whose last append is at least `producer_id_expiration_ms` old (Kafka's
     /// `producer.id.expiration.ms`, default [`crate::producer_state::DEFAULT_PRODUCER_ID_EXPIRATION_MS`]) and that
-    /// have no ongoing transaction; the server calls this periodically (Kafka: every
+    /// have no ongoing transaction (one with an ongoing transaction is never expired, as in Kafka, so the LSO never
+    /// jumps past its data); the server calls this periodically (Kafka: every
     /// `producer.id.expiration.check.interval.ms`, 10 min). An expired producer is unknown afterwards: its next
     /// batch is accepted with any sequence. Returns how many were removed. `&mut self`, no I/O.
     pub fn expire_producers(&mut self, now_ms: i64, producer_id_expiration_ms: i64) -> usize {
@@ -888,12 +1069,14 @@ impl Log {
             .range(..=first_dirty)
             .next_back()
             .map_or(first_dirty, |(b, _)| *b);
-        let mut end = active_base;
+        // As Kafka's `cleanableOffsets`: never beyond the last stable offset, so that an ongoing transaction's
+        // records (which may yet be aborted) never supersede committed ones.
+        let mut end = active_base.min(self.last_stable_offset());
         if config.min_compaction_lag_ms > 0 {
             let too_new = now_ms.saturating_sub(config.min_compaction_lag_ms);
             for (&base, seg) in self.segments.range(dirty_from..active_base) {
                 if seg.largest_timestamp()? > too_new {
-                    end = base;
+                    end = end.min(base);
                     break;
                 }
             }
@@ -919,6 +1102,7 @@ impl Log {
                 next,
                 size: seg.size(),
                 file: Arc::clone(seg.log_file()),
+                aborted: seg.txn_index().entries().to_vec(),
             });
         }
         let need_now = earliest_dirty < now_ms.saturating_sub(config.max_compaction_lag_ms);
@@ -942,6 +1126,16 @@ impl Log {
                 .entries()
                 .map(|e| (e.producer_id(), e.last_data_offset()))
                 .collect(),
+            aborted: self
+                .segments
+                .values()
+                .flat_map(|s| s.txn_index().entries())
+                .fold(HashMap::new(), |mut m, e| {
+                    m.entry(e.producer_id)
+                        .or_insert_with(Vec::new)
+                        .push((e.first_offset, e.last_offset));
+                    m
+                }),
             fail_point: None,
         }))
     }
@@ -1071,7 +1265,8 @@ impl Log {
         Ok(())
     }
 
-    /// Path of the segment file with base offset `base` and `suffix` (`.log`, `.index`, `.timeindex`).
+    /// Path of the segment file with base offset `base` and `suffix` (`.log`, `.index`, `.timeindex`,
+    /// `.txnindex`).
     pub fn segment_file(&self, base: i64, suffix: &str) -> PathBuf {
         self.dir.join(file_name(base, suffix))
     }

@@ -1,6 +1,10 @@
-//! The idempotent producer's per-partition state (Kafka's `ProducerStateManager`, `ProducerAppendInfo`,
-//! `ProducerStateEntry` and `BatchMetadata`): producer id → epoch, the metadata of its last
-//! [`NUM_BATCHES_TO_RETAIN`] batches, its last timestamp, and `%020d.snapshot` files of that map.
+//! The idempotent and transactional producers' per-partition state (Kafka's `ProducerStateManager`,
+//! `ProducerAppendInfo`, `ProducerStateEntry` and `BatchMetadata`): producer id → epoch, the metadata of its last
+//! [`NUM_BATCHES_TO_RETAIN`] batches, its last timestamp, its ongoing transaction's first offset, the epoch of the
+//! last transaction coordinator that wrote a marker for it, and `%020d.snapshot` files of that map. Alongside the
+//! map an ordered set of the ongoing transactions' first offsets gives the first unstable offset (and so the last
+//! stable offset) in O(log n); it is kept in step by every change of the map (append, marker, replay, snapshot
+//! load, truncation, expiry — which never removes a producer with an ongoing transaction).
 //!
 //! Validation ([`crate::Log::append`], a leader append from a client) follows Kafka 4.x
 //! `UnifiedLog.analyzeAndValidateProducerState` and `ProducerAppendInfo.checkProducerEpoch`/`checkSequence`:
@@ -14,6 +18,14 @@
 //!   entry restarts at the new epoch (its cached batches are dropped);
 //! * same epoch → the first sequence must follow the last one (`last + 1`, or 0 after `i32::MAX`), else
 //!   [`StorageError::OutOfOrderSequence`];
+//! * a transactional batch starts a transaction if none is ongoing; a non-transactional batch during one is
+//!   [`StorageError::InvalidTxnState`];
+//! * a transaction marker (`appendEndTxnMarker`): an epoch below the current one is
+//!   [`StorageError::InvalidProducerEpoch`], a coordinator epoch below the recorded one is
+//!   [`StorageError::TransactionCoordinatorFenced`]; otherwise the marker sets the producer's epoch (fencing older
+//!   epochs' data batches from then on), ends the ongoing transaction (if any: only then does it complete a
+//!   transaction, and only an ABORT of one gets a `.txnindex` entry) and records the coordinator epoch. A marker
+//!   for a producer without an ongoing transaction is still written.
 //! * an unknown producer id (never seen, expired, or its state lost) is accepted with ANY epoch and ANY sequence:
 //!   `checkSequence` only rejects a non-zero sequence for a new epoch when the current epoch is not
 //!   `NO_PRODUCER_EPOCH`, and accepts any sequence of the same epoch when the stored entry has no epoch ("If there
@@ -21,6 +33,10 @@
 //!   DeleteRecords API) accept writes with any sequence number"). Since KIP-360 the broker no longer answers
 //!   `UNKNOWN_PRODUCER_ID` for this; the only exception in Kafka 4.x is the transactions-v2 verification state of
 //!   *transactional* producers, which minikafka does not have.
+//!
+//! Appends from a coordinator (Kafka's `AppendOrigin.COORDINATOR`: the group coordinator's transactional offset
+//! commits, the transaction markers) skip duplicate detection and the sequence check but keep the epoch check and
+//! the transaction tracking.
 //!
 //! Several batches of one producer in one record set are validated one after the other against the state the
 //! earlier ones produced; duplicates are looked up in the state stored before the append, as Kafka does.
@@ -49,9 +65,10 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::batch::BatchHeader;
+use crate::batch::{self, BatchHeader, TxnMarker};
 use crate::error::{Result, StorageError};
 use crate::segment::{file_name, parse_file_name};
+use crate::txn_index::AbortedTxn;
 
 /// `RecordBatch.NO_PRODUCER_ID`: a batch without an idempotent producer.
 pub const NO_PRODUCER_ID: i64 = -1;
@@ -188,7 +205,7 @@ impl ProducerStateEntry {
         self.last_timestamp
     }
 
-    /// Epoch of the last transaction coordinator that wrote a marker (-1; not tracked yet).
+    /// Epoch of the last transaction coordinator that wrote a marker (-1 if none).
     pub fn coordinator_epoch(&self) -> i32 {
         self.coordinator_epoch
     }
@@ -377,13 +394,41 @@ pub fn read_snapshot(path: &Path) -> Result<Vec<ProducerSnapshotEntry>> {
     decode_snapshot(&std::fs::read(path)?)
 }
 
+/// Who appends (Kafka's `AppendOrigin`, without `REPLICATION`, which is [`ProducerStateManager::replay`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// A producer's Produce request: every check.
+    Client,
+    /// The group or transaction coordinator: no duplicate detection, no sequence check.
+    Coordinator,
+}
+
+/// A transaction ended by a marker (Kafka's `CompletedTxn`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CompletedTxn {
+    pub(crate) producer_id: i64,
+    pub(crate) first_offset: i64,
+    /// The marker's offset.
+    pub(crate) last_offset: i64,
+    pub(crate) aborted: bool,
+}
+
+/// The producer-state change of a validated record set.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StateUpdate {
+    /// The entries to store ([`ProducerStateManager::apply`]).
+    pub(crate) entries: Vec<ProducerStateEntry>,
+    /// Transactions the record set's markers ended, in offset order.
+    pub(crate) completed: Vec<CompletedTxn>,
+}
+
 /// What [`ProducerStateManager::analyze`] decided for a record set.
 #[derive(Debug)]
 pub(crate) enum AppendPlan {
     /// A batch duplicates this cached batch: write nothing, answer with its offsets.
     Duplicate(BatchMetadata),
-    /// Valid: after the write, store these entries ([`ProducerStateManager::apply`]).
-    Update(Vec<ProducerStateEntry>),
+    /// Valid: after the write, apply this update.
+    Update(StateUpdate),
 }
 
 /// One batch of a record set to analyze, with its assigned offsets and stored max timestamp.
@@ -392,6 +437,8 @@ pub(crate) struct IncomingBatch<'a> {
     pub(crate) header: &'a BatchHeader,
     pub(crate) first_offset: i64,
     pub(crate) max_timestamp: i64,
+    /// For a control batch: its transaction marker (`None` for an empty control batch).
+    pub(crate) marker: Option<(TxnMarker, i32)>,
 }
 
 /// The producer map of one partition plus its snapshot files (Kafka's `ProducerStateManager`).
@@ -399,6 +446,9 @@ pub(crate) struct IncomingBatch<'a> {
 pub(crate) struct ProducerStateManager {
     dir: PathBuf,
     producers: BTreeMap<i64, ProducerStateEntry>,
+    /// Ongoing transactions: first offset → producer id (Kafka's `ongoingTxns`); always exactly the entries'
+    /// `current_txn_first_offset`s.
+    ongoing: BTreeMap<i64, i64>,
     /// Snapshot files on disk by offset.
     snapshots: BTreeMap<i64, PathBuf>,
     /// The offset the map is up to date with (`lastMapOffset`).
@@ -427,6 +477,7 @@ impl ProducerStateManager {
         Ok(ProducerStateManager {
             dir: dir.to_path_buf(),
             producers: BTreeMap::new(),
+            ongoing: BTreeMap::new(),
             snapshots,
             map_end_offset: 0,
             last_snap_offset: 0,
@@ -457,6 +508,53 @@ impl ProducerStateManager {
     /// The tracked producers, by id.
     pub(crate) fn entries(&self) -> impl Iterator<Item = &ProducerStateEntry> + '_ {
         self.producers.values()
+    }
+
+    /// First offset of the earliest ongoing transaction (Kafka's `firstUnstableOffset`, without replication).
+    /// O(log n).
+    pub(crate) fn first_unstable_offset(&self) -> Option<i64> {
+        self.ongoing.keys().next().copied()
+    }
+
+    /// The ongoing transactions as (first offset, producer id), by first offset.
+    pub(crate) fn ongoing_transactions(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        self.ongoing.iter().map(|(o, p)| (*o, *p))
+    }
+
+    /// Store `entry`, keeping the ongoing-transaction set in step.
+    fn put(&mut self, entry: ProducerStateEntry) {
+        if let Some(old) = self.producers.get(&entry.producer_id) {
+            if let Some(first) = old.current_txn_first_offset {
+                self.ongoing.remove(&first);
+            }
+        }
+        if let Some(first) = entry.current_txn_first_offset {
+            self.ongoing.insert(first, entry.producer_id);
+        }
+        self.producers.insert(entry.producer_id, entry);
+    }
+
+    /// Forget every producer.
+    fn clear(&mut self) {
+        self.producers.clear();
+        self.ongoing.clear();
+    }
+
+    /// The `.txnindex` entry of an aborted transaction just completed (the update holding it applied): the LSO
+    /// after the marker is the first offset of the earliest other ongoing transaction, else the marker's offset
+    /// + 1 (Kafka's `lastStableOffset(completedTxn)`).
+    pub(crate) fn aborted_entry(&self, txn: &CompletedTxn) -> AbortedTxn {
+        let last_stable_offset = self
+            .ongoing
+            .iter()
+            .find(|(_, pid)| **pid != txn.producer_id)
+            .map_or(txn.last_offset + 1, |(first, _)| *first);
+        AbortedTxn {
+            producer_id: txn.producer_id,
+            first_offset: txn.first_offset,
+            last_offset: txn.last_offset,
+            last_stable_offset,
+        }
     }
 
     /// Kafka's `removeStraySnapshots`: delete snapshots that are not at a segment base offset, except the newest
@@ -545,7 +643,7 @@ impl ProducerStateManager {
 
     /// `truncateFullyAndStartAt`: forget every producer, delete every snapshot, restart the map at `offset`.
     pub(crate) fn truncate_fully_and_start_at(&mut self, offset: i64) -> io::Result<()> {
-        self.producers.clear();
+        self.clear();
         for o in self.snapshot_offsets() {
             self.delete_snapshot(o)?;
         }
@@ -577,7 +675,7 @@ impl ProducerStateManager {
             self.on_log_start_offset_incremented(log_start);
             return Ok(());
         }
-        self.producers.clear();
+        self.clear();
         while let Some((offset, path)) = self
             .snapshots
             .iter()
@@ -589,8 +687,7 @@ impl ProducerStateManager {
                     tracing::info!(dir = %self.dir.display(), offset, producers = entries.len(),
                         "loaded producer state from snapshot");
                     for e in &entries {
-                        self.producers
-                            .insert(e.producer_id, ProducerStateEntry::from_snapshot_entry(e));
+                        self.put(ProducerStateEntry::from_snapshot_entry(e));
                     }
                     self.last_snap_offset = offset;
                     self.map_end_offset = offset;
@@ -610,8 +707,13 @@ impl ProducerStateManager {
     }
 
     /// Validate a record set about to be appended as leader (see the module docs). Reads the state only.
-    pub(crate) fn analyze(&self, batches: &[IncomingBatch<'_>]) -> Result<AppendPlan> {
+    pub(crate) fn analyze(
+        &self,
+        batches: &[IncomingBatch<'_>],
+        origin: Origin,
+    ) -> Result<AppendPlan> {
         let mut staged: HashMap<i64, ProducerStateEntry> = HashMap::new();
+        let mut completed = Vec::new();
         for b in batches {
             let h = b.header;
             if h.producer_id <= NO_PRODUCER_ID {
@@ -619,7 +721,7 @@ impl ProducerStateManager {
             }
             let stored = self.producers.get(&h.producer_id);
             let last_seq = last_sequence(h);
-            if !h.is_control() {
+            if !h.is_control() && origin == Origin::Client {
                 if let Some(dup) = stored
                     .and_then(|e| e.find_duplicate(h.producer_epoch, h.base_sequence, last_seq))
                 {
@@ -632,16 +734,27 @@ impl ProducerStateManager {
                     .unwrap_or_else(|| ProducerStateEntry::empty(h.producer_id))
             });
             let stored_epoch = stored.map_or(NO_PRODUCER_EPOCH, |e| e.producer_epoch);
-            check_epoch(entry, h.producer_epoch, b.first_offset)?;
             if h.is_control() {
-                // An end-transaction marker: epoch only (`appendEndTxnMarker`); the coordinator epoch is not
-                // decoded yet.
-                entry.maybe_update_epoch(h.producer_epoch);
-                entry.current_txn_first_offset = None;
-                entry.last_timestamp = b.max_timestamp;
+                // `ProducerAppendInfo.append`: an empty control batch (its transaction cleaned away) changes nothing.
+                let Some((marker, coordinator_epoch)) = b.marker else {
+                    continue;
+                };
+                check_epoch(entry, h.producer_epoch, b.first_offset)?;
+                check_coordinator_epoch(entry, coordinator_epoch, b.first_offset)?;
+                completed.extend(end_txn(
+                    entry,
+                    h.producer_epoch,
+                    marker,
+                    coordinator_epoch,
+                    b.first_offset,
+                    b.max_timestamp,
+                ));
                 continue;
             }
-            check_sequence(entry, stored_epoch, h, b.first_offset)?;
+            check_epoch(entry, h.producer_epoch, b.first_offset)?;
+            if origin == Origin::Client {
+                check_sequence(entry, stored_epoch, h, b.first_offset)?;
+            }
             entry.add_batch(
                 h.producer_epoch,
                 BatchMetadata {
@@ -662,25 +775,32 @@ impl ProducerStateManager {
                 _ => {}
             }
         }
-        Ok(AppendPlan::Update(staged.into_values().collect()))
+        Ok(AppendPlan::Update(StateUpdate {
+            entries: staged.into_values().collect(),
+            completed,
+        }))
     }
 
-    /// Store the entries of a validated and written record set (`update`).
+    /// Store the entries of a validated and written record set (`update`). The caller then turns the update's
+    /// aborted transactions into `.txnindex` entries with [`ProducerStateManager::aborted_entry`].
     pub(crate) fn apply(&mut self, entries: Vec<ProducerStateEntry>) {
         for e in entries {
-            self.producers.insert(e.producer_id, e);
+            self.put(e);
         }
     }
 
     /// Apply one stored batch while rebuilding from the log (Kafka's `REPLICATION` origin: nothing is rejected).
-    pub(crate) fn replay(&mut self, h: &BatchHeader) {
+    /// `whole` is the whole batch for a control batch (to read its marker). Returns the `.txnindex` entry of an
+    /// aborted transaction the batch's marker ended.
+    pub(crate) fn replay(&mut self, h: &BatchHeader, whole: Option<&[u8]>) -> Option<AbortedTxn> {
         if h.producer_id <= NO_PRODUCER_ID {
-            return;
+            return None;
         }
-        let entry = self
+        let mut entry = self
             .producers
-            .entry(h.producer_id)
-            .or_insert_with(|| ProducerStateEntry::empty(h.producer_id));
+            .get(&h.producer_id)
+            .cloned()
+            .unwrap_or_else(|| ProducerStateEntry::empty(h.producer_id));
         if h.producer_epoch < entry.producer_epoch {
             tracing::warn!(
                 producer_id = h.producer_id,
@@ -691,10 +811,34 @@ impl ProducerStateManager {
             );
         }
         if h.is_control() {
-            entry.maybe_update_epoch(h.producer_epoch);
-            entry.current_txn_first_offset = None;
-            entry.last_timestamp = h.max_timestamp;
-            return;
+            let marker = match whole.map(batch::parse_control_batch) {
+                Some(Ok(Some(m))) => m,
+                Some(Err(e)) => {
+                    tracing::warn!(producer_id = h.producer_id, offset = h.base_offset, error = %e,
+                        "unreadable control batch in the log");
+                    return None;
+                }
+                _ => return None,
+            };
+            if marker.1 < entry.coordinator_epoch {
+                tracing::info!(
+                    producer_id = h.producer_id,
+                    offset = h.base_offset,
+                    coordinator_epoch = marker.1,
+                    current = entry.coordinator_epoch,
+                    "older coordinator epoch in the log"
+                );
+            }
+            let done = end_txn(
+                &mut entry,
+                h.producer_epoch,
+                marker.0,
+                marker.1,
+                h.base_offset,
+                h.max_timestamp,
+            );
+            self.put(entry);
+            return done.filter(|c| c.aborted).map(|c| self.aborted_entry(&c));
         }
         entry.add_batch(
             h.producer_epoch,
@@ -708,18 +852,60 @@ impl ProducerStateManager {
         if h.is_transactional() && entry.current_txn_first_offset.is_none() {
             entry.current_txn_first_offset = Some(h.base_offset);
         }
+        self.put(entry);
+        None
     }
 
     /// `removeExpiredProducers`: drop producers without an ongoing transaction whose last timestamp is at least
-    /// `expiration_ms` old. Returns how many were removed.
+    /// `expiration_ms` old (Kafka's `isProducerExpired`). Returns how many were removed.
     pub(crate) fn remove_expired(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
         let before = self.producers.len();
         self.producers.retain(|_, e| {
             e.current_txn_first_offset.is_some()
                 || now_ms.saturating_sub(e.last_timestamp) < expiration_ms
         });
+        // Only producers without an ongoing transaction went, so `ongoing` is unchanged.
         before - self.producers.len()
     }
+}
+
+/// `appendEndTxnMarker` after its checks: the marker's epoch becomes the producer's, the ongoing transaction (if
+/// any) ends and is returned, the coordinator epoch is recorded.
+fn end_txn(
+    entry: &mut ProducerStateEntry,
+    epoch: i16,
+    marker: TxnMarker,
+    coordinator_epoch: i32,
+    offset: i64,
+    timestamp: i64,
+) -> Option<CompletedTxn> {
+    let done = entry.current_txn_first_offset.map(|first| CompletedTxn {
+        producer_id: entry.producer_id,
+        first_offset: first,
+        last_offset: offset,
+        aborted: marker == TxnMarker::Abort,
+    });
+    entry.maybe_update_epoch(epoch);
+    entry.current_txn_first_offset = None;
+    entry.coordinator_epoch = coordinator_epoch;
+    entry.last_timestamp = timestamp;
+    done
+}
+
+/// `checkCoordinatorEpoch`: a marker from an older transaction coordinator than the last one is refused.
+fn check_coordinator_epoch(
+    entry: &ProducerStateEntry,
+    coordinator_epoch: i32,
+    offset: i64,
+) -> Result<()> {
+    if coordinator_epoch < entry.coordinator_epoch {
+        return Err(StorageError::TransactionCoordinatorFenced(format!(
+            "marker for producer {} at offset {offset} has coordinator epoch {coordinator_epoch}, which is smaller \
+             than the last coordinator epoch {}",
+            entry.producer_id, entry.coordinator_epoch
+        )));
+    }
+    Ok(())
 }
 
 /// `checkProducerEpoch` for a leader append (transaction version 0/1 semantics for markers).
@@ -786,17 +972,21 @@ mod tests {
     }
 
     fn analyze_one(m: &ProducerStateManager, h: &BatchHeader, offset: i64) -> Result<AppendPlan> {
-        m.analyze(&[IncomingBatch {
-            header: h,
-            first_offset: offset,
-            max_timestamp: h.max_timestamp,
-        }])
+        m.analyze(
+            &[IncomingBatch {
+                header: h,
+                first_offset: offset,
+                max_timestamp: h.max_timestamp,
+                marker: None,
+            }],
+            Origin::Client,
+        )
     }
 
     fn append(m: &mut ProducerStateManager, h: &BatchHeader, offset: i64) -> Result<AppendPlan> {
         let plan = analyze_one(m, h, offset)?;
         if let AppendPlan::Update(u) = &plan {
-            m.apply(u.clone());
+            m.apply(u.entries.clone());
         }
         Ok(plan)
     }
@@ -862,16 +1052,23 @@ mod tests {
             header: h,
             first_offset,
             max_timestamp: 0,
+            marker: None,
         };
-        let AppendPlan::Update(u) = m.analyze(&[batch(&a, 0), batch(&b, 2)]).unwrap() else {
+        let AppendPlan::Update(u) = m
+            .analyze(&[batch(&a, 0), batch(&b, 2)], Origin::Client)
+            .unwrap()
+        else {
             panic!("not an update")
         };
-        assert_eq!(u[0].batches().count(), 2);
+        assert_eq!(u.entries[0].batches().count(), 2);
         // The first batch is accepted (unknown producer), the third is checked against the second.
         let (_d2, mut m2) = manager();
         append(&mut m2, &header(1, 0, 0, 1), 0).unwrap();
         assert!(matches!(
-            m2.analyze(&[batch(&header(1, 0, 1, 1), 1), batch(&c, 2)]),
+            m2.analyze(
+                &[batch(&header(1, 0, 1, 1), 1), batch(&c, 2)],
+                Origin::Client
+            ),
             Err(StorageError::OutOfOrderSequence(_))
         ));
     }

@@ -1,5 +1,7 @@
-//! One log segment: `%020d.log` (concatenated v2 batches) + `%020d.index` + `%020d.timeindex`, named by the base
-//! offset (Kafka's `LogSegment` and `LogFileUtils`).
+//! One log segment: `%020d.log` (concatenated v2 batches) + `%020d.index` + `%020d.timeindex` + (once an aborted
+//! transaction lands in it) `%020d.txnindex`, named by the base offset (Kafka's `LogSegment` and `LogFileUtils`).
+//! The log appends to the transaction index; the segment truncates it with the `.log` (recovery cuts the entries of
+//! markers in a torn tail, [`crate::Log`] then rebuilds the rest by replaying from a producer snapshot).
 //!
 //! Appends go to the end of the `.log` with positional writes; an offset-index entry `(batch last offset, batch
 //! position)` and a time-index entry (if the largest timestamp grew) are added once more than
@@ -25,6 +27,7 @@ use crate::batch::{self, BatchHeader, LOG_OVERHEAD, MAGIC};
 use crate::config::LogConfig;
 use crate::error::{Result, StorageError};
 use crate::index::{open_rw, OffsetEntry, OffsetIndex, TimeEntry, TimeIndex};
+use crate::txn_index::{AbortedTxn, TxnIndex, TXN_INDEX_SUFFIX};
 
 /// Suffix of segment data files.
 pub const LOG_SUFFIX: &str = ".log";
@@ -132,14 +135,21 @@ pub struct Segment {
     log: Arc<File>,
     offset_index: OffsetIndex,
     time_index: TimeIndex,
+    txn_index: TxnIndex,
     state: State,
     created_ms: i64,
 }
 
-/// Paths of a segment's `.log`, `.index` and `.timeindex`, each followed by `extra` (`""`, `".cleaned"`, …).
-pub(crate) fn segment_paths(dir: &Path, base_offset: i64, extra: &str) -> [PathBuf; 3] {
-    [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX]
-        .map(|suffix| dir.join(format!("{}{extra}", file_name(base_offset, suffix))))
+/// Paths of a segment's `.log`, `.index`, `.timeindex` and `.txnindex`, each followed by `extra` (`""`,
+/// `".cleaned"`, …). The `.txnindex` may not exist.
+pub(crate) fn segment_paths(dir: &Path, base_offset: i64, extra: &str) -> [PathBuf; 4] {
+    [
+        LOG_SUFFIX,
+        INDEX_SUFFIX,
+        TIME_INDEX_SUFFIX,
+        TXN_INDEX_SUFFIX,
+    ]
+    .map(|suffix| dir.join(format!("{}{extra}", file_name(base_offset, suffix))))
 }
 
 /// Offset following the last whole batch of the `.log` at `path` (headers only, no CRC check); `None` if it holds
@@ -175,7 +185,8 @@ impl Segment {
         now_ms: i64,
         extra: &str,
     ) -> io::Result<Segment> {
-        let [log_path, index_path, time_index_path] = segment_paths(dir, base_offset, extra);
+        let [log_path, index_path, time_index_path, txn_index_path] =
+            segment_paths(dir, base_offset, extra);
         let log = Arc::new(open_rw(&log_path, true)?);
         Ok(Segment {
             base_offset,
@@ -183,6 +194,7 @@ impl Segment {
             log,
             offset_index: OffsetIndex::create(index_path, base_offset)?,
             time_index: TimeIndex::create(time_index_path, base_offset)?,
+            txn_index: TxnIndex::create(txn_index_path)?,
             state: State {
                 size: 0,
                 next_offset: base_offset,
@@ -224,12 +236,14 @@ impl Segment {
             time_index.last().map_or((-1, base_offset), |e| {
                 (e.timestamp, base_offset + i64::from(e.relative_offset))
             });
+        let txn_index = TxnIndex::open(dir.join(file_name(base_offset, TXN_INDEX_SUFFIX)))?;
         let mut seg = Segment {
             base_offset,
             log_path,
             log,
             offset_index,
             time_index,
+            txn_index,
             state: State {
                 size,
                 // Unknown for an inactive segment opened without a scan; the log sets it to the next base offset.
@@ -261,7 +275,9 @@ impl Segment {
     }
 
     /// Validate every batch (framing, magic, offsets, CRC), truncate the `.log` at the first bad byte and rebuild
-    /// both indexes (Kafka `LogSegment.recover`). Returns the number of bytes truncated.
+    /// both indexes (Kafka `LogSegment.recover`); transaction index entries of markers beyond the valid data are
+    /// dropped (the log re-adds missing ones by replaying from a producer snapshot). Returns the number of bytes
+    /// truncated.
     pub(crate) fn recover(&mut self, config: &LogConfig) -> Result<u64> {
         self.offset_index.clear()?;
         self.time_index.clear()?;
@@ -274,6 +290,7 @@ impl Segment {
             rolling_timestamp: None,
         };
         let dropped = self.scan(0, true, config)?;
+        self.txn_index.truncate_to(self.state.next_offset)?;
         // As Kafka's `recover`: the rebuilt time index ends with the largest timestamp, which is what an inactive
         // segment's max timestamp is read from on the next clean open.
         self.on_become_inactive(config)?;
@@ -528,11 +545,12 @@ impl Segment {
     }
 
     /// Call `f` with the header of every batch from the one containing `offset` (or the first after it) to the end
-    /// of the segment, reading sequentially in large chunks (producer-state rebuild needs only headers).
+    /// of the segment, reading sequentially in large chunks (producer-state rebuild needs only headers, plus the
+    /// whole batch of control batches, passed as the second argument, to tell commit from abort).
     pub(crate) fn for_each_header_from(
         &self,
         offset: i64,
-        mut f: impl FnMut(&BatchHeader),
+        mut f: impl FnMut(&BatchHeader, Option<&[u8]>),
     ) -> Result<()> {
         let Some((mut pos, _)) = self.find_batch(offset)? else {
             return Ok(());
@@ -543,7 +561,14 @@ impl Segment {
             if pos + h.size() as u64 > self.state.size {
                 break;
             }
-            f(&h);
+            if h.is_control() {
+                match reader.get(pos, h.size())? {
+                    Some(whole) => f(&h, Some(whole)),
+                    None => break,
+                }
+            } else {
+                f(&h, None);
+            }
             pos += h.size() as u64;
         }
         Ok(())
@@ -644,6 +669,7 @@ impl Segment {
         self.log.set_len(pos)?;
         self.offset_index.truncate_to_position(pos)?;
         self.time_index.truncate_to_offset(h.base_offset)?;
+        self.txn_index.truncate_to(h.base_offset)?;
         self.rescan_tail(config)?;
         Ok(removed)
     }
@@ -654,6 +680,7 @@ impl Segment {
             self.log_path.clone(),
             self.offset_index.path().to_path_buf(),
             self.time_index.path().to_path_buf(),
+            self.txn_index.path().to_path_buf(),
         ] {
             match std::fs::remove_file(&path) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
@@ -663,13 +690,15 @@ impl Segment {
         Ok(())
     }
 
-    /// File handles to fsync: `.log`, `.index`, `.timeindex`.
-    pub(crate) fn files(&self) -> [Arc<File>; 3] {
-        [
+    /// File handles to fsync: `.log`, `.index`, `.timeindex` and the `.txnindex` if it exists.
+    pub(crate) fn files(&self) -> Vec<Arc<File>> {
+        let mut files = vec![
             Arc::clone(&self.log),
             Arc::clone(self.offset_index.file()),
             Arc::clone(self.time_index.file()),
-        ]
+        ];
+        files.extend(self.txn_index.file().cloned());
+        files
     }
 
     /// Set the next offset of an inactive segment opened without a scan (the following segment's base offset).
@@ -728,6 +757,21 @@ impl Segment {
     /// The time index.
     pub fn time_index(&self) -> &TimeIndex {
         &self.time_index
+    }
+
+    /// The aborted transaction index.
+    pub fn txn_index(&self) -> &TxnIndex {
+        &self.txn_index
+    }
+
+    /// Record an aborted transaction whose ABORT marker this segment holds.
+    pub(crate) fn append_aborted_txn(&mut self, entry: AbortedTxn) -> io::Result<()> {
+        self.txn_index.append(entry)
+    }
+
+    /// Drop the transaction index entries of markers at or after `offset` (before re-adding them by a replay).
+    pub(crate) fn truncate_txn_index(&mut self, offset: i64) -> io::Result<()> {
+        self.txn_index.truncate_to(offset)
     }
 
     /// Path of the `.log` file.

@@ -1,5 +1,6 @@
 //! Kafka's v2 record batch (`DefaultRecordBatch`, magic 2): header parsing, validation without decompression,
-//! in-place offset/epoch/timestamp patching, and record decoding for tools and timestamp lookups.
+//! in-place offset/epoch/timestamp patching, record decoding for tools and timestamp lookups, and transaction
+//! markers (control records: [`build_txn_marker`], [`parse_control_batch`]).
 //!
 //! Layout (big-endian; the CRC-32C covers `attributes` to the end of the batch):
 //!
@@ -25,11 +26,16 @@
 //! ```
 
 mod compression;
+mod control;
 mod record;
 pub(crate) mod varint;
 
 pub use compression::Compression;
 pub(crate) use compression::{compress, decompress};
+pub use control::{
+    build_txn_marker, parse_control_batch, TxnMarker, CONTROL_KEY_VERSION, CONTROL_TYPE_ABORT,
+    CONTROL_TYPE_COMMIT, END_TXN_MARKER_VERSION,
+};
 pub(crate) use record::{assemble, put_record, to_i32, walk_records, walk_records_with, RawRecord};
 pub use record::{build_batch, decode_records, BatchBuilder, Record};
 
