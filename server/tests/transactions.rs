@@ -21,6 +21,12 @@ use kafka_protocol::messages::txn_offset_commit_request::{
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
+/// Record timestamps of now: a segment rolls when a batch is more than `segment.ms` newer than its first one,
+/// and markers carry the current time.
+fn now_ms() -> i64 {
+    minikafka::broker::now_ms()
+}
+
 fn sb(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
 }
@@ -152,7 +158,7 @@ async fn produce_txn(
     count: i32,
     version: i16,
 ) -> (i16, i64) {
-    let records = batch_of(count, 1_000, pid, epoch, seq, true).freeze();
+    let records = batch_of(count, now_ms(), pid, epoch, seq, true).freeze();
     let r = c
         .call(produce_req(topic, partition, records, -1), version)
         .await;
@@ -163,7 +169,7 @@ async fn produce_txn(
 async fn produce_plain(c: &mut Client, topic: &str, partition: i32, count: i32) -> i64 {
     let r = c
         .call(
-            produce_req(topic, partition, batch(count, 1_000).freeze(), -1),
+            produce_req(topic, partition, batch(count, now_ms()).freeze(), -1),
             9,
         )
         .await;
