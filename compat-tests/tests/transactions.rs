@@ -630,7 +630,7 @@ fn exactly_once_chain(cluster: &mut Cluster) {
     const PARTITIONS: i32 = 3;
     const PER_PARTITION: i64 = 1000;
     const PROCESSOR_KILLS: usize = 5;
-    /// The round (of the kills) in which minikafka is `kill -9`ed too.
+    /// The first round (of the kills) in which minikafka is `kill -9`ed too.
     const BROKER_KILL_ROUND: usize = 2;
     const MAX_BATCH: &str = "25";
     /// Bound on processor restarts after errors, on top of the planned kills.
@@ -704,19 +704,33 @@ fn exactly_once_chain(cluster: &mut Cluster) {
     };
     let mut progress = Progress::new();
     let mut unplanned = 0;
+    let mut broker_killed = false;
 
-    // Planned kills: each after 1..=6 commits of the new process plus 0..30 ms, which lands
-    // mid-transaction most of the time (the processor starts the next batch at once).
+    // Planned kills: each after 1..=4 commits of the new process, then right after the
+    // processor reports its next batch flushed into the open transaction (`SENT`), or its
+    // offsets added to it (`OFFSETS_SENT`), or its next commit (`COMMITTED`), or after 0..30 ms
+    // more (anywhere). The kill lands a little after the line (the processor keeps going).
     for round in 0..PROCESSOR_KILLS {
         if done(&progress) {
             break;
         }
         let mut proc = spawn(&bootstrap);
-        let commits_before_kill = 1 + rng.next_u64() % 6;
+        let commits_before_kill = 1 + rng.next_u64() % 4;
+        let kill_after = ["SENT", "OFFSETS_SENT", "COMMITTED", ""]
+            [usize::try_from(rng.next_u64() % 4).expect("index")];
+        let pause = if kill_after.is_empty() {
+            rng.next_u64() % 30
+        } else {
+            0
+        };
         let mut commits = 0;
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut ended = false;
-        while commits < commits_before_kill && !done(&progress) {
+        loop {
+            let timed_kill_due = commits >= commits_before_kill && kill_after.is_empty();
+            if done(&progress) || timed_kill_due {
+                break;
+            }
             assert!(
                 Instant::now() < deadline,
                 "round {round}: the processor committed only {commits} transactions in 60 s \
@@ -725,8 +739,12 @@ fn exactly_once_chain(cluster: &mut Cluster) {
             );
             match proc.next_line(Duration::from_millis(200)) {
                 Ok(line) => {
+                    let armed = commits >= commits_before_kill;
                     if note_commit(&line, &mut progress) {
                         commits += 1;
+                    }
+                    if armed && line.split(' ').next() == Some(kill_after) {
+                        break;
                     }
                 }
                 Err(NoLine::Timeout) => {}
@@ -745,10 +763,10 @@ fn exactly_once_chain(cluster: &mut Cluster) {
             );
             continue;
         }
-        let pause = rng.next_u64() % 30;
         thread::sleep(Duration::from_millis(pause));
-        if round == BROKER_KILL_ROUND {
+        if round >= BROKER_KILL_ROUND && !broker_killed {
             if let Cluster::Minikafka(broker) = cluster {
+                broker_killed = true;
                 eprintln!("round {round}: kill -9 minikafka");
                 broker.kill9();
                 proc.kill9();
@@ -758,7 +776,14 @@ fn exactly_once_chain(cluster: &mut Cluster) {
                 continue;
             }
         }
-        eprintln!("round {round}: SIGKILL eos-processor after {commits} commits + {pause} ms");
+        eprintln!(
+            "round {round}: SIGKILL eos-processor after {commits} commits, then {:?} + {pause} ms",
+            if kill_after.is_empty() {
+                "-"
+            } else {
+                kill_after
+            }
+        );
         proc.kill9();
         drain_commits(&mut proc, &mut progress);
     }

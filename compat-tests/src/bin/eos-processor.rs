@@ -20,6 +20,9 @@
 //!
 //! ```text
 //! READY                       init_transactions succeeded and the consumer subscribed
+//! SENT 25                     the batch's output records are flushed (acknowledged) into the
+//!                             open transaction
+//! OFFSETS_SENT                send_offsets_to_transaction succeeded (transaction still open)
 //! COMMITTED 0:120,2:75        a committed transaction: partition:next offset of each partition in it
 //! ERROR what: reason          a failure (followed by exit status 2)
 //! ```
@@ -133,6 +136,12 @@ fn main() {
             }
             next.insert(*partition, offset + 1);
         }
+        // Flushed so that a kill from here on leaves the records in the log, in an open
+        // transaction (commit_transaction would flush anyway).
+        if let Err(e) = producer.flush(OP_TIMEOUT) {
+            bail(&producer, "flush", &e);
+        }
+        println!("SENT {}", batch.len());
         let mut offsets = TopicPartitionList::new();
         for (&p, &o) in &next {
             offsets
@@ -146,6 +155,7 @@ fn main() {
         if let Err(e) = producer.send_offsets_to_transaction(&offsets, &cgm, OP_TIMEOUT) {
             bail(&producer, "send_offsets_to_transaction", &e);
         }
+        println!("OFFSETS_SENT");
         if let Err(e) = producer.commit_transaction(OP_TIMEOUT) {
             bail(&producer, "commit_transaction", &e);
         }
