@@ -752,7 +752,19 @@ pub fn read_partitions(
     starts: &BTreeMap<i32, Offset>,
     timeout: Duration,
 ) -> BTreeMap<i32, Vec<Record>> {
-    let c = consumer(bootstrap);
+    read_partitions_with(&consumer_config(bootstrap), topic, starts, timeout)
+}
+
+/// [`read_partitions`] with a consumer created from `config` (e.g. [`consumer_config`] with
+/// `isolation.level=read_committed`; it must keep `enable.partition.eof=true`).
+#[must_use]
+pub fn read_partitions_with(
+    config: &ClientConfig,
+    topic: &str,
+    starts: &BTreeMap<i32, Offset>,
+    timeout: Duration,
+) -> BTreeMap<i32, Vec<Record>> {
+    let c: BaseConsumer = config.create().expect("create BaseConsumer");
     let mut tpl = TopicPartitionList::new();
     for (&p, &o) in starts {
         tpl.add_partition_offset(topic, p, o)
@@ -797,6 +809,44 @@ pub fn read_all(
 ) -> BTreeMap<i32, Vec<Record>> {
     let starts = (0..partitions).map(|p| (p, Offset::Beginning)).collect();
     read_partitions(bootstrap, topic, &starts, timeout)
+}
+
+/// All partitions of `topic` from the beginning with `isolation.level` set to `isolation`
+/// (`read_committed` or `read_uncommitted`; librdkafka's default is `read_committed`). A
+/// `read_committed` consumer reports end-of-partition at the last stable offset. See
+/// [`read_partitions`].
+#[must_use]
+pub fn read_all_isolated(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    isolation: &str,
+    timeout: Duration,
+) -> BTreeMap<i32, Vec<Record>> {
+    let mut config = consumer_config(bootstrap);
+    config.set("isolation.level", isolation);
+    let starts = (0..partitions).map(|p| (p, Offset::Beginning)).collect();
+    read_partitions_with(&config, topic, &starts, timeout)
+}
+
+/// Blocks until stdin reaches end of file or fails: for child-process tools (`src/bin/*`),
+/// whose stdin the test keeps open, so that they stop once the test process is gone.
+pub fn wait_for_stdin_close() {
+    use std::io::Read;
+    let mut buf = [0u8; 64];
+    while matches!(std::io::stdin().read(&mut buf), Ok(n) if n > 0) {}
+}
+
+/// A flag that a background thread sets once [`wait_for_stdin_close`] returns.
+#[must_use]
+pub fn stop_when_stdin_closes() -> Arc<std::sync::atomic::AtomicBool> {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    thread::spawn(move || {
+        wait_for_stdin_close();
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    stop
 }
 
 /// A deterministic xorshift64* generator for test payloads (no external crates needed).

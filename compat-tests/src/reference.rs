@@ -54,6 +54,13 @@ impl ReferenceKafka {
     /// if the start fails (the script bounds every wait, 90 s by default).
     #[must_use]
     pub fn start(advertise: Option<&str>) -> ReferenceKafka {
+        ReferenceKafka::start_with_properties(advertise, "")
+    }
+
+    /// Like [`ReferenceKafka::start`], with `extra` (`key=value` lines, each ending in `\n`)
+    /// appended to [`EXTRA_PROPERTIES`], e.g. a shorter transaction cleanup interval.
+    #[must_use]
+    pub fn start_with_properties(advertise: Option<&str>, extra: &str) -> ReferenceKafka {
         let dir = tempfile::Builder::new()
             .prefix("kafka-reference-")
             .tempdir()
@@ -64,7 +71,10 @@ impl ReferenceKafka {
         cmd.arg(Self::script())
             .arg("start")
             .arg(&dir)
-            .env("KAFKA_REF_EXTRA_PROPERTIES", EXTRA_PROPERTIES)
+            .env(
+                "KAFKA_REF_EXTRA_PROPERTIES",
+                format!("{EXTRA_PROPERTIES}{extra}"),
+            )
             .stdin(Stdio::null());
         if let Some(addr) = advertise {
             cmd.env("KAFKA_REF_ADVERTISE", addr);
@@ -94,13 +104,22 @@ impl ReferenceKafka {
     #[must_use]
     pub fn shared() -> &'static ReferenceKafka {
         static SHARED: OnceLock<ReferenceKafka> = OnceLock::new();
-        SHARED.get_or_init(|| match std::env::var("KAFKA_REF_BOOTSTRAP") {
+        SHARED.get_or_init(|| ReferenceKafka::external_or_start(""))
+    }
+
+    /// The broker at `KAFKA_REF_BOOTSTRAP` if that is set (it must already have the `extra`
+    /// properties), else a new one from [`ReferenceKafka::start_with_properties`]. For a test
+    /// binary that needs broker settings the [`ReferenceKafka::shared`] one does not have; keep
+    /// the result in a `static` to share it within that binary.
+    #[must_use]
+    pub fn external_or_start(extra: &str) -> ReferenceKafka {
+        match std::env::var("KAFKA_REF_BOOTSTRAP") {
             Ok(bootstrap) if !bootstrap.is_empty() => ReferenceKafka {
                 dir: None,
                 bootstrap,
             },
-            _ => ReferenceKafka::start(None),
-        })
+            _ => ReferenceKafka::start_with_properties(None, extra),
+        }
     }
 
     /// `127.0.0.1:PORT` of the broker's listener.
