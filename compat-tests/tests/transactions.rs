@@ -2,8 +2,7 @@
 //! that takes a [`Cluster`] and runs twice, as a `minikafka_*` test against the real minikafka
 //! binary and as a `reference_kafka_*` test against Apache Kafka 4.4.0 (`ci/kafka-reference`, one
 //! broker shared by this file, started with a 1 s timed-out-transaction cleanup interval), so the
-//! expected behaviour is Kafka's own. The minikafka variants are ignored until the transaction
-//! coordinator lands (issue 5).
+//! expected behaviour is Kafka's own.
 //!
 //! - Committed and aborted transactions over 3 partitions, interleaved with a non-transactional
 //!   producer: `read_committed` sees exactly the committed and the non-transactional values (per
@@ -389,7 +388,6 @@ fn reference_kafka_committed_and_aborted_transactions_across_partitions() {
 }
 
 #[test]
-#[ignore = "needs the transaction coordinator (issue 5)"]
 fn minikafka_committed_and_aborted_transactions_across_partitions() {
     committed_and_aborted(&Cluster::minikafka());
 }
@@ -513,7 +511,6 @@ fn reference_kafka_second_producer_fences_the_first() {
 }
 
 #[test]
-#[ignore = "needs the transaction coordinator (issue 5)"]
 fn minikafka_second_producer_fences_the_first() {
     fencing(&Cluster::minikafka());
 }
@@ -600,7 +597,6 @@ fn reference_kafka_killed_producers_transaction_times_out() {
 }
 
 #[test]
-#[ignore = "needs the transaction coordinator (issue 5)"]
 fn minikafka_killed_producers_transaction_times_out() {
     timed_out_transaction_is_aborted(&Cluster::minikafka());
 }
@@ -876,7 +872,6 @@ fn reference_kafka_exactly_once_chain_survives_processor_kills() {
 }
 
 #[test]
-#[ignore = "needs the transaction coordinator (issue 5)"]
 fn minikafka_exactly_once_chain_survives_processor_and_broker_kills() {
     exactly_once_chain(&mut Cluster::minikafka());
 }
