@@ -9,7 +9,7 @@
 // Every check is on the exact bytes: keys (null vs empty), values (null vs empty), headers
 // (order, duplicates, empty values), timestamps and their type, offsets and partitions.
 // The produce/consume scenarios use kgo.ConsumePartitions (direct assign); the kgo-group-*
-// scenarios (groups.go) use consumer groups.
+// scenarios (groups.go) use consumer groups; the kgo-txn-* scenarios (txn.go) transactions.
 package main
 
 import (
@@ -632,6 +632,8 @@ var scenarios = map[string]func(context.Context, string, string) error{
 	"kgo-group-range":                   groupRange,
 	"kgo-group-cooperative":             groupCooperative,
 	"kgo-group-static":                  groupStatic,
+	"kgo-txn-commit-abort":              txnCommitAbort,
+	"kgo-txn-group-session":             txnGroupSession,
 }
 
 func versions() string {

@@ -8,7 +8,8 @@
 // The produce scenarios write what they sent (and the offsets the broker acked) to FILE as JSON,
 // and `run` reads it back byte for byte with the confluent-kafka, kafka-python and franz-go
 // consumers (cross-client check). kafkajs consumers only work inside a consumer group (there is
-// no assign() API): kafkajs-group reads what kafkajs produced with a kafkajs group consumer.
+// no assign() API): kafkajs-group reads what kafkajs produced with a kafkajs group consumer;
+// kafkajs-transactions checks transactional producing, read_committed reads and sendOffsets.
 'use strict';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
@@ -292,8 +293,9 @@ function compareGroupRead(got, want, base) {
 
 // A group member (autoCommit off) that reads `count` records (bounded), then waits 500 ms for
 // extra ones, commits the next offset of each partition it read and leaves the group.
-async function groupRead(kafka, groupId, topic, count) {
-  const consumer = kafka.consumer({ groupId, sessionTimeout: 10000, heartbeatInterval: 500, maxWaitTimeInMs: 200, retry: { retries: 5 } });
+// consumerOpts are added to the consumer's config (e.g. readUncommitted).
+async function groupRead(kafka, groupId, topic, count, consumerOpts = {}) {
+  const consumer = kafka.consumer({ groupId, sessionTimeout: 10000, heartbeatInterval: 500, maxWaitTimeInMs: 200, retry: { retries: 5 }, ...consumerOpts });
   const got = [];
   await consumer.connect();
   try {
@@ -371,11 +373,74 @@ async function groupScenario(boot) {
   }
 }
 
+// kafkajs transactions: producer({ transactionalId, idempotent, maxInFlightRequests: 1 }) commits
+// 12 records over 3 partitions, aborts 6, commits 3. A kafkajs group member with
+// readUncommitted: false (the kafkajs default) reads exactly the 15 committed, per partition in
+// send order; one with readUncommitted: true reads all 21. Then txn.sendOffsets({ consumerGroupId,
+// topics }) in an aborted transaction leaves the group without offsets, and in a committed one
+// sets exactly the offsets sent (admin.fetchOffsets).
+async function transactionsScenario(boot) {
+  const kafka = client(boot, 'compat-kafkajs-txn');
+  const topic = uniqueTopic('kjs-txn');
+  await createTopic(kafka, topic, 3);
+  const producer = kafka.producer({ transactionalId: `${topic}-txn`, idempotent: true, maxInFlightRequests: 1, transactionTimeout: 60000 });
+  const admin = kafka.admin();
+  await producer.connect();
+  await admin.connect();
+  try {
+    const batch = (tag, n) =>
+      Array.from({ length: n }, (_, i) => ({ partition: i % 3, key: Buffer.from(`${tag}-${i}`), value: Buffer.from(`value-${tag}-${i}`) }));
+    const txnSend = async (messages, commit, offsets) => {
+      const txn = await producer.transaction();
+      try {
+        await txn.send({ topic, messages, acks: -1 });
+        if (offsets) await txn.sendOffsets(offsets);
+      } catch (e) {
+        await txn.abort();
+        throw e;
+      }
+      await (commit ? txn.commit() : txn.abort());
+    };
+    const c1 = batch('c1', 12);
+    const ab = batch('ab', 6);
+    const c2 = batch('c2', 3);
+    await txnSend(c1, true);
+    await txnSend(ab, false);
+    await txnSend(c2, true);
+    // per partition, 'key=value' in send (= offset) order
+    const byPartition = (list) => {
+      const out = { 0: [], 1: [], 2: [] };
+      for (const m of list) out[m.partition].push(`${m.key}=${m.value}`);
+      return JSON.stringify(out);
+    };
+    const read = async (group, count, readUncommitted) =>
+      byPartition((await groupRead(kafka, group, topic, count, { readUncommitted })).map((g) => ({ partition: g.partition, key: g.message.key, value: g.message.value })));
+    const rc = await read(`${topic}-rc`, c1.length + c2.length, false);
+    check(rc === byPartition([...c1, ...c2]), `readUncommitted: false read ${rc}, want ${byPartition([...c1, ...c2])}`);
+    const ru = await read(`${topic}-ru`, c1.length + ab.length + c2.length, true);
+    check(ru === byPartition([...c1, ...ab, ...c2]), `readUncommitted: true read ${ru}, want ${byPartition([...c1, ...ab, ...c2])}`);
+
+    const consumerGroupId = `${topic}-offsets`;
+    const offsetsOf = (o) => ({ consumerGroupId, topics: [{ topic, partitions: o.map((offset, partition) => ({ partition, offset: String(offset) })) }] });
+    await txnSend(batch('o1', 3), false, offsetsOf([2, 2, 2]));
+    const afterAbort = await committed(admin, consumerGroupId, topic);
+    check(Object.values(afterAbort).every((o) => o === '-1'), `after an aborted transaction with sendOffsets the group has offsets ${JSON.stringify(afterAbort)}`);
+    await txnSend(batch('o2', 3), true, offsetsOf([5, 4, 3]));
+    const afterCommit = await committed(admin, consumerGroupId, topic);
+    check(JSON.stringify(afterCommit) === JSON.stringify({ 0: '5', 1: '4', 2: '3' }), `after a committed transaction with sendOffsets the group has offsets ${JSON.stringify(afterCommit)}, want 5 4 3`);
+    console.error(`topic ${topic}: readUncommitted false read exactly the 15 committed, true all 21; sendOffsets: aborted -> none, committed -> 5 4 3`);
+  } finally {
+    await producer.disconnect();
+    await admin.disconnect();
+  }
+}
+
 const SCENARIOS = {
   'kafkajs-produce-idempotent': (boot, file) => produce(boot, file, true),
   'kafkajs-produce-plain': (boot, file) => produce(boot, file, false),
   'kafkajs-admin': (boot) => adminScenario(boot),
   'kafkajs-group': (boot) => groupScenario(boot),
+  'kafkajs-transactions': (boot) => transactionsScenario(boot),
 };
 
 async function main() {

@@ -13,7 +13,9 @@ Every check is on the exact bytes: keys (including null), values (including null
 headers (order, duplicates, empty values), timestamps and their type, offsets and partitions.
 The produce/consume scenarios use manual assignment (assign + seek); the *-group scenarios use
 consumer groups (subscribe, commit, resume from the committed offsets, partitions split between
-two members of one group, the group admin APIs).
+two members of one group, the group admin APIs). The confluent-transactions and
+confluent-send-offsets-to-transaction scenarios use a transactional producer (commit, abort,
+send_offsets_to_transaction) and read_committed / read_uncommitted consumers.
 """
 
 import base64
@@ -783,6 +785,233 @@ def s_confluent_group(boot):
     group_scenario(boot, "ck", ck_create, ck_produce, CkMember, ck_group_admin_check)
 
 
+# ---------------------------------------------------------------- transactions (confluent-kafka)
+
+
+def txn_batch(tag, n, partitions=3):
+    """n records spread round-robin over the partitions: dict(p, key, value); offset is filled in
+    from the delivery report."""
+    return [dict(p=i % partitions, key=b"%s-%d" % (tag, i), value=b"value-%s-%d" % (tag, i), offset=None) for i in range(n)]
+
+
+def ck_txn_producer(boot, txn_id):
+    """A confluent-kafka Producer with transactional.id, after init_transactions()."""
+    from confluent_kafka import Producer
+
+    prod = Producer(
+        {
+            "bootstrap.servers": boot,
+            "transactional.id": txn_id,
+            "transaction.timeout.ms": 60000,
+            "client.id": "compat-confluent-txn",
+            "linger.ms": 5,
+        }
+    )
+    prod.init_transactions(DEADLINE_S)
+    return prod
+
+
+def ck_txn_send(prod, topic, recs, commit, offsets=None, group_metadata=None):
+    """One transaction: begin, produce recs (flushed, acked offsets filled in), optionally
+    send_offsets_to_transaction(offsets, group_metadata), then commit or abort."""
+    prod.begin_transaction()
+    errors = []
+
+    def dr_for(r):
+        def dr(err, msg):
+            if err is not None:
+                errors.append(f"delivery of {r['key']!r} failed: {err}")
+            else:
+                r["offset"] = msg.offset()
+                if msg.partition() != r["p"]:
+                    errors.append(f"{r['key']!r} acked in partition {msg.partition()}")
+
+        return dr
+
+    for r in recs:
+        prod.produce(topic, key=r["key"], value=r["value"], partition=r["p"], on_delivery=dr_for(r))
+        prod.poll(0)
+    left = prod.flush(DEADLINE_S)
+    check(left == 0, f"{left} messages still in queue after flush({DEADLINE_S})")
+    check(not errors, "; ".join(errors[:5]))
+    if offsets is not None:
+        prod.send_offsets_to_transaction(offsets, group_metadata, DEADLINE_S)
+    if commit:
+        prod.commit_transaction(DEADLINE_S)
+    else:
+        prod.abort_transaction(DEADLINE_S)
+
+
+def ck_read_isolated(boot, topic, partitions, isolation, want):
+    """assign() every partition from the beginning with isolation.level=isolation; polls until
+    want records arrived, then 1.5 s more for extras. Returns {p: [(offset, key, value)]}."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+    c = Consumer(
+        {
+            "bootstrap.servers": boot,
+            "group.id": "compat-unused",  # required by the client config; assign() uses no group API
+            "enable.auto.commit": False,
+            "isolation.level": isolation,
+            "client.id": "compat-confluent-txn-reader",
+            "fetch.wait.max.ms": 200,
+        }
+    )
+    got = {p: [] for p in range(partitions)}
+    n = 0
+    try:
+        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+        deadline = time.monotonic() + DEADLINE_S
+        extra_until = None
+        while True:
+            now = time.monotonic()
+            if extra_until is None and n >= want:
+                extra_until = now + 1.5
+            if (extra_until is not None and now >= extra_until) or now >= deadline:
+                break
+            m = c.poll(0.3)
+            if m is None:
+                continue
+            if m.error():
+                raise Failure(f"{isolation} consumer error: {m.error()}")
+            got[m.partition()].append((m.offset(), m.key(), m.value()))
+            n += 1
+        check(n >= want, f"{isolation}: read {n} of {want} records of {topic} in {DEADLINE_S} s")
+        return got
+    finally:
+        c.close()
+
+
+def expect_txn(what, got, want):
+    """got ({p: [(offset, key, value)]}) is exactly want (txn_batch records), in offset order."""
+    for p in got:
+        w = sorted(((r["offset"], r["key"], r["value"]) for r in want if r["p"] == p), key=lambda t: t[0])
+        g = got[p]
+        check(len(g) == len(w), f"{what}, partition {p}: read {len(g)} records, want {len(w)}: {g[:3]}...")
+        for i, (a, b) in enumerate(zip(g, w)):
+            check(a == b, f"{what}, partition {p}, record {i}: read {a}, want {b}")
+
+
+def s_confluent_transactions(boot):
+    """confluent-kafka transactional producer (init_transactions, begin/commit, begin/abort):
+    commit 18 records over 3 partitions, abort 9, commit 6; a read_committed consumer (assign
+    from the beginning) gets exactly the 24 committed at their acked offsets, read_uncommitted
+    all 33; each partition's high watermark is its records + 3 transaction markers."""
+    from confluent_kafka import TopicPartition
+
+    topic = unique_topic("ck-txn")
+    ck_create(boot, topic, 3)
+    prod = ck_txn_producer(boot, topic + "-txn")
+    c1, ab, c2 = txn_batch(b"c1", 18), txn_batch(b"ab", 9), txn_batch(b"c2", 6)
+    ck_txn_send(prod, topic, c1, True)
+    ck_txn_send(prod, topic, ab, False)
+    ck_txn_send(prod, topic, c2, True)
+    expect_txn("read_committed", ck_read_isolated(boot, topic, 3, "read_committed", len(c1) + len(c2)), c1 + c2)
+    expect_txn("read_uncommitted", ck_read_isolated(boot, topic, 3, "read_uncommitted", len(c1) + len(ab) + len(c2)), c1 + ab + c2)
+    from confluent_kafka import Consumer
+
+    c = Consumer({"bootstrap.servers": boot, "group.id": "compat-unused", "enable.auto.commit": False})
+    try:
+        for p in range(3):
+            lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=20)
+            want = (len(c1) + len(ab) + len(c2)) // 3 + 3
+            check((lo, hi) == (0, want), f"partition {p}: watermarks {(lo, hi)}, want (0, {want}) (records + 3 markers)")
+    finally:
+        c.close()
+    log(f"read_committed: exactly the {len(c1) + len(c2)} committed; read_uncommitted: all {len(c1) + len(ab) + len(c2)}")
+
+
+def s_confluent_send_offsets_to_transaction(boot):
+    """consume-transform-produce: an input topic gets 12 committed and 6 aborted records; a
+    group consumer (read_committed, no auto commit) and a transactional producer process them in
+    transactions of at most 5 records, each with send_offsets_to_transaction(offsets,
+    consumer.consumer_group_metadata()) + commit. The first transaction (output 'junk-' records and
+    offsets) is aborted: the group then has no committed offsets, and the consumer seeks back.
+    Then: the group's committed offsets are the last committed input offset + 1 per partition,
+    the output read_committed has every transformed input exactly once and no junk, and
+    read_uncommitted shows the junk."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    src_topic, out_topic = unique_topic("ck-txn-in"), unique_topic("ck-txn-out")
+    group = src_topic + "-group"
+    ck_create(boot, src_topic, 3)
+    ck_create(boot, out_topic, 3)
+    src = ck_txn_producer(boot, src_topic + "-source")
+    c1, ab = txn_batch(b"in", 12), txn_batch(b"in-aborted", 6)
+    ck_txn_send(src, src_topic, ab, False)
+    ck_txn_send(src, src_topic, c1, True)
+    want_offsets = {}
+    for r in c1:
+        want_offsets[r["p"]] = max(want_offsets.get(r["p"], 0), r["offset"] + 1)
+
+    c = Consumer(
+        {
+            "bootstrap.servers": boot,
+            "group.id": group,
+            "client.id": "compat-confluent-ctp",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "session.timeout.ms": GROUP_SESSION_MS,
+            "heartbeat.interval.ms": GROUP_HEARTBEAT_MS,
+            "fetch.wait.max.ms": 200,
+        }
+    )
+    prod = ck_txn_producer(boot, src_topic + "-ctp")
+    done = {}
+    junk = []
+    transactions = 0
+    try:
+        c.subscribe([src_topic])
+        deadline = time.monotonic() + 60
+        while len(done) < len(c1):
+            check(time.monotonic() < deadline, f"processed {len(done)} of {len(c1)} committed input records in 60 s")
+            msgs = c.consume(num_messages=5, timeout=1.0)
+            if not msgs:
+                continue
+            for m in msgs:
+                if m.error():
+                    raise Failure(f"group consumer error: {m.error()}")
+                check(not m.key().startswith(b"in-aborted"), f"read_committed group consumer got aborted {m.key()!r}")
+            first = not junk
+            prefix = b"junk-" if first else b"out-"
+            outs = [dict(p=m.partition(), key=m.key(), value=prefix + m.value(), offset=None) for m in msgs]
+            offsets = {}
+            for m in msgs:
+                offsets[m.partition()] = max(offsets.get(m.partition(), 0), m.offset() + 1)
+            tps = [TopicPartition(src_topic, p, o) for p, o in sorted(offsets.items())]
+            ck_txn_send(prod, out_topic, outs, not first, tps, c.consumer_group_metadata())
+            if first:
+                junk = outs
+                got = c.committed([TopicPartition(src_topic, p) for p in range(3)], timeout=20)
+                check(all(tp.offset < 0 for tp in got), f"after an aborted transaction the group has offsets {[(tp.partition, tp.offset) for tp in got]}")
+                # rewind to the first record of the aborted transaction in each partition
+                for p in offsets:
+                    c.seek(TopicPartition(src_topic, p, min(m.offset() for m in msgs if m.partition() == p)))
+                continue
+            transactions += 1
+            for m in msgs:
+                check(m.key() not in done, f"input record {m.key()!r} processed twice")
+                done[m.key()] = m.value()
+        got = c.committed([TopicPartition(src_topic, p) for p in range(3)], timeout=20)
+        got_offsets = {tp.partition: tp.offset for tp in got if tp.offset >= 0}
+        check(got_offsets == want_offsets, f"group {group} committed {got_offsets}, want {want_offsets} (last committed input + 1)")
+    finally:
+        c.close()
+    out = ck_read_isolated(boot, out_topic, 3, "read_committed", len(c1))
+    seen = {}
+    for p, rs in out.items():
+        for _, k, v in rs:
+            check(k not in seen, f"output: {k!r} twice read_committed")
+            seen[k] = v
+    want = {r["key"]: b"out-" + r["value"] for r in c1}
+    check(seen == want, f"output read_committed {sorted(seen.items())[:4]}..., want {sorted(want.items())[:4]}...")
+    allout = ck_read_isolated(boot, out_topic, 3, "read_uncommitted", len(c1) + len(junk))
+    njunk = sum(1 for rs in allout.values() for _, _, v in rs if v.startswith(b"junk-"))
+    check(njunk == len(junk), f"read_uncommitted shows {njunk} junk records, want {len(junk)}")
+    log(f"aborted txn of {len(junk)} left no group offsets; {len(c1)} inputs transformed exactly once in {transactions} transactions; offsets {want_offsets}")
+
+
 SCENARIOS = {
     "kafka-python-produce-consume": s_kafka_python_produce_consume,
     "confluent-produce-consume": s_confluent_produce_consume,
@@ -794,6 +1023,8 @@ SCENARIOS = {
     "confluent-delete-records-alter-configs": s_confluent_delete_records_alter_configs,
     "kafka-python-group": s_kafka_python_group,
     "confluent-group": s_confluent_group,
+    "confluent-transactions": s_confluent_transactions,
+    "confluent-send-offsets-to-transaction": s_confluent_send_offsets_to_transaction,
 }
 
 
