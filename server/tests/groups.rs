@@ -176,6 +176,7 @@ async fn classic_group_round_trips_and_error_codes() {
     );
 
     // FindCoordinator: batched keys for groups; transactions are not coordinated yet.
+    // A share group's coordinator does not exist.
     let fc = c
         .call(
             FindCoordinatorRequest::default()
@@ -194,8 +195,8 @@ async fn classic_group_round_trips_and_error_codes() {
     let fc = c
         .call(
             FindCoordinatorRequest::default()
-                .with_key_type(1)
-                .with_key(sb("tx")),
+                .with_key_type(2)
+                .with_key(sb("share")),
             3,
         )
         .await;
