@@ -884,3 +884,106 @@ fn apply_record(r: &Record, partition: i32, out: &mut HashMap<String, TxnMeta>) 
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup(
+        dir: &std::path::Path,
+    ) -> (
+        Arc<Topics>,
+        Arc<BrokerConfig>,
+        Arc<ProducerIds>,
+        Arc<GroupCoordinator>,
+    ) {
+        let mut b = crate::config::ConfigBuilder::default();
+        b.set("log.dirs", dir.to_str().unwrap()).unwrap();
+        b.set("offsets.topic.num.partitions", "3").unwrap();
+        b.set("transaction.state.log.num.partitions", "3").unwrap();
+        let config = Arc::new(b.build().unwrap());
+        let topics = Arc::new(Topics::load(dir, config.clone(), true).unwrap());
+        if topics.get("t").is_none() {
+            topics.create("t", 1, 1, &[], &[]).unwrap();
+        }
+        let ids = Arc::new(ProducerIds::open(dir).unwrap());
+        let groups = Arc::new(GroupCoordinator::load(topics.clone(), config.clone()).unwrap());
+        (topics, config, ids, groups)
+    }
+
+    /// A crash between writing PrepareCommit and writing the markers: the next load writes them and completes
+    /// the transaction, so the partition's last stable offset moves past it.
+    #[tokio::test]
+    async fn a_transaction_left_preparing_is_completed_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let (topics, config, ids, groups) = setup(dir.path());
+        let c = TxnCoordinator::load(topics.clone(), config.clone(), ids.clone(), groups.clone())
+            .unwrap();
+        let (pid, epoch) = c.init_producer_id("x", 60_000, None).await.unwrap();
+        c.add_partitions("x", pid, epoch, &[("t".to_string(), 0)])
+            .await
+            .unwrap();
+        let p = topics.get("t").unwrap().partition(0).unwrap();
+        let now = now_ms();
+        let mut builder = BatchBuilder::new(0, now);
+        builder.producer_id = pid;
+        builder.producer_epoch = epoch;
+        builder.base_sequence = 0;
+        builder.transactional = true;
+        let record = Record {
+            offset: 0,
+            timestamp: now,
+            key: Some(Bytes::from_static(b"k")),
+            value: Some(Bytes::from_static(b"v")),
+            headers: Vec::new(),
+        };
+        let data = builder.build(std::slice::from_ref(&record)).unwrap();
+        p.write().append(&data, 0, now).unwrap();
+        assert_eq!(p.read().last_stable_offset(), 0);
+        {
+            let st = c.lock();
+            let mut m = st.txns["x"].clone();
+            m.status = TxnStatus::PrepareCommit;
+            c.persist("x", Some(&m), &mut ToSync::new()).unwrap();
+        }
+        drop(c);
+        let c = TxnCoordinator::load(topics.clone(), config, ids, groups).unwrap();
+        let m = c.describe("x").unwrap();
+        assert_eq!(m.status, TxnStatus::CompleteCommit);
+        assert!(m.partitions.is_empty());
+        assert_eq!((m.producer_id, m.producer_epoch), (pid, epoch));
+        let log = p.read();
+        assert_eq!((log.log_end_offset(), log.last_stable_offset()), (2, 2));
+        assert!(log.aborted_transactions(0, 2).unwrap().is_empty());
+    }
+
+    /// Ids idle past `transactional.id.expiration.ms` are forgotten (a tombstone is written); open ones are not.
+    #[tokio::test]
+    async fn idle_transactional_ids_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let (topics, _, ids, groups) = setup(dir.path());
+        let mut b = crate::config::ConfigBuilder::default();
+        b.set("log.dirs", dir.path().to_str().unwrap()).unwrap();
+        b.set("transaction.state.log.num.partitions", "3").unwrap();
+        b.set("transactional.id.expiration.ms", "1").unwrap();
+        let config = Arc::new(b.build().unwrap());
+        let c = TxnCoordinator::load(topics.clone(), config.clone(), ids.clone(), groups.clone())
+            .unwrap();
+        let (pid, epoch) = c.init_producer_id("idle", 60_000, None).await.unwrap();
+        let (opid, oepoch) = c.init_producer_id("open", 60_000, None).await.unwrap();
+        c.add_partitions("open", opid, oepoch, &[("t".to_string(), 0)])
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        c.tick().await;
+        assert!(c.describe("idle").is_none());
+        assert!(c.describe("open").is_some());
+        // After a reload the tombstone keeps it gone; the id starts over with a new producer id.
+        drop(c);
+        let c = TxnCoordinator::load(topics, config, ids, groups).unwrap();
+        assert!(c.describe("idle").is_none());
+        let (pid2, epoch2) = c.init_producer_id("idle", 60_000, None).await.unwrap();
+        assert_ne!(pid2, pid);
+        assert_eq!((epoch, epoch2), (0, 0));
+    }
+}
