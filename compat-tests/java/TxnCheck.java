@@ -368,8 +368,11 @@ public final class TxnCheck {
     // ---------------------------------------------------------------------------------------
     // consume-transform-produce
 
+    // requireStable: offsets of a transaction whose markers are still being written (Kafka answers
+    // commitTransaction before they are, with transactions V2) are waited for, not missed.
     static Map<TopicPartition, OffsetAndMetadata> groupOffsets(Admin admin, String group) throws Exception {
-        Map<TopicPartition, OffsetAndMetadata> m = admin.listConsumerGroupOffsets(group)
+        Map<TopicPartition, OffsetAndMetadata> m = admin.listConsumerGroupOffsets(group,
+                new org.apache.kafka.clients.admin.ListConsumerGroupOffsetsOptions().requireStable(true))
                 .partitionsToOffsetAndMetadata().get(30, TimeUnit.SECONDS);
         Map<TopicPartition, OffsetAndMetadata> out = new TreeMap<>((a, b) -> a.toString().compareTo(b.toString()));
         for (Map.Entry<TopicPartition, OffsetAndMetadata> e : m.entrySet()) {

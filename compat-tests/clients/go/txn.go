@@ -379,19 +379,33 @@ func txnGroupSession(ctx context.Context, boot, _ string) error {
 		return err
 	}
 	defer acl.Close()
-	offs, err := adm.FetchOffsets(ctx, group)
-	if err != nil {
-		return fmt.Errorf("FetchOffsets: %w", err)
-	}
+	// Kafka answers EndTxn before the markers that make the offsets visible are written, and kadm's
+	// FetchOffsets does not ask for stable offsets: retry a bounded number of times.
 	var desc []string
-	for p := int32(0); p < 3; p++ {
-		o, ok := offs.Lookup(in, p)
-		e, _ := ends.Lookup(in, p)
-		if !ok || o.Err != nil || o.At < lastCommitted[p] || o.At > e.Offset {
-			return fmt.Errorf("group %s partition %d: committed offset %d (%v, found %v), want %d..%d (past the last committed record, at most the end offset)",
-				group, p, o.At, o.Err, ok, lastCommitted[p], e.Offset)
+	for attempt := 0; ; attempt++ {
+		offs, err := adm.FetchOffsets(ctx, group)
+		if err != nil {
+			return fmt.Errorf("FetchOffsets: %w", err)
 		}
-		desc = append(desc, fmt.Sprintf("p%d=%d (last record+1 %d, end %d)", p, o.At, lastCommitted[p], e.Offset))
+		desc = desc[:0]
+		var bad error
+		for p := int32(0); p < 3; p++ {
+			o, ok := offs.Lookup(in, p)
+			e, _ := ends.Lookup(in, p)
+			if !ok || o.Err != nil || o.At < lastCommitted[p] || o.At > e.Offset {
+				bad = fmt.Errorf("group %s partition %d: committed offset %d (%v, found %v), want %d..%d (past the last committed record, at most the end offset)",
+					group, p, o.At, o.Err, ok, lastCommitted[p], e.Offset)
+				break
+			}
+			desc = append(desc, fmt.Sprintf("p%d=%d (last record+1 %d, end %d)", p, o.At, lastCommitted[p], e.Offset))
+		}
+		if bad == nil {
+			break
+		}
+		if attempt >= 50 {
+			return bad
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	logf("first session transaction (%d records) aborted; %d input records transformed exactly once in %d session transactions; group offsets %v",
 		aborted, len(c1), transactions, desc)
