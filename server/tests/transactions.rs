@@ -208,7 +208,18 @@ async fn fetch(c: &mut Client, topic: &str, partition: i32, offset: i64, committ
 }
 
 async fn latest(c: &mut Client, topic: &str, partition: i32, committed: bool) -> i64 {
-    let mut req = list_offsets_req(topic, partition, -1);
+    offset_at(c, topic, partition, -1, committed).await
+}
+
+/// ListOffsets v7 for `timestamp` (-1 latest, -3 max timestamp, or a time) at an isolation level.
+async fn offset_at(
+    c: &mut Client,
+    topic: &str,
+    partition: i32,
+    timestamp: i64,
+    committed: bool,
+) -> i64 {
+    let mut req = list_offsets_req(topic, partition, timestamp);
     req.isolation_level = i8::from(committed);
     let r = c.call(req, 7).await;
     let p = &r.topics[0].partitions[0];
@@ -286,6 +297,10 @@ async fn commit_and_abort_markers_last_stable_offset_and_read_committed() {
     assert_eq!(s.last_stable_offset, 0);
     assert_eq!(latest(&mut c, "t", 0, true).await, 0);
     assert_eq!(latest(&mut c, "t", 0, false).await, 5);
+    // A lookup by timestamp finds nothing past the LSO under read_committed.
+    assert_eq!(offset_at(&mut c, "t", 0, -3, true).await, -1);
+    assert_eq!(offset_at(&mut c, "t", 0, 0, true).await, -1);
+    assert_eq!(offset_at(&mut c, "t", 0, 0, false).await, 0);
     assert_eq!(
         describe(&mut c, "tx").await.transaction_state.as_str(),
         "Ongoing"

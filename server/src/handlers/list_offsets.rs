@@ -1,5 +1,7 @@
 //! ListOffsets: earliest (-2, and earliest-local -4), latest (-1), max timestamp (-3) and the
 //! first offset whose record timestamp is at or after a given time (through the time index).
+//! With isolation level read_committed, latest is the last stable offset and a lookup by
+//! timestamp finds nothing at or past it, as in Kafka.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{
@@ -51,6 +53,18 @@ pub(crate) fn handle(b: &Broker, req: ListOffsetsRequest, version: i16) -> ListO
                         MAX_TIMESTAMP => log.max_timestamp(),
                         ts if ts >= 0 => log.offset_for_timestamp(ts),
                         _ => Ok(None),
+                    };
+                    // A lookup by timestamp finds nothing at or past the last offset the
+                    // isolation level may fetch (Kafka's lastFetchableOffset).
+                    let fetchable = if req.isolation_level == 1 {
+                        log.last_stable_offset()
+                    } else {
+                        log.log_end_offset()
+                    };
+                    let found = match (lp.timestamp, found) {
+                        (LATEST | EARLIEST | EARLIEST_LOCAL, f) => f,
+                        (_, Ok(Some((offset, _)))) if offset >= fetchable => Ok(None),
+                        (_, f) => f,
                     };
                     match found {
                         Ok(Some((offset, ts))) => {
