@@ -5,8 +5,9 @@
 //! offset.
 //!
 //! Thread-safety: `Log` is `Send + Sync`. Methods that change the log take `&mut self` (the server wraps the log in
-//! a lock); [`Log::read`], [`Log::offset_for_timestamp`] and [`Log::max_timestamp`] take `&self` and use positional
-//! reads, so many readers can share a read lock.
+//! a lock); [`Log::read`], [`Log::read_upto`], [`Log::offset_for_timestamp`] and [`Log::max_timestamp`] take `&self`
+//! and use positional reads, and [`Log::last_stable_offset`] and [`Log::aborted_transactions`] take `&self` and do
+//! no I/O, so many readers can share a read lock.
 //!
 //! Durability: appends land in the page cache. [`Log::sync_job`] collects the files that hold unflushed data, to be
 //! fsynced outside the lock ([`SyncJob::run`], on a blocking thread); [`Log::mark_flushed`] then records the new

@@ -42,7 +42,8 @@
 //! earlier ones produced; duplicates are looked up in the state stored before the append, as Kafka does.
 //!
 //! Rebuilding from the log (recovery, truncation) applies batch headers with Kafka's `REPLICATION` origin: no
-//! sequence checks, an older epoch is only logged.
+//! sequence checks, an older producer or coordinator epoch is only logged; a marker's outcome is read from its
+//! control record, and each ABORT that ends a transaction yields the `.txnindex` entry the log rewrites.
 //!
 //! Snapshot file format (Kafka's `PID_SNAPSHOT_MAP_SCHEMA`, version 1, big-endian):
 //!

@@ -746,3 +746,158 @@ fn the_cleaner_drops_aborted_data_and_stops_at_the_last_stable_offset() {
             && r.value.as_deref() == Some(&b"committed"[..])));
     assert_eq!(all_aborted(&log).len(), 1);
 }
+
+/// One appended batch, as the model of [`random_transactions_match_a_model`] sees it.
+#[derive(Debug, Clone, Copy)]
+enum Event {
+    /// A transactional data batch of `n` records at `seq`.
+    Data {
+        pid: i64,
+        offset: i64,
+        seq: i32,
+        n: usize,
+    },
+    /// A marker (`abort` or commit).
+    Marker { pid: i64, offset: i64, abort: bool },
+    /// A plain batch.
+    Plain { offset: i64 },
+}
+
+impl Event {
+    fn offset(&self) -> i64 {
+        match *self {
+            Event::Data { offset, .. } | Event::Marker { offset, .. } | Event::Plain { offset } => {
+                offset
+            }
+        }
+    }
+}
+
+/// Expected (ongoing transactions, aborted transactions) after `events`.
+fn model(events: &[Event]) -> (Vec<(i64, i64)>, Vec<AbortedTxn>) {
+    let mut ongoing = std::collections::BTreeMap::new();
+    let mut current = std::collections::HashMap::new();
+    let mut aborts = Vec::new();
+    for e in events {
+        match *e {
+            Event::Data { pid, offset, .. } => {
+                current.entry(pid).or_insert_with(|| {
+                    ongoing.insert(offset, pid);
+                    offset
+                });
+            }
+            Event::Marker { pid, offset, abort } => {
+                if let Some(first) = current.remove(&pid) {
+                    ongoing.remove(&first);
+                    if abort {
+                        let lso = ongoing.keys().next().copied().unwrap_or(offset + 1);
+                        aborts.push(aborted(pid, first, offset, lso));
+                    }
+                }
+            }
+            Event::Plain { .. } => {}
+        }
+    }
+    (ongoing.into_iter().collect(), aborts)
+}
+
+/// Random appends, markers, rolls, truncations, clean and unclean restarts (with torn tails) against a model.
+#[test]
+fn random_transactions_match_a_model() {
+    for seed in 1..=6u64 {
+        let mut rng = seed;
+        let mut next = |n: u64| {
+            rng = rng
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (rng >> 33) % n
+        };
+        let (dir, mut log) = fresh(config());
+        let mut events: Vec<Event> = Vec::new();
+        let mut max_aborts = 0;
+        for step in 0..400 {
+            let pid = next(4) as i64;
+            match next(20) {
+                0..=7 => {
+                    let seq = events
+                        .iter()
+                        .rev()
+                        .find_map(|e| match *e {
+                            Event::Data { pid: p, seq, n, .. } if p == pid => Some(seq + n as i32),
+                            _ => None,
+                        })
+                        .unwrap_or(0);
+                    let n = 1 + next(3) as usize;
+                    let offset = log
+                        .append(&produce(pid, 0, seq, n, true), 0, T0)
+                        .unwrap()
+                        .base_offset;
+                    events.push(Event::Data {
+                        pid,
+                        offset,
+                        seq,
+                        n,
+                    });
+                }
+                8..=11 => {
+                    let abort = next(2) == 0;
+                    let kind = if abort {
+                        TxnMarker::Abort
+                    } else {
+                        TxnMarker::Commit
+                    };
+                    let offset = log
+                        .append_txn_marker(pid, 0, 0, kind, 0, T0)
+                        .unwrap()
+                        .base_offset;
+                    events.push(Event::Marker { pid, offset, abort });
+                }
+                12..=15 => {
+                    let offset = log.append(&plain(1), 0, T0).unwrap().base_offset;
+                    events.push(Event::Plain { offset });
+                }
+                16 if !events.is_empty() => {
+                    let keep = events.len() - 1 - next(events.len().min(8) as u64) as usize;
+                    log.truncate_to(events[keep].offset()).unwrap();
+                    events.truncate(keep);
+                }
+                17 => {
+                    log.close().unwrap();
+                    log = Log::open(dir.path(), config(), true).unwrap();
+                }
+                18 => {
+                    let active = log.segments().last().unwrap();
+                    let path = active.log_path().to_path_buf();
+                    let torn = active.size() > 0 && next(2) == 0;
+                    drop(log);
+                    if torn {
+                        let data = std::fs::read(&path).unwrap();
+                        std::fs::write(&path, &data[..data.len() - 7]).unwrap();
+                        events.pop();
+                    }
+                    log = Log::open(dir.path(), config(), false).unwrap();
+                }
+                _ => {}
+            }
+            let (ongoing, aborts) = model(&events);
+            let leo = events.last().map_or(0, |e| match *e {
+                Event::Data { offset, n, .. } => offset + n as i64,
+                _ => e.offset() + 1,
+            });
+            max_aborts = max_aborts.max(aborts.len());
+            assert_eq!(log.log_end_offset(), leo, "seed {seed} step {step}");
+            assert_eq!(
+                log.ongoing_transactions(),
+                ongoing,
+                "seed {seed} step {step}"
+            );
+            assert_eq!(
+                log.last_stable_offset(),
+                ongoing.first().map_or(leo, |o| o.0),
+                "seed {seed} step {step}"
+            );
+            assert_eq!(all_aborted(&log), aborts, "seed {seed} step {step}");
+        }
+        assert!(max_aborts > 5, "seed {seed}: only {max_aborts} aborts");
+    }
+}

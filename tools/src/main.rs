@@ -1,5 +1,5 @@
 //! `minikafka-dump-log`: print the contents of Kafka-format segment files (`.log`, `.index`,
-//! `.timeindex`) the way Kafka's `kafka-dump-log` does, through the `minikafka-storage` crate.
+//! `.timeindex`, `.txnindex`) the way Kafka's `kafka-dump-log` does, through the `minikafka-storage` crate.
 //!
 //! ```text
 //! minikafka-dump-log [--print-data] FILE...
@@ -12,6 +12,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use minikafka_storage::batch::{self, BatchHeader};
 use minikafka_storage::index::{read_index_file, OffsetEntry, TimeEntry};
+use minikafka_storage::txn_index::{read_txn_index_file, ABORTED_TXN_VERSION};
 
 fn base_offset(path: &Path) -> i64 {
     path.file_stem()
@@ -105,7 +106,7 @@ fn main() -> Result<()> {
             "--print-data" => print_data = true,
             "-h" | "--help" => {
                 println!(
-                    "usage: minikafka-dump-log [--print-data] FILE...  (.log, .index, .timeindex)"
+                    "usage: minikafka-dump-log [--print-data] FILE...  (.log, .index, .timeindex, .txnindex)"
                 );
                 return Ok(());
             }
@@ -140,8 +141,21 @@ fn main() -> Result<()> {
                     );
                 }
             }
+            Some("txnindex") => {
+                let (entries, problem) = read_txn_index_file(path)?;
+                for e in entries {
+                    println!(
+                        "version: {ABORTED_TXN_VERSION} producerId: {} firstOffset: {} lastOffset: {} \
+                         lastStableOffset: {}",
+                        e.producer_id, e.first_offset, e.last_offset, e.last_stable_offset
+                    );
+                }
+                if let Some(p) = problem {
+                    bail!("{}: {p}", path.display());
+                }
+            }
             _ => bail!(
-                "{}: expected a .log, .index or .timeindex file",
+                "{}: expected a .log, .index, .timeindex or .txnindex file",
                 path.display()
             ),
         }

@@ -16,6 +16,20 @@ fn record(i: i64) -> Record {
     }
 }
 
+/// Run the tool with `args`; its stdout, after checking it succeeded.
+fn dump(args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_minikafka-dump-log"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 #[test]
 fn dumps_batches_records_and_indexes() {
     let dir = tempfile::tempdir().unwrap();
@@ -34,18 +48,11 @@ fn dumps_batches_records_and_indexes() {
     }
     log.close().unwrap();
     let seg = dir.path().join("00000000000000000000.log");
-    let out = Command::new(env!("CARGO_BIN_EXE_minikafka-dump-log"))
-        .arg("--print-data")
-        .arg(&seg)
-        .arg(dir.path().join("00000000000000000000.index"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = dump(&[
+        "--print-data".as_ref(),
+        seg.as_os_str(),
+        dir.path().join("00000000000000000000.index").as_os_str(),
+    ]);
     assert_eq!(text.matches("isvalid: true").count(), 3, "{text}");
     for codec in [
         "compresscodec: none",
@@ -80,4 +87,28 @@ fn dumps_batches_records_and_indexes() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("isvalid: false"));
+}
+
+#[test]
+fn dumps_the_aborted_transaction_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), LogConfig::default(), true).unwrap();
+    let txn = minikafka_storage::batch::BatchBuilder {
+        producer_id: 7,
+        producer_epoch: 0,
+        base_sequence: 0,
+        transactional: true,
+        ..minikafka_storage::batch::BatchBuilder::new(0, 1_000)
+    }
+    .build(&[record(0), record(1)])
+    .unwrap();
+    log.append(&txn, 0, 5_000).unwrap();
+    log.append_txn_marker(7, 0, 3, minikafka_storage::TxnMarker::Abort, 0, 5_000)
+        .unwrap();
+    log.close().unwrap();
+    let text = dump(&[dir.path().join("00000000000000000000.txnindex").as_os_str()]);
+    assert!(
+        text.contains("version: 0 producerId: 7 firstOffset: 0 lastOffset: 2 lastStableOffset: 3"),
+        "{text}"
+    );
 }
