@@ -427,7 +427,7 @@ def s_kafka_python_admin(boot):
             [NewTopic(topic, 3, 1, topic_configs={"retention.ms": "123456789", "max.message.bytes": "2000000"})],
             timeout_ms=20000,
         )
-        check(topic in admin.list_topics(), "created topic not in list_topics")
+        check(topic in eventually(admin.list_topics, lambda ts: topic in ts), "created topic not in list_topics")
         desc = admin.describe_topics([topic])
         log("describe_topics:", desc)
         d = desc[0]
@@ -471,7 +471,8 @@ def s_confluent_admin(boot):
         ),
         "create_topics",
     )
-    md = a.list_topics(timeout=20)
+    # Kafka propagates a new topic to its metadata cache asynchronously: wait for it (bounded).
+    md = eventually(lambda: a.list_topics(timeout=20), lambda m: topic in m.topics)
     check(topic in md.topics, "created topic not in list_topics")
     check(sorted(md.topics[topic].partitions) == [0, 1, 2], f"list_topics partitions {sorted(md.topics[topic].partitions)}")
     check(len(md.brokers) == 1, f"brokers {md.brokers}")
