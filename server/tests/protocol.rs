@@ -833,7 +833,8 @@ async fn idempotent_producer_retries_are_stored_once_across_restart() {
         c.call(list_offsets_req("idem", 0, -1), 7).await.topics[0].partitions[0].offset,
         6
     );
-    // Transactional ids need the transaction coordinator, which does not exist yet.
+    // A transactional id goes to the transaction coordinator, which refuses a zero timeout
+    // (INVALID_TRANSACTION_TIMEOUT) as Kafka does; tests/transactions.rs covers the rest.
     let txn = c
         .call(
             InitProducerIdRequest::default()
@@ -841,7 +842,7 @@ async fn idempotent_producer_retries_are_stored_once_across_restart() {
             4,
         )
         .await;
-    assert_eq!(txn.error_code, 15);
+    assert_eq!(txn.error_code, 50);
     b.shutdown().await.unwrap();
 
     // After a restart the last batch of the producer is still recognised, and ids are not reused.
