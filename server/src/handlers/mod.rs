@@ -56,7 +56,9 @@ pub(crate) fn storage_error(e: &StorageError) -> ResponseError {
         StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         StorageError::OutOfOrderSequence(_) => ResponseError::OutOfOrderSequenceNumber,
         StorageError::InvalidProducerEpoch(_) => ResponseError::InvalidProducerEpoch,
-        StorageError::TransactionCoordinatorFenced(_) => ResponseError::TransactionCoordinatorFenced,
+        StorageError::TransactionCoordinatorFenced(_) => {
+            ResponseError::TransactionCoordinatorFenced
+        }
         StorageError::InvalidTxnState(_) => ResponseError::InvalidTxnState,
         _ => ResponseError::KafkaStorageError,
     }
