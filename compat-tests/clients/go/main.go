@@ -30,7 +30,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-const baseTS = int64(1_700_000_000_000)
+// Explicit CreateTime timestamps from an hour ago: fixed old timestamps would be past retention.ms
+// (7 days), and the broker's periodic retention check could delete the data between produce and
+// consume.
+var baseTS = (time.Now().Unix() - 3600) * 1000
 
 type rec struct {
 	Key     []byte

@@ -18,7 +18,10 @@ const crypto = require('crypto');
 const fs = require('fs');
 const { Kafka, logLevel, ConfigResourceTypes, CompressionTypes } = require('kafkajs');
 
-const BASE_TS = 1700000000000;
+// Explicit CreateTime timestamps from an hour ago: fixed old timestamps would be past retention.ms
+// (7 days), and the broker's periodic retention check could delete the data between produce and
+// consume.
+const BASE_TS = (Math.floor(Date.now() / 1000) - 3600) * 1000;
 
 class Failure extends Error {}
 

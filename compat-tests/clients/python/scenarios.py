@@ -26,7 +26,10 @@ import time
 import uuid
 
 DEADLINE_S = 30  # bound on every poll loop inside a scenario
-BASE_TS = 1_700_000_000_000  # explicit CreateTime timestamps, strictly increasing
+# Explicit CreateTime timestamps, strictly increasing, from an hour ago: fixed old timestamps would
+# be past retention.ms (7 days), and the broker's periodic retention check could delete the data
+# between produce and consume.
+BASE_TS = (int(time.time()) - 3600) * 1000
 
 
 
