@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 
+use minikafka_storage::batch::{iter_headers, BatchHeader};
 use minikafka_storage::{Log, LogConfig, StorageError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -351,6 +352,30 @@ impl Topics {
         self.registry
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The internal compacted topic `name` (`__consumer_offsets`, `__transaction_state`), created with
+    /// `partitions` partitions and `segment.bytes` = `segment_bytes` if it does not exist yet (blocking), as
+    /// Kafka does on the first FindCoordinator that needs it.
+    pub fn ensure_internal(
+        &self,
+        name: &str,
+        partitions: i32,
+        segment_bytes: i32,
+    ) -> Result<Arc<Topic>, TopicError> {
+        if let Some(t) = self.get(name) {
+            return Ok(t);
+        }
+        let segment_bytes = segment_bytes.to_string();
+        let configs = [
+            ("cleanup.policy", Some("compact")),
+            ("segment.bytes", Some(segment_bytes.as_str())),
+        ];
+        match self.create(name, partitions, 1, &[], &configs) {
+            Ok(t) => Ok(t),
+            Err(TopicError::AlreadyExists(_)) => self.get(name).ok_or(TopicError::Unknown),
+            Err(e) => Err(e),
+        }
     }
 
     /// Look a topic up by name.
@@ -724,4 +749,29 @@ fn read_start_checkpoint(path: &Path) -> Result<Vec<(String, i32, i64)>, TopicEr
         out.push((topic, partition, offset));
     }
     Ok(out)
+}
+
+/// Call `f` with the header and bytes of every whole batch of `p`'s log, oldest first (the coordinators' replay of
+/// their internal topics at start). Blocking; holds the partition's read lock.
+pub fn for_each_batch(
+    p: &Partition,
+    mut f: impl FnMut(&BatchHeader, &[u8]),
+) -> Result<(), TopicError> {
+    let log = p.read();
+    let mut offset = log.log_start_offset();
+    let end = log.log_end_offset();
+    while offset < end {
+        let read = log.read(offset, 1 << 20, true)?;
+        let mut next = offset;
+        for item in iter_headers(&read.records) {
+            let (at, h) = item?;
+            next = h.next_offset();
+            f(&h, &read.records[at..at + h.size()]);
+        }
+        if next <= offset {
+            break;
+        }
+        offset = next;
+    }
+    Ok(())
 }

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use minikafka_storage::batch::{
-    decode_records, parse_control_batch, BatchBuilder, BatchHeader, Record, TxnMarker,
+    decode_records, parse_control_batch, BatchBuilder, Record, TxnMarker,
 };
 use minikafka_storage::StorageError;
 use tokio::time::Instant;
@@ -42,7 +42,7 @@ use self::consumer::{
 use self::records::{GroupMetadataValue, MemberMetadata, OffsetCommitValue, RecordKey};
 use crate::broker::{now_ms, sync_partition};
 use crate::config::BrokerConfig;
-use crate::topics::{Partition, Topic, TopicError, Topics};
+use crate::topics::{for_each_batch, Partition, Topic, TopicError, Topics};
 
 /// The internal topic holding committed offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -362,27 +362,11 @@ impl GroupCoordinator {
     /// Create `__consumer_offsets` if it does not exist yet (blocking), as Kafka does on the
     /// first FindCoordinator for a group.
     pub fn ensure_offsets_topic(&self) -> Result<Arc<Topic>, TopicError> {
-        if let Some(t) = self.topics.get(OFFSETS_TOPIC) {
-            return Ok(t);
-        }
-        let segment_bytes = self.config.offsets_topic_segment_bytes.to_string();
-        let configs = [
-            ("cleanup.policy", Some("compact")),
-            ("segment.bytes", Some(segment_bytes.as_str())),
-        ];
-        match self.topics.create(
+        self.topics.ensure_internal(
             OFFSETS_TOPIC,
             self.config.offsets_topic_num_partitions,
-            1,
-            &[],
-            &configs,
-        ) {
-            Ok(t) => Ok(t),
-            Err(TopicError::AlreadyExists(_)) => {
-                self.topics.get(OFFSETS_TOPIC).ok_or(TopicError::Unknown)
-            }
-            Err(e) => Err(e),
-        }
+            self.config.offsets_topic_segment_bytes,
+        )
     }
 
     /// Append records of `group` to its `__consumer_offsets` partition. Returns the partition
@@ -925,6 +909,18 @@ impl GroupCoordinator {
         who: &Committer,
         offsets: &[OffsetToCommit],
     ) -> Vec<Result<(), ResponseError>> {
+        self.commit_with(group_id, who, offsets, None).await
+    }
+
+    /// OffsetCommit, or with `txn` = (producer id, epoch) a TxnOffsetCommit: the offsets are then written as the
+    /// producer's transactional batch and held pending until its transaction ends.
+    async fn commit_with(
+        &self,
+        group_id: &str,
+        who: &Committer,
+        offsets: &[OffsetToCommit],
+        txn: Option<(i64, i16)>,
+    ) -> Vec<Result<(), ResponseError>> {
         let now = now_ms();
         let mut results: Vec<Result<(), ResponseError>> = offsets
             .iter()
@@ -963,15 +959,13 @@ impl GroupCoordinator {
                     .map(|_| Err(ResponseError::UnknownServerError))
                     .collect();
             };
+            let outside = who.generation < 0 && who.member_id.is_empty();
             let valid = match &mut entry.kind {
+                // Kafka does not tie a transactional commit outside any generation to the members.
+                _ if outside && txn.is_some() => Ok(()),
                 Kind::Classic(g) => validate_commit(g, who),
-                Kind::Consumer(g) => {
-                    if who.generation < 0 && who.member_id.is_empty() && g.members.is_empty() {
-                        Ok(())
-                    } else {
-                        g.validate_member_epoch(&who.member_id, who.generation)
-                    }
-                }
+                Kind::Consumer(g) if outside && g.members.is_empty() => Ok(()),
+                Kind::Consumer(g) => g.validate_member_epoch(&who.member_id, who.generation),
             };
             if let Err(e) = valid {
                 return offsets.iter().map(|_| Err(e)).collect();
@@ -999,14 +993,25 @@ impl GroupCoordinator {
                     committed.push(((o.topic.clone(), o.partition), c));
                 }
             }
-            match self.append(group_id, &recs) {
+            match self.append_with(group_id, &recs, txn) {
                 Ok(p) => {
-                    entry.offsets.extend(committed);
+                    match txn {
+                        Some((pid, _)) => entry.pending.entry(pid).or_default().extend(committed),
+                        None => entry.offsets.extend(committed),
+                    }
                     p
                 }
                 Err(e) => {
-                    error!(group = group_id, error = %e, "cannot write offsets to __consumer_offsets");
-                    let code = write_error(&e);
+                    error!(group = group_id, producer_id = txn.map(|t| t.0), error = %e,
+                        "cannot write offsets to __consumer_offsets");
+                    let code = match &e {
+                        TopicError::Storage(StorageError::InvalidProducerEpoch(_))
+                            if txn.is_some() =>
+                        {
+                            ResponseError::ProducerFenced
+                        }
+                        _ => write_error(&e),
+                    };
                     for r in &mut results {
                         if r.is_ok() {
                             *r = Err(code);
@@ -1029,8 +1034,8 @@ impl GroupCoordinator {
     /// TxnOffsetCommit: offsets committed inside producer `txn` = (id, epoch)'s transaction. They are written to
     /// the group's `__consumer_offsets` partition as a transactional batch (the caller has checked that the
     /// partition is in the transaction) and become visible when the transaction commits
-    /// ([`GroupCoordinator::complete_txn`]). `who` as for OffsetCommit: generation -1 and no member commit
-    /// outside any generation (the group is created if needed, as Kafka does).
+    /// ([`GroupCoordinator::complete_txn`]). `who` as for OffsetCommit, except that a commit outside any
+    /// generation (-1, no member) is not checked against the group's members, as in Kafka.
     pub(crate) async fn txn_commit(
         &self,
         group_id: &str,
@@ -1038,99 +1043,7 @@ impl GroupCoordinator {
         txn: (i64, i16),
         offsets: &[OffsetToCommit],
     ) -> Vec<Result<(), ResponseError>> {
-        let now = now_ms();
-        let mut results: Vec<Result<(), ResponseError>> = offsets
-            .iter()
-            .map(|o| {
-                if o.metadata
-                    .as_ref()
-                    .is_some_and(|m| m.len() > self.config.offset_metadata_max_bytes)
-                {
-                    Err(ResponseError::OffsetMetadataTooLarge)
-                } else {
-                    Ok(())
-                }
-            })
-            .collect();
-        let to_sync = {
-            let mut groups = self.lock();
-            if !groups.contains_key(group_id) {
-                if who.generation >= 0 || !who.member_id.is_empty() {
-                    return offsets
-                        .iter()
-                        .map(|_| Err(ResponseError::IllegalGeneration))
-                        .collect();
-                }
-                groups.insert(group_id.to_string(), Entry::new(group_id));
-            }
-            let Some(entry) = groups.get_mut(group_id) else {
-                return offsets
-                    .iter()
-                    .map(|_| Err(ResponseError::UnknownServerError))
-                    .collect();
-            };
-            // Kafka validates a transactional commit only when it names a member (generation -1 and no member
-            // = a producer not tied to the group's generation).
-            let valid = if who.generation < 0 && who.member_id.is_empty() {
-                Ok(())
-            } else {
-                match &mut entry.kind {
-                    Kind::Classic(g) => validate_commit(g, who),
-                    Kind::Consumer(g) => g.validate_member_epoch(&who.member_id, who.generation),
-                }
-            };
-            if let Err(e) = valid {
-                return offsets.iter().map(|_| Err(e)).collect();
-            }
-            let mut recs = Vec::new();
-            let mut pending = Vec::new();
-            for (o, r) in offsets.iter().zip(&results) {
-                if r.is_ok() {
-                    let c = Committed {
-                        offset: o.offset,
-                        leader_epoch: o.leader_epoch,
-                        metadata: o.metadata.clone().unwrap_or_default(),
-                        commit_timestamp: now,
-                        expire_timestamp: -1,
-                    };
-                    recs.push((
-                        Self::offset_key(group_id, &o.topic, o.partition),
-                        Some(Value::Offset(to_value(&c))),
-                    ));
-                    pending.push(((o.topic.clone(), o.partition), c));
-                }
-            }
-            match self.append_with(group_id, &recs, Some(txn)) {
-                Ok(p) => {
-                    entry.pending.entry(txn.0).or_default().extend(pending);
-                    p
-                }
-                Err(e) => {
-                    error!(group = group_id, producer_id = txn.0, error = %e,
-                        "cannot write transactional offsets to __consumer_offsets");
-                    let code = match &e {
-                        TopicError::Storage(StorageError::InvalidProducerEpoch(_)) => {
-                            ResponseError::ProducerFenced
-                        }
-                        _ => write_error(&e),
-                    };
-                    for r in &mut results {
-                        if r.is_ok() {
-                            *r = Err(code);
-                        }
-                    }
-                    None
-                }
-            }
-        };
-        if let Err(e) = Self::sync(to_sync).await {
-            for r in &mut results {
-                if r.is_ok() {
-                    *r = Err(e);
-                }
-            }
-        }
-        results
+        self.commit_with(group_id, who, offsets, Some(txn)).await
     }
 
     /// End producer `producer_id`'s transaction on `__consumer_offsets` partition `partition` (called by the
@@ -1593,55 +1506,30 @@ struct ConsumerReplay {
 impl Replay {
     /// Apply every record of one partition, oldest first (the last value of a key wins).
     fn partition(&mut self, p: &Arc<Partition>) -> Result<(), TopicError> {
-        let log = p.read();
-        let mut offset = log.log_start_offset();
-        let end = log.log_end_offset();
-        while offset < end {
-            let read = log.read(offset, 1 << 20, true)?;
-            if read.records.is_empty() {
-                break;
-            }
-            let mut pos = 0usize;
-            let buf = &read.records[..];
-            let mut next = offset;
-            while pos + BatchHeader::SIZE <= buf.len() {
-                let h = BatchHeader::parse(&buf[pos..])?;
-                let size = h.size();
-                if pos + size > buf.len() {
-                    break;
+        for_each_batch(p, |h, batch| {
+            if h.is_control() {
+                match parse_control_batch(batch) {
+                    Ok(Some((marker, _))) => self.end_txn(h.producer_id, marker),
+                    Ok(None) => {}
+                    Err(e) => warn!(partition = p.index, offset = h.base_offset, error = %e,
+                        "skipping an undecodable control batch in __consumer_offsets"),
                 }
-                next = h.next_offset();
-                let batch = &buf[pos..pos + size];
-                if h.is_control() {
-                    match parse_control_batch(batch) {
-                        Ok(Some((marker, _))) => self.end_txn(h.producer_id, marker),
-                        Ok(None) => {}
-                        Err(e) => warn!(partition = p.index, offset = h.base_offset, error = %e,
-                            "skipping an undecodable control batch in __consumer_offsets"),
-                    }
-                } else {
-                    match decode_records(batch) {
-                        Ok((_, recs)) => {
-                            for r in recs {
-                                if h.is_transactional() {
-                                    self.apply_txn(h.producer_id, &r, p);
-                                } else {
-                                    self.apply(&r, p);
-                                }
-                            }
+                return;
+            }
+            match decode_records(batch) {
+                Ok((_, recs)) => {
+                    for r in recs {
+                        if h.is_transactional() {
+                            self.apply_txn(h.producer_id, &r, p);
+                        } else {
+                            self.apply(&r, p);
                         }
-                        Err(e) => warn!(partition = p.index, offset = h.base_offset, error = %e,
-                            "skipping an undecodable batch in __consumer_offsets"),
                     }
                 }
-                pos += size;
+                Err(e) => warn!(partition = p.index, offset = h.base_offset, error = %e,
+                    "skipping an undecodable batch in __consumer_offsets"),
             }
-            if next <= offset {
-                break;
-            }
-            offset = next;
-        }
-        Ok(())
+        })
     }
 
     /// A record of a transactional batch (only TxnOffsetCommit writes them): held until the marker.

@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use minikafka_storage::batch::{decode_records, BatchBuilder, BatchHeader, Record};
+use minikafka_storage::batch::{decode_records, BatchBuilder, Record};
 use minikafka_storage::TxnMarker;
 use tracing::{debug, error, info, warn};
 
@@ -42,7 +42,7 @@ use crate::broker::{now_ms, sync_partition};
 use crate::config::BrokerConfig;
 use crate::group::{partition_for, GroupCoordinator, OFFSETS_TOPIC};
 use crate::producer_ids::ProducerIds;
-use crate::topics::{Partition, Topic, TopicError, Topics};
+use crate::topics::{for_each_batch, Partition, Topic, TopicError, Topics};
 use records::{TxnLogValue, TxnStatus};
 
 /// Name of the internal topic holding transaction state.
@@ -229,27 +229,11 @@ impl TxnCoordinator {
     /// Create `__transaction_state` if it does not exist yet (blocking), as Kafka does on the first
     /// FindCoordinator for a transactional id.
     pub fn ensure_state_topic(&self) -> Result<Arc<Topic>, TopicError> {
-        if let Some(t) = self.topics.get(TXN_TOPIC) {
-            return Ok(t);
-        }
-        let segment_bytes = self.config.transaction_state_segment_bytes.to_string();
-        let configs = [
-            ("cleanup.policy", Some("compact")),
-            ("segment.bytes", Some(segment_bytes.as_str())),
-        ];
-        match self.topics.create(
+        self.topics.ensure_internal(
             TXN_TOPIC,
             self.config.transaction_state_num_partitions,
-            1,
-            &[],
-            &configs,
-        ) {
-            Ok(t) => Ok(t),
-            Err(TopicError::AlreadyExists(_)) => {
-                self.topics.get(TXN_TOPIC).ok_or(TopicError::Unknown)
-            }
-            Err(e) => Err(e),
-        }
+            self.config.transaction_state_segment_bytes,
+        )
     }
 
     /// Write the state of `id` (`None` = tombstone) to its `__transaction_state` partition.
@@ -819,43 +803,20 @@ fn replay_partition(
     p: &Arc<Partition>,
     out: &mut HashMap<String, TxnMeta>,
 ) -> Result<(), TopicError> {
-    let log = p.read();
-    let mut offset = log.log_start_offset();
-    let end = log.log_end_offset();
-    while offset < end {
-        let read = log.read(offset, 1 << 20, true)?;
-        if read.records.is_empty() {
-            break;
+    for_each_batch(p, |h, batch| {
+        if h.is_control() {
+            return;
         }
-        let buf = &read.records[..];
-        let mut pos = 0usize;
-        let mut next = offset;
-        while pos + BatchHeader::SIZE <= buf.len() {
-            let h = BatchHeader::parse(&buf[pos..])?;
-            let size = h.size();
-            if pos + size > buf.len() {
-                break;
-            }
-            next = h.next_offset();
-            if !h.is_control() {
-                match decode_records(&buf[pos..pos + size]) {
-                    Ok((_, recs)) => {
-                        for r in recs {
-                            apply_record(&r, p.index, out);
-                        }
-                    }
-                    Err(e) => warn!(partition = p.index, offset = h.base_offset, error = %e,
-                        "skipping an undecodable batch in __transaction_state"),
+        match decode_records(batch) {
+            Ok((_, recs)) => {
+                for r in recs {
+                    apply_record(&r, p.index, out);
                 }
             }
-            pos += size;
+            Err(e) => warn!(partition = p.index, offset = h.base_offset, error = %e,
+                "skipping an undecodable batch in __transaction_state"),
         }
-        if next <= offset {
-            break;
-        }
-        offset = next;
-    }
-    Ok(())
+    })
 }
 
 fn apply_record(r: &Record, partition: i32, out: &mut HashMap<String, TxnMeta>) {
