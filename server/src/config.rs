@@ -72,6 +72,7 @@ pub const PROPERTIES: &[Property] = &[
     prop("delete.topic.enable", "true", "Allow DeleteTopics."),
     prop("message.max.bytes", "1048588", "Largest record batch accepted (topic default for max.message.bytes)."),
     prop("socket.request.max.bytes", "104857600", "Largest request frame accepted; larger frames close the connection."),
+    prop("fetch.zero.copy.min.bytes", "16384", "minikafka only: a partition's fetched records of at least this size go from the segment file to the socket with sendfile; smaller ones are copied. 2147483647 = always copy."),
     prop("max.connections", "10000", "Connections served at once; further clients wait to be accepted."),
     prop("log.segment.bytes", "1073741824", "Segment size at which the log rolls (topic: segment.bytes)."),
     prop("log.roll.hours", "168", "Age at which the active segment rolls (topic: segment.ms)."),
@@ -141,6 +142,8 @@ pub struct BrokerConfig {
     pub delete_topic_enable: bool,
     /// `socket.request.max.bytes`.
     pub socket_request_max_bytes: usize,
+    /// `fetch.zero.copy.min.bytes` (minikafka only).
+    pub fetch_zero_copy_min_bytes: usize,
     /// `max.connections`.
     pub max_connections: usize,
     /// `log.retention.check.interval.ms`.
@@ -499,6 +502,11 @@ impl BrokerConfig {
                 "socket.request.max.bytes",
                 get("socket.request.max.bytes"),
                 1024,
+            )?,
+            fetch_zero_copy_min_bytes: parse_num::<usize>(
+                "fetch.zero.copy.min.bytes",
+                get("fetch.zero.copy.min.bytes"),
+                0,
             )?,
             max_connections: parse_num::<usize>("max.connections", get("max.connections"), 1)?,
             retention_check_interval_ms: parse_num::<u64>(

@@ -6,6 +6,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::broker::Broker;
 use crate::handlers;
+use crate::zero_copy::Reply;
 
 /// Every implemented API with the version range served. Ranges are as wide as the
 /// `kafka-protocol` codecs allow, matching Kafka 4.x. Produce starts at 0 and FindCoordinator is
@@ -74,19 +75,21 @@ pub(crate) async fn handle(
     peer: std::net::SocketAddr,
     request: RequestKind,
     shutdown: &CancellationToken,
-) -> Option<ResponseKind> {
+) -> Option<Reply> {
     let v = header.request_api_version;
     let client_id = header.client_id.as_deref().unwrap_or("");
     let ctx = handlers::RequestContext { peer, client_id };
-    Some(match request {
+    let body: ResponseKind = match request {
         RequestKind::ApiVersions(_) => handlers::api_versions::response().into(),
         RequestKind::Metadata(r) => handlers::metadata::handle(broker, r, v).await.into(),
         RequestKind::Produce(r) => {
             return handlers::produce::handle(broker, r, v)
                 .await
-                .map(Into::into)
+                .map(Reply::from)
         }
-        RequestKind::Fetch(r) => handlers::fetch::handle(broker, r, v, shutdown).await.into(),
+        RequestKind::Fetch(r) => {
+            return Some(handlers::fetch::handle(broker, r, v, shutdown).await)
+        }
         RequestKind::ListOffsets(r) => handlers::list_offsets::handle(broker, r, v).into(),
         RequestKind::FindCoordinator(r) => handlers::find_coordinator::handle(broker, r, v)
             .await
@@ -154,7 +157,8 @@ pub(crate) async fn handle(
             tracing::warn!(api = ?other, "request for an API without a handler");
             return None;
         }
-    })
+    };
+    Some(Reply::from(body))
 }
 
 #[cfg(test)]

@@ -9,11 +9,12 @@
 //!   `__consumer_offsets`).
 //! - [`txn`]: the transaction coordinator (transactional ids in `__transaction_state`, markers).
 //! - `net`: accept loop and per-connection framing; `dispatch`: API table and routing;
-//!   `handlers`: one file per API.
+//!   `handlers`: one file per API; `zero_copy`: fetch responses whose record bytes go from the
+//!   segment files to the socket with `sendfile`.
 //!
 //! Record batches stay raw bytes end to end: a Produce's batches are validated without
 //! decompression and written as received (after the base offset is set), and a Fetch returns
-//! the stored bytes. Storage (`minikafka-storage`) knows nothing of the wire protocol.
+//! the stored bytes, sent from the segment files without a copy through user space. Storage (`minikafka-storage`) knows nothing of the wire protocol.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), minikafka::broker::BrokerError> {
@@ -37,3 +38,4 @@ mod net;
 pub mod producer_ids;
 pub mod topics;
 pub mod txn;
+mod zero_copy;

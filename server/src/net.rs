@@ -24,6 +24,7 @@ use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::broker::Broker;
 use crate::dispatch;
+use crate::zero_copy::{self, Part};
 
 /// Accepts connections on one listener until shutdown.
 #[derive(Debug)]
@@ -149,8 +150,8 @@ impl Connection {
                 }
             };
             match self.handle(frame).await {
-                Ok(Some(out)) => {
-                    if let Err(e) = self.stream.write_all(&out).await {
+                Ok(Some(parts)) => {
+                    if let Err(e) = zero_copy::write_parts(&mut self.stream, &parts).await {
                         debug!(error = %e, "write failed; closing connection");
                         return;
                     }
@@ -166,7 +167,7 @@ impl Connection {
     }
 
     /// Decode one request, run it and encode the response (None: no response, acks=0).
-    async fn handle(&mut self, frame: Bytes) -> Result<Option<BytesMut>, CloseReason> {
+    async fn handle(&mut self, frame: Bytes) -> Result<Option<Vec<Part>>, CloseReason> {
         let api_key_raw = i16::from_be_bytes([frame[0], frame[1]]);
         let version = i16::from_be_bytes([frame[2], frame[3]]);
         let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
@@ -182,7 +183,8 @@ impl Connection {
                     "unsupported ApiVersions version; answering with v0 UNSUPPORTED_VERSION"
                 );
                 let resp = dispatch::api_versions_unsupported();
-                return encode_response(key, 0, correlation_id, &resp.into()).map(Some);
+                return encode_response(key, 0, correlation_id, &resp.into())
+                    .map(|frame| Some(vec![Part::Mem(frame.freeze())]));
             }
             return Err(CloseReason::UnsupportedVersion { key, version });
         }
@@ -209,10 +211,21 @@ impl Connection {
         let response = dispatch::handle(&self.broker, &header, self.peer, request, &self.shutdown)
             .instrument(span)
             .await;
-        match response {
-            Some(resp) => encode_response(key, version, correlation_id, &resp).map(Some),
-            None => Ok(None),
+        let Some(reply) = response else {
+            return Ok(None);
+        };
+        let frame = encode_response(key, version, correlation_id, &reply.body)?;
+        if reply.files.is_empty() {
+            return Ok(Some(vec![Part::Mem(frame.freeze())]));
         }
+        // Only Fetch answers carry file ranges; its records are compact bytes from v12.
+        zero_copy::splice(frame, reply.files, version >= 12)
+            .map(Some)
+            .map_err(|reason| CloseReason::Encode {
+                key,
+                version,
+                reason,
+            })
     }
 }
 

@@ -158,7 +158,7 @@ async fn produce_txn(
     count: i32,
     version: i16,
 ) -> (i16, i64) {
-    let records = batch_of(count, now_ms(), pid, epoch, seq, true).freeze();
+    let records = batch_of(count, now_ms(), pid, epoch, seq, true, 0).freeze();
     let r = c
         .call(produce_req(topic, partition, records, -1), version)
         .await;

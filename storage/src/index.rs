@@ -277,6 +277,17 @@ impl Index<OffsetEntry> {
             .map(|e| (base + i64::from(e.relative_offset), e.position))
     }
 
+    /// The position of the second-to-last entry at or below `position`: a batch that starts there ends at or
+    /// before the next entry's batch starts, so it lies wholly below `position`. `None` with fewer than two such
+    /// entries. Used to find the end of the whole batches that fit a byte budget without scanning from the start.
+    pub(crate) fn second_floor_position(&self, position: u64) -> Option<u64> {
+        let n = self
+            .entries
+            .partition_point(|e| u64::from(e.position) <= position);
+        n.checked_sub(2)
+            .map(|i| u64::from(self.entries[i].position))
+    }
+
     /// Drop the entries pointing at or beyond `position` (after the log was truncated there).
     pub(crate) fn truncate_to_position(&mut self, position: u64) -> io::Result<()> {
         let keep = self

@@ -46,6 +46,7 @@ pub use batch::TxnMarker;
 pub use cleaner::{CleanPlan, CleanStats, CleanedSegments};
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::{Result, StorageError};
-pub use log::{AppendInfo, DeletedSegment, Log, ReadInfo, SyncJob};
+pub use log::{AppendInfo, DeletedSegment, Log, ReadInfo, SliceInfo, SyncJob};
 pub use producer_state::ProducerSnapshotEntry;
+pub use segment::FileSlice;
 pub use txn_index::AbortedTxn;

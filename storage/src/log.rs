@@ -48,8 +48,8 @@ use crate::producer_state::{
     ProducerStateManager,
 };
 use crate::segment::{
-    file_name, parse_file_name, segment_paths, wall_clock_ms, OpenMode, Segment, INDEX_SUFFIX,
-    LEFTOVER_SUFFIXES, LOG_SUFFIX, TIME_INDEX_SUFFIX,
+    file_name, parse_file_name, segment_paths, wall_clock_ms, FileSlice, OpenMode, Segment,
+    INDEX_SUFFIX, LEFTOVER_SUFFIXES, LOG_SUFFIX, TIME_INDEX_SUFFIX,
 };
 use crate::txn_index::{AbortedTxn, TXN_INDEX_SUFFIX};
 
@@ -83,6 +83,33 @@ pub struct ReadInfo {
     pub log_start_offset: i64,
     /// Log end offset at the time of the read.
     pub log_end_offset: i64,
+}
+
+/// Result of a successful [`Log::read_slice`].
+#[derive(Debug, Clone)]
+pub struct SliceInfo {
+    /// Where the whole batches lie in a segment file; `None` when there are none to return.
+    pub records: Option<FileSlice>,
+    /// The offset after the last returned batch; `None` when there are none.
+    pub next_offset: Option<i64>,
+    /// Log start offset at the time of the read.
+    pub log_start_offset: i64,
+    /// Log end offset at the time of the read.
+    pub log_end_offset: i64,
+}
+
+impl SliceInfo {
+    /// Copy the records into memory.
+    pub fn into_read_info(self) -> Result<ReadInfo> {
+        Ok(ReadInfo {
+            records: match &self.records {
+                Some(s) => s.read()?,
+                None => Bytes::new(),
+            },
+            log_start_offset: self.log_start_offset,
+            log_end_offset: self.log_end_offset,
+        })
+    }
 }
 
 /// A segment removed by [`Log::enforce_retention`].
@@ -663,33 +690,8 @@ impl Log {
     ///
     /// `&self`: positional reads only, safe under a shared read lock.
     pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadInfo> {
-        let (log_start_offset, log_end_offset) = (self.log_start_offset(), self.log_end_offset());
-        if offset < log_start_offset || offset > log_end_offset {
-            return Err(StorageError::OffsetOutOfRange {
-                requested: offset,
-                log_start: log_start_offset,
-                log_end: log_end_offset,
-            });
-        }
-        let mut records = Bytes::new();
-        if offset < log_end_offset {
-            let floor = self
-                .segments
-                .range(..=offset)
-                .next_back()
-                .map_or(log_start_offset, |(b, _)| *b);
-            for seg in self.segments.range(floor..).map(|(_, s)| s) {
-                if let Some(r) = seg.read(offset, max_bytes, min_one)? {
-                    records = r;
-                    break;
-                }
-            }
-        }
-        Ok(ReadInfo {
-            records,
-            log_start_offset,
-            log_end_offset,
-        })
+        self.read_slice(offset, max_bytes, min_one, i64::MAX)?
+            .into_read_info()
     }
 
     /// [`Log::read`] bounded for `read_committed` (Kafka caps such a fetch at the last stable offset): only the
@@ -704,24 +706,56 @@ impl Log {
         min_one: bool,
         max_offset: i64,
     ) -> Result<ReadInfo> {
+        self.read_slice(offset, max_bytes, min_one, max_offset)?
+            .into_read_info()
+    }
+
+    /// [`Log::read_upto`] (pass `i64::MAX` as `max_offset` for [`Log::read`]) without reading the records: where
+    /// they lie in a segment file, as a [`FileSlice`] that stays readable after the lock is released. The fetch path
+    /// sends it from the file to the socket (`sendfile`) or copies it with [`FileSlice::read`]. Reads only batch
+    /// headers (see [`Segment::read_range`]).
+    ///
+    /// `&self`: positional reads only, safe under a shared read lock.
+    pub fn read_slice(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        max_offset: i64,
+    ) -> Result<SliceInfo> {
         let (log_start_offset, log_end_offset) = (self.log_start_offset(), self.log_end_offset());
+        let mut info = SliceInfo {
+            records: None,
+            next_offset: None,
+            log_start_offset,
+            log_end_offset,
+        };
         if offset >= max_offset && (log_start_offset..=log_end_offset).contains(&offset) {
-            return Ok(ReadInfo {
-                records: Bytes::new(),
-                log_start_offset,
-                log_end_offset,
+            return Ok(info);
+        }
+        if offset < log_start_offset || offset > log_end_offset {
+            return Err(StorageError::OffsetOutOfRange {
+                requested: offset,
+                log_start: log_start_offset,
+                log_end: log_end_offset,
             });
         }
-        let mut info = self.read(offset, max_bytes, min_one)?;
-        let mut end = 0;
-        for item in batch::iter_headers(&info.records) {
-            let (at, h) = item?;
-            if h.base_offset >= max_offset {
-                break;
+        if offset < log_end_offset {
+            let floor = self
+                .segments
+                .range(..=offset)
+                .next_back()
+                .map_or(log_start_offset, |(b, _)| *b);
+            for seg in self.segments.range(floor..).map(|(_, s)| s) {
+                if let Some(r) = seg.read_range(offset, max_bytes, min_one, max_offset)? {
+                    if !r.slice.is_empty() {
+                        info.records = Some(r.slice);
+                        info.next_offset = r.next_offset;
+                    }
+                    break;
+                }
             }
-            end = at + h.size();
         }
-        info.records.truncate(end);
         Ok(info)
     }
 

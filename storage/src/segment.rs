@@ -140,6 +140,65 @@ pub struct Segment {
     created_ms: i64,
 }
 
+/// A byte range of a segment's `.log` holding whole batches, with the file handle that keeps it readable after the
+/// log lock is released (a segment deleted by retention or replaced by the cleaner stays readable through it).
+/// The network layer sends it with `sendfile`; [`FileSlice::read`] copies it.
+#[derive(Debug, Clone)]
+pub struct FileSlice {
+    file: Arc<File>,
+    position: u64,
+    len: usize,
+}
+
+impl FileSlice {
+    pub(crate) fn new(file: Arc<File>, position: u64, len: usize) -> Self {
+        FileSlice {
+            file,
+            position,
+            len,
+        }
+    }
+
+    /// The `.log` file.
+    pub fn file(&self) -> &Arc<File> {
+        &self.file
+    }
+
+    /// Byte position of the first batch in the file.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the range is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copy the range into memory (one positional read). Fails if the file has since been truncated below its end.
+    pub fn read(&self) -> io::Result<Bytes> {
+        if self.len == 0 {
+            return Ok(Bytes::new());
+        }
+        let mut buf = vec![0u8; self.len];
+        self.file.read_exact_at(&mut buf, self.position)?;
+        Ok(Bytes::from(buf))
+    }
+}
+
+/// What [`Segment::read_range`] found.
+#[derive(Debug, Clone)]
+pub struct SegmentRange {
+    /// The whole batches (possibly empty).
+    pub slice: FileSlice,
+    /// The offset after the last batch of `slice`; `None` when it is empty.
+    pub next_offset: Option<i64>,
+}
+
 /// Paths of a segment's `.log`, `.index`, `.timeindex` and `.txnindex`, each followed by `extra` (`""`,
 /// `".cleaned"`, …). The `.txnindex` may not exist.
 pub(crate) fn segment_paths(dir: &Path, base_offset: i64, extra: &str) -> [PathBuf; 4] {
@@ -584,25 +643,84 @@ impl Segment {
     /// Whole stored batches from the one containing `offset`, at most `max_bytes` in total unless `min_one` and the
     /// first batch alone is larger. `None` if the segment holds nothing at or after `offset`.
     pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<Option<Bytes>> {
+        match self.read_range(offset, max_bytes, min_one, i64::MAX)? {
+            None => Ok(None),
+            Some(r) => Ok(Some(r.slice.read()?)),
+        }
+    }
+
+    /// Where the whole batches that [`Segment::read`] would return lie in the `.log`, without reading them: from the
+    /// batch containing `offset`, at most `max_bytes` (unless `min_one` and the first batch alone is larger), and
+    /// only batches whose base offset is below `max_offset` (`i64::MAX`: no bound). `None` if the segment holds
+    /// nothing at or after `offset`.
+    ///
+    /// Cost: the offset index finds the first batch and a batch near the end of the budget; only the batch headers
+    /// in between those and the index entries that follow them are read (at most about two `index.interval.bytes`
+    /// of headers), never the record data.
+    pub fn read_range(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        max_offset: i64,
+    ) -> Result<Option<SegmentRange>> {
         let Some((pos, first)) = self.find_batch(offset)? else {
             return Ok(None);
         };
-        let available = usize::try_from(self.state.size - pos).unwrap_or(usize::MAX);
-        if first.size() > max_bytes.min(available) {
-            if !min_one || first.size() > available {
-                return Ok(Some(Bytes::new()));
+        let empty = SegmentRange {
+            slice: FileSlice::new(self.log.clone(), pos, 0),
+            next_offset: None,
+        };
+        if first.base_offset >= max_offset {
+            return Ok(Some(empty));
+        }
+        let size = |h: &BatchHeader| h.size() as u64;
+        let available = self.state.size - pos;
+        let budget = u64::try_from(max_bytes).unwrap_or(u64::MAX).min(available);
+        if size(&first) > budget {
+            if !min_one || size(&first) > available {
+                return Ok(Some(empty));
             }
-            return Ok(Some(Bytes::from(self.read_bytes(pos, first.size())?)));
+            return Ok(Some(SegmentRange {
+                slice: FileSlice::new(self.log.clone(), pos, first.size()),
+                next_offset: Some(first.next_offset()),
+            }));
         }
-        let chunk = self.read_bytes(pos, max_bytes.min(available))?;
-        let mut end = 0;
-        for item in batch::iter_headers(&chunk) {
-            let (at, h) = item?;
-            end = at + h.size();
+        let mut limit = pos + budget;
+        if max_offset != i64::MAX {
+            // Batches from `max_offset` on stay out: cut at the first one.
+            if let Some((at, h)) = self.find_batch(max_offset)? {
+                limit = limit.min(if h.base_offset >= max_offset {
+                    at
+                } else {
+                    at + size(&h)
+                });
+            }
         }
-        let mut bytes = Bytes::from(chunk);
-        bytes.truncate(end);
-        Ok(Some(bytes))
+        // Walk headers from a batch known to fit: the first one, or a later indexed one that lies below `limit`.
+        let (mut at, mut h) = (pos, first);
+        if let Some(p) = self.offset_index.second_floor_position(limit) {
+            if p > pos {
+                if let Some(indexed) = self.header_at(p)? {
+                    (at, h) = (p, indexed);
+                }
+            }
+        }
+        loop {
+            let end = at + size(&h);
+            match self.header_at(end)? {
+                Some(n) if n.base_offset < max_offset && end + size(&n) <= limit => {
+                    (at, h) = (end, n)
+                }
+                _ => {
+                    let len = usize::try_from(end - pos).unwrap_or(usize::MAX);
+                    return Ok(Some(SegmentRange {
+                        slice: FileSlice::new(self.log.clone(), pos, len),
+                        next_offset: Some(h.next_offset()),
+                    }));
+                }
+            }
+        }
     }
 
     /// Read and decode the whole batch at `position` with header `h`.

@@ -11,17 +11,22 @@
 //! level 1) returns only batches below it, plus the aborted transactions overlapping them (from
 //! the `.txnindex` files) so the client can drop aborted records. Control batches are returned
 //! as stored; clients never hand them to applications.
+//!
+//! Records are found without reading them ([`minikafka_storage::Log::read_slice`]: indexes and
+//! batch headers only). A range of at least `fetch.zero.copy.min.bytes` is sent from the segment
+//! file to the socket by [`crate::zero_copy`]; a smaller one is copied into the answer after the
+//! partition lock is released.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{
     AbortedTransaction, FetchableTopicResponse, PartitionData,
 };
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
-use minikafka_storage::batch::BatchHeader;
-use minikafka_storage::StorageError;
+use minikafka_storage::{FileSlice, StorageError};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -33,6 +38,7 @@ use super::storage_error;
 use crate::broker::Broker;
 use crate::fetch_sessions::{FetchContext, PartitionKey, SessionPartition};
 use crate::topics::Partition;
+use crate::zero_copy::{placeholder, Reply};
 
 /// One partition to read, resolved once per request.
 struct Wanted {
@@ -75,7 +81,7 @@ pub(crate) async fn handle(
     req: FetchRequest,
     version: i16,
     shutdown: &CancellationToken,
-) -> FetchResponse {
+) -> Reply {
     let by_id = version >= 13;
     let key = |topic: &TopicName, topic_id: Uuid, partition: i32| PartitionKey {
         topic_id: if by_id { topic_id } else { Uuid::nil() },
@@ -125,7 +131,7 @@ pub(crate) async fn handle(
             FetchContext::Incremental(id, parts) => (parts, None, Some(id)),
             FetchContext::Error(e) => {
                 tracing::debug!(session_id, epoch, error = ?e, "fetch session refused");
-                return FetchResponse::default().with_error_code(e.code());
+                return FetchResponse::default().with_error_code(e.code()).into();
             }
         };
     let wanted: Vec<Wanted> = list
@@ -143,8 +149,9 @@ pub(crate) async fn handle(
             p.watch(&waiter);
         }
     }
+    let zero_copy_min = b.config.fetch_zero_copy_min_bytes;
     let parts = loop {
-        let (parts, bytes, any_error) = read_all(&wanted, max_bytes, read_committed);
+        let (parts, bytes, any_error) = read_all(&wanted, max_bytes, read_committed, zero_copy_min);
         if any_error
             || bytes >= min_bytes
             || wanted.is_empty()
@@ -160,11 +167,13 @@ pub(crate) async fn handle(
         }
     };
     // Group answers by topic (consecutive partitions of one topic share an entry); an
-    // incremental answer carries only partitions with data, an error or a changed offset.
+    // incremental answer carries only partitions with data, an error or a changed offset. File
+    // ranges are collected in the order the encoder will meet their placeholders.
     let mut topics_out: Vec<FetchableTopicResponse> = Vec::new();
+    let mut files = Vec::new();
     let mut last_topic: Option<(Uuid, String)> = None;
     let mut sent = Vec::with_capacity(list.len());
-    for ((k, mut sp), pd) in list.into_iter().zip(parts) {
+    for ((k, mut sp), (pd, file)) in list.into_iter().zip(parts) {
         let now = (
             pd.high_watermark,
             pd.last_stable_offset,
@@ -186,6 +195,7 @@ pub(crate) async fn handle(
             }
             if let Some(t) = topics_out.last_mut() {
                 t.partitions.push(pd);
+                files.extend(file);
             }
         }
         sent.push((k, sp));
@@ -194,18 +204,25 @@ pub(crate) async fn handle(
     if let Some(id) = session {
         b.fetch_sessions.finish(id, sent);
     }
-    FetchResponse::default()
-        .with_session_id(session.unwrap_or(0))
-        .with_responses(topics_out)
+    Reply {
+        body: FetchResponse::default()
+            .with_session_id(session.unwrap_or(0))
+            .with_responses(topics_out)
+            .into(),
+        files,
+    }
 }
 
-/// Read every wanted partition once. Returns the partition answers, the record bytes found and
-/// whether any partition has an error (which makes the fetch answer at once, as Kafka does).
+/// Read every wanted partition once. Returns the partition answers (with the file range to send for each whose
+/// records are a zero-copy placeholder), the record bytes found and whether any partition has an error (which
+/// makes the fetch answer at once, as Kafka does). Ranges of at least `zero_copy_min` bytes are sent from the
+/// file; smaller ones are copied into the answer, outside the log lock.
 fn read_all(
     wanted: &[Wanted],
     max_bytes: usize,
     read_committed: bool,
-) -> (Vec<PartitionData>, usize, bool) {
+    zero_copy_min: usize,
+) -> (Vec<(PartitionData, Option<FileSlice>)>, usize, bool) {
     let mut total = 0usize;
     let mut any_error = false;
     let mut out = Vec::with_capacity(wanted.len());
@@ -222,7 +239,7 @@ fn read_all(
                 pd.error_code = err.unwrap_or(ResponseError::UnknownTopicOrPartition).code();
                 pd.high_watermark = -1;
                 any_error = true;
-                out.push(pd);
+                out.push((pd, None));
                 continue;
             }
         };
@@ -236,17 +253,13 @@ fn read_all(
         let min_one = total == 0;
         // read_committed: only whole batches below the last stable offset, with the aborted
         // transactions that overlap what is returned (the client drops their records).
-        let read = if read_committed {
-            log.read_upto(w.offset, budget, min_one, lso)
-                .and_then(|read| {
-                    let end = end_offset(&read.records).unwrap_or(w.offset);
-                    let aborted = if end > w.offset {
-                        log.aborted_transactions(w.offset, end)?
-                    } else {
-                        Vec::new()
-                    };
+        let max_offset = if read_committed { lso } else { i64::MAX };
+        let read = log
+            .read_slice(w.offset, budget, min_one, max_offset)
+            .and_then(|read| {
+                if let (true, Some(end)) = (read_committed, read.next_offset) {
                     pd.aborted_transactions = Some(
-                        aborted
+                        log.aborted_transactions(w.offset, end)?
                             .into_iter()
                             .map(|a| {
                                 AbortedTransaction::default()
@@ -255,15 +268,21 @@ fn read_all(
                             })
                             .collect(),
                     );
-                    Ok(read)
-                })
-        } else {
-            log.read(w.offset, budget, min_one)
-        };
+                }
+                Ok(read.records)
+            });
+        drop(log);
+        let read = read.and_then(|slice| match slice {
+            Some(s) if s.len() >= zero_copy_min => Ok((placeholder(), Some(s))),
+            Some(s) => Ok((s.read()?, None)),
+            None => Ok((Bytes::new(), None)),
+        });
+        let mut file = None;
         match read {
-            Ok(read) => {
-                total += read.records.len();
-                pd.records = Some(read.records);
+            Ok((records, slice)) => {
+                total += slice.as_ref().map_or(records.len(), FileSlice::len);
+                pd.records = Some(records);
+                file = slice;
             }
             Err(e @ StorageError::OffsetOutOfRange { .. }) => {
                 tracing::debug!(topic = %p.topic, partition = p.index, offset = w.offset, error = %e, "fetch out of range");
@@ -276,22 +295,7 @@ fn read_all(
                 any_error = true;
             }
         }
-        out.push(pd);
+        out.push((pd, file));
     }
     (out, total, any_error)
-}
-
-/// The offset after the last whole batch of `records` (None when there is none).
-fn end_offset(records: &[u8]) -> Option<i64> {
-    let mut pos = 0usize;
-    let mut end = None;
-    while pos + BatchHeader::SIZE <= records.len() {
-        let h = BatchHeader::parse(&records[pos..]).ok()?;
-        if pos + h.size() > records.len() {
-            break;
-        }
-        end = Some(h.next_offset());
-        pos += h.size();
-    }
-    end
 }

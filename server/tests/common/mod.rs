@@ -78,10 +78,11 @@ pub fn name(s: &str) -> TopicName {
 /// A v2 batch of uncompressed records (value = "v{i}", key = "k{i}"), built by hand so the
 /// test does not depend on the broker's own batch code.
 pub fn batch(count: i32, base_timestamp: i64) -> BytesMut {
-    batch_of(count, base_timestamp, -1, -1, -1, false)
+    batch_of(count, base_timestamp, -1, -1, -1, false, 0)
 }
 
-/// Like [`batch`], with producer id, epoch, base sequence and the transactional bit.
+/// Like [`batch`], with producer id, epoch, base sequence, the transactional bit and `pad` bytes of filler after
+/// each value (for large batches).
 pub fn batch_of(
     count: i32,
     base_timestamp: i64,
@@ -89,6 +90,7 @@ pub fn batch_of(
     producer_epoch: i16,
     base_sequence: i32,
     transactional: bool,
+    pad: usize,
 ) -> BytesMut {
     let mut records = BytesMut::new();
     for i in 0..count {
@@ -97,7 +99,7 @@ pub fn batch_of(
         put_varlong(&mut r, i64::from(i)); // timestamp delta
         put_varlong(&mut r, i64::from(i)); // offset delta
         let key = format!("k{i}");
-        let value = format!("v{i}");
+        let value = format!("v{i}{}", "x".repeat(pad));
         put_varlong(&mut r, key.len() as i64);
         r.put_slice(key.as_bytes());
         put_varlong(&mut r, value.len() as i64);
