@@ -35,7 +35,7 @@ use rdkafka::Offset;
 use crate::args::{split, Cli, Common, Mode, Stop};
 use crate::consume::Source;
 use crate::schedule::{duration_ns, Clock};
-use crate::stats::{Counters, Measured, Report, Settings};
+use crate::stats::{Counters, Measured, Report, Settings, Throughput};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -102,14 +102,56 @@ fn run(mode: &Mode) -> Result<Report> {
         bootstrap: c.bootstrap.clone(),
         topic: c.topic.clone(),
         settings: settings(c, mode, partitions),
-        produce: produce.map(|m| m.summary()),
-        consume: consume.map(|m| m.summary()),
+        produce: produce.map(|m| Throughput {
+            latency_includes: Some(produce_latency_includes(c)),
+            ..m.summary()
+        }),
+        consume: consume.map(|m| {
+            let t = m.summary();
+            let e2e = t.latency_ms.is_some();
+            Throughput {
+                latency_includes: e2e.then(|| E2E_LATENCY_INCLUDES.to_string()),
+                ..t
+            }
+        }),
         error,
     })
 }
 
+/// What e2e latency spans.
+const E2E_LATENCY_INCLUDES: &str =
+    "intended send time to receipt by a consumer: producer queue, broker, consumer fetch";
+
+/// What produce→ack latency spans with these arguments.
+fn produce_latency_includes(c: &Common) -> String {
+    let (messages, kbytes) = queue_bound(c);
+    let queue = format!(
+        "the wait in the producer's librdkafka queue (at most {} messages / {} KiB per producer)",
+        messages.map_or("?".to_string(), |m| m.to_string()),
+        kbytes.map_or("?".to_string(), |k| k.to_string()),
+    );
+    match c.rate {
+        Some(_) => format!(
+            "intended send time on the --rate schedule to ack: time behind schedule, {queue}, \
+             linger.ms, network and broker"
+        ),
+        None => format!("send() to ack: {queue}, linger.ms, network and broker"),
+    }
+}
+
+/// Each producer's effective queue bound, `(messages, KiB)`, `--set` overrides included.
+fn queue_bound(c: &Common) -> (Option<u64>, Option<u64>) {
+    let config = client::producer_config(c);
+    let get = |k: &str| config.get(k).and_then(|v| v.trim().parse().ok());
+    (
+        get("queue.buffering.max.messages"),
+        get("queue.buffering.max.kbytes"),
+    )
+}
+
 /// The result's `settings` block.
 fn settings(c: &Common, mode: &Mode, partitions: usize) -> Settings {
+    let (max_queued_messages, max_queued_kbytes) = queue_bound(c);
     Settings {
         partitions,
         message_size: c.message_size,
@@ -121,6 +163,8 @@ fn settings(c: &Common, mode: &Mode, partitions: usize) -> Settings {
         batch_size: c.batch_size,
         idempotence: c.idempotence,
         rate: c.rate,
+        max_queued_messages,
+        max_queued_kbytes,
         warmup: c.warmup,
         consumer_mode: if c.assign || matches!(mode, Mode::E2e(_)) {
             "assign"

@@ -107,6 +107,7 @@ impl Measured {
             msgs_per_sec: per_sec(self.messages),
             mb_per_sec: per_sec(self.bytes) / 1e6,
             latency_ms: LatencyMs::of(&self.latency),
+            latency_includes: None,
         }
     }
 }
@@ -167,6 +168,8 @@ pub(crate) struct Throughput {
     pub(crate) mb_per_sec: f64,
     /// produce→ack latency (producers), end-to-end latency (e2e consumers), else `null`.
     pub(crate) latency_ms: Option<LatencyMs>,
+    /// What `latency_ms` spans, in words; `null` when there is no latency.
+    pub(crate) latency_includes: Option<String>,
 }
 
 /// The settings a result was measured with.
@@ -192,6 +195,10 @@ pub(crate) struct Settings {
     pub(crate) idempotence: bool,
     /// Target rate (msgs/s in total), `null` for as fast as possible.
     pub(crate) rate: Option<f64>,
+    /// Each producer's librdkafka queue bound in messages (`queue.buffering.max.messages`).
+    pub(crate) max_queued_messages: Option<u64>,
+    /// Each producer's librdkafka queue bound in KiB (`queue.buffering.max.kbytes`).
+    pub(crate) max_queued_kbytes: Option<u64>,
     /// Warmup seconds.
     pub(crate) warmup: f64,
     /// Consumers use a group (`"group"`) or assign() (`"assign"`).
@@ -246,6 +253,9 @@ impl Report {
                     "  {lat} latency ms: p50 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}  (mean {:.3}, n={})\n",
                     l.p50, l.p99, l.p99_9, l.max, l.mean, l.count
                 ));
+            }
+            if let Some(what) = &t.latency_includes {
+                out.push_str(&format!("  (includes {what})\n"));
             }
         };
         if let Some(p) = &self.produce {
