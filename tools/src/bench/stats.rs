@@ -24,6 +24,10 @@ pub(crate) struct Counters {
     pub(crate) consumed: AtomicU64,
     /// Measured messages received, for the count stop condition.
     pub(crate) consumed_measured: AtomicU64,
+    /// Consumers that have their partitions (assigned, or joined their group).
+    pub(crate) joined: AtomicU64,
+    /// e2e: when measuring starts (ns since the epoch), set before the producers start.
+    pub(crate) measure_start_ns: AtomicU64,
     /// All producers are done (flushed).
     pub(crate) producers_done: AtomicBool,
     /// Consumers should stop.
