@@ -52,7 +52,9 @@ pub(crate) fn producer_config(c: &Common) -> ClientConfig {
         .set("enable.idempotence", c.idempotence.to_string())
         .set("message.timeout.ms", "30000")
         .set("queue.buffering.max.messages", max_messages.to_string())
-        .set("queue.buffering.max.kbytes", max_kbytes.to_string());
+        .set("queue.buffering.max.kbytes", max_kbytes.to_string())
+        // For the report's client_latency_ms (queue wait vs broker round trip).
+        .set("statistics.interval.ms", "1000");
     apply_overrides(&mut config, c);
     config
 }
