@@ -5,7 +5,8 @@
 //! minikafka-bench produce --bootstrap HOST:PORT [--topic T] [--message-size B] [--count N | --duration S]
 //!                         [--producers N] [--acks 0|1|all] [--compression C] [--linger-ms MS]
 //!                         [--batch-size B] [--idempotence] [--rate MSG/S] [--warmup S] [--json]
-//! minikafka-bench consume ... [--consumers N] [--group G | --assign]
+//!                         [--max-queued-messages N] [--max-queued-kbytes KIB]
+//! minikafka-bench consume ... [--consumers N] [--group G | --assign] [--join-timeout S]
 //! minikafka-bench e2e ...     (producers and consumers together: end-to-end latency)
 //! ```
 //!
