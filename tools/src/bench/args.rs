@@ -287,4 +287,28 @@ mod tests {
         c.validate().unwrap();
         assert!(Cli::try_parse_from(["b", "produce", "--count", "1", "--duration", "1"]).is_err());
     }
+
+    #[test]
+    fn the_last_of_repeated_options_wins_and_set_appends() {
+        let cli = Cli::try_parse_from([
+            "b", "e2e", "--count", "1", "--count", "7", "--assign", "--assign", "--set", "a=1",
+            "--set", "b=2",
+        ])
+        .unwrap();
+        let c = cli.mode.common();
+        assert_eq!(c.stop(), Stop::Count(7));
+        assert!(c.assign);
+        assert_eq!(c.set, vec!["a=1", "b=2"]);
+    }
+
+    #[test]
+    fn the_queue_is_bounded_at_max_rate_only_by_default() {
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from([&["b", "produce"], args].concat()).unwrap();
+            cli.mode.common().max_queued()
+        };
+        assert_eq!(parse(&[]), MAX_RATE_QUEUE);
+        assert_eq!(parse(&["--rate", "10"]), FIXED_RATE_QUEUE);
+        assert_eq!(parse(&["--max-queued-kbytes", "8"]), (MAX_RATE_QUEUE.0, 8));
+    }
 }
