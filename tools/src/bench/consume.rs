@@ -109,7 +109,8 @@ impl ConsumerContext for Rebalances {
             consumer.rebalance_protocol(),
             RebalanceProtocol::Cooperative
         );
-        // Errors here also end up in the consumer's error queue and so in poll(): ignore them.
+        // A failed (un)assign leaves this consumer without messages; the idle timeout then
+        // ends the run with an error, so there is nothing more to do with it here.
         if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
             if let Some(positions) = &self.positions {
                 let starts: Vec<(String, i32, i64)> = tpl
