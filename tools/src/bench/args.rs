@@ -7,7 +7,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Benchmark any Kafka-compatible broker (minikafka, Apache Kafka, ...) through librdkafka.
 #[derive(Debug, Parser)]
-#[command(name = "minikafka-bench", version)]
+// `args_override_self`: a single-value option given twice keeps the last value (so a script can
+// append an override to a common argument list); `--set` appends, as every `Vec` option does.
+#[command(name = "minikafka-bench", version, args_override_self = true)]
 pub(crate) struct Cli {
     /// What to measure.
     #[command(subcommand)]
@@ -103,11 +105,10 @@ pub(crate) struct Common {
     #[arg(long, default_value_t = 1)]
     pub(crate) consumers: usize,
     /// Consumers join this group; default: a fresh group per run (consume mode reads from
-    /// the beginning).
+    /// the beginning, e2e from the end of each partition at the start of the run).
     #[arg(long)]
     pub(crate) group: Option<String>,
-    /// Consumers assign() partitions round-robin instead of joining a group (e2e always does,
-    /// starting at the end of each partition).
+    /// Consumers assign() partitions round-robin instead of joining a group.
     #[arg(long)]
     pub(crate) assign: bool,
     /// Producer acks.
@@ -129,19 +130,41 @@ pub(crate) struct Common {
     /// Latency is then measured from each message's scheduled send time.
     #[arg(long)]
     pub(crate) rate: Option<f64>,
+    /// Max-rate mode: at most this many messages waiting in each producer's librdkafka queue
+    /// (`queue.buffering.max.messages`), so that produce→ack latency measures the broker
+    /// rather than the client's own backlog. Default: 100000 at max rate, 1000000 with --rate.
+    #[arg(long)]
+    pub(crate) max_queued_messages: Option<u64>,
+    /// Max-rate mode: at most this many KiB waiting in each producer's librdkafka queue
+    /// (`queue.buffering.max.kbytes`). Default: 4096 at max rate, 1048576 with --rate.
+    #[arg(long)]
+    pub(crate) max_queued_kbytes: Option<u64>,
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
     pub(crate) json: bool,
     /// Seconds to wait for the broker (metadata, topic creation) before giving up.
     #[arg(long, default_value_t = 10.0)]
     pub(crate) timeout: f64,
-    /// Consumers give up after this many seconds without a message.
+    /// Consumers give up after this many seconds without a message, counted from when they
+    /// have their partitions (group join and rebalance time is --join-timeout's).
     #[arg(long, default_value_t = 10.0)]
     pub(crate) idle_timeout: f64,
+    /// Group consumers give up if they have no partition assignment after this many seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub(crate) join_timeout: f64,
     /// Extra librdkafka settings for every client, `key=value` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub(crate) set: Vec<String>,
 }
+
+/// Default producer queue bound at max rate, `(messages, KiB)`: small enough that
+/// produce→ack latency is mostly the broker's, large enough not to cost throughput
+/// (measured: see tools/README.md).
+pub(crate) const MAX_RATE_QUEUE: (u64, u64) = (100_000, 4096);
+
+/// Default producer queue bound with `--rate`: large, since latency is then measured from the
+/// schedule anyway and a backlog shows up in it either way.
+pub(crate) const FIXED_RATE_QUEUE: (u64, u64) = (1_000_000, 1_048_576);
 
 /// When a run stops measuring.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -171,6 +194,7 @@ impl Common {
             ("--duration", self.duration.unwrap_or(1.0)),
             ("--timeout", self.timeout),
             ("--idle-timeout", self.idle_timeout),
+            ("--join-timeout", self.join_timeout),
         ] {
             if !(v.is_finite() && v > 0.0) {
                 bail!("{name} must be a positive number of seconds");
@@ -184,6 +208,9 @@ impl Common {
                 bail!("--rate must be a positive number of messages/s");
             }
         }
+        if self.max_queued_messages == Some(0) || self.max_queued_kbytes == Some(0) {
+            bail!("--max-queued-messages and --max-queued-kbytes must be at least 1");
+        }
         if let Some(bad) = self.set.iter().find(|kv| !kv.contains('=')) {
             bail!("--set {bad:?}: expected key=value");
         }
@@ -196,6 +223,20 @@ impl Common {
             Some(d) => Stop::Duration(Duration::from_secs_f64(d)),
             None => Stop::Count(self.count.unwrap_or(100_000)),
         }
+    }
+
+    /// Each producer's queue bound, `(messages, KiB)`: the flags, else the defaults for max
+    /// rate ([`MAX_RATE_QUEUE`]) or for a fixed rate ([`FIXED_RATE_QUEUE`]).
+    pub(crate) fn max_queued(&self) -> (u64, u64) {
+        let (messages, kbytes) = if self.rate.is_some() {
+            FIXED_RATE_QUEUE
+        } else {
+            MAX_RATE_QUEUE
+        };
+        (
+            self.max_queued_messages.unwrap_or(messages),
+            self.max_queued_kbytes.unwrap_or(kbytes),
+        )
     }
 
     /// `--timeout` as a duration.
@@ -245,5 +286,29 @@ mod tests {
         assert_eq!(c.rate, Some(5000.0));
         c.validate().unwrap();
         assert!(Cli::try_parse_from(["b", "produce", "--count", "1", "--duration", "1"]).is_err());
+    }
+
+    #[test]
+    fn the_last_of_repeated_options_wins_and_set_appends() {
+        let cli = Cli::try_parse_from([
+            "b", "e2e", "--count", "1", "--count", "7", "--assign", "--assign", "--set", "a=1",
+            "--set", "b=2",
+        ])
+        .unwrap();
+        let c = cli.mode.common();
+        assert_eq!(c.stop(), Stop::Count(7));
+        assert!(c.assign);
+        assert_eq!(c.set, vec!["a=1", "b=2"]);
+    }
+
+    #[test]
+    fn the_queue_is_bounded_at_max_rate_only_by_default() {
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from([&["b", "produce"], args].concat()).unwrap();
+            cli.mode.common().max_queued()
+        };
+        assert_eq!(parse(&[]), MAX_RATE_QUEUE);
+        assert_eq!(parse(&["--rate", "10"]), FIXED_RATE_QUEUE);
+        assert_eq!(parse(&["--max-queued-kbytes", "8"]), (MAX_RATE_QUEUE.0, 8));
     }
 }

@@ -39,9 +39,11 @@ fn apply_overrides(config: &mut ClientConfig, c: &Common) {
 }
 
 /// Producer settings from the arguments. Deliveries that cannot complete fail after
-/// `message.timeout.ms` (30 s) instead of being retried forever.
+/// `message.timeout.ms` (30 s) instead of being retried forever. The queue is bounded by
+/// [`Common::max_queued`].
 pub(crate) fn producer_config(c: &Common) -> ClientConfig {
     let mut config = base_config(c);
+    let (max_messages, max_kbytes) = c.max_queued();
     config
         .set("acks", c.acks.as_config())
         .set("compression.type", &c.compression)
@@ -49,8 +51,10 @@ pub(crate) fn producer_config(c: &Common) -> ClientConfig {
         .set("batch.size", c.batch_size.to_string())
         .set("enable.idempotence", c.idempotence.to_string())
         .set("message.timeout.ms", "30000")
-        .set("queue.buffering.max.messages", "1000000")
-        .set("queue.buffering.max.kbytes", "1048576");
+        .set("queue.buffering.max.messages", max_messages.to_string())
+        .set("queue.buffering.max.kbytes", max_kbytes.to_string())
+        // For the report's client_latency_ms (queue wait vs broker round trip).
+        .set("statistics.interval.ms", "1000");
     apply_overrides(&mut config, c);
     config
 }

@@ -5,7 +5,8 @@
 //! minikafka-bench produce --bootstrap HOST:PORT [--topic T] [--message-size B] [--count N | --duration S]
 //!                         [--producers N] [--acks 0|1|all] [--compression C] [--linger-ms MS]
 //!                         [--batch-size B] [--idempotence] [--rate MSG/S] [--warmup S] [--json]
-//! minikafka-bench consume ... [--consumers N] [--group G | --assign]
+//!                         [--max-queued-messages N] [--max-queued-kbytes KIB]
+//! minikafka-bench consume ... [--consumers N] [--group G | --assign] [--join-timeout S]
 //! minikafka-bench e2e ...     (producers and consumers together: end-to-end latency)
 //! ```
 //!
@@ -35,7 +36,7 @@ use rdkafka::Offset;
 use crate::args::{split, Cli, Common, Mode, Stop};
 use crate::consume::Source;
 use crate::schedule::{duration_ns, Clock};
-use crate::stats::{Counters, Measured, Report, Settings};
+use crate::stats::{Counters, Measured, Report, Settings, Throughput};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -85,7 +86,7 @@ fn run(mode: &Mode) -> Result<Report> {
             } else {
                 vec![Source::Group; c.consumers]
             };
-            let (m, err) = run_consumers(c, clock, &counters, source, None);
+            let (m, err) = run_consumers(c, clock, &counters, source, false);
             Ok((None, Some(m), err))
         }
         Mode::E2e(_) => run_e2e(c, clock, &counters, partitions),
@@ -101,15 +102,57 @@ fn run(mode: &Mode) -> Result<Report> {
         mode: mode.name(),
         bootstrap: c.bootstrap.clone(),
         topic: c.topic.clone(),
-        settings: settings(c, mode, partitions),
-        produce: produce.map(|m| m.summary()),
-        consume: consume.map(|m| m.summary()),
+        settings: settings(c, partitions),
+        produce: produce.map(|m| Throughput {
+            latency_includes: Some(produce_latency_includes(c)),
+            ..m.summary()
+        }),
+        consume: consume.map(|m| {
+            let t = m.summary();
+            let e2e = t.latency_ms.is_some();
+            Throughput {
+                latency_includes: e2e.then(|| E2E_LATENCY_INCLUDES.to_string()),
+                ..t
+            }
+        }),
         error,
     })
 }
 
+/// What e2e latency spans.
+const E2E_LATENCY_INCLUDES: &str =
+    "intended send time to receipt by a consumer: producer queue, broker, consumer fetch";
+
+/// What produce→ack latency spans with these arguments.
+fn produce_latency_includes(c: &Common) -> String {
+    let (messages, kbytes) = queue_bound(c);
+    let queue = format!(
+        "the wait in the producer's librdkafka queue (at most {} messages / {} KiB per producer)",
+        messages.map_or("?".to_string(), |m| m.to_string()),
+        kbytes.map_or("?".to_string(), |k| k.to_string()),
+    );
+    match c.rate {
+        Some(_) => format!(
+            "intended send time on the --rate schedule to ack: time behind schedule, {queue}, \
+             linger.ms, network and broker"
+        ),
+        None => format!("send() to ack: {queue}, linger.ms, network and broker"),
+    }
+}
+
+/// Each producer's effective queue bound, `(messages, KiB)`, `--set` overrides included.
+fn queue_bound(c: &Common) -> (Option<u64>, Option<u64>) {
+    let config = client::producer_config(c);
+    let get = |k: &str| config.get(k).and_then(|v| v.trim().parse().ok());
+    (
+        get("queue.buffering.max.messages"),
+        get("queue.buffering.max.kbytes"),
+    )
+}
+
 /// The result's `settings` block.
-fn settings(c: &Common, mode: &Mode, partitions: usize) -> Settings {
+fn settings(c: &Common, partitions: usize) -> Settings {
+    let (max_queued_messages, max_queued_kbytes) = queue_bound(c);
     Settings {
         partitions,
         message_size: c.message_size,
@@ -121,12 +164,10 @@ fn settings(c: &Common, mode: &Mode, partitions: usize) -> Settings {
         batch_size: c.batch_size,
         idempotence: c.idempotence,
         rate: c.rate,
+        max_queued_messages,
+        max_queued_kbytes,
         warmup: c.warmup,
-        consumer_mode: if c.assign || matches!(mode, Mode::E2e(_)) {
-            "assign"
-        } else {
-            "group"
-        },
+        consumer_mode: if c.assign { "assign" } else { "group" },
     }
 }
 
@@ -180,7 +221,7 @@ fn run_consumers(
     clock: Clock,
     counters: &Counters,
     sources: Vec<Source>,
-    measure_start_ns: Option<u64>,
+    e2e: bool,
 ) -> (Measured, Option<String>) {
     let group = c
         .group
@@ -194,10 +235,11 @@ fn run_consumers(
                 let plan = consume::Plan {
                     topic: c.topic.clone(),
                     source,
-                    stop: measure_start_ns.is_none().then(|| c.stop()),
+                    stop: (!e2e).then(|| c.stop()),
                     warmup: Duration::from_secs_f64(c.warmup),
-                    measure_start_ns,
+                    e2e,
                     idle_timeout: Duration::from_secs_f64(c.idle_timeout),
+                    join_timeout: Duration::from_secs_f64(c.join_timeout),
                     clock,
                 };
                 let config = &config;
@@ -212,7 +254,7 @@ fn run_consumers(
     let mut error = None;
     for r in results {
         match r {
-            Ok(m) if m.messages > 0 || measure_start_ns.is_some() => match &mut total {
+            Ok(m) if m.messages > 0 || e2e => match &mut total {
                 Some(t) => t.merge(&m),
                 None => total = Some(m),
             },
@@ -229,23 +271,43 @@ fn run_consumers(
 /// Produced/consumed measurements plus a consumer error.
 type Sides = (Option<Measured>, Option<Measured>, Option<String>);
 
-/// e2e: consumers assigned at the current end of every partition, then the producers.
+/// e2e: consumers start at the current end of every partition (assigned round-robin, or in a
+/// group); once they all have their partitions, the producers run.
 fn run_e2e(c: &Common, clock: Clock, counters: &Arc<Counters>, partitions: usize) -> Result<Sides> {
     let high = client::high_watermarks(c, partitions)?;
-    let sources = consume::round_robin(partitions, c.consumers, |p| Offset::Offset(high[p]))
-        .into_iter()
-        .map(Source::Assign)
-        .collect();
-    let run_start_ns = clock.now_ns();
-    let measure_start_ns = warmup_end(c, run_start_ns);
+    let sources = if c.assign {
+        consume::round_robin(partitions, c.consumers, |p| Offset::Offset(high[p]))
+            .into_iter()
+            .map(Source::Assign)
+            .collect()
+    } else {
+        vec![Source::GroupFrom(Arc::new(consume::Positions::new(&high))); c.consumers]
+    };
     thread::scope(|s| {
-        let consumers =
-            s.spawn(|| run_consumers(c, clock, counters, sources, Some(measure_start_ns)));
-        let produced = run_producers(c, clock, counters, run_start_ns);
+        let consumers = s.spawn(|| run_consumers(c, clock, counters, sources, true));
+        // A message sent before its consumer has joined would wait for the join: start
+        // producing once every consumer has its partitions (or one gave up: --join-timeout).
+        while Counters::get(&counters.joined) < c.consumers as u64
+            && !counters.stop_consumers.load(Ordering::Relaxed)
+        {
+            thread::sleep(Duration::from_millis(10));
+        }
+        let run_start_ns = clock.now_ns();
+        let measure_start_ns = warmup_end(c, run_start_ns);
+        counters
+            .measure_start_ns
+            .store(measure_start_ns, Ordering::Relaxed);
+        let produced = if counters.stop_consumers.load(Ordering::Relaxed) {
+            Ok(Measured::new(run_start_ns))
+        } else {
+            run_producers(c, clock, counters, run_start_ns)
+        };
         if produced.is_err() {
             counters.stop_consumers.store(true, Ordering::Relaxed);
         }
-        let (consumed, error) = join(consumers);
+        let (mut consumed, error) = join(consumers);
+        consumed.start_ns = measure_start_ns;
+        consumed.end_ns = consumed.end_ns.max(measure_start_ns);
         Ok((Some(produced?), Some(consumed), error))
     })
 }

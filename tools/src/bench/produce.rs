@@ -10,6 +10,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::statistics::Statistics;
 
 use crate::args::Stop;
 use crate::schedule::{duration_ns, latency_ns, Clock, Pacer, Step};
@@ -53,7 +54,24 @@ struct Deliveries {
     opaque_base_ns: u64,
 }
 
-impl ClientContext for Deliveries {}
+impl ClientContext for Deliveries {
+    /// librdkafka statistics (every `statistics.interval.ms`): keeps the queue and round-trip
+    /// latency windows that fall in the measurement.
+    fn stats(&self, statistics: Statistics) {
+        if self.clock.now_ns() < self.measure_start_ns {
+            return;
+        }
+        let mut m = self.measured.lock().expect("measured lock");
+        for b in statistics.brokers.values() {
+            if let Some(w) = &b.int_latency {
+                m.parts.queue.add(w);
+            }
+            if let Some(w) = &b.rtt {
+                m.parts.rtt.add(w);
+            }
+        }
+    }
+}
 
 impl ProducerContext for Deliveries {
     type DeliveryOpaque = usize;

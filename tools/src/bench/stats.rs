@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use hdrhistogram::Histogram;
+use rdkafka::statistics::Window;
 use serde::Serialize;
 
 /// Latencies are recorded in nanoseconds, from 1 ns to one hour, with 3 significant digits.
@@ -24,6 +25,10 @@ pub(crate) struct Counters {
     pub(crate) consumed: AtomicU64,
     /// Measured messages received, for the count stop condition.
     pub(crate) consumed_measured: AtomicU64,
+    /// Consumers that have their partitions (assigned, or joined their group).
+    pub(crate) joined: AtomicU64,
+    /// e2e: when measuring starts (ns since the epoch), set before the producers start.
+    pub(crate) measure_start_ns: AtomicU64,
     /// All producers are done (flushed).
     pub(crate) producers_done: AtomicBool,
     /// Consumers should stop.
@@ -60,6 +65,78 @@ pub(crate) struct Measured {
     pub(crate) end_ns: u64,
     /// produce→ack latencies (producers) or end-to-end latencies (e2e consumers).
     pub(crate) latency: Histogram<u64>,
+    /// Producers: librdkafka's own statistics, split by where the time went.
+    pub(crate) parts: ClientParts,
+}
+
+/// librdkafka's statistics windows of one latency (µs), accumulated over the measurement.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Windows {
+    /// Values in all windows.
+    count: u64,
+    /// Their sum, µs.
+    sum_us: i64,
+    /// The largest per-window 99th percentile, µs.
+    p99_max_us: i64,
+}
+
+impl Windows {
+    /// Adds one statistics window (empty ones are skipped).
+    pub(crate) fn add(&mut self, w: &Window) {
+        let Ok(count) = u64::try_from(w.cnt) else {
+            return;
+        };
+        self.count += count;
+        self.sum_us = self.sum_us.saturating_add(w.sum);
+        self.p99_max_us = self.p99_max_us.max(w.p99);
+    }
+
+    /// Adds another thread's windows.
+    fn merge(&mut self, o: &Windows) {
+        self.count += o.count;
+        self.sum_us = self.sum_us.saturating_add(o.sum_us);
+        self.p99_max_us = self.p99_max_us.max(o.p99_max_us);
+    }
+
+    /// In milliseconds, or `None` when nothing was sampled.
+    #[allow(clippy::cast_precision_loss)]
+    fn summary(&self) -> Option<WindowMs> {
+        (self.count > 0).then(|| WindowMs {
+            count: self.count,
+            mean: self.sum_us as f64 / self.count as f64 / 1e3,
+            p99_max: self.p99_max_us as f64 / 1e3,
+        })
+    }
+}
+
+/// Where produce time went according to librdkafka's statistics (`statistics.interval.ms`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ClientParts {
+    /// `int_latency`: per message, from send() until its request is built (queue + linger).
+    pub(crate) queue: Windows,
+    /// `rtt`: per request, from being written to the socket until the broker's response.
+    pub(crate) rtt: Windows,
+}
+
+/// One latency from librdkafka's statistics, in milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct WindowMs {
+    /// Values sampled (messages for `queue`, requests for `rtt`).
+    pub(crate) count: u64,
+    /// Mean.
+    pub(crate) mean: f64,
+    /// The largest 99th percentile of librdkafka's one-second windows (it keeps no overall one).
+    pub(crate) p99_max: f64,
+}
+
+/// The client's view of produce latency, split: time queued in librdkafka versus the broker
+/// round trip. `null` when librdkafka reported no statistics (runs under a second).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ClientLatencyMs {
+    /// librdkafka `int_latency`: send() to the produce request being built.
+    pub(crate) queue: Option<WindowMs>,
+    /// librdkafka `rtt`: produce request sent to response received.
+    pub(crate) rtt: Option<WindowMs>,
 }
 
 impl Measured {
@@ -72,6 +149,7 @@ impl Measured {
             start_ns,
             end_ns: start_ns,
             latency: new_histogram(),
+            parts: ClientParts::default(),
         }
     }
 
@@ -85,6 +163,8 @@ impl Measured {
         self.latency
             .add(&other.latency)
             .expect("histograms with the same bounds");
+        self.parts.queue.merge(&other.parts.queue);
+        self.parts.rtt.merge(&other.parts.rtt);
     }
 
     /// Throughput and (if any were recorded) latency.
@@ -107,6 +187,13 @@ impl Measured {
             msgs_per_sec: per_sec(self.messages),
             mb_per_sec: per_sec(self.bytes) / 1e6,
             latency_ms: LatencyMs::of(&self.latency),
+            latency_includes: None,
+            client_latency_ms: (self.parts.queue.count + self.parts.rtt.count > 0).then(|| {
+                ClientLatencyMs {
+                    queue: self.parts.queue.summary(),
+                    rtt: self.parts.rtt.summary(),
+                }
+            }),
         }
     }
 }
@@ -167,6 +254,10 @@ pub(crate) struct Throughput {
     pub(crate) mb_per_sec: f64,
     /// produce→ack latency (producers), end-to-end latency (e2e consumers), else `null`.
     pub(crate) latency_ms: Option<LatencyMs>,
+    /// What `latency_ms` spans, in words; `null` when there is no latency.
+    pub(crate) latency_includes: Option<String>,
+    /// Producers: the queue wait and the broker round trip as librdkafka measured them.
+    pub(crate) client_latency_ms: Option<ClientLatencyMs>,
 }
 
 /// The settings a result was measured with.
@@ -192,6 +283,10 @@ pub(crate) struct Settings {
     pub(crate) idempotence: bool,
     /// Target rate (msgs/s in total), `null` for as fast as possible.
     pub(crate) rate: Option<f64>,
+    /// Each producer's librdkafka queue bound in messages (`queue.buffering.max.messages`).
+    pub(crate) max_queued_messages: Option<u64>,
+    /// Each producer's librdkafka queue bound in KiB (`queue.buffering.max.kbytes`).
+    pub(crate) max_queued_kbytes: Option<u64>,
     /// Warmup seconds.
     pub(crate) warmup: f64,
     /// Consumers use a group (`"group"`) or assign() (`"assign"`).
@@ -246,6 +341,19 @@ impl Report {
                     "  {lat} latency ms: p50 {:.3}  p99 {:.3}  p99.9 {:.3}  max {:.3}  (mean {:.3}, n={})\n",
                     l.p50, l.p99, l.p99_9, l.max, l.mean, l.count
                 ));
+            }
+            if let Some(what) = &t.latency_includes {
+                out.push_str(&format!("  (includes {what})\n"));
+            }
+            if let Some(c) = &t.client_latency_ms {
+                for (part, w) in [("queue wait", &c.queue), ("broker round trip", &c.rtt)] {
+                    if let Some(w) = w {
+                        out.push_str(&format!(
+                            "  librdkafka {part} ms: mean {:.3}  p99 (worst 1 s window) {:.3}  (n={})\n",
+                            w.mean, w.p99_max, w.count
+                        ));
+                    }
+                }
             }
         };
         if let Some(p) = &self.produce {
