@@ -186,6 +186,23 @@ def build(out):
         f"| – | {fmt_ratio(ratio(peak['kafka'], peak['minikafka']))} (RSS) |"
     )
 
+    # Zero-copy fetch: the same consume from a minikafka that copies every fetched range.
+    zc, cp = side(load(out, "minikafka", "consume-1k"), "consume"), side(load(out, "minikafka", "consume-1k-copied"), "consume")
+    if zc and cp:
+        def cores(name):
+            return (load(out, "minikafka", name) or {}).get("broker_cpu_cores")
+        lines += [
+            "",
+            "Zero-copy fetch (minikafka only): consume 1 KiB from the beginning, records sent from the segment files "
+            "with sendfile (the default) against copied through user space (`fetch.zero.copy.min.bytes=2147483647`):",
+            "",
+            "| fetch path | consume | broker CPU, cores | zero-copy/copied throughput |",
+            "|---|---|---:|---:|",
+            f"| sendfile (default) | {cell(zc, False)} | {fmt_num(cores('consume-1k'), 2)} "
+            f"| {fmt_ratio(ratio(zc.get('mb_per_sec'), cp.get('mb_per_sec')))} |",
+            f"| copied | {cell(cp, False)} | {fmt_num(cores('consume-1k-copied'), 2)} | – |",
+        ]
+
     # CPU: who was busy (broker process vs the benchmark client), in cores of the 2.
     cpu = ["| scenario | minikafka: broker / client | Kafka: broker / client | whole machine busy / iowait / idle, minikafka run | … Kafka run | wall s (minikafka / Kafka) |",
            "|---|---:|---:|---:|---:|---:|"]

@@ -288,7 +288,7 @@ impl CleanPlan {
                         Filtered::Drop => return Ok(()),
                     };
                     let header = BatchHeader::parse(bytes)?;
-                    seg.append(bytes, &[(0, header)], &self.config)
+                    seg.append(&[bytes], &[(0, header)], &self.config)
                 })?;
             }
             for entry in group.iter().flat_map(|src| &src.aborted) {

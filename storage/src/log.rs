@@ -620,22 +620,35 @@ impl Log {
         ) {
             self.roll(now_ms)?;
         }
-        let mut data = records.to_vec();
+        // Patch offsets and leader epoch (outside the CRC) in a copy of each batch header only; the records are
+        // written from the request's buffer. LogAppendTime changes the CRC, so those batches are copied whole.
         let mut patched = Vec::with_capacity(headers.len());
+        let mut copies: Vec<Vec<u8>> = Vec::with_capacity(headers.len());
         let (mut pos, mut next) = (0usize, base_offset);
         for h in &headers {
-            let b = &mut data[pos..pos + h.size()];
-            batch::set_base_offset(b, next);
-            batch::set_partition_leader_epoch(b, leader_epoch);
+            let copy_len = if log_append_time {
+                h.size()
+            } else {
+                BatchHeader::SIZE
+            };
+            let mut b = records[pos..pos + copy_len].to_vec();
+            batch::set_base_offset(&mut b, next);
+            batch::set_partition_leader_epoch(&mut b, leader_epoch);
             if log_append_time {
-                batch::set_log_append_time(b, now_ms);
+                batch::set_log_append_time(&mut b, now_ms);
             }
-            patched.push((pos, BatchHeader::parse(b)?));
+            patched.push((pos, BatchHeader::parse(&b)?));
+            copies.push(b);
             pos += h.size();
             next += i64::from(h.last_offset_delta) + 1;
         }
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(headers.len() * 2);
+        for ((at, h), copy) in patched.iter().zip(&copies) {
+            parts.push(copy);
+            parts.push(&records[at + copy.len()..at + h.size()]);
+        }
         let config = self.config.clone();
-        self.active_mut().append(&data, &patched, &config)?;
+        self.active_mut().append(&parts, &patched, &config)?;
         self.producer_state.apply(update.entries);
         for txn in update.completed.iter().filter(|t| t.aborted) {
             let entry = self.producer_state.aborted_entry(txn);

@@ -199,6 +199,43 @@ pub struct SegmentRange {
     pub next_offset: Option<i64>,
 }
 
+/// Write `parts` back to back at `position` (`pwritev`, at most `IOV_MAX` parts per call, resumed after a short
+/// write).
+fn write_all_vectored_at(file: &File, mut parts: &[&[u8]], mut position: u64) -> io::Result<()> {
+    const IOV_MAX: usize = 1024;
+    let mut skip = 0usize; // bytes of parts[0] already written
+    loop {
+        while parts.first().is_some_and(|p| p.len() == skip) {
+            parts = &parts[1..];
+            skip = 0;
+        }
+        let Some(first) = parts.first() else {
+            return Ok(());
+        };
+        let iov: Vec<io::IoSlice<'_>> = std::iter::once(&first[skip..])
+            .chain(parts[1..].iter().copied())
+            .take(IOV_MAX)
+            .map(io::IoSlice::new)
+            .collect();
+        let mut written = rustix::io::pwritev(file, &iov, position)?;
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        position += written as u64;
+        while written > 0 {
+            let left = parts[0].len() - skip;
+            if written >= left {
+                written -= left;
+                parts = &parts[1..];
+                skip = 0;
+            } else {
+                skip += written;
+                written = 0;
+            }
+        }
+    }
+}
+
 /// Paths of a segment's `.log`, `.index`, `.timeindex` and `.txnindex`, each followed by `extra` (`""`,
 /// `".cleaned"`, …). The `.txnindex` may not exist.
 pub(crate) fn segment_paths(dir: &Path, base_offset: i64, extra: &str) -> [PathBuf; 4] {
@@ -507,19 +544,22 @@ impl Segment {
         })
     }
 
-    /// Append already validated and patched batches (`batches` holds each batch's position within `data` and its
-    /// header). All or nothing: on error the `.log`, indexes and state are put back as they were.
+    /// Append already validated and patched batches: `parts` are written back to back (one `pwritev`, so a batch
+    /// whose header was patched in a copy need not be copied whole), and `batches` holds each batch's position
+    /// within them and its header. All or nothing: on error the `.log`, indexes and state are put back as they
+    /// were.
     pub(crate) fn append(
         &mut self,
-        data: &[u8],
+        parts: &[&[u8]],
         batches: &[(usize, BatchHeader)],
         config: &LogConfig,
     ) -> Result<()> {
         let saved = self.state;
         let (offset_entries, time_entries) = (self.offset_index.len(), self.time_index.len());
         let start = self.state.size;
+        let len: usize = parts.iter().map(|p| p.len()).sum();
         let result = (|| -> io::Result<()> {
-            self.log.write_all_at(data, start)?;
+            write_all_vectored_at(&self.log, parts, start)?;
             for (pos, h) in batches {
                 self.index_batch(start + *pos as u64, h, config)?;
             }
@@ -527,7 +567,7 @@ impl Segment {
         })();
         match result {
             Ok(()) => {
-                self.state.size = start + data.len() as u64;
+                self.state.size = start + len as u64;
                 Ok(())
             }
             Err(e) => {
@@ -942,6 +982,29 @@ fn next_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vectored_write_covers_more_parts_than_one_call_takes() {
+        // 3000 parts (more than IOV_MAX per pwritev), some empty, at a non-zero position.
+        let dir = tempfile::tempdir().unwrap();
+        let file = File::options()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(dir.path().join("v.log"))
+            .unwrap();
+        let owned: Vec<Vec<u8>> = (0..3000u32)
+            .map(|i| vec![(i % 251) as u8; (i % 7) as usize])
+            .collect();
+        let parts: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+        write_all_vectored_at(&file, &parts, 5).unwrap();
+        let want: Vec<u8> = owned.concat();
+        let mut got = vec![0u8; want.len()];
+        file.read_exact_at(&mut got, 5).unwrap();
+        assert_eq!(got, want);
+        assert_eq!(file.metadata().unwrap().len(), 5 + want.len() as u64);
+    }
     use crate::batch::{build_batch, Compression, Record};
 
     #[test]
@@ -984,7 +1047,7 @@ mod tests {
         let mut next = 10;
         for i in 0..20 {
             let (b, h) = batch_at(next, 3, 1_000 + i * 10);
-            seg.append(&b, &[(0, h)], &config).unwrap();
+            seg.append(&[&b], &[(0, h)], &config).unwrap();
             next = h.next_offset();
         }
         assert_eq!(seg.next_offset(), 70);
