@@ -248,16 +248,20 @@ impl RunningBroker {
     }
 }
 
-/// fsync one partition's unflushed data on a blocking thread, then record it as durable.
+/// Make everything appended to the partition so far durable: fsync on a blocking thread, then
+/// record it as durable. Concurrent callers share fsyncs ([`crate::group_commit`]): the call
+/// returns `Ok` only after an fsync that started after this call began (so after the caller's
+/// appends) has succeeded, and fails with the error of the fsync that was meant to cover it.
 pub(crate) async fn sync_partition(p: &Arc<Partition>) -> std::io::Result<()> {
-    let Some(job) = p.read().sync_job() else {
-        return Ok(());
+    let end = {
+        let log = p.read();
+        let end = log.log_end_offset();
+        if log.flushed_offset() >= end {
+            return Ok(());
+        }
+        end
     };
-    let flushed = tokio::task::spawn_blocking(move || job.run())
-        .await
-        .map_err(std::io::Error::other)??;
-    p.write().mark_flushed(flushed, now_ms());
-    Ok(())
+    crate::group_commit::sync_to(p, end).await
 }
 
 /// Periodically applies retention and rolls segments that passed segment.ms.
