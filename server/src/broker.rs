@@ -248,19 +248,18 @@ impl RunningBroker {
     }
 }
 
-/// Make everything appended to the partition so far durable: fsync on a blocking thread, then
-/// record it as durable. Concurrent callers share fsyncs ([`crate::group_commit`]): the call
-/// returns `Ok` only after an fsync that started after this call began (so after the caller's
-/// appends) has succeeded, and fails with the error of the fsync that was meant to cover it.
+/// Make everything appended to the partition so far durable (fsync on a blocking thread, then
+/// record it as durable), sharing fsyncs with concurrent callers ([`crate::group_commit`]).
+/// Callers that know their own last offset use [`sync_partition_to`] instead, and so wait less.
 pub(crate) async fn sync_partition(p: &Arc<Partition>) -> std::io::Result<()> {
-    let end = {
-        let log = p.read();
-        let end = log.log_end_offset();
-        if log.flushed_offset() >= end {
-            return Ok(());
-        }
-        end
-    };
+    let end = p.read().log_end_offset();
+    sync_partition_to(p, end).await
+}
+
+/// Make every offset of the partition below `end` durable: returns `Ok` once an fsync covering
+/// `end` has succeeded (at once if one already has), and fails with the error of the fsync that
+/// was meant to cover it.
+pub(crate) async fn sync_partition_to(p: &Arc<Partition>, end: i64) -> std::io::Result<()> {
     crate::group_commit::sync_to(p, end).await
 }
 
