@@ -256,11 +256,15 @@ pub(crate) async fn sync_partition(p: &Arc<Partition>) -> std::io::Result<()> {
     sync_partition_to(p, end).await
 }
 
-/// Make every offset of the partition below `end` durable: returns `Ok` once an fsync covering
-/// `end` has succeeded (at once if one already has), and fails with the error of the fsync that
-/// was meant to cover it.
-pub(crate) async fn sync_partition_to(p: &Arc<Partition>, end: i64) -> std::io::Result<()> {
-    crate::group_commit::sync_to(p, end).await
+/// Make every offset of the partition below `end` durable: the future resolves to `Ok` once an
+/// fsync covering `end` has succeeded (at once if one already has), and fails with the error of
+/// the fsync that was meant to cover it. The request joins its fsync round at the call, so
+/// several partitions can be joined before waiting for any.
+pub(crate) fn sync_partition_to(
+    p: &Arc<Partition>,
+    end: i64,
+) -> impl std::future::Future<Output = std::io::Result<()>> + Send + 'static {
+    crate::group_commit::sync_to(p, end)
 }
 
 /// Periodically applies retention and rolls segments that passed segment.ms.

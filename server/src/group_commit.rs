@@ -36,6 +36,7 @@
 //! `debug` line per fsync with the offset it made durable and how many requests it answered.
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -242,27 +243,35 @@ async fn outcome(mut rx: watch::Receiver<Outcome>) -> io::Result<()> {
 }
 
 /// Make every offset of `p` below `end` durable, sharing the fsync with concurrent callers.
-/// Blocking work runs on a blocking thread.
+/// The request joins its round at the call, before the returned future is first polled, so a
+/// caller can join several partitions' rounds before waiting for any. Blocking work runs on a
+/// blocking thread.
 ///
 /// # Errors
 /// The error of the fsync that was meant to cover `end`.
-pub(crate) async fn sync_to(p: &Arc<Partition>, end: i64) -> io::Result<()> {
-    let gc = p.group_commit();
-    match gc.join(end, || p.read().flushed_offset()) {
-        Joined::Durable => Ok(()),
+pub(crate) fn sync_to(
+    p: &Arc<Partition>,
+    end: i64,
+) -> impl Future<Output = io::Result<()>> + Send + 'static {
+    let rx = match p.group_commit().join(end, || p.read().flushed_offset()) {
+        Joined::Durable => None,
         Joined::Wait(rx, spawn) => {
             if spawn {
                 // The guard is owned by the future from here on, so even a driver that never
                 // gets to run (runtime shutting down) releases its rounds.
-                tokio::spawn(drive(
-                    p.clone(),
-                    DriverGuard {
-                        p: p.clone(),
-                        done: false,
-                    },
-                ));
+                let guard = DriverGuard {
+                    p: p.clone(),
+                    done: false,
+                };
+                tokio::spawn(drive(p.clone(), guard));
             }
-            outcome(rx).await
+            Some(rx)
+        }
+    };
+    async move {
+        match rx {
+            None => Ok(()),
+            Some(rx) => outcome(rx).await,
         }
     }
 }

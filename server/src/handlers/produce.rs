@@ -1,6 +1,8 @@
 //! Produce: validate and append each partition's record batches as they arrived (raw bytes,
-//! never decompressed), then, for logs whose `flush.messages` is reached, fsync on a blocking
-//! thread before acknowledging. acks=0 requests get no response.
+//! never decompressed), then, for logs whose `flush.messages` is reached, wait before
+//! acknowledging until an fsync covering the request's own last offset there has succeeded
+//! (shared with concurrent requests: [`crate::group_commit`]); a failed fsync answers
+//! KAFKA_STORAGE_ERROR. acks=0 requests get no response.
 //!
 //! Transactional batches are first checked with the transaction coordinator (KIP-890 part 1): the
 //! partition must be in the producer's open transaction, with its current epoch. Errors as Kafka
@@ -104,8 +106,13 @@ pub(crate) async fn handle(
                 .with_partition_responses(parts),
         );
     }
-    for (p, end, ti, pi) in to_sync {
-        if let Err(e) = sync_partition_to(&p, end).await {
+    // Join every partition's fsync round first, then wait: the partitions' fsyncs overlap.
+    let waits: Vec<_> = to_sync
+        .into_iter()
+        .map(|(p, end, ti, pi)| (sync_partition_to(&p, end), p, ti, pi))
+        .collect();
+    for (wait, p, ti, pi) in waits {
+        if let Err(e) = wait.await {
             error!(topic = %p.topic, partition = p.index, error = %e, "fsync failed; produce not acknowledged");
             let pr = &mut responses[ti].partition_responses[pi];
             pr.error_code = ResponseError::KafkaStorageError.code();
