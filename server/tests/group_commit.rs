@@ -94,41 +94,37 @@ type Answer = Result<i64, i16>;
 /// `CONNECTIONS` connections each send `REQUESTS_PER_CONNECTION` acks=-1 requests, one after the
 /// other. Every acknowledgement is checked against the recovery point when it arrives (which only
 /// grows, so it is at least what it was when the broker answered).
-fn spawn_producers(
+async fn spawn_producers(
     b: &RunningBroker,
     p: &Arc<Partition>,
 ) -> Vec<tokio::task::JoinHandle<Vec<Answer>>> {
-    let addr = b.local_addr();
-    (0..CONNECTIONS)
-        .map(|_| {
-            let p = p.clone();
-            tokio::spawn(async move {
-                let mut c = Client {
-                    stream: tokio::net::TcpStream::connect(addr).await.unwrap(),
-                    correlation: 0,
-                };
-                let mut answers = Vec::new();
-                for i in 0..REQUESTS_PER_CONNECTION {
-                    let batch = batch(RECORDS_PER_REQUEST, 1_000 + i as i64).freeze();
-                    let r = c.call(produce_req("gc", 0, batch, -1), 9).await;
-                    let pr = &r.responses[0].partition_responses[0];
-                    if pr.error_code != 0 {
-                        answers.push(Err(pr.error_code));
-                        continue;
-                    }
-                    let flushed = p.read().flushed_offset();
-                    let end = pr.base_offset + i64::from(RECORDS_PER_REQUEST);
-                    assert!(
-                        end <= flushed,
-                        "acknowledged offsets {}..{end} but only {flushed} is durable",
-                        pr.base_offset
-                    );
-                    answers.push(Ok(pr.base_offset));
+    let mut producers = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let mut c = Client::connect(b).await;
+        let p = p.clone();
+        producers.push(tokio::spawn(async move {
+            let mut answers = Vec::new();
+            for i in 0..REQUESTS_PER_CONNECTION {
+                let batch = batch(RECORDS_PER_REQUEST, 1_000 + i as i64).freeze();
+                let r = c.call(produce_req("gc", 0, batch, -1), 9).await;
+                let pr = &r.responses[0].partition_responses[0];
+                if pr.error_code != 0 {
+                    answers.push(Err(pr.error_code));
+                    continue;
                 }
-                answers
-            })
-        })
-        .collect()
+                let flushed = p.read().flushed_offset();
+                let end = pr.base_offset + i64::from(RECORDS_PER_REQUEST);
+                assert!(
+                    end <= flushed,
+                    "acknowledged offsets {}..{end} but only {flushed} is durable",
+                    pr.base_offset
+                );
+                answers.push(Ok(pr.base_offset));
+            }
+            answers
+        }));
+    }
+    producers
 }
 
 /// A broker whose partition holds its first fsync (failing it if `fail_first`) until every
@@ -139,7 +135,7 @@ async fn pile_up_first_requests(
 ) -> (RunningBroker, Arc<Partition>, Vec<Answer>) {
     let (b, p) = broker_with_topic(dir).await;
     let gate = Gate::install(&p, fail_first);
-    let producers = spawn_producers(&b, &p);
+    let producers = spawn_producers(&b, &p).await;
     // No request can be answered before the held fsync ends, so exactly the first request of
     // each connection is appended, and all of them wait.
     appended_up_to(&p, (CONNECTIONS as i64) * i64::from(RECORDS_PER_REQUEST)).await;
