@@ -248,16 +248,23 @@ impl RunningBroker {
     }
 }
 
-/// fsync one partition's unflushed data on a blocking thread, then record it as durable.
+/// Make everything appended to the partition so far durable (fsync on a blocking thread, then
+/// record it as durable), sharing fsyncs with concurrent callers ([`crate::group_commit`]).
+/// Callers that know their own last offset use [`sync_partition_to`] instead, and so wait less.
 pub(crate) async fn sync_partition(p: &Arc<Partition>) -> std::io::Result<()> {
-    let Some(job) = p.read().sync_job() else {
-        return Ok(());
-    };
-    let flushed = tokio::task::spawn_blocking(move || job.run())
-        .await
-        .map_err(std::io::Error::other)??;
-    p.write().mark_flushed(flushed, now_ms());
-    Ok(())
+    let end = p.read().log_end_offset();
+    sync_partition_to(p, end).await
+}
+
+/// Make every offset of the partition below `end` durable: the future resolves to `Ok` once an
+/// fsync covering `end` has succeeded (at once if one already has), and fails with the error of
+/// the fsync that was meant to cover it. The request joins its fsync round at the call, so
+/// several partitions can be joined before waiting for any.
+pub(crate) fn sync_partition_to(
+    p: &Arc<Partition>,
+    end: i64,
+) -> impl std::future::Future<Output = std::io::Result<()>> + Send + 'static {
+    crate::group_commit::sync_to(p, end)
 }
 
 /// Periodically applies retention and rolls segments that passed segment.ms.

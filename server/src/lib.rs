@@ -5,6 +5,7 @@
 //! - [`meta`]: data-directory lock, `meta.properties`, clean-shutdown marker.
 //! - [`topics`]: topic registry (names, ids, configs) and each partition's log.
 //! - [`broker`]: start-up, background tasks (retention, flush, the log cleaner) and graceful shutdown.
+//! - [`group_commit`]: concurrent requests that need a partition fsynced share one fsync.
 //! - [`group`]: the group coordinator (consumer groups, committed offsets in
 //!   `__consumer_offsets`).
 //! - [`txn`]: the transaction coordinator (transactional ids in `__transaction_state`, markers).
@@ -31,6 +32,7 @@ pub mod config;
 pub mod dispatch;
 pub mod fetch_sessions;
 pub mod group;
+pub mod group_commit;
 mod handlers;
 mod log_cleaner;
 pub mod meta;

@@ -23,6 +23,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::config::{BrokerConfig, ConfigError, TopicConfig};
+use crate::group_commit::{FsyncHook, GroupCommit};
 use crate::meta::{kafka_uuid_string, write_atomically};
 
 /// File holding the topic metadata.
@@ -106,6 +107,8 @@ pub struct Partition {
     waiters: Mutex<Vec<Weak<Notify>>>,
     /// Set when the topic is deleted; appends are refused afterwards.
     deleted: AtomicBool,
+    /// Shares fsyncs among concurrent requests that need this log durable.
+    group_commit: GroupCommit,
 }
 
 impl Partition {
@@ -126,6 +129,25 @@ impl Partition {
     /// Whether the topic was deleted while this handle was held.
     pub fn is_deleted(&self) -> bool {
         self.deleted.load(Ordering::Acquire)
+    }
+
+    /// The partition's group-commit state ([`crate::group_commit`]).
+    pub(crate) fn group_commit(&self) -> &GroupCommit {
+        &self.group_commit
+    }
+
+    /// fsyncs of this partition's log started by the group commit so far (produce, offset and
+    /// transaction acknowledgements, `flush.ms`); not those of shutdown or deletion. For tests
+    /// and diagnostics.
+    pub fn fsync_count(&self) -> u64 {
+        self.group_commit.fsync_count()
+    }
+
+    /// Test hook: run `hook` on the blocking thread before each group-commit fsync of this
+    /// partition (`None` removes it). See [`FsyncHook`].
+    #[doc(hidden)]
+    pub fn set_fsync_hook(&self, hook: Option<FsyncHook>) {
+        self.group_commit.set_hook(hook);
     }
 
     /// Register a waiter woken by the next append.
@@ -267,6 +289,7 @@ fn open_partition(
         log: RwLock::new(log),
         waiters: Mutex::new(Vec::new()),
         deleted: AtomicBool::new(false),
+        group_commit: GroupCommit::default(),
     }))
 }
 

@@ -942,6 +942,12 @@ impl Log {
         u64::try_from(self.log_end_offset() - self.recovery_point).unwrap_or(0)
     }
 
+    /// The recovery point: every offset below it is durable (fsynced). Only [`Log::mark_flushed`] raises it;
+    /// [`Log::truncate_to`] may lower it.
+    pub fn flushed_offset(&self) -> i64 {
+        self.recovery_point
+    }
+
     /// Wall-clock time of the last [`Log::mark_flushed`] (or of opening).
     pub fn last_flush_ms(&self) -> i64 {
         self.last_flush_ms

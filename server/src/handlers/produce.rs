@@ -1,6 +1,8 @@
 //! Produce: validate and append each partition's record batches as they arrived (raw bytes,
-//! never decompressed), then, for logs whose `flush.messages` is reached, fsync on a blocking
-//! thread before acknowledging. acks=0 requests get no response.
+//! never decompressed), then, for logs whose `flush.messages` is reached, wait before
+//! acknowledging until an fsync covering the request's own last offset there has succeeded
+//! (shared with concurrent requests: [`crate::group_commit`]); a failed fsync answers
+//! KAFKA_STORAGE_ERROR. acks=0 requests get no response.
 //!
 //! Transactional batches are first checked with the transaction coordinator (KIP-890 part 1): the
 //! partition must be in the producer's open transaction, with its current epoch. Errors as Kafka
@@ -18,7 +20,7 @@ use tracing::{debug, error, warn};
 use minikafka_storage::batch::BatchHeader;
 
 use super::{s, storage_error};
-use crate::broker::{now_ms, sync_partition, Broker};
+use crate::broker::{now_ms, sync_partition_to, Broker};
 use crate::topics::Partition;
 
 pub(crate) async fn handle(
@@ -29,8 +31,9 @@ pub(crate) async fn handle(
     let acks = req.acks;
     let acks_ok = matches!(acks, -1..=1);
     let mut responses = Vec::with_capacity(req.topic_data.len());
-    // Partitions that must be fsynced before the acknowledgement, with where their answer is.
-    let mut to_sync: Vec<(Arc<Partition>, usize, usize)> = Vec::new();
+    // Partitions that must be fsynced before the acknowledgement: the end of this request's data
+    // there (last offset + 1) and where its answer is.
+    let mut to_sync: Vec<(Arc<Partition>, i64, usize, usize)> = Vec::new();
     for td in req.topic_data {
         let topic = if version >= 13 {
             b.topics.get_by_id(&td.topic_id)
@@ -78,7 +81,12 @@ pub(crate) async fn handle(
                                 p.notify_appended();
                             }
                             if info.needs_flush {
-                                to_sync.push((p.clone(), responses.len(), parts.len()));
+                                to_sync.push((
+                                    p.clone(),
+                                    info.last_offset + 1,
+                                    responses.len(),
+                                    parts.len(),
+                                ));
                             }
                         }
                         Err((code, message)) => {
@@ -98,8 +106,13 @@ pub(crate) async fn handle(
                 .with_partition_responses(parts),
         );
     }
-    for (p, ti, pi) in to_sync {
-        if let Err(e) = sync_partition(&p).await {
+    // Join every partition's fsync round first, then wait: the partitions' fsyncs overlap.
+    let waits: Vec<_> = to_sync
+        .into_iter()
+        .map(|(p, end, ti, pi)| (sync_partition_to(&p, end), p, ti, pi))
+        .collect();
+    for (wait, p, ti, pi) in waits {
+        if let Err(e) = wait.await {
             error!(topic = %p.topic, partition = p.index, error = %e, "fsync failed; produce not acknowledged");
             let pr = &mut responses[ti].partition_responses[pi];
             pr.error_code = ResponseError::KafkaStorageError.code();
