@@ -28,6 +28,7 @@ SCENARIOS = [
     ("produce-1k-acksall", "produce 1 KiB, acks=all", "produce"),
     ("consume-1k", "consume 1 KiB from the beginning", "consume"),
     ("latency-50k", "produce→ack latency, 1 KiB acks=all at a fixed rate", "produce"),
+    ("fsync-16p", "16 producers, 1 partition, fsync before every ack (flush.messages=1), 1 KiB acks=all", "produce"),
     ("group-64p", "64 partitions: 4 producers (1 KiB, acks=all) …", "produce"),
     ("group-64p-consume", "… and a consumer group at the same time", "consume"),
     ("xcheck-bench", "cross-check: 1 producer, 1 KiB acks=all, minikafka-bench", "produce"),

@@ -261,3 +261,65 @@ fn max_rate_bounds_the_producer_queue_by_default() {
     assert_eq!(v["settings"]["max_queued_messages"], 1_000_000, "{v}");
     assert_eq!(v["settings"]["max_queued_kbytes"], 512, "{v}");
 }
+
+#[test]
+fn topic_config_is_applied_when_the_topic_is_created() {
+    use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::ClientConfig;
+
+    let broker = Broker::start(&[]);
+    let v = run_mode(
+        "produce",
+        &broker,
+        "bench-topic-config",
+        &[
+            "--count",
+            "50",
+            "--partitions",
+            "2",
+            "--topic-config",
+            "flush.messages=1",
+            "--topic-config",
+            "retention.ms=86400000",
+        ],
+    );
+    assert_side(&v["produce"], 50, true);
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .create()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let described = rt
+        .block_on(admin.describe_configs(
+            [&ResourceSpecifier::Topic("bench-topic-config")],
+            &AdminOptions::new().request_timeout(Some(Duration::from_secs(10))),
+        ))
+        .unwrap();
+    let resource = described.into_iter().next().unwrap().unwrap();
+    let value = |name: &str| {
+        resource
+            .get(name)
+            .and_then(|e| e.value.clone())
+            .unwrap_or_else(|| panic!("{name} missing"))
+    };
+    assert_eq!(value("flush.messages"), "1");
+    assert_eq!(value("retention.ms"), "86400000");
+    bench_fails(
+        &[
+            "produce",
+            "--bootstrap",
+            broker.bootstrap(),
+            "--topic",
+            "bench-topic-config-bad",
+            "--count",
+            "1",
+            "--topic-config",
+            "no-equals-sign",
+        ],
+        "expected KEY=VALUE",
+    );
+}

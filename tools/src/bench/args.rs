@@ -85,6 +85,10 @@ pub(crate) struct Common {
     /// Replication factor for a topic that has to be created.
     #[arg(long, default_value_t = 1)]
     pub(crate) replication_factor: i32,
+    /// Topic config for a topic that has to be created, `key=value` (repeatable), e.g.
+    /// `flush.messages=1` to fsync every message before it is acknowledged.
+    #[arg(long = "topic-config", value_name = "KEY=VALUE")]
+    pub(crate) topic_config: Vec<String>,
     /// Payload size in bytes (e2e puts its 8-byte timestamp in the first 8 bytes).
     #[arg(long, default_value_t = 100)]
     pub(crate) message_size: usize,

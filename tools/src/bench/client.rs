@@ -134,11 +134,17 @@ fn create_topic(c: &Common) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = base_config(c)
         .create()
         .context("creating the admin client")?;
-    let topic = NewTopic::new(
+    let mut topic = NewTopic::new(
         &c.topic,
         c.partitions,
         TopicReplication::Fixed(c.replication_factor),
     );
+    for kv in &c.topic_config {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--topic-config {kv:?}: expected KEY=VALUE"))?;
+        topic = topic.set(k.trim(), v.trim());
+    }
     let options = AdminOptions::new()
         .request_timeout(Some(c.timeout()))
         .operation_timeout(Some(c.timeout()));
