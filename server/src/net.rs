@@ -63,7 +63,6 @@ impl Listener {
                     backoff = Duration::from_millis(10);
                     let _ = stream.set_nodelay(true);
                     let conn = Connection {
-                        stream,
                         peer,
                         broker: self.broker.clone(),
                         shutdown: self.shutdown.clone(),
@@ -72,7 +71,7 @@ impl Listener {
                     let span = info_span!("conn", %peer, client_id = tracing::field::Empty);
                     self.tracker.spawn(
                         async move {
-                            conn.serve().await;
+                            conn.serve(stream).await;
                             drop(permit);
                         }
                         .instrument(span),
@@ -118,7 +117,6 @@ enum CloseReason {
 /// One client connection.
 #[derive(Debug)]
 struct Connection {
-    stream: TcpStream,
     peer: SocketAddr,
     broker: Arc<Broker>,
     shutdown: CancellationToken,
@@ -129,41 +127,60 @@ struct Connection {
 /// Smallest request: api key, api version, correlation id.
 const MIN_REQUEST: usize = 8;
 
+/// Responses held back while pipelined Produce requests are handled are sent once they reach
+/// this size.
+const MAX_HELD_RESPONSE_BYTES: usize = 64 * 1024;
+
 impl Connection {
-    async fn serve(mut self) {
+    /// Serve requests until the client closes, sends something malformed, or shutdown. Requests
+    /// are handled one at a time, in order. When the next request is a Produce already received
+    /// in full (the client pipelines), the current response is held and sent with the following
+    /// ones in one write: a pipelining producer gets its answers in fewer packets and the broker
+    /// makes fewer syscalls. Anything else (a Fetch may wait; a Metadata answer is awaited by the
+    /// client) first sends what is held.
+    async fn serve(mut self, mut stream: TcpStream) {
         debug!("connection opened");
         let mut buf = BytesMut::with_capacity(16 * 1024);
+        let mut held: Vec<Part> = Vec::new();
+        let max = self.broker.config.socket_request_max_bytes;
         loop {
             let frame = tokio::select! {
                 () = self.shutdown.cancelled() => break,
-                f = read_frame(&mut self.stream, &mut buf, self.broker.config.socket_request_max_bytes) => f,
+                f = read_frame(&mut stream, &mut buf, max) => f,
             };
             let frame = match frame {
                 Ok(Some(f)) => f,
                 Ok(None) => {
                     debug!("connection closed by client");
-                    return;
+                    break;
                 }
                 Err(e) => {
                     warn!(peer = %self.peer, reason = %e, "closing connection");
-                    return;
+                    break;
                 }
             };
             match self.handle(frame).await {
-                Ok(Some(parts)) => {
-                    if let Err(e) = zero_copy::write_parts(&mut self.stream, &parts).await {
-                        debug!(error = %e, "write failed; closing connection");
-                        return;
-                    }
-                }
+                Ok(Some(parts)) => held.extend(parts),
                 Ok(None) => {}
                 Err(e) => {
                     warn!(peer = %self.peer, reason = %e, "closing connection");
-                    return;
+                    break;
                 }
             }
+            let held_bytes: usize = held.iter().map(Part::len).sum();
+            if next_is_whole_produce(&buf) && held_bytes < MAX_HELD_RESPONSE_BYTES {
+                continue;
+            }
+            if let Err(e) = zero_copy::write_parts(&mut stream, &held).await {
+                debug!(error = %e, "write failed; closing connection");
+                return;
+            }
+            held.clear();
         }
-        let _ = self.stream.shutdown().await;
+        if !held.is_empty() {
+            let _ = zero_copy::write_parts(&mut stream, &held).await;
+        }
+        let _ = stream.shutdown().await;
     }
 
     /// Decode one request, run it and encode the response (None: no response, acks=0).
@@ -254,6 +271,16 @@ fn encode_response(
     })?;
     out[..4].copy_from_slice(&len.to_be_bytes());
     Ok(out)
+}
+
+/// Whether `buf` starts with a whole Produce request (size prefix, then API key 0).
+fn next_is_whole_produce(buf: &[u8]) -> bool {
+    if buf.len() < 6 {
+        return false;
+    }
+    let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    let whole = usize::try_from(size).is_ok_and(|n| buf.len() >= 4 + n);
+    whole && i16::from_be_bytes([buf[4], buf[5]]) == ApiKey::Produce as i16
 }
 
 /// Read one whole frame (without its length prefix). `Ok(None)` = the client closed cleanly

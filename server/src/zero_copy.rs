@@ -48,6 +48,16 @@ pub(crate) enum Part {
     File(FileSlice),
 }
 
+impl Part {
+    /// Length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Part::Mem(b) => b.len(),
+            Part::File(f) => f.len(),
+        }
+    }
+}
+
 const TOKEN_LEN: usize = 16;
 
 fn token() -> &'static Bytes {
@@ -120,13 +130,43 @@ pub(crate) fn splice(
     Ok(parts)
 }
 
-/// Send `parts` in order: memory with `write`, files with `sendfile` straight from the page cache.
+/// Send `parts` in order: runs of memory parts gathered into one `write` (small ones copied
+/// together, so many small responses cost one syscall), files with `sendfile` straight from the
+/// page cache.
 pub(crate) async fn write_parts(stream: &mut TcpStream, parts: &[Part]) -> io::Result<()> {
+    /// Memory parts up to this size are gathered into one buffer before writing.
+    const GATHER: usize = 64 * 1024;
+    if let [Part::Mem(b)] = parts {
+        return stream.write_all(b).await;
+    }
+    let mut gathered = BytesMut::new();
     for part in parts {
         match part {
-            Part::Mem(b) => stream.write_all(b).await?,
-            Part::File(f) => send_file(stream, f).await?,
+            Part::Mem(b) if b.len() <= GATHER => {
+                if gathered.len() + b.len() > GATHER {
+                    stream.write_all(&gathered).await?;
+                    gathered.clear();
+                }
+                gathered.extend_from_slice(b);
+            }
+            Part::Mem(b) => {
+                if !gathered.is_empty() {
+                    stream.write_all(&gathered).await?;
+                    gathered.clear();
+                }
+                stream.write_all(b).await?;
+            }
+            Part::File(f) => {
+                if !gathered.is_empty() {
+                    stream.write_all(&gathered).await?;
+                    gathered.clear();
+                }
+                send_file(stream, f).await?;
+            }
         }
+    }
+    if !gathered.is_empty() {
+        stream.write_all(&gathered).await?;
     }
     Ok(())
 }

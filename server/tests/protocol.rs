@@ -1044,3 +1044,59 @@ async fn broker_configs_by_id_and_cluster_defaults() {
     );
     b.shutdown().await.unwrap();
 }
+
+/// Pipelined requests are answered in order, and a response queued behind nothing is not held
+/// back by a later request that waits: the answers to the produces sent before a long-polling
+/// fetch arrive while that fetch is still waiting (it completes only once another connection
+/// produces to its partition, after those answers were read).
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order_and_not_held_by_a_waiting_fetch() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), &[]).await;
+    let mut c = Client::connect(&b).await;
+    assert_eq!(
+        c.call(create_req("pipe", 2, 1, &[]), 7).await.topics[0].error_code,
+        0
+    );
+    let mut before = Vec::new();
+    for i in 0..150 {
+        let req = produce_req("pipe", 0, batch(2, 1_700_000_000_000 + i).freeze(), 1);
+        before.push(c.send_raw(&req, 9).await);
+    }
+    // Waits (up to 60 s) for 512 KiB on partition 1, which only the other connection writes.
+    let mut fetch = fetch_req("pipe", 1, 0, 60_000, 4 << 20);
+    fetch.min_bytes = 512 << 10;
+    let fetch_corr = c.send_raw(&fetch, 12).await;
+    let mut after = Vec::new();
+    for i in 0..50 {
+        let req = produce_req("pipe", 0, batch(1, 1_700_000_000_000 + i).freeze(), 1);
+        after.push(c.send_raw(&req, 9).await);
+    }
+    for (i, corr) in before.iter().enumerate() {
+        let r = tokio::time::timeout(Duration::from_secs(30), c.recv::<ProduceRequest>(9, *corr))
+            .await
+            .expect("produce answers queued before the fetch were held back");
+        let p = &r.responses[0].partition_responses[0];
+        assert_eq!((p.error_code, p.base_offset), (0, 2 * i as i64));
+    }
+    let mut other = Client::connect(&b).await;
+    let big = batch_of(1, 1_700_000_000_000, -1, -1, -1, false, 600 << 10).freeze();
+    let r = other.call(produce_req("pipe", 1, big, 1), 9).await;
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+    let f = tokio::time::timeout(
+        Duration::from_secs(30),
+        c.recv::<FetchRequest>(12, fetch_corr),
+    )
+    .await
+    .unwrap();
+    let records = f.responses[0].partitions[0].records.clone().unwrap();
+    assert_eq!(batch_offsets(records), vec![(0, 1)]);
+    for (i, corr) in after.iter().enumerate() {
+        let r = tokio::time::timeout(Duration::from_secs(30), c.recv::<ProduceRequest>(9, *corr))
+            .await
+            .unwrap();
+        let p = &r.responses[0].partition_responses[0];
+        assert_eq!((p.error_code, p.base_offset), (0, 300 + i as i64));
+    }
+    b.shutdown().await.unwrap();
+}
