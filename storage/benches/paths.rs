@@ -289,6 +289,16 @@ fn bench_fetch(c: &mut Criterion) {
                 .expect("read")
         });
     });
+    // The zero-copy fetch path: where the batches lie, without reading them (the broker then
+    // sends the range with sendfile).
+    group.bench_function("sequential_1MiB_slice", |b| {
+        let mut next = starts.iter().copied().cycle();
+        b.iter(|| {
+            let offset = next.next().unwrap_or(0);
+            log.read_slice(black_box(offset), FETCH_MAX_BYTES, true, i64::MAX)
+                .expect("read_slice")
+        });
+    });
     group.bench_function("random_1MiB", |b| {
         let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
         let span = u64::try_from(end).expect("non-negative");

@@ -98,20 +98,6 @@ pub struct SliceInfo {
     pub log_end_offset: i64,
 }
 
-impl SliceInfo {
-    /// Copy the records into memory.
-    pub fn into_read_info(self) -> Result<ReadInfo> {
-        Ok(ReadInfo {
-            records: match &self.records {
-                Some(s) => s.read()?,
-                None => Bytes::new(),
-            },
-            log_start_offset: self.log_start_offset,
-            log_end_offset: self.log_end_offset,
-        })
-    }
-}
-
 /// A segment removed by [`Log::enforce_retention`].
 #[derive(Debug, Clone)]
 pub struct DeletedSegment {
@@ -703,8 +689,33 @@ impl Log {
     ///
     /// `&self`: positional reads only, safe under a shared read lock.
     pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadInfo> {
-        self.read_slice(offset, max_bytes, min_one, i64::MAX)?
-            .into_read_info()
+        let (log_start_offset, log_end_offset) = (self.log_start_offset(), self.log_end_offset());
+        if offset < log_start_offset || offset > log_end_offset {
+            return Err(StorageError::OffsetOutOfRange {
+                requested: offset,
+                log_start: log_start_offset,
+                log_end: log_end_offset,
+            });
+        }
+        let mut records = Bytes::new();
+        if offset < log_end_offset {
+            let floor = self
+                .segments
+                .range(..=offset)
+                .next_back()
+                .map_or(log_start_offset, |(b, _)| *b);
+            for seg in self.segments.range(floor..).map(|(_, s)| s) {
+                if let Some(r) = seg.read(offset, max_bytes, min_one)? {
+                    records = r;
+                    break;
+                }
+            }
+        }
+        Ok(ReadInfo {
+            records,
+            log_start_offset,
+            log_end_offset,
+        })
     }
 
     /// [`Log::read`] bounded for `read_committed` (Kafka caps such a fetch at the last stable offset): only the
@@ -719,8 +730,25 @@ impl Log {
         min_one: bool,
         max_offset: i64,
     ) -> Result<ReadInfo> {
-        self.read_slice(offset, max_bytes, min_one, max_offset)?
-            .into_read_info()
+        let (log_start_offset, log_end_offset) = (self.log_start_offset(), self.log_end_offset());
+        if offset >= max_offset && (log_start_offset..=log_end_offset).contains(&offset) {
+            return Ok(ReadInfo {
+                records: Bytes::new(),
+                log_start_offset,
+                log_end_offset,
+            });
+        }
+        let mut info = self.read(offset, max_bytes, min_one)?;
+        let mut end = 0;
+        for item in batch::iter_headers(&info.records) {
+            let (at, h) = item?;
+            if h.base_offset >= max_offset {
+                break;
+            }
+            end = at + h.size();
+        }
+        info.records.truncate(end);
+        Ok(info)
     }
 
     /// [`Log::read_upto`] (pass `i64::MAX` as `max_offset` for [`Log::read`]) without reading the records: where

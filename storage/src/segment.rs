@@ -92,17 +92,36 @@ pub(crate) struct ChunkReader<'a> {
     end: u64,
     buf: Vec<u8>,
     start: u64,
+    chunk: usize,
 }
 
 const SCAN_CHUNK: usize = 256 * 1024;
 
+/// Chunk size for the header walk of [`Segment::read_range`] (from an index entry to the end of the budget, about
+/// two `index.interval.bytes`): one read for many small batches, little copied for big ones.
+const WALK_CHUNK: usize = 4 * 1024;
+
+/// The batch header at `position`, through `reader` (`None` past the end).
+fn header_in(reader: &mut ChunkReader<'_>, position: u64) -> Result<Option<BatchHeader>> {
+    match reader.get(position, BatchHeader::SIZE)? {
+        Some(head) => BatchHeader::parse(head).map(Some),
+        None => Ok(None),
+    }
+}
+
 impl<'a> ChunkReader<'a> {
     pub(crate) fn new(file: &'a File, end: u64) -> Self {
+        Self::with_chunk(file, end, SCAN_CHUNK)
+    }
+
+    /// A reader that reads `chunk` bytes at a time.
+    pub(crate) fn with_chunk(file: &'a File, end: u64, chunk: usize) -> Self {
         ChunkReader {
             file,
             end,
             buf: Vec::new(),
             start: 0,
+            chunk,
         }
     }
 
@@ -116,7 +135,7 @@ impl<'a> ChunkReader<'a> {
             // `end - pos >= len` was checked above, so the chunk is at least `len` bytes.
             let want = usize::try_from(self.end - pos)
                 .unwrap_or(usize::MAX)
-                .min(len.max(SCAN_CHUNK));
+                .min(len.max(self.chunk));
             self.buf.resize(want, 0);
             self.file.read_exact_at(&mut self.buf, pos)?;
             self.start = pos;
@@ -681,12 +700,29 @@ impl Segment {
     }
 
     /// Whole stored batches from the one containing `offset`, at most `max_bytes` in total unless `min_one` and the
-    /// first batch alone is larger. `None` if the segment holds nothing at or after `offset`.
+    /// first batch alone is larger. `None` if the segment holds nothing at or after `offset`. One read of the budget,
+    /// then the batch headers are walked in memory (the copying path; [`Segment::read_range`] is the one that reads
+    /// no records).
     pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<Option<Bytes>> {
-        match self.read_range(offset, max_bytes, min_one, i64::MAX)? {
-            None => Ok(None),
-            Some(r) => Ok(Some(r.slice.read()?)),
+        let Some((pos, first)) = self.find_batch(offset)? else {
+            return Ok(None);
+        };
+        let available = usize::try_from(self.state.size - pos).unwrap_or(usize::MAX);
+        if first.size() > max_bytes.min(available) {
+            if !min_one || first.size() > available {
+                return Ok(Some(Bytes::new()));
+            }
+            return Ok(Some(Bytes::from(self.read_bytes(pos, first.size())?)));
         }
+        let chunk = self.read_bytes(pos, max_bytes.min(available))?;
+        let mut end = 0;
+        for item in batch::iter_headers(&chunk) {
+            let (at, h) = item?;
+            end = at + h.size();
+        }
+        let mut bytes = Bytes::from(chunk);
+        bytes.truncate(end);
+        Ok(Some(bytes))
     }
 
     /// Where the whole batches that [`Segment::read`] would return lie in the `.log`, without reading them: from the
@@ -738,17 +774,18 @@ impl Segment {
             }
         }
         // Walk headers from a batch known to fit: the first one, or a later indexed one that lies below `limit`.
+        let mut reader = ChunkReader::with_chunk(&self.log, self.state.size, WALK_CHUNK);
         let (mut at, mut h) = (pos, first);
         if let Some(p) = self.offset_index.second_floor_position(limit) {
             if p > pos {
-                if let Some(indexed) = self.header_at(p)? {
+                if let Some(indexed) = header_in(&mut reader, p)? {
                     (at, h) = (p, indexed);
                 }
             }
         }
         loop {
             let end = at + size(&h);
-            match self.header_at(end)? {
+            match header_in(&mut reader, end)? {
                 Some(n) if n.base_offset < max_offset && end + size(&n) <= limit => {
                     (at, h) = (end, n)
                 }
