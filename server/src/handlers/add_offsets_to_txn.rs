@@ -39,11 +39,7 @@ pub(crate) async fn handle(
         )
         .await
     {
-        r.error_code = if e == ResponseError::ProducerFenced && version < 2 {
-            ResponseError::InvalidProducerEpoch.code()
-        } else {
-            e.code()
-        };
+        r.error_code = super::fenced_for_version(e, version, 2).code();
     }
     r
 }

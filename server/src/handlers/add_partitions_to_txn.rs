@@ -73,13 +73,7 @@ async fn one(
             }
         });
     }
-    let fenced = |e: ResponseError| {
-        if e == ResponseError::ProducerFenced && version < 2 {
-            ResponseError::InvalidProducerEpoch.code()
-        } else {
-            e.code()
-        }
-    };
+    let fenced = |e: ResponseError| super::fenced_for_version(e, version, 2).code();
     if verify_only {
         match b.txn.verify_partitions(id, pid, epoch, parts) {
             Ok(each) => results(parts, |i| each[i].map_or_else(|e| e.code(), |()| 0)),

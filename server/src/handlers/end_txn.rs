@@ -3,7 +3,6 @@
 //! INVALID_PRODUCER_EPOCH. v5 answers with the producer id and epoch, which transactions V1 (all
 //! minikafka offers) never changes on EndTxn.
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{EndTxnRequest, EndTxnResponse, ProducerId};
 
 use crate::broker::Broker;
@@ -26,10 +25,7 @@ pub(crate) async fn handle(b: &Broker, req: EndTxnRequest, version: i16) -> EndT
             r.producer_id = req.producer_id;
             r.producer_epoch = req.producer_epoch;
         }
-        Err(ResponseError::ProducerFenced) if version < 2 => {
-            r.error_code = ResponseError::InvalidProducerEpoch.code();
-        }
-        Err(e) => r.error_code = e.code(),
+        Err(e) => r.error_code = super::fenced_for_version(e, version, 2).code(),
     }
     r
 }

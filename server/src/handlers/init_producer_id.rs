@@ -28,10 +28,7 @@ pub(crate) async fn handle(
                 r.producer_id = ProducerId(pid);
                 r.producer_epoch = epoch;
             }
-            Err(ResponseError::ProducerFenced) if version < 4 => {
-                r.error_code = ResponseError::InvalidProducerEpoch.code();
-            }
-            Err(e) => r.error_code = e.code(),
+            Err(e) => r.error_code = super::fenced_for_version(e, version, 4).code(),
         }
         return r;
     }

@@ -45,6 +45,16 @@ use minikafka_storage::StorageError;
 use crate::topics::TopicError;
 
 /// The Kafka error code for a storage failure.
+/// PRODUCER_FENCED (KIP-588) answered to a request version older than `since`, which predates the
+/// code: INVALID_PRODUCER_EPOCH instead, as Kafka answers. Other errors pass through.
+pub(crate) fn fenced_for_version(e: ResponseError, version: i16, since: i16) -> ResponseError {
+    if e == ResponseError::ProducerFenced && version < since {
+        ResponseError::InvalidProducerEpoch
+    } else {
+        e
+    }
+}
+
 pub(crate) fn storage_error(e: &StorageError) -> ResponseError {
     match e {
         StorageError::CorruptMessage(_) => ResponseError::CorruptMessage,

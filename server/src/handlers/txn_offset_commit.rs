@@ -49,11 +49,10 @@ pub(crate) async fn handle(
                 OFFSETS_TOPIC,
                 partition_for(&group, t.partition_count()),
             )
-            .map_err(|e| match e {
+            .map_err(|e| match super::fenced_for_version(e, version, 5) {
                 ResponseError::TransactionAbortable if version < 5 => {
                     ResponseError::InvalidTxnState
                 }
-                ResponseError::ProducerFenced if version < 5 => ResponseError::InvalidProducerEpoch,
                 ResponseError::ConcurrentTransactions => ResponseError::CoordinatorLoadInProgress,
                 e => e,
             }),
