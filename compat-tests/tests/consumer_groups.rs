@@ -308,6 +308,8 @@ struct MemberCtx {
     events: Arc<Mutex<Vec<String>>>,
     /// The generation ids from librdkafka's "JoinGroup response: GenerationId N" lines.
     generations: Arc<Mutex<Vec<i32>>>,
+    /// Whether the last JoinGroup response named this member the leader ("LeaderId X (me)").
+    leads: Arc<AtomicBool>,
     print_log: bool,
 }
 
@@ -317,6 +319,7 @@ impl ClientContext for MemberCtx {
             let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
             if let Ok(g) = digits.parse() {
                 self.generations.lock().unwrap().push(g);
+                self.leads.store(rest.contains(" (me),"), Ordering::SeqCst);
             }
         }
         if self.print_log || (level as i32) <= (RDKafkaLogLevel::Warning as i32) {
@@ -379,6 +382,7 @@ struct Member {
     assignment: Arc<Mutex<Vec<i32>>>,
     events: Arc<Mutex<Vec<String>>>,
     generations: Arc<Mutex<Vec<i32>>>,
+    leads: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -388,11 +392,13 @@ impl Member {
         let assignment = Arc::new(Mutex::new(Vec::new()));
         let events = Arc::new(Mutex::new(Vec::new()));
         let generations = Arc::new(Mutex::new(Vec::new()));
+        let leads = Arc::new(AtomicBool::new(false));
         let ctx = MemberCtx {
             name: name.to_string(),
             journal: Arc::clone(journal),
             events: Arc::clone(&events),
             generations: Arc::clone(&generations),
+            leads: Arc::clone(&leads),
             print_log: std::env::var_os("COMPAT_RDKAFKA_DEBUG").is_some(),
         };
         let mut config = config;
@@ -442,8 +448,14 @@ impl Member {
             assignment,
             events,
             generations,
+            leads,
             thread: Some(thread),
         }
+    }
+
+    /// Whether its last JoinGroup response made it the group leader.
+    fn leads(&self) -> bool {
+        self.leads.load(Ordering::SeqCst)
     }
 
     fn events(&self) -> Vec<String> {
@@ -1012,6 +1024,18 @@ fn static_member_rejoins_without_rebalance(cluster: &Cluster) {
     produce(&bootstrap, &topic, 0, 50, &mut expected);
 
     let instance = |n: u32| format!("{group}-instance-{n}");
+    // s3 joins first, so it is the leader (the leader stays while it is a member): the member that
+    // leaves and returns below is the leader, the case where a returning member could make the
+    // coordinator rebalance (Kafka 4.x does not, for any JoinGroup version).
+    let s3 = Member::start(
+        "s3",
+        static_config(&bootstrap, &group, Some(&instance(3))),
+        &topic,
+        &journal,
+    );
+    wait_until(&format!("{label}: s3 joined"), SETTLE, TICK, || {
+        (!s3.generations().is_empty()).then_some(())
+    });
     let s1 = Member::start(
         "s1",
         static_config(&bootstrap, &group, Some(&instance(1))),
@@ -1021,12 +1045,6 @@ fn static_member_rejoins_without_rebalance(cluster: &Cluster) {
     let s2 = Member::start(
         "s2",
         static_config(&bootstrap, &group, Some(&instance(2))),
-        &topic,
-        &journal,
-    );
-    let s3 = Member::start(
-        "s3",
-        static_config(&bootstrap, &group, Some(&instance(3))),
         &topic,
         &journal,
     );
@@ -1044,6 +1062,10 @@ fn static_member_rejoins_without_rebalance(cluster: &Cluster) {
             m.name
         );
     }
+    assert!(
+        s3.leads(),
+        "{label}: s3, the first to join, leads the group"
+    );
     let (events1, events2) = (s1.events(), s2.events());
 
     // s3 closes (a static member sends no LeaveGroup) and comes back with the same instance id.

@@ -715,31 +715,43 @@ impl ClassicGroup {
             m.heard_from(now);
             old
         };
+        let previous_leader = self.leader.clone();
         if self.leader.as_deref() == Some(old_id.as_str()) {
             self.leader = Some(new_id.clone());
         }
         tracing::info!(group = %self.id, instance_id = ?p.instance_id, old_member = %old_id,
             new_member = %new_id, "static member rejoined; replaced its previous incarnation");
         let is_leader = self.leader.as_deref() == Some(new_id.as_str());
+        let protocol_kept = self
+            .protocol_name
+            .as_ref()
+            .is_some_and(|n| p.protocols.iter().any(|(pn, _)| pn == n));
+        let selected_changes = !protocol_kept || self.select_protocol() != self.protocol_name;
         match self.state {
-            GroupState::Stable | GroupState::CompletingRebalance => {
-                let protocol_kept = self
-                    .protocol_name
-                    .as_ref()
-                    .is_some_and(|n| p.protocols.iter().any(|(pn, _)| pn == n));
-                let selected_changes =
-                    !protocol_kept || self.select_protocol() != self.protocol_name;
-                if selected_changes || (is_leader && !p.supports_skip_assignment) {
-                    let (tx, rx) = oneshot::channel();
-                    self.members[index].join_waiter = Some(tx);
-                    self.prepare_rebalance(limits, now, now_ms);
-                    Reply::Later(rx)
-                } else {
-                    self.dirty = true;
+            // Stable and the selected protocol stays: no rebalance, even for the leader. A client
+            // that can skip the assignment (JoinGroup v9+, KIP-814) is told it leads with
+            // skip_assignment; an older one is answered with the leader as it was before the
+            // replacement (the old member id), so it syncs as a follower and gets its assignment
+            // back (Kafka 4.x; older Kafka rebalanced when the leader returned).
+            GroupState::Stable if !selected_changes => {
+                self.dirty = true;
+                if p.supports_skip_assignment {
                     let mut r = self.current_join_result(&new_id, is_leader);
                     r.skip_assignment = is_leader;
                     Reply::Now(r)
+                } else {
+                    let mut r = self.current_join_result(&new_id, false);
+                    r.leader = previous_leader.unwrap_or_default();
+                    Reply::Now(r)
                 }
+            }
+            // A protocol change, or the old incarnation may already be in the assignment being
+            // computed (CompletingRebalance): rebalance.
+            GroupState::Stable | GroupState::CompletingRebalance => {
+                let (tx, rx) = oneshot::channel();
+                self.members[index].join_waiter = Some(tx);
+                self.prepare_rebalance(limits, now, now_ms);
+                Reply::Later(rx)
             }
             _ => {
                 let (tx, rx) = oneshot::channel();

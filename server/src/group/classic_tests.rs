@@ -295,27 +295,38 @@ fn protocol_is_chosen_among_those_every_member_supports() {
     assert_eq!(ja.members[0].metadata, Bytes::from("meta-roundrobin"));
 }
 
+/// A static member's join parameters.
+fn stat(id: &str, inst: &str) -> JoinParams {
+    JoinParams {
+        instance_id: Some(inst.into()),
+        ..params(id, &["range"])
+    }
+}
+
+/// A Stable group of two static members at generation 2: a1 (instance "ia", the leader, assigned
+/// "A") and b1 (instance "ib", assigned "B").
+fn two_static_members(lim: &GroupLimits, t: Instant) -> ClassicGroup {
+    let mut g = ClassicGroup::new("g", 0);
+    // Static members skip MEMBER_ID_REQUIRED.
+    let mut a = later(g.join(stat("", "ia"), "a1".into(), lim, t, 0));
+    let mut b = later(g.join(stat("", "ib"), "b1".into(), lim, t, 0));
+    // a joined first and completed generation 1 alone; b triggered generation 2.
+    assert_eq!(ready(&mut a).generation, 1);
+    let mut a = later(g.join(stat("a1", "ia"), "x".into(), lim, t, 0));
+    let (ja, jb) = (ready(&mut a), ready(&mut b));
+    assert_eq!((ja.generation, jb.generation), (2, 2));
+    assert_eq!(ja.leader, "a1");
+    let _ = sync(&mut g, "a1", 2, &[("a1", "A"), ("b1", "B")], t);
+    let _ = sync(&mut g, "b1", 2, &[], t);
+    assert_eq!(g.state, GroupState::Stable);
+    g
+}
+
 #[test]
 fn static_member_rejoining_a_stable_group_keeps_the_generation() {
     let t = Instant::now();
     let lim = limits(0);
-    let mut g = ClassicGroup::new("g", 0);
-    let stat = |id: &str, inst: &str| JoinParams {
-        instance_id: Some(inst.into()),
-        ..params(id, &["range"])
-    };
-    // Static members skip MEMBER_ID_REQUIRED.
-    let mut a = later(g.join(stat("", "ia"), "a1".into(), &lim, t, 0));
-    let mut b = later(g.join(stat("", "ib"), "b1".into(), &lim, t, 0));
-    // a joined first and completed generation 1 alone; b triggered generation 2.
-    let ja = ready(&mut a);
-    assert_eq!(ja.generation, 1);
-    let mut a = later(g.join(stat("a1", "ia"), "x".into(), &lim, t, 0));
-    let (ja, jb) = (ready(&mut a), ready(&mut b));
-    assert_eq!((ja.generation, jb.generation), (2, 2));
-    let _ = sync(&mut g, "a1", 2, &[("a1", "A"), ("b1", "B")], t);
-    let _ = sync(&mut g, "b1", 2, &[], t);
-    assert_eq!(g.state, GroupState::Stable);
+    let mut g = two_static_members(&lim, t);
     g.dirty = false;
 
     // b restarts: new incarnation, same instance id, unknown member id.
@@ -333,6 +344,48 @@ fn static_member_rejoining_a_stable_group_keeps_the_generation() {
         Err(ResponseError::FencedInstanceId)
     );
     assert_eq!(g.heartbeat("b2", Some("ib"), 2, t), Ok(()));
+}
+
+#[test]
+fn static_leader_rejoining_a_stable_group_keeps_the_generation_in_every_join_version() {
+    // Kafka 4.x: the returning leader does not trigger a rebalance. JoinGroup v9+ is told it leads
+    // with skip_assignment; older versions get the previous leader id and sync as a follower.
+    for skip in [true, false] {
+        let t = Instant::now();
+        let lim = limits(0);
+        let mut g = two_static_members(&lim, t);
+
+        // The leader a restarts with the same instance id.
+        let rejoin = JoinParams {
+            supports_skip_assignment: skip,
+            ..stat("", "ia")
+        };
+        let ja2 = now_of(g.join(rejoin, "a2".into(), &lim, t, 0));
+        assert_eq!(
+            (ja2.error, ja2.generation),
+            (0, 2),
+            "skip={skip}: no rebalance"
+        );
+        assert_eq!(g.state, GroupState::Stable, "skip={skip}");
+        if skip {
+            assert_eq!(ja2.leader, "a2");
+            assert!(ja2.skip_assignment);
+            assert_eq!(ja2.members.len(), 2, "the leader gets the members");
+        } else {
+            assert_eq!(
+                ja2.leader, "a1",
+                "the previous leader id: a2 syncs as a follower"
+            );
+            assert!(!ja2.skip_assignment);
+            assert!(ja2.members.is_empty());
+        }
+        let s = now_of(sync_as(&mut g, "a2", "ia", 2, t));
+        assert_eq!(
+            s.assignment,
+            Bytes::from("A"),
+            "skip={skip}: keeps its assignment"
+        );
+    }
 }
 
 fn sync_as(g: &mut ClassicGroup, id: &str, inst: &str, gen: i32, t: Instant) -> Reply<SyncResult> {
