@@ -689,6 +689,24 @@ impl Log {
     ///
     /// `&self`: positional reads only, safe under a shared read lock.
     pub fn read(&self, offset: i64, max_bytes: usize, min_one: bool) -> Result<ReadInfo> {
+        let records = self
+            .read_from_segments(offset, |seg| seg.read(offset, max_bytes, min_one))?
+            .unwrap_or_default();
+        Ok(ReadInfo {
+            records,
+            log_start_offset: self.log_start_offset(),
+            log_end_offset: self.log_end_offset(),
+        })
+    }
+
+    /// The first answer of `read` for a read at `offset`: [`StorageError::OffsetOutOfRange`] below the log start or
+    /// above the log end, `None` at the log end; otherwise each segment from the one holding `offset` on is asked
+    /// until one has something at or after it.
+    fn read_from_segments<T>(
+        &self,
+        offset: i64,
+        mut read: impl FnMut(&Segment) -> Result<Option<T>>,
+    ) -> Result<Option<T>> {
         let (log_start_offset, log_end_offset) = (self.log_start_offset(), self.log_end_offset());
         if offset < log_start_offset || offset > log_end_offset {
             return Err(StorageError::OffsetOutOfRange {
@@ -697,25 +715,20 @@ impl Log {
                 log_end: log_end_offset,
             });
         }
-        let mut records = Bytes::new();
-        if offset < log_end_offset {
-            let floor = self
-                .segments
-                .range(..=offset)
-                .next_back()
-                .map_or(log_start_offset, |(b, _)| *b);
-            for seg in self.segments.range(floor..).map(|(_, s)| s) {
-                if let Some(r) = seg.read(offset, max_bytes, min_one)? {
-                    records = r;
-                    break;
-                }
+        if offset == log_end_offset {
+            return Ok(None);
+        }
+        let floor = self
+            .segments
+            .range(..=offset)
+            .next_back()
+            .map_or(log_start_offset, |(b, _)| *b);
+        for seg in self.segments.range(floor..).map(|(_, s)| s) {
+            if let Some(r) = read(seg)? {
+                return Ok(Some(r));
             }
         }
-        Ok(ReadInfo {
-            records,
-            log_start_offset,
-            log_end_offset,
-        })
+        Ok(None)
     }
 
     /// [`Log::read`] bounded for `read_committed` (Kafka caps such a fetch at the last stable offset): only the
@@ -774,28 +787,12 @@ impl Log {
         if offset >= max_offset && (log_start_offset..=log_end_offset).contains(&offset) {
             return Ok(info);
         }
-        if offset < log_start_offset || offset > log_end_offset {
-            return Err(StorageError::OffsetOutOfRange {
-                requested: offset,
-                log_start: log_start_offset,
-                log_end: log_end_offset,
-            });
-        }
-        if offset < log_end_offset {
-            let floor = self
-                .segments
-                .range(..=offset)
-                .next_back()
-                .map_or(log_start_offset, |(b, _)| *b);
-            for seg in self.segments.range(floor..).map(|(_, s)| s) {
-                if let Some(r) = seg.read_range(offset, max_bytes, min_one, max_offset)? {
-                    if !r.slice.is_empty() {
-                        info.records = Some(r.slice);
-                        info.next_offset = r.next_offset;
-                    }
-                    break;
-                }
-            }
+        let found = self.read_from_segments(offset, |seg| {
+            seg.read_range(offset, max_bytes, min_one, max_offset)
+        })?;
+        if let Some(r) = found.filter(|r| !r.slice.is_empty()) {
+            info.records = Some(r.slice);
+            info.next_offset = r.next_offset;
         }
         Ok(info)
     }
