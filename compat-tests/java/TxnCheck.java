@@ -470,10 +470,22 @@ public final class TxnCheck {
                     }
                 }
             }
-            Map<TopicPartition, OffsetAndMetadata> got = groupOffsets(admin, group);
+            // Kafka 4.x answers commitTransaction before the markers reach __consumer_offsets
+            // (transactions V2), and requireStable did not always hold back a partition whose
+            // first committed offset was still pending: the reference broker once showed 2 of 3
+            // partitions. So wait (bounded, 15 s) for the expected offsets; the values must still
+            // match exactly. minikafka answers EndTxn after its markers, so the first read matches.
             Map<TopicPartition, Long> gotOffsets = new TreeMap<>((a, b) -> a.toString().compareTo(b.toString()));
-            for (Map.Entry<TopicPartition, OffsetAndMetadata> e : got.entrySet()) {
-                gotOffsets.put(e.getKey(), e.getValue().offset());
+            long offsetsDeadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+            while (true) {
+                gotOffsets.clear();
+                for (Map.Entry<TopicPartition, OffsetAndMetadata> e : groupOffsets(admin, group).entrySet()) {
+                    gotOffsets.put(e.getKey(), e.getValue().offset());
+                }
+                if (gotOffsets.equals(wantOffsets) || System.nanoTime() > offsetsDeadline) {
+                    break;
+                }
+                Thread.sleep(200);
             }
             if (!gotOffsets.equals(wantOffsets)) {
                 throw new CheckFailed("group " + group + " committed offsets " + gotOffsets + ", expected " + wantOffsets
