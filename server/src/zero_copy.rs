@@ -88,7 +88,7 @@ fn length_field(len: usize, compact: bool, out: &mut BytesMut) -> Result<(), Str
 /// Cut an encoded frame (its 4-byte size first) at the placeholders standing for `files`, in order. `compact`:
 /// the response version encodes `records` as compact bytes (Fetch v12+).
 pub(crate) fn splice(
-    frame: BytesMut,
+    mut frame: BytesMut,
     files: Vec<FileSlice>,
     compact: bool,
 ) -> Result<Vec<Part>, String> {
@@ -96,11 +96,21 @@ pub(crate) fn splice(
     let mut placeholder_prefix = BytesMut::new();
     length_field(TOKEN_LEN, compact, &mut placeholder_prefix)?;
     let prefix_len = placeholder_prefix.len();
-    let frame = frame.freeze();
-    let mut parts = Vec::with_capacity(files.len() * 2 + 1);
+    // The real length fields, and from them the frame size, known before cutting.
+    let mut fields = Vec::with_capacity(files.len());
     let mut body_len = frame.len() - 4;
+    for file in &files {
+        let mut field = BytesMut::new();
+        length_field(file.len(), compact, &mut field)?;
+        body_len = body_len - prefix_len - TOKEN_LEN + field.len() + file.len();
+        fields.push(field);
+    }
+    let size = i32::try_from(body_len).map_err(|_| "response larger than 2 GiB".to_string())?;
+    frame[..4].copy_from_slice(&size.to_be_bytes());
+    let frame = frame.freeze();
+    let mut parts = Vec::with_capacity(files.len() * 3 + 1);
     let mut start = 0usize;
-    for file in files {
+    for (file, field) in files.into_iter().zip(fields) {
         let found = frame[start..]
             .windows(TOKEN_LEN)
             .position(|w| w == &token[..])
@@ -110,23 +120,12 @@ pub(crate) fn splice(
         {
             return Err("a records placeholder is not preceded by its length".into());
         }
-        let mut mem = BytesMut::with_capacity(found - prefix_len - start + 5);
-        mem.extend_from_slice(&frame[start..found - prefix_len]);
-        length_field(file.len(), compact, &mut mem)?;
-        body_len = body_len - prefix_len - TOKEN_LEN
-            + (mem.len() - (found - prefix_len - start))
-            + file.len();
-        parts.push(Part::Mem(mem.freeze()));
+        parts.push(Part::Mem(frame.slice(start..found - prefix_len)));
+        parts.push(Part::Mem(field.freeze()));
         parts.push(Part::File(file));
         start = found + TOKEN_LEN;
     }
     parts.push(Part::Mem(frame.slice(start..)));
-    let size = i32::try_from(body_len).map_err(|_| "response larger than 2 GiB".to_string())?;
-    if let Some(Part::Mem(first)) = parts.first_mut() {
-        let mut patched = BytesMut::from(&first[..]);
-        patched[..4].copy_from_slice(&size.to_be_bytes());
-        *first = patched.freeze();
-    }
     Ok(parts)
 }
 
