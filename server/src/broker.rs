@@ -1,9 +1,11 @@
 //! The running broker: start-up (data directory, topics, listeners), the background tasks
 //! (retention, segment age, time-based flush) and graceful shutdown.
 //!
-//! Start-up order: lock the data directory and read `meta.properties`; open every topic's logs
-//! (recovering segment tails if the previous run did not shut down cleanly); bind the
-//! listeners; log `minikafka started, listening on HOST:PORT`.
+//! Start-up order: bind the listeners (so a port in use fails before anything on disk is
+//! touched); lock the data directory and read `meta.properties`; open every topic's logs
+//! (recovering segment tails if the previous run did not shut down cleanly) and take their
+//! leadership; load the coordinators; start accepting; log `minikafka started, listening on
+//! HOST:PORT`.
 //!
 //! Shutdown order: log `minikafka shutting down, flushing logs`; stop accepting; let each
 //! connection finish its in-flight request (long-poll fetches return early); flush and fsync
@@ -11,7 +13,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -19,13 +21,16 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
+use crate::clock::now_ms;
 use crate::config::BrokerConfig;
+use crate::context::Broker;
 use crate::fetch_sessions::FetchSessions;
 use crate::group::GroupCoordinator;
 use crate::meta::{DataDir, MetaError};
 use crate::net::{self, Listener};
 use crate::producer_ids::ProducerIds;
-use crate::topics::{Partition, TopicError, Topics};
+use crate::replica::{sync_partition, ReplicaManager};
+use crate::topics::{TopicError, Topics};
 use crate::txn::TxnCoordinator;
 
 /// Errors starting or stopping the broker.
@@ -48,36 +53,6 @@ pub enum BrokerError {
     /// Writing the clean-shutdown marker failed.
     #[error("cannot write the clean-shutdown marker: {0}")]
     Marker(std::io::Error),
-}
-
-/// Broker state shared by every connection and handler.
-#[derive(Debug)]
-pub struct Broker {
-    /// Validated configuration.
-    pub config: Arc<BrokerConfig>,
-    /// Topics and their logs.
-    pub topics: Arc<Topics>,
-    /// Cluster id from meta.properties.
-    pub cluster_id: String,
-    /// Host given to clients in Metadata and FindCoordinator.
-    pub advertised_host: String,
-    /// Port given to clients.
-    pub advertised_port: i32,
-    /// Producer id allocator for InitProducerId.
-    pub producer_ids: Arc<ProducerIds>,
-    /// Incremental fetch sessions (KIP-227).
-    pub fetch_sessions: FetchSessions,
-    /// Consumer groups and committed offsets.
-    pub groups: Arc<GroupCoordinator>,
-    /// Transactional ids and their transactions.
-    pub txn: Arc<TxnCoordinator>,
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// A started broker. Dropping it without [`RunningBroker::shutdown`] leaves the data as after a
@@ -132,29 +107,38 @@ impl RunningBroker {
     /// Open the data directory and the logs, bind and start serving.
     pub async fn start(config: BrokerConfig) -> Result<RunningBroker, BrokerError> {
         let config = Arc::new(config);
+        // Bind first: a port in use must not leave a freshly formatted data directory behind.
+        // Connections queue in the backlog until the logs are open and the listeners run.
+        let listeners = bind(&config).await?;
         let cfg = config.clone();
-        let (data_dir, topics, producer_ids, groups, txn) =
+        let (data_dir, topics, replicas, producer_ids, groups, txn) =
             tokio::task::spawn_blocking(move || -> Result<_, BrokerError> {
                 let data_dir = DataDir::open(&cfg.data_dir, cfg.node_id)?;
+                let replicas = Arc::new(ReplicaManager::new(data_dir.path(), cfg.node_id));
                 let topics = Arc::new(Topics::load(
                     data_dir.path(),
                     cfg.clone(),
+                    replicas.clone(),
                     data_dir.was_clean(),
                 )?);
                 let producer_ids =
                     Arc::new(ProducerIds::open(data_dir.path()).map_err(TopicError::Io)?);
-                let groups = Arc::new(GroupCoordinator::load(topics.clone(), cfg.clone())?);
+                let groups = Arc::new(GroupCoordinator::load(
+                    topics.clone(),
+                    replicas.clone(),
+                    cfg.clone(),
+                )?);
                 let txn = TxnCoordinator::load(
                     topics.clone(),
+                    replicas.clone(),
                     cfg.clone(),
                     producer_ids.clone(),
                     groups.clone(),
                 )?;
-                Ok((data_dir, topics, producer_ids, groups, txn))
+                Ok((data_dir, topics, replicas, producer_ids, groups, txn))
             })
             .await
             .map_err(|e| BrokerError::Marker(std::io::Error::other(e.to_string())))??;
-        let listeners = bind(&config).await?;
         let local_addr = listeners[0]
             .local_addr()
             .map_err(|source| BrokerError::Bind {
@@ -169,6 +153,7 @@ impl RunningBroker {
         let broker = Arc::new(Broker {
             config: config.clone(),
             topics,
+            replicas,
             cluster_id: data_dir.cluster_id().to_string(),
             advertised_host,
             advertised_port: i32::from(advertised_port),
@@ -232,10 +217,10 @@ impl RunningBroker {
         {
             warn!("some connections did not finish within 30 s; closing anyway");
         }
-        let topics = self.broker.topics.clone();
+        let replicas = self.broker.replicas.clone();
         let data_dir = self.data_dir;
         tokio::task::spawn_blocking(move || -> Result<(), BrokerError> {
-            topics.close_all()?;
+            replicas.close_all().map_err(TopicError::Storage)?;
             data_dir
                 .mark_clean_shutdown()
                 .map_err(BrokerError::Marker)?;
@@ -248,25 +233,6 @@ impl RunningBroker {
     }
 }
 
-/// Make everything appended to the partition so far durable (fsync on a blocking thread, then
-/// record it as durable), sharing fsyncs with concurrent callers ([`crate::group_commit`]).
-/// Callers that know their own last offset use [`sync_partition_to`] instead, and so wait less.
-pub(crate) async fn sync_partition(p: &Arc<Partition>) -> std::io::Result<()> {
-    let end = p.read().log_end_offset();
-    sync_partition_to(p, end).await
-}
-
-/// Make every offset of the partition below `end` durable: the future resolves to `Ok` once an
-/// fsync covering `end` has succeeded (at once if one already has), and fails with the error of
-/// the fsync that was meant to cover it. The request joins its fsync round at the call, so
-/// several partitions can be joined before waiting for any.
-pub(crate) fn sync_partition_to(
-    p: &Arc<Partition>,
-    end: i64,
-) -> impl std::future::Future<Output = std::io::Result<()>> + Send + 'static {
-    crate::group_commit::sync_to(p, end)
-}
-
 /// Periodically applies retention and rolls segments that passed segment.ms.
 async fn retention_task(broker: Arc<Broker>, shutdown: CancellationToken) {
     let period = Duration::from_millis(broker.config.retention_check_interval_ms);
@@ -275,26 +241,20 @@ async fn retention_task(broker: Arc<Broker>, shutdown: CancellationToken) {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(period) => {}
         }
-        let topics = broker.topics.clone();
+        let replicas = broker.replicas.clone();
         let res = tokio::task::spawn_blocking(move || {
-            for p in topics.all_partitions() {
-                if p.is_deleted() {
-                    continue;
-                }
-                let now = now_ms();
-                let mut log = p.write();
-                if let Err(e) = log.maybe_roll(now) {
-                    error!(topic = %p.topic, partition = p.index, error = %e, "segment roll failed");
-                }
-                match log.enforce_retention(now) {
+            for p in replicas.all() {
+                match p.roll_and_retain(now_ms()) {
                     Ok(deleted) => {
                         for d in deleted {
                             info!(topic = %p.topic, partition = p.index, base_offset = d.base_offset,
-                                size = d.size, reason = %d.reason, log_start_offset = log.log_start_offset(),
+                                size = d.size, reason = %d.reason, log_start_offset = p.log_start_offset(),
                                 "deleted segment");
                         }
                     }
-                    Err(e) => error!(topic = %p.topic, partition = p.index, error = %e, "retention failed"),
+                    Err((e, what)) => {
+                        error!(topic = %p.topic, partition = p.index, error = %e, "{what} failed");
+                    }
                 }
             }
         })
@@ -314,15 +274,8 @@ async fn flush_task(broker: Arc<Broker>, shutdown: CancellationToken) {
             () = tokio::time::sleep(period) => {}
         }
         let now = now_ms();
-        for p in broker.topics.all_partitions() {
-            let due = {
-                let log = p.read();
-                let flush_ms = log.config().flush_ms;
-                flush_ms != i64::MAX
-                    && log.unflushed_messages() > 0
-                    && now.saturating_sub(log.last_flush_ms()) >= flush_ms
-            };
-            if due && !p.is_deleted() {
+        for p in broker.replicas.all() {
+            if p.flush_due(now) && !p.is_deleted() {
                 if let Err(e) = sync_partition(&p).await {
                     error!(topic = %p.topic, partition = p.index, error = %e, "fsync failed");
                 }
@@ -338,8 +291,8 @@ async fn producer_expiry_task(broker: Arc<Broker>, shutdown: CancellationToken) 
     let expiration = broker.config.producer_id_expiration_ms;
     loop {
         let now = now_ms();
-        for p in broker.topics.all_partitions() {
-            let expired = p.write().expire_producers(now, expiration);
+        for p in broker.replicas.all() {
+            let expired = p.expire_producers(now, expiration);
             if expired > 0 {
                 info!(topic = %p.topic, partition = p.index, expired, "expired idle producer ids");
             }

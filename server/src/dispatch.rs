@@ -4,7 +4,7 @@
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
 use tokio_util::sync::CancellationToken;
 
-use crate::broker::Broker;
+use crate::context::Broker;
 use crate::handlers;
 use crate::zero_copy::Reply;
 

@@ -28,16 +28,19 @@
 //! ```
 
 pub mod broker;
+pub mod clock;
 pub mod config;
+pub mod context;
 pub mod dispatch;
 pub mod fetch_sessions;
 pub mod group;
-pub mod group_commit;
 mod handlers;
 mod log_cleaner;
 pub mod meta;
+pub mod metadata;
 mod net;
 pub mod producer_ids;
+pub mod replica;
 pub mod topics;
 pub mod txn;
 mod zero_copy;

@@ -1,5 +1,6 @@
 //! The background log cleaner (Kafka's `LogCleaner` thread): every `log.cleaner.backoff.ms`, each partition
-//! whose `cleanup.policy` contains `compact` is compacted by [`minikafka_storage::cleaner`].
+//! whose `cleanup.policy` contains `compact` is compacted by [`minikafka_storage::cleaner`], through the replica layer
+//! ([`crate::replica::Partition::clean`]).
 //!
 //! One partition at a time, in three steps so that produce and fetch are blocked only briefly: the plan is
 //! made under the partition's read lock, the cleaned segments are written on a blocking thread without any
@@ -10,12 +11,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use minikafka_storage::{CleanStats, StorageError};
+use minikafka_storage::StorageError;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info};
 
-use crate::broker::{now_ms, Broker};
-use crate::topics::Partition;
+use crate::clock::now_ms;
+use crate::context::Broker;
 
 /// Run the log cleaner until `shutdown` is cancelled.
 pub(crate) async fn cleaner_task(broker: Arc<Broker>, shutdown: CancellationToken) {
@@ -28,15 +29,15 @@ pub(crate) async fn cleaner_task(broker: Arc<Broker>, shutdown: CancellationToke
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(period) => {}
         }
-        for p in broker.topics.all_partitions() {
+        for p in broker.replicas.all() {
             if shutdown.is_cancelled() {
                 return;
             }
-            if p.is_deleted() || !p.read().config().cleanup_policy.compact {
+            if p.is_deleted() || !p.is_compacted() {
                 continue;
             }
             let part = Arc::clone(&p);
-            match tokio::task::spawn_blocking(move || clean_partition(&part)).await {
+            match tokio::task::spawn_blocking(move || part.clean(now_ms())).await {
                 Ok(Ok(Some(s))) => info!(
                     topic = %p.topic,
                     partition = p.index,
@@ -63,18 +64,4 @@ pub(crate) async fn cleaner_task(broker: Arc<Broker>, shutdown: CancellationToke
             }
         }
     }
-}
-
-/// Plan (read lock), run (no lock), commit (write lock) one clean of `p`. Blocking.
-fn clean_partition(p: &Partition) -> Result<Option<CleanStats>, StorageError> {
-    let Some(plan) = p.read().plan_clean(now_ms())? else {
-        return Ok(None);
-    };
-    let cleaned = plan.run()?;
-    if p.is_deleted() {
-        cleaned.discard();
-        return Ok(None);
-    }
-    let stats = p.write().commit_clean(cleaned)?;
-    Ok(Some(stats))
 }

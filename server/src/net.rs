@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, info_span, warn, Instrument};
 
-use crate::broker::Broker;
+use crate::context::Broker;
 use crate::dispatch;
 use crate::zero_copy::{self, Part};
 

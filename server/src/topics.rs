@@ -1,35 +1,36 @@
-//! The topic registry: names, topic ids, partition counts and per-topic configs, each partition
-//! with its open [`Log`].
+//! The single-node metadata store: the topic registry (names, topic ids, partition counts,
+//! per-topic configs) that publishes the [`MetadataImage`] every handler consults, and turns
+//! administrative changes (create, delete, grow, reconfigure, DeleteRecords) into new images and
+//! into partitions opened or removed by the replica layer.
+//!
+//! It stands where a controller quorum will stand: validation and persistence of topic
+//! metadata. It holds no logs itself; partitions and their logs belong to the
+//! [`ReplicaManager`].
 //!
 //! Topic metadata persists in `minikafka-topics.toml` in the data directory, rewritten
 //! atomically on every change. Creation makes the partition directories first and then records
 //! the topic; deletion forgets the topic first and then removes the directories, so a crash in
 //! between never leaves a topic that points at missing data.
 //!
-//! Locking: the registry uses a std `RwLock` (never held across `.await`); each partition's log
-//! has its own `RwLock` so fetches read in parallel while appends are exclusive per partition.
+//! Locking: administrative changes are serialised by one mutex; readers take the current image
+//! (an `Arc` swapped under a std `RwLock`, never held across `.await`).
 
-use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
-use minikafka_storage::batch::{iter_headers, BatchHeader};
-use minikafka_storage::{Log, LogConfig, StorageError};
+use minikafka_storage::StorageError;
 use serde::{Deserialize, Serialize};
-use tokio::sync::Notify;
-use tracing::{info, warn};
+use tracing::info;
 use uuid::Uuid;
 
 use crate::config::{BrokerConfig, ConfigError, TopicConfig};
-use crate::group_commit::{FsyncHook, GroupCommit};
-use crate::meta::{kafka_uuid_string, write_atomically};
+use crate::meta::write_atomically;
+use crate::metadata::{MetadataImage, PartitionImage, TopicImage};
+use crate::replica::{Partition, ReplicaManager};
 
 /// File holding the topic metadata.
 pub const TOPICS_FILE: &str = "minikafka-topics.toml";
-/// Kafka's file of log start offsets moved by DeleteRecords (`0`, count, `topic partition offset` lines).
-pub const LOG_START_CHECKPOINT: &str = "log-start-offset-checkpoint";
 
 /// Errors of topic administration, each mapped to one Kafka error code by the handlers.
 #[derive(Debug, thiserror::Error)]
@@ -94,143 +95,6 @@ pub fn validate_name(name: &str) -> Result<(), TopicError> {
     Ok(())
 }
 
-/// One partition of a topic.
-#[derive(Debug)]
-pub struct Partition {
-    /// Topic name (for logs).
-    pub topic: String,
-    /// Partition index.
-    pub index: i32,
-    /// The partition's log; readers share, appenders exclude.
-    log: RwLock<Log>,
-    /// Fetches waiting for data on this partition (woken on append).
-    waiters: Mutex<Vec<Weak<Notify>>>,
-    /// Set when the topic is deleted; appends are refused afterwards.
-    deleted: AtomicBool,
-    /// Shares fsyncs among concurrent requests that need this log durable.
-    group_commit: GroupCommit,
-}
-
-impl Partition {
-    /// Shared access to the log.
-    pub fn read(&self) -> RwLockReadGuard<'_, Log> {
-        self.log
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Exclusive access to the log.
-    pub fn write(&self) -> RwLockWriteGuard<'_, Log> {
-        self.log
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Whether the topic was deleted while this handle was held.
-    pub fn is_deleted(&self) -> bool {
-        self.deleted.load(Ordering::Acquire)
-    }
-
-    /// The partition's group-commit state ([`crate::group_commit`]).
-    pub(crate) fn group_commit(&self) -> &GroupCommit {
-        &self.group_commit
-    }
-
-    /// fsyncs of this partition's log started by the group commit so far (produce, offset and
-    /// transaction acknowledgements, `flush.ms`); not those of shutdown or deletion. For tests
-    /// and diagnostics.
-    pub fn fsync_count(&self) -> u64 {
-        self.group_commit.fsync_count()
-    }
-
-    /// Test hook: run `hook` on the blocking thread before each group-commit fsync of this
-    /// partition (`None` removes it). See [`FsyncHook`].
-    #[doc(hidden)]
-    pub fn set_fsync_hook(&self, hook: Option<FsyncHook>) {
-        self.group_commit.set_hook(hook);
-    }
-
-    /// Register a waiter woken by the next append.
-    pub fn watch(&self, waiter: &Arc<Notify>) {
-        let mut w = self
-            .waiters
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        w.retain(|x| x.strong_count() > 0);
-        w.push(Arc::downgrade(waiter));
-    }
-
-    /// Wake every waiting fetch.
-    pub fn notify_appended(&self) {
-        let mut w = self
-            .waiters
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        w.retain(|x| match x.upgrade() {
-            Some(n) => {
-                n.notify_one();
-                true
-            }
-            None => false,
-        });
-    }
-}
-
-/// A topic: id, config and partitions.
-#[derive(Debug)]
-pub struct Topic {
-    /// Name.
-    pub name: String,
-    /// Topic id.
-    pub id: Uuid,
-    /// Explicit config overrides (changed by AlterConfigs / IncrementalAlterConfigs).
-    config: RwLock<TopicConfig>,
-    /// Partitions, index = position.
-    partitions: RwLock<Vec<Arc<Partition>>>,
-}
-
-impl Topic {
-    /// The partitions (a snapshot of the list).
-    pub fn partitions(&self) -> Vec<Arc<Partition>> {
-        self.partitions
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
-    /// One partition.
-    pub fn partition(&self, index: i32) -> Option<Arc<Partition>> {
-        let p = self
-            .partitions
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        usize::try_from(index).ok().and_then(|i| p.get(i).cloned())
-    }
-
-    /// Number of partitions.
-    pub fn partition_count(&self) -> i32 {
-        let n = self
-            .partitions
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .len();
-        i32::try_from(n).unwrap_or(i32::MAX)
-    }
-
-    /// The topic's explicit config overrides.
-    pub fn config(&self) -> TopicConfig {
-        self.config
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Whether it is an internal topic (name starts with `__`).
-    pub fn is_internal(&self) -> bool {
-        self.name.starts_with("__")
-    }
-}
-
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct TopicsFile {
     #[serde(default, rename = "topic")]
@@ -246,59 +110,37 @@ struct TopicRecord {
     configs: std::collections::BTreeMap<String, String>,
 }
 
-#[derive(Debug, Default)]
-struct Registry {
-    by_name: HashMap<String, Arc<Topic>>,
-    by_id: HashMap<Uuid, Arc<Topic>>,
-}
-
-/// All topics of this broker.
+/// The topic registry of this broker (see the module docs).
 #[derive(Debug)]
 pub struct Topics {
     data_dir: PathBuf,
     config: Arc<BrokerConfig>,
-    registry: RwLock<Registry>,
+    /// The current image; replaced whole on every change.
+    image: RwLock<Arc<MetadataImage>>,
+    /// The partitions and their logs.
+    replicas: Arc<ReplicaManager>,
     /// Serialises administrative changes (create, delete, add partitions) and their persistence.
     admin: Mutex<()>,
 }
 
-fn partition_dir(data_dir: &Path, topic: &str, index: i32) -> PathBuf {
-    data_dir.join(format!("{topic}-{index}"))
-}
-
-fn open_partition(
-    data_dir: &Path,
-    topic: &str,
-    id: Uuid,
-    index: i32,
-    log_config: LogConfig,
-    clean: bool,
-) -> Result<Arc<Partition>, TopicError> {
-    let dir = partition_dir(data_dir, topic, index);
-    let log = Log::open(&dir, log_config, clean)?;
-    let meta = dir.join("partition.metadata");
-    if !meta.exists() {
-        write_atomically(
-            &meta,
-            format!("version: 0\ntopic_id: {}\n", kafka_uuid_string(id)).as_bytes(),
-        )?;
+/// The placement of a partition led by this node (the only broker).
+fn placement(p: &Partition, node: i32) -> PartitionImage {
+    PartitionImage {
+        index: p.index,
+        replicas: vec![node],
+        leader: node,
+        leader_epoch: p.leader_epoch(),
+        isr: p.isr(),
     }
-    Ok(Arc::new(Partition {
-        topic: topic.to_string(),
-        index,
-        log: RwLock::new(log),
-        waiters: Mutex::new(Vec::new()),
-        deleted: AtomicBool::new(false),
-        group_commit: GroupCommit::default(),
-    }))
 }
 
 impl Topics {
-    /// Load the persisted topics and open every partition's log (`clean` = the previous run
-    /// shut down cleanly, so no recovery scan).
+    /// Load the persisted topics, open every partition through `replicas` (`clean` = the
+    /// previous run shut down cleanly, so no recovery scan) and publish the first image.
     pub fn load(
         data_dir: &Path,
         config: Arc<BrokerConfig>,
+        replicas: Arc<ReplicaManager>,
         clean: bool,
     ) -> Result<Topics, TopicError> {
         let path = data_dir.join(TOPICS_FILE);
@@ -312,7 +154,8 @@ impl Topics {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => TopicsFile::default(),
             Err(e) => return Err(e.into()),
         };
-        let mut registry = Registry::default();
+        let node = config.node_id;
+        let mut image = MetadataImage::default();
         for rec in file.topics {
             let id = Uuid::parse_str(&rec.id).map_err(|e| {
                 std::io::Error::new(
@@ -327,54 +170,47 @@ impl Topics {
                 &config,
             )?;
             let lc = tc.log_config(&config.log_defaults)?;
-            let mut parts = Vec::new();
+            let mut partitions = Vec::new();
             for i in 0..rec.partitions {
-                parts.push(open_partition(
-                    data_dir,
-                    &rec.name,
-                    id,
-                    i,
-                    lc.clone(),
-                    clean,
-                )?);
+                let p = replicas.open_partition(&rec.name, id, i, lc.clone(), clean, false)?;
+                partitions.push(placement(&p, node));
             }
-            let topic = Arc::new(Topic {
-                name: rec.name.clone(),
+            image = image.with_topic(TopicImage {
+                name: rec.name,
                 id,
-                config: RwLock::new(tc),
-                partitions: RwLock::new(parts),
+                config: tc,
+                partitions,
             });
-            registry.by_id.insert(id, topic.clone());
-            registry.by_name.insert(rec.name, topic);
         }
-        for (topic, partition, offset) in
-            read_start_checkpoint(&data_dir.join(LOG_START_CHECKPOINT))?
-        {
-            let Some(p) = registry
-                .by_name
-                .get(&topic)
-                .and_then(|t| t.partition(partition))
-            else {
-                continue;
-            };
-            let mut log = p.write();
-            // After an unclean shutdown the log may end below the recorded start: clamp.
-            let offset = offset.min(log.log_end_offset());
-            log.advance_log_start_offset(offset)?;
-        }
-        info!(topics = registry.by_name.len(), clean, "loaded topics");
+        replicas.load_start_checkpoint(|topic, index| {
+            image
+                .topic(topic)
+                .and_then(|t| replicas.partition(&t.id, index))
+        })?;
+        info!(topics = image.len(), clean, "loaded topics");
         Ok(Topics {
             data_dir: data_dir.to_path_buf(),
             config,
-            registry: RwLock::new(registry),
+            image: RwLock::new(Arc::new(image)),
+            replicas,
             admin: Mutex::new(()),
         })
     }
 
-    fn reg(&self) -> RwLockReadGuard<'_, Registry> {
-        self.registry
+    /// The current metadata image.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.image
             .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn publish(&self, image: MetadataImage) {
+        *self.image.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(image);
+    }
+
+    fn admin(&self) -> MutexGuard<'_, ()> {
+        self.admin.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The internal compacted topic `name` (`__consumer_offsets`, `__transaction_state`), created with
@@ -385,7 +221,7 @@ impl Topics {
         name: &str,
         partitions: i32,
         segment_bytes: i32,
-    ) -> Result<Arc<Topic>, TopicError> {
+    ) -> Result<Arc<TopicImage>, TopicError> {
         if let Some(t) = self.get(name) {
             return Ok(t);
         }
@@ -402,38 +238,28 @@ impl Topics {
     }
 
     /// Look a topic up by name.
-    pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
-        self.reg().by_name.get(name).cloned()
+    pub fn get(&self, name: &str) -> Option<Arc<TopicImage>> {
+        self.image().topic(name).cloned()
     }
 
     /// Look a topic up by id.
-    pub fn get_by_id(&self, id: &Uuid) -> Option<Arc<Topic>> {
-        self.reg().by_id.get(id).cloned()
+    pub fn get_by_id(&self, id: &Uuid) -> Option<Arc<TopicImage>> {
+        self.image().topic_by_id(id).cloned()
     }
 
     /// All topics, sorted by name.
-    pub fn all(&self) -> Vec<Arc<Topic>> {
-        let mut v: Vec<_> = self.reg().by_name.values().cloned().collect();
-        v.sort_by(|a, b| a.name.cmp(&b.name));
-        v
-    }
-
-    /// Every partition of every topic.
-    pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
-        self.all().iter().flat_map(|t| t.partitions()).collect()
+    pub fn all(&self) -> Vec<Arc<TopicImage>> {
+        self.image().topics()
     }
 
     fn persist(&self) -> Result<(), TopicError> {
-        let reg = self.reg();
         let mut file = TopicsFile::default();
-        let mut topics: Vec<_> = reg.by_name.values().collect();
-        topics.sort_by(|a, b| a.name.cmp(&b.name));
-        for t in topics {
+        for t in self.image().topics() {
             file.topics.push(TopicRecord {
                 name: t.name.clone(),
                 id: t.id.to_string(),
                 partitions: t.partition_count(),
-                configs: t.config().overrides,
+                configs: t.config.overrides.clone(),
             });
         }
         let text = toml::to_string(&file)
@@ -528,11 +354,8 @@ impl Topics {
         replication_factor: i16,
         assignments: &[(i32, Vec<i32>)],
         configs: &[(&str, Option<&str>)],
-    ) -> Result<Arc<Topic>, TopicError> {
-        let _admin = self
-            .admin
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    ) -> Result<Arc<TopicImage>, TopicError> {
+        let _admin = self.admin();
         let (n, tc) = self.check_create(
             name,
             num_partitions,
@@ -542,77 +365,36 @@ impl Topics {
         )?;
         let lc = tc.log_config(&self.config.log_defaults)?;
         let id = Uuid::new_v4();
-        let mut parts = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
+        let node = self.config.node_id;
+        let mut partitions = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
         for i in 0..n {
-            let dir = partition_dir(&self.data_dir, name, i);
-            if dir.exists() {
-                warn!(dir = %dir.display(), "removing stale partition directory left by an earlier topic");
-                fs::remove_dir_all(&dir)?;
-            }
-            parts.push(open_partition(
-                &self.data_dir,
-                name,
-                id,
-                i,
-                lc.clone(),
-                true,
-            )?);
+            let p = self
+                .replicas
+                .open_partition(name, id, i, lc.clone(), true, true)?;
+            partitions.push(placement(&p, node));
         }
-        let topic = Arc::new(Topic {
+        let topic = TopicImage {
             name: name.to_string(),
             id,
-            config: RwLock::new(tc),
-            partitions: RwLock::new(parts),
-        });
-        {
-            let mut reg = self
-                .registry
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            reg.by_name.insert(name.to_string(), topic.clone());
-            reg.by_id.insert(id, topic.clone());
-        }
+            config: tc,
+            partitions,
+        };
+        self.publish(self.image().with_topic(topic));
         self.persist()?;
         info!(topic = name, topic_id = %id, partitions = n, "created topic");
-        Ok(topic)
+        self.get(name).ok_or(TopicError::Unknown)
     }
 
     /// Delete a topic and its data. Blocking.
-    pub fn delete(&self, topic: &Arc<Topic>) -> Result<(), TopicError> {
-        let _admin = self
-            .admin
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        {
-            let mut reg = self
-                .registry
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if reg.by_id.remove(&topic.id).is_none() {
-                return Err(TopicError::Unknown);
-            }
-            reg.by_name.remove(&topic.name);
+    pub fn delete(&self, topic: &TopicImage) -> Result<(), TopicError> {
+        let _admin = self.admin();
+        let image = self.image();
+        if image.topic_by_id(&topic.id).is_none() {
+            return Err(TopicError::Unknown);
         }
+        self.publish(image.without_topic(&topic.id));
         self.persist()?;
-        for p in topic.partitions() {
-            p.deleted.store(true, Ordering::Release);
-            let log = p.write();
-            let dir = log.dir().to_path_buf();
-            let trash = dir.with_file_name(format!(
-                "{}-{}.{}-delete",
-                topic.name,
-                p.index,
-                topic.id.simple()
-            ));
-            match fs::rename(&dir, &trash).and_then(|()| fs::remove_dir_all(&trash)) {
-                Ok(()) => {}
-                Err(e) => {
-                    warn!(dir = %dir.display(), error = %e, "could not remove deleted partition's files")
-                }
-            }
-            drop(log);
-            p.notify_appended();
-        }
+        self.replicas.delete_topic(&topic.id);
         info!(topic = %topic.name, topic_id = %topic.id, "deleted topic");
         Ok(())
     }
@@ -620,15 +402,15 @@ impl Topics {
     /// Grow a topic to `count` partitions. Blocking. With `validate_only` nothing changes.
     pub fn add_partitions(
         &self,
-        topic: &Arc<Topic>,
+        topic: &TopicImage,
         count: i32,
         validate_only: bool,
     ) -> Result<(), TopicError> {
-        let _admin = self
-            .admin
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let current = topic.partition_count();
+        let _admin = self.admin();
+        let Some(current_topic) = self.get_by_id(&topic.id) else {
+            return Err(TopicError::Unknown);
+        };
+        let current = current_topic.partition_count();
         if count < current {
             return Err(TopicError::InvalidPartitions(format!(
                 "Topic currently has {current} partitions, which is higher than the requested {count}."
@@ -647,23 +429,16 @@ impl Topics {
         if validate_only {
             return Ok(());
         }
-        let lc = topic.config().log_config(&self.config.log_defaults)?;
-        let mut new = Vec::new();
+        let lc = current_topic.config.log_config(&self.config.log_defaults)?;
+        let node = self.config.node_id;
+        let mut grown = (*current_topic).clone();
         for i in current..count {
-            new.push(open_partition(
-                &self.data_dir,
-                &topic.name,
-                topic.id,
-                i,
-                lc.clone(),
-                true,
-            )?);
+            let p =
+                self.replicas
+                    .open_partition(&topic.name, topic.id, i, lc.clone(), true, true)?;
+            grown.partitions.push(placement(&p, node));
         }
-        topic
-            .partitions
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend(new);
+        self.publish(self.image().with_topic(grown));
         self.persist()?;
         info!(topic = %topic.name, from = current, to = count, "added partitions");
         Ok(())
@@ -671,19 +446,16 @@ impl Topics {
 
     /// Replace a topic's config overrides (already validated), apply them to every partition's
     /// log at once and persist them. Blocking.
-    pub fn set_config(&self, topic: &Arc<Topic>, config: TopicConfig) -> Result<(), TopicError> {
-        let _admin = self
-            .admin
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    pub fn set_config(&self, topic: &TopicImage, config: TopicConfig) -> Result<(), TopicError> {
+        let _admin = self.admin();
+        let Some(current) = self.get_by_id(&topic.id) else {
+            return Err(TopicError::Unknown);
+        };
         let lc = config.log_config(&self.config.log_defaults)?;
-        *topic
-            .config
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = config;
-        for p in topic.partitions() {
-            p.write().set_config(lc.clone());
-        }
+        let mut changed = (*current).clone();
+        changed.config = config;
+        self.publish(self.image().with_topic(changed));
+        self.replicas.set_log_config(&topic.id, &lc);
         self.persist()?;
         info!(topic = %topic.name, "altered topic config");
         Ok(())
@@ -691,34 +463,13 @@ impl Topics {
 
     /// Move a partition's log start offset forward (DeleteRecords) and persist every
     /// partition's start offset. Returns the new start offset. Blocking.
-    pub fn delete_records(&self, p: &Arc<Partition>, offset: i64) -> Result<i64, TopicError> {
-        let _admin = self
-            .admin
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let start = {
-            let mut log = p.write();
-            let deleted = log.advance_log_start_offset(offset)?;
-            for d in deleted {
-                info!(topic = %p.topic, partition = p.index, base_offset = d.base_offset, size = d.size, "deleted segment (DeleteRecords)");
-            }
-            log.log_start_offset()
-        };
-        let mut text = String::new();
-        let mut lines = 0;
-        for t in self.all() {
-            for part in t.partitions() {
-                let start = part.read().log_start_offset();
-                if start > 0 {
-                    text.push_str(&format!("{} {} {start}\n", t.name, part.index));
-                    lines += 1;
-                }
-            }
+    pub fn delete_records(&self, p: &Partition, offset: i64) -> Result<i64, TopicError> {
+        let _admin = self.admin();
+        let (deleted, start) = p.advance_log_start_offset(offset)?;
+        for d in deleted {
+            info!(topic = %p.topic, partition = p.index, base_offset = d.base_offset, size = d.size, "deleted segment (DeleteRecords)");
         }
-        write_atomically(
-            &self.data_dir.join(LOG_START_CHECKPOINT),
-            format!("0\n{lines}\n{text}").as_bytes(),
-        )?;
+        self.replicas.write_start_checkpoint()?;
         info!(topic = %p.topic, partition = p.index, log_start_offset = start, "deleted records");
         Ok(start)
     }
@@ -727,74 +478,4 @@ impl Topics {
     pub fn broker_config(&self) -> &BrokerConfig {
         &self.config
     }
-
-    /// Flush, fsync and close every log (clean shutdown). Blocking.
-    pub fn close_all(&self) -> Result<(), TopicError> {
-        let mut first_err = None;
-        for p in self.all_partitions() {
-            let mut log = p.write();
-            if let Err(e) = log.close_in_place() {
-                warn!(topic = %p.topic, partition = p.index, error = %e, "flush at shutdown failed");
-                first_err.get_or_insert(TopicError::Storage(e));
-            }
-        }
-        first_err.map_or(Ok(()), Err)
-    }
-}
-
-/// Read Kafka's log-start-offset checkpoint; a missing file means no moved start offsets.
-fn read_start_checkpoint(path: &Path) -> Result<Vec<(String, i32, i64)>, TopicError> {
-    let text = match fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e.into()),
-    };
-    let bad = || {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("{}: malformed checkpoint", path.display()),
-        )
-    };
-    let mut lines = text.lines();
-    if lines.next() != Some("0") {
-        return Err(bad().into());
-    }
-    let count: usize = lines
-        .next()
-        .and_then(|l| l.trim().parse().ok())
-        .ok_or_else(bad)?;
-    let mut out = Vec::with_capacity(count.min(1 << 16));
-    for line in lines.take(count) {
-        let mut f = line.rsplitn(3, ' ');
-        let offset = f.next().and_then(|v| v.parse().ok()).ok_or_else(bad)?;
-        let partition = f.next().and_then(|v| v.parse().ok()).ok_or_else(bad)?;
-        let topic = f.next().ok_or_else(bad)?.to_string();
-        out.push((topic, partition, offset));
-    }
-    Ok(out)
-}
-
-/// Call `f` with the header and bytes of every whole batch of `p`'s log, oldest first (the coordinators' replay of
-/// their internal topics at start). Blocking; holds the partition's read lock.
-pub fn for_each_batch(
-    p: &Partition,
-    mut f: impl FnMut(&BatchHeader, &[u8]),
-) -> Result<(), TopicError> {
-    let log = p.read();
-    let mut offset = log.log_start_offset();
-    let end = log.log_end_offset();
-    while offset < end {
-        let read = log.read(offset, 1 << 20, true)?;
-        let mut next = offset;
-        for item in iter_headers(&read.records) {
-            let (at, h) = item?;
-            next = h.next_offset();
-            f(&h, &read.records[at..at + h.size()]);
-        }
-        if next <= offset {
-            break;
-        }
-        offset = next;
-    }
-    Ok(())
 }

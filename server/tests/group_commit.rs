@@ -22,8 +22,8 @@ use kafka_protocol::messages::offset_commit_request::{
 use kafka_protocol::messages::{GroupId, OffsetCommitRequest};
 use kafka_protocol::protocol::StrBytes;
 use minikafka::broker::RunningBroker;
-use minikafka::topics::Partition;
-use tokio::sync::Notify;
+use minikafka::replica::purgatory::{Attempt, DelayedOperation};
+use minikafka::replica::Partition;
 
 const CONNECTIONS: usize = 16;
 const REQUESTS_PER_CONNECTION: usize = 8;
@@ -63,18 +63,21 @@ impl Gate {
 
 /// Wait (woken by appends, bounded) until the partition's log end offset reaches `end`.
 async fn appended_up_to(p: &Partition, end: i64) {
-    let appended = Arc::new(Notify::new());
-    p.watch(&appended);
-    while p.read().log_end_offset() < end {
-        tokio::time::timeout(PATIENCE, appended.notified())
-            .await
-            .unwrap_or_else(|_| {
-                panic!(
-                    "log end offset {} never reached {end}",
-                    p.read().log_end_offset()
-                )
-            });
-    }
+    let op = DelayedOperation::new(Some(tokio::time::Instant::now() + PATIENCE), None);
+    p.watch_appended(&op);
+    op.run(|attempt| {
+        let leo = p.log_end_offset();
+        if leo >= end {
+            return Some(());
+        }
+        assert_ne!(
+            attempt,
+            Attempt::Expired,
+            "log end offset {leo} never reached {end}"
+        );
+        None
+    })
+    .await;
 }
 
 async fn broker_with_topic(dir: &std::path::Path) -> (RunningBroker, Arc<Partition>) {
@@ -84,7 +87,8 @@ async fn broker_with_topic(dir: &std::path::Path) -> (RunningBroker, Arc<Partiti
         .call(create_req("gc", 1, 1, &[("flush.messages", "1")]), 5)
         .await;
     assert_eq!(r.topics[0].error_code, 0);
-    let p = b.broker().topics.get("gc").unwrap().partition(0).unwrap();
+    let id = b.broker().topics.get("gc").unwrap().id;
+    let p = b.broker().replicas.partition(&id, 0).unwrap();
     (b, p)
 }
 
@@ -112,7 +116,7 @@ async fn spawn_producers(
                     answers.push(Err(pr.error_code));
                     continue;
                 }
-                let flushed = p.read().flushed_offset();
+                let flushed = p.flushed_offset();
                 let end = pr.base_offset + i64::from(RECORDS_PER_REQUEST);
                 assert!(
                     end <= flushed,
@@ -181,8 +185,8 @@ async fn concurrent_acks_all_produces_share_fsyncs_and_are_acknowledged_only_onc
     assert_eq!(bases, expected, "offsets unique and contiguous");
 
     let end = requests as i64 * i64::from(RECORDS_PER_REQUEST);
-    assert_eq!(p.read().log_end_offset(), end);
-    assert_eq!(p.read().flushed_offset(), end);
+    assert_eq!(p.log_end_offset(), end);
+    assert_eq!(p.flushed_offset(), end);
     // Each fsync answers at least one request, and each request is answered by at most one. When
     // the gate opened, every first request had been appended, and all but those a worker thread
     // was still carrying from its append to its join (at most 3: one of the 4 runs this test)
@@ -220,12 +224,12 @@ async fn a_failed_fsync_fails_the_requests_it_covers_and_loses_nothing_acknowled
     // Everything acknowledged is durable and readable. (The failed requests' data was appended
     // too, and made durable by a later fsync, as when Kafka fails a produce after its append: a
     // client that retries may write it twice.)
-    let end = p.read().log_end_offset();
+    let end = p.log_end_offset();
     assert_eq!(
         end,
         (CONNECTIONS * REQUESTS_PER_CONNECTION) as i64 * i64::from(RECORDS_PER_REQUEST)
     );
-    assert_eq!(p.read().flushed_offset(), end);
+    assert_eq!(p.flushed_offset(), end);
     let read: Vec<i64> = fetch_all(&b).await.into_iter().map(|(o, _)| o).collect();
     for base in answers.iter().filter_map(|a| a.ok()) {
         assert!(read.contains(&base), "acknowledged batch {base} is missing");
@@ -258,15 +262,9 @@ async fn concurrent_offset_commits_are_durable_when_acknowledged() {
     for t in commits {
         t.await.unwrap();
     }
-    for p in b
-        .broker()
-        .topics
-        .get("__consumer_offsets")
-        .unwrap()
-        .partitions()
-    {
-        let log = p.read();
-        assert_eq!(log.flushed_offset(), log.log_end_offset());
+    let offsets = b.broker().topics.get("__consumer_offsets").unwrap().id;
+    for p in b.broker().replicas.partitions_of(&offsets) {
+        assert_eq!(p.flushed_offset(), p.log_end_offset());
     }
     b.shutdown().await.unwrap();
 }

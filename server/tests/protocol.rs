@@ -753,7 +753,7 @@ async fn cluster_epoch_and_partition_descriptions() {
 /// `batch()` stamped with an idempotent producer's id, epoch and base sequence, timestamped
 /// now (producer state expires by record time, as in Kafka).
 fn idempotent_batch(count: i32, producer_id: i64, epoch: i16, sequence: i32) -> Bytes {
-    let mut b = batch(count, minikafka::broker::now_ms());
+    let mut b = batch(count, minikafka::clock::now_ms());
     b[43..51].copy_from_slice(&producer_id.to_be_bytes());
     b[51..53].copy_from_slice(&epoch.to_be_bytes());
     b[53..57].copy_from_slice(&sequence.to_be_bytes());

@@ -24,7 +24,7 @@ use kafka_protocol::protocol::StrBytes;
 /// Record timestamps of now: a segment rolls when a batch is more than `segment.ms` newer than its first one,
 /// and markers carry the current time.
 fn now_ms() -> i64 {
-    minikafka::broker::now_ms()
+    minikafka::clock::now_ms()
 }
 
 fn sb(s: &str) -> StrBytes {

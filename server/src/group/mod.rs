@@ -40,9 +40,11 @@ use self::consumer::{
     RestoredMember, TopicCounts, TopicPartition,
 };
 use self::records::{GroupMetadataValue, MemberMetadata, OffsetCommitValue, RecordKey};
-use crate::broker::{now_ms, sync_partition};
+use crate::clock::now_ms;
 use crate::config::BrokerConfig;
-use crate::topics::{for_each_batch, Partition, Topic, TopicError, Topics};
+use crate::metadata::TopicImage;
+use crate::replica::{sync_partition, AppendOrigin, Partition, ReplicaManager};
+use crate::topics::{TopicError, Topics};
 
 /// The internal topic holding committed offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -305,6 +307,7 @@ pub(crate) struct ConsumerGroupDescription {
 #[derive(Debug)]
 pub struct GroupCoordinator {
     topics: Arc<Topics>,
+    replicas: Arc<ReplicaManager>,
     config: Arc<BrokerConfig>,
     limits: GroupLimits,
     consumer_limits: ConsumerLimits,
@@ -313,7 +316,11 @@ pub struct GroupCoordinator {
 
 impl GroupCoordinator {
     /// Rebuild every group and committed offset by replaying `__consumer_offsets` (blocking).
-    pub fn load(topics: Arc<Topics>, config: Arc<BrokerConfig>) -> Result<Self, TopicError> {
+    pub fn load(
+        topics: Arc<Topics>,
+        replicas: Arc<ReplicaManager>,
+        config: Arc<BrokerConfig>,
+    ) -> Result<Self, TopicError> {
         let limits = GroupLimits {
             min_session_timeout_ms: config.group_min_session_timeout_ms,
             max_session_timeout_ms: config.group_max_session_timeout_ms,
@@ -327,6 +334,7 @@ impl GroupCoordinator {
         };
         let c = GroupCoordinator {
             topics,
+            replicas,
             config,
             limits,
             consumer_limits,
@@ -335,7 +343,7 @@ impl GroupCoordinator {
         if let Some(topic) = c.topics.get(OFFSETS_TOPIC) {
             let started = std::time::Instant::now();
             let mut loaded = Replay::default();
-            for p in topic.partitions() {
+            for p in c.replicas.partitions_of(&topic.id) {
                 loaded.partition(&p)?;
             }
             let (groups, offsets) = (
@@ -361,7 +369,7 @@ impl GroupCoordinator {
 
     /// Create `__consumer_offsets` if it does not exist yet (blocking), as Kafka does on the
     /// first FindCoordinator for a group.
-    pub fn ensure_offsets_topic(&self) -> Result<Arc<Topic>, TopicError> {
+    pub fn ensure_offsets_topic(&self) -> Result<Arc<TopicImage>, TopicError> {
         self.topics.ensure_internal(
             OFFSETS_TOPIC,
             self.config.offsets_topic_num_partitions,
@@ -399,8 +407,9 @@ impl GroupCoordinator {
             records.push((key, value));
         }
         let topic = self.ensure_offsets_topic()?;
-        let p = topic
-            .partition(partition_for(group, topic.partition_count()))
+        let p = self
+            .replicas
+            .partition(&topic.id, partition_for(group, topic.partition_count()))
             .ok_or(TopicError::Unknown)?;
         let now = now_ms();
         let recs: Vec<Record> = records
@@ -419,12 +428,11 @@ impl GroupCoordinator {
             builder.producer_epoch = epoch;
             builder.transactional = true;
             let batch = builder.build(&recs)?;
-            p.write().append_from_coordinator(&batch, 0, now)?
+            p.append_as_leader(&batch, AppendOrigin::Coordinator, now)?
         } else {
             let batch = builder.build(&recs)?;
-            p.write().append(&batch, 0, now)?
+            p.append_as_leader(&batch, AppendOrigin::Client, now)?
         };
-        p.notify_appended();
         Ok(info.needs_flush.then_some(p))
     }
 
@@ -1058,7 +1066,10 @@ impl GroupCoordinator {
         commit: bool,
     ) -> Result<Option<Arc<Partition>>, TopicError> {
         let topic = self.ensure_offsets_topic()?;
-        let p = topic.partition(partition).ok_or(TopicError::Unknown)?;
+        let p = self
+            .replicas
+            .partition(&topic.id, partition)
+            .ok_or(TopicError::Unknown)?;
         let count = topic.partition_count();
         let mut groups = self.lock();
         let marker = if commit {
@@ -1066,15 +1077,13 @@ impl GroupCoordinator {
         } else {
             TxnMarker::Abort
         };
-        let info = p.write().append_txn_marker(
+        let info = p.append_txn_marker(
             producer_id,
             producer_epoch,
             coordinator_epoch,
             marker,
-            0,
             now_ms(),
         )?;
-        p.notify_appended();
         for (id, entry) in groups.iter_mut() {
             if partition_for(id, count) != partition {
                 continue;
@@ -1506,7 +1515,7 @@ struct ConsumerReplay {
 impl Replay {
     /// Apply every record of one partition, oldest first (the last value of a key wins).
     fn partition(&mut self, p: &Arc<Partition>) -> Result<(), TopicError> {
-        for_each_batch(p, |h, batch| {
+        p.for_each_batch(|h, batch| {
             if h.is_control() {
                 match parse_control_batch(batch) {
                     Ok(Some((marker, _))) => self.end_txn(h.producer_id, marker),
@@ -1529,7 +1538,8 @@ impl Replay {
                 Err(e) => warn!(partition = p.index, offset = h.base_offset, error = %e,
                     "skipping an undecodable batch in __consumer_offsets"),
             }
-        })
+        })?;
+        Ok(())
     }
 
     /// A record of a transactional batch (only TxnOffsetCommit writes them): held until the marker.
@@ -1874,9 +1884,10 @@ mod tests {
         b.set("offsets.topic.num.partitions", "3").unwrap();
         b.set("offsets.retention.minutes", "10").unwrap();
         let config = Arc::new(b.build().unwrap());
-        let topics = Arc::new(Topics::load(dir, config.clone(), true).unwrap());
+        let replicas = Arc::new(ReplicaManager::new(dir, config.node_id));
+        let topics = Arc::new(Topics::load(dir, config.clone(), replicas.clone(), true).unwrap());
         topics.create("t", 2, 1, &[], &[]).unwrap();
-        GroupCoordinator::load(topics, config).unwrap()
+        GroupCoordinator::load(topics, replicas, config).unwrap()
     }
 
     fn commit_at(partition: i32, offset: i64) -> OffsetToCommit {
@@ -1925,9 +1936,10 @@ mod tests {
 
         // Replaying the log gives the same state: the expiry wrote tombstones.
         let topics = c.topics.clone();
+        let replicas = c.replicas.clone();
         let config = c.config.clone();
         drop(c);
-        let c = GroupCoordinator::load(topics, config).unwrap();
+        let c = GroupCoordinator::load(topics, replicas, config).unwrap();
         let groups: Vec<String> = c.list().into_iter().map(|g| g.group_id).collect();
         assert_eq!(groups, ["young"]);
         assert!(c.fetch_offsets("old", None).is_empty());

@@ -7,7 +7,7 @@ use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
 use tracing::error;
 
 use super::blocking;
-use crate::broker::Broker;
+use crate::context::Broker;
 use crate::group::{partition_for, OFFSETS_TOPIC};
 
 pub(crate) async fn handle(

@@ -15,7 +15,7 @@ use kafka_protocol::messages::{
 };
 
 use super::s;
-use crate::broker::Broker;
+use crate::context::Broker;
 
 /// Per-partition answers, grouped by topic in request order.
 fn results(

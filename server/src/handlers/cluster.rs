@@ -1,5 +1,6 @@
 //! DescribeCluster, OffsetForLeaderEpoch and DescribeTopicPartitions: cluster and partition
-//! facts of a single node, which leads every partition at leader epoch 0.
+//! facts. Placement (leader, epoch, replicas, ISR) comes from the metadata image; where an epoch
+//! ended comes from the partition's leader-epoch cache.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
@@ -16,10 +17,7 @@ use kafka_protocol::messages::{
 };
 
 use super::s;
-use crate::broker::Broker;
-
-/// The leader epoch of every partition (single node, never re-elected).
-pub(crate) const LEADER_EPOCH: i32 = 0;
+use crate::context::Broker;
 
 pub(crate) fn describe_cluster(
     b: &Broker,
@@ -64,16 +62,17 @@ pub(crate) fn offset_for_leader_epoch(
                         .with_partition(p.partition)
                         .with_leader_epoch(-1)
                         .with_end_offset(-1);
-                    let Some(part) = topic.as_ref().and_then(|t| t.partition(p.partition)) else {
+                    let Some(part) = topic.as_ref().and_then(|t| b.partition_of(t, p.partition))
+                    else {
                         e.error_code = ResponseError::UnknownTopicOrPartition.code();
                         return e;
                     };
-                    if p.current_leader_epoch > LEADER_EPOCH {
-                        e.error_code = ResponseError::UnknownLeaderEpoch.code();
-                    } else if p.leader_epoch == LEADER_EPOCH {
-                        // Every batch carries epoch 0, so the requested epoch ends at the log end.
-                        e.leader_epoch = LEADER_EPOCH;
-                        e.end_offset = part.read().log_end_offset();
+                    match part.check_leader_epoch(p.current_leader_epoch) {
+                        Err(code) => e.error_code = code.code(),
+                        Ok(()) => {
+                            (e.leader_epoch, e.end_offset) =
+                                part.end_offset_for_epoch(p.leader_epoch);
+                        }
                     }
                     e
                 })
@@ -90,7 +89,6 @@ pub(crate) fn describe_topic_partitions(
     b: &Broker,
     req: DescribeTopicPartitionsRequest,
 ) -> DescribeTopicPartitionsResponse {
-    let node = BrokerId(b.config.node_id);
     let mut names: Vec<String> = if req.topics.is_empty() {
         b.topics.all().iter().map(|t| t.name.clone()).collect()
     } else {
@@ -120,7 +118,12 @@ pub(crate) fn describe_topic_partitions(
             0
         };
         let mut partitions = Vec::new();
-        for i in first..t.partition_count() {
+        for pi in t
+            .partitions
+            .iter()
+            .skip(usize::try_from(first).unwrap_or(0))
+        {
+            let i = pi.index;
             if budget == 0 {
                 next_cursor = Some(
                     Cursor::default()
@@ -133,10 +136,10 @@ pub(crate) fn describe_topic_partitions(
             partitions.push(
                 DescribeTopicPartitionsResponsePartition::default()
                     .with_partition_index(i)
-                    .with_leader_id(node)
-                    .with_leader_epoch(LEADER_EPOCH)
-                    .with_replica_nodes(vec![node])
-                    .with_isr_nodes(vec![node])
+                    .with_leader_id(BrokerId(pi.leader))
+                    .with_leader_epoch(pi.leader_epoch)
+                    .with_replica_nodes(pi.replicas.iter().copied().map(BrokerId).collect())
+                    .with_isr_nodes(pi.isr.iter().copied().map(BrokerId).collect())
                     .with_eligible_leader_replicas(Some(vec![]))
                     .with_last_known_elr(Some(vec![])),
             );

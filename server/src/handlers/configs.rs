@@ -17,8 +17,8 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::{blocking, s, topic_error};
-use crate::broker::Broker;
 use crate::config::{broker_synonym, BrokerConfig, TopicConfig, PROPERTIES};
+use crate::context::Broker;
 use crate::topics::TopicError;
 
 const TOPIC: i8 = 2;
@@ -314,7 +314,7 @@ async fn alter_one(
                     Some(s(format!("Topic {} does not exist", name.as_str()))),
                 );
             };
-            let new = match apply(&topic.config(), change, &b.config) {
+            let new = match apply(topic.config(), change, &b.config) {
                 Ok(c) => c,
                 Err(e) => return (topic_error(&e).code(), Some(s(e.to_string()))),
             };

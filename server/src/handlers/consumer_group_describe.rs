@@ -12,7 +12,7 @@ use kafka_protocol::messages::{
 };
 
 use super::s;
-use crate::broker::Broker;
+use crate::context::Broker;
 use crate::group::consumer::TopicPartition;
 
 /// `authorized_operations` when the client did not ask for them.

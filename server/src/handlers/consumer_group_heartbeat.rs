@@ -8,7 +8,7 @@ use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeart
 use kafka_protocol::protocol::StrBytes;
 
 use super::{client_host, s, RequestContext};
-use crate::broker::Broker;
+use crate::context::Broker;
 use crate::group::consumer::HeartbeatParams;
 
 pub(crate) async fn handle(

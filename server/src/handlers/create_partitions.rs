@@ -8,7 +8,7 @@ use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicR
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 
 use super::{blocking, s, topic_error};
-use crate::broker::Broker;
+use crate::context::Broker;
 
 pub(crate) async fn handle(b: &Broker, req: CreatePartitionsRequest) -> CreatePartitionsResponse {
     let mut counts: HashMap<String, usize> = HashMap::new();

@@ -12,8 +12,8 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use tracing::info;
 
 use super::{blocking, s, topic_error};
-use crate::broker::Broker;
 use crate::config::TopicConfig;
+use crate::context::Broker;
 
 /// DescribeConfigs source ids used in the v5+ answer.
 const SOURCE_TOPIC: i8 = 1;
@@ -77,7 +77,7 @@ pub(crate) async fn handle(
             } else {
                 topics
                     .create(&n, np, rf, &assignments, &cfg)
-                    .map(|t| (Some(t.id), t.partition_count(), t.config()))
+                    .map(|t| (Some(t.id), t.partition_count(), t.config().clone()))
             }
         })
         .await;

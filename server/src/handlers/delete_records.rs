@@ -8,7 +8,7 @@ use kafka_protocol::messages::delete_records_response::{
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use super::{blocking, topic_error};
-use crate::broker::Broker;
+use crate::context::Broker;
 
 pub(crate) async fn handle(b: &Broker, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
     let mut topics = Vec::with_capacity(req.topics.len());
@@ -19,12 +19,15 @@ pub(crate) async fn handle(b: &Broker, req: DeleteRecordsRequest) -> DeleteRecor
             let mut r = DeleteRecordsPartitionResult::default()
                 .with_partition_index(p.partition_index)
                 .with_low_watermark(-1);
-            let Some(part) = topic.as_ref().and_then(|t| t.partition(p.partition_index)) else {
+            let Some(part) = topic
+                .as_ref()
+                .and_then(|t| b.partition_of(t, p.partition_index))
+            else {
                 r.error_code = ResponseError::UnknownTopicOrPartition.code();
                 partitions.push(r);
                 continue;
             };
-            let hw = part.read().log_end_offset();
+            let hw = part.high_watermark();
             let offset = if p.offset == -1 { hw } else { p.offset };
             if offset < 0 || offset > hw {
                 r.error_code = ResponseError::OffsetOutOfRange.code();

@@ -6,7 +6,7 @@ use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicN
 use uuid::Uuid;
 
 use super::{blocking, s, topic_error};
-use crate::broker::Broker;
+use crate::context::Broker;
 
 pub(crate) async fn handle(
     b: &Broker,

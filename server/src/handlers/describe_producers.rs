@@ -8,7 +8,7 @@ use kafka_protocol::messages::describe_producers_response::{
 };
 use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse, ProducerId};
 
-use crate::broker::Broker;
+use crate::context::Broker;
 
 pub(crate) fn handle(b: &Broker, req: DescribeProducersRequest) -> DescribeProducersResponse {
     let topics = req
@@ -23,13 +23,12 @@ pub(crate) fn handle(b: &Broker, req: DescribeProducersRequest) -> DescribeProdu
                     let mut pr = PartitionResponse::default().with_partition_index(i);
                     match topic
                         .as_ref()
-                        .and_then(|tp| tp.partition(i))
+                        .and_then(|tp| b.partition_of(tp, i))
                         .filter(|p| !p.is_deleted())
                     {
                         None => pr.error_code = ResponseError::UnknownTopicOrPartition.code(),
                         Some(p) => {
                             pr.active_producers = p
-                                .read()
                                 .producers()
                                 .into_iter()
                                 .map(|e| {

@@ -9,7 +9,7 @@ use kafka_protocol::messages::{
 };
 
 use super::s;
-use crate::broker::Broker;
+use crate::context::Broker;
 
 pub(crate) fn handle(b: &Broker, req: DescribeTransactionsRequest) -> DescribeTransactionsResponse {
     let states = req

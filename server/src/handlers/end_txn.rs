@@ -5,7 +5,7 @@
 
 use kafka_protocol::messages::{EndTxnRequest, EndTxnResponse, ProducerId};
 
-use crate::broker::Broker;
+use crate::context::Broker;
 
 pub(crate) async fn handle(b: &Broker, req: EndTxnRequest, version: i16) -> EndTxnResponse {
     let mut r = EndTxnResponse::default()

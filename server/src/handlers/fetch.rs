@@ -1,8 +1,10 @@
 //! Fetch: read whole stored batches from each partition (by name, or by topic id from v13),
 //! honouring `max_bytes`, per-partition `partition_max_bytes` and Kafka's rule that the first
-//! partition with data returns at least one batch. When less than `min_bytes` is available the
-//! request waits (long poll) until an append to one of its partitions wakes it, `max_wait_ms`
-//! passes or the broker shuts down.
+//! partition with data returns at least one batch, up to each partition's high watermark. When
+//! less than `min_bytes` is available the request becomes a delayed operation
+//! ([`crate::replica::purgatory`]) that an append to one of its partitions completes, or
+//! `max_wait_ms` or the broker's shutdown ends. A `current_leader_epoch` other than the
+//! partition's is answered FENCED_LEADER_EPOCH (older) or UNKNOWN_LEADER_EPOCH (newer).
 //!
 //! Fetch sessions (KIP-227) are served from [`crate::fetch_sessions`]: full fetches may open a
 //! session, incremental ones send only what changed.
@@ -12,7 +14,7 @@
 //! the `.txnindex` files) so the client can drop aborted records. Control batches are returned
 //! as stored; clients never hand them to applications.
 //!
-//! Records are found without reading them ([`minikafka_storage::Log::read_slice`]: indexes and
+//! Records are found without reading them ([`crate::replica::Partition::read`]: indexes and
 //! batch headers only). A range of at least `fetch.zero.copy.min.bytes` is sent from the segment
 //! file to the socket by [`crate::zero_copy`]; a smaller one is copied into the answer after the
 //! partition lock is released.
@@ -27,17 +29,16 @@ use kafka_protocol::messages::fetch_response::{
 };
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
 use minikafka_storage::{FileSlice, StorageError};
-use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use uuid::Uuid;
 
-use super::cluster::LEADER_EPOCH;
 use super::storage_error;
-use crate::broker::Broker;
+use crate::context::Broker;
 use crate::fetch_sessions::{FetchContext, PartitionKey, SessionPartition};
-use crate::topics::Partition;
+use crate::replica::purgatory::{Attempt, DelayedOperation};
+use crate::replica::{Isolation, Partition};
 use crate::zero_copy::{placeholder, Reply};
 
 /// One partition to read, resolved once per request.
@@ -55,17 +56,16 @@ fn resolve(b: &Broker, key: &PartitionKey, sp: &SessionPartition, by_id: bool) -
     } else {
         b.topics.get(&key.topic)
     };
-    let partition = topic.as_ref().and_then(|t| t.partition(key.partition));
-    let error = if partition.is_none() {
-        Some(if by_id {
+    let partition = topic
+        .as_ref()
+        .and_then(|t| b.partition_of(t, key.partition));
+    let error = match &partition {
+        None => Some(if by_id {
             ResponseError::UnknownTopicId
         } else {
             ResponseError::UnknownTopicOrPartition
-        })
-    } else if sp.current_leader_epoch > LEADER_EPOCH {
-        Some(ResponseError::UnknownLeaderEpoch)
-    } else {
-        None
+        }),
+        Some(p) => p.check_leader_epoch(sp.current_leader_epoch).err(),
     };
     Wanted {
         partition,
@@ -138,34 +138,28 @@ pub(crate) async fn handle(
         .iter()
         .map(|(k, sp)| resolve(b, k, sp, by_id))
         .collect();
-    let read_committed = req.isolation_level == 1;
+    let isolation = Isolation::from_level(req.isolation_level);
     let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0);
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
     let deadline =
         Instant::now() + Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0));
-    let waiter = Arc::new(Notify::new());
+    // DelayedFetch: answer at once if there is enough data (or an error, or nothing to wait
+    // for), else park until an append to one of the partitions, the deadline or shutdown.
+    let op = DelayedOperation::new(Some(deadline), Some(shutdown.clone()));
     for w in &wanted {
         if let Some(p) = &w.partition {
-            p.watch(&waiter);
+            p.watch_appended(&op);
         }
     }
     let zero_copy_min = b.config.fetch_zero_copy_min_bytes;
-    let parts = loop {
-        let (parts, bytes, any_error) = read_all(&wanted, max_bytes, read_committed, zero_copy_min);
-        if any_error
-            || bytes >= min_bytes
-            || wanted.is_empty()
-            || Instant::now() >= deadline
-            || shutdown.is_cancelled()
-        {
-            break parts;
-        }
-        tokio::select! {
-            () = waiter.notified() => {}
-            () = tokio::time::sleep_until(deadline) => {}
-            () = shutdown.cancelled() => {}
-        }
-    };
+    let parts = op
+        .run(|attempt| {
+            let (parts, bytes, any_error) = read_all(&wanted, max_bytes, isolation, zero_copy_min);
+            let done =
+                any_error || bytes >= min_bytes || wanted.is_empty() || attempt == Attempt::Expired;
+            done.then_some(parts)
+        })
+        .await;
     // Group answers by topic (consecutive partitions of one topic share an entry); an
     // incremental answer carries only partitions with data, an error or a changed offset. File
     // ranges are collected in the order the encoder will meet their placeholders.
@@ -220,7 +214,7 @@ pub(crate) async fn handle(
 fn read_all(
     wanted: &[Wanted],
     max_bytes: usize,
-    read_committed: bool,
+    isolation: Isolation,
     zero_copy_min: usize,
 ) -> (Vec<(PartitionData, Option<FileSlice>)>, usize, bool) {
     let mut total = 0usize;
@@ -228,7 +222,7 @@ fn read_all(
     let mut out = Vec::with_capacity(wanted.len());
     for w in wanted {
         let mut pd = PartitionData::default().with_partition_index(w.index);
-        pd.aborted_transactions = if read_committed {
+        pd.aborted_transactions = if isolation == Isolation::ReadCommitted {
             Some(Vec::new())
         } else {
             None
@@ -243,39 +237,35 @@ fn read_all(
                 continue;
             }
         };
-        let log = p.read();
-        let hw = log.log_end_offset();
-        let lso = log.last_stable_offset();
-        pd.high_watermark = hw;
-        pd.last_stable_offset = lso;
-        pd.log_start_offset = log.log_start_offset();
+        // Reported even when the read fails (as before the read), refined by the read itself.
+        pd.high_watermark = p.high_watermark();
+        pd.last_stable_offset = p.last_stable_offset();
+        pd.log_start_offset = p.log_start_offset();
         let budget = w.max_bytes.min(max_bytes.saturating_sub(total));
         let min_one = total == 0;
         // read_committed: only whole batches below the last stable offset, with the aborted
         // transactions that overlap what is returned (the client drops their records).
-        let max_offset = if read_committed { lso } else { i64::MAX };
-        let read = log
-            .read_slice(w.offset, budget, min_one, max_offset)
-            .and_then(|read| {
-                if let (true, Some(end)) = (read_committed, read.next_offset) {
-                    pd.aborted_transactions = Some(
-                        log.aborted_transactions(w.offset, end)?
-                            .into_iter()
-                            .map(|a| {
-                                AbortedTransaction::default()
-                                    .with_producer_id(ProducerId(a.producer_id))
-                                    .with_first_offset(a.first_offset)
-                            })
-                            .collect(),
-                    );
-                }
-                Ok(read.records)
-            });
-        drop(log);
-        let read = read.and_then(|slice| match slice {
-            Some(s) if s.len() >= zero_copy_min => Ok((placeholder(), Some(s))),
-            Some(s) => Ok((s.read()?, None)),
-            None => Ok((Bytes::new(), None)),
+        let read = p.read(w.offset, budget, min_one, isolation).and_then(|r| {
+            pd.high_watermark = r.high_watermark;
+            pd.last_stable_offset = r.last_stable_offset;
+            pd.log_start_offset = r.log_start_offset;
+            if isolation == Isolation::ReadCommitted {
+                pd.aborted_transactions = Some(
+                    r.aborted
+                        .into_iter()
+                        .map(|a| {
+                            AbortedTransaction::default()
+                                .with_producer_id(ProducerId(a.producer_id))
+                                .with_first_offset(a.first_offset)
+                        })
+                        .collect(),
+                );
+            }
+            match r.records {
+                Some(s) if s.len() >= zero_copy_min => Ok((placeholder(), Some(s))),
+                Some(s) => Ok((s.read()?, None)),
+                None => Ok((Bytes::new(), None)),
+            }
         });
         let mut file = None;
         match read {

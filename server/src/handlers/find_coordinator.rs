@@ -11,7 +11,7 @@ use kafka_protocol::protocol::StrBytes;
 use tracing::error;
 
 use super::{blocking, s};
-use crate::broker::Broker;
+use crate::context::Broker;
 
 /// Key type of a group in FindCoordinator.
 const GROUP: i8 = 0;

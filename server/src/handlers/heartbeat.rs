@@ -3,7 +3,7 @@
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
-use crate::broker::Broker;
+use crate::context::Broker;
 
 pub(crate) fn handle(b: &Broker, req: HeartbeatRequest) -> HeartbeatResponse {
     let code = if req.group_id.is_empty() {

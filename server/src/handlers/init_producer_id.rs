@@ -7,7 +7,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use tracing::{error, info};
 
-use crate::broker::Broker;
+use crate::context::Broker;
 
 pub(crate) async fn handle(
     b: &Broker,

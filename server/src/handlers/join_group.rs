@@ -8,7 +8,7 @@ use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use tokio_util::sync::CancellationToken;
 
 use super::{client_host, s};
-use crate::broker::Broker;
+use crate::context::Broker;
 use crate::group::classic::{JoinParams, JoinResult};
 
 pub(crate) async fn handle(

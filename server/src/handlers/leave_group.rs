@@ -4,7 +4,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
-use crate::broker::Broker;
+use crate::context::Broker;
 
 pub(crate) async fn handle(b: &Broker, req: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
     if req.group_id.is_empty() {

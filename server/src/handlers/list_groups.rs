@@ -5,7 +5,7 @@ use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 
 use super::s;
-use crate::broker::Broker;
+use crate::context::Broker;
 
 pub(crate) fn handle(b: &Broker, req: ListGroupsRequest) -> ListGroupsResponse {
     let wanted = |filter: &[kafka_protocol::protocol::StrBytes], value: &str| {

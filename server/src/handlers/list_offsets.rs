@@ -1,7 +1,9 @@
 //! ListOffsets: earliest (-2, and earliest-local -4), latest (-1), max timestamp (-3) and the
 //! first offset whose record timestamp is at or after a given time (through the time index).
-//! With isolation level read_committed, latest is the last stable offset and a lookup by
-//! timestamp finds nothing at or past it, as in Kafka.
+//! Latest is the high watermark, or with isolation level read_committed the last stable offset;
+//! a lookup by timestamp finds nothing at or past it, as in Kafka. v4+ answers carry the leader
+//! epoch of the offset found (the current epoch for latest). The lookup itself is the replica
+//! layer's ([`crate::replica::Partition::fetch_offset_for_timestamp`]).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{
@@ -10,12 +12,8 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::storage_error;
-use crate::broker::Broker;
-
-const LATEST: i64 = -1;
-const EARLIEST: i64 = -2;
-const MAX_TIMESTAMP: i64 = -3;
-const EARLIEST_LOCAL: i64 = -4;
+use crate::context::Broker;
+use crate::replica::Isolation;
 
 pub(crate) fn handle(b: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     let topics = req
@@ -31,45 +29,25 @@ pub(crate) fn handle(b: &Broker, req: ListOffsetsRequest, version: i16) -> ListO
                         .with_partition_index(lp.partition_index)
                         .with_timestamp(-1)
                         .with_offset(-1);
-                    let Some(p) = topic.as_ref().and_then(|t| t.partition(lp.partition_index)) else {
+                    let Some(p) = topic
+                        .as_ref()
+                        .and_then(|t| b.partition_of(t, lp.partition_index))
+                    else {
                         r.error_code = ResponseError::UnknownTopicOrPartition.code();
                         return r;
                     };
-                    if lp.current_leader_epoch > 0 {
-                        r.error_code = ResponseError::UnknownLeaderEpoch.code();
+                    if let Err(code) = p.check_leader_epoch(lp.current_leader_epoch) {
+                        r.error_code = code.code();
                         return r;
                     }
-                    if version >= 4 {
-                        r.leader_epoch = 0;
-                    }
-                    let log = p.read();
-                    let found = match lp.timestamp {
-                        // read_committed (isolation level 1) sees up to the last stable offset.
-                        LATEST if req.isolation_level == 1 => {
-                            Ok(Some((log.last_stable_offset(), -1)))
-                        }
-                        LATEST => Ok(Some((log.log_end_offset(), -1))),
-                        EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
-                        MAX_TIMESTAMP => log.max_timestamp(),
-                        ts if ts >= 0 => log.offset_for_timestamp(ts),
-                        _ => Ok(None),
-                    };
-                    // A lookup by timestamp finds nothing at or past the last offset the
-                    // isolation level may fetch (Kafka's lastFetchableOffset).
-                    let fetchable = if req.isolation_level == 1 {
-                        log.last_stable_offset()
-                    } else {
-                        log.log_end_offset()
-                    };
-                    let found = match (lp.timestamp, found) {
-                        (LATEST | EARLIEST | EARLIEST_LOCAL, f) => f,
-                        (_, Ok(Some((offset, _)))) if offset >= fetchable => Ok(None),
-                        (_, f) => f,
-                    };
-                    match found {
-                        Ok(Some((offset, ts))) => {
+                    let isolation = Isolation::from_level(req.isolation_level);
+                    match p.fetch_offset_for_timestamp(lp.timestamp, isolation) {
+                        Ok(Some((offset, ts, epoch))) => {
                             r.offset = offset;
                             r.timestamp = ts;
+                            if version >= 4 {
+                                r.leader_epoch = epoch;
+                            }
                         }
                         Ok(None) => {}
                         Err(e) => {

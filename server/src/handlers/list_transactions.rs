@@ -10,7 +10,7 @@ use kafka_protocol::messages::{
 };
 
 use super::s;
-use crate::broker::Broker;
+use crate::context::Broker;
 use crate::txn::records::TxnStatus;
 
 pub(crate) fn handle(b: &Broker, req: ListTransactionsRequest) -> ListTransactionsResponse {

@@ -13,27 +13,28 @@ use tracing::info;
 use uuid::Uuid;
 
 use super::{blocking, s, topic_error};
-use crate::broker::Broker;
-use crate::topics::{validate_name, Topic, TopicError};
+use crate::context::Broker;
+use crate::metadata::TopicImage;
+use crate::topics::{validate_name, TopicError};
 
 /// Topic operations a client may perform (no authorizer: all of them), as Kafka's bit set.
 const ALL_TOPIC_OPERATIONS: i32 =
     (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
 
-fn describe(b: &Broker, t: &Topic, version: i16, with_ops: bool) -> MetadataResponseTopic {
-    let node = BrokerId(b.config.node_id);
+fn describe(t: &TopicImage, version: i16, with_ops: bool) -> MetadataResponseTopic {
     let mut out = MetadataResponseTopic::default()
         .with_name(Some(TopicName(s(t.name.clone()))))
         .with_is_internal(t.is_internal())
         .with_partitions(
-            (0..t.partition_count())
-                .map(|i| {
+            t.partitions
+                .iter()
+                .map(|p| {
                     MetadataResponsePartition::default()
-                        .with_partition_index(i)
-                        .with_leader_id(node)
-                        .with_leader_epoch(0)
-                        .with_replica_nodes(vec![node])
-                        .with_isr_nodes(vec![node])
+                        .with_partition_index(p.index)
+                        .with_leader_id(BrokerId(p.leader))
+                        .with_leader_epoch(p.leader_epoch)
+                        .with_replica_nodes(p.replicas.iter().copied().map(BrokerId).collect())
+                        .with_isr_nodes(p.isr.iter().copied().map(BrokerId).collect())
                 })
                 .collect(),
         );
@@ -72,7 +73,7 @@ pub(crate) async fn handle(b: &Broker, req: MetadataRequest, version: i16) -> Me
     match requested {
         None => {
             for t in b.topics.all() {
-                topics.push(describe(b, &t, version, with_ops));
+                topics.push(describe(&t, version, with_ops));
             }
         }
         Some(list) => {
@@ -80,7 +81,8 @@ pub(crate) async fn handle(b: &Broker, req: MetadataRequest, version: i16) -> Me
                 b.config.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
             for rt in list {
                 let by_name = rt.name.filter(|n| !n.0.is_empty() || rt.topic_id.is_nil());
-                let topic: Result<Arc<Topic>, (Option<String>, ResponseError)> = match by_name {
+                let topic: Result<Arc<TopicImage>, (Option<String>, ResponseError)> = match by_name
+                {
                     Some(name) => {
                         let name = name.0.to_string();
                         match b.topics.get(&name) {
@@ -97,7 +99,7 @@ pub(crate) async fn handle(b: &Broker, req: MetadataRequest, version: i16) -> Me
                         .ok_or((None, ResponseError::UnknownTopicId)),
                 };
                 topics.push(match topic {
-                    Ok(t) => describe(b, &t, version, with_ops),
+                    Ok(t) => describe(&t, version, with_ops),
                     Err((name, e)) => error_topic(name, rt.topic_id, e, version),
                 });
             }
@@ -117,7 +119,7 @@ pub(crate) async fn handle(b: &Broker, req: MetadataRequest, version: i16) -> Me
     r
 }
 
-async fn auto_create(b: &Broker, name: &str) -> Result<Arc<Topic>, ResponseError> {
+async fn auto_create(b: &Broker, name: &str) -> Result<Arc<TopicImage>, ResponseError> {
     if let Err(e) = validate_name(name) {
         return Err(topic_error(&e));
     }

@@ -7,7 +7,7 @@ use kafka_protocol::messages::offset_commit_response::{
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
-use crate::broker::Broker;
+use crate::context::Broker;
 use crate::group::{Committer, OffsetToCommit};
 
 pub(crate) async fn handle(

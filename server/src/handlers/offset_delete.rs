@@ -6,7 +6,7 @@ use kafka_protocol::messages::offset_delete_response::{
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse, TopicName};
 
 use super::s;
-use crate::broker::Broker;
+use crate::context::Broker;
 
 pub(crate) async fn handle(b: &Broker, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
     let wanted: Vec<(String, Vec<i32>)> = req

@@ -14,7 +14,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
 
 use super::s;
-use crate::broker::Broker;
+use crate::context::Broker;
 use crate::group::Committed;
 
 /// (offset, leader epoch, metadata) of a committed offset or of "none".

@@ -1,8 +1,10 @@
-//! Produce: validate and append each partition's record batches as they arrived (raw bytes,
-//! never decompressed), then, for logs whose `flush.messages` is reached, wait before
-//! acknowledging until an fsync covering the request's own last offset there has succeeded
-//! (shared with concurrent requests: [`crate::group_commit`]); a failed fsync answers
-//! KAFKA_STORAGE_ERROR. acks=0 requests get no response.
+//! Produce: resolve each partition, check transactional batches with the transaction
+//! coordinator, and hand the record sets (raw bytes, never decompressed) to the replica layer's
+//! one entry point, [`crate::replica::ReplicaManager::append_records`], which appends them as
+//! leader and waits for what `acks` promises: for logs whose `flush.messages` is reached, an
+//! fsync covering the request's own last offset (a failed fsync answers KAFKA_STORAGE_ERROR);
+//! with acks=all, the high watermark passing it (REQUEST_TIMED_OUT after `timeout_ms`). acks=0
+//! requests get no response.
 //!
 //! Transactional batches are first checked with the transaction coordinator (KIP-890 part 1): the
 //! partition must be in the producer's open transaction, with its current epoch. Errors as Kafka
@@ -10,18 +12,19 @@
 //! INVALID_TXN_STATE; an old epoch → INVALID_PRODUCER_EPOCH; a transaction being ended →
 //! NOT_ENOUGH_REPLICAS (retriable for every client).
 
-use std::sync::Arc;
+use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
-use tracing::{debug, error, warn};
+use tracing::debug;
 
 use minikafka_storage::batch::BatchHeader;
 
 use super::{s, storage_error};
-use crate::broker::{now_ms, sync_partition_to, Broker};
-use crate::topics::Partition;
+use crate::clock::now_ms;
+use crate::context::Broker;
+use crate::replica::{AppendEntry, AppendError, AppendOrigin, Partition};
 
 pub(crate) async fn handle(
     b: &Broker,
@@ -30,11 +33,12 @@ pub(crate) async fn handle(
 ) -> Option<ProduceResponse> {
     let acks = req.acks;
     let acks_ok = matches!(acks, -1..=1);
+    let timeout = Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0));
     let mut responses = Vec::with_capacity(req.topic_data.len());
-    // Partitions that must be fsynced before the acknowledgement: the end of this request's data
-    // there (last offset + 1) and where its answer is.
-    let mut to_sync: Vec<(Arc<Partition>, i64, usize, usize)> = Vec::new();
-    for td in req.topic_data {
+    // The record sets to append and where each one's answer is.
+    let mut entries: Vec<AppendEntry<'_>> = Vec::new();
+    let mut slots: Vec<(usize, usize)> = Vec::new();
+    for td in &req.topic_data {
         let topic = if version >= 13 {
             b.topics.get_by_id(&td.topic_id)
         } else {
@@ -46,15 +50,12 @@ pub(crate) async fn handle(
             ResponseError::UnknownTopicOrPartition
         };
         let mut parts = Vec::with_capacity(td.partition_data.len());
-        for pd in td.partition_data {
+        for pd in &td.partition_data {
             let mut pr = PartitionProduceResponse::default()
                 .with_index(pd.index)
                 .with_base_offset(-1);
-            let partition = topic
-                .as_ref()
-                .and_then(|t| t.partition(pd.index))
-                .filter(|p| !p.is_deleted());
-            match (acks_ok, partition, pd.records) {
+            let partition = topic.as_ref().and_then(|t| b.partition_of(t, pd.index));
+            match (acks_ok, partition, &pd.records) {
                 (false, _, _) => pr.error_code = ResponseError::InvalidRequiredAcks.code(),
                 (true, None, _) => pr.error_code = unknown.code(),
                 (true, Some(_), None) => {
@@ -62,37 +63,18 @@ pub(crate) async fn handle(
                     pr.error_message = Some(s("the partition has no record set"));
                 }
                 (true, Some(p), Some(records)) => {
-                    let res = match verify_transactional(b, &p, &records, version) {
-                        Err(e) => Err(e),
-                        Ok(()) => p.write().append(&records, 0, now_ms()).map_err(|e| {
-                            warn!(topic = %p.topic, partition = p.index, error = %e, "produce rejected");
-                            (storage_error(&e), e.to_string())
-                        }),
-                    };
-                    match res {
-                        Ok(info) => {
-                            pr.base_offset = info.base_offset;
-                            pr.log_append_time_ms = info.log_append_time;
-                            pr.log_start_offset = info.log_start_offset;
-                            if info.duplicate {
-                                debug!(topic = %p.topic, partition = p.index, base_offset = info.base_offset,
-                                    "duplicate batch from an idempotent producer; answered with its original offsets");
-                            } else {
-                                p.notify_appended();
-                            }
-                            if info.needs_flush {
-                                to_sync.push((
-                                    p.clone(),
-                                    info.last_offset + 1,
-                                    responses.len(),
-                                    parts.len(),
-                                ));
-                            }
-                        }
+                    match verify_transactional(b, &p, records, version) {
                         Err((code, message)) => {
                             pr.error_code = code.code();
                             pr.error_message = Some(s(message));
-                            pr.log_start_offset = p.read().log_start_offset();
+                            pr.log_start_offset = p.log_start_offset();
+                        }
+                        Ok(()) => {
+                            slots.push((responses.len(), parts.len()));
+                            entries.push(AppendEntry {
+                                partition: p,
+                                records,
+                            });
                         }
                     }
                 }
@@ -101,28 +83,51 @@ pub(crate) async fn handle(
         }
         responses.push(
             TopicProduceResponse::default()
-                .with_name(td.name)
+                .with_name(td.name.clone())
                 .with_topic_id(td.topic_id)
                 .with_partition_responses(parts),
         );
     }
-    // Join every partition's fsync round first, then wait: the partitions' fsyncs overlap.
-    let waits: Vec<_> = to_sync
-        .into_iter()
-        .map(|(p, end, ti, pi)| (sync_partition_to(&p, end), p, ti, pi))
-        .collect();
-    for (wait, p, ti, pi) in waits {
-        if let Err(e) = wait.await {
-            error!(topic = %p.topic, partition = p.index, error = %e, "fsync failed; produce not acknowledged");
-            let pr = &mut responses[ti].partition_responses[pi];
-            pr.error_code = ResponseError::KafkaStorageError.code();
-            pr.error_message = Some(s(format!("fsync failed: {e}")));
+    let partitions: Vec<_> = entries.iter().map(|e| e.partition.clone()).collect();
+    let results = b
+        .replicas
+        .append_records(acks, timeout, AppendOrigin::Client, entries, now_ms())
+        .await;
+    for (((ti, pi), result), p) in slots.into_iter().zip(results).zip(partitions) {
+        let pr = &mut responses[ti].partition_responses[pi];
+        match result {
+            Ok(info) => {
+                pr.base_offset = info.base_offset;
+                pr.log_append_time_ms = info.log_append_time;
+                pr.log_start_offset = info.log_start_offset;
+            }
+            Err(e) => {
+                let (code, message) = append_error_code(&e);
+                pr.error_code = code.code();
+                pr.error_message = Some(s(message));
+                pr.log_start_offset = p.log_start_offset();
+            }
         }
     }
     if acks == 0 {
         return None;
     }
     Some(ProduceResponse::default().with_responses(responses))
+}
+
+/// The Kafka error code and message of a partition whose append failed.
+fn append_error_code(e: &AppendError) -> (ResponseError, String) {
+    match e {
+        AppendError::Storage(e) => (storage_error(e), e.to_string()),
+        AppendError::Sync(e) => (
+            ResponseError::KafkaStorageError,
+            format!("fsync failed: {e}"),
+        ),
+        AppendError::Timeout => (
+            ResponseError::RequestTimedOut,
+            "not replicated to the in-sync replicas within the request's timeout".into(),
+        ),
+    }
 }
 
 /// The transaction coordinator's check of a transactional record set (its first batch names the

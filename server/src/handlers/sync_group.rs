@@ -5,7 +5,7 @@ use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use tokio_util::sync::CancellationToken;
 
 use super::s;
-use crate::broker::Broker;
+use crate::context::Broker;
 use crate::group::classic::SyncParams;
 
 pub(crate) async fn handle(

@@ -13,7 +13,7 @@ use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 use tracing::error;
 
 use super::blocking;
-use crate::broker::Broker;
+use crate::context::Broker;
 use crate::group::{partition_for, Committer, OffsetToCommit, OFFSETS_TOPIC};
 
 pub(crate) async fn handle(

@@ -38,11 +38,13 @@ use minikafka_storage::batch::{decode_records, BatchBuilder, Record};
 use minikafka_storage::TxnMarker;
 use tracing::{debug, error, info, warn};
 
-use crate::broker::{now_ms, sync_partition};
+use crate::clock::now_ms;
 use crate::config::BrokerConfig;
 use crate::group::{partition_for, GroupCoordinator, OFFSETS_TOPIC};
+use crate::metadata::TopicImage;
 use crate::producer_ids::ProducerIds;
-use crate::topics::{for_each_batch, Partition, Topic, TopicError, Topics};
+use crate::replica::{sync_partition, AppendOrigin, Partition, ReplicaManager};
+use crate::topics::{TopicError, Topics};
 use records::{TxnLogValue, TxnStatus};
 
 /// Name of the internal topic holding transaction state.
@@ -158,6 +160,7 @@ type ToSync = Vec<Arc<Partition>>;
 #[derive(Debug)]
 pub struct TxnCoordinator {
     topics: Arc<Topics>,
+    replicas: Arc<ReplicaManager>,
     config: Arc<BrokerConfig>,
     producer_ids: Arc<ProducerIds>,
     groups: Arc<GroupCoordinator>,
@@ -176,12 +179,14 @@ impl TxnCoordinator {
     /// that were preparing to commit or abort when the broker stopped.
     pub fn load(
         topics: Arc<Topics>,
+        replicas: Arc<ReplicaManager>,
         config: Arc<BrokerConfig>,
         producer_ids: Arc<ProducerIds>,
         groups: Arc<GroupCoordinator>,
     ) -> Result<Self, TopicError> {
         let c = TxnCoordinator {
             topics,
+            replicas,
             config,
             producer_ids,
             groups,
@@ -190,7 +195,7 @@ impl TxnCoordinator {
         if let Some(topic) = c.topics.get(TXN_TOPIC) {
             let started = std::time::Instant::now();
             let mut loaded: HashMap<String, TxnMeta> = HashMap::new();
-            for p in topic.partitions() {
+            for p in c.replicas.partitions_of(&topic.id) {
                 replay_partition(&p, &mut loaded)?;
             }
             let mut st = c.lock();
@@ -228,7 +233,7 @@ impl TxnCoordinator {
 
     /// Create `__transaction_state` if it does not exist yet (blocking), as Kafka does on the first
     /// FindCoordinator for a transactional id.
-    pub fn ensure_state_topic(&self) -> Result<Arc<Topic>, TopicError> {
+    pub fn ensure_state_topic(&self) -> Result<Arc<TopicImage>, TopicError> {
         self.topics.ensure_internal(
             TXN_TOPIC,
             self.config.transaction_state_num_partitions,
@@ -259,8 +264,9 @@ impl TxnCoordinator {
             None => None,
         };
         let topic = self.ensure_state_topic().map_err(|e| fail("create", &e))?;
-        let p = topic
-            .partition(partition_for(id, topic.partition_count()))
+        let p = self
+            .replicas
+            .partition(&topic.id, partition_for(id, topic.partition_count()))
             .ok_or_else(|| fail("find the partition of", &"no such partition"))?;
         let now = now_ms();
         let record = Record {
@@ -274,10 +280,8 @@ impl TxnCoordinator {
             .build(std::slice::from_ref(&record))
             .map_err(|e| fail("build a batch for", &e))?;
         let info = p
-            .write()
-            .append(&batch, 0, now)
+            .append_as_leader(&batch, AppendOrigin::Coordinator, now)
             .map_err(|e| fail("append to", &e))?;
-        p.notify_appended();
         if info.needs_flush {
             sync.push(p);
         }
@@ -640,19 +644,21 @@ impl TxnCoordinator {
                     )
                     .map(|p| sync.extend(p))
             } else {
-                match self.topics.get(topic).and_then(|t| t.partition(*index)) {
-                    Some(p) if !p.is_deleted() => {
-                        let res = p.write().append_txn_marker(
+                match self
+                    .topics
+                    .get(topic)
+                    .and_then(|t| self.replicas.partition(&t.id, *index))
+                {
+                    Some(p) => {
+                        let res = p.append_txn_marker(
                             m.producer_id,
                             m.producer_epoch,
                             COORDINATOR_EPOCH,
                             marker,
-                            0,
                             now,
                         );
                         match res {
                             Ok(info) => {
-                                p.notify_appended();
                                 if info.needs_flush {
                                     sync.push(p);
                                 }
@@ -803,7 +809,7 @@ fn replay_partition(
     p: &Arc<Partition>,
     out: &mut HashMap<String, TxnMeta>,
 ) -> Result<(), TopicError> {
-    for_each_batch(p, |h, batch| {
+    p.for_each_batch(|h, batch| {
         if h.is_control() {
             return;
         }
@@ -816,7 +822,8 @@ fn replay_partition(
             Err(e) => warn!(partition = p.index, offset = h.base_offset, error = %e,
                 "skipping an undecodable batch in __transaction_state"),
         }
-    })
+    })?;
+    Ok(())
 }
 
 fn apply_record(r: &Record, partition: i32, out: &mut HashMap<String, TxnMeta>) {
@@ -850,26 +857,49 @@ fn apply_record(r: &Record, partition: i32, out: &mut HashMap<String, TxnMeta>) 
 mod tests {
     use super::*;
 
-    fn setup(
-        dir: &std::path::Path,
-    ) -> (
+    /// What the coordinator under test is built from.
+    type Parts = (
         Arc<Topics>,
+        Arc<ReplicaManager>,
         Arc<BrokerConfig>,
         Arc<ProducerIds>,
         Arc<GroupCoordinator>,
-    ) {
+    );
+
+    fn setup(dir: &std::path::Path) -> Parts {
         let mut b = crate::config::ConfigBuilder::default();
         b.set("log.dirs", dir.to_str().unwrap()).unwrap();
         b.set("offsets.topic.num.partitions", "3").unwrap();
         b.set("transaction.state.log.num.partitions", "3").unwrap();
         let config = Arc::new(b.build().unwrap());
-        let topics = Arc::new(Topics::load(dir, config.clone(), true).unwrap());
+        let replicas = Arc::new(ReplicaManager::new(dir, config.node_id));
+        let topics = Arc::new(Topics::load(dir, config.clone(), replicas.clone(), true).unwrap());
         if topics.get("t").is_none() {
             topics.create("t", 1, 1, &[], &[]).unwrap();
         }
         let ids = Arc::new(ProducerIds::open(dir).unwrap());
-        let groups = Arc::new(GroupCoordinator::load(topics.clone(), config.clone()).unwrap());
-        (topics, config, ids, groups)
+        let groups = Arc::new(
+            GroupCoordinator::load(topics.clone(), replicas.clone(), config.clone()).unwrap(),
+        );
+        (topics, replicas, config, ids, groups)
+    }
+
+    /// A coordinator loaded from the parts of [`setup`] (as at a broker start).
+    fn load(
+        topics: &Arc<Topics>,
+        replicas: &Arc<ReplicaManager>,
+        config: &Arc<BrokerConfig>,
+        ids: &Arc<ProducerIds>,
+        groups: &Arc<GroupCoordinator>,
+    ) -> TxnCoordinator {
+        TxnCoordinator::load(
+            topics.clone(),
+            replicas.clone(),
+            config.clone(),
+            ids.clone(),
+            groups.clone(),
+        )
+        .unwrap()
     }
 
     /// A crash between writing PrepareCommit and writing the markers: the next load writes them and completes
@@ -877,14 +907,13 @@ mod tests {
     #[tokio::test]
     async fn a_transaction_left_preparing_is_completed_at_load() {
         let dir = tempfile::tempdir().unwrap();
-        let (topics, config, ids, groups) = setup(dir.path());
-        let c = TxnCoordinator::load(topics.clone(), config.clone(), ids.clone(), groups.clone())
-            .unwrap();
+        let (topics, replicas, config, ids, groups) = setup(dir.path());
+        let c = load(&topics, &replicas, &config, &ids, &groups);
         let (pid, epoch) = c.init_producer_id("x", 60_000, None).await.unwrap();
         c.add_partitions("x", pid, epoch, &[("t".to_string(), 0)])
             .await
             .unwrap();
-        let p = topics.get("t").unwrap().partition(0).unwrap();
+        let p = replicas.partition(&topics.get("t").unwrap().id, 0).unwrap();
         let now = now_ms();
         let mut builder = BatchBuilder::new(0, now);
         builder.producer_id = pid;
@@ -899,8 +928,9 @@ mod tests {
             headers: Vec::new(),
         };
         let data = builder.build(std::slice::from_ref(&record)).unwrap();
-        p.write().append(&data, 0, now).unwrap();
-        assert_eq!(p.read().last_stable_offset(), 0);
+        p.append_as_leader(&data, AppendOrigin::Client, now)
+            .unwrap();
+        assert_eq!(p.last_stable_offset(), 0);
         {
             let st = c.lock();
             let mut m = st.txns["x"].clone();
@@ -908,28 +938,29 @@ mod tests {
             c.persist("x", Some(&m), &mut ToSync::new()).unwrap();
         }
         drop(c);
-        let c = TxnCoordinator::load(topics.clone(), config, ids, groups).unwrap();
+        let c = TxnCoordinator::load(topics.clone(), replicas, config, ids, groups).unwrap();
         let m = c.describe("x").unwrap();
         assert_eq!(m.status, TxnStatus::CompleteCommit);
         assert!(m.partitions.is_empty());
         assert_eq!((m.producer_id, m.producer_epoch), (pid, epoch));
-        let log = p.read();
-        assert_eq!((log.log_end_offset(), log.last_stable_offset()), (2, 2));
-        assert!(log.aborted_transactions(0, 2).unwrap().is_empty());
+        assert_eq!((p.log_end_offset(), p.last_stable_offset()), (2, 2));
+        let read = p
+            .read(0, 1 << 20, true, crate::replica::Isolation::ReadCommitted)
+            .unwrap();
+        assert!(read.aborted.is_empty());
     }
 
     /// Ids idle past `transactional.id.expiration.ms` are forgotten (a tombstone is written); open ones are not.
     #[tokio::test]
     async fn idle_transactional_ids_expire() {
         let dir = tempfile::tempdir().unwrap();
-        let (topics, _, ids, groups) = setup(dir.path());
+        let (topics, replicas, _, ids, groups) = setup(dir.path());
         let mut b = crate::config::ConfigBuilder::default();
         b.set("log.dirs", dir.path().to_str().unwrap()).unwrap();
         b.set("transaction.state.log.num.partitions", "3").unwrap();
         b.set("transactional.id.expiration.ms", "1").unwrap();
         let config = Arc::new(b.build().unwrap());
-        let c = TxnCoordinator::load(topics.clone(), config.clone(), ids.clone(), groups.clone())
-            .unwrap();
+        let c = load(&topics, &replicas, &config, &ids, &groups);
         let (pid, epoch) = c.init_producer_id("idle", 60_000, None).await.unwrap();
         let (opid, oepoch) = c.init_producer_id("open", 60_000, None).await.unwrap();
         c.add_partitions("open", opid, oepoch, &[("t".to_string(), 0)])
@@ -941,7 +972,7 @@ mod tests {
         assert!(c.describe("open").is_some());
         // After a reload the tombstone keeps it gone; the id starts over with a new producer id.
         drop(c);
-        let c = TxnCoordinator::load(topics, config, ids, groups).unwrap();
+        let c = TxnCoordinator::load(topics, replicas, config, ids, groups).unwrap();
         assert!(c.describe("idle").is_none());
         let (pid2, epoch2) = c.init_producer_id("idle", 60_000, None).await.unwrap();
         assert_ne!(pid2, pid);

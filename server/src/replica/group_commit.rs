@@ -32,7 +32,7 @@
 //! driver: round 1 done, take round 2, job covers LEO 15 ─ fsync ──────────────▶ C, D answered
 //! ```
 //!
-//! Each partition counts its fsyncs ([`crate::topics::Partition::fsync_count`]) and logs one
+//! Each partition counts its fsyncs ([`super::Partition::fsync_count`]) and logs one
 //! `debug` line per fsync with the offset it made durable and how many requests it answered.
 
 use std::fmt;
@@ -44,8 +44,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::watch;
 use tracing::debug;
 
-use crate::broker::now_ms;
-use crate::topics::Partition;
+use super::Partition;
+use crate::clock::now_ms;
 
 /// Test hook run on the blocking thread just before each fsync of a partition: it may block (to
 /// let requests pile up) or fail (to simulate a disk error; the fsync is then skipped and its
@@ -253,7 +253,7 @@ pub(crate) fn sync_to(
     p: &Arc<Partition>,
     end: i64,
 ) -> impl Future<Output = io::Result<()>> + Send + 'static {
-    let rx = match p.group_commit().join(end, || p.read().flushed_offset()) {
+    let rx = match p.group_commit().join(end, || p.flushed_offset()) {
         Joined::Durable => None,
         Joined::Wait(rx, spawn) => {
             if spawn {
@@ -295,7 +295,7 @@ impl Drop for DriverGuard {
 /// Run queued rounds one after the other until none is left.
 async fn drive(p: Arc<Partition>, mut guard: DriverGuard) {
     let gc = p.group_commit();
-    while let Some(started) = gc.start_next(|| p.read().sync_job().map(|j| (j.offset(), j))) {
+    while let Some(started) = gc.start_next(|| p.sync_job().map(|j| (j.offset(), j))) {
         let Some(job) = started.job else { continue };
         let hook = gc.hook();
         let result = match tokio::task::spawn_blocking(move || {
@@ -305,7 +305,7 @@ async fn drive(p: Arc<Partition>, mut guard: DriverGuard) {
         .await
         {
             Ok(Ok(flushed)) => {
-                p.write().mark_flushed(flushed, now_ms());
+                p.mark_flushed(flushed, now_ms());
                 Ok(())
             }
             Ok(Err(e)) => Err(SyncFailure::from(&e)),
@@ -316,6 +316,25 @@ async fn drive(p: Arc<Partition>, mut guard: DriverGuard) {
         debug!(topic = %p.topic, partition = p.index, offset, waiters, ok, "fsync");
     }
     guard.done = true;
+}
+
+/// Make everything appended to the partition so far durable (fsync on a blocking thread, then
+/// record it as durable), sharing fsyncs with concurrent callers (this module).
+/// Callers that know their own last offset use [`sync_partition_to`] instead, and so wait less.
+pub(crate) async fn sync_partition(p: &Arc<Partition>) -> std::io::Result<()> {
+    let end = p.log_end_offset();
+    sync_partition_to(p, end).await
+}
+
+/// Make every offset of the partition below `end` durable: the future resolves to `Ok` once an
+/// fsync covering `end` has succeeded (at once if one already has), and fails with the error of
+/// the fsync that was meant to cover it. The request joins its fsync round at the call, so
+/// several partitions can be joined before waiting for any.
+pub(crate) fn sync_partition_to(
+    p: &Arc<Partition>,
+    end: i64,
+) -> impl std::future::Future<Output = std::io::Result<()>> + Send + 'static {
+    sync_to(p, end)
 }
 
 #[cfg(test)]

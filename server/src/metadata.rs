@@ -1,0 +1,130 @@
+//! The metadata image: what the cluster knows about its topics and partitions, as one
+//! immutable snapshot (Kafka's `MetadataImage`).
+//!
+//! Handlers and coordinators consult the current image for names, topic ids, partition counts,
+//! configs and, per partition, the replicas, the leader, its epoch and the in-sync replicas.
+//! The image holds no logs: the data of a partition is reached through the replica layer
+//! ([`crate::replica::ReplicaManager`]) by topic id and index. A change (a topic created,
+//! deleted, grown or reconfigured) publishes a new image; readers holding the old one keep a
+//! consistent view.
+//!
+//! Today the image is published by the single-node metadata store ([`crate::topics`]); with a
+//! controller quorum it will be built from the metadata log instead, and nothing that reads it
+//! changes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::config::TopicConfig;
+
+/// One partition's placement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionImage {
+    /// Partition index.
+    pub index: i32,
+    /// Replica node ids, the preferred leader first.
+    pub replicas: Vec<i32>,
+    /// The leader's node id (-1: none).
+    pub leader: i32,
+    /// The leader epoch.
+    pub leader_epoch: i32,
+    /// In-sync replica node ids.
+    pub isr: Vec<i32>,
+}
+
+/// One topic.
+#[derive(Debug, Clone)]
+pub struct TopicImage {
+    /// Name.
+    pub name: String,
+    /// Topic id.
+    pub id: Uuid,
+    /// Explicit config overrides.
+    pub config: TopicConfig,
+    /// Partitions, index = position.
+    pub partitions: Vec<PartitionImage>,
+}
+
+impl TopicImage {
+    /// Number of partitions.
+    pub fn partition_count(&self) -> i32 {
+        i32::try_from(self.partitions.len()).unwrap_or(i32::MAX)
+    }
+
+    /// One partition's placement.
+    pub fn partition(&self, index: i32) -> Option<&PartitionImage> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.partitions.get(i))
+    }
+
+    /// The topic's explicit config overrides.
+    pub fn config(&self) -> &TopicConfig {
+        &self.config
+    }
+
+    /// Whether it is an internal topic (name starts with `__`).
+    pub fn is_internal(&self) -> bool {
+        self.name.starts_with("__")
+    }
+}
+
+/// Every topic, by name and by id.
+#[derive(Debug, Clone, Default)]
+pub struct MetadataImage {
+    by_name: HashMap<String, Arc<TopicImage>>,
+    by_id: HashMap<Uuid, Arc<TopicImage>>,
+}
+
+impl MetadataImage {
+    /// A topic by name.
+    pub fn topic(&self, name: &str) -> Option<&Arc<TopicImage>> {
+        self.by_name.get(name)
+    }
+
+    /// A topic by id.
+    pub fn topic_by_id(&self, id: &Uuid) -> Option<&Arc<TopicImage>> {
+        self.by_id.get(id)
+    }
+
+    /// Every topic, sorted by name.
+    pub fn topics(&self) -> Vec<Arc<TopicImage>> {
+        let mut v: Vec<_> = self.by_name.values().cloned().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// Number of topics.
+    pub fn len(&self) -> usize {
+        self.by_name.len()
+    }
+
+    /// Whether there is no topic.
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
+
+    /// This image with `topic` added or replaced.
+    pub fn with_topic(&self, topic: TopicImage) -> MetadataImage {
+        let mut next = self.clone();
+        let topic = Arc::new(topic);
+        if let Some(old) = next.by_id.insert(topic.id, topic.clone()) {
+            if old.name != topic.name {
+                next.by_name.remove(&old.name);
+            }
+        }
+        next.by_name.insert(topic.name.clone(), topic);
+        next
+    }
+
+    /// This image without the topic `id`.
+    pub fn without_topic(&self, id: &Uuid) -> MetadataImage {
+        let mut next = self.clone();
+        if let Some(old) = next.by_id.remove(id) {
+            next.by_name.remove(&old.name);
+        }
+        next
+    }
+}

@@ -1,0 +1,348 @@
+//! The replica layer (Kafka's `ReplicaManager` → `Partition` → `Log`): the one owner of every
+//! partition this broker hosts, and the only way to its logs.
+//!
+//! - [`ReplicaManager`] opens, creates and deletes partitions (the log manager's part: one
+//!   directory per partition in the data directory, Kafka's `partition.metadata` and
+//!   `log-start-offset-checkpoint` files), makes this node their leader, and runs Produce's one
+//!   entry point, [`ReplicaManager::append_records`].
+//! - [`Partition`] ([`partition`]) holds the log, the leader epoch and its checkpoint, the high
+//!   watermark and the in-sync replicas; every read and append goes through it.
+//! - [`purgatory`] is the one mechanism for requests that wait on a partition: a Fetch below
+//!   `min_bytes`, a Produce waiting for its data to be replicated (acks=all), an fsync.
+//! - [`group_commit`] shares fsyncs among concurrent requests.
+//!
+//! Layering: handlers and coordinators call down into this module; it calls down into
+//! `minikafka-storage`; it knows topic configs only as the [`LogConfig`] it is handed.
+
+mod group_commit;
+mod partition;
+pub mod purgatory;
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
+use std::time::Duration;
+
+use minikafka_storage::{AppendInfo, LogConfig, StorageError};
+use tokio::time::Instant;
+use tracing::{debug, error, info, warn};
+use uuid::Uuid;
+
+use crate::meta::{kafka_uuid_string, write_atomically};
+use purgatory::{Attempt, DelayedOperation};
+
+pub use group_commit::FsyncHook;
+pub(crate) use group_commit::{sync_partition, sync_partition_to};
+pub use partition::{AppendOrigin, Isolation, LogReadResult, Partition};
+
+/// Kafka's file of log start offsets moved by DeleteRecords (`0`, count, `topic partition offset`
+/// lines).
+pub const LOG_START_CHECKPOINT: &str = "log-start-offset-checkpoint";
+
+/// Why one partition's part of a Produce failed.
+#[derive(Debug)]
+pub enum AppendError {
+    /// Validation or the write failed: nothing was appended.
+    Storage(StorageError),
+    /// Appended, but the fsync that had to precede the acknowledgement failed.
+    Sync(io::Error),
+    /// Appended, but not replicated to the in-sync replicas within the request's timeout.
+    Timeout,
+}
+
+/// One partition's part of a Produce, for [`ReplicaManager::append_records`].
+#[derive(Debug)]
+pub struct AppendEntry<'a> {
+    /// The partition (led by this node).
+    pub partition: Arc<Partition>,
+    /// The record set, as received.
+    pub records: &'a [u8],
+}
+
+/// Every partition hosted here, by topic id and index.
+#[derive(Debug)]
+pub struct ReplicaManager {
+    data_dir: PathBuf,
+    node_id: i32,
+    partitions: RwLock<HashMap<(Uuid, i32), Arc<Partition>>>,
+}
+
+fn partition_dir(data_dir: &Path, topic: &str, index: i32) -> PathBuf {
+    data_dir.join(format!("{topic}-{index}"))
+}
+
+impl ReplicaManager {
+    /// A manager for the partitions in `data_dir` (none open yet).
+    pub fn new(data_dir: &Path, node_id: i32) -> ReplicaManager {
+        ReplicaManager {
+            data_dir: data_dir.to_path_buf(),
+            node_id,
+            partitions: RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn map(&self) -> RwLockReadGuard<'_, HashMap<(Uuid, i32), Arc<Partition>>> {
+        self.partitions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Open an existing partition's log (recovering it unless `clean`), or create it when
+    /// `new` (a stale directory of an earlier topic of that name is removed first), and take
+    /// its leadership at the next epoch. Blocking file I/O.
+    pub fn open_partition(
+        &self,
+        topic: &str,
+        topic_id: Uuid,
+        index: i32,
+        config: LogConfig,
+        clean: bool,
+        new: bool,
+    ) -> Result<Arc<Partition>, StorageError> {
+        let dir = partition_dir(&self.data_dir, topic, index);
+        if new && dir.exists() {
+            warn!(dir = %dir.display(), "removing stale partition directory left by an earlier topic");
+            fs::remove_dir_all(&dir)?;
+        }
+        let p = Partition::open(&dir, topic, topic_id, index, config, clean, self.node_id)?;
+        let meta = dir.join("partition.metadata");
+        if !meta.exists() {
+            write_atomically(
+                &meta,
+                format!("version: 0\ntopic_id: {}\n", kafka_uuid_string(topic_id)).as_bytes(),
+            )?;
+        }
+        p.make_leader(p.next_leader_epoch())?;
+        let p = Arc::new(p);
+        self.partitions
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert((topic_id, index), p.clone());
+        Ok(p)
+    }
+
+    /// The partition `index` of the topic `topic_id`, if hosted here and not deleted.
+    pub fn partition(&self, topic_id: &Uuid, index: i32) -> Option<Arc<Partition>> {
+        self.map()
+            .get(&(*topic_id, index))
+            .filter(|p| !p.is_deleted())
+            .cloned()
+    }
+
+    /// Every hosted partition, by topic name then index.
+    pub fn all(&self) -> Vec<Arc<Partition>> {
+        let mut v: Vec<_> = self.map().values().cloned().collect();
+        v.sort_by(|a, b| (&a.topic, a.index).cmp(&(&b.topic, b.index)));
+        v
+    }
+
+    /// Every hosted partition of a topic, by index.
+    pub fn partitions_of(&self, topic_id: &Uuid) -> Vec<Arc<Partition>> {
+        let mut v: Vec<_> = self
+            .map()
+            .values()
+            .filter(|p| p.topic_id == *topic_id)
+            .cloned()
+            .collect();
+        v.sort_by_key(|p| p.index);
+        v
+    }
+
+    /// Stop hosting every partition of a deleted topic and remove their files. Blocking.
+    pub fn delete_topic(&self, topic_id: &Uuid) {
+        let removed: Vec<Arc<Partition>> = {
+            let mut map = self
+                .partitions
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            let keys: Vec<_> = map
+                .keys()
+                .filter(|(id, _)| id == topic_id)
+                .copied()
+                .collect();
+            keys.iter().filter_map(|k| map.remove(k)).collect()
+        };
+        for p in removed {
+            let trash = format!("{}-{}.{}-delete", p.topic, p.index, topic_id.simple());
+            if let Err(e) = p.delete_files(&trash) {
+                warn!(topic = %p.topic, partition = p.index, error = %e, "could not remove deleted partition's files");
+            }
+        }
+    }
+
+    /// Apply a changed topic config to every partition of the topic.
+    pub fn set_log_config(&self, topic_id: &Uuid, config: &LogConfig) {
+        for p in self.partitions_of(topic_id) {
+            p.set_log_config(config.clone());
+        }
+    }
+
+    /// Produce's entry point (Kafka's `appendRecords`): append each entry as leader, then wait
+    /// until each appended entry is acknowledged under `acks`, at most `timeout` for
+    /// replication:
+    /// - its log reached `flush.messages`: an fsync covering its last offset has succeeded
+    ///   (shared with concurrent requests, [`group_commit`]); never cut short by `timeout`;
+    /// - acks=-1: the high watermark passed its last offset (every in-sync replica has it; on
+    ///   this single node at once), else [`AppendError::Timeout`];
+    ///
+    /// Results come back in the entries' order. Blocking file I/O for the appends; waits are
+    /// delayed operations.
+    pub async fn append_records(
+        &self,
+        acks: i16,
+        timeout: Duration,
+        origin: AppendOrigin,
+        entries: Vec<AppendEntry<'_>>,
+        now_ms: i64,
+    ) -> Vec<Result<AppendInfo, AppendError>> {
+        let mut results: Vec<Result<AppendInfo, AppendError>> = Vec::with_capacity(entries.len());
+        let mut syncs = Vec::new();
+        for (i, e) in entries.iter().enumerate() {
+            let p = &e.partition;
+            match p.append_as_leader(e.records, origin, now_ms) {
+                Ok(info) => {
+                    if info.duplicate {
+                        debug!(topic = %p.topic, partition = p.index, base_offset = info.base_offset,
+                            "duplicate batch from an idempotent producer; answered with its original offsets");
+                    }
+                    if info.needs_flush {
+                        // Join every partition's fsync round first, then wait: they overlap.
+                        syncs.push((i, sync_partition_to(p, info.last_offset + 1)));
+                    }
+                    results.push(Ok(info));
+                }
+                Err(err) => {
+                    warn!(topic = %p.topic, partition = p.index, error = %err, "produce rejected");
+                    results.push(Err(AppendError::Storage(err)));
+                }
+            }
+        }
+        for (i, wait) in syncs {
+            if let Err(err) = wait.await {
+                let p = &entries[i].partition;
+                error!(topic = %p.topic, partition = p.index, error = %err, "fsync failed; produce not acknowledged");
+                results[i] = Err(AppendError::Sync(err));
+            }
+        }
+        if acks == -1 {
+            self.wait_for_replication(timeout, &entries, &mut results)
+                .await;
+        }
+        results
+    }
+
+    /// DelayedProduce: wait until the high watermark of every appended partition passes its
+    /// last offset, or `timeout`.
+    async fn wait_for_replication(
+        &self,
+        timeout: Duration,
+        entries: &[AppendEntry<'_>],
+        results: &mut [Result<AppendInfo, AppendError>],
+    ) {
+        let required: Vec<(usize, i64)> = results
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.as_ref().ok().map(|info| (i, info.last_offset + 1)))
+            .collect();
+        if required.is_empty() {
+            return;
+        }
+        let op = DelayedOperation::new(Some(Instant::now() + timeout), None);
+        for (i, _) in &required {
+            entries[*i].partition.watch_appended(&op);
+        }
+        let short: Vec<usize> = op
+            .run(|attempt| {
+                let short: Vec<usize> = required
+                    .iter()
+                    .filter(|(i, end)| entries[*i].partition.high_watermark() < *end)
+                    .map(|(i, _)| *i)
+                    .collect();
+                (short.is_empty() || attempt == Attempt::Expired).then_some(short)
+            })
+            .await;
+        for i in short {
+            results[i] = Err(AppendError::Timeout);
+        }
+    }
+
+    /// Persist every partition's moved log start offset (Kafka's
+    /// `log-start-offset-checkpoint`). Blocking.
+    pub fn write_start_checkpoint(&self) -> io::Result<()> {
+        let mut text = String::new();
+        let mut lines = 0;
+        for p in self.all() {
+            let start = p.log_start_offset();
+            if start > 0 {
+                text.push_str(&format!("{} {} {start}\n", p.topic, p.index));
+                lines += 1;
+            }
+        }
+        write_atomically(
+            &self.data_dir.join(LOG_START_CHECKPOINT),
+            format!("0\n{lines}\n{text}").as_bytes(),
+        )
+    }
+
+    /// Apply the persisted log start offsets to the open partitions (at start). Blocking.
+    pub fn load_start_checkpoint(
+        &self,
+        find: impl Fn(&str, i32) -> Option<Arc<Partition>>,
+    ) -> Result<(), StorageError> {
+        for (topic, partition, offset) in
+            read_start_checkpoint(&self.data_dir.join(LOG_START_CHECKPOINT))?
+        {
+            if let Some(p) = find(&topic, partition) {
+                p.advance_log_start_offset(offset)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Flush, fsync and close every log (clean shutdown). Blocking.
+    pub fn close_all(&self) -> Result<(), StorageError> {
+        let mut first_err = None;
+        for p in self.all() {
+            if let Err(e) = p.close() {
+                warn!(topic = %p.topic, partition = p.index, error = %e, "flush at shutdown failed");
+                first_err.get_or_insert(e);
+            }
+        }
+        info!(partitions = self.map().len(), "closed every log");
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+/// Read Kafka's log-start-offset checkpoint; a missing file means no moved start offsets.
+fn read_start_checkpoint(path: &Path) -> io::Result<Vec<(String, i32, i64)>> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let bad = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: malformed checkpoint", path.display()),
+        )
+    };
+    let mut lines = text.lines();
+    if lines.next() != Some("0") {
+        return Err(bad());
+    }
+    let count: usize = lines
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or_else(bad)?;
+    let mut out = Vec::with_capacity(count.min(1 << 16));
+    for line in lines.take(count) {
+        let mut f = line.rsplitn(3, ' ');
+        let offset = f.next().and_then(|v| v.parse().ok()).ok_or_else(bad)?;
+        let partition = f.next().and_then(|v| v.parse().ok()).ok_or_else(bad)?;
+        let topic = f.next().ok_or_else(bad)?.to_string();
+        out.push((topic, partition, offset));
+    }
+    Ok(out)
+}
