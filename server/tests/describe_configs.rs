@@ -47,6 +47,21 @@ fn find<'a>(r: &'a DescribeConfigsResponse, name: &str) -> &'a DescribeConfigsRe
         .unwrap_or_else(|| panic!("{name} not described"))
 }
 
+/// IncrementalAlterConfigs of one config of topic `cfg` (op 0 SET, 1 DELETE, 2 APPEND, 3 SUBTRACT).
+fn alter(name: &str, op: i8, value: Option<&str>) -> IncrementalAlterConfigsRequest {
+    IncrementalAlterConfigsRequest::default().with_resources(vec![
+        incremental_alter_configs_request::AlterConfigsResource::default()
+            .with_resource_type(TOPIC)
+            .with_resource_name(StrBytes::from_static_str("cfg"))
+            .with_configs(vec![
+                incremental_alter_configs_request::AlterableConfig::default()
+                    .with_name(StrBytes::from_string(name.to_string()))
+                    .with_config_operation(op)
+                    .with_value(value.map(|v| StrBytes::from_string(v.to_string()))),
+            ]),
+    ])
+}
+
 /// (value, source) of a config.
 fn value(c: &DescribeConfigsResourceResult) -> (Option<String>, i8) {
     (c.value.as_ref().map(ToString::to_string), c.config_source)
@@ -197,18 +212,43 @@ async fn topic_overrides_are_dynamic_and_list_their_broker_synonyms_in_kafkas_or
     assert_eq!(value(d), (Some(i64::MAX.to_string()), DEFAULT_CONFIG));
     assert!(d.synonyms.is_empty());
 
+    // APPEND works on the LIST-typed cleanup.policy only; the result is a topic override.
+    assert_eq!(
+        c.call(alter("cleanup.policy", 2, Some("compact")), 1)
+            .await
+            .responses[0]
+            .error_code,
+        0
+    );
+    assert_eq!(
+        c.call(alter("retention.ms", 2, Some("1")), 1)
+            .await
+            .responses[0]
+            .error_code,
+        42,
+        "INVALID_REQUEST: retention.ms is not a list"
+    );
+    let r = c
+        .call(describe_req(TOPIC, "cfg", Some(&["cleanup.policy"])), 4)
+        .await;
+    let d = find(&r, "cleanup.policy");
+    assert_eq!(
+        value(d),
+        (Some("delete,compact".into()), DYNAMIC_TOPIC_CONFIG)
+    );
+    assert_eq!(
+        synonyms(d),
+        [
+            syn(DYNAMIC_TOPIC_CONFIG, "cleanup.policy", "delete,compact"),
+            syn(DEFAULT_CONFIG, "log.cleanup.policy", "delete")
+        ]
+    );
+
     // An override removed at run time falls back to the static broker setting.
-    let alter = IncrementalAlterConfigsRequest::default().with_resources(vec![
-        incremental_alter_configs_request::AlterConfigsResource::default()
-            .with_resource_type(TOPIC)
-            .with_resource_name(StrBytes::from_static_str("cfg"))
-            .with_configs(vec![
-                incremental_alter_configs_request::AlterableConfig::default()
-                    .with_name(StrBytes::from_static_str("segment.bytes"))
-                    .with_config_operation(1),
-            ]),
-    ]);
-    assert_eq!(c.call(alter, 1).await.responses[0].error_code, 0);
+    assert_eq!(
+        c.call(alter("segment.bytes", 1, None), 1).await.responses[0].error_code,
+        0
+    );
     let r = c
         .call(describe_req(TOPIC, "cfg", Some(&["segment.bytes"])), 4)
         .await;

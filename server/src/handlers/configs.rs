@@ -21,7 +21,8 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{blocking, s, topic_error};
 use crate::broker::Broker;
-use crate::config::{BrokerConfig, Described, TopicConfig};
+use crate::config::properties::topic_property;
+use crate::config::{BrokerConfig, ConfigType, Described, TopicConfig};
 use crate::topics::TopicError;
 
 const TOPIC: i8 = 2;
@@ -176,7 +177,10 @@ fn apply(
                         overrides.remove(&name);
                     }
                     2 | 3 => {
-                        if name != "cleanup.policy" {
+                        // Kafka allows these on LIST-typed configs only (here: cleanup.policy).
+                        let is_list = topic_property(&name)
+                            .is_some_and(|t| t.base().kind == ConfigType::List);
+                        if !is_list {
                             return Err(TopicError::InvalidRequest(format!(
                                 "Config value append/subtract is not allowed for config key {name}: it is not a list"
                             )));
