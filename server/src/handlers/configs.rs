@@ -4,6 +4,9 @@
 //! property set at start, or Kafka default), synonyms on request; changes are validated as a
 //! whole, applied to every partition's log at once and persisted (they survive restarts).
 //! Brokers: every broker property, read-only (no dynamic broker configs yet).
+//!
+//! What is described (values, sources, synonym chains, types, docs) is derived in
+//! [`crate::config`] from the property declarations; this file only puts it on the wire.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_configs_response::{
@@ -17,7 +20,8 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::{blocking, s, topic_error};
-use crate::config::{broker_synonym, BrokerConfig, TopicConfig, PROPERTIES};
+use crate::config::properties::topic_property;
+use crate::config::{BrokerConfig, ConfigType, Described, TopicConfig};
 use crate::context::Broker;
 use crate::topics::TopicError;
 
@@ -25,55 +29,31 @@ const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
 const BROKER_LOGGER: i8 = 8;
 
-/// DescribeConfigs source ids.
-const SOURCE_TOPIC: i8 = 1;
-const SOURCE_STATIC_BROKER: i8 = 4;
-const SOURCE_DEFAULT: i8 = 5;
-
-/// Kafka's ConfigType ids (DescribeConfigs v3+).
-fn config_type(name: &str) -> i8 {
-    const BOOLEAN: i8 = 1;
-    const STRING: i8 = 2;
-    const INT: i8 = 3;
-    const LONG: i8 = 5;
-    const DOUBLE: i8 = 6;
-    const LIST: i8 = 7;
-    match name {
-        "cleanup.policy"
-        | "log.cleanup.policy"
-        | "listeners"
-        | "advertised.listeners"
-        | "log.dirs" => LIST,
-        "min.cleanable.dirty.ratio" | "log.cleaner.min.cleanable.ratio" => DOUBLE,
-        "compression.type" | "message.timestamp.type" | "log.message.timestamp.type" => STRING,
-        "auto.create.topics.enable" | "delete.topic.enable" | "log.cleaner.enable" => BOOLEAN,
-        "segment.bytes"
-        | "segment.index.bytes"
-        | "index.interval.bytes"
-        | "max.message.bytes"
-        | "min.insync.replicas"
-        | "node.id"
-        | "num.partitions"
-        | "message.max.bytes"
-        | "socket.request.max.bytes"
-        | "max.connections"
-        | "log.segment.bytes"
-        | "log.index.interval.bytes"
-        | "log.index.size.max.bytes"
-        | "log.roll.hours"
-        | "log.retention.hours"
-        | "log.retention.minutes" => INT,
-        "default.replication.factor" => 4,
-        _ => LONG,
+/// One described config on the wire, at the request's version.
+fn entry(d: Described, version: i16, synonyms: bool, docs: bool) -> DescribeConfigsResourceResult {
+    let mut e = DescribeConfigsResourceResult::default()
+        .with_name(s(d.name))
+        .with_value(d.value.map(s))
+        .with_config_source(d.source.id())
+        .with_read_only(d.read_only)
+        .with_is_sensitive(false);
+    if synonyms {
+        e.synonyms = d
+            .synonyms
+            .into_iter()
+            .map(|y| {
+                DescribeConfigsSynonym::default()
+                    .with_name(s(y.name))
+                    .with_value(y.value.map(s))
+                    .with_source(y.source.id())
+            })
+            .collect();
     }
-}
-
-fn is_default(broker: &BrokerConfig, name: &str) -> bool {
-    let default = PROPERTIES
-        .iter()
-        .find(|p| p.name == name)
-        .map_or("", |p| p.default);
-    broker.values.get(name).is_none_or(|v| v == default)
+    if version >= 3 {
+        e.config_type = d.kind.id();
+        e.documentation = docs.then(|| s(d.doc));
+    }
+    e
 }
 
 pub(crate) fn describe(
@@ -88,27 +68,7 @@ pub(crate) fn describe(
             let mut out = DescribeConfigsResult::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
-            let wanted = |name: &str| {
-                r.configuration_keys
-                    .as_ref()
-                    .is_none_or(|keys| keys.iter().any(|k| k.as_str() == name))
-            };
-            let entry =
-                |name: &str, value: String, source: i8, synonyms: Vec<DescribeConfigsSynonym>| {
-                    let mut e = DescribeConfigsResourceResult::default()
-                        .with_name(s(name))
-                        .with_value(Some(s(value)))
-                        .with_config_source(source)
-                        .with_read_only(source != SOURCE_TOPIC && r.resource_type == BROKER);
-                    if version >= 1 && req.include_synonyms {
-                        e.synonyms = synonyms;
-                    }
-                    if version >= 3 {
-                        e.config_type = config_type(name);
-                    }
-                    e
-                };
-            match r.resource_type {
+            let described = match r.resource_type {
                 TOPIC => match b.topics.get(r.resource_name.as_str()) {
                     None => {
                         out.error_code = ResponseError::UnknownTopicOrPartition.code();
@@ -116,71 +76,15 @@ pub(crate) fn describe(
                             "Topic {} does not exist",
                             r.resource_name.as_str()
                         )));
+                        Vec::new()
                     }
-                    Some(t) => {
-                        for (name, value, explicit) in t.config().describe(&b.config.log_defaults) {
-                            if !wanted(&name) {
-                                continue;
-                            }
-                            let mut synonyms = Vec::new();
-                            let mut source = SOURCE_DEFAULT;
-                            if explicit {
-                                source = SOURCE_TOPIC;
-                                synonyms.push(
-                                    DescribeConfigsSynonym::default()
-                                        .with_name(s(name.clone()))
-                                        .with_value(Some(s(value.clone())))
-                                        .with_source(SOURCE_TOPIC),
-                                );
-                            }
-                            if let Some(prop) = broker_synonym(&name) {
-                                let static_set = !is_default(&b.config, prop);
-                                if static_set && !explicit {
-                                    source = SOURCE_STATIC_BROKER;
-                                }
-                                synonyms.push(
-                                    DescribeConfigsSynonym::default()
-                                        .with_name(s(prop))
-                                        .with_value(
-                                            b.config
-                                                .values
-                                                .get(prop)
-                                                .filter(|v| !v.is_empty())
-                                                .map(|v| s(v.clone())),
-                                        )
-                                        .with_source(if static_set {
-                                            SOURCE_STATIC_BROKER
-                                        } else {
-                                            SOURCE_DEFAULT
-                                        }),
-                                );
-                            }
-                            out.configs.push(entry(&name, value, source, synonyms));
-                        }
-                    }
+                    Some(t) => t.config().describe_configs(&b.config),
                 },
                 // An empty name means the cluster-wide dynamic defaults: Kafka lists only those,
                 // and minikafka has none.
-                BROKER if r.resource_name.is_empty() => {}
+                BROKER if r.resource_name.is_empty() => Vec::new(),
                 BROKER if r.resource_name.as_str() == b.config.node_id.to_string() => {
-                    for p in PROPERTIES {
-                        if !wanted(p.name) {
-                            continue;
-                        }
-                        let value = b.config.values.get(p.name).cloned().unwrap_or_default();
-                        let source = if is_default(&b.config, p.name) {
-                            SOURCE_DEFAULT
-                        } else {
-                            SOURCE_STATIC_BROKER
-                        };
-                        let synonyms = vec![DescribeConfigsSynonym::default()
-                            .with_name(s(p.name))
-                            .with_value(Some(s(value.clone())))
-                            .with_source(source)];
-                        let mut e = entry(p.name, value, source, synonyms);
-                        e.read_only = true;
-                        out.configs.push(e);
-                    }
+                    b.config.describe()
                 }
                 BROKER => {
                     out.error_code = ResponseError::InvalidRequest.code();
@@ -189,17 +93,30 @@ pub(crate) fn describe(
                         b.config.node_id,
                         r.resource_name.as_str()
                     )));
+                    Vec::new()
                 }
                 BROKER_LOGGER => {
                     out.error_code = ResponseError::InvalidRequest.code();
                     out.error_message =
                         Some(s("broker logger configs are not supported by minikafka"));
+                    Vec::new()
                 }
                 other => {
                     out.error_code = ResponseError::InvalidRequest.code();
                     out.error_message = Some(s(format!("unsupported resource type {other}")));
+                    Vec::new()
                 }
-            }
+            };
+            let wanted = |name: &str| {
+                r.configuration_keys
+                    .as_ref()
+                    .is_none_or(|keys| keys.iter().any(|k| k.as_str() == name))
+            };
+            out.configs = described
+                .into_iter()
+                .filter(|d| wanted(d.name))
+                .map(|d| entry(d, version, req.include_synonyms, req.include_documentation))
+                .collect();
             out
         })
         .collect();
@@ -260,7 +177,10 @@ fn apply(
                         overrides.remove(&name);
                     }
                     2 | 3 => {
-                        if name != "cleanup.policy" {
+                        // Kafka allows these on LIST-typed configs only (here: cleanup.policy).
+                        let is_list = topic_property(&name)
+                            .is_some_and(|t| t.base().kind == ConfigType::List);
+                        if !is_list {
                             return Err(TopicError::InvalidRequest(format!(
                                 "Config value append/subtract is not allowed for config key {name}: it is not a list"
                             )));

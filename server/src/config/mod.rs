@@ -1,0 +1,911 @@
+//! Broker configuration: Kafka's own property names, their defaults, parsing and validation.
+//!
+//! Settings come, in increasing priority, from the embedded defaults, a TOML file (`--config`),
+//! the dedicated command-line flags (`--listen`, `--advertise`, `--data-dir`, `--node-id`) and
+//! `--set NAME=VALUE`. The TOML file uses Kafka's dotted names as ordinary TOML dotted keys, so
+//! `log.segment.bytes = 1048576` in the file means the same as `--set log.segment.bytes=1048576`.
+//!
+//! Every property is declared once, in [`properties`] (name, type, default, validation, doc);
+//! this module derives from those tables the builder, the typed [`BrokerConfig`], the topic
+//! overrides ([`TopicConfig`], whose defaults come from the broker's `log.*` properties, exactly
+//! as in Kafka) and what DescribeConfigs reports ([`Described`]: value, source, synonyms). An
+//! unknown name or a bad value is refused with a clear message before anything on disk is
+//! touched.
+
+pub mod properties;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use minikafka_storage::{CleanupPolicy, LogConfig, TimestampType};
+
+use properties::{chain, property, topic_property, LogField, FIXED_BROKER_SYNONYMS};
+pub use properties::{
+    cleanup_policy_text, ConfigType, Property, TopicProperty, PROPERTIES, TOPIC_PROPERTIES,
+};
+
+/// A configuration error, with a message meant for the person who wrote the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A property name the broker does not know.
+    #[error(
+        "unknown configuration property '{0}' (see config/broker.toml for the supported names)"
+    )]
+    Unknown(String),
+    /// A value that does not parse or is out of range.
+    #[error("invalid value '{value}' for '{name}': {reason}")]
+    Invalid {
+        /// Property name.
+        name: String,
+        /// The value as given.
+        value: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The TOML file could not be read or parsed.
+    #[error("cannot read config file {path}: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// The broker's validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrokerConfig {
+    /// `node.id`.
+    pub node_id: i32,
+    /// `listeners`, as HOST:PORT.
+    pub listen: String,
+    /// `advertised.listeners`, as HOST:PORT; `None` = derived from the bound address.
+    pub advertise: Option<String>,
+    /// `log.dirs`.
+    pub data_dir: PathBuf,
+    /// `num.partitions`.
+    pub num_partitions: i32,
+    /// `default.replication.factor`.
+    pub default_replication_factor: i16,
+    /// `auto.create.topics.enable`.
+    pub auto_create_topics: bool,
+    /// `delete.topic.enable`.
+    pub delete_topic_enable: bool,
+    /// `socket.request.max.bytes`.
+    pub socket_request_max_bytes: usize,
+    /// `fetch.zero.copy.min.bytes` (minikafka only).
+    pub fetch_zero_copy_min_bytes: usize,
+    /// `max.connections`.
+    pub max_connections: usize,
+    /// `log.retention.check.interval.ms`.
+    pub retention_check_interval_ms: u64,
+    /// `log.flush.scheduler.interval.ms`.
+    pub flush_scheduler_interval_ms: u64,
+    /// `producer.id.expiration.ms`.
+    pub producer_id_expiration_ms: i64,
+    /// `max.incremental.fetch.session.cache.slots`.
+    pub max_fetch_sessions: usize,
+    /// `producer.id.expiration.check.interval.ms`.
+    pub producer_id_expiration_check_interval_ms: u64,
+    /// `group.min.session.timeout.ms`.
+    pub group_min_session_timeout_ms: i32,
+    /// `group.max.session.timeout.ms`.
+    pub group_max_session_timeout_ms: i32,
+    /// `group.initial.rebalance.delay.ms`.
+    pub group_initial_rebalance_delay_ms: i32,
+    /// `group.max.size`.
+    pub group_max_size: i32,
+    /// `group.consumer.session.timeout.ms`.
+    pub group_consumer_session_timeout_ms: i32,
+    /// `group.consumer.heartbeat.interval.ms`.
+    pub group_consumer_heartbeat_interval_ms: i32,
+    /// `group.consumer.max.size`.
+    pub group_consumer_max_size: i32,
+    /// `offsets.topic.num.partitions`.
+    pub offsets_topic_num_partitions: i32,
+    /// `transaction.max.timeout.ms`.
+    pub transaction_max_timeout_ms: i32,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
+    pub transaction_abort_interval_ms: u64,
+    /// `transactional.id.expiration.ms`.
+    pub transactional_id_expiration_ms: i64,
+    /// `transaction.state.log.num.partitions`.
+    pub transaction_state_num_partitions: i32,
+    /// `transaction.state.log.segment.bytes`.
+    pub transaction_state_segment_bytes: i32,
+    /// `offsets.topic.segment.bytes`.
+    pub offsets_topic_segment_bytes: i32,
+    /// `offsets.retention.minutes`, in ms.
+    pub offsets_retention_ms: i64,
+    /// `offsets.retention.check.interval.ms`.
+    pub offsets_retention_check_interval_ms: u64,
+    /// `offset.metadata.max.bytes`.
+    pub offset_metadata_max_bytes: usize,
+    /// `log.cleaner.enable`.
+    pub cleaner_enable: bool,
+    /// `log.cleaner.backoff.ms`.
+    pub cleaner_backoff_ms: u64,
+    /// Topic defaults derived from the `log.*` and `message.max.bytes` properties.
+    pub log_defaults: LogConfig,
+    /// Every property's effective text, by Kafka name (empty for a property with no value).
+    pub values: BTreeMap<String, String>,
+    /// The properties set at start (file, flags, `--set`), even to their default value:
+    /// DescribeConfigs reports them as `STATIC_BROKER_CONFIG`, the others as `DEFAULT_CONFIG`.
+    pub set_at_start: BTreeSet<String>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        // The defaults are constants checked by the unit tests below.
+        ConfigBuilder::default()
+            .build()
+            .unwrap_or_else(|e| panic!("built-in defaults are invalid: {e}"))
+    }
+}
+
+/// Accumulates `name = value` settings in priority order, then validates them into a
+/// [`BrokerConfig`].
+#[derive(Debug, Clone, Default)]
+pub struct ConfigBuilder {
+    /// Only what was set; the defaults come from [`PROPERTIES`] at [`ConfigBuilder::build`].
+    set: BTreeMap<String, String>,
+}
+
+impl ConfigBuilder {
+    /// Set one property by its Kafka name; unknown names are refused at once.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<&mut Self, ConfigError> {
+        let name = name.trim();
+        if property(name).is_none() {
+            return Err(ConfigError::Unknown(name.to_string()));
+        }
+        self.set.insert(name.to_string(), value.trim().to_string());
+        Ok(self)
+    }
+
+    /// Parse a `NAME=VALUE` pair as given to `--set`.
+    pub fn set_pair(&mut self, pair: &str) -> Result<&mut Self, ConfigError> {
+        let Some((name, value)) = pair.split_once('=') else {
+            return Err(ConfigError::Invalid {
+                name: pair.to_string(),
+                value: String::new(),
+                reason: "expected NAME=VALUE".into(),
+            });
+        };
+        self.set(name, value)
+    }
+
+    /// Apply every setting of a TOML document (Kafka names as dotted keys).
+    pub fn apply_toml(&mut self, text: &str, path: &str) -> Result<&mut Self, ConfigError> {
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::File {
+                path: path.to_string(),
+                reason: e.to_string(),
+            })?;
+        let mut flat = Vec::new();
+        flatten("", &table, &mut flat, path)?;
+        for (name, value) in flat {
+            self.set(&name, &value)?;
+        }
+        Ok(self)
+    }
+
+    /// Validate everything and build the configuration.
+    pub fn build(&self) -> Result<BrokerConfig, ConfigError> {
+        let mut values = BTreeMap::new();
+        let mut set_at_start = BTreeSet::new();
+        for p in PROPERTIES {
+            // An empty value for a property without a default leaves it unset, as before.
+            let given = self
+                .set
+                .get(p.name)
+                .filter(|v| !v.is_empty() || p.default.is_some());
+            let value = match given {
+                Some(v) => {
+                    set_at_start.insert(p.name.to_string());
+                    v.clone()
+                }
+                None => p.default.unwrap_or("").to_string(),
+            };
+            if given.is_some() || p.default.is_some() {
+                check(p, &value)?;
+            }
+            values.insert(p.name.to_string(), value);
+        }
+        BrokerConfig::from_values(values, set_at_start)
+    }
+}
+
+fn flatten(
+    prefix: &str,
+    table: &toml::Table,
+    out: &mut Vec<(String, String)>,
+    path: &str,
+) -> Result<(), ConfigError> {
+    for (k, v) in table {
+        let name = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        let text = match v {
+            toml::Value::Table(t) => {
+                flatten(&name, t, out, path)?;
+                continue;
+            }
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => {
+                return Err(ConfigError::File {
+                    path: path.to_string(),
+                    reason: format!(
+                        "'{name}' must be a string, number or boolean, not {}",
+                        other.type_str()
+                    ),
+                })
+            }
+        };
+        out.push((name, text));
+    }
+    Ok(())
+}
+
+fn invalid(name: &str, value: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        name: name.to_string(),
+        value: value.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// Validate `value` by the declaration of `p`.
+fn check(p: &Property, value: &str) -> Result<(), ConfigError> {
+    match p.check.reason(value) {
+        Some(reason) => Err(invalid(p.name, value, reason)),
+        None => Ok(()),
+    }
+}
+
+/// Parse a timestamp type name as Kafka spells it.
+pub fn parse_timestamp_type(name: &str, value: &str) -> Result<TimestampType, ConfigError> {
+    let mut c = LogConfig::default();
+    LogField::TimestampType
+        .set(&mut c, value)
+        .map_err(|_| invalid(name, value, "expected CreateTime or LogAppendTime"))?;
+    Ok(c.timestamp_type)
+}
+
+/// Parse `cleanup.policy`: `delete`, `compact`, or both comma-separated in either order (Kafka's list type).
+pub fn parse_cleanup_policy(name: &str, value: &str) -> Result<CleanupPolicy, ConfigError> {
+    properties::cleanup_policy(value)
+        .ok_or_else(|| invalid(name, value, "expected delete, compact or compact,delete"))
+}
+
+/// Typed reads of validated property values.
+struct Values<'a>(&'a BTreeMap<String, String>);
+
+impl Values<'_> {
+    fn text(&self, name: &str) -> &str {
+        self.0.get(name).map_or("", String::as_str)
+    }
+
+    fn opt(&self, name: &str) -> Option<&str> {
+        Some(self.text(name)).filter(|v| !v.is_empty())
+    }
+
+    /// An integer property, in the type of its field (its check bounds it to that type).
+    fn int<T: TryFrom<i128>>(&self, name: &str) -> Result<T, ConfigError> {
+        let v = self.text(name);
+        v.parse::<i128>()
+            .ok()
+            .and_then(|n| T::try_from(n).ok())
+            .ok_or_else(|| invalid(name, v, "out of range"))
+    }
+
+    fn bool(&self, name: &str) -> bool {
+        self.text(name).eq_ignore_ascii_case("true")
+    }
+
+    /// The first set property of a synonym chain, in the first one's unit.
+    fn chained_ms(&self, primary: &'static str) -> Result<Option<i64>, ConfigError> {
+        for (name, factor) in chain(primary) {
+            if self.opt(name).is_some() {
+                return Ok(Some(self.int::<i64>(name)?.saturating_mul(factor)));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Kafka's `LogConfig.validate`: `min.compaction.lag.ms` may not exceed `max.compaction.lag.ms`.
+fn check_compaction_lags(c: &LogConfig, name: &str) -> Result<(), ConfigError> {
+    if c.min_compaction_lag_ms > c.max_compaction_lag_ms {
+        return Err(invalid(
+            name,
+            &c.min_compaction_lag_ms.to_string(),
+            format!(
+                "conflicts with max.compaction.lag.ms {}: the minimum lag may not exceed the maximum",
+                c.max_compaction_lag_ms
+            ),
+        ));
+    }
+    Ok(())
+}
+
+impl BrokerConfig {
+    /// Build from every property's validated text, then check properties against each other.
+    fn from_values(
+        values: BTreeMap<String, String>,
+        set_at_start: BTreeSet<String>,
+    ) -> Result<Self, ConfigError> {
+        let v = Values(&values);
+        // The topic defaults: each topic config's broker synonym (or its chain, for times).
+        let mut log_defaults = LogConfig::default();
+        for t in TOPIC_PROPERTIES {
+            let text = match t.field {
+                LogField::Fixed => continue,
+                LogField::FlushMs => v.chained_ms(t.synonym)?.unwrap_or(i64::MAX).to_string(),
+                LogField::RetentionMs | LogField::SegmentMs => {
+                    v.chained_ms(t.synonym)?.unwrap_or_default().to_string()
+                }
+                _ => v.text(t.synonym).to_string(),
+            };
+            t.field
+                .set(&mut log_defaults, &text)
+                .map_err(|reason| invalid(t.synonym, &text, reason))?;
+        }
+        check_compaction_lags(&log_defaults, "log.cleaner.min.compaction.lag.ms")?;
+        // Kafka checks the KIP-848 timings against their bounds and against each other.
+        let bounded = |name: &str, min: &str, max: &str| -> Result<i32, ConfigError> {
+            let (n, lo, hi) = (v.int::<i32>(name)?, v.int::<i32>(min)?, v.int::<i32>(max)?);
+            if n < lo || n > hi {
+                return Err(invalid(
+                    name,
+                    v.text(name),
+                    format!("must be between {min} ({lo}) and {max} ({hi})"),
+                ));
+            }
+            Ok(n)
+        };
+        let consumer_session = bounded(
+            "group.consumer.session.timeout.ms",
+            "group.consumer.min.session.timeout.ms",
+            "group.consumer.max.session.timeout.ms",
+        )?;
+        let consumer_heartbeat = bounded(
+            "group.consumer.heartbeat.interval.ms",
+            "group.consumer.min.heartbeat.interval.ms",
+            "group.consumer.max.heartbeat.interval.ms",
+        )?;
+        if consumer_heartbeat >= consumer_session {
+            return Err(invalid(
+                "group.consumer.heartbeat.interval.ms",
+                v.text("group.consumer.heartbeat.interval.ms"),
+                "must be lower than group.consumer.session.timeout.ms",
+            ));
+        }
+        let address = |name: &str| {
+            properties::address(v.text(name))
+                .map(str::to_string)
+                .map_err(|reason| invalid(name, v.text(name), reason))
+        };
+        Ok(BrokerConfig {
+            node_id: v.int("node.id")?,
+            listen: address("listeners")?,
+            advertise: match v.opt("advertised.listeners") {
+                Some(_) => Some(address("advertised.listeners")?),
+                None => None,
+            },
+            data_dir: PathBuf::from(v.text("log.dirs")),
+            num_partitions: v.int("num.partitions")?,
+            default_replication_factor: v.int("default.replication.factor")?,
+            auto_create_topics: v.bool("auto.create.topics.enable"),
+            delete_topic_enable: v.bool("delete.topic.enable"),
+            socket_request_max_bytes: v.int("socket.request.max.bytes")?,
+            fetch_zero_copy_min_bytes: v.int("fetch.zero.copy.min.bytes")?,
+            max_connections: v.int("max.connections")?,
+            retention_check_interval_ms: v.int("log.retention.check.interval.ms")?,
+            flush_scheduler_interval_ms: v.int("log.flush.scheduler.interval.ms")?,
+            producer_id_expiration_ms: v.int("producer.id.expiration.ms")?,
+            max_fetch_sessions: v.int("max.incremental.fetch.session.cache.slots")?,
+            producer_id_expiration_check_interval_ms: v
+                .int("producer.id.expiration.check.interval.ms")?,
+            group_min_session_timeout_ms: v.int("group.min.session.timeout.ms")?,
+            group_max_session_timeout_ms: v.int("group.max.session.timeout.ms")?,
+            group_initial_rebalance_delay_ms: v.int("group.initial.rebalance.delay.ms")?,
+            group_max_size: v.int("group.max.size")?,
+            group_consumer_session_timeout_ms: consumer_session,
+            group_consumer_heartbeat_interval_ms: consumer_heartbeat,
+            group_consumer_max_size: v.int("group.consumer.max.size")?,
+            offsets_topic_num_partitions: v.int("offsets.topic.num.partitions")?,
+            transaction_max_timeout_ms: v.int("transaction.max.timeout.ms")?,
+            transaction_abort_interval_ms: v
+                .int("transaction.abort.timed.out.transaction.cleanup.interval.ms")?,
+            transactional_id_expiration_ms: v.int("transactional.id.expiration.ms")?,
+            transaction_state_num_partitions: v.int("transaction.state.log.num.partitions")?,
+            transaction_state_segment_bytes: v.int("transaction.state.log.segment.bytes")?,
+            offsets_topic_segment_bytes: v.int("offsets.topic.segment.bytes")?,
+            offsets_retention_ms: v
+                .int::<i64>("offsets.retention.minutes")?
+                .saturating_mul(60_000),
+            offsets_retention_check_interval_ms: v.int("offsets.retention.check.interval.ms")?,
+            offset_metadata_max_bytes: v.int("offset.metadata.max.bytes")?,
+            cleaner_enable: v.bool("log.cleaner.enable"),
+            cleaner_backoff_ms: v.int("log.cleaner.backoff.ms")?,
+            log_defaults,
+            values,
+            set_at_start,
+        })
+    }
+
+    /// Every broker property as DescribeConfigs reports it for this broker (read-only: minikafka
+    /// has no dynamic broker configs).
+    pub fn describe(&self) -> Vec<Described> {
+        PROPERTIES
+            .iter()
+            .map(|p| {
+                let synonyms = self.synonyms(p.name);
+                Described {
+                    name: p.name,
+                    value: self.values.get(p.name).filter(|v| !v.is_empty()).cloned(),
+                    source: synonyms.first().map_or(Source::Default, |s| s.source),
+                    synonyms,
+                    kind: p.kind,
+                    doc: p.doc,
+                    read_only: true,
+                }
+            })
+            .collect()
+    }
+
+    /// Kafka's `ConfigHelper.configSynonyms` without the dynamic levels: the static settings of
+    /// `name`'s chain, then its defaults, starting at `name` itself (so `log.retention.hours`
+    /// does not list a `log.retention.ms` set beside it, and an unset `log.retention.ms` has no
+    /// synonyms at all).
+    fn synonyms(&self, name: &'static str) -> Vec<Synonym> {
+        let chain = chain(name);
+        let set = chain
+            .iter()
+            .filter(|(n, _)| self.set_at_start.contains(*n))
+            .map(|&(n, _)| Synonym {
+                name: n,
+                value: self.values.get(n).cloned(),
+                source: Source::StaticBroker,
+            });
+        let defaults = chain.iter().filter_map(|&(n, _)| {
+            let p = property(n).or_else(|| FIXED_BROKER_SYNONYMS.iter().find(|p| p.name == n))?;
+            Some(Synonym {
+                name: n,
+                value: Some(p.default?.to_string()),
+                source: Source::Default,
+            })
+        });
+        set.chain(defaults).skip_while(|s| s.name != name).collect()
+    }
+}
+
+/// Where a described value comes from (Kafka's `DescribeConfigsResponse.ConfigSource`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `DYNAMIC_TOPIC_CONFIG` (1): a topic override, set at creation or altered since.
+    DynamicTopic,
+    /// `STATIC_BROKER_CONFIG` (4): set at start (file, flags, `--set`).
+    StaticBroker,
+    /// `DEFAULT_CONFIG` (5): nobody set it.
+    Default,
+}
+
+impl Source {
+    /// The id on the wire.
+    pub fn id(self) -> i8 {
+        match self {
+            Source::DynamicTopic => 1,
+            Source::StaticBroker => 4,
+            Source::Default => 5,
+        }
+    }
+}
+
+/// One synonym of a described config: a setting that gives (or would give) its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Synonym {
+    /// The setting's name (the config itself, or a broker property).
+    pub name: &'static str,
+    /// Its value; `None` for Kafka's null.
+    pub value: Option<String>,
+    /// Where it comes from.
+    pub source: Source,
+}
+
+/// One config as DescribeConfigs reports it, derived from its declaration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Described {
+    /// Kafka's name.
+    pub name: &'static str,
+    /// The effective value; `None` for a property without one.
+    pub value: Option<String>,
+    /// Where the value comes from: the first synonym's source, or `Default` when there is none.
+    pub source: Source,
+    /// Every setting that gives it, most specific first (Kafka's order).
+    pub synonyms: Vec<Synonym>,
+    /// Kafka's type.
+    pub kind: ConfigType,
+    /// The declaration's doc.
+    pub doc: &'static str,
+    /// Whether it can be altered at run time.
+    pub read_only: bool,
+}
+
+/// The broker property that supplies a topic config's default, as Kafka names its synonym.
+pub fn broker_synonym(topic_config: &str) -> Option<&'static str> {
+    topic_property(topic_config).map(|t| t.synonym)
+}
+
+/// A topic's own overrides (only what was set explicitly), validated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopicConfig {
+    /// Explicit overrides by Kafka name; absent names use the broker defaults.
+    pub overrides: BTreeMap<String, String>,
+}
+
+impl TopicConfig {
+    /// Validate a set of overrides as a CreateTopics request or the persisted metadata gives them.
+    pub fn from_overrides<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+        broker: &BrokerConfig,
+    ) -> Result<TopicConfig, ConfigError> {
+        let mut overrides = BTreeMap::new();
+        for (name, value) in pairs {
+            let Some(value) = value else { continue };
+            if topic_property(name).is_none() {
+                return Err(ConfigError::Unknown(name.to_string()));
+            }
+            overrides.insert(name.to_string(), value.to_string());
+        }
+        let cfg = TopicConfig { overrides };
+        cfg.log_config(&broker.log_defaults)?;
+        Ok(cfg)
+    }
+
+    /// The effective storage settings: broker defaults overlaid with this topic's overrides.
+    pub fn log_config(&self, defaults: &LogConfig) -> Result<LogConfig, ConfigError> {
+        let mut c = defaults.clone();
+        for (name, value) in &self.overrides {
+            let t = topic_property(name).ok_or_else(|| ConfigError::Unknown(name.clone()))?;
+            if let Some(reason) = t.base().check.reason(value) {
+                return Err(invalid(name, value, reason));
+            }
+            t.field
+                .set(&mut c, value)
+                .map_err(|reason| invalid(name, value, reason))?;
+        }
+        check_compaction_lags(&c, "min.compaction.lag.ms")?;
+        Ok(c)
+    }
+
+    /// Every topic config with its effective value and whether it was set on the topic.
+    pub fn describe(&self, defaults: &LogConfig) -> Vec<(String, String, bool)> {
+        TOPIC_PROPERTIES
+            .iter()
+            .map(|t| match self.overrides.get(t.name) {
+                Some(v) => (t.name.to_string(), v.clone(), true),
+                None => (t.name.to_string(), default_text(t, defaults), false),
+            })
+            .collect()
+    }
+
+    /// Every topic config as DescribeConfigs reports it: Kafka's
+    /// `ConfigHelper.createTopicConfigEntry`, i.e. the topic override (if any) followed by its
+    /// broker synonym's chain.
+    pub fn describe_configs(&self, broker: &BrokerConfig) -> Vec<Described> {
+        TOPIC_PROPERTIES
+            .iter()
+            .map(|t| {
+                let base = t.base();
+                let mut synonyms = broker.synonyms(t.synonym);
+                let value = match self.overrides.get(t.name) {
+                    Some(v) => {
+                        synonyms.insert(
+                            0,
+                            Synonym {
+                                name: t.name,
+                                value: Some(v.clone()),
+                                source: Source::DynamicTopic,
+                            },
+                        );
+                        v.clone()
+                    }
+                    None => default_text(t, &broker.log_defaults),
+                };
+                Described {
+                    name: t.name,
+                    value: Some(value),
+                    source: synonyms.first().map_or(Source::Default, |s| s.source),
+                    synonyms,
+                    kind: base.kind,
+                    doc: t.doc,
+                    read_only: false,
+                }
+            })
+            .collect()
+    }
+}
+
+/// A topic config's value when the topic does not override it.
+fn default_text(t: &TopicProperty, defaults: &LogConfig) -> String {
+    t.field
+        .text(defaults)
+        .unwrap_or_else(|| t.base().default.unwrap_or("").to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_kafka() {
+        let c = BrokerConfig::default();
+        assert_eq!(c.node_id, 1);
+        assert_eq!(c.listen, "localhost:9092");
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.log_defaults.segment_bytes, 1 << 30);
+        assert_eq!(c.log_defaults.retention_ms, 168 * 3_600_000);
+        assert_eq!(c.log_defaults.max_message_bytes, 1_048_588);
+        assert_eq!(c.socket_request_max_bytes, 100 * 1024 * 1024);
+        assert_eq!(c.log_defaults.flush_ms, i64::MAX);
+        assert!(c.auto_create_topics);
+    }
+
+    #[test]
+    fn set_and_precedence() {
+        let mut b = ConfigBuilder::default();
+        b.set_pair("num.partitions=4").unwrap();
+        b.set_pair("log.retention.hours=1").unwrap();
+        b.set_pair("log.retention.ms=60000").unwrap();
+        b.set_pair("auto.create.topics.enable=false").unwrap();
+        let c = b.build().unwrap();
+        assert_eq!(c.num_partitions, 4);
+        assert_eq!(c.log_defaults.retention_ms, 60_000);
+        assert!(!c.auto_create_topics);
+    }
+
+    #[test]
+    fn refuses_unknown_and_bad_values() {
+        let mut b = ConfigBuilder::default();
+        assert!(matches!(
+            b.set_pair("no.such.thing=1"),
+            Err(ConfigError::Unknown(_))
+        ));
+        b.set_pair("num.partitions=zero").unwrap();
+        let e = b.build().unwrap_err().to_string();
+        assert!(e.contains("num.partitions"), "{e}");
+        let mut b = ConfigBuilder::default();
+        b.set_pair("num.partitions=0").unwrap();
+        assert!(b.build().is_err());
+        let mut b = ConfigBuilder::default();
+        b.set_pair("log.message.timestamp.type=Whenever").unwrap();
+        assert!(b.build().is_err());
+        let mut b = ConfigBuilder::default();
+        b.set_pair("listeners=nohost").unwrap();
+        assert!(b.build().is_err());
+    }
+
+    #[test]
+    fn toml_dotted_keys() {
+        let mut b = ConfigBuilder::default();
+        b.apply_toml("num.partitions = 3\nlog.segment.bytes = 1048576\nlisteners = \"PLAINTEXT://127.0.0.1:9999\"\n", "t")
+            .unwrap();
+        let c = b.build().unwrap();
+        assert_eq!(c.num_partitions, 3);
+        assert_eq!(c.log_defaults.segment_bytes, 1_048_576);
+        assert_eq!(c.listen, "127.0.0.1:9999");
+        let mut b = ConfigBuilder::default();
+        assert!(b.apply_toml("bogus.name = 1\n", "t").is_err());
+        assert!(b.apply_toml("num.partitions = [1]\n", "t").is_err());
+    }
+
+    #[test]
+    fn example_file_lists_every_property_with_its_default() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/broker.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut b = ConfigBuilder::default();
+        b.apply_toml(&text, path).unwrap();
+        for p in PROPERTIES {
+            match p.default {
+                Some(d) => assert_eq!(
+                    b.set.get(p.name).map(String::as_str),
+                    Some(d),
+                    "config/broker.toml must set {} to its default",
+                    p.name
+                ),
+                None => assert!(
+                    text.contains(&format!("# {} =", p.name)),
+                    "config/broker.toml must show {} commented out (it has no default)",
+                    p.name
+                ),
+            }
+        }
+        let from_file = b.build().unwrap();
+        assert_eq!(
+            from_file.set_at_start.len(),
+            b.set.len(),
+            "all set at start"
+        );
+        assert_eq!(
+            BrokerConfig {
+                set_at_start: BTreeSet::new(),
+                ..from_file
+            },
+            BrokerConfig::default(),
+            "config/broker.toml must hold the defaults"
+        );
+    }
+
+    #[test]
+    fn sources_and_synonyms_follow_kafka() {
+        let mut b = ConfigBuilder::default();
+        b.set_pair("log.segment.bytes=1048576").unwrap();
+        b.set_pair("log.retention.minutes=600").unwrap();
+        b.set_pair("num.partitions=1").unwrap();
+        let c = b.build().unwrap();
+        let broker = c.describe();
+        let get = |all: &[Described], n: &str| all.iter().find(|d| d.name == n).unwrap().clone();
+        let syn = |d: &Described| -> Vec<(&str, Option<String>, Source)> {
+            d.synonyms
+                .iter()
+                .map(|s| (s.name, s.value.clone(), s.source))
+                .collect()
+        };
+        // Set to its default value: still a static setting, as in Kafka.
+        let d = get(&broker, "num.partitions");
+        assert_eq!(d.source, Source::StaticBroker);
+        assert_eq!(
+            syn(&d),
+            [
+                ("num.partitions", Some("1".into()), Source::StaticBroker),
+                ("num.partitions", Some("1".into()), Source::Default)
+            ]
+        );
+        assert_eq!(get(&broker, "delete.topic.enable").source, Source::Default);
+        let d = get(&broker, "log.retention.ms");
+        assert_eq!(
+            (d.value, d.source, d.synonyms.len()),
+            (None, Source::Default, 0)
+        );
+        let d = get(&broker, "log.retention.minutes");
+        assert_eq!(
+            syn(&d),
+            [
+                (
+                    "log.retention.minutes",
+                    Some("600".into()),
+                    Source::StaticBroker
+                ),
+                ("log.retention.hours", Some("168".into()), Source::Default)
+            ]
+        );
+        assert_eq!(get(&broker, "node.id").kind, ConfigType::Int);
+
+        let t = TopicConfig::from_overrides([("segment.bytes", Some("2048"))], &c).unwrap();
+        let topic = t.describe_configs(&c);
+        let d = get(&topic, "segment.bytes");
+        assert_eq!(
+            (d.value.as_deref(), d.source),
+            (Some("2048"), Source::DynamicTopic)
+        );
+        assert_eq!(
+            syn(&d),
+            [
+                ("segment.bytes", Some("2048".into()), Source::DynamicTopic),
+                (
+                    "log.segment.bytes",
+                    Some("1048576".into()),
+                    Source::StaticBroker
+                ),
+                (
+                    "log.segment.bytes",
+                    Some("1073741824".into()),
+                    Source::Default
+                )
+            ]
+        );
+        // retention.ms's synonym is log.retention.ms, unset: Kafka lists no synonym at all.
+        let d = get(&topic, "retention.ms");
+        assert_eq!(
+            (d.value.as_deref(), d.source, d.synonyms.len()),
+            (Some("36000000"), Source::Default, 0)
+        );
+        let d = get(&topic, "compression.type");
+        assert_eq!(
+            syn(&d),
+            [("compression.type", Some("producer".into()), Source::Default)]
+        );
+        assert_eq!(
+            get(&topic, "min.cleanable.dirty.ratio").kind,
+            ConfigType::Double
+        );
+    }
+
+    #[test]
+    fn compaction_configs() {
+        let b = BrokerConfig::default();
+        assert!(b.cleaner_enable);
+        assert_eq!(b.cleaner_backoff_ms, 15_000);
+        assert_eq!(b.log_defaults.cleanup_policy, CleanupPolicy::DELETE);
+        assert_eq!(b.log_defaults.delete_retention_ms, 86_400_000);
+        assert_eq!(b.log_defaults.max_compaction_lag_ms, i64::MAX);
+        for (text, policy) in [
+            ("delete", CleanupPolicy::DELETE),
+            ("compact", CleanupPolicy::COMPACT),
+            ("compact,delete", CleanupPolicy::COMPACT_DELETE),
+            ("delete, compact", CleanupPolicy::COMPACT_DELETE),
+        ] {
+            let t = TopicConfig::from_overrides([("cleanup.policy", Some(text))], &b).unwrap();
+            assert_eq!(
+                t.log_config(&b.log_defaults).unwrap().cleanup_policy,
+                policy
+            );
+        }
+        assert!(TopicConfig::from_overrides([("cleanup.policy", Some("shred"))], &b).is_err());
+        let t = TopicConfig::from_overrides(
+            [
+                ("min.cleanable.dirty.ratio", Some("0.01")),
+                ("delete.retention.ms", Some("500")),
+                ("min.compaction.lag.ms", Some("10")),
+                ("max.compaction.lag.ms", Some("20")),
+            ],
+            &b,
+        )
+        .unwrap();
+        let l = t.log_config(&b.log_defaults).unwrap();
+        assert!((l.min_cleanable_dirty_ratio - 0.01).abs() < f64::EPSILON);
+        assert_eq!(
+            (
+                l.delete_retention_ms,
+                l.min_compaction_lag_ms,
+                l.max_compaction_lag_ms
+            ),
+            (500, 10, 20)
+        );
+        assert!(
+            TopicConfig::from_overrides([("min.cleanable.dirty.ratio", Some("1.5"))], &b).is_err()
+        );
+        let lags = [
+            ("min.compaction.lag.ms", Some("30")),
+            ("max.compaction.lag.ms", Some("20")),
+        ];
+        assert!(TopicConfig::from_overrides(lags, &b).is_err());
+        let mut builder = ConfigBuilder::default();
+        builder
+            .set_pair("log.cleanup.policy=compact,delete")
+            .unwrap();
+        let c = builder.build().unwrap();
+        assert_eq!(c.log_defaults.cleanup_policy, CleanupPolicy::COMPACT_DELETE);
+        let described = TopicConfig::default().describe(&c.log_defaults);
+        assert!(described.contains(&("cleanup.policy".into(), "compact,delete".into(), false)));
+        assert_eq!(
+            broker_synonym("min.cleanable.dirty.ratio"),
+            Some("log.cleaner.min.cleanable.ratio")
+        );
+    }
+
+    #[test]
+    fn topic_overrides() {
+        let b = BrokerConfig::default();
+        let t = TopicConfig::from_overrides(
+            [
+                ("retention.ms", Some("1000")),
+                ("segment.bytes", Some("2048")),
+            ],
+            &b,
+        )
+        .unwrap();
+        let l = t.log_config(&b.log_defaults).unwrap();
+        assert_eq!(l.retention_ms, 1000);
+        assert_eq!(l.segment_bytes, 2048);
+        assert!(TopicConfig::from_overrides([("retention.ms", Some("abc"))], &b).is_err());
+        assert!(TopicConfig::from_overrides([("nope", Some("1"))], &b).is_err());
+    }
+}

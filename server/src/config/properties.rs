@@ -1,0 +1,513 @@
+//! The one declaration of every property: Kafka name, type, default, validation and doc.
+//!
+//! Everything else derives from these tables: `--set` and the TOML file accept exactly the names
+//! of [`PROPERTIES`] and check each value with its [`Check`]; `config/broker.toml`'s test compares
+//! the file with the defaults; topic overrides are checked by the declaration of their broker
+//! synonym (Kafka validates `segment.bytes` and `log.segment.bytes` alike); DescribeConfigs takes
+//! the type, documentation and synonym chain from here. This mirrors Kafka's `ConfigDef`
+//! (`KafkaConfig.configDef`, `LogConfig.configDef`) and `ServerTopicConfigSynonyms`.
+
+use minikafka_storage::{CleanupPolicy, LogConfig, TimestampType};
+
+/// Kafka's `ConfigDef.Type`, reported by DescribeConfigs v3+ as its `ConfigType` id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigType {
+    /// `BOOLEAN` (1).
+    Boolean,
+    /// `STRING` (2).
+    String,
+    /// `INT` (3).
+    Int,
+    /// `SHORT` (4).
+    Short,
+    /// `LONG` (5).
+    Long,
+    /// `DOUBLE` (6).
+    Double,
+    /// `LIST` (7).
+    List,
+}
+
+impl ConfigType {
+    /// The id DescribeConfigs puts in `config_type`.
+    pub fn id(self) -> i8 {
+        match self {
+            ConfigType::Boolean => 1,
+            ConfigType::String => 2,
+            ConfigType::Int => 3,
+            ConfigType::Short => 4,
+            ConfigType::Long => 5,
+            ConfigType::Double => 6,
+            ConfigType::List => 7,
+        }
+    }
+}
+
+/// How a value is validated (Kafka's `ConfigDef.Validator` plus the type's parse).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// An integer from `min` to `max` (the bounds of the field that holds it).
+    Range {
+        /// Smallest accepted value.
+        min: i128,
+        /// Largest accepted value.
+        max: i128,
+    },
+    /// `true` or `false`, in any case.
+    Bool,
+    /// A number from 0 to 1.
+    Ratio,
+    /// One of these words, exactly.
+    OneOf(&'static [&'static str]),
+    /// `delete`, `compact`, or both comma-separated in either order.
+    CleanupPolicy,
+    /// One `HOST:PORT`, optionally prefixed `PLAINTEXT://`.
+    Address,
+    /// One non-empty directory.
+    Dir,
+    /// This value only, for the reason given.
+    Only(&'static str, &'static str),
+    /// A replica count on this single-node cluster: exactly 1.
+    SingleReplica,
+}
+
+impl Check {
+    /// Why `value` is refused, if it is.
+    pub fn reason(self, value: &str) -> Option<String> {
+        match self {
+            Check::Range { min, max } => match value.parse::<i128>() {
+                Err(_) => Some("not a valid number".into()),
+                Ok(v) if v < min => Some(format!("must be at least {min}")),
+                Ok(v) if v > max => Some(format!("must be at most {max}")),
+                Ok(_) => None,
+            },
+            Check::Bool => (!value.eq_ignore_ascii_case("true")
+                && !value.eq_ignore_ascii_case("false"))
+            .then(|| "expected true or false".into()),
+            Check::Ratio => match value.trim().parse::<f64>() {
+                Ok(r) if (0.0..=1.0).contains(&r) => None,
+                _ => Some("expected a number from 0 to 1".into()),
+            },
+            Check::OneOf(words) => {
+                (!words.contains(&value)).then(|| format!("expected {}", words.join(" or ")))
+            }
+            Check::CleanupPolicy => cleanup_policy(value)
+                .is_none()
+                .then(|| "expected delete, compact or compact,delete".into()),
+            Check::Address => address(value).err(),
+            Check::Dir if value.is_empty() => Some("must not be empty".into()),
+            Check::Dir if value.contains(',') => {
+                Some("only one data directory is supported".into())
+            }
+            Check::Dir => None,
+            Check::Only(only, why) => (value != only).then(|| why.to_string()),
+            Check::SingleReplica => match range(1, I32).reason(value) {
+                None if value != "1" => Some("a single-node cluster has only 1 replica".into()),
+                other => other,
+            },
+        }
+    }
+}
+
+/// Parse a cleanup policy list; `None` if a word is not a policy.
+pub(crate) fn cleanup_policy(value: &str) -> Option<CleanupPolicy> {
+    let mut policy = CleanupPolicy {
+        delete: false,
+        compact: false,
+    };
+    for p in value.split(',') {
+        match p.trim() {
+            "delete" => policy.delete = true,
+            "compact" => policy.compact = true,
+            _ => return None,
+        }
+    }
+    Some(policy)
+}
+
+/// Strip an optional `PLAINTEXT://` and check the rest is HOST:PORT.
+pub(crate) fn address(value: &str) -> Result<&str, String> {
+    let v = value.strip_prefix("PLAINTEXT://").unwrap_or(value);
+    if v.contains(',') {
+        return Err("only one listener is supported".into());
+    }
+    let Some((_host, port)) = v.rsplit_once(':') else {
+        return Err("expected HOST:PORT".into());
+    };
+    port.parse::<u16>()
+        .map_err(|_| "the port must be a number from 0 to 65535".to_string())?;
+    Ok(v)
+}
+
+/// One property: the unit every other part of the configuration is derived from.
+#[derive(Debug, Clone, Copy)]
+pub struct Property {
+    /// Kafka's property name.
+    pub name: &'static str,
+    /// Kafka's type for it.
+    pub kind: ConfigType,
+    /// The default, as it would be written in the config file; `None` = no value (Kafka's null).
+    pub default: Option<&'static str>,
+    /// How a value is validated.
+    pub check: Check,
+    /// What it does (DescribeConfigs' `documentation`).
+    pub doc: &'static str,
+}
+
+const fn range(min: i128, max: i128) -> Check {
+    Check::Range { min, max }
+}
+
+const I16: i128 = i16::MAX as i128;
+const I32: i128 = i32::MAX as i128;
+const I64: i128 = i64::MAX as i128;
+const U32: i128 = u32::MAX as i128;
+const U64: i128 = u64::MAX as i128;
+const USIZE: i128 = usize::MAX as i128;
+
+/// `log.message.timestamp.type` / `message.timestamp.type` values.
+const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
+
+macro_rules! properties {
+    ($($name:literal, $kind:ident, $default:expr, $check:expr, $doc:literal;)*) => {
+        &[$(Property {
+            name: $name,
+            kind: ConfigType::$kind,
+            default: $default,
+            check: $check,
+            doc: $doc,
+        }),*]
+    };
+}
+
+/// Every broker property minikafka understands, in `config/broker.toml`'s order.
+pub const PROPERTIES: &[Property] = properties![
+    "node.id", Int, Some("1"), range(0, I32), "This broker's id.";
+    "listeners", List, Some("localhost:9092"), Check::Address, "Address to listen on (HOST:PORT or PLAINTEXT://HOST:PORT); localhost binds both 127.0.0.1 and ::1.";
+    "advertised.listeners", List, None, Check::Address, "Address given to clients in Metadata (HOST:PORT); unset = the listen address.";
+    "log.dirs", List, Some("./data"), Check::Dir, "Data directory.";
+    "num.partitions", Int, Some("1"), range(1, I32), "Partitions of an auto-created topic, or of CreateTopics with num_partitions = -1.";
+    "default.replication.factor", Int, Some("1"), range(1, I16), "Replication factor used when a CreateTopics asks for -1.";
+    "auto.create.topics.enable", Boolean, Some("true"), Check::Bool, "Create unknown topics on Metadata requests that allow it.";
+    "delete.topic.enable", Boolean, Some("true"), Check::Bool, "Allow DeleteTopics.";
+    "message.max.bytes", Int, Some("1048588"), range(0, U32), "Largest record batch accepted (topic default for max.message.bytes).";
+    "socket.request.max.bytes", Int, Some("104857600"), range(1024, USIZE), "Largest request frame accepted; larger frames close the connection.";
+    "fetch.zero.copy.min.bytes", Int, Some("16384"), range(0, USIZE), "minikafka only: a partition's fetched records of at least this size go from the segment file to the socket with sendfile; smaller ones are copied. 2147483647 = always copy.";
+    "max.connections", Int, Some("10000"), range(1, USIZE), "Connections served at once; further clients wait to be accepted.";
+    "max.incremental.fetch.session.cache.slots", Int, Some("1000"), range(0, USIZE), "Incremental fetch sessions kept at once (KIP-227); 0 disables them.";
+    "log.segment.bytes", Int, Some("1073741824"), range(14, I32), "Segment size at which the log rolls (topic: segment.bytes).";
+    "log.roll.hours", Int, Some("168"), range(1, I64), "Age at which the active segment rolls (topic: segment.ms).";
+    "log.roll.ms", Long, None, range(1, I64), "Like log.roll.hours, in ms; wins when set.";
+    "log.index.interval.bytes", Int, Some("4096"), range(0, U64), "Bytes of log between offset-index entries (topic: index.interval.bytes).";
+    "log.index.size.max.bytes", Int, Some("10485760"), range(8, U64), "Largest index file; the segment rolls when it is full (topic: segment.index.bytes).";
+    "log.message.timestamp.type", String, Some("CreateTime"), Check::OneOf(TIMESTAMP_TYPES), "CreateTime or LogAppendTime (topic: message.timestamp.type).";
+    "log.retention.hours", Int, Some("168"), range(-1, I64), "Time a segment is kept (topic: retention.ms).";
+    "log.retention.minutes", Int, None, range(-1, I64), "Like log.retention.hours, in minutes; wins over hours when set.";
+    "log.retention.ms", Long, None, range(-1, I64), "Like log.retention.hours, in ms; wins when set; -1 keeps forever.";
+    "log.retention.bytes", Long, Some("-1"), range(-1, I64), "Size per partition above which old segments are deleted (topic: retention.bytes); -1 = no limit.";
+    "log.retention.check.interval.ms", Long, Some("300000"), range(1, U64), "How often retention and segment age are checked.";
+    "log.cleanup.policy", List, Some("delete"), Check::CleanupPolicy, "delete, compact or compact,delete (topic: cleanup.policy).";
+    "log.cleaner.enable", Boolean, Some("true"), Check::Bool, "Run the log cleaner for topics whose cleanup.policy contains compact.";
+    "log.cleaner.backoff.ms", Long, Some("15000"), range(1, U64), "Time the log cleaner sleeps between passes over the logs.";
+    "log.cleaner.delete.retention.ms", Long, Some("86400000"), range(0, I64), "How long tombstones survive once cleaned (topic: delete.retention.ms).";
+    "log.cleaner.min.cleanable.ratio", Double, Some("0.5"), Check::Ratio, "Dirty share of a log above which it is cleaned (topic: min.cleanable.dirty.ratio).";
+    "log.cleaner.min.compaction.lag.ms", Long, Some("0"), range(0, I64), "Records younger than this are not compacted (topic: min.compaction.lag.ms).";
+    "log.cleaner.max.compaction.lag.ms", Long, Some("9223372036854775807"), range(1, I64), "Records older than this force a clean (topic: max.compaction.lag.ms).";
+    "log.flush.interval.messages", Long, Some("9223372036854775807"), range(1, U64), "Messages appended before an fsync; 1 = fsync before every acknowledgement (topic: flush.messages).";
+    "log.flush.interval.ms", Long, None, range(0, I64), "Max time data stays un-fsynced (topic: flush.ms); unset = leave it to the OS.";
+    "log.flush.scheduler.interval.ms", Long, Some("1000"), range(1, U64), "How often the time-based flusher looks at the logs.";
+    "group.min.session.timeout.ms", Int, Some("6000"), range(0, I32), "Smallest session timeout a group member may ask for.";
+    "group.max.session.timeout.ms", Int, Some("1800000"), range(0, I32), "Largest session timeout a group member may ask for.";
+    "group.initial.rebalance.delay.ms", Int, Some("3000"), range(0, I32), "Wait for more members before the first rebalance of an empty group; 0 = none.";
+    "group.max.size", Int, Some("2147483647"), range(1, I32), "Most members a classic consumer group may have.";
+    "group.consumer.session.timeout.ms", Int, Some("45000"), range(1, I32), "Session timeout of consumer-protocol (KIP-848) members.";
+    "group.consumer.heartbeat.interval.ms", Int, Some("5000"), range(1, I32), "Heartbeat interval given to consumer-protocol (KIP-848) members.";
+    "group.consumer.min.session.timeout.ms", Int, Some("45000"), range(1, I32), "Lower bound of group.consumer.session.timeout.ms.";
+    "group.consumer.max.session.timeout.ms", Int, Some("60000"), range(1, I32), "Upper bound of group.consumer.session.timeout.ms.";
+    "group.consumer.min.heartbeat.interval.ms", Int, Some("5000"), range(1, I32), "Lower bound of group.consumer.heartbeat.interval.ms.";
+    "group.consumer.max.heartbeat.interval.ms", Int, Some("15000"), range(1, I32), "Upper bound of group.consumer.heartbeat.interval.ms.";
+    "group.consumer.max.size", Int, Some("2147483647"), range(1, I32), "Most members a consumer-protocol (KIP-848) group may have.";
+    "offsets.topic.num.partitions", Int, Some("50"), range(1, I32), "Partitions of __consumer_offsets when it is created.";
+    "offsets.topic.segment.bytes", Int, Some("104857600"), range(14, I32), "segment.bytes of __consumer_offsets.";
+    "offsets.retention.minutes", Int, Some("10080"), range(1, I64), "How long the committed offsets of an empty group are kept.";
+    "offsets.retention.check.interval.ms", Long, Some("600000"), range(1, U64), "How often expired offsets are removed.";
+    "offset.metadata.max.bytes", Int, Some("4096"), range(0, USIZE), "Largest metadata string of a committed offset.";
+    "transaction.max.timeout.ms", Int, Some("900000"), range(1, I32), "Largest transaction.timeout.ms a transactional producer may ask for.";
+    "transaction.abort.timed.out.transaction.cleanup.interval.ms", Int, Some("10000"), range(1, U64), "How often transactions past their timeout are aborted.";
+    "transactional.id.expiration.ms", Int, Some("604800000"), range(1, I64), "Idle time after which a transactional id with no open transaction is forgotten.";
+    "transaction.state.log.num.partitions", Int, Some("50"), range(1, I32), "Partitions of __transaction_state when it is created.";
+    "transaction.state.log.segment.bytes", Int, Some("104857600"), range(14, I32), "segment.bytes of __transaction_state.";
+    "producer.id.expiration.ms", Int, Some("86400000"), range(1, I64), "Idle time after which an idempotent producer's state is dropped.";
+    "producer.id.expiration.check.interval.ms", Int, Some("600000"), range(1, U64), "How often idle producer state is expired.";
+];
+
+/// Kafka's broker synonyms for topic configs that minikafka does not let you set on the broker:
+/// they are only ever their default (DescribeConfigs still lists them as Kafka does).
+pub const FIXED_BROKER_SYNONYMS: &[Property] = properties![
+    "compression.type", String, Some("producer"), Check::Only("producer", "minikafka stores batches as produced; only 'producer' is supported"), "Compression of the stored batches; 'producer' keeps them as produced.";
+    "min.insync.replicas", Int, Some("1"), Check::SingleReplica, "Replicas that must acknowledge an acks=all produce.";
+];
+
+/// The declaration of a broker property by name (including the fixed synonyms).
+pub fn property(name: &str) -> Option<&'static Property> {
+    PROPERTIES.iter().find(|p| p.name == name)
+}
+
+/// Kafka's `DynamicBrokerConfig.brokerConfigSynonyms`: the broker properties that give one
+/// value, most specific first (`log.retention.ms` wins over `.minutes`, which wins over
+/// `.hours`), with the factor that turns each into the first one's unit. Kafka also chains
+/// `log.flush.scheduler.interval.ms` after `log.flush.interval.ms`; minikafka's flusher period
+/// is a different setting (its default is 1000, not "never"), so that link is left out.
+const CHAINS: &[&[(&str, i64)]] = &[
+    &[
+        ("log.retention.ms", 1),
+        ("log.retention.minutes", 60_000),
+        ("log.retention.hours", 3_600_000),
+    ],
+    &[("log.roll.ms", 1), ("log.roll.hours", 3_600_000)],
+];
+
+/// The synonym chain of a broker property (itself alone for most).
+pub(crate) fn chain(name: &'static str) -> Vec<(&'static str, i64)> {
+    CHAINS
+        .iter()
+        .find(|c| c.iter().any(|(n, _)| *n == name))
+        .map_or_else(|| vec![(name, 1)], |c| c.to_vec())
+}
+
+/// Where a topic config lives in the storage [`LogConfig`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogField {
+    /// `segment_bytes`.
+    SegmentBytes,
+    /// `segment_ms`.
+    SegmentMs,
+    /// `segment_index_bytes`.
+    SegmentIndexBytes,
+    /// `index_interval_bytes`.
+    IndexIntervalBytes,
+    /// `retention_ms` (any negative value means forever, stored as -1).
+    RetentionMs,
+    /// `retention_bytes`.
+    RetentionBytes,
+    /// `max_message_bytes`.
+    MaxMessageBytes,
+    /// `timestamp_type`.
+    TimestampType,
+    /// `flush_messages`.
+    FlushMessages,
+    /// `flush_ms` (unset = never, `i64::MAX`).
+    FlushMs,
+    /// `cleanup_policy`.
+    CleanupPolicy,
+    /// `delete_retention_ms`.
+    DeleteRetentionMs,
+    /// `min_cleanable_dirty_ratio`.
+    MinCleanableDirtyRatio,
+    /// `min_compaction_lag_ms`.
+    MinCompactionLagMs,
+    /// `max_compaction_lag_ms`.
+    MaxCompactionLagMs,
+    /// Checked but not stored: minikafka has one behaviour only.
+    Fixed,
+}
+
+/// A value that does not fit its field (already checked, so only a wrong declaration gets here).
+fn misfit(value: &str) -> String {
+    format!("'{value}' does not fit the setting")
+}
+
+fn num<T: TryFrom<i128>>(value: &str) -> Result<T, String> {
+    value
+        .parse::<i128>()
+        .ok()
+        .and_then(|v| T::try_from(v).ok())
+        .ok_or_else(|| misfit(value))
+}
+
+impl LogField {
+    /// Store an already validated value.
+    pub(crate) fn set(self, c: &mut LogConfig, value: &str) -> Result<(), String> {
+        match self {
+            LogField::SegmentBytes => c.segment_bytes = num(value)?,
+            LogField::SegmentMs => c.segment_ms = num(value)?,
+            LogField::SegmentIndexBytes => c.segment_index_bytes = num(value)?,
+            LogField::IndexIntervalBytes => c.index_interval_bytes = num(value)?,
+            LogField::RetentionMs => c.retention_ms = num::<i64>(value)?.max(-1),
+            LogField::RetentionBytes => c.retention_bytes = num(value)?,
+            LogField::MaxMessageBytes => c.max_message_bytes = num(value)?,
+            LogField::TimestampType => {
+                c.timestamp_type = match value {
+                    "LogAppendTime" => TimestampType::LogAppendTime,
+                    "CreateTime" => TimestampType::CreateTime,
+                    _ => return Err(misfit(value)),
+                }
+            }
+            LogField::FlushMessages => c.flush_messages = num(value)?,
+            LogField::FlushMs => c.flush_ms = num(value)?,
+            LogField::CleanupPolicy => {
+                c.cleanup_policy = cleanup_policy(value).ok_or_else(|| misfit(value))?;
+            }
+            LogField::DeleteRetentionMs => c.delete_retention_ms = num(value)?,
+            LogField::MinCleanableDirtyRatio => {
+                c.min_cleanable_dirty_ratio = value.trim().parse().map_err(|_| misfit(value))?;
+            }
+            LogField::MinCompactionLagMs => c.min_compaction_lag_ms = num(value)?,
+            LogField::MaxCompactionLagMs => c.max_compaction_lag_ms = num(value)?,
+            LogField::Fixed => {}
+        }
+        Ok(())
+    }
+
+    /// The field's value as Kafka writes it; `None` for [`LogField::Fixed`].
+    pub(crate) fn text(self, c: &LogConfig) -> Option<String> {
+        Some(match self {
+            LogField::SegmentBytes => c.segment_bytes.to_string(),
+            LogField::SegmentMs => c.segment_ms.to_string(),
+            LogField::SegmentIndexBytes => c.segment_index_bytes.to_string(),
+            LogField::IndexIntervalBytes => c.index_interval_bytes.to_string(),
+            LogField::RetentionMs => c.retention_ms.to_string(),
+            LogField::RetentionBytes => c.retention_bytes.to_string(),
+            LogField::MaxMessageBytes => c.max_message_bytes.to_string(),
+            LogField::TimestampType => match c.timestamp_type {
+                TimestampType::CreateTime => "CreateTime".into(),
+                TimestampType::LogAppendTime => "LogAppendTime".into(),
+            },
+            LogField::FlushMessages => c.flush_messages.min(i64::MAX as u64).to_string(),
+            LogField::FlushMs => c.flush_ms.to_string(),
+            LogField::CleanupPolicy => cleanup_policy_text(c.cleanup_policy).into(),
+            LogField::DeleteRetentionMs => c.delete_retention_ms.to_string(),
+            LogField::MinCleanableDirtyRatio => c.min_cleanable_dirty_ratio.to_string(),
+            LogField::MinCompactionLagMs => c.min_compaction_lag_ms.to_string(),
+            LogField::MaxCompactionLagMs => c.max_compaction_lag_ms.to_string(),
+            LogField::Fixed => return None,
+        })
+    }
+}
+
+/// Kafka's text for a cleanup policy (`delete`, `compact`, `compact,delete`).
+pub fn cleanup_policy_text(p: CleanupPolicy) -> &'static str {
+    match (p.compact, p.delete) {
+        (true, true) => "compact,delete",
+        (true, false) => "compact",
+        _ => "delete",
+    }
+}
+
+/// One topic config: its name, its broker synonym (which supplies its default, type and
+/// validation, as in Kafka) and where it lives in [`LogConfig`].
+#[derive(Debug, Clone, Copy)]
+pub struct TopicProperty {
+    /// Kafka's topic config name.
+    pub name: &'static str,
+    /// Kafka's `ServerTopicConfigSynonyms` entry: the broker property behind the default.
+    pub synonym: &'static str,
+    /// Where the effective value is stored.
+    pub field: LogField,
+    /// What it does (DescribeConfigs' `documentation`).
+    pub doc: &'static str,
+}
+
+impl TopicProperty {
+    /// The declaration of the broker synonym: type, validation and default.
+    pub fn base(&self) -> &'static Property {
+        property(self.synonym)
+            .or_else(|| {
+                FIXED_BROKER_SYNONYMS
+                    .iter()
+                    .find(|p| p.name == self.synonym)
+            })
+            // Every synonym is declared: `topic_synonyms_are_declared` checks it.
+            .unwrap_or(&FIXED_BROKER_SYNONYMS[0])
+    }
+}
+
+macro_rules! topic_properties {
+    ($($name:literal, $synonym:literal, $field:ident, $doc:literal;)*) => {
+        &[$(TopicProperty {
+            name: $name,
+            synonym: $synonym,
+            field: LogField::$field,
+            doc: $doc,
+        }),*]
+    };
+}
+
+/// Every topic config a topic may override, in Kafka's (alphabetical) order.
+pub const TOPIC_PROPERTIES: &[TopicProperty] = topic_properties![
+    "cleanup.policy", "log.cleanup.policy", CleanupPolicy, "delete, compact or compact,delete: what happens to old segments.";
+    "compression.type", "compression.type", Fixed, "Compression of the stored batches; only 'producer' (kept as produced).";
+    "delete.retention.ms", "log.cleaner.delete.retention.ms", DeleteRetentionMs, "How long tombstones survive once a compacted log is cleaned.";
+    "flush.messages", "log.flush.interval.messages", FlushMessages, "Messages appended before an fsync; 1 = fsync before every acknowledgement.";
+    "flush.ms", "log.flush.interval.ms", FlushMs, "Max time appended data stays un-fsynced.";
+    "index.interval.bytes", "log.index.interval.bytes", IndexIntervalBytes, "Bytes of log between offset-index entries.";
+    "max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", MaxCompactionLagMs, "Records older than this force a clean.";
+    "max.message.bytes", "message.max.bytes", MaxMessageBytes, "Largest record batch accepted.";
+    "message.timestamp.type", "log.message.timestamp.type", TimestampType, "CreateTime or LogAppendTime.";
+    "min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio", MinCleanableDirtyRatio, "Dirty share of the log above which it is cleaned.";
+    "min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", MinCompactionLagMs, "Records younger than this are not compacted.";
+    "min.insync.replicas", "min.insync.replicas", Fixed, "Replicas that must acknowledge an acks=all produce (1 on a single node).";
+    "retention.bytes", "log.retention.bytes", RetentionBytes, "Size per partition above which old segments are deleted; -1 = no limit.";
+    "retention.ms", "log.retention.ms", RetentionMs, "Time a segment is kept; -1 = forever.";
+    "segment.bytes", "log.segment.bytes", SegmentBytes, "Segment size at which the log rolls.";
+    "segment.index.bytes", "log.index.size.max.bytes", SegmentIndexBytes, "Largest index file; the segment rolls when it is full.";
+    "segment.ms", "log.roll.ms", SegmentMs, "Age at which the active segment rolls.";
+];
+
+/// The declaration of a topic config by name.
+pub fn topic_property(name: &str) -> Option<&'static TopicProperty> {
+    TOPIC_PROPERTIES.iter().find(|p| p.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_synonyms_are_declared() {
+        for t in TOPIC_PROPERTIES {
+            let declared = property(t.synonym)
+                .or_else(|| FIXED_BROKER_SYNONYMS.iter().find(|p| p.name == t.synonym));
+            assert!(declared.is_some(), "{} has no declared synonym", t.name);
+            assert_eq!(
+                t.field == LogField::Fixed,
+                property(t.synonym).is_none(),
+                "{}: a stored field needs a settable broker synonym",
+                t.name
+            );
+        }
+    }
+
+    #[test]
+    fn defaults_pass_their_own_checks() {
+        for p in PROPERTIES.iter().chain(FIXED_BROKER_SYNONYMS) {
+            if let Some(d) = p.default {
+                assert_eq!(p.check.reason(d), None, "{}", p.name);
+            }
+        }
+        let mut names: Vec<_> = PROPERTIES.iter().map(|p| p.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(
+            names.len(),
+            PROPERTIES.len(),
+            "a property is declared twice"
+        );
+    }
+
+    #[test]
+    fn checks_refuse_what_they_should() {
+        assert!(range(1, 10).reason("0").is_some());
+        assert!(range(1, 10).reason("11").is_some());
+        assert!(range(1, 10).reason("x").is_some());
+        assert!(Check::Bool.reason("TRUE").is_none());
+        assert!(Check::Bool.reason("yes").is_some());
+        assert!(Check::SingleReplica.reason("2").is_some());
+        assert!(Check::SingleReplica.reason("0").is_some());
+        assert!(Check::SingleReplica.reason("1").is_none());
+        assert!(Check::Address.reason("nohost").is_some());
+        assert!(Check::Address.reason("PLAINTEXT://h:1").is_none());
+        assert_eq!(chain("log.retention.hours").len(), 3);
+        assert_eq!(chain("num.partitions"), vec![("num.partitions", 1)]);
+    }
+}
