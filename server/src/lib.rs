@@ -38,6 +38,7 @@ mod log_cleaner;
 pub mod meta;
 mod net;
 pub mod producer_ids;
+mod record_codec;
 pub mod topics;
 pub mod txn;
 mod zero_copy;
