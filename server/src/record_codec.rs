@@ -578,6 +578,31 @@ impl Writer {
     }
 }
 
+/// Helpers the record schemas' tests share.
+#[cfg(test)]
+pub(crate) mod test_util {
+    /// The bytes of a hex string (spaces ignored).
+    pub(crate) fn hex(s: &str) -> Vec<u8> {
+        let s = s.replace(' ', "");
+        assert_eq!(s.len() % 2, 0, "odd hex length");
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// xorshift64* from `state`: a deterministic stream of random numbers, so that a failure of
+    /// a random-input test reproduces.
+    pub(crate) fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -405,16 +405,7 @@ pub(crate) fn decode_value(buf: &[u8]) -> Result<TxnLogValue, TxnRecordError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Bytes of a hex string; spaces are ignored.
-    fn hex(s: &str) -> Vec<u8> {
-        let s = s.replace(' ', "");
-        assert_eq!(s.len() % 2, 0, "odd hex length");
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::record_codec::test_util::{hex, xorshift};
 
     /// One record of a Kafka 4.4.0 broker's `__transaction_state-0` segment and the fields
     /// its DumpLogSegments `--transaction-log-decoder` printed.
@@ -854,14 +845,7 @@ mod tests {
 
     #[test]
     fn random_bytes_never_panic() {
-        // xorshift64*, as in group::records' test of the same name.
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move || {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         let seeds: Vec<Vec<u8>> = GOLDEN.iter().map(|g| hex(g.value)).collect();
         for i in 0..20_000 {
             let r = next();

@@ -827,14 +827,7 @@ mod tests {
 
     #[test]
     fn kip848_random_bytes_never_panic() {
-        // xorshift64*, as in `random_bytes_never_panic`.
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         let seeds = kip848_values();
         let decoders: Vec<Decodes> = seeds.iter().map(|(d, _)| *d).collect();
         for i in 0..20_000 {

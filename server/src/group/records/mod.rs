@@ -282,15 +282,8 @@ pub(crate) fn decode_key(buf: &[u8]) -> Result<RecordKey, RecordError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    pub(super) use crate::record_codec::test_util::{hex, xorshift};
     use uuid::Uuid;
-
-    pub(super) fn hex(s: &str) -> Vec<u8> {
-        assert_eq!(s.len() % 2, 0, "odd hex length");
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
 
     // Golden vectors: keys and values copied byte for byte from the `__consumer_offsets-0`
     // segment of an Apache Kafka 4.4.0 broker (ci/kafka-reference, one partition) after: the
@@ -753,14 +746,7 @@ mod tests {
 
     #[test]
     fn random_bytes_never_panic() {
-        // xorshift64*: deterministic, so a failure reproduces.
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move || {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         let (offsets, groups) = valid_values();
         let seeds: Vec<&Vec<u8>> = offsets.iter().chain(&groups).collect();
         for i in 0..20_000 {
