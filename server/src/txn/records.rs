@@ -80,8 +80,6 @@
 //! ci/kafka-reference stop /tmp/txnref/broker
 //! ```
 
-// The coordinator that writes and replays these records comes later.
-
 use crate::record_codec::{check_version, exact, Reader, RecordError, Writer};
 
 /// The key's record type (Kafka's `CoordinatorRecordType.TRANSACTION_LOG`).
