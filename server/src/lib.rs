@@ -40,6 +40,7 @@ pub mod meta;
 pub mod metadata;
 mod net;
 pub mod producer_ids;
+mod record_codec;
 pub mod replica;
 pub mod topics;
 pub mod txn;

@@ -17,6 +17,7 @@ use std::sync::OnceLock;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::ResponseKind;
+use minikafka_storage::batch::put_unsigned_varint;
 use minikafka_storage::FileSlice;
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
@@ -73,12 +74,8 @@ pub(crate) fn placeholder() -> Bytes {
 /// The encoded `records` length field of `len` bytes: `INT32` (`compact` false) or unsigned varint of `len + 1`.
 fn length_field(len: usize, compact: bool, out: &mut BytesMut) -> Result<(), String> {
     if compact {
-        let mut v = u32::try_from(len + 1).map_err(|_| format!("records of {len} bytes"))?;
-        while v >= 0x80 {
-            out.put_u8((v as u8) | 0x80);
-            v >>= 7;
-        }
-        out.put_u8(v as u8);
+        let v = u32::try_from(len + 1).map_err(|_| format!("records of {len} bytes"))?;
+        put_unsigned_varint(out, v);
     } else {
         out.put_i32(i32::try_from(len).map_err(|_| format!("records of {len} bytes"))?);
     }

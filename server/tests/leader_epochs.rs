@@ -22,10 +22,9 @@ const TOPIC: &str = "epochs";
 async fn metadata_epoch(c: &mut Client) -> i32 {
     let r = c
         .call(
-            MetadataRequest::default()
-                .with_topics(Some(vec![
-                    MetadataRequestTopic::default().with_name(Some(name(TOPIC)))
-                ])),
+            MetadataRequest::default().with_topics(Some(vec![
+                MetadataRequestTopic::default().with_name(Some(name(TOPIC)))
+            ])),
             12,
         )
         .await;
@@ -47,7 +46,12 @@ fn batch_epochs(mut records: Bytes) -> Vec<i32> {
 async fn produce(c: &mut Client, count: i32) -> i64 {
     let r = c
         .call(
-            produce_req(TOPIC, 0, batch(count, minikafka::clock::now_ms()).freeze(), -1),
+            produce_req(
+                TOPIC,
+                0,
+                batch(count, minikafka::clock::now_ms()).freeze(),
+                -1,
+            ),
             9,
         )
         .await;
@@ -109,32 +113,68 @@ async fn each_start_leads_at_a_new_epoch_that_batches_and_answers_carry() {
     let mut c = Client::connect(&b).await;
     let r = c.call(create_req(TOPIC, 1, 1, &[]), 7).await;
     assert_eq!(r.topics[0].error_code, 0);
-    assert_eq!(metadata_epoch(&mut c).await, 0, "a new partition starts at epoch 0");
+    assert_eq!(
+        metadata_epoch(&mut c).await,
+        0,
+        "a new partition starts at epoch 0"
+    );
     assert_eq!(checkpoint(dir.path()), "0\n1\n0 0\n");
     assert_eq!(produce(&mut c, 3).await, 0);
     assert_eq!(fetch(&mut c, 0).await, (0, vec![0]));
 
     let b = restart(b, dir.path()).await;
     let mut c = Client::connect(&b).await;
-    assert_eq!(metadata_epoch(&mut c).await, 1, "taking leadership again bumps the epoch");
+    assert_eq!(
+        metadata_epoch(&mut c).await,
+        1,
+        "taking leadership again bumps the epoch"
+    );
     assert_eq!(checkpoint(dir.path()), "0\n2\n0 0\n1 3\n");
     assert_eq!(produce(&mut c, 2).await, 3);
-    assert_eq!(fetch(&mut c, 1).await, (0, vec![0, 1]), "appends stamp the epoch");
+    assert_eq!(
+        fetch(&mut c, 1).await,
+        (0, vec![0, 1]),
+        "appends stamp the epoch"
+    );
     assert_eq!(fetch(&mut c, -1).await.0, 0, "no epoch given: not checked");
 
     let fenced = ResponseError::FencedLeaderEpoch.code();
     let unknown = ResponseError::UnknownLeaderEpoch.code();
     assert_eq!(fetch(&mut c, 0).await.0, fenced, "a stale epoch is fenced");
-    assert_eq!(fetch(&mut c, 2).await.0, unknown, "a future epoch is unknown");
+    assert_eq!(
+        fetch(&mut c, 2).await.0,
+        unknown,
+        "a future epoch is unknown"
+    );
 
-    assert_eq!(end_offset(&mut c, 1, 0).await, (0, 0, 3), "epoch 0 ended at 3");
-    assert_eq!(end_offset(&mut c, -1, 1).await, (0, 1, 5), "the latest ends at the log end");
-    assert_eq!(end_offset(&mut c, 1, 7).await, (0, -1, -1), "above the latest: undefined");
+    assert_eq!(
+        end_offset(&mut c, 1, 0).await,
+        (0, 0, 3),
+        "epoch 0 ended at 3"
+    );
+    assert_eq!(
+        end_offset(&mut c, -1, 1).await,
+        (0, 1, 5),
+        "the latest ends at the log end"
+    );
+    assert_eq!(
+        end_offset(&mut c, 1, 7).await,
+        (0, -1, -1),
+        "above the latest: undefined"
+    );
     assert_eq!(end_offset(&mut c, 0, 0).await.0, fenced);
     assert_eq!(end_offset(&mut c, 2, 0).await.0, unknown);
 
-    assert_eq!(list_offset(&mut c, -1, 1).await, (0, 5, 1), "latest: current epoch");
-    assert_eq!(list_offset(&mut c, -2, -1).await, (0, 0, 0), "earliest: epoch 0");
+    assert_eq!(
+        list_offset(&mut c, -1, 1).await,
+        (0, 5, 1),
+        "latest: current epoch"
+    );
+    assert_eq!(
+        list_offset(&mut c, -2, -1).await,
+        (0, 0, 0),
+        "earliest: epoch 0"
+    );
     assert_eq!(list_offset(&mut c, -1, 0).await.0, fenced);
     b.shutdown().await.unwrap();
 }
@@ -146,10 +186,17 @@ async fn a_partition_without_a_checkpoint_gets_one_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let b = start(dir.path(), &[]).await;
     let mut c = Client::connect(&b).await;
-    assert_eq!(c.call(create_req(TOPIC, 1, 1, &[]), 7).await.topics[0].error_code, 0);
+    assert_eq!(
+        c.call(create_req(TOPIC, 1, 1, &[]), 7).await.topics[0].error_code,
+        0
+    );
     assert_eq!(produce(&mut c, 4).await, 0);
     b.shutdown().await.unwrap();
-    std::fs::remove_file(dir.path().join(format!("{TOPIC}-0/leader-epoch-checkpoint"))).unwrap();
+    std::fs::remove_file(
+        dir.path()
+            .join(format!("{TOPIC}-0/leader-epoch-checkpoint")),
+    )
+    .unwrap();
 
     let b = start(dir.path(), &[]).await;
     let mut c = Client::connect(&b).await;

@@ -80,16 +80,12 @@
 //! ci/kafka-reference stop /tmp/txnref/broker
 //! ```
 
-// The coordinator that writes and replays these records comes later.
-
-use crate::group::records::RecordError;
+use crate::record_codec::{check_version, exact, Reader, RecordError, Writer};
 
 /// The key's record type (Kafka's `CoordinatorRecordType.TRANSACTION_LOG`).
 pub(crate) const TRANSACTION_LOG_KEY_TYPE: i16 = 0;
 /// Highest `TransactionLogValue` version (Kafka 4.4: `validVersions` 0-1; 1 is flexible).
 pub(crate) const VALUE_VERSION_MAX: i16 = 1;
-/// Longest string Kafka's generated readers and writers accept.
-const MAX_STRING_LEN: usize = 0x7fff;
 /// Name used in errors about the value schema.
 const VALUE_SCHEMA: &str = "TransactionLogValue";
 
@@ -232,15 +228,15 @@ pub(crate) fn value_version_for(transaction_version_level: i16) -> i16 {
 /// Encodes the key of `transactional_id`'s records. Fails only for an id longer than 32767
 /// bytes, which no Kafka request can carry.
 pub(crate) fn encode_key(transactional_id: &str) -> Result<Vec<u8>, TxnRecordError> {
-    let mut out = Vec::with_capacity(4 + transactional_id.len());
-    put_i16(&mut out, TRANSACTION_LOG_KEY_TYPE);
-    put_string(&mut out, transactional_id, false, "TransactionalId")?;
-    Ok(out)
+    let mut w = Writer::with_capacity(4 + transactional_id.len());
+    w.i16(TRANSACTION_LOG_KEY_TYPE);
+    w.string(transactional_id, false, "TransactionalId")?;
+    Ok(w.into_vec())
 }
 
 /// Decodes a key into its transactional id.
 pub(crate) fn decode_key(buf: &[u8]) -> Result<String, TxnRecordError> {
-    let mut r = Cursor { buf };
+    let mut r = Reader::new(buf);
     let record_type = r.i16("TransactionLogKey")?;
     if record_type != TRANSACTION_LOG_KEY_TYPE {
         return Err(TxnRecordError::UnknownKeyType(record_type));
@@ -252,14 +248,7 @@ pub(crate) fn decode_key(buf: &[u8]) -> Result<String, TxnRecordError> {
 /// 4.4 does. At v0 the producer-id tagged fields are left out, as Kafka does; a non-zero
 /// `client_transaction_version` is an error there, as in Kafka's writer.
 pub(crate) fn encode_value(value: &TxnLogValue, version: i16) -> Result<Vec<u8>, TxnRecordError> {
-    if !(0..=VALUE_VERSION_MAX).contains(&version) {
-        return Err(RecordError::UnknownVersion {
-            schema: VALUE_SCHEMA,
-            version,
-            max: VALUE_VERSION_MAX,
-        }
-        .into());
-    }
+    check_version(VALUE_SCHEMA, version, VALUE_VERSION_MAX)?;
     let flexible = version >= 1;
     if !flexible && value.client_transaction_version != 0 {
         return Err(TxnRecordError::NotInVersion {
@@ -274,35 +263,29 @@ pub(crate) fn encode_value(value: &TxnLogValue, version: i16) -> Result<Vec<u8>,
             value.partitions.len(),
         ));
     }
-    let mut out = Vec::with_capacity(64);
-    put_i16(&mut out, version);
-    out.extend_from_slice(&value.producer_id.to_be_bytes());
-    put_i16(&mut out, value.producer_epoch);
-    out.extend_from_slice(&value.timeout_ms.to_be_bytes());
-    out.push(value.status.as_i8().to_be_bytes()[0]);
+    let mut w = Writer::with_capacity(64);
+    w.i16(version);
+    w.i64(value.producer_id);
+    w.i16(value.producer_epoch);
+    w.i32(value.timeout_ms);
+    w.i8(value.status.as_i8());
     if empty {
-        put_len(&mut out, None, flexible, true, "TransactionPartitions")?;
+        w.length(None, flexible, true, "TransactionPartitions")?;
     } else {
-        put_len(
-            &mut out,
-            Some(value.partitions.len()),
-            flexible,
-            true,
-            "TransactionPartitions",
-        )?;
+        w.array_len(value.partitions.len(), flexible, "TransactionPartitions")?;
         for (topic, ids) in &value.partitions {
-            put_string(&mut out, topic, flexible, "Topic")?;
-            put_len(&mut out, Some(ids.len()), flexible, true, "PartitionIds")?;
+            w.string(topic, flexible, "Topic")?;
+            w.array_len(ids.len(), flexible, "PartitionIds")?;
             for id in ids {
-                out.extend_from_slice(&id.to_be_bytes());
+                w.i32(*id);
             }
             if flexible {
-                out.push(0); // no tagged fields in PartitionsSchema
+                w.uvarint(0); // no tagged fields in PartitionsSchema
             }
         }
     }
-    out.extend_from_slice(&value.last_update_ms.to_be_bytes());
-    out.extend_from_slice(&value.start_ms.to_be_bytes());
+    w.i64(value.last_update_ms);
+    w.i64(value.start_ms);
     if flexible {
         let mut tags: Vec<(u32, Vec<u8>)> = Vec::with_capacity(4);
         if value.previous_producer_id != -1 {
@@ -329,33 +312,24 @@ pub(crate) fn encode_value(value: &TxnLogValue, version: i16) -> Result<Vec<u8>,
                 value.next_producer_epoch.to_be_bytes().to_vec(),
             ));
         }
-        put_uvarint(&mut out, tag_count(tags.len()));
+        // At most four tags.
+        w.uvarint(tags.len() as u32);
         for (tag, data) in tags {
-            put_uvarint(&mut out, tag);
-            put_uvarint(&mut out, tag_count(data.len()));
-            out.extend_from_slice(&data);
+            w.tagged_field(tag, &data, VALUE_SCHEMA)?;
         }
     }
-    Ok(out)
+    Ok(w.into_vec())
 }
 
 /// Decodes a non-null value of any version Kafka 4.4 knows (0, 1).
 pub(crate) fn decode_value(buf: &[u8]) -> Result<TxnLogValue, TxnRecordError> {
-    let mut r = Cursor { buf };
-    let version = r.i16(VALUE_SCHEMA)?;
-    if !(0..=VALUE_VERSION_MAX).contains(&version) {
-        return Err(RecordError::UnknownVersion {
-            schema: VALUE_SCHEMA,
-            version,
-            max: VALUE_VERSION_MAX,
-        }
-        .into());
-    }
+    let mut r = Reader::new(buf);
+    let version = r.version(VALUE_SCHEMA, VALUE_VERSION_MAX)?;
     let flexible = version >= 1;
     let producer_id = r.i64("ProducerId")?;
     let producer_epoch = r.i16("ProducerEpoch")?;
     let timeout_ms = r.i32("TransactionTimeoutMs")?;
-    let status_id = i8::from_be_bytes(r.fixed("TransactionStatus")?);
+    let status_id = r.i8("TransactionStatus")?;
     let status = TxnStatus::from_i8(status_id).ok_or(TxnRecordError::UnknownStatus(status_id))?;
     let mut partitions = Vec::new();
     // Each topic takes at least a string length, an array length and (v1) a tag count.
@@ -426,204 +400,10 @@ pub(crate) fn decode_value(buf: &[u8]) -> Result<TxnLogValue, TxnRecordError> {
     Ok(value)
 }
 
-/// The content of a known tagged field, which must have exactly its type's size.
-fn exact<const N: usize>(data: &[u8], field: &'static str) -> Result<[u8; N], RecordError> {
-    data.try_into()
-        .map_err(|_| RecordError::InvalidTaggedField {
-            field,
-            size: data.len(),
-            expected: N,
-        })
-}
-
-/// A count that fits an unsigned varint (at most 4 tags of at most 8 bytes here).
-fn tag_count(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
-}
-
-fn put_i16(out: &mut Vec<u8>, v: i16) {
-    out.extend_from_slice(&v.to_be_bytes());
-}
-
-fn put_uvarint(out: &mut Vec<u8>, mut v: u32) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// A length prefix (`None` = null): int16 for strings (`wide` false) or int32 for arrays in
-/// classic versions, unsigned varint of length + 1 in flexible ones.
-fn put_len(
-    out: &mut Vec<u8>,
-    len: Option<usize>,
-    flexible: bool,
-    wide: bool,
-    field: &'static str,
-) -> Result<(), RecordError> {
-    let max = if wide {
-        i32::MAX as usize - 1
-    } else {
-        MAX_STRING_LEN
-    };
-    let n = match len {
-        None => -1,
-        Some(n) if n <= max => n as i64,
-        Some(n) => return Err(RecordError::TooLong { field, len: n }),
-    };
-    // `n` is in -1..=i32::MAX - 1, so each conversion below is exact.
-    if flexible {
-        put_uvarint(out, (n + 1) as u32);
-    } else if wide {
-        out.extend_from_slice(&(n as i32).to_be_bytes());
-    } else {
-        put_i16(out, n as i16);
-    }
-    Ok(())
-}
-
-fn put_string(
-    out: &mut Vec<u8>,
-    s: &str,
-    flexible: bool,
-    field: &'static str,
-) -> Result<(), RecordError> {
-    put_len(out, Some(s.len()), flexible, false, field)?;
-    out.extend_from_slice(s.as_bytes());
-    Ok(())
-}
-
-/// Reads big-endian fields off the front of a slice; every read checks the length first.
-struct Cursor<'a> {
-    buf: &'a [u8],
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], RecordError> {
-        let Some((head, tail)) = self.buf.split_at_checked(n) else {
-            return Err(RecordError::Truncated { field });
-        };
-        self.buf = tail;
-        Ok(head)
-    }
-
-    fn fixed<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], RecordError> {
-        let raw = self.take(N, field)?;
-        // `take` returned exactly N bytes.
-        raw.try_into().map_err(|_| RecordError::Truncated { field })
-    }
-
-    fn i16(&mut self, field: &'static str) -> Result<i16, RecordError> {
-        Ok(i16::from_be_bytes(self.fixed(field)?))
-    }
-
-    fn i32(&mut self, field: &'static str) -> Result<i32, RecordError> {
-        Ok(i32::from_be_bytes(self.fixed(field)?))
-    }
-
-    fn i64(&mut self, field: &'static str) -> Result<i64, RecordError> {
-        Ok(i64::from_be_bytes(self.fixed(field)?))
-    }
-
-    /// Kafka's `readUnsignedVarint`: at most 5 bytes; here also at most `u32::MAX`.
-    fn uvarint(&mut self, field: &'static str) -> Result<u32, RecordError> {
-        let mut acc: u64 = 0;
-        for shift in [0, 7, 14, 21, 28] {
-            let [b] = self.fixed::<1>(field)?;
-            acc |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return u32::try_from(acc).map_err(|_| RecordError::InvalidVarint { field });
-            }
-        }
-        Err(RecordError::InvalidVarint { field })
-    }
-
-    /// A length prefix as written by [`put_len`]; `None` is null. A negative length other
-    /// than -1, or one above the field's limit, is an error.
-    fn len(
-        &mut self,
-        flexible: bool,
-        wide: bool,
-        field: &'static str,
-    ) -> Result<Option<usize>, RecordError> {
-        let raw = match (flexible, wide) {
-            (true, _) => i64::from(self.uvarint(field)?) - 1,
-            (false, true) => i64::from(self.i32(field)?),
-            (false, false) => i64::from(self.i16(field)?),
-        };
-        let limit = if wide {
-            i32::MAX as usize
-        } else {
-            MAX_STRING_LEN
-        };
-        if raw == -1 {
-            return Ok(None);
-        }
-        match usize::try_from(raw) {
-            Ok(n) if n <= limit => Ok(Some(n)),
-            _ => Err(RecordError::InvalidLength { field, len: raw }),
-        }
-    }
-
-    /// An array count whose elements take at least `elem_min` bytes each: a count that
-    /// cannot fit the bytes left is an error before anything is allocated.
-    fn count(
-        &mut self,
-        flexible: bool,
-        elem_min: usize,
-        field: &'static str,
-    ) -> Result<Option<usize>, RecordError> {
-        let n = self.len(flexible, true, field)?;
-        if let Some(n) = n {
-            if n.saturating_mul(elem_min) > self.buf.len() {
-                return Err(RecordError::InvalidLength {
-                    field,
-                    len: n as i64,
-                });
-            }
-        }
-        Ok(n)
-    }
-
-    fn string(&mut self, flexible: bool, field: &'static str) -> Result<String, RecordError> {
-        let n = self
-            .len(flexible, false, field)?
-            .ok_or(RecordError::UnexpectedNull { field })?;
-        let raw = self.take(n, field)?;
-        String::from_utf8(raw.to_vec()).map_err(|_| RecordError::InvalidUtf8 { field })
-    }
-
-    /// A tagged-field section: `each(tag, data)` for every field.
-    fn tagged_fields(
-        &mut self,
-        field: &'static str,
-        mut each: impl FnMut(u32, &'a [u8]) -> Result<(), RecordError>,
-    ) -> Result<(), RecordError> {
-        let count = self.uvarint(field)?;
-        for _ in 0..count {
-            let tag = self.uvarint(field)?;
-            let size = self.uvarint(field)?;
-            let data = self.take(size as usize, field)?;
-            each(tag, data)?;
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Bytes of a hex string; spaces are ignored.
-    fn hex(s: &str) -> Vec<u8> {
-        let s = s.replace(' ', "");
-        assert_eq!(s.len() % 2, 0, "odd hex length");
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::record_codec::test_util::{hex, xorshift};
 
     /// One record of a Kafka 4.4.0 broker's `__transaction_state-0` segment and the fields
     /// its DumpLogSegments `--transaction-log-decoder` printed.
@@ -1063,14 +843,7 @@ mod tests {
 
     #[test]
     fn random_bytes_never_panic() {
-        // xorshift64*, as in group::records' test of the same name.
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move || {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         let seeds: Vec<Vec<u8>> = GOLDEN.iter().map(|g| hex(g.value)).collect();
         for i in 0..20_000 {
             let r = next();

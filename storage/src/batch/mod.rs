@@ -38,6 +38,7 @@ pub use control::{
 };
 pub(crate) use record::{assemble, put_record, to_i32, walk_records, walk_records_with, RawRecord};
 pub use record::{build_batch, decode_records, BatchBuilder, Record};
+pub use varint::{put_unsigned_varint, read_unsigned_varint, UnsignedVarintError};
 
 use crate::config::TimestampType;
 use crate::error::{Result, StorageError};

@@ -1,8 +1,22 @@
 //! Kafka's zig-zag variable-length integers (`ByteUtils.readVarint`/`readVarlong`) and a bounds-checked byte
-//! reader for record parsing.
+//! reader for record parsing, and Kafka's unsigned varints (`ByteUtils.readUnsignedVarint`/`writeUnsignedVarint`).
 //!
 //! Every "varint" in the v2 record format is zig-zag encoded, including lengths (so `-1`, meaning null, is one byte
 //! `0x01`). An `int` varint has at most 5 bytes, a `long` varlong at most 10.
+//!
+//! The flexible versions of Kafka's message schemas (compact strings, bytes and arrays, tagged fields) use unsigned
+//! varints instead, without zig-zag: [`put_unsigned_varint`] and [`read_unsigned_varint`] are the one
+//! implementation the broker uses for them (the coordinators' record codec, the zero-copy fetch path).
+//!
+//! ```
+//! use minikafka_storage::batch::{put_unsigned_varint, read_unsigned_varint};
+//! let mut out = Vec::new();
+//! put_unsigned_varint(&mut out, 300);
+//! assert_eq!(out, [0xac, 0x02]);
+//! assert_eq!(read_unsigned_varint(&out), Ok((300, 2)));
+//! ```
+
+use bytes::BufMut;
 
 use crate::error::{Result, StorageError};
 
@@ -54,19 +68,13 @@ impl<'a> Reader<'a> {
     }
 
     fn unsigned(&mut self, max_bytes: usize) -> Result<u64> {
-        let mut value: u64 = 0;
-        for i in 0..max_bytes {
-            let b = *self
-                .buf
-                .get(self.pos)
-                .ok_or_else(|| invalid("unexpected end inside a varint"))?;
-            self.pos += 1;
-            value |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(invalid("varint is too long"))
+        let (value, used) =
+            decode_unsigned(&self.buf[self.pos..], max_bytes).map_err(|e| match e {
+                UnsignedVarintError::Truncated => invalid("unexpected end inside a varint"),
+                UnsignedVarintError::TooLong => invalid("varint is too long"),
+            })?;
+        self.pos += used;
+        Ok(value)
     }
 
     /// Read a zig-zag varint (at most 5 bytes) as `i32`.
@@ -103,12 +111,52 @@ pub(crate) fn put_varlong(out: &mut Vec<u8>, v: i64) {
     put_unsigned(out, ((v << 1) ^ (v >> 63)) as u64);
 }
 
-fn put_unsigned(out: &mut Vec<u8>, mut v: u64) {
+fn put_unsigned(out: &mut impl BufMut, mut v: u64) {
     while v >= 0x80 {
-        out.push((v as u8 & 0x7f) | 0x80);
+        out.put_u8((v as u8 & 0x7f) | 0x80);
         v >>= 7;
     }
-    out.push(v as u8);
+    out.put_u8(v as u8);
+}
+
+/// Why [`read_unsigned_varint`] could not read an unsigned varint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnsignedVarintError {
+    /// The input ended before the varint's last byte.
+    Truncated,
+    /// More than 5 bytes, or a value above `u32::MAX` (Kafka's `readUnsignedVarint` refuses both).
+    TooLong,
+}
+
+/// Reads the little-endian base-128 groups of an unsigned varint of at most `max_bytes` bytes off the front of
+/// `buf`: the value and the bytes it took.
+fn decode_unsigned(
+    buf: &[u8],
+    max_bytes: usize,
+) -> std::result::Result<(u64, usize), UnsignedVarintError> {
+    let mut value: u64 = 0;
+    for i in 0..max_bytes {
+        let b = *buf.get(i).ok_or(UnsignedVarintError::Truncated)?;
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Ok((value, i + 1));
+        }
+    }
+    Err(UnsignedVarintError::TooLong)
+}
+
+/// Reads an unsigned varint (Kafka's `ByteUtils.readUnsignedVarint`: at most 5 bytes, no zig-zag) off the front
+/// of `buf`; returns the value and the number of bytes it took. A value above `u32::MAX` is
+/// [`UnsignedVarintError::TooLong`].
+pub fn read_unsigned_varint(buf: &[u8]) -> std::result::Result<(u32, usize), UnsignedVarintError> {
+    let (value, used) = decode_unsigned(buf, 5)?;
+    let value = u32::try_from(value).map_err(|_| UnsignedVarintError::TooLong)?;
+    Ok((value, used))
+}
+
+/// Appends `v` as an unsigned varint (Kafka's `ByteUtils.writeUnsignedVarint`: 1 to 5 bytes, no zig-zag).
+pub fn put_unsigned_varint(out: &mut impl BufMut, v: u32) {
+    put_unsigned(out, u64::from(v));
 }
 
 /// Append a nullable byte string as varint length (`-1` for null) + bytes.
@@ -161,8 +209,52 @@ mod tests {
         assert!(Reader::new(&[0x04, 1]).nullable_bytes().is_err());
     }
 
+    #[test]
+    fn unsigned_known_encodings_and_malformed_input() {
+        // Values from Kafka's ByteUtilsTest.testUnsignedVarintSerde.
+        for (v, bytes) in [
+            (0u32, &[0x00][..]),
+            (0x7f, &[0x7f]),
+            (0x80, &[0x80, 0x01]),
+            (0x3fff, &[0xff, 0x7f]),
+            (0x4000, &[0x80, 0x80, 0x01]),
+            (u32::MAX, &[0xff, 0xff, 0xff, 0xff, 0x0f]),
+        ] {
+            let mut out = Vec::new();
+            put_unsigned_varint(&mut out, v);
+            assert_eq!(out, bytes, "{v}");
+            assert_eq!(read_unsigned_varint(bytes), Ok((v, bytes.len())));
+        }
+        assert_eq!(
+            read_unsigned_varint(&[]),
+            Err(UnsignedVarintError::Truncated)
+        );
+        assert_eq!(
+            read_unsigned_varint(&[0x80, 0x80]),
+            Err(UnsignedVarintError::Truncated)
+        );
+        // Above u32::MAX in five bytes, and six bytes.
+        assert_eq!(
+            read_unsigned_varint(&[0xff, 0xff, 0xff, 0xff, 0x10]),
+            Err(UnsignedVarintError::TooLong)
+        );
+        assert_eq!(
+            read_unsigned_varint(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x00]),
+            Err(UnsignedVarintError::TooLong)
+        );
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn unsigned_varint_round_trip(v in any::<u32>(), tail in proptest::collection::vec(any::<u8>(), 0..4)) {
+            let mut out = Vec::new();
+            put_unsigned_varint(&mut out, v);
+            let used = out.len();
+            out.extend_from_slice(&tail);
+            prop_assert_eq!(read_unsigned_varint(&out), Ok((v, used)));
+        }
+
         #[test]
         fn varint_round_trip(a in any::<i32>(), b in any::<i64>()) {
             let mut out = Vec::new();
