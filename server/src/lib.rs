@@ -1,17 +1,31 @@
 //! minikafka: a Kafka-wire-protocol-compatible message broker.
 //!
-//! Layout:
-//! - [`config`]: Kafka-named broker properties, defaults, TOML file and `--set` parsing.
-//! - [`meta`]: data-directory lock, `meta.properties`, clean-shutdown marker.
-//! - [`topics`]: topic registry (names, ids, configs) and each partition's log.
-//! - [`broker`]: start-up, background tasks (retention, flush, the log cleaner) and graceful shutdown.
-//! - [`group_commit`]: concurrent requests that need a partition fsynced share one fsync.
-//! - [`group`]: the group coordinator (consumer groups, committed offsets in
-//!   `__consumer_offsets`).
-//! - [`txn`]: the transaction coordinator (transactional ids in `__transaction_state`, markers).
-//! - `net`: accept loop and per-connection framing; `dispatch`: API table and routing;
-//!   `handlers`: one file per API; `zero_copy`: fetch responses whose record bytes go from the
-//!   segment files to the socket with `sendfile`.
+//! Layers, top down; a module imports only from layers below it (no module imports start-up
+//! code or a layer above it; `ARCHITECTURE.md` shows a Produce and a Fetch passing through):
+//!
+//! 1. **Start-up** — [`broker`] (binds, opens the data directory and logs, starts the background
+//!    tasks: retention, flush, producer expiry, the coordinators' timers, `log_cleaner`; graceful
+//!    shutdown) and `main.rs`.
+//! 2. **Network** — `net`: accept loop, per-connection framing, responses written in order;
+//!    `zero_copy`: fetch answers whose record bytes go from the segment files to the socket.
+//! 3. **Request routing** — [`dispatch`]: the API table (what ApiVersions advertises) and the
+//!    route of each decoded request to its handler.
+//! 4. **API handlers** — `handlers/`: one file per API; decode is done, each builds its
+//!    response for the request's version and maps failures to Kafka error codes.
+//! 5. **Shared context** — [`context`]: the `Broker` every handler takes (config, identity, the
+//!    components below); [`fetch_sessions`] (KIP-227).
+//! 6. **Coordinators** — [`txn`] (transactional ids in `__transaction_state`, markers) above
+//!    [`group`] (consumer groups and committed offsets in `__consumer_offsets`), with
+//!    `record_codec` for their record schemas and [`producer_ids`].
+//! 7. **Metadata** — [`topics`]: the single-node metadata store (validates and persists topic
+//!    changes, publishes images, opens and removes partitions through the replica layer);
+//!    [`metadata`]: the immutable image handlers and coordinators read.
+//! 8. **Replica layer** — [`replica`]: `ReplicaManager` → `Partition` (leader epoch, high
+//!    watermark, ISR, the only code that reads or appends a log), the purgatory of delayed
+//!    operations, group commit.
+//! 9. **Storage** — the `minikafka-storage` crate (segmented log, indexes, producer state,
+//!    leader-epoch cache, cleaner), plus the leaf modules [`config`], [`meta`] (data-directory
+//!    lock, `meta.properties`) and [`clock`].
 //!
 //! Record batches stay raw bytes end to end: a Produce's batches are validated without
 //! decompression and written as received (after the base offset is set), and a Fetch returns

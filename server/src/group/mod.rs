@@ -1,6 +1,6 @@
-//! The group coordinator: consumer groups (the classic protocol in [`classic`]) and their
+//! The group coordinator: consumer groups (the classic protocol in `classic`) and their
 //! committed offsets, persisted in the compacted internal topic `__consumer_offsets` with
-//! Kafka's own record schemas ([`records`]).
+//! Kafka's own record schemas (`records`).
 //!
 //! As in Kafka, a group belongs to partition `abs(java_hash(group)) % partitions` of
 //! `__consumer_offsets`, and the coordinator of the group is that partition's leader (on a single
@@ -16,10 +16,10 @@
 //! an fsync (with `log.flush.interval.messages=1`) happens after it is released.
 //!
 //! Layout: this file is the coordinator's facade (the [`GroupCoordinator`] the API handlers
-//! call: membership, heartbeats, describe, list, delete) and the shared state; [`offsets`]
-//! commits, fetches, deletes and expires offsets; [`replay`] loads `__consumer_offsets` at
-//! start; [`persistence`] builds the records and appends them. The group state machines are in
-//! [`classic`] and [`consumer`], the record schemas in [`records`].
+//! call: membership, heartbeats, describe, list, delete) and the shared state; `offsets`
+//! commits, fetches, deletes and expires offsets; `replay` loads `__consumer_offsets` at
+//! start; `persistence` builds the records and appends them. The group state machines are in
+//! `classic` and `consumer`, the record schemas in `records`.
 
 pub(crate) mod classic;
 pub(crate) mod consumer;

@@ -21,7 +21,10 @@
 //! request of that round. The rounds run one after the other in a driver task (`tokio::spawn`, the
 //! fsync itself on a blocking thread), started by the first request that finds no driver and
 //! ending when no round is queued, so a request that gives up (its connection closes) never
-//! strands the others. No timers, no polling: waiting is a `watch` channel per round.
+//! strands the others. No timers, no polling: each round's outcome is set once, and a waiting
+//! request is a delayed operation on the partition's `durable` watch list, which the driver
+//! completes after every round ([`crate::replica::purgatory`], the broker's one waiting
+//! mechanism).
 //!
 //! ```text
 //! request A appends, end 10 ─ join(10): nothing runs ─▶ round 1 queued, driver spawned
@@ -39,11 +42,11 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
-use tokio::sync::watch;
 use tracing::debug;
 
+use super::purgatory::DelayedOperation;
 use super::Partition;
 use crate::clock::now_ms;
 
@@ -74,27 +77,33 @@ impl From<SyncFailure> for io::Error {
     }
 }
 
-/// A round's outcome: `None` while it is queued or running.
-type Outcome = Option<Result<(), SyncFailure>>;
+/// A round's outcome, set once when the round is over (unset while it is queued or running).
+/// Each waiting request holds it; the partition's `durable` watch list says when to look.
+type Outcome = Arc<OnceLock<Result<(), SyncFailure>>>;
 
 /// One fsync round: where its outcome appears, and how many requests wait for it.
 #[derive(Debug)]
 struct Round {
-    tx: watch::Sender<Outcome>,
+    outcome: Outcome,
     waiters: usize,
 }
 
 impl Round {
     fn new() -> Round {
         Round {
-            tx: watch::channel(None).0,
+            outcome: Arc::new(OnceLock::new()),
             waiters: 0,
         }
     }
 
-    fn join(&mut self) -> watch::Receiver<Outcome> {
+    fn join(&mut self) -> Outcome {
         self.waiters += 1;
-        self.tx.subscribe()
+        self.outcome.clone()
+    }
+
+    fn answer(&self, result: Result<(), SyncFailure>) {
+        // Set once: a round is answered by its driver or, if that vanished, as abandoned.
+        let _ = self.outcome.set(result);
     }
 }
 
@@ -114,7 +123,7 @@ enum Joined {
     /// Its data is already durable.
     Durable,
     /// Wait for this outcome; `true` if the caller must spawn a driver (none is running).
-    Wait(watch::Receiver<Outcome>, bool),
+    Wait(Outcome, bool),
 }
 
 /// A round the driver has just started: its fsync job, unless nothing was left to sync.
@@ -201,7 +210,7 @@ impl GroupCommit {
             }
             None => {
                 // Nothing unflushed: everything its members appended is already durable.
-                round.tx.send_replace(Some(Ok(())));
+                round.answer(Ok(()));
                 Some(Started { job: None })
             }
         }
@@ -213,33 +222,36 @@ impl GroupCommit {
         let running = self.state().running.take();
         match running {
             Some((covers, round)) => {
-                round.tx.send_replace(Some(outcome));
+                round.answer(outcome);
                 (covers, round.waiters)
             }
             None => (-1, 0),
         }
     }
 
-    /// Driver gone without finishing (panic, runtime shutdown): fail the rounds it owned (their
-    /// senders are dropped) and let the next request start a new driver.
+    /// Driver gone without finishing (panic, runtime shutdown): fail the rounds it owned and
+    /// let the next request start a new driver.
     fn abandoned(&self) {
         let mut st = self.state();
-        st.running = None;
-        st.next = None;
+        let abandoned = || SyncFailure::from(&io::Error::other("fsync round abandoned"));
+        if let Some((_, round)) = st.running.take() {
+            round.answer(Err(abandoned()));
+        }
+        if let Some(round) = st.next.take() {
+            round.answer(Err(abandoned()));
+        }
         st.driving = false;
     }
 }
 
-/// Wait for a round's outcome. A round whose driver vanished counts as failed.
-async fn outcome(mut rx: watch::Receiver<Outcome>) -> io::Result<()> {
-    match rx.wait_for(Option::is_some).await {
-        Ok(o) => match o.clone() {
-            Some(Ok(())) => Ok(()),
-            Some(Err(f)) => Err(f.into()),
-            None => Err(io::Error::other("fsync round abandoned")),
-        },
-        Err(_) => Err(io::Error::other("fsync round abandoned")),
-    }
+/// Wait for a round's outcome: a delayed operation on the partition's `durable` watch list,
+/// which the driver completes after each round ([`crate::replica::purgatory`]).
+async fn outcome(p: &Partition, outcome: Outcome) -> io::Result<()> {
+    let op = DelayedOperation::new(None, None);
+    p.watch_durable(&op);
+    op.run(|_| outcome.get().cloned())
+        .await
+        .map_err(io::Error::from)
 }
 
 /// Make every offset of `p` below `end` durable, sharing the fsync with concurrent callers.
@@ -253,7 +265,7 @@ pub(crate) fn sync_to(
     p: &Arc<Partition>,
     end: i64,
 ) -> impl Future<Output = io::Result<()>> + Send + 'static {
-    let rx = match p.group_commit().join(end, || p.flushed_offset()) {
+    let wait = match p.group_commit().join(end, || p.flushed_offset()) {
         Joined::Durable => None,
         Joined::Wait(rx, spawn) => {
             if spawn {
@@ -268,10 +280,11 @@ pub(crate) fn sync_to(
             Some(rx)
         }
     };
+    let p = p.clone();
     async move {
-        match rx {
+        match wait {
             None => Ok(()),
-            Some(rx) => outcome(rx).await,
+            Some(rx) => outcome(&p, rx).await,
         }
     }
 }
@@ -288,6 +301,7 @@ impl Drop for DriverGuard {
         // the state cannot disturb a successor.
         if !self.done {
             self.p.group_commit().abandoned();
+            self.p.durable_changed();
         }
     }
 }
@@ -313,6 +327,7 @@ async fn drive(p: Arc<Partition>, mut guard: DriverGuard) {
         };
         let ok = result.is_ok();
         let (offset, waiters) = gc.finish(result);
+        p.durable_changed();
         debug!(topic = %p.topic, partition = p.index, offset, waiters, ok, "fsync");
     }
     guard.done = true;
@@ -341,12 +356,12 @@ pub(crate) fn sync_partition_to(
 mod tests {
     use super::*;
 
-    fn answered(rx: &watch::Receiver<Outcome>) -> Option<bool> {
-        rx.borrow().as_ref().map(Result::is_ok)
+    fn answered(rx: &Outcome) -> Option<bool> {
+        rx.get().map(Result::is_ok)
     }
 
     /// Join with the recovery point at `flushed`; expects to have to wait.
-    fn wait(gc: &GroupCommit, end: i64, flushed: i64) -> (watch::Receiver<Outcome>, bool) {
+    fn wait(gc: &GroupCommit, end: i64, flushed: i64) -> (Outcome, bool) {
         match gc.join(end, || flushed) {
             Joined::Wait(rx, spawn) => (rx, spawn),
             Joined::Durable => panic!("end {end} is not durable at {flushed}"),
@@ -444,15 +459,15 @@ mod tests {
         assert_eq!(answered(&c), Some(true));
     }
 
-    #[tokio::test]
-    async fn an_abandoned_driver_fails_its_rounds_instead_of_hanging() {
+    #[test]
+    fn an_abandoned_driver_fails_its_rounds_instead_of_hanging() {
         let gc = GroupCommit::default();
         let (a, _) = wait(&gc, 1, 0);
         start(&gc, 1);
         let (b, _) = wait(&gc, 2, 0);
         gc.abandoned();
-        assert!(outcome(a).await.is_err());
-        assert!(outcome(b).await.is_err());
+        assert_eq!(answered(&a), Some(false));
+        assert_eq!(answered(&b), Some(false));
         let (_c, spawn) = wait(&gc, 3, 0);
         assert!(spawn, "a new driver takes over");
     }

@@ -5,11 +5,11 @@
 //!   directory per partition in the data directory, Kafka's `partition.metadata` and
 //!   `log-start-offset-checkpoint` files), makes this node their leader, and runs Produce's one
 //!   entry point, [`ReplicaManager::append_records`].
-//! - [`Partition`] ([`partition`]) holds the log, the leader epoch and its checkpoint, the high
+//! - [`Partition`] (`partition.rs`) holds the log, the leader epoch and its checkpoint, the high
 //!   watermark and the in-sync replicas; every read and append goes through it.
 //! - [`purgatory`] is the one mechanism for requests that wait on a partition: a Fetch below
 //!   `min_bytes`, a Produce waiting for its data to be replicated (acks=all), an fsync.
-//! - [`group_commit`] shares fsyncs among concurrent requests.
+//! - `group_commit` shares fsyncs among concurrent requests.
 //!
 //! Layering: handlers and coordinators call down into this module; it calls down into
 //! `minikafka-storage`; it knows topic configs only as the [`LogConfig`] it is handed.
@@ -183,7 +183,7 @@ impl ReplicaManager {
     /// until each appended entry is acknowledged under `acks`, at most `timeout` for
     /// replication:
     /// - its log reached `flush.messages`: an fsync covering its last offset has succeeded
-    ///   (shared with concurrent requests, [`group_commit`]); never cut short by `timeout`;
+    ///   (shared with concurrent requests, `group_commit`); never cut short by `timeout`;
     /// - acks=-1: the high watermark passed its last offset (every in-sync replica has it; on
     ///   this single node at once), else [`AppendError::Timeout`];
     ///

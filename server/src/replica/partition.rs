@@ -103,8 +103,10 @@ pub struct Partition {
     high_watermark: AtomicI64,
     /// In-sync replicas (node ids).
     isr: Mutex<Vec<i32>>,
-    /// Delayed fetches waiting for data.
+    /// Delayed fetches waiting for data, delayed produces waiting for the high watermark.
     appended: WatchList,
+    /// Requests waiting for an fsync round to finish (group commit).
+    durable: WatchList,
     /// Set when the topic is deleted; appends and reads are refused afterwards.
     deleted: AtomicBool,
     /// Shares fsyncs among concurrent requests that need this log durable.
@@ -162,6 +164,7 @@ impl Partition {
             leader_epoch: AtomicI32::new(-1),
             isr: Mutex::new(Vec::new()),
             appended: WatchList::default(),
+            durable: WatchList::default(),
             deleted: AtomicBool::new(false),
             group_commit: GroupCommit::default(),
         })
@@ -527,6 +530,16 @@ impl Partition {
     /// Register a delayed operation to be woken by the next append (or a moved high watermark).
     pub fn watch_appended(&self, op: &DelayedOperation) {
         op.watch(&self.appended);
+    }
+
+    /// Register a delayed operation to be woken when an fsync round finishes.
+    pub(super) fn watch_durable(&self, op: &DelayedOperation) {
+        op.watch(&self.durable);
+    }
+
+    /// An fsync round finished (or was abandoned): wake the requests waiting for one.
+    pub(super) fn durable_changed(&self) {
+        self.durable.check_and_complete();
     }
 
     /// The partition's group-commit state.
