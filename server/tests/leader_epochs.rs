@@ -176,6 +176,14 @@ async fn each_start_leads_at_a_new_epoch_that_batches_and_answers_carry() {
         "earliest: epoch 0"
     );
     assert_eq!(list_offset(&mut c, -1, 0).await.0, fenced);
+
+    // A start with nothing written since the last one still leads at a newer epoch.
+    let b = restart(b, dir.path()).await;
+    let b = restart(b, dir.path()).await;
+    let mut c = Client::connect(&b).await;
+    assert_eq!(metadata_epoch(&mut c).await, 3);
+    assert_eq!(checkpoint(dir.path()), "0\n3\n0 0\n1 3\n3 5\n");
+    assert_eq!(end_offset(&mut c, 3, 1).await, (0, 1, 5));
     b.shutdown().await.unwrap();
 }
 

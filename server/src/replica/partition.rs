@@ -135,7 +135,10 @@ impl Partition {
         let end = log.log_end_offset();
         let epochs = match LeaderEpochCache::load(dir)? {
             Some(mut c) => {
-                c.truncate_from_end(end)?;
+                // Entries past the log end are gone (a crash lost the tail they started in). An
+                // epoch that started exactly at the log end stays: it is why the next start
+                // leads at a newer epoch even when nothing was written in between.
+                c.truncate_from_end(end.saturating_add(1))?;
                 c.truncate_from_start(start)?;
                 c
             }
