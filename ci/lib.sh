@@ -45,7 +45,10 @@ ci_target_dir() {
 # `cargo build -p X` resolves features for X alone (e.g. `-p compat-tests` builds zstd-sys without
 # `std`, which rebuilds rdkafka-sys, the bundled librdkafka, a second time; `-p minikafka` leaves out
 # the dev-dependencies' kafka-protocol `client` feature, which rebuilds kafka-protocol and the
-# broker), so one build command for every script means each crate is compiled once per run.
+# broker), so one build command for every script means each crate is compiled once per run for
+# build and test. (`cargo clippy` keeps its own copies of every dependency, build scripts
+# included: cargo puts the clippy-driver wrapper into their hashes. So librdkafka is compiled
+# twice in a cold ci/test run, once for clippy and once for everything else.)
 ci_build() {
     (cd "$ci_root" && cargo build --workspace --all-targets "$@")
 }
