@@ -95,7 +95,7 @@ fn main() -> ExitCode {
         let broker = match RunningBroker::start(config).await {
             Ok(b) => b,
             Err(e) => {
-                tracing::error!("cannot start: {e}");
+                // Once, on stderr (where the log goes too), whatever RUST_LOG filters.
                 eprintln!("minikafka: cannot start: {e}");
                 return ExitCode::FAILURE;
             }

@@ -1,12 +1,17 @@
 //! The data directory's own files: the lock that keeps a second broker out, `meta.properties`
 //! (cluster id and node id, as Kafka writes it) and the clean-shutdown marker that tells the
 //! next start whether segment tails must be validated.
+//!
+//! A directory this start formats (no `meta.properties` and nothing else in it) counts as cleanly
+//! shut down: there is nothing to recover, so the first start is not logged like a crash. An
+//! existing directory without the marker is logged once, as a warning, before the logs are
+//! recovered (each log then says what it repaired).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use tracing::info;
+use tracing::{info, warn};
 
 /// Name of the lock file held for the broker's lifetime.
 pub const LOCK_FILE: &str = ".lock";
@@ -77,6 +82,7 @@ impl DataDir {
             Err(fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
         }
         let meta_path = path.join(META_FILE);
+        let mut formatted = false;
         let cluster_id = match fs::read_to_string(&meta_path) {
             Ok(text) => {
                 let get = |k: &str| {
@@ -99,6 +105,7 @@ impl DataDir {
                 })?
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                formatted = only_lock_file(path).map_err(io_err(path))?;
                 let cluster_id = kafka_uuid_string(uuid::Uuid::new_v4());
                 let directory_id = kafka_uuid_string(uuid::Uuid::new_v4());
                 let text = format!(
@@ -111,11 +118,17 @@ impl DataDir {
             Err(e) => return Err(io_err(&meta_path)(e)),
         };
         let marker = path.join(CLEAN_SHUTDOWN_FILE);
-        let was_clean = marker.exists();
-        if was_clean {
+        let marked = marker.exists();
+        if marked {
             fs::remove_file(&marker).map_err(io_err(&marker))?;
             sync_dir(path).map_err(io_err(path))?;
+        } else if !formatted {
+            warn!(
+                data_dir = %path.display(),
+                "the previous run did not shut down cleanly (no {CLEAN_SHUTDOWN_FILE}): recovering the logs"
+            );
         }
+        let was_clean = marked || formatted;
         Ok(DataDir {
             path: path.to_path_buf(),
             _lock: lock,
@@ -146,6 +159,16 @@ impl DataDir {
         f.sync_all()?;
         sync_dir(&self.path)
     }
+}
+
+/// Whether `path` holds nothing but the lock file (a directory this start creates).
+fn only_lock_file(path: &Path) -> io::Result<bool> {
+    for entry in fs::read_dir(path)? {
+        if entry?.file_name() != LOCK_FILE {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Kafka's text form of a UUID: URL-safe base64 without padding (22 characters).
@@ -207,7 +230,10 @@ mod tests {
     fn lock_meta_and_marker() {
         let dir = tempfile::tempdir().unwrap();
         let d = DataDir::open(dir.path(), 1).unwrap();
-        assert!(!d.was_clean());
+        assert!(
+            d.was_clean(),
+            "a directory formatted now has nothing to recover"
+        );
         assert!(matches!(
             DataDir::open(dir.path(), 1),
             Err(MetaError::Locked(_))
@@ -222,6 +248,10 @@ mod tests {
         let d = DataDir::open(dir.path(), 1).unwrap();
         assert!(!d.was_clean(), "the marker is consumed at start");
         drop(d);
+        // No meta.properties but a partition directory: not a new directory, so recovered.
+        let other = tempfile::tempdir().unwrap();
+        fs::create_dir(other.path().join("t-0")).unwrap();
+        assert!(!DataDir::open(other.path(), 1).unwrap().was_clean());
         assert!(matches!(
             DataDir::open(dir.path(), 2),
             Err(MetaError::Mismatch { .. })

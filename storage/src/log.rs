@@ -213,6 +213,8 @@ impl Log {
         }
         let mut bases = Vec::new();
         let mut index_files = Vec::new();
+        // Total `.log` bytes before recovery, to report what it cut.
+        let mut bytes_before = 0u64;
         let mut changed = complete_interrupted_swaps(dir)?;
         for entry in std::fs::read_dir(dir)? {
             let entry = entry?;
@@ -224,6 +226,7 @@ impl Log {
                 changed = true;
             } else if let Some(base) = parse_file_name(name, LOG_SUFFIX) {
                 bases.push(base);
+                bytes_before += entry.metadata()?.len();
             } else if let Some(base) = parse_file_name(name, INDEX_SUFFIX)
                 .or_else(|| parse_file_name(name, TIME_INDEX_SUFFIX))
                 .or_else(|| parse_file_name(name, TXN_INDEX_SUFFIX))
@@ -296,6 +299,12 @@ impl Log {
             log.dir_synced.store(log.dir_changes, Ordering::Release);
         }
         log.recovery_point = log.log_end_offset();
+        if !clean_shutdown && bytes_before > 0 {
+            let bytes_after: u64 = log.segments.values().map(Segment::size).sum();
+            tracing::info!(dir = %dir.display(), log_end_offset = log.log_end_offset(),
+                segments = log.segments.len(), bytes_truncated = bytes_before.saturating_sub(bytes_after),
+                "recovered log after an unclean shutdown: last segment's batches validated, its indexes rebuilt");
+        }
         let bases: Vec<i64> = log.segments.keys().copied().collect();
         if log.producer_state.remove_stray_snapshots(&bases)? {
             log.dir_changes += 1;

@@ -1,18 +1,38 @@
-//! `minikafka-dump-log`: print the contents of Kafka-format segment files (`.log`, `.index`,
-//! `.timeindex`, `.txnindex`) the way Kafka's `kafka-dump-log` does, through the `minikafka-storage` crate.
+//! `minikafka-dump-log`: print the contents of Kafka-format partition files (`.log`, `.index`,
+//! `.timeindex`, `.txnindex` and producer-state `.snapshot`) the way Kafka's `kafka-dump-log`
+//! (`DumpLogSegments`) does, through the `minikafka-storage` crate's own readers, so that what is
+//! on disk can be inspected without a JVM.
 //!
 //! ```text
 //! minikafka-dump-log [--print-data] FILE...
+//! minikafka-dump-log --help | --version
 //! ```
 //! For a `.log` every batch is listed with its offsets, count, codec, timestamps and whether its
-//! CRC is valid; `--print-data` also decodes each record (key, value, headers).
+//! CRC is valid; `--print-data` also decodes each record (key, value, headers). For a `.snapshot`
+//! every producer is listed with the fields Kafka's tool prints. A usage error exits with 2 and
+//! clap's usage text; a file that cannot be read or decoded exits with 1 and one error line.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
+use clap::Parser;
 use minikafka_storage::batch::{self, BatchHeader};
 use minikafka_storage::index::{read_index_file, OffsetEntry, TimeEntry};
+use minikafka_storage::producer_state::{decrement_sequence, read_snapshot};
 use minikafka_storage::txn_index::{read_txn_index_file, ABORTED_TXN_VERSION};
+
+/// Print Kafka-format partition files the way Kafka's kafka-dump-log does.
+#[derive(Debug, Parser)]
+#[command(name = "minikafka-dump-log", version)]
+struct Cli {
+    /// Also decode every record of a .log (key, value, headers).
+    #[arg(long)]
+    print_data: bool,
+    /// Files to print: .log, .index, .timeindex, .txnindex or .snapshot.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+}
 
 fn base_offset(path: &Path) -> i64 {
     path.file_stem()
@@ -98,67 +118,96 @@ fn print_batch(pos: usize, h: &BatchHeader, crc_ok: bool) {
     );
 }
 
-fn main() -> Result<()> {
-    let mut print_data = false;
-    let mut files = Vec::new();
-    for arg in std::env::args().skip(1) {
-        match arg.as_str() {
-            "--print-data" => print_data = true,
-            "-h" | "--help" => {
-                println!(
-                    "usage: minikafka-dump-log [--print-data] FILE...  (.log, .index, .timeindex, .txnindex)"
-                );
-                return Ok(());
-            }
-            _ => files.push(arg),
+/// Kafka's `DumpLogSegments` line for each producer of a `.snapshot` file: the last batch's
+/// fields only when the producer has written one (a last offset >= 0), as Kafka reads it.
+fn dump_snapshot(path: &Path) -> Result<()> {
+    let entries = read_snapshot(path).with_context(|| format!("reading {}", path.display()))?;
+    for e in entries {
+        let txn_first = if e.current_txn_first_offset >= 0 {
+            format!("OptionalLong[{}]", e.current_txn_first_offset)
+        } else {
+            "OptionalLong.empty".to_string()
+        };
+        let mut line = format!(
+            "producerId: {} producerEpoch: {} coordinatorEpoch: {} currentTxnFirstOffset: {txn_first} \
+             lastTimestamp: {}",
+            e.producer_id, e.producer_epoch, e.coordinator_epoch, e.last_timestamp
+        );
+        if e.last_offset >= 0 {
+            line.push_str(&format!(
+                " firstSequence: {} lastSequence: {} lastOffset: {} offsetDelta: {} timestamp: {}",
+                decrement_sequence(e.last_sequence, e.offset_delta),
+                e.last_sequence,
+                e.last_offset,
+                e.offset_delta,
+                e.last_timestamp
+            ));
         }
-    }
-    if files.is_empty() {
-        bail!("usage: minikafka-dump-log [--print-data] FILE...");
-    }
-    for f in files {
-        let path = Path::new(&f);
-        println!("Dumping {}", path.display());
-        match path.extension().and_then(|e| e.to_str()) {
-            Some("log") => dump_log(path, print_data)?,
-            Some("index") => {
-                let base = base_offset(path);
-                for e in read_index_file::<OffsetEntry>(path)? {
-                    println!(
-                        "offset: {} position: {}",
-                        base + i64::from(e.relative_offset),
-                        e.position
-                    );
-                }
-            }
-            Some("timeindex") => {
-                let base = base_offset(path);
-                for e in read_index_file::<TimeEntry>(path)? {
-                    println!(
-                        "timestamp: {} offset: {}",
-                        e.timestamp,
-                        base + i64::from(e.relative_offset)
-                    );
-                }
-            }
-            Some("txnindex") => {
-                let (entries, problem) = read_txn_index_file(path)?;
-                for e in entries {
-                    println!(
-                        "version: {ABORTED_TXN_VERSION} producerId: {} firstOffset: {} lastOffset: {} \
-                         lastStableOffset: {}",
-                        e.producer_id, e.first_offset, e.last_offset, e.last_stable_offset
-                    );
-                }
-                if let Some(p) = problem {
-                    bail!("{}: {p}", path.display());
-                }
-            }
-            _ => bail!(
-                "{}: expected a .log, .index, .timeindex or .txnindex file",
-                path.display()
-            ),
-        }
+        println!("{line}");
     }
     Ok(())
+}
+
+fn dump_file(path: &Path, print_data: bool) -> Result<()> {
+    println!("Dumping {}", path.display());
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("log") => dump_log(path, print_data)?,
+        Some("index") => {
+            let base = base_offset(path);
+            for e in read_index_file::<OffsetEntry>(path)
+                .with_context(|| format!("reading {}", path.display()))?
+            {
+                println!(
+                    "offset: {} position: {}",
+                    base + i64::from(e.relative_offset),
+                    e.position
+                );
+            }
+        }
+        Some("timeindex") => {
+            let base = base_offset(path);
+            for e in read_index_file::<TimeEntry>(path)
+                .with_context(|| format!("reading {}", path.display()))?
+            {
+                println!(
+                    "timestamp: {} offset: {}",
+                    e.timestamp,
+                    base + i64::from(e.relative_offset)
+                );
+            }
+        }
+        Some("txnindex") => {
+            let (entries, problem) =
+                read_txn_index_file(path).with_context(|| format!("reading {}", path.display()))?;
+            for e in entries {
+                println!(
+                    "version: {ABORTED_TXN_VERSION} producerId: {} firstOffset: {} lastOffset: {} \
+                     lastStableOffset: {}",
+                    e.producer_id, e.first_offset, e.last_offset, e.last_stable_offset
+                );
+            }
+            if let Some(p) = problem {
+                bail!("{}: {p}", path.display());
+            }
+        }
+        Some("snapshot") => dump_snapshot(path)?,
+        _ => bail!(
+            "{}: expected a .log, .index, .timeindex, .txnindex or .snapshot file",
+            path.display()
+        ),
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    // Usage errors, --help and --version: clap prints them and exits (2 for an error, 0 otherwise).
+    let cli = Cli::parse();
+    for f in &cli.files {
+        if let Err(e) = dump_file(f, cli.print_data) {
+            // One line, whatever RUST_BACKTRACE says (anyhow's Debug output would add a backtrace).
+            eprintln!("minikafka-dump-log: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
 }

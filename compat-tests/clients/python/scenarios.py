@@ -151,13 +151,20 @@ def kp_create(boot, topic, partitions=3, configs=None):
 
 def kp_produce(boot, topic, recs, base=0):
     """kafka-python producer, plain (not idempotent), acks=all. Returns nothing; checks metadata:
-    record i of a partition must be acked at offset base + i."""
+    record i of a partition must be acked at offset base + i.
+
+    One request in flight per connection: the 100 KiB record does not fit the 16 KiB batch, so a
+    partition's records travel in several batches, and with several requests in flight a retried
+    batch (e.g. NOT_LEADER_OR_FOLLOWER from Kafka while a new topic's leader is being set up) lands
+    after the ones sent behind it ("acked at offset 2, want 0" against Kafka). Kafka documents that
+    reordering for a non-idempotent producer with max.in.flight > 1; with 1 a retry keeps the order."""
     from kafka import KafkaProducer
 
     prod = KafkaProducer(
         bootstrap_servers=boot,
         acks="all",
         enable_idempotence=False,
+        max_in_flight_requests_per_connection=1,
         client_id="compat-kafka-python-producer",
         max_request_size=2 * 1024 * 1024,
         request_timeout_ms=20000,
