@@ -24,6 +24,7 @@ use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::context::Broker;
 use crate::dispatch;
+use crate::handlers::RequestContext;
 use crate::zero_copy::{self, Part};
 
 /// Accepts connections on one listener until shutdown.
@@ -190,10 +191,10 @@ impl Connection {
         let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
         let key =
             ApiKey::try_from(api_key_raw).map_err(|()| CloseReason::UnknownApiKey(api_key_raw))?;
-        let Some(range) = dispatch::supported(key) else {
+        let Some(route) = dispatch::route(key) else {
             return Err(CloseReason::UnknownApiKey(api_key_raw));
         };
-        if version < range.0 || version > range.1 || version < key.valid_versions().min {
+        if !route.serves(version) {
             if key == ApiKey::ApiVersions {
                 debug!(
                     version,
@@ -225,9 +226,14 @@ impl Connection {
                 reason: e.to_string(),
             })?;
         let span = tracing::debug_span!("request", api = ?key, version, correlation_id);
-        let response = dispatch::handle(&self.broker, &header, self.peer, request, &self.shutdown)
-            .instrument(span)
-            .await;
+        let ctx = RequestContext {
+            broker: &self.broker,
+            version,
+            peer: self.peer,
+            client_id: header.client_id.as_deref().unwrap_or(""),
+            shutdown: &self.shutdown,
+        };
+        let response = route.handle(&ctx, request).instrument(span).await;
         let Some(reply) = response else {
             return Ok(None);
         };

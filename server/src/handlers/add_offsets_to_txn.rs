@@ -6,15 +6,15 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
 use tracing::error;
 
-use super::blocking;
-use crate::context::Broker;
+use super::{blocking, RequestContext};
 use crate::group::{partition_for, OFFSETS_TOPIC};
 
 pub(crate) async fn handle(
-    b: &Broker,
+    ctx: &RequestContext<'_>,
     req: AddOffsetsToTxnRequest,
-    version: i16,
 ) -> AddOffsetsToTxnResponse {
+    let b = ctx.broker;
+    let version = ctx.version;
     let mut r = AddOffsetsToTxnResponse::default();
     let groups = b.groups.clone();
     let count = match blocking(move || groups.ensure_offsets_topic()).await {

@@ -14,7 +14,7 @@ use kafka_protocol::messages::{
     AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, TopicName, TransactionalId,
 };
 
-use super::s;
+use super::{s, RequestContext};
 use crate::context::Broker;
 
 /// Per-partition answers, grouped by topic in request order.
@@ -89,10 +89,11 @@ async fn one(
 }
 
 pub(crate) async fn handle(
-    b: &Broker,
+    ctx: &RequestContext<'_>,
     req: AddPartitionsToTxnRequest,
-    version: i16,
 ) -> AddPartitionsToTxnResponse {
+    let b = ctx.broker;
+    let version = ctx.version;
     let mut r = AddPartitionsToTxnResponse::default();
     if version < 4 {
         let parts = flatten(&req.v3_and_below_topics);

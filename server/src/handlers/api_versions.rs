@@ -1,20 +1,29 @@
-//! ApiVersions: advertises exactly the APIs in the dispatch table.
+//! ApiVersions: advertises exactly the APIs of the route table.
 
 use kafka_protocol::messages::api_versions_response::ApiVersion;
-use kafka_protocol::messages::ApiVersionsResponse;
+use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 
-use crate::dispatch::SUPPORTED;
+use super::RequestContext;
+use crate::dispatch::ROUTES;
 
-/// The ApiVersions response (the same for every version we serve).
+/// The ApiVersions answer (the same for every version we serve).
+pub(crate) async fn handle(
+    _ctx: &RequestContext<'_>,
+    _req: ApiVersionsRequest,
+) -> ApiVersionsResponse {
+    response()
+}
+
+/// Every route's key and version range, in table order.
 pub(crate) fn response() -> ApiVersionsResponse {
     let mut r = ApiVersionsResponse::default();
-    r.api_keys = SUPPORTED
+    r.api_keys = ROUTES
         .iter()
-        .map(|(key, min, max)| {
+        .map(|route| {
             ApiVersion::default()
-                .with_api_key(*key as i16)
-                .with_min_version(*min)
-                .with_max_version(*max)
+                .with_api_key(route.key as i16)
+                .with_min_version(route.min)
+                .with_max_version(route.max)
         })
         .collect();
     r

@@ -16,14 +16,14 @@ use kafka_protocol::messages::{
     TopicName,
 };
 
-use super::s;
-use crate::context::Broker;
+use super::{s, RequestContext};
 
-pub(crate) fn describe_cluster(
-    b: &Broker,
+pub(crate) async fn describe_cluster(
+    ctx: &RequestContext<'_>,
     req: DescribeClusterRequest,
-    version: i16,
 ) -> DescribeClusterResponse {
+    let b = ctx.broker;
+    let version = ctx.version;
     let mut r = DescribeClusterResponse::default()
         .with_cluster_id(s(b.cluster_id.clone()))
         .with_controller_id(BrokerId(b.config.node_id))
@@ -45,10 +45,11 @@ pub(crate) fn describe_cluster(
     r
 }
 
-pub(crate) fn offset_for_leader_epoch(
-    b: &Broker,
+pub(crate) async fn offset_for_leader_epoch(
+    ctx: &RequestContext<'_>,
     req: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
+    let b = ctx.broker;
     let topics = req
         .topics
         .into_iter()
@@ -85,10 +86,11 @@ pub(crate) fn offset_for_leader_epoch(
     OffsetForLeaderEpochResponse::default().with_topics(topics)
 }
 
-pub(crate) fn describe_topic_partitions(
-    b: &Broker,
+pub(crate) async fn describe_topic_partitions(
+    ctx: &RequestContext<'_>,
     req: DescribeTopicPartitionsRequest,
 ) -> DescribeTopicPartitionsResponse {
+    let b = ctx.broker;
     let mut names: Vec<String> = if req.topics.is_empty() {
         b.topics.all().iter().map(|t| t.name.clone()).collect()
     } else {

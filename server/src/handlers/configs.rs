@@ -19,7 +19,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::{blocking, s, topic_error};
+use super::{blocking, s, topic_error, RequestContext};
 use crate::config::properties::topic_property;
 use crate::config::{BrokerConfig, ConfigType, Described, TopicConfig};
 use crate::context::Broker;
@@ -56,11 +56,12 @@ fn entry(d: Described, version: i16, synonyms: bool, docs: bool) -> DescribeConf
     e
 }
 
-pub(crate) fn describe(
-    b: &Broker,
+pub(crate) async fn describe(
+    ctx: &RequestContext<'_>,
     req: DescribeConfigsRequest,
-    version: i16,
 ) -> DescribeConfigsResponse {
+    let b = ctx.broker;
+    let version = ctx.version;
     let results = req
         .resources
         .into_iter()
@@ -260,7 +261,11 @@ async fn alter_one(
     }
 }
 
-pub(crate) async fn alter(b: &Broker, req: AlterConfigsRequest) -> AlterConfigsResponse {
+pub(crate) async fn alter(
+    ctx: &RequestContext<'_>,
+    req: AlterConfigsRequest,
+) -> AlterConfigsResponse {
+    let b = ctx.broker;
     let mut responses = Vec::with_capacity(req.resources.len());
     for r in req.resources {
         let change = Change::Replace(
@@ -294,9 +299,10 @@ pub(crate) async fn alter(b: &Broker, req: AlterConfigsRequest) -> AlterConfigsR
 }
 
 pub(crate) async fn incremental_alter(
-    b: &Broker,
+    ctx: &RequestContext<'_>,
     req: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
+    let b = ctx.broker;
     let mut responses = Vec::with_capacity(req.resources.len());
     for r in req.resources {
         let change = Change::Incremental(

@@ -11,7 +11,7 @@ use kafka_protocol::messages::{
     ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, TopicName,
 };
 
-use super::s;
+use super::{s, RequestContext};
 use crate::context::Broker;
 use crate::group::consumer::TopicPartition;
 
@@ -37,10 +37,11 @@ fn assignment(b: &Broker, tps: Vec<TopicPartition>) -> Assignment {
     )
 }
 
-pub(crate) fn handle(
-    b: &Broker,
+pub(crate) async fn handle(
+    ctx: &RequestContext<'_>,
     req: ConsumerGroupDescribeRequest,
 ) -> ConsumerGroupDescribeResponse {
+    let b = ctx.broker;
     let groups = req
         .group_ids
         .into_iter()

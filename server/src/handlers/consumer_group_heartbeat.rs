@@ -8,14 +8,13 @@ use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeart
 use kafka_protocol::protocol::StrBytes;
 
 use super::{client_host, s, RequestContext};
-use crate::context::Broker;
 use crate::group::consumer::HeartbeatParams;
 
 pub(crate) async fn handle(
-    b: &Broker,
-    req: ConsumerGroupHeartbeatRequest,
     ctx: &RequestContext<'_>,
+    req: ConsumerGroupHeartbeatRequest,
 ) -> ConsumerGroupHeartbeatResponse {
+    let b = ctx.broker;
     let mut r = ConsumerGroupHeartbeatResponse::default();
     if req.group_id.is_empty() {
         r.error_code = kafka_protocol::error::ResponseError::InvalidGroupId.code();

@@ -7,10 +7,13 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 
-use super::{blocking, s, topic_error};
-use crate::context::Broker;
+use super::{blocking, s, topic_error, RequestContext};
 
-pub(crate) async fn handle(b: &Broker, req: CreatePartitionsRequest) -> CreatePartitionsResponse {
+pub(crate) async fn handle(
+    ctx: &RequestContext<'_>,
+    req: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
+    let b = ctx.broker;
     let mut counts: HashMap<String, usize> = HashMap::new();
     for t in &req.topics {
         *counts.entry(t.name.0.to_string()).or_default() += 1;

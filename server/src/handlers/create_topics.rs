@@ -11,7 +11,7 @@ use kafka_protocol::messages::create_topics_response::{
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use tracing::info;
 
-use super::{blocking, s, topic_error};
+use super::{blocking, s, topic_error, RequestContext};
 use crate::config::TopicConfig;
 use crate::context::Broker;
 
@@ -20,10 +20,11 @@ const SOURCE_TOPIC: i8 = 1;
 const SOURCE_DEFAULT: i8 = 5;
 
 pub(crate) async fn handle(
-    b: &Broker,
+    ctx: &RequestContext<'_>,
     req: CreateTopicsRequest,
-    version: i16,
 ) -> CreateTopicsResponse {
+    let b = ctx.broker;
+    let version = ctx.version;
     let mut counts: HashMap<String, usize> = HashMap::new();
     for t in &req.topics {
         *counts.entry(t.name.0.to_string()).or_default() += 1;

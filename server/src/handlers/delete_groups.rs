@@ -4,9 +4,13 @@
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
-use crate::context::Broker;
+use super::RequestContext;
 
-pub(crate) async fn handle(b: &Broker, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
+pub(crate) async fn handle(
+    ctx: &RequestContext<'_>,
+    req: DeleteGroupsRequest,
+) -> DeleteGroupsResponse {
+    let b = ctx.broker;
     let mut results = Vec::with_capacity(req.groups_names.len());
     for id in req.groups_names {
         let code = match b.groups.delete_group(id.as_str()).await {

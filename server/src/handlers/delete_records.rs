@@ -7,10 +7,13 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
-use super::{blocking, topic_error};
-use crate::context::Broker;
+use super::{blocking, topic_error, RequestContext};
 
-pub(crate) async fn handle(b: &Broker, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
+pub(crate) async fn handle(
+    ctx: &RequestContext<'_>,
+    req: DeleteRecordsRequest,
+) -> DeleteRecordsResponse {
+    let b = ctx.broker;
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let topic = b.topics.get(t.name.0.as_str());

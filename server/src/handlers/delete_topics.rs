@@ -5,14 +5,14 @@ use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 use uuid::Uuid;
 
-use super::{blocking, s, topic_error};
-use crate::context::Broker;
+use super::{blocking, s, topic_error, RequestContext};
 
 pub(crate) async fn handle(
-    b: &Broker,
+    ctx: &RequestContext<'_>,
     req: DeleteTopicsRequest,
-    version: i16,
 ) -> DeleteTopicsResponse {
+    let b = ctx.broker;
+    let version = ctx.version;
     let targets: Vec<(Option<TopicName>, Uuid)> = if version >= 6 {
         req.topics
             .into_iter()

@@ -5,17 +5,17 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 
-use super::s;
-use crate::context::Broker;
+use super::{s, RequestContext};
 
 /// `authorized_operations` when the client did not ask for them.
 const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
 
-pub(crate) fn handle(
-    b: &Broker,
+pub(crate) async fn handle(
+    ctx: &RequestContext<'_>,
     req: DescribeGroupsRequest,
-    version: i16,
 ) -> DescribeGroupsResponse {
+    let b = ctx.broker;
+    let version = ctx.version;
     let groups = req
         .groups
         .into_iter()

@@ -8,9 +8,13 @@ use kafka_protocol::messages::describe_producers_response::{
 };
 use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse, ProducerId};
 
-use crate::context::Broker;
+use super::RequestContext;
 
-pub(crate) fn handle(b: &Broker, req: DescribeProducersRequest) -> DescribeProducersResponse {
+pub(crate) async fn handle(
+    ctx: &RequestContext<'_>,
+    req: DescribeProducersRequest,
+) -> DescribeProducersResponse {
+    let b = ctx.broker;
     let topics = req
         .topics
         .into_iter()

@@ -8,10 +8,13 @@ use kafka_protocol::messages::{
     DescribeTransactionsRequest, DescribeTransactionsResponse, ProducerId, TopicName,
 };
 
-use super::s;
-use crate::context::Broker;
+use super::{s, RequestContext};
 
-pub(crate) fn handle(b: &Broker, req: DescribeTransactionsRequest) -> DescribeTransactionsResponse {
+pub(crate) async fn handle(
+    ctx: &RequestContext<'_>,
+    req: DescribeTransactionsRequest,
+) -> DescribeTransactionsResponse {
+    let b = ctx.broker;
     let states = req
         .transactional_ids
         .into_iter()

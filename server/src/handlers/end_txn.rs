@@ -5,9 +5,11 @@
 
 use kafka_protocol::messages::{EndTxnRequest, EndTxnResponse, ProducerId};
 
-use crate::context::Broker;
+use super::RequestContext;
 
-pub(crate) async fn handle(b: &Broker, req: EndTxnRequest, version: i16) -> EndTxnResponse {
+pub(crate) async fn handle(ctx: &RequestContext<'_>, req: EndTxnRequest) -> EndTxnResponse {
+    let b = ctx.broker;
+    let version = ctx.version;
     let mut r = EndTxnResponse::default()
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);

@@ -30,11 +30,10 @@ use kafka_protocol::messages::fetch_response::{
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
 use minikafka_storage::{FileSlice, StorageError};
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use uuid::Uuid;
 
-use super::storage_error;
+use super::{storage_error, RequestContext};
 use crate::context::Broker;
 use crate::fetch_sessions::{FetchContext, PartitionKey, SessionPartition};
 use crate::replica::purgatory::{Attempt, DelayedOperation};
@@ -76,12 +75,10 @@ fn resolve(b: &Broker, key: &PartitionKey, sp: &SessionPartition, by_id: bool) -
     }
 }
 
-pub(crate) async fn handle(
-    b: &Broker,
-    req: FetchRequest,
-    version: i16,
-    shutdown: &CancellationToken,
-) -> Reply {
+pub(crate) async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> Reply {
+    let b = ctx.broker;
+    let version = ctx.version;
+    let shutdown = ctx.shutdown;
     let by_id = version >= 13;
     let key = |topic: &TopicName, topic_id: Uuid, partition: i32| PartitionKey {
         topic_id: if by_id { topic_id } else { Uuid::nil() },

@@ -10,8 +10,7 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use kafka_protocol::protocol::StrBytes;
 use tracing::error;
 
-use super::{blocking, s};
-use crate::context::Broker;
+use super::{blocking, s, RequestContext};
 
 /// Key type of a group in FindCoordinator.
 const GROUP: i8 = 0;
@@ -19,10 +18,11 @@ const GROUP: i8 = 0;
 const TRANSACTION: i8 = 1;
 
 pub(crate) async fn handle(
-    b: &Broker,
+    ctx: &RequestContext<'_>,
     req: FindCoordinatorRequest,
-    version: i16,
 ) -> FindCoordinatorResponse {
+    let b = ctx.broker;
+    let version = ctx.version;
     let answer = if req.key_type == GROUP {
         let groups = b.groups.clone();
         match blocking(move || groups.ensure_offsets_topic()).await {

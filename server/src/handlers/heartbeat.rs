@@ -3,9 +3,10 @@
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
-use crate::context::Broker;
+use super::RequestContext;
 
-pub(crate) fn handle(b: &Broker, req: HeartbeatRequest) -> HeartbeatResponse {
+pub(crate) async fn handle(ctx: &RequestContext<'_>, req: HeartbeatRequest) -> HeartbeatResponse {
+    let b = ctx.broker;
     let code = if req.group_id.is_empty() {
         ResponseError::InvalidGroupId.code()
     } else {

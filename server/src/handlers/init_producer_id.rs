@@ -7,13 +7,14 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 use tracing::{error, info};
 
-use crate::context::Broker;
+use super::RequestContext;
 
 pub(crate) async fn handle(
-    b: &Broker,
+    ctx: &RequestContext<'_>,
     req: InitProducerIdRequest,
-    version: i16,
 ) -> InitProducerIdResponse {
+    let b = ctx.broker;
+    let version = ctx.version;
     let mut r = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);

@@ -5,19 +5,14 @@
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
-use tokio_util::sync::CancellationToken;
 
-use super::{client_host, s};
-use crate::context::Broker;
+use super::{client_host, s, RequestContext};
 use crate::group::classic::{JoinParams, JoinResult};
 
-pub(crate) async fn handle(
-    b: &Broker,
-    req: JoinGroupRequest,
-    version: i16,
-    ctx: &super::RequestContext<'_>,
-    shutdown: &CancellationToken,
-) -> JoinGroupResponse {
+pub(crate) async fn handle(ctx: &RequestContext<'_>, req: JoinGroupRequest) -> JoinGroupResponse {
+    let b = ctx.broker;
+    let version = ctx.version;
+    let shutdown = ctx.shutdown;
     let member_id = req.member_id.to_string();
     let r = if req.group_id.is_empty() {
         JoinResult::error(ResponseError::InvalidGroupId, &member_id)

@@ -4,9 +4,11 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
-use crate::context::Broker;
+use super::RequestContext;
 
-pub(crate) async fn handle(b: &Broker, req: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
+pub(crate) async fn handle(ctx: &RequestContext<'_>, req: LeaveGroupRequest) -> LeaveGroupResponse {
+    let b = ctx.broker;
+    let version = ctx.version;
     if req.group_id.is_empty() {
         return LeaveGroupResponse::default().with_error_code(ResponseError::InvalidGroupId.code());
     }

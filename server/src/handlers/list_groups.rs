@@ -4,10 +4,10 @@
 use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 
-use super::s;
-use crate::context::Broker;
+use super::{s, RequestContext};
 
-pub(crate) fn handle(b: &Broker, req: ListGroupsRequest) -> ListGroupsResponse {
+pub(crate) async fn handle(ctx: &RequestContext<'_>, req: ListGroupsRequest) -> ListGroupsResponse {
+    let b = ctx.broker;
     let wanted = |filter: &[kafka_protocol::protocol::StrBytes], value: &str| {
         filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case(value))
     };

@@ -11,11 +11,15 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use super::storage_error;
-use crate::context::Broker;
+use super::{storage_error, RequestContext};
 use crate::replica::Isolation;
 
-pub(crate) fn handle(b: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+pub(crate) async fn handle(
+    ctx: &RequestContext<'_>,
+    req: ListOffsetsRequest,
+) -> ListOffsetsResponse {
+    let b = ctx.broker;
+    let version = ctx.version;
     let topics = req
         .topics
         .into_iter()

@@ -9,11 +9,14 @@ use kafka_protocol::messages::{
     ListTransactionsRequest, ListTransactionsResponse, ProducerId, TransactionalId,
 };
 
-use super::s;
-use crate::context::Broker;
+use super::{s, RequestContext};
 use crate::txn::records::TxnStatus;
 
-pub(crate) fn handle(b: &Broker, req: ListTransactionsRequest) -> ListTransactionsResponse {
+pub(crate) async fn handle(
+    ctx: &RequestContext<'_>,
+    req: ListTransactionsRequest,
+) -> ListTransactionsResponse {
+    let b = ctx.broker;
     let mut r = ListTransactionsResponse::default();
     let mut states = Vec::new();
     for f in &req.state_filters {

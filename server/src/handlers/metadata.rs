@@ -12,7 +12,7 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use tracing::info;
 use uuid::Uuid;
 
-use super::{blocking, s, topic_error};
+use super::{blocking, s, topic_error, RequestContext};
 use crate::context::Broker;
 use crate::metadata::TopicImage;
 use crate::topics::{validate_name, TopicError};
@@ -62,7 +62,9 @@ fn error_topic(
     t
 }
 
-pub(crate) async fn handle(b: &Broker, req: MetadataRequest, version: i16) -> MetadataResponse {
+pub(crate) async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> MetadataResponse {
+    let b = ctx.broker;
+    let version = ctx.version;
     let with_ops = req.include_topic_authorized_operations;
     let mut topics = Vec::new();
     let requested = match req.topics {

@@ -41,7 +41,9 @@ use std::net::SocketAddr;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::protocol::StrBytes;
 use minikafka_storage::StorageError;
+use tokio_util::sync::CancellationToken;
 
+use crate::context::Broker;
 use crate::topics::TopicError;
 
 /// The Kafka error code for a storage failure.
@@ -90,13 +92,21 @@ pub(crate) fn topic_error(e: &TopicError) -> ResponseError {
     }
 }
 
-/// Who sent a request: what group members are described with.
+/// What every handler is given besides its request: the broker, the request's version, and
+/// who sent it. Built once per request by the connection; the one handler signature of the
+/// route table in [`crate::dispatch`] is `async fn(&RequestContext<'_>, XRequest) -> answer`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RequestContext<'a> {
+    /// The shared broker state.
+    pub(crate) broker: &'a Broker,
+    /// The request's API version (already checked against the route's range).
+    pub(crate) version: i16,
     /// The client's address.
     pub(crate) peer: SocketAddr,
-    /// The client id of the request header.
+    /// The client id of the request header (empty when absent).
     pub(crate) client_id: &'a str,
+    /// Cancelled at broker shutdown: handlers that wait (Fetch, JoinGroup, SyncGroup) stop.
+    pub(crate) shutdown: &'a CancellationToken,
 }
 
 /// A client's host as Kafka shows it in DescribeGroups (`/127.0.0.1`).

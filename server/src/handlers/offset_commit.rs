@@ -7,14 +7,15 @@ use kafka_protocol::messages::offset_commit_response::{
 };
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
-use crate::context::Broker;
+use super::RequestContext;
 use crate::group::{Committer, OffsetToCommit};
 
 pub(crate) async fn handle(
-    b: &Broker,
+    ctx: &RequestContext<'_>,
     req: OffsetCommitRequest,
-    version: i16,
 ) -> OffsetCommitResponse {
+    let b = ctx.broker;
+    let version = ctx.version;
     let offsets: Vec<OffsetToCommit> = req
         .topics
         .iter()

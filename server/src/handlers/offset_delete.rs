@@ -5,10 +5,13 @@ use kafka_protocol::messages::offset_delete_response::{
 };
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse, TopicName};
 
-use super::s;
-use crate::context::Broker;
+use super::{s, RequestContext};
 
-pub(crate) async fn handle(b: &Broker, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
+pub(crate) async fn handle(
+    ctx: &RequestContext<'_>,
+    req: OffsetDeleteRequest,
+) -> OffsetDeleteResponse {
+    let b = ctx.broker;
     let wanted: Vec<(String, Vec<i32>)> = req
         .topics
         .iter()

@@ -13,8 +13,7 @@ use std::collections::HashSet;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
 
-use super::s;
-use crate::context::Broker;
+use super::{s, RequestContext};
 use crate::group::Committed;
 
 /// (offset, leader epoch, metadata) of a committed offset or of "none".
@@ -29,7 +28,12 @@ fn unstable(unstable: &HashSet<(String, i32)>, topic: &str, partition: i32) -> b
     unstable.contains(&(topic.to_string(), partition))
 }
 
-pub(crate) fn handle(b: &Broker, req: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
+pub(crate) async fn handle(
+    ctx: &RequestContext<'_>,
+    req: OffsetFetchRequest,
+) -> OffsetFetchResponse {
+    let b = ctx.broker;
+    let version = ctx.version;
     let pending = |group: &str| {
         if req.require_stable {
             b.groups.unstable_offsets(group)

@@ -21,16 +21,17 @@ use tracing::debug;
 
 use minikafka_storage::batch::BatchHeader;
 
-use super::{s, storage_error};
+use super::{s, storage_error, RequestContext};
 use crate::clock::now_ms;
 use crate::context::Broker;
 use crate::replica::{AppendEntry, AppendError, AppendOrigin, Partition};
 
 pub(crate) async fn handle(
-    b: &Broker,
+    ctx: &RequestContext<'_>,
     req: ProduceRequest,
-    version: i16,
 ) -> Option<ProduceResponse> {
+    let b = ctx.broker;
+    let version = ctx.version;
     let acks = req.acks;
     let acks_ok = matches!(acks, -1..=1);
     let timeout = Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0));

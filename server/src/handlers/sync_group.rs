@@ -2,17 +2,13 @@
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
-use tokio_util::sync::CancellationToken;
 
-use super::s;
-use crate::context::Broker;
+use super::{s, RequestContext};
 use crate::group::classic::SyncParams;
 
-pub(crate) async fn handle(
-    b: &Broker,
-    req: SyncGroupRequest,
-    shutdown: &CancellationToken,
-) -> SyncGroupResponse {
+pub(crate) async fn handle(ctx: &RequestContext<'_>, req: SyncGroupRequest) -> SyncGroupResponse {
+    let b = ctx.broker;
+    let shutdown = ctx.shutdown;
     let r = if req.group_id.is_empty() {
         return SyncGroupResponse::default().with_error_code(ResponseError::InvalidGroupId.code());
     } else {

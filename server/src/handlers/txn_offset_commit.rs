@@ -12,15 +12,15 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 use tracing::error;
 
-use super::blocking;
-use crate::context::Broker;
+use super::{blocking, RequestContext};
 use crate::group::{partition_for, Committer, OffsetToCommit, OFFSETS_TOPIC};
 
 pub(crate) async fn handle(
-    b: &Broker,
+    ctx: &RequestContext<'_>,
     req: TxnOffsetCommitRequest,
-    version: i16,
 ) -> TxnOffsetCommitResponse {
+    let b = ctx.broker;
+    let version = ctx.version;
     let group = req.group_id.0.to_string();
     let mut offsets = Vec::new();
     let mut known = Vec::new();
