@@ -1,11 +1,16 @@
 //! One file per API: decode is done by the connection, so each handler takes the typed
-//! request, calls into the topic registry and storage, and builds the response for the
-//! request's version. Failures become Kafka error codes here, in exactly one place
-//! ([`storage_error`], [`topic_error`]).
+//! request, reads the metadata image, calls the replica layer or a coordinator, and builds the
+//! response for the request's version.
+//!
+//! Error codes: storage and topic-administration failures are mapped here, by
+//! [`storage_error`] and [`topic_error`] (and [`fenced_for_version`] for old request versions).
+//! The coordinators answer in Kafka's own terms (their state machines decide codes such as
+//! REBALANCE_IN_PROGRESS or CONCURRENT_TRANSACTIONS, as Kafka's coordinators do), and the
+//! replica layer reports epoch checks as FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH; the
+//! handlers pass those through.
 
 pub(crate) mod add_offsets_to_txn;
 pub(crate) mod add_partitions_to_txn;
-pub(crate) mod api_versions;
 pub(crate) mod cluster;
 pub(crate) mod configs;
 pub(crate) mod consumer_group_describe;
@@ -46,7 +51,6 @@ use tokio_util::sync::CancellationToken;
 use crate::context::Broker;
 use crate::topics::TopicError;
 
-/// The Kafka error code for a storage failure.
 /// PRODUCER_FENCED (KIP-588) answered to a request version older than `since`, which predates the
 /// code: INVALID_PRODUCER_EPOCH instead, as Kafka answers. Other errors pass through.
 pub(crate) fn fenced_for_version(e: ResponseError, version: i16, since: i16) -> ResponseError {
@@ -57,6 +61,7 @@ pub(crate) fn fenced_for_version(e: ResponseError, version: i16, since: i16) -> 
     }
 }
 
+/// The Kafka error code for a storage failure.
 pub(crate) fn storage_error(e: &StorageError) -> ResponseError {
     match e {
         StorageError::CorruptMessage(_) => ResponseError::CorruptMessage,
