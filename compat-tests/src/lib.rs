@@ -20,7 +20,8 @@
 //!   binary or started on its own, for scenarios that also run against Kafka itself.
 //!
 //! The broker binary is found through the `MINIKAFKA_BIN` environment variable, or next to the
-//! test executable (`target/<profile>/minikafka`). Build it first with `cargo build -p minikafka`.
+//! test executable (`target/<profile>/minikafka`). Build it first with `bash -c '. ci/lib.sh && ci_build'` (what `ci/test`
+//! does; `cargo build -p minikafka` works too but builds another feature set).
 //!
 //! ```no_run
 //! let mut broker = compat_tests::Broker::start(&["--set", "num.partitions=1"]);

@@ -51,7 +51,8 @@ impl ReferenceKafka {
 
     /// Starts a broker of its own. With `advertise = Some("HOST:PORT")` the broker advertises
     /// that address (e.g. a fault proxy) instead of its listener. Panics with the script's output
-    /// if the start fails (the script bounds every wait, 90 s by default).
+    /// if the start fails (the script bounds every wait, 90 s by default, and tries up to
+    /// `KAFKA_REF_START_ATTEMPTS` starts, 3 by default).
     #[must_use]
     pub fn start(advertise: Option<&str>) -> ReferenceKafka {
         ReferenceKafka::start_with_properties(advertise, "")

@@ -1,7 +1,7 @@
 //! Request routing: the one table of the APIs this broker serves. Each API is declared once, in
-//! [`ROUTES`], with its key, the version range served and its handler; everything else derives
+//! `ROUTES`, with its key, the version range served and its handler; everything else derives
 //! from that declaration: what ApiVersions advertises (answered here, from the table), the
-//! connection's version gate (`net.rs`, through [`route`]), the README's API table test, and
+//! connection's version gate (`net.rs`, through `route`), the README's API table test, and
 //! dispatch itself. An entry *is* its handler (a `fn` that takes the decoded [`RequestKind`] of its
 //! own key and calls the handler), so an advertised API without a handler cannot compile, and a
 //! key declared twice fails the build (the index below is built at compile time and refuses it,
@@ -9,10 +9,10 @@
 //!
 //! Every handler has one signature, `async fn(&RequestContext<'_>, XRequest) -> answer`, where
 //! the answer is the API's response, `Option<ProduceResponse>` for Produce (acks=0 answers
-//! nothing) or a [`Reply`] with file parts for Fetch.
+//! nothing) or a `Reply` with file parts for Fetch.
 //!
 //! The table is a `const` built at compile time; looking a key up is one index into a fixed
-//! array ([`route`]).
+//! array (`route`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -220,7 +220,7 @@ pub(crate) fn route(key: ApiKey) -> Option<&'static Route> {
     ROUTES.get(usize::from(i))
 }
 
-/// Every served API with its version range (`(key, min, max)`), derived from [`ROUTES`], in
+/// Every served API with its version range (`(key, min, max)`), derived from `ROUTES`, in
 /// the order ApiVersions lists them.
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &{
     let mut out = [(ApiKey::Produce, 0, 0); ROUTES.len()];

@@ -1,9 +1,9 @@
 //! The transaction coordinator (Kafka's `TransactionCoordinator` + `TransactionStateManager`), for producers with
 //! a `transactional.id`.
 //!
-//! - State: one [`TxnMeta`] per transactional id (producer id and epoch, timeout, status, the partitions of the
+//! - State: one `TxnMeta` per transactional id (producer id and epoch, timeout, status, the partitions of the
 //!   open transaction), written to the compacted internal topic `__transaction_state` (Kafka's record schemas,
-//!   [`records`]) before any answer depends on it, and rebuilt by replaying that topic at start. A transactional id
+//!   `records`) before any answer depends on it, and rebuilt by replaying that topic at start. A transactional id
 //!   lives on partition `abs(javaHash(id)) % transaction.state.log.num.partitions`, like a group; the coordinator
 //!   of an id is the leader of that partition (on a single node, this broker).
 //! - APIs: InitProducerId (epoch bump, zombie fencing, KIP-360 expected producer id/epoch), AddPartitionsToTxn
@@ -15,7 +15,7 @@
 //!   `__consumer_offsets` partitions go through the group coordinator, which also makes the transaction's offsets
 //!   visible or drops them), then CompleteCommit/CompleteAbort is written. EndTxn answers after all of it. If a
 //!   marker cannot be written the status stays Prepare*, clients get CONCURRENT_TRANSACTIONS, and the periodic
-//!   [`TxnCoordinator::tick`] retries; a transaction found in Prepare* when the broker starts is completed the
+//!   `TxnCoordinator::tick` retries; a transaction found in Prepare* when the broker starts is completed the
 //!   same way.
 //! - Timeouts: `tick` aborts transactions open for longer than their timeout, after bumping the producer epoch so
 //!   that the abandoned producer is fenced on every partition (the markers carry the new epoch), and forgets ids
