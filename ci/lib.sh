@@ -46,9 +46,10 @@ ci_target_dir() {
 # `std`, which rebuilds rdkafka-sys, the bundled librdkafka, a second time; `-p minikafka` leaves out
 # the dev-dependencies' kafka-protocol `client` feature, which rebuilds kafka-protocol and the
 # broker), so one build command for every script means each crate is compiled once per run for
-# build and test. (`cargo clippy` keeps its own copies of every dependency, build scripts
-# included: cargo puts the clippy-driver wrapper into their hashes. So librdkafka is compiled
-# twice in a cold ci/test run, once for clippy and once for everything else.)
+# build and test. `cargo clippy` (check mode) shares the C crates' build scripts, and so the
+# compiled librdkafka, with them too, thanks to `[profile.dev.build-override]` in Cargo.toml
+# (without it libc, both a normal and a build dependency, is unified with the normal one only in
+# build mode, so every build script hashed differently under clippy).
 ci_build() {
     (cd "$ci_root" && cargo build --workspace --all-targets "$@")
 }
