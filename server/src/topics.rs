@@ -32,6 +32,15 @@ use crate::replica::{Partition, ReplicaManager};
 /// File holding the topic metadata.
 pub const TOPICS_FILE: &str = "minikafka-topics.toml";
 
+/// The topics the broker owns (Kafka's `Topic.INTERNAL_TOPICS`): only their coordinators write
+/// to them. Share-group state and others join this list as they arrive.
+pub const INTERNAL_TOPICS: &[&str] = &["__consumer_offsets", "__transaction_state"];
+
+/// Whether `name` is one of [`INTERNAL_TOPICS`] (a user topic may still start with `__`).
+pub fn is_internal_topic(name: &str) -> bool {
+    INTERNAL_TOPICS.contains(&name)
+}
+
 /// Errors of topic administration, each mapped to one Kafka error code by the handlers.
 #[derive(Debug, thiserror::Error)]
 pub enum TopicError {

@@ -1,4 +1,5 @@
-//! Produce: resolve each partition, check transactional batches with the transaction
+//! Produce: resolve each partition (a client never appends to an internal topic:
+//! INVALID_TOPIC_EXCEPTION, as Kafka), check transactional batches with the transaction
 //! coordinator, and hand the record sets (raw bytes, never decompressed) to the replica layer's
 //! one entry point, [`crate::replica::ReplicaManager::append_records`], which appends them as
 //! leader and waits for what `acks` promises: for logs whose `flush.messages` is reached, an
@@ -25,6 +26,7 @@ use super::{s, storage_error, RequestContext};
 use crate::clock::now_ms;
 use crate::context::Broker;
 use crate::replica::{AppendEntry, AppendError, AppendOrigin, Partition};
+use crate::topics::is_internal_topic;
 
 pub(crate) async fn handle(
     ctx: &RequestContext<'_>,
@@ -62,6 +64,12 @@ pub(crate) async fn handle(
                 (true, Some(_), None) => {
                     pr.error_code = ResponseError::InvalidRecord.code();
                     pr.error_message = Some(s("the partition has no record set"));
+                }
+                (true, Some(p), Some(_)) if is_internal_topic(&p.topic) => {
+                    // Kafka's ReplicaManager: clients never append to an internal topic.
+                    pr.error_code = ResponseError::InvalidTopicException.code();
+                    pr.error_message =
+                        Some(s(format!("Cannot append to internal topic {}", p.topic)));
                 }
                 (true, Some(p), Some(records)) => {
                     match verify_transactional(b, &p, records, version) {
