@@ -133,7 +133,11 @@ impl Connection {
                 }
             }
             let held_bytes: usize = held.iter().map(Part::len).sum();
-            if next_is_whole_produce(reader.buffered()) && held_bytes < MAX_HELD_RESPONSE_BYTES {
+            // Answers are not held while the next request would wait for pool memory.
+            if next_is_whole_produce(reader.buffered())
+                && held_bytes < MAX_HELD_RESPONSE_BYTES
+                && self.memory.has_room()
+            {
                 continue;
             }
             if let Err(e) = write_within(&mut stream, &held, idle).await {

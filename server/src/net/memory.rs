@@ -63,6 +63,12 @@ impl MemoryPool {
         })
     }
 
+    /// Whether a lease would be granted now without waiting.
+    pub(crate) fn has_room(&self) -> bool {
+        self.limit
+            .is_none_or(|limit| *self.used.lock().unwrap_or_else(PoisonError::into_inner) < limit)
+    }
+
     /// A lease of `bytes`, waiting until some memory is left.
     pub(crate) async fn take(self: &Arc<Self>, bytes: usize) -> MemoryLease {
         loop {
@@ -121,6 +127,7 @@ mod tests {
             .expect("granted while any memory is left (non-strict)");
         assert_eq!(pool.used(), 120);
         assert!(pool.try_take(1).is_none(), "exhausted");
+        assert!(!pool.has_room());
         let waiter = tokio::spawn({
             let pool = pool.clone();
             async move { pool.take(500).await.bytes() }
