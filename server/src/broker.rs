@@ -11,12 +11,12 @@
 //! connection finish its in-flight request (long-poll fetches return early); flush and fsync
 //! every log; write the clean-shutdown marker; log `shutdown complete`.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
@@ -27,6 +27,8 @@ use crate::context::Broker;
 use crate::fetch_sessions::FetchSessions;
 use crate::group::GroupCoordinator;
 use crate::meta::{DataDir, MetaError};
+use crate::net::memory::MemoryPool;
+use crate::net::quotas::ConnectionQuotas;
 use crate::net::{self, Listener};
 use crate::producer_ids::ProducerIds;
 use crate::replica::{sync_partition, ReplicaManager};
@@ -47,6 +49,14 @@ pub enum BrokerError {
     Bind {
         /// The address.
         addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A host of `max.connections.per.ip.overrides` does not resolve.
+    #[error("cannot resolve '{host}' of max.connections.per.ip.overrides: {source}")]
+    UnknownHost {
+        /// The host name.
+        host: String,
         /// Why.
         source: std::io::Error,
     },
@@ -103,12 +113,36 @@ async fn bind(config: &BrokerConfig) -> Result<Vec<TcpListener>, BrokerError> {
     Ok(vec![l])
 }
 
+/// `max.connections.per.ip.overrides` by address. Kafka resolves each host once, at start
+/// (`InetAddress.getByName`); a host name that does not resolve fails the start as it does
+/// there. A name with several addresses applies to each of them.
+async fn per_ip_overrides(config: &BrokerConfig) -> Result<HashMap<IpAddr, usize>, BrokerError> {
+    let mut out = HashMap::new();
+    for (host, count) in &config.max_connections_per_ip_overrides {
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            out.insert(ip, *count);
+            continue;
+        }
+        let addrs = tokio::net::lookup_host((host.as_str(), 0))
+            .await
+            .map_err(|source| BrokerError::UnknownHost {
+                host: host.clone(),
+                source,
+            })?;
+        for a in addrs {
+            out.insert(a.ip(), *count);
+        }
+    }
+    Ok(out)
+}
+
 impl RunningBroker {
     /// Open the data directory and the logs, bind and start serving.
     pub async fn start(config: BrokerConfig) -> Result<RunningBroker, BrokerError> {
         let config = Arc::new(config);
         // Bind first: a port in use must not leave a freshly formatted data directory behind.
         // Connections queue in the backlog until the logs are open and the listeners run.
+        let overrides = per_ip_overrides(&config).await?;
         let listeners = bind(&config).await?;
         let cfg = config.clone();
         let (data_dir, topics, replicas, producer_ids, groups, txn) =
@@ -164,12 +198,18 @@ impl RunningBroker {
         });
         let shutdown = CancellationToken::new();
         let tracker = TaskTracker::new();
-        let limit = Arc::new(Semaphore::new(config.max_connections));
+        let quotas = ConnectionQuotas::new(
+            config.max_connections,
+            config.max_connections_per_ip,
+            overrides,
+        );
+        let memory = MemoryPool::new(config.queued_max_request_bytes);
         for listener in listeners {
             let l = Listener {
                 listener,
                 broker: broker.clone(),
-                limit: limit.clone(),
+                quotas: quotas.clone(),
+                memory: memory.clone(),
                 shutdown: shutdown.clone(),
                 tracker: tracker.clone(),
             };

@@ -77,6 +77,14 @@ pub struct BrokerConfig {
     pub fetch_zero_copy_min_bytes: usize,
     /// `max.connections`.
     pub max_connections: usize,
+    /// `max.connections.per.ip`.
+    pub max_connections_per_ip: usize,
+    /// `max.connections.per.ip.overrides`: (host name or IP address, count), in the given order.
+    pub max_connections_per_ip_overrides: Vec<(String, usize)>,
+    /// `connections.max.idle.ms`; `None` (a negative value) = never.
+    pub connections_max_idle_ms: Option<u64>,
+    /// `queued.max.request.bytes`; `None` (zero or negative) = unbounded.
+    pub queued_max_request_bytes: Option<usize>,
     /// `log.retention.check.interval.ms`.
     pub retention_check_interval_ms: u64,
     /// `log.flush.scheduler.interval.ms`.
@@ -319,6 +327,37 @@ impl Values<'_> {
     }
 }
 
+/// The connection limits, with Kafka's cross-checks (`KafkaConfig.validateValues`):
+/// `max.connections.per.ip` may be 0 only with overrides, and a bounded
+/// `queued.max.request.bytes` must hold at least one request of `socket.request.max.bytes`.
+#[allow(clippy::type_complexity)]
+fn connection_limits(
+    v: &Values<'_>,
+) -> Result<(usize, Vec<(String, usize)>, Option<usize>), ConfigError> {
+    let per_ip: usize = v.int("max.connections.per.ip")?;
+    let overrides_text = v.text("max.connections.per.ip.overrides");
+    let overrides = properties::host_counts(overrides_text)
+        .map_err(|reason| invalid("max.connections.per.ip.overrides", overrides_text, reason))?;
+    if per_ip == 0 && overrides.is_empty() {
+        return Err(invalid(
+            "max.connections.per.ip",
+            "0",
+            "can be set to zero only if max.connections.per.ip.overrides is set",
+        ));
+    }
+    let queued = v.int::<i64>("queued.max.request.bytes")?;
+    let queued = usize::try_from(queued).ok().filter(|&q| q > 0);
+    let request_max: usize = v.int("socket.request.max.bytes")?;
+    if let Some(q) = queued.filter(|&q| q < request_max) {
+        return Err(invalid(
+            "queued.max.request.bytes",
+            &q.to_string(),
+            format!("must be larger or equal to socket.request.max.bytes ({request_max})"),
+        ));
+    }
+    Ok((per_ip, overrides, queued))
+}
+
 /// Kafka's `LogConfig.validate`: `min.compaction.lag.ms` may not exceed `max.compaction.lag.ms`.
 fn check_compaction_lags(c: &LogConfig, name: &str) -> Result<(), ConfigError> {
     if c.min_compaction_lag_ms > c.max_compaction_lag_ms {
@@ -386,6 +425,8 @@ impl BrokerConfig {
                 "must be lower than group.consumer.session.timeout.ms",
             ));
         }
+        let (max_connections_per_ip, max_connections_per_ip_overrides, queued_max_request_bytes) =
+            connection_limits(&v)?;
         let address = |name: &str| {
             properties::address(v.text(name))
                 .map(str::to_string)
@@ -406,6 +447,10 @@ impl BrokerConfig {
             socket_request_max_bytes: v.int("socket.request.max.bytes")?,
             fetch_zero_copy_min_bytes: v.int("fetch.zero.copy.min.bytes")?,
             max_connections: v.int("max.connections")?,
+            max_connections_per_ip,
+            max_connections_per_ip_overrides,
+            connections_max_idle_ms: u64::try_from(v.int::<i64>("connections.max.idle.ms")?).ok(),
+            queued_max_request_bytes,
             retention_check_interval_ms: v.int("log.retention.check.interval.ms")?,
             flush_scheduler_interval_ms: v.int("log.flush.scheduler.interval.ms")?,
             producer_id_expiration_ms: v.int("producer.id.expiration.ms")?,
@@ -690,6 +735,50 @@ mod tests {
         let mut b = ConfigBuilder::default();
         b.set_pair("listeners=nohost").unwrap();
         assert!(b.build().is_err());
+    }
+
+    #[test]
+    fn connection_limits_are_cross_checked_as_kafka_does() {
+        let build = |pairs: &[&str]| {
+            let mut b = ConfigBuilder::default();
+            for p in pairs {
+                b.set_pair(p).unwrap();
+            }
+            b.build()
+        };
+        let c = build(&[]).unwrap();
+        assert_eq!(c.max_connections_per_ip, 2_147_483_647);
+        assert!(c.max_connections_per_ip_overrides.is_empty());
+        assert_eq!(c.connections_max_idle_ms, Some(600_000));
+        assert_eq!(c.queued_max_request_bytes, None);
+        let e = build(&["max.connections.per.ip=0"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("overrides"), "{e}");
+        let c = build(&[
+            "max.connections.per.ip=0",
+            "max.connections.per.ip.overrides=127.0.0.1:3,localhost:2",
+            "connections.max.idle.ms=-1",
+            "queued.max.request.bytes=0",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.max_connections_per_ip_overrides[0],
+            ("127.0.0.1".into(), 3)
+        );
+        assert_eq!(c.connections_max_idle_ms, None);
+        assert_eq!(c.queued_max_request_bytes, None);
+        let e = build(&["queued.max.request.bytes=1000"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("socket.request.max.bytes"), "{e}");
+        let c = build(&[
+            "socket.request.max.bytes=1024",
+            "queued.max.request.bytes=1024",
+        ])
+        .unwrap();
+        assert_eq!(c.queued_max_request_bytes, Some(1024));
+        assert!(build(&["max.connections.per.ip.overrides=nocount"]).is_err());
     }
 
     #[test]

@@ -69,6 +69,8 @@ pub enum Check {
     Only(&'static str, &'static str),
     /// A replica count on this single-node cluster: exactly 1.
     SingleReplica,
+    /// `host:count,host:count` (Kafka's `max.connections.per.ip.overrides`); may be empty.
+    HostCounts,
 }
 
 impl Check {
@@ -105,6 +107,7 @@ impl Check {
                 None if value != "1" => Some("a single-node cluster has only 1 replica".into()),
                 other => other,
             },
+            Check::HostCounts => host_counts(value).err(),
         }
     }
 }
@@ -123,6 +126,39 @@ pub(crate) fn cleanup_policy(value: &str) -> Option<CleanupPolicy> {
         }
     }
     Some(policy)
+}
+
+/// Parse `host:count,host:count` as Kafka's `CoreUtils.parseCsvMap` does (the count follows
+/// the last `:`, so `::1:5` is IPv6 `::1`), with Kafka's checks: each host an IP address or a
+/// name of letters, digits, `.`, `_` and `-` (`Utils.validHostPattern`), each count an int.
+pub(crate) fn host_counts(value: &str) -> Result<Vec<(String, usize)>, String> {
+    let mut out = Vec::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let Some((host, count)) = entry.rsplit_once(':') else {
+            return Err(format!("'{entry}' is not host:count"));
+        };
+        let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+        let valid_name = !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if !valid_name && host.parse::<std::net::IpAddr>().is_err() {
+            return Err(format!("'{host}' is not a valid host name or IP address"));
+        }
+        let count = count
+            .trim()
+            .parse::<i32>()
+            .ok()
+            .and_then(|c| usize::try_from(c).ok())
+            .ok_or_else(|| {
+                format!(
+                    "the count of '{host}' must be a number from 0 to {}",
+                    i32::MAX
+                )
+            })?;
+        out.push((host.to_string(), count));
+    }
+    Ok(out)
 }
 
 /// Strip an optional `PLAINTEXT://` and check the rest is HOST:PORT.
@@ -193,7 +229,11 @@ pub const PROPERTIES: &[Property] = properties![
     "message.max.bytes", Int, Some("1048588"), range(0, U32), "Largest record batch accepted (topic default for max.message.bytes).";
     "socket.request.max.bytes", Int, Some("104857600"), range(1024, USIZE), "Largest request frame accepted; larger frames close the connection.";
     "fetch.zero.copy.min.bytes", Int, Some("16384"), range(0, USIZE), "minikafka only: a partition's fetched records of at least this size go from the segment file to the socket with sendfile; smaller ones are copied. 2147483647 = always copy.";
-    "max.connections", Int, Some("10000"), range(1, USIZE), "Connections served at once; further clients wait to be accepted.";
+    "max.connections", Int, Some("10000"), range(1, USIZE), "Connections served at once; when all are in use the broker accepts no more until one closes.";
+    "max.connections.per.ip", Int, Some("2147483647"), range(0, I32), "Connections allowed from one IP address; a connection over the limit is closed right after accept. 0 only with max.connections.per.ip.overrides.";
+    "max.connections.per.ip.overrides", String, Some(""), Check::HostCounts, "Per-host exceptions to max.connections.per.ip, as host:count,host:count (host name or IP address).";
+    "connections.max.idle.ms", Long, Some("600000"), range(-1, I64), "A connection with no request in flight for this long is closed, as is one that takes this long to send a request; -1 = never.";
+    "queued.max.request.bytes", Long, Some("-1"), range(-1, I64), "Bytes of requests read but not yet processed, across all connections; a connection whose next request does not fit waits. -1 (or 0) = unbounded; otherwise at least socket.request.max.bytes.";
     "max.incremental.fetch.session.cache.slots", Int, Some("1000"), range(0, USIZE), "Incremental fetch sessions kept at once (KIP-227); 0 disables them.";
     "log.segment.bytes", Int, Some("1073741824"), range(14, I32), "Segment size at which the log rolls (topic: segment.bytes).";
     "log.roll.hours", Int, Some("168"), range(1, I64), "Age at which the active segment rolls (topic: segment.ms).";
@@ -509,5 +549,28 @@ mod tests {
         assert!(Check::Address.reason("PLAINTEXT://h:1").is_none());
         assert_eq!(chain("log.retention.hours").len(), 3);
         assert_eq!(chain("num.partitions"), vec![("num.partitions", 1)]);
+    }
+
+    #[test]
+    fn host_counts_follow_kafkas_format() {
+        assert_eq!(host_counts(""), Ok(vec![]));
+        assert_eq!(
+            host_counts("127.0.0.1:5, build-agent_1.local:0,::1:7"),
+            Ok(vec![
+                ("127.0.0.1".to_string(), 5),
+                ("build-agent_1.local".to_string(), 0),
+                ("::1".to_string(), 7),
+            ])
+        );
+        for bad in [
+            "127.0.0.1",
+            "h:x",
+            "h:-1",
+            "h:2147483648",
+            ":3",
+            "bad/host:1",
+        ] {
+            assert!(Check::HostCounts.reason(bad).is_some(), "{bad} accepted");
+        }
     }
 }

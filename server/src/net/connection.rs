@@ -1,102 +1,43 @@
-//! Network layer: the accept loop and one task per connection.
+//! One client connection: framing, limits, decoding, dispatch and ordered answers.
 //!
-//! A connection reads length-prefixed frames (`[i32 length][request header][body]`), answers
-//! them one at a time in order (as Kafka does: a connection has one request in flight at the
-//! broker, clients pipeline behind it) and closes on anything malformed: a length over
-//! `socket.request.max.bytes` or under a request header, bytes that do not decode, an unknown
-//! API key or an unsupported version. Each of those closes only that connection and logs a line
-//! naming the peer. An ApiVersions request at an unsupported version gets Kafka's v0
-//! UNSUPPORTED_VERSION answer instead, so the client can retry with a version we know.
+//! A connection reads length-prefixed frames (`[i32 length][request header][body]`, see
+//! `frame.rs` for the memory and time bounds on reading them), answers them one at a time in
+//! order (as Kafka does: a connection has one request in flight at the broker, clients pipeline
+//! behind it) and closes on anything malformed: a length over `socket.request.max.bytes` or under
+//! a request header, bytes that do not decode, an unknown API key or an unsupported version. Each
+//! of those closes only that connection and logs a line naming the peer. An ApiVersions request
+//! at an unsupported version gets Kafka's v0 UNSUPPORTED_VERSION answer instead, so the client
+//! can retry with a version we know.
+//!
+//! `connections.max.idle.ms` closes a connection with no request in flight for that long, one
+//! whose request takes that long to arrive, and one whose client does not take an answer within
+//! that time. While a request is being handled (a long-poll Fetch, an acks=all Produce) the
+//! connection is not idle, however long that takes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-use tracing::{debug, info, info_span, warn, Instrument};
+use tracing::{debug, info, warn, Instrument};
 
+use super::frame::{FrameError, FrameReader};
+use super::memory::MemoryPool;
 use crate::context::Broker;
 use crate::dispatch;
 use crate::handlers::RequestContext;
 use crate::zero_copy::{self, Part};
 
-/// Accepts connections on one listener until shutdown.
-#[derive(Debug)]
-pub(crate) struct Listener {
-    /// The bound socket.
-    pub(crate) listener: TcpListener,
-    /// Shared broker state handed to every connection.
-    pub(crate) broker: Arc<Broker>,
-    /// Caps concurrent connections at `max.connections`; a permit is held per connection.
-    pub(crate) limit: Arc<Semaphore>,
-    /// Cancelled at shutdown: stop accepting, let connections finish their request.
-    pub(crate) shutdown: CancellationToken,
-    /// Tracks connection tasks so shutdown can wait for in-flight requests.
-    pub(crate) tracker: TaskTracker,
-}
-
-impl Listener {
-    /// Accept until shutdown. Accept errors (e.g. out of file descriptors) back off from 10 ms
-    /// up to 5 s instead of ending the loop.
-    pub(crate) async fn run(self) {
-        let mut backoff = Duration::from_millis(10);
-        loop {
-            let permit = tokio::select! {
-                () = self.shutdown.cancelled() => return,
-                p = self.limit.clone().acquire_owned() => match p {
-                    Ok(p) => p,
-                    Err(_) => return,
-                },
-            };
-            let accepted = tokio::select! {
-                () = self.shutdown.cancelled() => return,
-                a = self.listener.accept() => a,
-            };
-            match accepted {
-                Ok((stream, peer)) => {
-                    backoff = Duration::from_millis(10);
-                    let _ = stream.set_nodelay(true);
-                    let conn = Connection {
-                        peer,
-                        broker: self.broker.clone(),
-                        shutdown: self.shutdown.clone(),
-                        client_id_logged: false,
-                    };
-                    let span = info_span!("conn", %peer, client_id = tracing::field::Empty);
-                    self.tracker.spawn(
-                        async move {
-                            conn.serve(stream).await;
-                            drop(permit);
-                        }
-                        .instrument(span),
-                    );
-                }
-                Err(e) => {
-                    warn!(error = %e, backoff_ms = backoff.as_millis() as u64, "accept failed");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
-    }
-}
-
 /// Why a connection is closed by the broker.
 #[derive(Debug, thiserror::Error)]
 enum CloseReason {
-    #[error("i/o error: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("request size {size} is outside 8..={max} bytes (socket.request.max.bytes)")]
-    BadSize { size: i64, max: usize },
-    #[error("connection closed in the middle of a request ({have} of {want} bytes received)")]
-    Truncated { have: usize, want: usize },
+    #[error(transparent)]
+    Frame(#[from] FrameError),
     #[error("unknown API key {0}")]
     UnknownApiKey(i16),
     #[error("unsupported version {version} of {key:?}")]
@@ -117,37 +58,53 @@ enum CloseReason {
 
 /// One client connection.
 #[derive(Debug)]
-struct Connection {
+pub(super) struct Connection {
     peer: SocketAddr,
     broker: Arc<Broker>,
+    memory: Arc<MemoryPool>,
     shutdown: CancellationToken,
     /// The client id is put on the connection's span once, from the first request.
     client_id_logged: bool,
 }
-
-/// Smallest request: api key, api version, correlation id.
-const MIN_REQUEST: usize = 8;
 
 /// Responses held back while pipelined Produce requests are handled are sent once they reach
 /// this size.
 const MAX_HELD_RESPONSE_BYTES: usize = 64 * 1024;
 
 impl Connection {
+    /// A connection from `peer`, not yet serving.
+    pub(super) fn new(
+        peer: SocketAddr,
+        broker: Arc<Broker>,
+        memory: Arc<MemoryPool>,
+        shutdown: CancellationToken,
+    ) -> Connection {
+        Connection {
+            peer,
+            broker,
+            memory,
+            shutdown,
+            client_id_logged: false,
+        }
+    }
+
     /// Serve requests until the client closes, sends something malformed, or shutdown. Requests
     /// are handled one at a time, in order. When the next request is a Produce already received
     /// in full (the client pipelines), the current response is held and sent with the following
     /// ones in one write: a pipelining producer gets its answers in fewer packets and the broker
     /// makes fewer syscalls. Anything else (a Fetch may wait; a Metadata answer is awaited by the
     /// client) first sends what is held.
-    async fn serve(mut self, mut stream: TcpStream) {
+    pub(super) async fn serve(mut self, mut stream: TcpStream) {
         debug!("connection opened");
-        let mut buf = BytesMut::with_capacity(16 * 1024);
+        let config = &self.broker.config;
+        let idle = config.connections_max_idle_ms.map(Duration::from_millis);
+        let mut reader =
+            FrameReader::new(config.socket_request_max_bytes, idle, self.memory.clone());
         let mut held: Vec<Part> = Vec::new();
-        let max = self.broker.config.socket_request_max_bytes;
         loop {
             let frame = tokio::select! {
                 () = self.shutdown.cancelled() => break,
-                f = read_frame(&mut stream, &mut buf, max) => f,
+                f = reader.next(&mut stream) => f,
             };
             let frame = match frame {
                 Ok(Some(f)) => f,
@@ -155,12 +112,19 @@ impl Connection {
                     debug!("connection closed by client");
                     break;
                 }
+                Err(e @ FrameError::Idle { .. }) => {
+                    info!(peer = %self.peer, reason = %e, "closing idle connection");
+                    break;
+                }
                 Err(e) => {
                     warn!(peer = %self.peer, reason = %e, "closing connection");
                     break;
                 }
             };
-            match self.handle(frame).await {
+            // The request's pool memory is held until it has been handled.
+            let handled = self.handle(frame.bytes).await;
+            drop(frame.lease);
+            match handled {
                 Ok(Some(parts)) => held.extend(parts),
                 Ok(None) => {}
                 Err(e) => {
@@ -169,17 +133,21 @@ impl Connection {
                 }
             }
             let held_bytes: usize = held.iter().map(Part::len).sum();
-            if next_is_whole_produce(&buf) && held_bytes < MAX_HELD_RESPONSE_BYTES {
+            // Answers are not held while the next request would wait for pool memory.
+            if next_is_whole_produce(reader.buffered())
+                && held_bytes < MAX_HELD_RESPONSE_BYTES
+                && self.memory.has_room()
+            {
                 continue;
             }
-            if let Err(e) = zero_copy::write_parts(&mut stream, &held).await {
-                debug!(error = %e, "write failed; closing connection");
+            if let Err(e) = write_within(&mut stream, &held, idle).await {
+                debug!(peer = %self.peer, error = %e, "write failed; closing connection");
                 return;
             }
             held.clear();
         }
         if !held.is_empty() {
-            let _ = zero_copy::write_parts(&mut stream, &held).await;
+            let _ = write_within(&mut stream, &held, idle).await;
         }
         let _ = stream.shutdown().await;
     }
@@ -289,50 +257,25 @@ fn next_is_whole_produce(buf: &[u8]) -> bool {
     whole && i16::from_be_bytes([buf[4], buf[5]]) == ApiKey::Produce as i16
 }
 
-/// Read one whole frame (without its length prefix). `Ok(None)` = the client closed cleanly
-/// between requests. Memory grows only as bytes actually arrive.
-async fn read_frame(
+/// Send `parts`, giving up if the client has not taken them within `idle` (a client that stops
+/// reading would otherwise hold its connection, and its answer, forever).
+async fn write_within(
     stream: &mut TcpStream,
-    buf: &mut BytesMut,
-    max: usize,
-) -> Result<Option<Bytes>, CloseReason> {
-    loop {
-        if buf.len() >= 4 {
-            let size = i64::from(i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]));
-            let Ok(len) = usize::try_from(size) else {
-                return Err(CloseReason::BadSize { size, max });
-            };
-            if len < MIN_REQUEST || len > max {
-                return Err(CloseReason::BadSize { size, max });
-            }
-            if buf.len() >= 4 + len {
-                buf.advance(4);
-                return Ok(Some(buf.split_to(len).freeze()));
-            }
-            let missing = 4 + len - buf.len();
-            buf.reserve(missing.min(1 << 20));
-        } else if buf.capacity() - buf.len() < 4096 {
-            buf.reserve(16 * 1024);
-        }
-        let n = stream.read_buf(buf).await?;
-        if n == 0 {
-            if buf.is_empty() {
-                return Ok(None);
-            }
-            let want = if buf.len() >= 4 {
-                usize::try_from(i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]])).unwrap_or(0)
-            } else {
-                4
-            };
-            return Err(CloseReason::Truncated {
-                have: buf.len().saturating_sub(4),
-                want,
-            });
-        }
-    }
-}
-
-/// Log the connection's listening address in the form the start line uses.
-pub(crate) fn log_started(addr: &str) {
-    info!("minikafka started, listening on {addr}");
+    parts: &[Part],
+    idle: Option<Duration>,
+) -> std::io::Result<()> {
+    let Some(limit) = idle else {
+        return zero_copy::write_parts(stream, parts).await;
+    };
+    tokio::time::timeout(limit, zero_copy::write_parts(stream, parts))
+        .await
+        .map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the client took no answer for {} ms (connections.max.idle.ms)",
+                    limit.as_millis()
+                ),
+            )
+        })?
 }

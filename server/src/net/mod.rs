@@ -1,0 +1,114 @@
+//! Network layer: the accept loop, the connection limits and one task per connection.
+//!
+//! - `mod.rs` (this file): [`Listener`] accepts, then applies the quotas, as Kafka's `Acceptor`
+//!   does: a connection over `max.connections.per.ip` is closed at once with a log line naming
+//!   the peer; when all `max.connections` slots are in use the loop stops accepting until one
+//!   frees (the kernel's backlog holds the next clients meanwhile).
+//! - `quotas.rs`: the counts behind those limits ([`quotas::ConnectionQuotas`]).
+//! - `memory.rs`: `queued.max.request.bytes`, the memory all connections' unhandled requests may
+//!   hold ([`memory::MemoryPool`]).
+//! - `frame.rs`: reading one request frame in bounded chunks, with the idle timeout
+//!   (`connections.max.idle.ms`), the request-read deadline and a lease from the memory pool.
+//! - `connection.rs`: one connection: decoding, dispatch and ordered answers.
+
+mod connection;
+mod frame;
+pub(crate) mod memory;
+pub(crate) mod quotas;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, info_span, warn, Instrument};
+
+use crate::context::Broker;
+use connection::Connection;
+use memory::MemoryPool;
+use quotas::ConnectionQuotas;
+
+/// Accepts connections on one listener until shutdown.
+#[derive(Debug)]
+pub(crate) struct Listener {
+    /// The bound socket.
+    pub(crate) listener: TcpListener,
+    /// Shared broker state handed to every connection.
+    pub(crate) broker: Arc<Broker>,
+    /// `max.connections` and `max.connections.per.ip`, shared by every listener.
+    pub(crate) quotas: Arc<ConnectionQuotas>,
+    /// `queued.max.request.bytes`, shared by every listener.
+    pub(crate) memory: Arc<MemoryPool>,
+    /// Cancelled at shutdown: stop accepting, let connections finish their request.
+    pub(crate) shutdown: CancellationToken,
+    /// Tracks connection tasks so shutdown can wait for in-flight requests.
+    pub(crate) tracker: TaskTracker,
+}
+
+impl Listener {
+    /// Accept until shutdown. Accept errors (e.g. out of file descriptors) back off from 10 ms
+    /// up to 5 s instead of ending the loop.
+    pub(crate) async fn run(self) {
+        let mut backoff = Duration::from_millis(10);
+        loop {
+            let accepted = tokio::select! {
+                () = self.shutdown.cancelled() => return,
+                a = self.listener.accept() => a,
+            };
+            let (stream, peer) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    warn!(error = %e, backoff_ms = backoff.as_millis() as u64, "accept failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(10);
+            let ip = match self.quotas.admit(peer.ip()) {
+                Ok(ip) => ip,
+                Err(over) => {
+                    // Kafka's Acceptor logs this at info and closes the socket.
+                    info!(
+                        %peer,
+                        limit = over.limit,
+                        "rejected connection: the address already has the maximum number of \
+                         connections (max.connections.per.ip)"
+                    );
+                    drop(stream);
+                    continue;
+                }
+            };
+            // Kafka's waitForConnectionSlot: with every max.connections slot in use, hold this
+            // socket and accept no other until a connection closes.
+            let slot = tokio::select! {
+                () = self.shutdown.cancelled() => return,
+                s = self.quotas.slot(ip) => match s {
+                    Some(s) => s,
+                    None => return,
+                },
+            };
+            let _ = stream.set_nodelay(true);
+            let conn = Connection::new(
+                peer,
+                self.broker.clone(),
+                self.memory.clone(),
+                self.shutdown.clone(),
+            );
+            let span = info_span!("conn", %peer, client_id = tracing::field::Empty);
+            self.tracker.spawn(
+                async move {
+                    conn.serve(stream).await;
+                    drop(slot);
+                }
+                .instrument(span),
+            );
+        }
+    }
+}
+
+/// Log the connection's listening address in the form the start line uses.
+pub(crate) fn log_started(addr: &str) {
+    info!("minikafka started, listening on {addr}");
+}
