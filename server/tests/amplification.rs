@@ -6,8 +6,9 @@ mod common;
 use common::*;
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::MetadataRequest;
+use kafka_protocol::messages::{FetchRequest, MetadataRequest};
 
 fn by_name(topic: &str) -> MetadataRequestTopic {
     MetadataRequestTopic::default().with_name(Some(name(topic)))
@@ -62,5 +63,74 @@ async fn metadata_answers_each_distinct_topic_once() {
     assert_eq!(r.topics.len(), 1);
     assert_eq!(r.topics[0].topic_id, id);
     assert_eq!(r.topics[0].partitions.len(), 2);
+    b.shutdown().await.unwrap();
+}
+
+fn fetch_partition(offset: i64) -> FetchPartition {
+    FetchPartition::default()
+        .with_partition(0)
+        .with_fetch_offset(offset)
+        .with_partition_max_bytes(1 << 20)
+}
+
+/// A Fetch listing partition `t`-0 20 000 times (in one topic entry and in many) is answered
+/// with that partition once, read from the offset of its last entry, as Kafka's map of fetch
+/// data keeps it; with and without a session being created.
+#[tokio::test]
+async fn fetch_answers_a_repeated_partition_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), &[]).await;
+    let mut c = Client::connect(&b).await;
+    assert_eq!(
+        c.call(create_req("t", 1, 1, &[]), 7).await.topics[0].error_code,
+        0
+    );
+    let now = minikafka::clock::now_ms();
+    for _ in 0..3 {
+        let r = c
+            .call(produce_req("t", 0, batch(1, now).freeze(), -1), 9)
+            .await;
+        assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+    }
+    let mut one_entry = vec![fetch_partition(0); 20_000];
+    one_entry.push(fetch_partition(2));
+    let many_entries: Vec<FetchTopic> = (0..20_000)
+        .map(|i| {
+            FetchTopic::default()
+                .with_topic(name("t"))
+                .with_partitions(vec![fetch_partition(if i == 19_999 { 2 } else { 0 })])
+        })
+        .collect();
+    for (topics, session_epoch) in [
+        (
+            vec![FetchTopic::default()
+                .with_topic(name("t"))
+                .with_partitions(one_entry)],
+            -1,
+        ),
+        (many_entries, 0),
+    ] {
+        let r = c
+            .call(
+                FetchRequest::default()
+                    .with_max_wait_ms(0)
+                    .with_min_bytes(1)
+                    .with_max_bytes(50 << 20)
+                    .with_session_epoch(session_epoch)
+                    .with_topics(topics),
+                12,
+            )
+            .await;
+        assert_eq!(r.error_code, 0);
+        assert_eq!(session_epoch == 0, r.session_id != 0);
+        assert_eq!(r.responses.len(), 1, "one topic entry");
+        let parts = &r.responses[0].partitions;
+        assert_eq!(parts.len(), 1, "one partition entry");
+        assert_eq!(parts[0].error_code, 0);
+        assert_eq!(parts[0].high_watermark, 3);
+        let records = parts[0].records.clone().unwrap_or_default();
+        let offsets: Vec<i64> = batch_offsets(records).iter().map(|(o, _)| *o).collect();
+        assert_eq!(offsets, [2], "read from the last entry's offset");
+    }
     b.shutdown().await.unwrap();
 }
