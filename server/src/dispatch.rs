@@ -192,6 +192,31 @@ pub(crate) const ROUTES: &[Route] = &[
         0..=1,
         handlers::unserved::describe_client_quotas
     ),
+    route!(
+        DescribeUserScramCredentials,
+        0..=0,
+        handlers::unserved::describe_user_scram_credentials
+    ),
+    route!(
+        CreateDelegationToken,
+        1..=3,
+        handlers::unserved::create_delegation_token
+    ),
+    route!(
+        RenewDelegationToken,
+        1..=2,
+        handlers::unserved::renew_delegation_token
+    ),
+    route!(
+        ExpireDelegationToken,
+        1..=2,
+        handlers::unserved::expire_delegation_token
+    ),
+    route!(
+        DescribeDelegationToken,
+        1..=3,
+        handlers::unserved::describe_delegation_token
+    ),
 ];
 
 /// Marks a key without a route in [`BY_KEY`].

@@ -11,12 +11,15 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_acls_request::AclCreation;
 use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
 use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
+use kafka_protocol::messages::describe_user_scram_credentials_request::UserName;
 use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest,
-    DescribeClientQuotasRequest, DescribeLogDirsRequest, ElectLeadersRequest,
-    ListPartitionReassignmentsRequest,
+    ApiKey, ApiVersionsRequest, CreateAclsRequest, CreateDelegationTokenRequest, DeleteAclsRequest,
+    DescribeAclsRequest, DescribeClientQuotasRequest, DescribeDelegationTokenRequest,
+    DescribeLogDirsRequest, DescribeUserScramCredentialsRequest, ElectLeadersRequest,
+    ExpireDelegationTokenRequest, ListPartitionReassignmentsRequest, RenewDelegationTokenRequest,
 };
+use kafka_protocol::protocol::StrBytes;
 
 #[tokio::test]
 async fn acl_requests_answer_security_disabled() {
@@ -32,6 +35,11 @@ async fn acl_requests_answer_security_disabled() {
         (ApiKey::ElectLeaders, 2),
         (ApiKey::ListPartitionReassignments, 0),
         (ApiKey::DescribeClientQuotas, 1),
+        (ApiKey::DescribeUserScramCredentials, 0),
+        (ApiKey::CreateDelegationToken, 3),
+        (ApiKey::RenewDelegationToken, 2),
+        (ApiKey::ExpireDelegationToken, 2),
+        (ApiKey::DescribeDelegationToken, 3),
     ] {
         let v = versions
             .api_keys
@@ -194,5 +202,57 @@ async fn describe_log_dirs_describes_the_data_directory() {
     assert_eq!(topics.len(), 1);
     assert_eq!(topics[0].partitions.len(), 1);
     assert_eq!(topics[0].partitions[0].partition_index, 1);
+    b.shutdown().await.unwrap();
+}
+
+/// No SCRAM credential exists: a named user is RESOURCE_NOT_FOUND, one named twice
+/// DUPLICATE_RESOURCE (answered once), "all users" is empty; delegation tokens are refused on a
+/// PLAINTEXT listener with DELEGATION_TOKEN_REQUEST_NOT_ALLOWED, as Kafka does.
+#[tokio::test]
+async fn scram_credentials_and_delegation_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), &[]).await;
+    let mut c = Client::connect(&b).await;
+    let user = |n: &str| UserName::default().with_name(StrBytes::from_string(n.to_string()));
+    let r = c
+        .call(
+            DescribeUserScramCredentialsRequest::default().with_users(Some(vec![
+                user("alice"),
+                user("bob"),
+                user("alice"),
+            ])),
+            0,
+        )
+        .await;
+    assert_eq!(r.error_code, 0);
+    let results: Vec<(&str, i16)> = r
+        .results
+        .iter()
+        .map(|u| (u.user.as_str(), u.error_code))
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("alice", ResponseError::DuplicateResource.code()),
+            ("bob", ResponseError::ResourceNotFound.code()),
+        ]
+    );
+    let r = c
+        .call(
+            DescribeUserScramCredentialsRequest::default().with_users(None),
+            0,
+        )
+        .await;
+    assert_eq!((r.error_code, r.results.len()), (0, 0));
+
+    let refused = ResponseError::DelegationTokenRequestNotAllowed.code();
+    let r = c.call(CreateDelegationTokenRequest::default(), 3).await;
+    assert_eq!(r.error_code, refused);
+    let r = c.call(RenewDelegationTokenRequest::default(), 2).await;
+    assert_eq!(r.error_code, refused);
+    let r = c.call(ExpireDelegationTokenRequest::default(), 2).await;
+    assert_eq!(r.error_code, refused);
+    let r = c.call(DescribeDelegationTokenRequest::default(), 3).await;
+    assert_eq!(r.error_code, refused);
     b.shutdown().await.unwrap();
 }

@@ -9,6 +9,10 @@
 //!   ELECTION_NOT_NEEDED (UNKNOWN_TOPIC_OR_PARTITION if absent), and "all partitions" elects
 //!   none and lists none, as Kafka's controller answers.
 //! - ListPartitionReassignments: none is ever in progress; DescribeClientQuotas: none is set.
+//! - DescribeUserScramCredentials: no credential exists: each named user RESOURCE_NOT_FOUND (a
+//!   user named twice DUPLICATE_RESOURCE), "all users" an empty list, as Kafka's `ScramImage`.
+//! - Create/Renew/Expire/DescribeDelegationToken: DELEGATION_TOKEN_REQUEST_NOT_ALLOWED, Kafka's
+//!   answer on a PLAINTEXT listener (the only kind minikafka has).
 //! - DescribeLogDirs: a real answer: the data directory, its partitions with their sizes, and
 //!   (v4) the volume's total and usable bytes; `kafka-log-dirs` and `Admin.describeLogDirs` use it.
 //!
@@ -16,7 +20,7 @@
 //! are what Kafka itself gives in that configuration. Work is bounded by the request (or, for
 //! "all", by the topics that exist); repeated topics are described once.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_acls_response::AclCreationResult;
@@ -24,14 +28,21 @@ use kafka_protocol::messages::delete_acls_response::DeleteAclsFilterResult;
 use kafka_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
 };
+use kafka_protocol::messages::describe_user_scram_credentials_response::DescribeUserScramCredentialsResult;
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use kafka_protocol::messages::{
-    CreateAclsRequest, CreateAclsResponse, DeleteAclsRequest, DeleteAclsResponse,
-    DescribeAclsRequest, DescribeAclsResponse, DescribeClientQuotasRequest,
-    DescribeClientQuotasResponse, DescribeLogDirsRequest, DescribeLogDirsResponse,
-    ElectLeadersRequest, ElectLeadersResponse, ListPartitionReassignmentsRequest,
-    ListPartitionReassignmentsResponse, TopicName,
+    CreateAclsRequest, CreateAclsResponse, CreateDelegationTokenRequest,
+    CreateDelegationTokenResponse, DeleteAclsRequest, DeleteAclsResponse, DescribeAclsRequest,
+    DescribeAclsResponse, DescribeClientQuotasRequest, DescribeClientQuotasResponse,
+    DescribeDelegationTokenRequest, DescribeDelegationTokenResponse, DescribeLogDirsRequest,
+    DescribeLogDirsResponse, DescribeUserScramCredentialsRequest,
+    DescribeUserScramCredentialsResponse, ElectLeadersRequest, ElectLeadersResponse,
+    ExpireDelegationTokenRequest, ExpireDelegationTokenResponse, ListPartitionReassignmentsRequest,
+    ListPartitionReassignmentsResponse, RenewDelegationTokenRequest, RenewDelegationTokenResponse,
+    TopicName,
 };
+
+use kafka_protocol::protocol::StrBytes;
 
 use super::{s, RequestContext};
 use crate::metadata::TopicImage;
@@ -188,4 +199,80 @@ pub(crate) async fn describe_log_dirs(
         .with_topics(topics)
         .with_total_bytes(total_bytes)
         .with_usable_bytes(usable_bytes)])
+}
+
+pub(crate) async fn describe_user_scram_credentials(
+    _ctx: &RequestContext<'_>,
+    req: DescribeUserScramCredentialsRequest,
+) -> DescribeUserScramCredentialsResponse {
+    // Each distinct user once, in order of first appearance, marked if named more than once.
+    let mut position: HashMap<StrBytes, usize> = HashMap::new();
+    let mut users: Vec<(StrBytes, bool)> = Vec::new();
+    for u in req.users.unwrap_or_default() {
+        match position.get(&u.name) {
+            Some(&i) => {
+                if let Some(entry) = users.get_mut(i) {
+                    entry.1 = true;
+                }
+            }
+            None => {
+                position.insert(u.name.clone(), users.len());
+                users.push((u.name, false));
+            }
+        }
+    }
+    let results = users
+        .into_iter()
+        .map(|(user, twice)| {
+            let (code, msg) = if twice {
+                (
+                    ResponseError::DuplicateResource,
+                    "Cannot describe SCRAM credentials for the same user twice in a single request: ",
+                )
+            } else {
+                (
+                    ResponseError::ResourceNotFound,
+                    "Attempt to describe a user credential that does not exist: ",
+                )
+            };
+            DescribeUserScramCredentialsResult::default()
+                .with_error_code(code.code())
+                .with_error_message(Some(s(format!("{msg}{}", user.as_str()))))
+                .with_user(user)
+        })
+        .collect();
+    DescribeUserScramCredentialsResponse::default().with_results(results)
+}
+
+/// Delegation tokens are refused on PLAINTEXT listeners (Kafka's `allowTokenRequests`).
+fn token_refused() -> i16 {
+    ResponseError::DelegationTokenRequestNotAllowed.code()
+}
+
+pub(crate) async fn create_delegation_token(
+    _ctx: &RequestContext<'_>,
+    _req: CreateDelegationTokenRequest,
+) -> CreateDelegationTokenResponse {
+    CreateDelegationTokenResponse::default().with_error_code(token_refused())
+}
+
+pub(crate) async fn renew_delegation_token(
+    _ctx: &RequestContext<'_>,
+    _req: RenewDelegationTokenRequest,
+) -> RenewDelegationTokenResponse {
+    RenewDelegationTokenResponse::default().with_error_code(token_refused())
+}
+
+pub(crate) async fn expire_delegation_token(
+    _ctx: &RequestContext<'_>,
+    _req: ExpireDelegationTokenRequest,
+) -> ExpireDelegationTokenResponse {
+    ExpireDelegationTokenResponse::default().with_error_code(token_refused())
+}
+
+pub(crate) async fn describe_delegation_token(
+    _ctx: &RequestContext<'_>,
+    _req: DescribeDelegationTokenRequest,
+) -> DescribeDelegationTokenResponse {
+    DescribeDelegationTokenResponse::default().with_error_code(token_refused())
 }
