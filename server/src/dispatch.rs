@@ -193,6 +193,16 @@ pub(crate) const ROUTES: &[Route] = &[
         handlers::unserved::describe_client_quotas
     ),
     route!(
+        AlterPartitionReassignments,
+        0..=1,
+        handlers::unserved::alter_partition_reassignments
+    ),
+    route!(
+        AlterReplicaLogDirs,
+        1..=2,
+        handlers::unserved::alter_replica_log_dirs
+    ),
+    route!(
         DescribeUserScramCredentials,
         0..=0,
         handlers::unserved::describe_user_scram_credentials

@@ -8,13 +8,20 @@ mod common;
 use common::*;
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::alter_partition_reassignments_request::{
+    ReassignablePartition, ReassignableTopic,
+};
+use kafka_protocol::messages::alter_replica_log_dirs_request::{
+    AlterReplicaLogDir, AlterReplicaLogDirTopic,
+};
 use kafka_protocol::messages::create_acls_request::AclCreation;
 use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
 use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
 use kafka_protocol::messages::describe_user_scram_credentials_request::UserName;
 use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreateAclsRequest, CreateDelegationTokenRequest, DeleteAclsRequest,
+    AlterPartitionReassignmentsRequest, AlterReplicaLogDirsRequest, ApiKey, ApiVersionsRequest,
+    BrokerId, CreateAclsRequest, CreateDelegationTokenRequest, DeleteAclsRequest,
     DescribeAclsRequest, DescribeClientQuotasRequest, DescribeDelegationTokenRequest,
     DescribeLogDirsRequest, DescribeUserScramCredentialsRequest, ElectLeadersRequest,
     ExpireDelegationTokenRequest, ListPartitionReassignmentsRequest, RenewDelegationTokenRequest,
@@ -36,6 +43,8 @@ async fn acl_requests_answer_security_disabled() {
         (ApiKey::ListPartitionReassignments, 0),
         (ApiKey::DescribeClientQuotas, 1),
         (ApiKey::DescribeUserScramCredentials, 0),
+        (ApiKey::AlterPartitionReassignments, 1),
+        (ApiKey::AlterReplicaLogDirs, 2),
         (ApiKey::CreateDelegationToken, 3),
         (ApiKey::RenewDelegationToken, 2),
         (ApiKey::ExpireDelegationToken, 2),
@@ -254,5 +263,90 @@ async fn scram_credentials_and_delegation_tokens() {
     assert_eq!(r.error_code, refused);
     let r = c.call(DescribeDelegationTokenRequest::default(), 3).await;
     assert_eq!(r.error_code, refused);
+    b.shutdown().await.unwrap();
+}
+
+/// One node holds every replica in one directory: reassigning to `[node]` and moving to the
+/// data directory change nothing (NONE); a cancel is NO_REASSIGNMENT_IN_PROGRESS, another
+/// broker INVALID_REPLICA_ASSIGNMENT, another directory LOG_DIR_NOT_FOUND, an absent partition
+/// UNKNOWN_TOPIC_OR_PARTITION.
+#[tokio::test]
+async fn reassignments_and_log_dir_moves_on_one_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), &[]).await;
+    let mut c = Client::connect(&b).await;
+    assert_eq!(
+        c.call(create_req("t", 1, 1, &[]), 7).await.topics[0].error_code,
+        0
+    );
+    let node = b.broker().config.node_id;
+    let part = |i: i32, replicas: Option<Vec<i32>>| {
+        ReassignablePartition::default()
+            .with_partition_index(i)
+            .with_replicas(replicas.map(|r| r.into_iter().map(BrokerId).collect()))
+    };
+    let r = c
+        .call(
+            AlterPartitionReassignmentsRequest::default()
+                .with_timeout_ms(5000)
+                .with_topics(vec![ReassignableTopic::default()
+                    .with_name(name("t"))
+                    .with_partitions(vec![
+                        part(0, Some(vec![node])),
+                        part(0, None),
+                        part(0, Some(vec![node + 1])),
+                        part(3, Some(vec![node])),
+                    ])]),
+            1,
+        )
+        .await;
+    assert_eq!(r.error_code, 0);
+    let codes: Vec<i16> = r.responses[0]
+        .partitions
+        .iter()
+        .map(|p| p.error_code)
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            0,
+            ResponseError::NoReassignmentInProgress.code(),
+            ResponseError::InvalidReplicaAssignment.code(),
+            ResponseError::UnknownTopicOrPartition.code(),
+        ]
+    );
+
+    let move_to = |path: String, partitions: Vec<i32>| {
+        AlterReplicaLogDir::default()
+            .with_path(StrBytes::from_string(path))
+            .with_topics(vec![AlterReplicaLogDirTopic::default()
+                .with_name(name("t"))
+                .with_partitions(partitions)])
+    };
+    let ours = std::path::absolute(dir.path())
+        .unwrap()
+        .display()
+        .to_string();
+    let r = c
+        .call(
+            AlterReplicaLogDirsRequest::default().with_dirs(vec![
+                move_to(ours, vec![0, 5]),
+                move_to("/nonexistent-dir".to_string(), vec![0]),
+            ]),
+            2,
+        )
+        .await;
+    let codes: Vec<Vec<i16>> = r
+        .results
+        .iter()
+        .map(|t| t.partitions.iter().map(|p| p.error_code).collect())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            vec![0, ResponseError::UnknownTopicOrPartition.code()],
+            vec![ResponseError::LogDirNotFound.code()],
+        ]
+    );
     b.shutdown().await.unwrap();
 }

@@ -9,6 +9,11 @@
 //!   ELECTION_NOT_NEEDED (UNKNOWN_TOPIC_OR_PARTITION if absent), and "all partitions" elects
 //!   none and lists none, as Kafka's controller answers.
 //! - ListPartitionReassignments: none is ever in progress; DescribeClientQuotas: none is set.
+//! - AlterPartitionReassignments: the only placement is this node, so `[node]` is already the
+//!   assignment (NONE), a cancel is NO_REASSIGNMENT_IN_PROGRESS, any other list
+//!   INVALID_REPLICA_ASSIGNMENT, as Kafka's controller answers on a one-broker cluster.
+//! - AlterReplicaLogDirs: a partition is already in the data directory (NONE); another
+//!   directory is LOG_DIR_NOT_FOUND, an absent partition UNKNOWN_TOPIC_OR_PARTITION.
 //! - DescribeUserScramCredentials: no credential exists: each named user RESOURCE_NOT_FOUND (a
 //!   user named twice DUPLICATE_RESOURCE), "all users" an empty list, as Kafka's `ScramImage`.
 //! - Create/Renew/Expire/DescribeDelegationToken: DELEGATION_TOKEN_REQUEST_NOT_ALLOWED, Kafka's
@@ -23,6 +28,12 @@
 use std::collections::{HashMap, HashSet};
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::alter_partition_reassignments_response::{
+    ReassignablePartitionResponse, ReassignableTopicResponse,
+};
+use kafka_protocol::messages::alter_replica_log_dirs_response::{
+    AlterReplicaLogDirPartitionResult, AlterReplicaLogDirTopicResult,
+};
 use kafka_protocol::messages::create_acls_response::AclCreationResult;
 use kafka_protocol::messages::delete_acls_response::DeleteAclsFilterResult;
 use kafka_protocol::messages::describe_log_dirs_response::{
@@ -31,11 +42,12 @@ use kafka_protocol::messages::describe_log_dirs_response::{
 use kafka_protocol::messages::describe_user_scram_credentials_response::DescribeUserScramCredentialsResult;
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use kafka_protocol::messages::{
-    CreateAclsRequest, CreateAclsResponse, CreateDelegationTokenRequest,
-    CreateDelegationTokenResponse, DeleteAclsRequest, DeleteAclsResponse, DescribeAclsRequest,
-    DescribeAclsResponse, DescribeClientQuotasRequest, DescribeClientQuotasResponse,
-    DescribeDelegationTokenRequest, DescribeDelegationTokenResponse, DescribeLogDirsRequest,
-    DescribeLogDirsResponse, DescribeUserScramCredentialsRequest,
+    AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse,
+    AlterReplicaLogDirsRequest, AlterReplicaLogDirsResponse, CreateAclsRequest, CreateAclsResponse,
+    CreateDelegationTokenRequest, CreateDelegationTokenResponse, DeleteAclsRequest,
+    DeleteAclsResponse, DescribeAclsRequest, DescribeAclsResponse, DescribeClientQuotasRequest,
+    DescribeClientQuotasResponse, DescribeDelegationTokenRequest, DescribeDelegationTokenResponse,
+    DescribeLogDirsRequest, DescribeLogDirsResponse, DescribeUserScramCredentialsRequest,
     DescribeUserScramCredentialsResponse, ElectLeadersRequest, ElectLeadersResponse,
     ExpireDelegationTokenRequest, ExpireDelegationTokenResponse, ListPartitionReassignmentsRequest,
     ListPartitionReassignmentsResponse, RenewDelegationTokenRequest, RenewDelegationTokenResponse,
@@ -275,4 +287,100 @@ pub(crate) async fn describe_delegation_token(
     _req: DescribeDelegationTokenRequest,
 ) -> DescribeDelegationTokenResponse {
     DescribeDelegationTokenResponse::default().with_error_code(token_refused())
+}
+
+pub(crate) async fn alter_partition_reassignments(
+    ctx: &RequestContext<'_>,
+    req: AlterPartitionReassignmentsRequest,
+) -> AlterPartitionReassignmentsResponse {
+    let b = ctx.broker;
+    let node = b.config.node_id;
+    let responses = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let topic = b.topics.get(t.name.0.as_str());
+            let partitions = t
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let exists = topic
+                        .as_ref()
+                        .and_then(|t| b.partition_of(t, p.partition_index))
+                        .is_some();
+                    let outcome = match p.replicas {
+                        _ if !exists => Err((
+                            ResponseError::UnknownTopicOrPartition,
+                            "The partition does not exist.".to_string(),
+                        )),
+                        None => Err((
+                            ResponseError::NoReassignmentInProgress,
+                            "No reassignment is in progress for this partition.".to_string(),
+                        )),
+                        Some(r) if r.len() == 1 && r[0].0 == node => Ok(()),
+                        Some(r) => Err((
+                            ResponseError::InvalidReplicaAssignment,
+                            format!(
+                                "The manual partition assignment {:?} is not [{node}]: this \
+                                 cluster has the single broker {node}.",
+                                r.iter().map(|id| id.0).collect::<Vec<_>>()
+                            ),
+                        )),
+                    };
+                    let mut out = ReassignablePartitionResponse::default()
+                        .with_partition_index(p.partition_index);
+                    if let Err((code, msg)) = outcome {
+                        out.error_code = code.code();
+                        out.error_message = Some(s(msg));
+                    }
+                    out
+                })
+                .collect();
+            ReassignableTopicResponse::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    AlterPartitionReassignmentsResponse::default()
+        .with_allow_replication_factor_change(req.allow_replication_factor_change)
+        .with_responses(responses)
+}
+
+pub(crate) async fn alter_replica_log_dirs(
+    ctx: &RequestContext<'_>,
+    req: AlterReplicaLogDirsRequest,
+) -> AlterReplicaLogDirsResponse {
+    let b = ctx.broker;
+    let ours =
+        std::path::absolute(&b.config.data_dir).unwrap_or_else(|_| b.config.data_dir.clone());
+    let mut results = Vec::new();
+    for dir in req.dirs {
+        let here = std::path::absolute(dir.path.as_str()).is_ok_and(|p| p == ours);
+        for t in dir.topics {
+            let topic = b.topics.get(t.name.0.as_str());
+            let partitions = t
+                .partitions
+                .into_iter()
+                .map(|i| {
+                    let exists = topic.as_ref().and_then(|t| b.partition_of(t, i)).is_some();
+                    let code = if !here {
+                        ResponseError::LogDirNotFound.code()
+                    } else if !exists {
+                        ResponseError::UnknownTopicOrPartition.code()
+                    } else {
+                        0
+                    };
+                    AlterReplicaLogDirPartitionResult::default()
+                        .with_partition_index(i)
+                        .with_error_code(code)
+                })
+                .collect();
+            results.push(
+                AlterReplicaLogDirTopicResult::default()
+                    .with_topic_name(t.name)
+                    .with_partitions(partitions),
+            );
+        }
+    }
+    AlterReplicaLogDirsResponse::default().with_results(results)
 }
