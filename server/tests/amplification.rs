@@ -134,3 +134,59 @@ async fn fetch_answers_a_repeated_partition_once() {
     }
     b.shutdown().await.unwrap();
 }
+
+/// `fetch.max.bytes` caps a Fetch answer whatever the request's `max_bytes` (Kafka takes the
+/// smaller): with 1024, of two partitions holding a 700-byte batch each, the first returns its
+/// batch (at least one batch, as Kafka) and the second nothing.
+#[tokio::test]
+async fn fetch_max_bytes_caps_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), &["fetch.max.bytes=1024"]).await;
+    let mut c = Client::connect(&b).await;
+    assert_eq!(
+        c.call(create_req("t", 2, 1, &[]), 7).await.topics[0].error_code,
+        0
+    );
+    let now = minikafka::clock::now_ms();
+    for p in 0..2 {
+        let records = batch_of(1, now, -1, -1, -1, false, 600).freeze();
+        assert!(records.len() > 600 && records.len() < 1024);
+        let r = c.call(produce_req("t", p, records, -1), 9).await;
+        assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+    }
+    let partitions = (0..2)
+        .map(|p| {
+            FetchPartition::default()
+                .with_partition(p)
+                .with_fetch_offset(0)
+                .with_partition_max_bytes(1 << 20)
+        })
+        .collect();
+    let r = c
+        .call(
+            FetchRequest::default()
+                .with_max_wait_ms(0)
+                .with_min_bytes(1)
+                .with_max_bytes(50 << 20)
+                .with_session_epoch(-1)
+                .with_topics(vec![FetchTopic::default()
+                    .with_topic(name("t"))
+                    .with_partitions(partitions)]),
+            12,
+        )
+        .await;
+    let sizes: Vec<(i32, usize)> = r.responses[0]
+        .partitions
+        .iter()
+        .map(|p| {
+            (
+                p.partition_index,
+                p.records.as_ref().map_or(0, bytes::Bytes::len),
+            )
+        })
+        .collect();
+    assert_eq!(sizes.len(), 2);
+    assert!(sizes[0].1 > 600, "{sizes:?}");
+    assert_eq!(sizes[1], (1, 0), "over fetch.max.bytes");
+    b.shutdown().await.unwrap();
+}

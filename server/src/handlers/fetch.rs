@@ -1,5 +1,5 @@
 //! Fetch: read whole stored batches from each partition (by name, or by topic id from v13),
-//! honouring `max_bytes`, per-partition `partition_max_bytes` and Kafka's rule that the first
+//! honouring `max_bytes` (capped by the broker's `fetch.max.bytes`), per-partition `partition_max_bytes` and Kafka's rule that the first
 //! partition with data returns at least one batch, up to each partition's high watermark. When
 //! less than `min_bytes` is available the request becomes a delayed operation
 //! ([`crate::replica::purgatory`]) that an append to one of its partitions completes, or
@@ -147,7 +147,11 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> Reply
         .map(|(k, sp)| resolve(b, k, sp, by_id))
         .collect();
     let isolation = Isolation::from_level(req.isolation_level);
-    let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0);
+    // Kafka: min(request max_bytes, fetch.max.bytes); the copied part of the answer is bounded
+    // by it however many partitions the request names.
+    let max_bytes = usize::try_from(req.max_bytes)
+        .unwrap_or(0)
+        .min(b.config.fetch_max_bytes);
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
     let deadline =
         Instant::now() + Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0));
