@@ -172,6 +172,61 @@ pub(crate) const ROUTES: &[Route] = &[
         handlers::describe_transactions::handle
     ),
     route!(ListTransactions, 0..=2, handlers::list_transactions::handle),
+    // Features minikafka does not have, answered as Kafka answers with them off (unserved.rs).
+    route!(DescribeAcls, 1..=3, handlers::unserved::describe_acls),
+    route!(CreateAcls, 1..=3, handlers::unserved::create_acls),
+    route!(DeleteAcls, 1..=3, handlers::unserved::delete_acls),
+    route!(
+        DescribeLogDirs,
+        1..=4,
+        handlers::unserved::describe_log_dirs
+    ),
+    route!(ElectLeaders, 0..=2, handlers::unserved::elect_leaders),
+    route!(
+        ListPartitionReassignments,
+        0..=0,
+        handlers::unserved::list_partition_reassignments
+    ),
+    route!(
+        DescribeClientQuotas,
+        0..=1,
+        handlers::unserved::describe_client_quotas
+    ),
+    route!(
+        AlterPartitionReassignments,
+        0..=1,
+        handlers::unserved::alter_partition_reassignments
+    ),
+    route!(
+        AlterReplicaLogDirs,
+        1..=2,
+        handlers::unserved::alter_replica_log_dirs
+    ),
+    route!(
+        DescribeUserScramCredentials,
+        0..=0,
+        handlers::unserved::describe_user_scram_credentials
+    ),
+    route!(
+        CreateDelegationToken,
+        1..=3,
+        handlers::unserved::create_delegation_token
+    ),
+    route!(
+        RenewDelegationToken,
+        1..=2,
+        handlers::unserved::renew_delegation_token
+    ),
+    route!(
+        ExpireDelegationToken,
+        1..=2,
+        handlers::unserved::expire_delegation_token
+    ),
+    route!(
+        DescribeDelegationToken,
+        1..=3,
+        handlers::unserved::describe_delegation_token
+    ),
 ];
 
 /// Marks a key without a route in [`BY_KEY`].

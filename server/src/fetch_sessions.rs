@@ -12,7 +12,7 @@
 //! `max.incremental.fetch.session.cache.slots`; the least recently used session is evicted.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use kafka_protocol::error::ResponseError;
@@ -23,8 +23,9 @@ use uuid::Uuid;
 pub(crate) struct PartitionKey {
     /// Topic id (nil before Fetch v13).
     pub(crate) topic_id: Uuid,
-    /// Topic name (empty from Fetch v13).
-    pub(crate) topic: String,
+    /// Topic name (empty from Fetch v13), shared by every partition of the topic: cloning a key
+    /// never copies the name.
+    pub(crate) topic: Arc<str>,
     /// Partition index.
     pub(crate) partition: i32,
 }

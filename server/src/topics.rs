@@ -41,6 +41,39 @@ pub fn is_internal_topic(name: &str) -> bool {
     INTERNAL_TOPICS.contains(&name)
 }
 
+/// Kafka's own metadata log: no client may create it (Kafka refuses it too), though it is not
+/// one of [`INTERNAL_TOPICS`] (it never appears in Metadata).
+pub const CLUSTER_METADATA_TOPIC: &str = "__cluster_metadata";
+
+/// What a client may not do to a broker-owned topic through the admin APIs, with the message
+/// the refusal carries (the handlers answer INVALID_REQUEST, as Kafka's controller refuses the
+/// creation of `__cluster_metadata`). `None`: `name` is an ordinary topic.
+///
+/// Internal topics are created only by the broker, with their coordinators' layout; they are
+/// never deleted or grown by a client (stricter than Kafka without an authorizer, on purpose:
+/// one command must not lose every group's offsets).
+pub fn refuse_client_admin(action: ClientAdmin, name: &str) -> Option<String> {
+    let owned = is_internal_topic(name) || name == CLUSTER_METADATA_TOPIC;
+    owned.then(|| match action {
+        ClientAdmin::Create => format!("Creation of internal topic {name} is prohibited."),
+        ClientAdmin::Delete => format!("Deletion of internal topic {name} is prohibited."),
+        ClientAdmin::AddPartitions => {
+            format!("Adding partitions to internal topic {name} is prohibited.")
+        }
+    })
+}
+
+/// An administrative change a client asks for, checked by [`refuse_client_admin`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAdmin {
+    /// CreateTopics (including `validate_only`).
+    Create,
+    /// DeleteTopics.
+    Delete,
+    /// CreatePartitions.
+    AddPartitions,
+}
+
 /// Errors of topic administration, each mapped to one Kafka error code by the handlers.
 #[derive(Debug, thiserror::Error)]
 pub enum TopicError {

@@ -73,6 +73,8 @@ pub struct BrokerConfig {
     pub delete_topic_enable: bool,
     /// `socket.request.max.bytes`.
     pub socket_request_max_bytes: usize,
+    /// `fetch.max.bytes`: cap on a Fetch answer's record bytes.
+    pub fetch_max_bytes: usize,
     /// `fetch.zero.copy.min.bytes` (minikafka only).
     pub fetch_zero_copy_min_bytes: usize,
     /// `max.connections`.
@@ -445,6 +447,7 @@ impl BrokerConfig {
             auto_create_topics: v.bool("auto.create.topics.enable"),
             delete_topic_enable: v.bool("delete.topic.enable"),
             socket_request_max_bytes: v.int("socket.request.max.bytes")?,
+            fetch_max_bytes: v.int("fetch.max.bytes")?,
             fetch_zero_copy_min_bytes: v.int("fetch.zero.copy.min.bytes")?,
             max_connections: v.int("max.connections")?,
             max_connections_per_ip,

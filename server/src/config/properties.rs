@@ -228,6 +228,7 @@ pub const PROPERTIES: &[Property] = properties![
     "delete.topic.enable", Boolean, Some("true"), Check::Bool, "Allow DeleteTopics.";
     "message.max.bytes", Int, Some("1048588"), range(0, U32), "Largest record batch accepted (topic default for max.message.bytes).";
     "socket.request.max.bytes", Int, Some("104857600"), range(1024, USIZE), "Largest request frame accepted; larger frames close the connection.";
+    "fetch.max.bytes", Int, Some("57671680"), range(1024, I32), "Largest Fetch answer the broker builds, whatever the request's max_bytes (the first partition with data still returns one batch).";
     "fetch.zero.copy.min.bytes", Int, Some("16384"), range(0, USIZE), "minikafka only: a partition's fetched records of at least this size go from the segment file to the socket with sendfile; smaller ones are copied. 2147483647 = always copy.";
     "max.connections", Int, Some("10000"), range(1, USIZE), "Connections served at once; when all are in use the broker accepts no more until one closes.";
     "max.connections.per.ip", Int, Some("2147483647"), range(0, I32), "Connections allowed from one IP address; a connection over the limit is closed right after accept. 0 only with max.connections.per.ip.overrides.";

@@ -150,7 +150,7 @@ pub(crate) async fn describe_topic_partitions(
             DescribeTopicPartitionsResponseTopic::default()
                 .with_name(Some(tn))
                 .with_topic_id(t.id)
-                .with_is_internal(t.is_internal())
+                .with_is_internal(crate::topics::is_internal_topic(&t.name))
                 .with_partitions(partitions),
         );
         if next_cursor.is_some() {

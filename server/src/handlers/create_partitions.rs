@@ -8,6 +8,7 @@ use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicR
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 
 use super::{blocking, s, topic_error, RequestContext};
+use crate::topics::{refuse_client_admin, ClientAdmin};
 
 pub(crate) async fn handle(
     ctx: &RequestContext<'_>,
@@ -33,6 +34,8 @@ pub(crate) async fn handle(
                 ResponseError::InvalidRequest,
                 format!("Duplicate topic {name} in the request"),
             );
+        } else if let Some(msg) = refuse_client_admin(ClientAdmin::AddPartitions, &name) {
+            fail(&mut r, ResponseError::InvalidRequest, msg);
         } else if let Some(topic) = b.topics.get(&name) {
             let current = topic.partition_count();
             let bad_assignment = t.assignments.as_ref().filter(|a| !a.is_empty()).and_then(|a| {

@@ -1,6 +1,8 @@
 //! CreateTopics: validates names, partition counts, replication factor (1 on one node),
 //! manual assignments and per-topic configs; honours `validate_only`; answers v5+ with the
-//! topic's id, counts and effective configs.
+//! topic's id, counts and effective configs. Internal topics are refused (INVALID_REQUEST
+//! "Creation of internal topic … is prohibited."): only the broker creates them, with their
+//! coordinators' layout.
 
 use std::collections::HashMap;
 
@@ -14,6 +16,7 @@ use tracing::info;
 use super::{blocking, s, topic_error, RequestContext};
 use crate::config::TopicConfig;
 use crate::context::Broker;
+use crate::topics::{refuse_client_admin, ClientAdmin};
 
 /// DescribeConfigs source ids used in the v5+ answer.
 const SOURCE_TOPIC: i8 = 1;
@@ -40,6 +43,13 @@ pub(crate) async fn handle(
             r.error_message = Some(s(format!(
                 "Create topics request from client contains a duplicate topic {name}"
             )));
+            results.push(r);
+            continue;
+        }
+        if let Some(msg) = refuse_client_admin(ClientAdmin::Create, &name) {
+            tracing::info!(topic = %name, peer = %ctx.peer, "refused a client's creation of an internal topic");
+            r.error_code = ResponseError::InvalidRequest.code();
+            r.error_message = Some(s(msg));
             results.push(r);
             continue;
         }

@@ -1,4 +1,6 @@
-//! DeleteTopics: by name (v0-5) or by name or topic id (v6).
+//! DeleteTopics: by name (v0-5) or by name or topic id (v6). Internal topics are never deleted
+//! by a client (INVALID_REQUEST "Deletion of internal topic … is prohibited."), stricter than
+//! Kafka without an authorizer, on purpose: one command must not lose every group's offsets.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
@@ -6,6 +8,7 @@ use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicN
 use uuid::Uuid;
 
 use super::{blocking, s, topic_error, RequestContext};
+use crate::topics::{refuse_client_admin, ClientAdmin};
 
 pub(crate) async fn handle(
     ctx: &RequestContext<'_>,
@@ -37,8 +40,17 @@ pub(crate) async fn handle(
                 .ok_or(ResponseError::UnknownTopicOrPartition),
             None => b.topics.get_by_id(&id).ok_or(ResponseError::UnknownTopicId),
         };
+        let refused = topic
+            .as_ref()
+            .ok()
+            .and_then(|t| refuse_client_admin(ClientAdmin::Delete, &t.name));
         match topic {
             Err(e) => r.error_code = e.code(),
+            Ok(t) if refused.is_some() => {
+                tracing::info!(topic = %t.name, peer = %ctx.peer, "refused a client's deletion of an internal topic");
+                r.error_code = ResponseError::InvalidRequest.code();
+                r.error_message = refused.map(s);
+            }
             Ok(_) if !b.config.delete_topic_enable => {
                 r.error_code = ResponseError::TopicDeletionDisabled.code();
                 r.error_message =

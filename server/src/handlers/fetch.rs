@@ -1,5 +1,5 @@
 //! Fetch: read whole stored batches from each partition (by name, or by topic id from v13),
-//! honouring `max_bytes`, per-partition `partition_max_bytes` and Kafka's rule that the first
+//! honouring `max_bytes` (capped by the broker's `fetch.max.bytes`), per-partition `partition_max_bytes` and Kafka's rule that the first
 //! partition with data returns at least one batch, up to each partition's high watermark. When
 //! less than `min_bytes` is available the request becomes a delayed operation
 //! ([`crate::replica::purgatory`]) that an append to one of its partitions completes, or
@@ -8,6 +8,12 @@
 //!
 //! Fetch sessions (KIP-227) are served from [`crate::fetch_sessions`]: full fetches may open a
 //! session, incremental ones send only what changed.
+//!
+//! Work is bounded by the distinct partitions, not by the request's size: a partition listed
+//! several times is fetched and answered once, at its first place, with its last entry's offset
+//! and limits (Kafka's `FetchRequest.fetchData` is a `LinkedHashMap`, and a session's partitions
+//! a map); the long poll watches each distinct partition once; a topic's name is shared
+//! (`Arc<str>`) by its partitions' keys, never copied per partition.
 //!
 //! Isolation: every answer carries the last stable offset; a `read_committed` fetch (isolation
 //! level 1) returns only batches below it, plus the aborted transactions overlapping them (from
@@ -19,6 +25,8 @@
 //! file to the socket by [`crate::zero_copy`]; a smaller one is copied into the answer after the
 //! partition lock is released.
 
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -80,31 +88,31 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> Reply
     let version = ctx.version;
     let shutdown = ctx.shutdown;
     let by_id = version >= 13;
-    let key = |topic: &TopicName, topic_id: Uuid, partition: i32| PartitionKey {
-        topic_id: if by_id { topic_id } else { Uuid::nil() },
-        topic: if by_id {
-            String::new()
+    // One shared name per topic entry of the request; each partition's key clones the `Arc`.
+    let topic_key = |topic: &TopicName, topic_id: Uuid| -> (Uuid, Arc<str>) {
+        if by_id {
+            (topic_id, Arc::from(""))
         } else {
-            topic.0.to_string()
-        },
-        partition,
+            (Uuid::nil(), Arc::from(topic.0.as_str()))
+        }
     };
-    let requested: Vec<(PartitionKey, SessionPartition)> = req
-        .topics
-        .iter()
-        .flat_map(|ft| {
-            ft.partitions.iter().map(move |fp| {
-                (
-                    key(&ft.topic, ft.topic_id, fp.partition),
-                    SessionPartition::new(
-                        fp.fetch_offset,
-                        fp.partition_max_bytes,
-                        fp.current_leader_epoch,
-                    ),
-                )
-            })
+    let requested = distinct(req.topics.iter().flat_map(|ft| {
+        let (topic_id, topic) = topic_key(&ft.topic, ft.topic_id);
+        ft.partitions.iter().map(move |fp| {
+            (
+                PartitionKey {
+                    topic_id,
+                    topic: topic.clone(),
+                    partition: fp.partition,
+                },
+                SessionPartition::new(
+                    fp.fetch_offset,
+                    fp.partition_max_bytes,
+                    fp.current_leader_epoch,
+                ),
+            )
         })
-        .collect();
+    }));
     let (session_id, epoch) = if version >= 7 {
         (req.session_id, req.session_epoch)
     } else {
@@ -114,9 +122,12 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> Reply
         .forgotten_topics_data
         .iter()
         .flat_map(|ft| {
-            ft.partitions
-                .iter()
-                .map(move |p| key(&ft.topic, ft.topic_id, *p))
+            let (topic_id, topic) = topic_key(&ft.topic, ft.topic_id);
+            ft.partitions.iter().map(move |p| PartitionKey {
+                topic_id,
+                topic: topic.clone(),
+                partition: *p,
+            })
         })
         .collect();
     let (list, new_session, incremental) =
@@ -136,13 +147,19 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> Reply
         .map(|(k, sp)| resolve(b, k, sp, by_id))
         .collect();
     let isolation = Isolation::from_level(req.isolation_level);
-    let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0);
+    // Kafka: min(request max_bytes, fetch.max.bytes); the copied part of the answer is bounded
+    // by it however many partitions the request names.
+    let max_bytes = usize::try_from(req.max_bytes)
+        .unwrap_or(0)
+        .min(b.config.fetch_max_bytes);
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
     let deadline =
         Instant::now() + Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0));
     // DelayedFetch: answer at once if there is enough data (or an error, or nothing to wait
     // for), else park until an append to one of the partitions, the deadline or shutdown.
     let op = DelayedOperation::new(Some(deadline), Some(shutdown.clone()));
+    // The keys are distinct, so each partition is watched once: registration is linear in the
+    // distinct partitions however often the request repeats one.
     for w in &wanted {
         if let Some(p) = &w.partition {
             p.watch_appended(&op);
@@ -162,7 +179,7 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> Reply
     // ranges are collected in the order the encoder will meet their placeholders.
     let mut topics_out: Vec<FetchableTopicResponse> = Vec::new();
     let mut files = Vec::new();
-    let mut last_topic: Option<(Uuid, String)> = None;
+    let mut last_topic: Option<(Uuid, Arc<str>)> = None;
     let mut sent = Vec::with_capacity(list.len());
     for ((k, mut sp), (pd, file)) in list.into_iter().zip(parts) {
         let now = (
@@ -179,7 +196,7 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> Reply
             if last_topic.as_ref() != Some(&this) {
                 topics_out.push(
                     FetchableTopicResponse::default()
-                        .with_topic(TopicName(super::s(k.topic.clone())))
+                        .with_topic(TopicName(super::s(&*k.topic)))
                         .with_topic_id(k.topic_id),
                 );
                 last_topic = Some(this);
@@ -202,6 +219,29 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> Reply
             .into(),
         files,
     }
+}
+
+/// The request's partitions with each distinct one once, at its first place, carrying its last
+/// entry's offset and limits, as Kafka's `LinkedHashMap` of fetch data keeps them.
+fn distinct(
+    entries: impl Iterator<Item = (PartitionKey, SessionPartition)>,
+) -> Vec<(PartitionKey, SessionPartition)> {
+    let mut at: HashMap<PartitionKey, usize> = HashMap::new();
+    let mut out: Vec<(PartitionKey, SessionPartition)> = Vec::new();
+    for (key, sp) in entries {
+        match at.entry(key) {
+            Entry::Occupied(e) => {
+                if let Some(slot) = out.get_mut(*e.get()) {
+                    slot.1 = sp;
+                }
+            }
+            Entry::Vacant(e) => {
+                out.push((e.key().clone(), sp));
+                e.insert(out.len() - 1);
+            }
+        }
+    }
+    out
 }
 
 /// Read every wanted partition once. Returns the partition answers (with the file range to send for each whose

@@ -1,7 +1,13 @@
 //! Metadata: brokers (this node), cluster id, controller, and topics with ids and partitions.
 //! Unknown topics are created here when `auto.create.topics.enable` is on and the request
-//! allows it (v4+ `allow_auto_topic_creation`).
+//! allows it (v4+ `allow_auto_topic_creation`); a missing internal topic is created by its
+//! coordinator with its own layout, as Kafka's `AutoTopicCreationManager` does.
+//!
+//! Each distinct topic (name or id) is answered once, however often the request lists it, as
+//! Kafka does (it collects the requested topics into a set): a request naming one topic
+//! 100 000 times costs one topic's work. Answers keep the order of first appearance.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
@@ -14,8 +20,10 @@ use uuid::Uuid;
 
 use super::{blocking, s, topic_error, RequestContext};
 use crate::context::Broker;
+use crate::group::OFFSETS_TOPIC;
 use crate::metadata::TopicImage;
-use crate::topics::{validate_name, TopicError};
+use crate::topics::{is_internal_topic, validate_name, TopicError};
+use crate::txn::TXN_TOPIC;
 
 /// Topic operations a client may perform (no authorizer: all of them), as Kafka's bit set.
 const ALL_TOPIC_OPERATIONS: i32 =
@@ -24,7 +32,7 @@ const ALL_TOPIC_OPERATIONS: i32 =
 fn describe(t: &TopicImage, version: i16, with_ops: bool) -> MetadataResponseTopic {
     let mut out = MetadataResponseTopic::default()
         .with_name(Some(TopicName(s(t.name.clone()))))
-        .with_is_internal(t.is_internal())
+        .with_is_internal(is_internal_topic(&t.name))
         .with_partitions(
             t.partitions
                 .iter()
@@ -81,8 +89,18 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> Me
         Some(list) => {
             let may_create =
                 b.config.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
+            // Distinct names and ids (a repeated entry is answered once, at its first place).
+            let mut seen_names = HashSet::new();
+            let mut seen_ids = HashSet::new();
             for rt in list {
                 let by_name = rt.name.filter(|n| !n.0.is_empty() || rt.topic_id.is_nil());
+                let first = match &by_name {
+                    Some(name) => seen_names.insert(name.0.clone()),
+                    None => seen_ids.insert(rt.topic_id),
+                };
+                if !first {
+                    continue;
+                }
                 let topic: Result<Arc<TopicImage>, (Option<String>, ResponseError)> = match by_name
                 {
                     Some(name) => {
@@ -127,7 +145,20 @@ async fn auto_create(b: &Broker, name: &str) -> Result<Arc<TopicImage>, Response
     }
     let topics = b.topics.clone();
     let n = name.to_string();
-    match blocking(move || topics.create(&n, -1, -1, &[], &[])).await {
+    // An internal topic gets its coordinator's layout (partitions, compaction), never the
+    // defaults of an ordinary topic.
+    let created = if name == OFFSETS_TOPIC {
+        let groups = b.groups.clone();
+        blocking(move || groups.ensure_offsets_topic()).await
+    } else if name == TXN_TOPIC {
+        let txn = b.txn.clone();
+        blocking(move || txn.ensure_state_topic()).await
+    } else if is_internal_topic(name) {
+        return Err(ResponseError::UnknownTopicOrPartition);
+    } else {
+        blocking(move || topics.create(&n, -1, -1, &[], &[])).await
+    };
+    match created {
         Ok(t) => {
             info!(topic = name, "auto-created topic from a Metadata request");
             Ok(t)

@@ -229,6 +229,11 @@ impl Partition {
         self.read_log().log_end_offset()
     }
 
+    /// Total size of the partition's `.log` files in bytes (DescribeLogDirs).
+    pub fn size_bytes(&self) -> u64 {
+        self.read_log().size_bytes()
+    }
+
     /// The log start offset.
     pub fn log_start_offset(&self) -> i64 {
         self.read_log().log_start_offset()

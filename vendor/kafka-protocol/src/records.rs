@@ -893,8 +893,13 @@ impl Record {
         }
         let num_headers = num_headers as usize;
 
-        // minikafka patch: the count is untrusted input; cap the reservation by the bytes left.
-        let mut headers = IndexMap::with_capacity(num_headers.min(bytes::Buf::remaining(buf)));
+        // minikafka patch: the count is untrusted input; reserve no more bytes than are left.
+        let mut headers = IndexMap::with_capacity(types::capped_capacity::<(
+            StrBytes,
+            Option<Bytes>,
+        )>(
+            num_headers, bytes::Buf::remaining(buf)
+        ));
         for _ in 0..num_headers {
             // Key len
             let key_len: i32 = types::VarInt.decode(buf)?;

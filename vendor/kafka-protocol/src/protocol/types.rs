@@ -359,6 +359,7 @@ impl Decoder<Option<StdString>> for String {
         match Int16.decode(buf)? {
             -1 => Ok(None),
             n if n >= 0 => {
+                check_remaining(n as usize, buf.remaining())?; // minikafka patch
                 let mut strbuf = vec![0; n as usize];
                 buf.try_copy_to_slice(&mut strbuf)?;
                 Ok(Some(std::string::String::from_utf8(strbuf)?))
@@ -511,6 +512,7 @@ impl Decoder<Option<StdString>> for CompactString {
         match UnsignedVarInt.decode(buf)? {
             0 => Ok(None),
             n => {
+                check_remaining((n - 1) as usize, buf.remaining())?; // minikafka patch
                 let mut strbuf = vec![0; (n - 1) as usize];
                 buf.try_copy_to_slice(&mut strbuf)?;
                 Ok(Some(std::string::String::from_utf8(strbuf)?))
@@ -655,6 +657,7 @@ impl Decoder<Option<Vec<u8>>> for Bytes {
         match Int32.decode(buf)? {
             -1 => Ok(None),
             n if n >= 0 => {
+                check_remaining(n as usize, buf.remaining())?; // minikafka patch
                 let mut data = vec![0; n as usize];
                 buf.try_copy_to_slice(&mut data)?;
                 Ok(Some(data))
@@ -804,6 +807,7 @@ impl Decoder<Option<Vec<u8>>> for CompactBytes {
         match UnsignedVarInt.decode(buf)? {
             0 => Ok(None),
             n => {
+                check_remaining((n - 1) as usize, buf.remaining())?; // minikafka patch
                 let mut data = vec![0; (n - 1) as usize];
                 buf.try_copy_to_slice(&mut data)?;
                 Ok(Some(data))
@@ -985,7 +989,7 @@ impl<T, E: Decoder<T>> Decoder<Option<Vec<T>>> for Array<E> {
         match Int32.decode(buf)? {
             -1 => Ok(None),
             n if n >= 0 => {
-                let mut result = Vec::with_capacity(capped_capacity(n as usize, buf.remaining()));
+                let mut result = Vec::with_capacity(capped_capacity::<T>(n as usize, buf.remaining()));
                 for _ in 0..n {
                     result.push(self.0.decode(buf)?);
                 }
@@ -1093,7 +1097,7 @@ impl<T, E: Decoder<T>> Decoder<Option<Vec<T>>> for CompactArray<E> {
         match UnsignedVarInt.decode(buf)? {
             0 => Ok(None),
             n => {
-                let mut result = Vec::with_capacity(capped_capacity((n - 1) as usize, buf.remaining()));
+                let mut result = Vec::with_capacity(capped_capacity::<T>((n - 1) as usize, buf.remaining()));
                 for _ in 1..n {
                     result.push(self.0.decode(buf)?);
                 }
@@ -1190,6 +1194,26 @@ mod tests {
         test_encoder_decoder(Bytes, None::<Vec<u8>>, &[255, 255, 255, 255]);
     }
 
+    /// minikafka patch: a frame of a few MB claiming millions of elements of a large struct
+    /// reserves no more bytes than the frame holds; a forged string length fails cleanly.
+    #[test]
+    fn reservations_are_bounded_by_the_bytes_remaining() {
+        let remaining = 4 << 20;
+        for claimed in [remaining, remaining * 10, i32::MAX as usize] {
+            let elements = capped_capacity::<[u8; 200]>(claimed, remaining);
+            assert!(elements * 200 <= remaining, "{claimed}: {elements} elements");
+            assert!(capped_capacity::<u8>(claimed, remaining) <= remaining);
+        }
+        assert_eq!(capped_capacity::<[u8; 200]>(3, remaining), 3);
+        assert_eq!(capped_capacity::<()>(7, remaining), 7);
+        let mut forged = bytes::Bytes::from_static(&[0x7f, 0xff, 0xff, 0xff, 1, 2]);
+        let r: Result<Option<Vec<u8>>> = Bytes.decode(&mut forged);
+        assert!(r.is_err());
+        let mut forged = bytes::Bytes::from_static(&[0x7f, 0xff, b'a']);
+        let r: Result<Option<StdString>> = String.decode(&mut forged);
+        assert!(r.is_err());
+    }
+
     #[test]
     fn smoke_compact_bytes_encoder_decoder() {
         test_encoder_decoder(CompactBytes, vec![1, 2, 3, 4], &[5, 1, 2, 3, 4]);
@@ -1197,9 +1221,21 @@ mod tests {
     }
 }
 
-/// minikafka patch: an array length comes from untrusted input, and every element takes at
-/// least one byte, so never reserve more elements than bytes remain (a forged length of
-/// 0x7fffffff used to make `Vec::with_capacity` abort the whole process on allocation failure).
-fn capped_capacity(claimed: usize, remaining: usize) -> usize {
-    claimed.min(remaining)
+/// minikafka patch: an array length comes from untrusted input. Reserve up front at most as
+/// many bytes of elements as bytes remain in the frame (`remaining / size_of::<T>()` elements),
+/// never `claimed * size_of::<T>()`: a frame of N bytes claiming N elements of a 200-byte struct
+/// used to reserve 200·N bytes (and a forged length of 0x7fffffff aborted the process on
+/// allocation failure). Beyond the reservation the `Vec` grows as elements actually decode, each
+/// of which consumes at least one byte of the frame.
+pub(crate) fn capped_capacity<T>(claimed: usize, remaining: usize) -> usize {
+    claimed.min(remaining / std::mem::size_of::<T>().max(1))
+}
+
+/// minikafka patch: a string or byte length comes from untrusted input; refuse one longer than
+/// what remains before allocating it (`vec![0; n]` for a forged 2 GiB length).
+fn check_remaining(len: usize, remaining: usize) -> Result<()> {
+    if len > remaining {
+        bail!("length {len} exceeds the {remaining} bytes remaining");
+    }
+    Ok(())
 }

@@ -1,0 +1,205 @@
+//! Hostile but well-framed requests against the real broker binary (issue 16). Each case says
+//! what is sent and what the broker answers; after each, the broker is alive, its memory is
+//! within a budget, and a client connected before the attack is still answered.
+//!
+//! - A 64 MiB Metadata frame whose topic array claims 64 Mi elements: the vendored codec used to
+//!   reserve `claimed × size_of(element)` (gigabytes) before decoding the first element; now it
+//!   reserves at most the frame's size, the decode fails and the connection is closed.
+//! - Metadata naming one topic 100 000 times: one answer entry (Kafka de-duplicates).
+//! - Fetch listing one partition 100 000 times: one answer entry (Kafka's map of fetch data).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use compat_tests::wire::{self, Closed};
+use compat_tests::Broker;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{
+    ApiVersionsRequest, CreateTopicsRequest, FetchRequest, MetadataRequest, RequestHeader,
+    ResponseHeader, TopicName,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+
+/// Timeout for one request/response and for the broker to close a bad connection.
+const IO_TIMEOUT: Duration = Duration::from_secs(30);
+/// How much the broker's peak virtual size may grow while it handles the forged frame: the
+/// frame itself (64 MiB) and a reservation of at most as much, with room for thread arenas.
+/// Before the fix the reservation alone was 64 Mi × size_of(MetadataRequestTopic) ≈ 4.5 GiB.
+const VM_PEAK_GROWTH_LIMIT: u64 = 1 << 30;
+/// Resident memory the broker must stay under after each case.
+const RSS_LIMIT: u64 = 400 << 20;
+
+/// One connection speaking the Kafka protocol with `kafka-protocol`'s client-side codecs.
+struct Conn {
+    stream: TcpStream,
+    correlation: i32,
+}
+
+impl Conn {
+    fn open(broker: &Broker) -> Conn {
+        let stream = TcpStream::connect(broker.bootstrap()).expect("connect");
+        stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+        stream.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
+        Conn {
+            stream,
+            correlation: 0,
+        }
+    }
+
+    fn call<R: Request>(&mut self, req: &R, version: i16) -> R::Response {
+        self.correlation += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation)
+            .with_client_id(Some(StrBytes::from_static_str("hostile")));
+        let mut buf = BytesMut::new();
+        buf.put_i32(0);
+        header
+            .encode(&mut buf, R::header_version(version))
+            .expect("encode header");
+        req.encode(&mut buf, version).expect("encode request");
+        let len = i32::try_from(buf.len() - 4).expect("frame size");
+        buf[..4].copy_from_slice(&len.to_be_bytes());
+        self.stream.write_all(&buf).expect("send");
+        let mut len = [0u8; 4];
+        self.stream.read_exact(&mut len).expect("read length");
+        let mut body = vec![0u8; usize::try_from(i32::from_be_bytes(len)).expect("length")];
+        self.stream.read_exact(&mut body).expect("read body");
+        let mut body = Bytes::from(body);
+        let header = ResponseHeader::decode(&mut body, R::Response::header_version(version))
+            .expect("decode response header");
+        assert_eq!(header.correlation_id, self.correlation);
+        let response = R::Response::decode(&mut body, version).expect("decode response");
+        assert!(!body.has_remaining(), "trailing bytes in the response");
+        response
+    }
+
+    fn assert_answers(&mut self, case: &str) {
+        let r = self.call(&ApiVersionsRequest::default(), 0);
+        assert_eq!(
+            r.error_code, 0,
+            "{case}: ApiVersions on the earlier connection"
+        );
+    }
+}
+
+/// A `VmPeak`/`VmRSS`-style line of `/proc/PID/status`, in bytes.
+fn proc_status_bytes(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"));
+    kib * 1024
+}
+
+fn name(s: &str) -> TopicName {
+    TopicName(StrBytes::from_string(s.to_string()))
+}
+
+fn after(case: &str, broker: &mut Broker, control: &mut Conn) {
+    broker.assert_alive();
+    control.assert_answers(case);
+    let rss = broker.rss_bytes();
+    assert!(
+        rss < RSS_LIMIT,
+        "{case}: broker VmRSS {} MiB (limit {} MiB)",
+        rss >> 20,
+        RSS_LIMIT >> 20
+    );
+}
+
+#[test]
+fn hostile_requests_cost_what_they_may_ask_for() {
+    let mut broker = Broker::start(&[]);
+    let mut control = Conn::open(&broker);
+    control.assert_answers("start");
+    let created = control.call(
+        &CreateTopicsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(vec![CreatableTopic::default()
+                .with_name(name("t"))
+                .with_num_partitions(1)
+                .with_replication_factor(1)]),
+        4,
+    );
+    assert_eq!(created.topics[0].error_code, 0);
+
+    // (1) Metadata v1, 64 MiB: the topic array claims 64 Mi entries, the first one's name has
+    // length -2 (invalid), zeros follow. Kafka fails the parse and closes the connection; so
+    // does minikafka, after reserving no more than the frame holds.
+    let case = "forged 64 Mi-entry Metadata array";
+    let peak_before = proc_status_bytes(broker.pid(), "VmPeak:");
+    let frame_len: usize = 64 << 20;
+    let mut body = Vec::with_capacity(frame_len);
+    body.extend_from_slice(&i32::try_from(frame_len).expect("len").to_be_bytes());
+    body.extend_from_slice(&(-2i16).to_be_bytes());
+    body.resize(frame_len - 32, 0);
+    let forged = wire::request_v1(3, 1, 1, Some("hostile"), &body);
+    let mut s = TcpStream::connect(broker.bootstrap()).expect("connect");
+    s.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
+    // The broker may close while we are still writing; that is allowed.
+    let _ = s.write_all(&forged);
+    let closed = wire::wait_for_close(&mut s, IO_TIMEOUT);
+    assert!(
+        matches!(closed, Some(Closed::Eof { .. } | Closed::Reset(_))),
+        "{case}: the connection was neither answered nor closed\n{}",
+        broker.log_report()
+    );
+    let growth = proc_status_bytes(broker.pid(), "VmPeak:").saturating_sub(peak_before);
+    eprintln!("{case}: VmPeak grew by {} MiB", growth >> 20);
+    assert!(
+        growth < VM_PEAK_GROWTH_LIMIT,
+        "{case}: the broker's peak virtual size grew by {} MiB (limit {} MiB)",
+        growth >> 20,
+        VM_PEAK_GROWTH_LIMIT >> 20
+    );
+    after(case, &mut broker, &mut control);
+
+    // (2) Metadata v9 naming "t" 100 000 times: one entry, as Kafka answers a set of topics.
+    let case = "Metadata with one topic 100 000 times";
+    let mut attacker = Conn::open(&broker);
+    let topics = vec![MetadataRequestTopic::default().with_name(Some(name("t"))); 100_000];
+    let r = attacker.call(&MetadataRequest::default().with_topics(Some(topics)), 9);
+    assert_eq!(r.topics.len(), 1, "{case}");
+    assert_eq!(r.topics[0].error_code, 0, "{case}");
+    after(case, &mut broker, &mut control);
+
+    // (3) Fetch v12 (no session) listing t-0 100 000 times: one partition entry.
+    let case = "Fetch with one partition 100 000 times";
+    let partitions = vec![
+        FetchPartition::default()
+            .with_partition(0)
+            .with_fetch_offset(0)
+            .with_partition_max_bytes(1 << 20);
+        100_000
+    ];
+    let r = attacker.call(
+        &FetchRequest::default()
+            .with_max_wait_ms(0)
+            .with_min_bytes(1)
+            .with_max_bytes(1 << 20)
+            .with_session_epoch(-1)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(name("t"))
+                .with_partitions(partitions)]),
+        12,
+    );
+    assert_eq!(r.responses.len(), 1, "{case}");
+    assert_eq!(r.responses[0].partitions.len(), 1, "{case}");
+    assert_eq!(r.responses[0].partitions[0].error_code, 0, "{case}");
+    after(case, &mut broker, &mut control);
+    broker.stop();
+}
