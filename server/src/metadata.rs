@@ -65,10 +65,21 @@ impl TopicImage {
         &self.config
     }
 
-    /// Whether it is an internal topic (name starts with `__`).
+    /// Whether it is one of [`INTERNAL_TOPICS`] (a user topic may still start with `__`).
     pub fn is_internal(&self) -> bool {
-        self.name.starts_with("__")
+        is_internal_topic(&self.name)
     }
+}
+
+/// The topics the broker owns (Kafka's `Topic.INTERNAL_TOPICS`): only their coordinators write
+/// to them. Share-group state and others join this list as they arrive. It lives here, with the
+/// metadata image, so that every layer above (handlers, coordinators, the metadata store) asks
+/// the same list.
+pub const INTERNAL_TOPICS: &[&str] = &["__consumer_offsets", "__transaction_state"];
+
+/// Whether `name` is one of [`INTERNAL_TOPICS`] (a user topic may still start with `__`).
+pub fn is_internal_topic(name: &str) -> bool {
+    INTERNAL_TOPICS.contains(&name)
 }
 
 /// Every topic, by name and by id.

@@ -32,14 +32,7 @@ use crate::replica::{Partition, ReplicaManager};
 /// File holding the topic metadata.
 pub const TOPICS_FILE: &str = "minikafka-topics.toml";
 
-/// The topics the broker owns (Kafka's `Topic.INTERNAL_TOPICS`): only their coordinators write
-/// to them. Share-group state and others join this list as they arrive.
-pub const INTERNAL_TOPICS: &[&str] = &["__consumer_offsets", "__transaction_state"];
-
-/// Whether `name` is one of [`INTERNAL_TOPICS`] (a user topic may still start with `__`).
-pub fn is_internal_topic(name: &str) -> bool {
-    INTERNAL_TOPICS.contains(&name)
-}
+pub use crate::metadata::{is_internal_topic, INTERNAL_TOPICS};
 
 /// Kafka's own metadata log: no client may create it (Kafka refuses it too), though it is not
 /// one of [`INTERNAL_TOPICS`] (it never appears in Metadata).

@@ -504,15 +504,7 @@ fn cg_heartbeat(
 }
 
 fn assigned(r: &ConsumerGroupHeartbeatResponse) -> Option<Vec<i32>> {
-    r.assignment.as_ref().map(|a| {
-        let mut ps: Vec<i32> = a
-            .topic_partitions
-            .iter()
-            .flat_map(|t| t.partitions.clone())
-            .collect();
-        ps.sort_unstable();
-        ps
-    })
+    r.assignment.as_ref().map(assigned_of)
 }
 
 /// ConsumerGroupDescribe of group `cg`.
@@ -771,4 +763,70 @@ async fn consumer_protocol_static_member_returns_to_its_partitions() {
     ids.sort();
     assert_eq!(ids, ["member-b", "static-2"]);
     b.shutdown().await.unwrap();
+}
+
+/// A regex subscription sees user topics whose names start with `__` and never the internal
+/// topics: "internal" is the broker's list, not the prefix (`__consumer_offsets` exists by the
+/// time the member joins, since the heartbeat's group lives in it).
+#[tokio::test]
+async fn consumer_protocol_regex_sees_user_topics_named_like_internal_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), &[]).await;
+    let mut c = Client::connect(&b).await;
+    let created = c.call(create_req("__user_events", 2, 1, &[]), 7).await;
+    assert_eq!(created.topics[0].error_code, 0);
+    let user_id = created.topics[0].topic_id;
+
+    let join = ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(gid("cg"))
+        .with_member_id(sb("member-r"))
+        .with_member_epoch(0)
+        .with_rebalance_timeout_ms(30_000)
+        .with_subscribed_topic_regex(Some(sb("__.*")))
+        .with_topic_partitions(Some(vec![]));
+    let mut r = c.call(join, 1).await;
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    // The regex may be resolved after the join: heartbeat (bounded) until an assignment shows.
+    for _ in 0..50 {
+        if r.assignment
+            .as_ref()
+            .is_some_and(|a| !a.topic_partitions.is_empty())
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let hb = ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(gid("cg"))
+            .with_member_id(sb("member-r"))
+            .with_member_epoch(r.member_epoch)
+            .with_rebalance_timeout_ms(30_000);
+        let next = c.call(hb, 1).await;
+        assert_eq!(next.error_code, 0, "{:?}", next.error_message);
+        if next.assignment.is_some() {
+            r = next;
+        } else {
+            r.member_epoch = next.member_epoch;
+        }
+    }
+    let a = r.assignment.expect("an assignment");
+    let topics: Vec<_> = a.topic_partitions.iter().map(|t| t.topic_id).collect();
+    assert_eq!(
+        topics,
+        vec![user_id],
+        "only the user topic '__user_events' matches"
+    );
+    assert_eq!(assigned_of(&a), vec![0, 1]);
+    b.shutdown().await.unwrap();
+}
+
+fn assigned_of(
+    a: &kafka_protocol::messages::consumer_group_heartbeat_response::Assignment,
+) -> Vec<i32> {
+    let mut ps: Vec<i32> = a
+        .topic_partitions
+        .iter()
+        .flat_map(|t| t.partitions.clone())
+        .collect();
+    ps.sort_unstable();
+    ps
 }
