@@ -90,7 +90,7 @@ impl Listener {
 
 /// Why a connection is closed by the broker.
 #[derive(Debug, thiserror::Error)]
-enum CloseReason {
+pub(crate) enum CloseReason {
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
     #[error("request size {size} is outside 8..={max} bytes (socket.request.max.bytes)")]
@@ -186,54 +186,30 @@ impl Connection {
 
     /// Decode one request, run it and encode the response (None: no response, acks=0).
     async fn handle(&mut self, frame: Bytes) -> Result<Option<Vec<Part>>, CloseReason> {
-        let api_key_raw = i16::from_be_bytes([frame[0], frame[1]]);
-        let version = i16::from_be_bytes([frame[2], frame[3]]);
-        let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
-        let key =
-            ApiKey::try_from(api_key_raw).map_err(|()| CloseReason::UnknownApiKey(api_key_raw))?;
-        let Some(route) = dispatch::route(key) else {
-            return Err(CloseReason::UnknownApiKey(api_key_raw));
+        let decoded = match decode_request(frame)? {
+            Ok(decoded) => decoded,
+            Err(answer) => return Ok(Some(vec![Part::Mem(answer.freeze())])),
         };
-        if !route.serves(version) {
-            if key == ApiKey::ApiVersions {
-                debug!(
-                    version,
-                    "unsupported ApiVersions version; answering with v0 UNSUPPORTED_VERSION"
-                );
-                let resp = dispatch::api_versions_unsupported();
-                return encode_response(key, 0, correlation_id, &resp.into())
-                    .map(|frame| Some(vec![Part::Mem(frame.freeze())]));
-            }
-            return Err(CloseReason::UnsupportedVersion { key, version });
-        }
-        let mut body = frame;
-        let header = RequestHeader::decode(&mut body, key.request_header_version(version))
-            .map_err(|e| CloseReason::Decode {
-                key,
-                version,
-                reason: e.to_string(),
-            })?;
+        let (key, version, correlation_id) = (decoded.key, decoded.version, decoded.correlation_id);
         if !self.client_id_logged {
-            if let Some(id) = &header.client_id {
+            if let Some(id) = &decoded.header.client_id {
                 tracing::Span::current().record("client_id", id.as_str());
                 self.client_id_logged = true;
             }
         }
-        let request =
-            RequestKind::decode(key, &mut body, version).map_err(|e| CloseReason::Decode {
-                key,
-                version,
-                reason: e.to_string(),
-            })?;
         let span = tracing::debug_span!("request", api = ?key, version, correlation_id);
         let ctx = RequestContext {
             broker: &self.broker,
             version,
             peer: self.peer,
-            client_id: header.client_id.as_deref().unwrap_or(""),
+            client_id: decoded.header.client_id.as_deref().unwrap_or(""),
             shutdown: &self.shutdown,
         };
-        let response = route.handle(&ctx, request).instrument(span).await;
+        let response = decoded
+            .route
+            .handle(&ctx, decoded.request)
+            .instrument(span)
+            .await;
         let Some(reply) = response else {
             return Ok(None);
         };
@@ -250,6 +226,61 @@ impl Connection {
                 reason,
             })
     }
+}
+
+/// A request decoded from its frame, ready for its route.
+#[derive(Debug)]
+pub(crate) struct Decoded {
+    pub(crate) key: ApiKey,
+    pub(crate) version: i16,
+    pub(crate) correlation_id: i32,
+    pub(crate) route: &'static dispatch::Route,
+    pub(crate) header: RequestHeader,
+    pub(crate) request: RequestKind,
+}
+
+/// Decode one frame (without its length prefix, at least `MIN_REQUEST` bytes: see `frame_len`):
+/// the API key and version, the version gate, the request header and the body at the header's
+/// and body's versions. `Ok(Err(answer))` is the whole encoded answer to an ApiVersions request
+/// at an unsupported version (Kafka's v0 UNSUPPORTED_VERSION); an error closes the connection.
+/// Pure (no I/O), so the fuzz target `frame` runs exactly this.
+pub(crate) fn decode_request(frame: Bytes) -> Result<Result<Decoded, BytesMut>, CloseReason> {
+    let api_key_raw = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    let key =
+        ApiKey::try_from(api_key_raw).map_err(|()| CloseReason::UnknownApiKey(api_key_raw))?;
+    let Some(route) = dispatch::route(key) else {
+        return Err(CloseReason::UnknownApiKey(api_key_raw));
+    };
+    if !route.serves(version) {
+        if key == ApiKey::ApiVersions {
+            debug!(
+                version,
+                "unsupported ApiVersions version; answering with v0 UNSUPPORTED_VERSION"
+            );
+            let resp = dispatch::api_versions_unsupported();
+            return encode_response(key, 0, correlation_id, &resp.into()).map(Err);
+        }
+        return Err(CloseReason::UnsupportedVersion { key, version });
+    }
+    let decode_error = |e: anyhow::Error| CloseReason::Decode {
+        key,
+        version,
+        reason: e.to_string(),
+    };
+    let mut body = frame;
+    let header = RequestHeader::decode(&mut body, key.request_header_version(version))
+        .map_err(decode_error)?;
+    let request = RequestKind::decode(key, &mut body, version).map_err(decode_error)?;
+    Ok(Ok(Decoded {
+        key,
+        version,
+        correlation_id,
+        route,
+        header,
+        request,
+    }))
 }
 
 fn encode_response(
@@ -297,18 +328,10 @@ async fn read_frame(
     max: usize,
 ) -> Result<Option<Bytes>, CloseReason> {
     loop {
-        if buf.len() >= 4 {
-            let size = i64::from(i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]));
-            let Ok(len) = usize::try_from(size) else {
-                return Err(CloseReason::BadSize { size, max });
-            };
-            if len < MIN_REQUEST || len > max {
-                return Err(CloseReason::BadSize { size, max });
-            }
-            if buf.len() >= 4 + len {
-                buf.advance(4);
-                return Ok(Some(buf.split_to(len).freeze()));
-            }
+        if let Some(frame) = split_frame(buf, max)? {
+            return Ok(Some(frame));
+        }
+        if let Some(len) = frame_len(buf, max)? {
             let missing = 4 + len - buf.len();
             buf.reserve(missing.min(1 << 20));
         } else if buf.capacity() - buf.len() < 4096 {
@@ -329,6 +352,31 @@ async fn read_frame(
                 want,
             });
         }
+    }
+}
+
+/// The length of the frame at the start of `buf` (without its 4-byte prefix), once the prefix
+/// has arrived: an error when it is outside `MIN_REQUEST..=max` (`socket.request.max.bytes`).
+pub(crate) fn frame_len(buf: &[u8], max: usize) -> Result<Option<usize>, CloseReason> {
+    let Some(prefix) = buf.first_chunk::<4>() else {
+        return Ok(None);
+    };
+    let size = i64::from(i32::from_be_bytes(*prefix));
+    match usize::try_from(size) {
+        Ok(len) if (MIN_REQUEST..=max).contains(&len) => Ok(Some(len)),
+        _ => Err(CloseReason::BadSize { size, max }),
+    }
+}
+
+/// Take the whole frame at the start of `buf` off it (without its length prefix), if it has
+/// arrived; `Ok(None)` while bytes are missing.
+pub(crate) fn split_frame(buf: &mut BytesMut, max: usize) -> Result<Option<Bytes>, CloseReason> {
+    match frame_len(buf, max)? {
+        Some(len) if buf.len() >= 4 + len => {
+            buf.advance(4);
+            Ok(Some(buf.split_to(len).freeze()))
+        }
+        _ => Ok(None),
     }
 }
 
