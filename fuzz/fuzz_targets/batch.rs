@@ -1,5 +1,5 @@
 //! Record batches as a producer sends them and as storage reads them back: validation
-//! (`batch::validate`, Kafka's LogValidator checks), header iteration (`iter_headers`), record
+//! (`batch::validate`, Kafka's `LogValidator` checks), header iteration (`iter_headers`), record
 //! decoding and decompression (`decode_records`) and control-batch parsing on arbitrary bytes.
 //! Validation runs twice: on the input, and with every batch's CRC-32C recomputed.
 //! A compression bomb here is a finding: `ci/fuzz` runs with `-malloc_limit_mb`.

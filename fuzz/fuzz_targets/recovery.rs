@@ -45,14 +45,19 @@ fn scratch_root() -> PathBuf {
     }
 }
 
+/// A partition directory's files: (name, content).
+type Files = Vec<(String, Vec<u8>)>;
+
 /// The files of a valid log (name, content): plain, idempotent and transactional batches, an
 /// aborted transaction's marker, two segments, producer snapshots and index files.
-fn baseline() -> &'static Vec<(String, Vec<u8>)> {
-    static FILES: OnceLock<Vec<(String, Vec<u8>)>> = OnceLock::new();
+fn baseline() -> &'static Files {
+    static FILES: OnceLock<Files> = OnceLock::new();
+    // Not input-dependent: a failure here is a bug of this harness (or of storage's append path,
+    // which its tests cover), found on the first input, never a finding about the input.
     FILES.get_or_init(|| build_baseline().expect("the baseline log is built by storage itself"))
 }
 
-fn build_baseline() -> Result<Vec<(String, Vec<u8>)>, Box<dyn std::error::Error>> {
+fn build_baseline() -> Result<Files, Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir_in(scratch_root())?;
     let mut log = Log::open(dir.path(), config(), false)?;
     let record = |i: i64| Record {
@@ -120,7 +125,7 @@ fn target_file(files: &[(String, Vec<u8>)], selector: u8) -> String {
     }
 }
 
-/// Read the whole log back as a fetch would, then what ListOffsets and transactions read.
+/// Read the whole log back as a fetch would, then what `ListOffsets` and transactions read.
 fn read_all(log: &Log) {
     let end = log.log_end_offset();
     let mut offset = log.log_start_offset();
