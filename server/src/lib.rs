@@ -47,6 +47,9 @@ pub mod config;
 pub mod context;
 pub mod dispatch;
 pub mod fetch_sessions;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod group;
 mod handlers;
 mod log_cleaner;

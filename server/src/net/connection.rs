@@ -35,7 +35,7 @@ use crate::zero_copy::{self, Part};
 
 /// Why a connection is closed by the broker.
 #[derive(Debug, thiserror::Error)]
-enum CloseReason {
+pub(crate) enum CloseReason {
     #[error(transparent)]
     Frame(#[from] FrameError),
     #[error("unknown API key {0}")]
@@ -154,45 +154,24 @@ impl Connection {
 
     /// Decode one request, run it and encode the response (None: no response, acks=0).
     async fn handle(&mut self, frame: Bytes) -> Result<Option<Vec<Part>>, CloseReason> {
-        let api_key_raw = i16::from_be_bytes([frame[0], frame[1]]);
-        let version = i16::from_be_bytes([frame[2], frame[3]]);
-        let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
-        let key =
-            ApiKey::try_from(api_key_raw).map_err(|()| CloseReason::UnknownApiKey(api_key_raw))?;
-        let Some(route) = dispatch::route(key) else {
-            return Err(CloseReason::UnknownApiKey(api_key_raw));
+        let decoded = match decode_request(frame)? {
+            Ok(decoded) => decoded,
+            Err(answer) => return Ok(Some(vec![Part::Mem(answer.freeze())])),
         };
-        if !route.serves(version) {
-            if key == ApiKey::ApiVersions {
-                debug!(
-                    version,
-                    "unsupported ApiVersions version; answering with v0 UNSUPPORTED_VERSION"
-                );
-                let resp = dispatch::api_versions_unsupported();
-                return encode_response(key, 0, correlation_id, &resp.into())
-                    .map(|frame| Some(vec![Part::Mem(frame.freeze())]));
-            }
-            return Err(CloseReason::UnsupportedVersion { key, version });
-        }
-        let mut body = frame;
-        let header = RequestHeader::decode(&mut body, key.request_header_version(version))
-            .map_err(|e| CloseReason::Decode {
-                key,
-                version,
-                reason: e.to_string(),
-            })?;
+        let Decoded {
+            key,
+            version,
+            correlation_id,
+            route,
+            header,
+            request,
+        } = decoded;
         if !self.client_id_logged {
             if let Some(id) = &header.client_id {
                 tracing::Span::current().record("client_id", id.as_str());
                 self.client_id_logged = true;
             }
         }
-        let request =
-            RequestKind::decode(key, &mut body, version).map_err(|e| CloseReason::Decode {
-                key,
-                version,
-                reason: e.to_string(),
-            })?;
         let span = tracing::debug_span!("request", api = ?key, version, correlation_id);
         let ctx = RequestContext {
             broker: &self.broker,
@@ -218,6 +197,61 @@ impl Connection {
                 reason,
             })
     }
+}
+
+/// A request decoded from its frame, ready for its route.
+#[derive(Debug)]
+pub(crate) struct Decoded {
+    pub(crate) key: ApiKey,
+    pub(crate) version: i16,
+    pub(crate) correlation_id: i32,
+    pub(crate) route: &'static dispatch::Route,
+    pub(crate) header: RequestHeader,
+    pub(crate) request: RequestKind,
+}
+
+/// Decode one frame (without its length prefix, at least `MIN_REQUEST` bytes: the frame reader
+/// guarantees it): the API key and version, the version gate, the request header and the body at
+/// the header's and body's versions. `Ok(Err(answer))` is the whole encoded answer to an
+/// ApiVersions request at an unsupported version (Kafka's v0 UNSUPPORTED_VERSION); an error
+/// closes the connection. Pure (no I/O), so the fuzz target `frame` runs exactly this.
+pub(crate) fn decode_request(frame: Bytes) -> Result<Result<Decoded, BytesMut>, CloseReason> {
+    let api_key_raw = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    let key =
+        ApiKey::try_from(api_key_raw).map_err(|()| CloseReason::UnknownApiKey(api_key_raw))?;
+    let Some(route) = dispatch::route(key) else {
+        return Err(CloseReason::UnknownApiKey(api_key_raw));
+    };
+    if !route.serves(version) {
+        if key == ApiKey::ApiVersions {
+            debug!(
+                version,
+                "unsupported ApiVersions version; answering with v0 UNSUPPORTED_VERSION"
+            );
+            let resp = dispatch::api_versions_unsupported();
+            return encode_response(key, 0, correlation_id, &resp.into()).map(Err);
+        }
+        return Err(CloseReason::UnsupportedVersion { key, version });
+    }
+    let decode_error = |e: anyhow::Error| CloseReason::Decode {
+        key,
+        version,
+        reason: e.to_string(),
+    };
+    let mut body = frame;
+    let header = RequestHeader::decode(&mut body, key.request_header_version(version))
+        .map_err(decode_error)?;
+    let request = RequestKind::decode(key, &mut body, version).map_err(decode_error)?;
+    Ok(Ok(Decoded {
+        key,
+        version,
+        correlation_id,
+        route,
+        header,
+        request,
+    }))
 }
 
 fn encode_response(

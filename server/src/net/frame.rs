@@ -33,7 +33,7 @@ pub(super) const MIN_REQUEST: usize = 8;
 
 /// Why reading a frame failed; each closes the connection.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum FrameError {
+pub(crate) enum FrameError {
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
     #[error("request size {size} is outside 8..={max} bytes (socket.request.max.bytes)")]
@@ -109,20 +109,7 @@ impl FrameReader {
         let mut started = !self.buf.is_empty();
         let mut lease: Option<MemoryLease> = None;
         loop {
-            if self.buf.len() >= 4 {
-                let size = i64::from(i32::from_be_bytes([
-                    self.buf[0],
-                    self.buf[1],
-                    self.buf[2],
-                    self.buf[3],
-                ]));
-                let len = usize::try_from(size)
-                    .ok()
-                    .filter(|l| (MIN_REQUEST..=self.max).contains(l))
-                    .ok_or(FrameError::BadSize {
-                        size,
-                        max: self.max,
-                    })?;
+            if let Some(len) = frame_len(&self.buf, self.max)? {
                 let granted = match lease.take() {
                     Some(l) => l,
                     None => match self.memory.try_take(len) {
@@ -186,6 +173,33 @@ impl FrameReader {
         } else {
             FrameError::Idle { ms }
         }
+    }
+}
+
+/// The length of the frame at the start of `buf` (without its 4-byte prefix), once the prefix
+/// has arrived: an error when it is outside `MIN_REQUEST..=max` (`socket.request.max.bytes`).
+pub(crate) fn frame_len(buf: &[u8], max: usize) -> Result<Option<usize>, FrameError> {
+    let Some(prefix) = buf.first_chunk::<4>() else {
+        return Ok(None);
+    };
+    let size = i64::from(i32::from_be_bytes(*prefix));
+    match usize::try_from(size) {
+        Ok(len) if (MIN_REQUEST..=max).contains(&len) => Ok(Some(len)),
+        _ => Err(FrameError::BadSize { size, max }),
+    }
+}
+
+/// Take the whole frame at the start of `buf` off it (without its length prefix), if it has
+/// arrived; `Ok(None)` while bytes are missing. The reader above does the same with memory and
+/// time bounds; this pure form is what the fuzz target `frame` drives.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn split_frame(buf: &mut BytesMut, max: usize) -> Result<Option<Bytes>, FrameError> {
+    match frame_len(buf, max)? {
+        Some(len) if buf.len() >= 4 + len => {
+            buf.advance(4);
+            Ok(Some(buf.split_to(len).freeze()))
+        }
+        _ => Ok(None),
     }
 }
 

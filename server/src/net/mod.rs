@@ -25,7 +25,11 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, info_span, warn, Instrument};
 
 use crate::context::Broker;
+#[cfg(feature = "fuzzing")]
+pub(crate) use connection::decode_request;
 use connection::Connection;
+#[cfg(feature = "fuzzing")]
+pub(crate) use frame::split_frame;
 use memory::MemoryPool;
 use quotas::ConnectionQuotas;
 

@@ -318,7 +318,7 @@ impl ReplicaManager {
 }
 
 /// Read Kafka's log-start-offset checkpoint; a missing file means no moved start offsets.
-fn read_start_checkpoint(path: &Path) -> io::Result<Vec<(String, i32, i64)>> {
+pub(crate) fn read_start_checkpoint(path: &Path) -> io::Result<Vec<(String, i32, i64)>> {
     let text = match fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
