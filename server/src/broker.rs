@@ -31,7 +31,7 @@ use crate::net::memory::MemoryPool;
 use crate::net::quotas::ConnectionQuotas;
 use crate::net::{self, Listener};
 use crate::producer_ids::ProducerIds;
-use crate::replica::{sync_partition, ReplicaManager};
+use crate::replica::{sync_partition, sync_partition_to, ReplicaManager};
 use crate::topics::{TopicError, Topics};
 use crate::txn::TxnCoordinator;
 
@@ -221,6 +221,7 @@ impl RunningBroker {
             shutdown.clone(),
         ));
         tracker.spawn(flush_task(broker.clone(), shutdown.clone()));
+        tracker.spawn(segment_flush_task(broker.clone(), shutdown.clone()));
         tracker.spawn(producer_expiry_task(broker.clone(), shutdown.clone()));
         tracker.spawn(group_tick_task(broker.clone(), shutdown.clone()));
         tracker.spawn(offsets_expiry_task(broker.clone(), shutdown.clone()));
@@ -260,6 +261,14 @@ impl RunningBroker {
         let replicas = self.broker.replicas.clone();
         let data_dir = self.data_dir;
         tokio::task::spawn_blocking(move || -> Result<(), BrokerError> {
+            let dir = replicas.log_dir();
+            if dir.is_offline() || dir.is_read_only() {
+                // Nothing to flush that could be trusted (or written): no clean-shutdown marker,
+                // so the next start recovers every log.
+                warn!(log_dir = %dir.path().display(), offline = dir.is_offline(),
+                    "log directory offline or read-only: logs not flushed, shutdown not marked clean");
+                return Ok(());
+            }
             replicas.close_all().map_err(TopicError::Storage)?;
             data_dir
                 .mark_clean_shutdown()
@@ -318,6 +327,29 @@ async fn flush_task(broker: Arc<Broker>, shutdown: CancellationToken) {
             if p.flush_due(now) && !p.is_deleted() {
                 if let Err(e) = sync_partition(&p).await {
                     error!(topic = %p.topic, partition = p.index, error = %e, "fsync failed");
+                }
+            }
+        }
+    }
+}
+
+/// fsyncs closed segments after a log rolls, as Kafka flushes a rolled segment
+/// asynchronously: off the append path (woken by the log directory, the fsync on a blocking
+/// thread through the group commit, so a failure takes the directory offline), and the recovery
+/// point moves only once the fsync succeeded. Recovery after a crash rescans only the last
+/// segments, so the closed ones must be durable.
+async fn segment_flush_task(broker: Arc<Broker>, shutdown: CancellationToken) {
+    let dir = broker.replicas.log_dir().clone();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = dir.wait_for_roll() => {}
+        }
+        for p in broker.replicas.all() {
+            let closed_end = p.active_segment_base();
+            if p.flushed_offset() < closed_end && !p.is_deleted() {
+                if let Err(e) = sync_partition_to(&p, closed_end).await {
+                    error!(topic = %p.topic, partition = p.index, error = %e, "fsync of closed segments failed");
                 }
             }
         }

@@ -48,7 +48,7 @@ pub use cleaner::{CleanPlan, CleanStats, CleanedSegments};
 pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::{Result, StorageError};
 pub use leader_epoch::LeaderEpochCache;
-pub use log::{AppendInfo, DeletedSegment, Log, ReadInfo, SliceInfo, SyncJob};
+pub use log::{is_disk_full, AppendInfo, DeletedSegment, Log, ReadInfo, SliceInfo, SyncJob};
 pub use producer_state::ProducerSnapshotEntry;
 pub use segment::FileSlice;
 pub use txn_index::AbortedTxn;

@@ -188,6 +188,17 @@ fn check_client_batches(headers: &[BatchHeader]) -> Result<()> {
     Ok(())
 }
 
+/// Whether an I/O error says the disk (or the quota) is full: ENOSPC or EDQUOT.
+pub fn is_disk_full(e: &io::Error) -> bool {
+    const ENOSPC: i32 = 28;
+    const EDQUOT: i32 = 122;
+    matches!(e.raw_os_error(), Some(ENOSPC | EDQUOT))
+        || matches!(
+            e.kind(),
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+        )
+}
+
 fn fsync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
@@ -309,7 +320,7 @@ impl Log {
         if log.producer_state.remove_stray_snapshots(&bases)? {
             log.dir_changes += 1;
         }
-        log.rebuild_producer_state(clean_shutdown)?;
+        log.rebuild_producer_state(clean_shutdown, true)?;
         Ok(log)
     }
 
@@ -322,7 +333,26 @@ impl Log {
     /// snapshots at the last two segment bases on the way and one at the log end. Snapshots are fsynced. Each
     /// replayed segment's `.txnindex` entries from the replay start on are rewritten from the replayed markers
     /// (Kafka's `LogSegment.recover` rebuilds them the same way).
-    fn rebuild_producer_state(&mut self, reload_from_clean_shutdown: bool) -> Result<()> {
+    ///
+    /// `at_open`: a snapshot that cannot be written because the disk is full is skipped with a warning (snapshots
+    /// only shorten the next recovery, which replays from an older one or from the log start), so a log can be
+    /// opened, and read, on a full disk.
+    fn rebuild_producer_state(
+        &mut self,
+        reload_from_clean_shutdown: bool,
+        at_open: bool,
+    ) -> Result<()> {
+        let dir = self.dir.clone();
+        let snapshot = |psm: &mut ProducerStateManager| -> Result<()> {
+            match psm.take_snapshot(true) {
+                Err(e) if at_open && is_disk_full(&e) => {
+                    tracing::warn!(dir = %dir.display(), offset = psm.map_end_offset(), error = %e,
+                        "disk full: producer snapshot not written while opening the log");
+                    Ok(())
+                }
+                r => r.map(|_| ()).map_err(StorageError::from),
+            }
+        };
         let (log_start, last_offset) = (self.log_start_offset(), self.log_end_offset());
         let mut to_snapshot: Vec<i64> = self.segments.keys().rev().take(2).copied().collect();
         to_snapshot.reverse();
@@ -331,7 +361,7 @@ impl Log {
         if psm.latest_snapshot_offset().is_none() && reload_from_clean_shutdown {
             for offset in to_snapshot.into_iter().chain([last_offset]) {
                 psm.update_map_end_offset(offset);
-                psm.take_snapshot(true)?;
+                snapshot(psm)?;
             }
         } else {
             psm.truncate_and_reload(log_start, last_offset)?;
@@ -346,7 +376,7 @@ impl Log {
                     let start = base.max(psm.map_end_offset()).max(log_start);
                     psm.update_map_end_offset(start);
                     if to_snapshot.contains(&base) {
-                        psm.take_snapshot(true)?;
+                        snapshot(psm)?;
                     }
                     let mut aborted = Vec::new();
                     seg.for_each_header_from(start, |h, whole| {
@@ -361,7 +391,7 @@ impl Log {
                 }
             }
             psm.update_map_end_offset(last_offset);
-            psm.take_snapshot(true)?;
+            snapshot(psm)?;
         }
         if self.producer_state.snapshot_offsets() != before {
             self.dir_changes += 1;
@@ -1069,7 +1099,7 @@ impl Log {
             }
             let removed = self.active_mut().truncate_to(offset, &config)?;
             tracing::info!(dir = %self.dir.display(), offset, bytes_removed = removed, "truncated log");
-            self.rebuild_producer_state(false)?;
+            self.rebuild_producer_state(false, false)?;
         }
         self.dir_changes += 1;
         self.recovery_point = self.recovery_point.min(offset);

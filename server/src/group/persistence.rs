@@ -68,6 +68,10 @@ pub(super) fn write_error(e: &TopicError) -> ResponseError {
             StorageError::MessageTooLarge { .. } | StorageError::RecordListTooLarge { .. },
         ) => ResponseError::InvalidCommitOffsetSize,
         TopicError::Unknown => ResponseError::CoordinatorNotAvailable,
+        // Kafka's coordinator maps KAFKA_STORAGE_ERROR (its log directory failed) to NOT_COORDINATOR.
+        TopicError::Storage(StorageError::Io(_)) | TopicError::Io(_) => {
+            ResponseError::NotCoordinator
+        }
         _ => ResponseError::UnknownServerError,
     }
 }
@@ -195,7 +199,7 @@ impl GroupCoordinator {
         if let Some(p) = p {
             if let Err(e) = sync_partition(&p).await {
                 error!(topic = %p.topic, partition = p.index, error = %e, "fsync of __consumer_offsets failed");
-                return Err(ResponseError::UnknownServerError);
+                return Err(ResponseError::NotCoordinator);
             }
         }
         Ok(())

@@ -23,7 +23,13 @@ pub(crate) async fn handle(
 ) -> FindCoordinatorResponse {
     let b = ctx.broker;
     let version = ctx.version;
-    let answer = if req.key_type == GROUP {
+    let answer = if b.replicas.log_dir().is_offline() {
+        // The coordinators' partitions live in the failed log directory: they have no leader.
+        (
+            ResponseError::CoordinatorNotAvailable.code(),
+            Some("the log directory is offline".to_string()),
+        )
+    } else if req.key_type == GROUP {
         let groups = b.groups.clone();
         match blocking(move || groups.ensure_offsets_topic()).await {
             Ok(_) => (0, None),

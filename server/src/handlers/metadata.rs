@@ -29,7 +29,10 @@ use crate::txn::TXN_TOPIC;
 const ALL_TOPIC_OPERATIONS: i32 =
     (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
 
-fn describe(t: &TopicImage, version: i16, with_ops: bool) -> MetadataResponseTopic {
+/// `offline`: the log directory failed, so (as Kafka's KRaft metadata cache reports a partition
+/// whose only replica is offline) every partition has no leader: LEADER_NOT_AVAILABLE, leader -1,
+/// this node in `offline_replicas`.
+fn describe(t: &TopicImage, version: i16, with_ops: bool, offline: bool) -> MetadataResponseTopic {
     let mut out = MetadataResponseTopic::default()
         .with_name(Some(TopicName(s(t.name.clone()))))
         .with_is_internal(is_internal_topic(&t.name))
@@ -37,12 +40,21 @@ fn describe(t: &TopicImage, version: i16, with_ops: bool) -> MetadataResponseTop
             t.partitions
                 .iter()
                 .map(|p| {
-                    MetadataResponsePartition::default()
+                    let replicas: Vec<BrokerId> =
+                        p.replicas.iter().copied().map(BrokerId).collect();
+                    let out = MetadataResponsePartition::default()
                         .with_partition_index(p.index)
                         .with_leader_id(BrokerId(p.leader))
                         .with_leader_epoch(p.leader_epoch)
-                        .with_replica_nodes(p.replicas.iter().copied().map(BrokerId).collect())
-                        .with_isr_nodes(p.isr.iter().copied().map(BrokerId).collect())
+                        .with_isr_nodes(p.isr.iter().copied().map(BrokerId).collect());
+                    if offline {
+                        out.with_error_code(ResponseError::LeaderNotAvailable.code())
+                            .with_leader_id(BrokerId(-1))
+                            .with_offline_replicas(replicas.clone())
+                            .with_replica_nodes(replicas)
+                    } else {
+                        out.with_replica_nodes(replicas)
+                    }
                 })
                 .collect(),
         );
@@ -74,6 +86,7 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> Me
     let b = ctx.broker;
     let version = ctx.version;
     let with_ops = req.include_topic_authorized_operations;
+    let offline = b.replicas.log_dir().is_offline();
     let mut topics = Vec::new();
     let requested = match req.topics {
         None => None,
@@ -83,7 +96,7 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> Me
     match requested {
         None => {
             for t in b.topics.all() {
-                topics.push(describe(&t, version, with_ops));
+                topics.push(describe(&t, version, with_ops, offline));
             }
         }
         Some(list) => {
@@ -119,7 +132,7 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> Me
                         .ok_or((None, ResponseError::UnknownTopicId)),
                 };
                 topics.push(match topic {
-                    Ok(t) => describe(&t, version, with_ops),
+                    Ok(t) => describe(&t, version, with_ops, offline),
                     Err((name, e)) => error_topic(name, rt.topic_id, e, version),
                 });
             }

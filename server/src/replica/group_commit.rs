@@ -35,6 +35,12 @@
 //! driver: round 1 done, take round 2, job covers LEO 15 ─ fsync ──────────────▶ C, D answered
 //! ```
 //!
+//! A failed fsync is never retried: it takes the partition's log directory offline
+//! ([`super::LogDir`]) before its round is answered, so no later round can acknowledge data the
+//! kernel may have dropped. While the directory is offline, requests are refused at once and
+//! queued rounds fail without an fsync; a round whose fsync succeeded while another log of the
+//! directory failed is failed too (nothing is acknowledged after the failure).
+//!
 //! Each partition counts its fsyncs ([`super::Partition::fsync_count`]) and logs one
 //! `debug` line per fsync with the offset it made durable and how many requests it answered.
 
@@ -44,7 +50,7 @@ use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
-use tracing::debug;
+use tracing::{debug, error};
 
 use super::purgatory::DelayedOperation;
 use super::Partition;
@@ -265,7 +271,9 @@ pub(crate) fn sync_to(
     p: &Arc<Partition>,
     end: i64,
 ) -> impl Future<Output = io::Result<()>> + Send + 'static {
+    let refused = p.log_dir().check().err();
     let wait = match p.group_commit().join(end, || p.flushed_offset()) {
+        _ if refused.is_some() => None,
         Joined::Durable => None,
         Joined::Wait(rx, spawn) => {
             if spawn {
@@ -282,9 +290,10 @@ pub(crate) fn sync_to(
     };
     let p = p.clone();
     async move {
-        match wait {
-            None => Ok(()),
-            Some(rx) => outcome(&p, rx).await,
+        match (wait, refused) {
+            (_, Some(e)) => Err(io::Error::other(e.to_string())),
+            (None, None) => Ok(()),
+            (Some(rx), None) => outcome(&p, rx).await,
         }
     }
 }
@@ -312,18 +321,30 @@ async fn drive(p: Arc<Partition>, mut guard: DriverGuard) {
     while let Some(started) = gc.start_next(|| p.sync_job().map(|j| (j.offset(), j))) {
         let Some(job) = started.job else { continue };
         let hook = gc.hook();
-        let result = match tokio::task::spawn_blocking(move || {
-            hook.map_or(Ok(()), |h| h())?;
-            job.run()
-        })
-        .await
-        {
-            Ok(Ok(flushed)) => {
-                p.mark_flushed(flushed, now_ms());
-                Ok(())
-            }
-            Ok(Err(e)) => Err(SyncFailure::from(&e)),
-            Err(e) => Err(SyncFailure::from(&io::Error::other(e))),
+        let dir = p.log_dir().clone();
+        let result = match dir.check() {
+            // Offline: an fsync that succeeds now proves nothing about what was dropped.
+            Err(e) => Err(SyncFailure::from(&io::Error::other(e.to_string()))),
+            Ok(()) => match tokio::task::spawn_blocking(move || {
+                hook.map_or(Ok(()), |h| h())?;
+                job.run()
+            })
+            .await
+            {
+                Ok(Ok(flushed)) => match dir.check() {
+                    Ok(()) => {
+                        p.mark_flushed(flushed, now_ms());
+                        Ok(())
+                    }
+                    Err(e) => Err(SyncFailure::from(&io::Error::other(e.to_string()))),
+                },
+                Ok(Err(e)) => {
+                    dir.fail("fsync", &e);
+                    error!(topic = %p.topic, partition = p.index, error = %e, "fsync failed");
+                    Err(SyncFailure::from(&e))
+                }
+                Err(e) => Err(SyncFailure::from(&io::Error::other(e))),
+            },
         };
         let ok = result.is_ok();
         let (offset, waiters) = gc.finish(result);

@@ -10,11 +10,14 @@
 //! - [`purgatory`] is the one mechanism for requests that wait on a partition: a Fetch below
 //!   `min_bytes`, a Produce waiting for its data to be replicated (acks=all), an fsync.
 //! - `group_commit` shares fsyncs among concurrent requests.
+//! - [`LogDir`] (`log_dir.rs`) is the log directory's health: the first fsync or write error
+//!   takes it offline (Kafka's `LogDirFailureChannel`), after which nothing is acknowledged.
 //!
 //! Layering: handlers and coordinators call down into this module; it calls down into
 //! `minikafka-storage`; it knows topic configs only as the [`LogConfig`] it is handed.
 
 mod group_commit;
+mod log_dir;
 mod partition;
 pub mod purgatory;
 
@@ -35,6 +38,7 @@ use purgatory::{Attempt, DelayedOperation};
 
 pub use group_commit::FsyncHook;
 pub(crate) use group_commit::{sync_partition, sync_partition_to};
+pub use log_dir::LogDir;
 pub use partition::{AppendOrigin, Isolation, LogReadResult, Partition};
 
 /// Kafka's file of log start offsets moved by DeleteRecords (`0`, count, `topic partition offset`
@@ -65,6 +69,8 @@ pub struct AppendEntry<'a> {
 #[derive(Debug)]
 pub struct ReplicaManager {
     data_dir: PathBuf,
+    /// The one log directory (the data directory) and its health.
+    log_dir: Arc<LogDir>,
     node_id: i32,
     partitions: RwLock<HashMap<(Uuid, i32), Arc<Partition>>>,
 }
@@ -78,9 +84,15 @@ impl ReplicaManager {
     pub fn new(data_dir: &Path, node_id: i32) -> ReplicaManager {
         ReplicaManager {
             data_dir: data_dir.to_path_buf(),
+            log_dir: Arc::new(LogDir::new(data_dir)),
             node_id,
             partitions: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// The log directory every partition lives in.
+    pub fn log_dir(&self) -> &Arc<LogDir> {
+        &self.log_dir
     }
 
     fn map(&self) -> RwLockReadGuard<'_, HashMap<(Uuid, i32), Arc<Partition>>> {
@@ -102,19 +114,37 @@ impl ReplicaManager {
         new: bool,
     ) -> Result<Arc<Partition>, StorageError> {
         let dir = partition_dir(&self.data_dir, topic, index);
+        if new {
+            self.log_dir.check_writable()?;
+        }
         if new && dir.exists() {
             warn!(dir = %dir.display(), "removing stale partition directory left by an earlier topic");
             fs::remove_dir_all(&dir)?;
         }
-        let p = Partition::open(&dir, topic, topic_id, index, config, clean, self.node_id)?;
+        let p = Partition::open(
+            &dir,
+            topic,
+            topic_id,
+            index,
+            config,
+            clean,
+            self.node_id,
+            self.log_dir.clone(),
+        );
+        let p = self.log_dir.guard("open log", p)?;
         let meta = dir.join("partition.metadata");
         if !meta.exists() {
-            write_atomically(
+            let written = write_atomically(
                 &meta,
                 format!("version: 0\ntopic_id: {}\n", kafka_uuid_string(topic_id)).as_bytes(),
-            )?;
+            );
+            self.log_dir.guard_io("partition.metadata write", written)?;
         }
-        p.make_leader(p.next_leader_epoch())?;
+        if new {
+            p.make_leader(p.next_leader_epoch())?;
+        } else {
+            p.make_leader_at_start(p.next_leader_epoch())?;
+        }
         let p = Arc::new(p);
         self.partitions
             .write()
@@ -230,6 +260,12 @@ impl ReplicaManager {
             self.wait_for_replication(timeout, &entries, &mut results)
                 .await;
         }
+        // Nothing is acknowledged once the log directory failed, even data appended before.
+        if let Err(e) = self.log_dir.check() {
+            for r in results.iter_mut().filter(|r| r.is_ok()) {
+                *r = Err(AppendError::Sync(io::Error::other(e.to_string())));
+            }
+        }
         results
     }
 
@@ -273,6 +309,9 @@ impl ReplicaManager {
     /// Persist every partition's moved log start offset (Kafka's
     /// `log-start-offset-checkpoint`). Blocking.
     pub fn write_start_checkpoint(&self) -> io::Result<()> {
+        if let Err(e) = self.log_dir.check_writable() {
+            return Err(io::Error::other(e.to_string()));
+        }
         let mut text = String::new();
         let mut lines = 0;
         for p in self.all() {
@@ -282,10 +321,12 @@ impl ReplicaManager {
                 lines += 1;
             }
         }
-        write_atomically(
+        let written = write_atomically(
             &self.data_dir.join(LOG_START_CHECKPOINT),
             format!("0\n{lines}\n{text}").as_bytes(),
-        )
+        );
+        self.log_dir
+            .guard_io("log-start-offset-checkpoint write", written)
     }
 
     /// Apply the persisted log start offsets to the open partitions (at start). Blocking.
@@ -303,8 +344,11 @@ impl ReplicaManager {
         Ok(())
     }
 
-    /// Flush, fsync and close every log (clean shutdown). Blocking.
+    /// Flush, fsync and close every log (clean shutdown). Blocking. With the log directory
+    /// offline (or read-only) nothing is flushed and the error says so: the caller must not
+    /// mark the shutdown clean, so the next start recovers every log.
     pub fn close_all(&self) -> Result<(), StorageError> {
+        self.log_dir.check_writable()?;
         let mut first_err = None;
         for p in self.all() {
             if let Err(e) = p.close() {

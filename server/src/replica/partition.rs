@@ -23,7 +23,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use kafka_protocol::error::ResponseError;
 use minikafka_storage::batch::{iter_headers, BatchHeader};
@@ -35,6 +35,7 @@ use tracing::info;
 use uuid::Uuid;
 
 use super::group_commit::GroupCommit;
+use super::log_dir::LogDir;
 use super::purgatory::{DelayedOperation, WatchList};
 
 /// Who is appending: a client's Produce, or a coordinator writing its own records (Kafka's
@@ -111,6 +112,8 @@ pub struct Partition {
     deleted: AtomicBool,
     /// Shares fsyncs among concurrent requests that need this log durable.
     group_commit: GroupCommit,
+    /// The log directory: an I/O error here takes it offline, and then nothing is served.
+    log_dir: Arc<LogDir>,
 }
 
 fn unpoison<T>(r: Result<T, PoisonError<T>>) -> T {
@@ -121,6 +124,7 @@ impl Partition {
     /// Open (recovering if `clean` is false) the log in `dir` and its leader-epoch cache.
     /// A partition written before the cache existed gets one with its data under epoch 0. The
     /// partition is not led until [`Partition::make_leader`]. Blocking file I/O.
+    #[allow(clippy::too_many_arguments)]
     pub fn open(
         dir: &Path,
         topic: &str,
@@ -129,6 +133,7 @@ impl Partition {
         config: LogConfig,
         clean: bool,
         node_id: i32,
+        log_dir: Arc<LogDir>,
     ) -> Result<Partition, StorageError> {
         let log = Log::open(dir, config, clean)?;
         let start = log.log_start_offset();
@@ -170,6 +175,7 @@ impl Partition {
             durable: WatchList::default(),
             deleted: AtomicBool::new(false),
             group_commit: GroupCommit::default(),
+            log_dir,
         })
     }
 
@@ -197,9 +203,26 @@ impl Partition {
     /// the only in-sync replica and the high watermark the log end offset. Blocking (writes the
     /// checkpoint).
     pub fn make_leader(&self, epoch: i32) -> Result<(), StorageError> {
+        self.lead(epoch, false)
+    }
+
+    /// [`Partition::make_leader`] for an existing log at start-up: on a full disk the epoch is
+    /// taken in memory only and the log directory becomes read-only (nothing is appended under
+    /// the unrecorded epoch; the next start records its own).
+    pub(crate) fn make_leader_at_start(&self, epoch: i32) -> Result<(), StorageError> {
+        self.lead(epoch, true)
+    }
+
+    fn lead(&self, epoch: i32, at_start: bool) -> Result<(), StorageError> {
         let log = self.write_log();
         let end = log.log_end_offset();
-        self.epochs().assign(epoch, end)?;
+        let assigned = self.epochs().assign(epoch, end);
+        let what = "leader-epoch checkpoint write";
+        if at_start {
+            self.log_dir.tolerate_full_at_start(what, assigned)?;
+        } else {
+            self.log_dir.guard(what, assigned)?;
+        }
         self.leader_epoch.store(epoch, Ordering::Release);
         *unpoison(self.isr.lock()) = vec![self.node_id];
         self.high_watermark.store(end, Ordering::Release);
@@ -254,8 +277,12 @@ impl Partition {
 
     /// Check a request's `current_leader_epoch` (-1: not given) against ours, as Kafka's
     /// `Partition.checkCurrentLeaderEpoch`: older → FENCED_LEADER_EPOCH, newer →
-    /// UNKNOWN_LEADER_EPOCH.
+    /// UNKNOWN_LEADER_EPOCH. A partition whose log directory is offline is not served at any
+    /// epoch: KAFKA_STORAGE_ERROR (Kafka's `getPartitionOrException` checks that first).
     pub fn check_leader_epoch(&self, current: i32) -> Result<(), ResponseError> {
+        if self.log_dir.is_offline() {
+            return Err(ResponseError::KafkaStorageError);
+        }
         let ours = self.leader_epoch();
         if current == -1 || current == ours {
             Ok(())
@@ -281,12 +308,18 @@ impl Partition {
         now_ms: i64,
     ) -> Result<AppendInfo, StorageError> {
         let mut log = self.write_log();
+        self.log_dir.check_writable()?;
         let epoch = self.leader_epoch();
-        let info = match origin {
-            AppendOrigin::Client => log.append(records, epoch, now_ms)?,
-            AppendOrigin::Coordinator => log.append_from_coordinator(records, epoch, now_ms)?,
-        };
+        let segments = log.segment_count();
+        let info = self.log_dir.guard(
+            "append",
+            match origin {
+                AppendOrigin::Client => log.append(records, epoch, now_ms),
+                AppendOrigin::Coordinator => log.append_from_coordinator(records, epoch, now_ms),
+            },
+        )?;
         self.maybe_increment_high_watermark(&log);
+        self.note_roll(&log, segments);
         drop(log);
         if !info.duplicate {
             self.appended.check_and_complete();
@@ -305,15 +338,21 @@ impl Partition {
         now_ms: i64,
     ) -> Result<AppendInfo, StorageError> {
         let mut log = self.write_log();
-        let info = log.append_txn_marker(
-            producer_id,
-            producer_epoch,
-            coordinator_epoch,
-            marker,
-            self.leader_epoch(),
-            now_ms,
+        self.log_dir.check_writable()?;
+        let segments = log.segment_count();
+        let info = self.log_dir.guard(
+            "append",
+            log.append_txn_marker(
+                producer_id,
+                producer_epoch,
+                coordinator_epoch,
+                marker,
+                self.leader_epoch(),
+                now_ms,
+            ),
         )?;
         self.maybe_increment_high_watermark(&log);
+        self.note_roll(&log, segments);
         drop(log);
         self.appended.check_and_complete();
         Ok(info)
@@ -329,6 +368,7 @@ impl Partition {
         min_one: bool,
         isolation: Isolation,
     ) -> Result<LogReadResult, StorageError> {
+        self.log_dir.check()?;
         let log = self.read_log();
         let hw = self.high_watermark();
         let lso = log.last_stable_offset().min(hw);
@@ -364,6 +404,7 @@ impl Partition {
         const EARLIEST: i64 = -2;
         const MAX_TIMESTAMP: i64 = -3;
         const EARLIEST_LOCAL: i64 = -4;
+        self.log_dir.check()?;
         let log = self.read_log();
         let hw = self.high_watermark();
         let fetchable = match isolation {
@@ -431,13 +472,21 @@ impl Partition {
         now_ms: i64,
     ) -> Result<Vec<DeletedSegment>, (StorageError, &'static str)> {
         let mut log = self.write_log();
-        log.maybe_roll(now_ms).map_err(|e| (e, "segment roll"))?;
-        let deleted = log
-            .enforce_retention(now_ms)
+        let dir = &self.log_dir;
+        if dir.check_writable().is_err() {
+            // Offline or read-only: nothing may change on disk (the cause was logged once).
+            return Ok(Vec::new());
+        }
+        let segments = log.segment_count();
+        dir.guard("segment roll", log.maybe_roll(now_ms))
+            .map_err(|e| (e, "segment roll"))?;
+        self.note_roll(&log, segments);
+        let deleted = dir
+            .guard("retention", log.enforce_retention(now_ms))
             .map_err(|e| (e, "retention"))?;
         if !deleted.is_empty() {
-            self.epochs()
-                .truncate_from_start(log.log_start_offset())
+            let truncated = self.epochs().truncate_from_start(log.log_start_offset());
+            dir.guard("leader-epoch checkpoint write", truncated)
                 .map_err(|e| (e, "leader-epoch checkpoint"))?;
         }
         Ok(deleted)
@@ -450,11 +499,16 @@ impl Partition {
         offset: i64,
     ) -> Result<(Vec<DeletedSegment>, i64), StorageError> {
         let mut log = self.write_log();
+        self.log_dir.check_writable()?;
         // After an unclean shutdown the log may end below a recorded start: clamp.
         let offset = offset.min(log.log_end_offset());
-        let deleted = log.advance_log_start_offset(offset)?;
+        let deleted = self
+            .log_dir
+            .guard("log start offset", log.advance_log_start_offset(offset))?;
         let start = log.log_start_offset();
-        self.epochs().truncate_from_start(start)?;
+        let truncated = self.epochs().truncate_from_start(start);
+        self.log_dir
+            .guard("leader-epoch checkpoint write", truncated)?;
         Ok((deleted, start))
     }
 
@@ -475,15 +529,20 @@ impl Partition {
     /// One clean: plan under the read lock, run without a lock, commit under the write lock.
     /// `None` when nothing is cleanable or the topic was deleted meanwhile. Blocking.
     pub fn clean(&self, now_ms: i64) -> Result<Option<CleanStats>, StorageError> {
+        if self.log_dir.check_writable().is_err() {
+            return Ok(None);
+        }
         let Some(plan) = self.read_log().plan_clean(now_ms)? else {
             return Ok(None);
         };
-        let cleaned = plan.run()?;
+        let cleaned = self.log_dir.guard("log clean", plan.run())?;
         if self.is_deleted() {
             cleaned.discard();
             return Ok(None);
         }
-        let stats = self.write_log().commit_clean(cleaned)?;
+        let stats = self
+            .log_dir
+            .guard("log clean", self.write_log().commit_clean(cleaned))?;
         Ok(Some(stats))
     }
 
@@ -493,6 +552,7 @@ impl Partition {
         &self,
         mut f: impl FnMut(&BatchHeader, &[u8]),
     ) -> Result<(), StorageError> {
+        self.log_dir.check()?;
         let log = self.read_log();
         let mut offset = log.log_start_offset();
         let end = log.log_end_offset();
@@ -512,9 +572,13 @@ impl Partition {
         Ok(())
     }
 
-    /// Flush and fsync the log (clean shutdown). Blocking.
+    /// Flush and fsync the log (clean shutdown). Blocking. Refused when the log directory is
+    /// offline (a retried fsync proves nothing) or read-only.
     pub fn close(&self) -> Result<(), StorageError> {
-        self.write_log().close_in_place()
+        let mut log = self.write_log();
+        self.log_dir.check_writable()?;
+        self.log_dir
+            .guard("flush at shutdown", log.close_in_place())
     }
 
     /// Mark the partition deleted (its topic is gone) and remove its files by renaming the
@@ -563,6 +627,27 @@ impl Partition {
     /// Record a finished fsync (group commit driver).
     pub(super) fn mark_flushed(&self, offset: i64, now_ms: i64) {
         self.write_log().mark_flushed(offset, now_ms);
+    }
+
+    /// The partition's log directory.
+    pub fn log_dir(&self) -> &Arc<LogDir> {
+        &self.log_dir
+    }
+
+    /// The base offset of the active segment: every segment below it is closed.
+    pub fn active_segment_base(&self) -> i64 {
+        self.read_log()
+            .segments()
+            .last()
+            .map_or(0, minikafka_storage::segment::Segment::base_offset)
+    }
+
+    /// A write under the log lock added a segment (a roll): have the closed one fsynced in the
+    /// background (Kafka flushes a rolled segment asynchronously).
+    fn note_roll(&self, log: &Log, segments_before: usize) {
+        if log.segment_count() > segments_before {
+            self.log_dir.segment_rolled();
+        }
     }
 
     /// fsyncs of this partition's log started by the group commit so far (produce, offset and

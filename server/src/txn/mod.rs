@@ -299,7 +299,8 @@ impl TxnCoordinator {
             seen.push(key);
             if let Err(e) = sync_partition(&p).await {
                 error!(topic = %p.topic, partition = p.index, error = %e, "fsync failed; transaction step not acknowledged");
-                return Err(ResponseError::KafkaStorageError);
+                // As Kafka's transaction state manager maps KAFKA_STORAGE_ERROR.
+                return Err(ResponseError::NotCoordinator);
             }
         }
         Ok(())
