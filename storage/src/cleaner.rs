@@ -232,9 +232,14 @@ fn for_each_batch(
     }
 }
 
-/// The uncompressed records payload of a stored batch.
-fn payload(whole: &[u8], h: &BatchHeader) -> Result<Vec<u8>> {
-    batch::decompress(h.try_compression()?, &whole[BatchHeader::SIZE..h.size()])
+/// The uncompressed records payload of a stored batch, at most `limit` bytes ([`batch::decompressed_limit`]): a
+/// bomb fails the clean instead of exhausting memory.
+fn payload(whole: &[u8], h: &BatchHeader, limit: usize) -> Result<Vec<u8>> {
+    batch::decompress(
+        h.try_compression()?,
+        &whole[BatchHeader::SIZE..h.size()],
+        limit,
+    )
 }
 
 /// What happens to one batch.
@@ -334,8 +339,8 @@ impl CleanPlan {
                 {
                     return Ok(());
                 }
-                let data = payload(whole, h)?;
-                batch::walk_records_with(&data, h.records_count, false, |r| {
+                let limit = batch::decompressed_limit(self.config.max_message_bytes);
+                batch::for_each_record(whole, h, limit, false, |_, r| {
                     let offset = h.base_offset + i64::from(r.offset_delta);
                     if let (Some(key), true) =
                         (r.key, (self.first_dirty..self.end_offset).contains(&offset))
@@ -396,7 +401,11 @@ impl CleanPlan {
         if h.is_control() {
             return Ok(Filtered::Keep);
         }
-        let data = payload(whole, h)?;
+        let data = payload(
+            whole,
+            h,
+            batch::decompressed_limit(self.config.max_message_bytes),
+        )?;
         let aborted = h.last_offset() < self.end_offset && self.is_aborted(h);
         let horizon_passed = h.delete_horizon_ms().is_some_and(|t| self.now_ms >= t);
         let mut kept = Vec::new();
