@@ -237,3 +237,54 @@ async fn a_bomb_on_disk_neither_stops_the_start_nor_exhausts_memory() {
     assert!(peak < 1 << 30, "peak RSS {peak} bytes");
     b.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn records_without_a_key_are_named_in_record_errors_on_a_compacted_topic() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), &[]).await;
+    let mut c = Client::connect(&b).await;
+    let configs = [("cleanup.policy", "compact")];
+    assert_eq!(
+        c.call(create_req("c", 1, 1, &configs), 7).await.topics[0].error_code,
+        0
+    );
+    let now = minikafka::clock::now_ms();
+    for codec in [Compression::None, Compression::Lz4] {
+        let mut recs = records(5, now);
+        recs[1].key = None;
+        recs[3].key = None;
+        let r = c
+            .call(
+                produce_req("c", 0, build_batch(0, now, &recs, codec), -1),
+                9,
+            )
+            .await;
+        let p = &r.responses[0].partition_responses[0];
+        assert_eq!(
+            p.error_code,
+            ResponseError::InvalidRecord.code(),
+            "{codec:?}"
+        );
+        let named: Vec<(i32, String)> = p
+            .record_errors
+            .iter()
+            .map(|e| {
+                let m = e.batch_index_error_message.as_ref().unwrap();
+                (e.batch_index, m.to_string())
+            })
+            .collect();
+        let message = "Compacted topic cannot accept message without key in topic partition c-0.";
+        assert_eq!(
+            named,
+            vec![(1, message.to_string()), (3, message.to_string())],
+            "{codec:?}"
+        );
+        let summary = p.error_message.as_ref().unwrap().to_string();
+        assert!(
+            summary.starts_with("One or more records have been rejected due to 2 record errors"),
+            "{summary}"
+        );
+    }
+    assert_eq!(log_end(&mut c, "c").await, 0, "nothing was written");
+    b.shutdown().await.unwrap();
+}

@@ -339,13 +339,9 @@ pub fn iter_headers(buf: &[u8]) -> impl Iterator<Item = Result<(usize, BatchHead
 }
 
 /// Indexes (within the batch) of the records with a null key, for a compacted topic's check (Kafka's
-/// `LogValidator.validateKey`), streamed within `limit` decompressed bytes. Control batches are never checked
-/// (their keys are the control type).
-pub(crate) fn null_key_records(
-    batch: &[u8],
-    header: &BatchHeader,
-    limit: usize,
-) -> Result<Vec<usize>> {
+/// `LogValidator.validateKey`; the broker names them in the Produce response's `record_errors`), streamed within
+/// `limit` decompressed bytes. Control batches are never checked (their keys are the control type).
+pub fn null_key_records(batch: &[u8], header: &BatchHeader, limit: usize) -> Result<Vec<usize>> {
     let mut found = Vec::new();
     if header.is_control() {
         return Ok(found);
