@@ -1229,6 +1229,7 @@ impl Log {
                     m
                 }),
             fail_point: None,
+            key_map_bytes: crate::cleaner::DEFAULT_DEDUPE_BUFFER_SIZE,
         }))
     }
 
