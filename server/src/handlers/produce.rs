@@ -1,6 +1,6 @@
 //! Produce: resolve each partition (a client never appends to an internal topic:
 //! INVALID_TOPIC_EXCEPTION, as Kafka), check transactional batches with the transaction
-//! coordinator, and hand the record sets (raw bytes, never decompressed) to the replica layer's
+//! coordinator, and hand the record sets (raw bytes) to the replica layer's
 //! one entry point, [`crate::replica::ReplicaManager::append_records`], which appends them as
 //! leader and waits for what `acks` promises: for logs whose `flush.messages` is reached, an
 //! fsync covering the request's own last offset (a failed fsync answers KAFKA_STORAGE_ERROR);
@@ -12,6 +12,11 @@
 //! translates them for produce: not in the transaction → TRANSACTION_ABORTABLE (v11+) or
 //! INVALID_TXN_STATE; an old epoch → INVALID_PRODUCER_EPOCH; a transaction being ended →
 //! NOT_ENOUGH_REPLICAS (retriable for every client).
+//!
+//! A record set the log's validation (Kafka's `LogValidator`) refuses is answered with its error
+//! (CORRUPT_MESSAGE for a compression bomb or broken codec data, INVALID_RECORD for a record
+//! count, offset delta or record structure that lies); records without a key in a compacted
+//! topic are also named one by one in `record_errors` (KIP-467).
 
 use std::time::Duration;
 

@@ -1,5 +1,6 @@
-//! Record-batch compression codecs (attributes bits 0–2), used only off the produce/fetch path: building batches
-//! for tests and tools, and decoding records for timestamp lookups. Stored batches are never recompressed.
+//! Record-batch compression codecs (attributes bits 0–2): compressing for the batch builder, and bounded streaming
+//! decoders ([`decoder`], at most [`decompressed_limit`] bytes per batch) for everything that reads records
+//! ([`super::stream`]). Stored batches are never recompressed.
 //!
 //! * gzip: a gzip stream (`flate2`); concatenated members are accepted on decode.
 //! * snappy: Java clients write the xerial `SnappyOutputStream` framing (magic `\x82SNAPPY\0`, two big-endian

@@ -1,5 +1,6 @@
-//! Kafka's v2 record batch (`DefaultRecordBatch`, magic 2): header parsing, validation without decompression,
-//! in-place offset/epoch/timestamp patching, record decoding for tools and timestamp lookups, and transaction
+//! Kafka's v2 record batch (`DefaultRecordBatch`, magic 2): header parsing, validation (compressed records
+//! streamed within a decompressed-size limit, [`visit_records`]), in-place offset/epoch/timestamp patching,
+//! record decoding for tools and timestamp lookups, and transaction
 //! markers (control records: [`build_txn_marker`], [`parse_control_batch`]).
 //!
 //! Layout (big-endian; the CRC-32C covers `attributes` to the end of the batch):
@@ -229,7 +230,7 @@ pub(crate) fn crc_matches(batch: &[u8], header: &BatchHeader) -> bool {
 ///
 /// Every batch: length framing exact (no trailing partial bytes), magic 2, size at most `max_message_bytes`,
 /// CRC-32C over attributes..end, a defined compression codec, `records_count >= 1`,
-/// `last_offset_delta == records_count - 1`, and its records walked ([`for_each_record`]): exactly
+/// `last_offset_delta == records_count - 1`, and its records walked (as [`visit_records`] does): exactly
 /// `records_count` well-formed records with offset deltas 0, 1, 2… and nothing after the last. Compressed
 /// payloads are streamed, one record in memory at a time, and may expand to at most
 /// [`decompressed_limit`]`(max_message_bytes)` bytes.
