@@ -27,8 +27,9 @@
 //!    leader-epoch cache, cleaner), plus the leaf modules [`config`], [`meta`] (data-directory
 //!    lock, `meta.properties`) and [`clock`].
 //!
-//! Record batches stay raw bytes end to end: a Produce's batches are validated without
-//! decompression and written as received (after the base offset is set), and a Fetch returns
+//! Record batches stay raw bytes end to end: a Produce's batches are validated (compressed
+//! records streamed, within a decompressed-size limit) and written as received (after the base
+//! offset is set), and a Fetch returns
 //! the stored bytes, sent from the segment files without a copy through user space. Storage (`minikafka-storage`) knows nothing of the wire protocol.
 //!
 //! ```no_run

@@ -1,5 +1,6 @@
 //! The background log cleaner (Kafka's `LogCleaner` thread): every `log.cleaner.backoff.ms`, each partition
-//! whose `cleanup.policy` contains `compact` is compacted by [`minikafka_storage::cleaner`], through the replica layer
+//! whose `cleanup.policy` contains `compact` is compacted by [`minikafka_storage::cleaner`] (its key map bounded by
+//! `log.cleaner.dedupe.buffer.size`), through the replica layer
 //! ([`crate::replica::Partition::clean`]).
 //!
 //! One partition at a time, in three steps so that produce and fetch are blocked only briefly: the plan is
@@ -37,7 +38,8 @@ pub(crate) async fn cleaner_task(broker: Arc<Broker>, shutdown: CancellationToke
                 continue;
             }
             let part = Arc::clone(&p);
-            match tokio::task::spawn_blocking(move || part.clean(now_ms())).await {
+            let key_map = broker.config.cleaner_dedupe_buffer_size;
+            match tokio::task::spawn_blocking(move || part.clean(now_ms(), key_map)).await {
                 Ok(Ok(Some(s))) => info!(
                     topic = %p.topic,
                     partition = p.index,

@@ -163,6 +163,9 @@ pub struct CleanPlan {
     /// segment's `.txnindex`, in offset order.
     pub(crate) aborted: HashMap<i64, Vec<(i64, i64)>>,
     pub(crate) fail_point: Option<FailPoint>,
+    /// `log.cleaner.dedupe.buffer.size`: bytes the key map may hold ([`KEY_MAP_ENTRY_OVERHEAD`] + key length per
+    /// key).
+    pub(crate) key_map_bytes: usize,
 }
 
 /// One cleaned segment written as `.cleaned` files, replacing the old segments `replaces`.
@@ -232,10 +235,22 @@ fn for_each_batch(
     }
 }
 
-/// The uncompressed records payload of a stored batch.
-fn payload(whole: &[u8], h: &BatchHeader) -> Result<Vec<u8>> {
-    batch::decompress(h.try_compression()?, &whole[BatchHeader::SIZE..h.size()])
+/// The uncompressed records payload of a stored batch, at most `limit` bytes ([`batch::decompressed_limit`]): a
+/// bomb fails the clean instead of exhausting memory.
+fn payload(whole: &[u8], h: &BatchHeader, limit: usize) -> Result<Vec<u8>> {
+    batch::decompress(
+        h.try_compression()?,
+        &whole[BatchHeader::SIZE..h.size()],
+        limit,
+    )
 }
+
+/// Kafka's default `log.cleaner.dedupe.buffer.size` (128 MiB, for all cleaner threads; minikafka has one).
+pub const DEFAULT_DEDUPE_BUFFER_SIZE: usize = 128 << 20;
+
+/// What one key costs in the key map besides its bytes: its offset and the map's bookkeeping (Kafka's map
+/// costs 24 bytes per entry: a 16-byte hash and the offset).
+pub const KEY_MAP_ENTRY_OVERHEAD: usize = 32;
 
 /// What happens to one batch.
 enum Filtered {
@@ -256,6 +271,16 @@ impl CleanPlan {
         self
     }
 
+    /// Bound the key map to `bytes` (`log.cleaner.dedupe.buffer.size`, default
+    /// [`DEFAULT_DEDUPE_BUFFER_SIZE`]). As Kafka's cleaner, when the dirty section's keys do not fit, only the
+    /// prefix whose keys fit is cleaned (the range ends at the first record whose new key does not fit; at least
+    /// one key is always taken, so every round makes progress) and the next round continues from there.
+    #[must_use]
+    pub fn with_dedupe_buffer_size(mut self, bytes: usize) -> Self {
+        self.key_map_bytes = bytes;
+        self
+    }
+
     /// First dirty offset and end of the cleanable range `[first_dirty, end)`.
     pub fn range(&self) -> (i64, i64) {
         (self.first_dirty, self.end_offset)
@@ -263,13 +288,15 @@ impl CleanPlan {
 
     /// Build the key map, then write the cleaned segments as fsynced `.cleaned` files. Blocking I/O; takes no
     /// lock (reads the old segments through their file handles).
-    pub fn run(self) -> Result<CleanedSegments> {
+    pub fn run(mut self) -> Result<CleanedSegments> {
+        let (map, end) = self.build_offset_map()?;
+        // Records from `end` on are not deduplicated this round (the key map is full); they are kept.
+        self.end_offset = end;
         let mut stats = CleanStats {
             first_dirty_offset: self.first_dirty,
             end_offset: self.end_offset,
             ..CleanStats::default()
         };
-        let map = self.build_offset_map()?;
         stats.dirty_keys = map.len();
         let mut outputs = Vec::new();
         let mut min_horizon: Option<i64> = None;
@@ -322,31 +349,47 @@ impl CleanPlan {
         Ok(cleaned)
     }
 
-    /// Key → offset of its latest record in `[first_dirty, end_offset)`.
-    fn build_offset_map(&self) -> Result<HashMap<Vec<u8>, i64>> {
-        let mut map = HashMap::new();
+    /// Key → offset of its latest record in `[first_dirty, end)`, and `end`: `end_offset`, or earlier if the map
+    /// reached `key_map_bytes` (the offset of the first record whose new key did not fit).
+    fn build_offset_map(&self) -> Result<(HashMap<Vec<u8>, i64>, i64)> {
+        let mut map: HashMap<Vec<u8>, i64> = HashMap::new();
+        let mut used = 0usize;
+        let mut end = self.end_offset;
+        let limit = batch::decompressed_limit(self.config.max_message_bytes);
         for src in self.sources.iter().filter(|s| s.next > self.first_dirty) {
             for_each_batch(src, |whole, h| {
-                if h.is_control()
+                if h.base_offset >= end
+                    || h.is_control()
                     || h.records_count == 0
                     || h.last_offset() < self.first_dirty
                     || self.is_aborted(h)
                 {
                     return Ok(());
                 }
-                let data = payload(whole, h)?;
-                batch::walk_records_with(&data, h.records_count, false, |r| {
+                batch::for_each_record(whole, h, limit, false, |_, r| {
                     let offset = h.base_offset + i64::from(r.offset_delta);
-                    if let (Some(key), true) =
-                        (r.key, (self.first_dirty..self.end_offset).contains(&offset))
-                    {
-                        map.insert(key.to_vec(), offset);
+                    let Some(key) = r.key else {
+                        return Ok(());
+                    };
+                    if !(self.first_dirty..end).contains(&offset) {
+                        return Ok(());
                     }
+                    if let Some(latest) = map.get_mut(key) {
+                        *latest = offset;
+                        return Ok(());
+                    }
+                    let cost = KEY_MAP_ENTRY_OVERHEAD + key.len();
+                    if !map.is_empty() && used + cost > self.key_map_bytes {
+                        end = offset;
+                        return Ok(());
+                    }
+                    used += cost;
+                    map.insert(key.to_vec(), offset);
                     Ok(())
                 })
             })?;
         }
-        Ok(map)
+        Ok((map, end))
     }
 
     /// Kafka's `groupSegmentsBySize`: runs of adjacent segments whose sizes sum to at most `segment.bytes` and
@@ -396,7 +439,11 @@ impl CleanPlan {
         if h.is_control() {
             return Ok(Filtered::Keep);
         }
-        let data = payload(whole, h)?;
+        let data = payload(
+            whole,
+            h,
+            batch::decompressed_limit(self.config.max_message_bytes),
+        )?;
         let aborted = h.last_offset() < self.end_offset && self.is_aborted(h);
         let horizon_passed = h.delete_horizon_ms().is_some_and(|t| self.now_ms >= t);
         let mut kept = Vec::new();
@@ -578,4 +625,66 @@ pub(crate) fn complete_interrupted_swaps(dir: &Path) -> Result<bool> {
         changed = true;
     }
     Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{build_batch, Compression, Record};
+    use crate::config::CleanupPolicy;
+    use crate::log::Log;
+
+    const T0: i64 = 1_700_000_000_000;
+
+    /// 40 single-record batches over keys k0..k9 (four rounds), in several segments.
+    fn log_with_duplicates(dir: &std::path::Path) -> Log {
+        let config = LogConfig {
+            segment_bytes: 2048,
+            cleanup_policy: CleanupPolicy::COMPACT,
+            retention_ms: -1,
+            ..LogConfig::default()
+        };
+        let mut log = Log::open(dir, config, true).unwrap();
+        for i in 0..40i64 {
+            let rec = Record {
+                offset: 0,
+                timestamp: T0 + i,
+                key: Some(format!("k{}", i % 10).into()),
+                value: Some(vec![b'v'; 50].into()),
+                headers: vec![],
+            };
+            log.append(
+                &build_batch(0, T0 + i, &[rec], Compression::None),
+                0,
+                T0 + i,
+            )
+            .unwrap();
+        }
+        log
+    }
+
+    #[test]
+    fn a_full_key_map_cleans_a_prefix_and_the_next_round_continues() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = log_with_duplicates(dir.path());
+        let plan = log.plan_clean(T0 + 100).unwrap().unwrap();
+        let (first_dirty, end) = plan.range();
+        assert_eq!(first_dirty, 0);
+        assert!(end > 10, "{end}");
+        // Room for three keys of two bytes: the range ends at offset 3, the first record of a fourth key.
+        let cleaned = plan
+            .with_dedupe_buffer_size(3 * (KEY_MAP_ENTRY_OVERHEAD + 2))
+            .run()
+            .unwrap();
+        let stats = log.commit_clean(cleaned).unwrap();
+        assert_eq!((stats.first_dirty_offset, stats.end_offset), (0, 3));
+        assert_eq!(stats.dirty_keys, 3);
+        assert_eq!(log.cleaner_checkpoint(), 3);
+        // The next round starts where the last stopped and, with the default buffer, cleans the rest.
+        let plan = log.plan_clean(T0 + 200).unwrap().unwrap();
+        assert_eq!(plan.range().0, 3);
+        let stats = log.commit_clean(plan.run().unwrap()).unwrap();
+        assert_eq!(stats.end_offset, end);
+        assert_eq!(stats.dirty_keys, 10);
+    }
 }

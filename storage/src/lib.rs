@@ -1,8 +1,8 @@
 //! minikafka storage: Kafka's on-disk log format, byte-compatible with Apache Kafka's `kafka-dump-log.sh`.
 //!
 //! Layout of the crate:
-//! * [`batch`]: v2 record batches (`DefaultRecordBatch`): header parsing, validation without decompression,
-//!   record decoding (all codecs), a batch builder.
+//! * [`batch`]: v2 record batches (`DefaultRecordBatch`): header parsing, validation (compressed records
+//!   streamed within a decompressed-size limit), record decoding (all codecs), a batch builder.
 //!   Transaction markers (control batches) are built and parsed there too.
 //! * [`index`]: the sparse offset index (`.index`) and time index (`.timeindex`).
 //! * [`txn_index`]: the aborted transaction index (`.txnindex`), created lazily per segment.

@@ -566,9 +566,10 @@ impl Log {
             check_client_batches(&headers)?;
         }
         if self.config.cleanup_policy.compact {
+            let limit = batch::decompressed_limit(self.config.max_message_bytes);
             let mut pos = 0;
             for h in &headers {
-                if batch::has_null_key(&records[pos..pos + h.size()], h)? {
+                if !batch::null_key_records(&records[pos..pos + h.size()], h, limit)?.is_empty() {
                     let name = self.dir.file_name().unwrap_or_default();
                     return Err(StorageError::NullKeyInCompactedTopic(
                         name.to_string_lossy().into_owned(),
@@ -876,8 +877,9 @@ impl Log {
     ///
     /// `&self`: positional reads only.
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>> {
+        let limit = batch::decompressed_limit(self.config.max_message_bytes);
         for seg in self.segments.values().filter(|s| s.max_timestamp() >= ts) {
-            if let Some(found) = seg.find_offset_by_timestamp(ts)? {
+            if let Some(found) = seg.find_offset_by_timestamp(ts, limit)? {
                 return Ok(Some(found));
             }
         }
@@ -896,7 +898,9 @@ impl Log {
             }
         }
         match best {
-            Some(seg) if seg.max_timestamp() >= 0 => seg.max_timestamp_record(),
+            Some(seg) if seg.max_timestamp() >= 0 => {
+                seg.max_timestamp_record(batch::decompressed_limit(self.config.max_message_bytes))
+            }
             _ => Ok(None),
         }
     }
@@ -1255,6 +1259,7 @@ impl Log {
                     m
                 }),
             fail_point: None,
+            key_map_bytes: crate::cleaner::DEFAULT_DEDUPE_BUFFER_SIZE,
         }))
     }
 

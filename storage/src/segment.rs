@@ -800,16 +800,32 @@ impl Segment {
         }
     }
 
-    /// Read and decode the whole batch at `position` with header `h`.
-    fn decode_at(&self, position: u64, h: &BatchHeader) -> Result<Vec<batch::Record>> {
+    /// The first record matching `wanted` in the batch at `position` with header `h`, streamed (a compressed
+    /// batch may expand to at most `limit` bytes, [`batch::decompressed_limit`]).
+    fn first_record_at(
+        &self,
+        position: u64,
+        h: &BatchHeader,
+        limit: usize,
+        wanted: impl Fn(&batch::Record) -> bool,
+    ) -> Result<Option<batch::Record>> {
         let data = self.read_bytes(position, h.size())?;
-        Ok(batch::decode_records(&data)?.1)
+        let mut found = None;
+        batch::visit_records(&data, limit, |r| {
+            if wanted(&r) {
+                found = Some(r);
+                return std::ops::ControlFlow::Break(());
+            }
+            std::ops::ControlFlow::Continue(())
+        })?;
+        Ok(found)
     }
 
     /// First record with timestamp `>= ts` in this segment (Kafka `LogSegment.findOffsetByTimestamp`): the time
     /// index gives a starting offset, the offset index its position; batches are then scanned by header and only
     /// the first batch whose max timestamp reaches `ts` is decoded.
-    pub fn find_offset_by_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>> {
+    /// A compressed batch may expand to at most `limit` bytes ([`batch::decompressed_limit`]).
+    pub fn find_offset_by_timestamp(&self, ts: i64, limit: usize) -> Result<Option<(i64, i64)>> {
         let start_offset = self
             .time_index
             .lookup(ts)
@@ -820,11 +836,7 @@ impl Segment {
             .map_or(0, |(_, p)| u64::from(p));
         while let Some(h) = self.header_at(pos)? {
             if h.max_timestamp >= ts {
-                if let Some(r) = self
-                    .decode_at(pos, &h)?
-                    .into_iter()
-                    .find(|r| r.timestamp >= ts)
-                {
+                if let Some(r) = self.first_record_at(pos, &h, limit, |r| r.timestamp >= ts)? {
                     return Ok(Some((r.offset, r.timestamp)));
                 }
             }
@@ -835,17 +847,14 @@ impl Segment {
 
     /// The first record carrying this segment's largest timestamp, as (offset, timestamp); `None` if no batch has a
     /// timestamp.
-    pub fn max_timestamp_record(&self) -> Result<Option<(i64, i64)>> {
+    /// A compressed batch may expand to at most `limit` bytes ([`batch::decompressed_limit`]).
+    pub fn max_timestamp_record(&self, limit: usize) -> Result<Option<(i64, i64)>> {
         let (ts, shallow) = (self.state.max_timestamp, self.state.offset_of_max_timestamp);
         if ts < 0 {
             return Ok(None);
         }
         if let Some((pos, h)) = self.find_batch(shallow)? {
-            if let Some(r) = self
-                .decode_at(pos, &h)?
-                .into_iter()
-                .find(|r| r.timestamp == ts)
-            {
+            if let Some(r) = self.first_record_at(pos, &h, limit, |r| r.timestamp == ts)? {
                 return Ok(Some((r.offset, r.timestamp)));
             }
         }
@@ -1101,10 +1110,13 @@ mod tests {
         }
         assert!(seg.find_batch(70).unwrap().is_none());
         assert_eq!(
-            seg.find_offset_by_timestamp(1_101).unwrap(),
+            seg.find_offset_by_timestamp(1_101, 1 << 20).unwrap(),
             Some((41, 1_101))
         );
-        assert_eq!(seg.max_timestamp_record().unwrap(), Some((69, 1_192)));
+        assert_eq!(
+            seg.max_timestamp_record(1 << 20).unwrap(),
+            Some((69, 1_192))
+        );
         let all = seg.read(10, usize::MAX, false).unwrap().unwrap();
         assert_eq!(all.len() as u64, seg.size());
         let one = seg.read(12, 10, true).unwrap().unwrap();

@@ -135,6 +135,8 @@ pub struct BrokerConfig {
     pub cleaner_enable: bool,
     /// `log.cleaner.backoff.ms`.
     pub cleaner_backoff_ms: u64,
+    /// `log.cleaner.dedupe.buffer.size`.
+    pub cleaner_dedupe_buffer_size: usize,
     /// Topic defaults derived from the `log.*` and `message.max.bytes` properties.
     pub log_defaults: LogConfig,
     /// Every property's effective text, by Kafka name (empty for a property with no value).
@@ -482,6 +484,7 @@ impl BrokerConfig {
             offset_metadata_max_bytes: v.int("offset.metadata.max.bytes")?,
             cleaner_enable: v.bool("log.cleaner.enable"),
             cleaner_backoff_ms: v.int("log.cleaner.backoff.ms")?,
+            cleaner_dedupe_buffer_size: v.int("log.cleaner.dedupe.buffer.size")?,
             log_defaults,
             values,
             set_at_start,

@@ -250,6 +250,7 @@ pub const PROPERTIES: &[Property] = properties![
     "log.cleanup.policy", List, Some("delete"), Check::CleanupPolicy, "delete, compact or compact,delete (topic: cleanup.policy).";
     "log.cleaner.enable", Boolean, Some("true"), Check::Bool, "Run the log cleaner for topics whose cleanup.policy contains compact.";
     "log.cleaner.backoff.ms", Long, Some("15000"), range(1, U64), "Time the log cleaner sleeps between passes over the logs.";
+    "log.cleaner.dedupe.buffer.size", Long, Some("134217728"), range(1, I64), "Memory of the log cleaner's key map: a compacted log whose dirty keys do not fit is cleaned a prefix per pass.";
     "log.cleaner.delete.retention.ms", Long, Some("86400000"), range(0, I64), "How long tombstones survive once cleaned (topic: delete.retention.ms).";
     "log.cleaner.min.cleanable.ratio", Double, Some("0.5"), Check::Ratio, "Dirty share of a log above which it is cleaned (topic: min.cleanable.dirty.ratio).";
     "log.cleaner.min.compaction.lag.ms", Long, Some("0"), range(0, I64), "Records younger than this are not compacted (topic: min.compaction.lag.ms).";

@@ -6,9 +6,13 @@
 //! the records back into a [`Replay`] before the groups are built from it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
 
-use minikafka_storage::batch::{decode_records, parse_control_batch, Record, TxnMarker};
+use minikafka_storage::batch::{
+    check_records, parse_control_batch, visit_records, Record, TxnMarker,
+    DEFAULT_DECOMPRESSED_LIMIT,
+};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
@@ -105,18 +109,22 @@ impl Replay {
                 }
                 return;
             }
-            match decode_records(batch) {
-                Ok((_, recs)) => {
-                    for r in recs {
-                        if h.is_transactional() {
-                            self.apply_txn(h.producer_id, &r, p);
-                        } else {
-                            self.apply(&r, p);
-                        }
+            // A batch is applied whole or skipped (Kafka's loader logs and skips what it cannot read): a first
+            // pass checks it within the decompressed limit, keeping nothing, so a compression bomb persisted by an
+            // older version costs bounded work and never stops the start.
+            let applied = check_records(batch, DEFAULT_DECOMPRESSED_LIMIT).and_then(|_| {
+                visit_records(batch, DEFAULT_DECOMPRESSED_LIMIT, |r| {
+                    if h.is_transactional() {
+                        self.apply_txn(h.producer_id, &r, p);
+                    } else {
+                        self.apply(&r, p);
                     }
-                }
-                Err(e) => warn!(partition = p.index, offset = h.base_offset, error = %e,
-                    "skipping an undecodable batch in __consumer_offsets"),
+                    ControlFlow::Continue(())
+                })
+            });
+            if let Err(e) = applied {
+                warn!(topic = "__consumer_offsets", partition = p.index, offset = h.base_offset, error = %e,
+                    "skipping an undecodable batch in __consumer_offsets");
             }
         })?;
         Ok(())

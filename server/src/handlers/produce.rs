@@ -1,6 +1,6 @@
 //! Produce: resolve each partition (a client never appends to an internal topic:
 //! INVALID_TOPIC_EXCEPTION, as Kafka), check transactional batches with the transaction
-//! coordinator, and hand the record sets (raw bytes, never decompressed) to the replica layer's
+//! coordinator, and hand the record sets (raw bytes) to the replica layer's
 //! one entry point, [`crate::replica::ReplicaManager::append_records`], which appends them as
 //! leader and waits for what `acks` promises: for logs whose `flush.messages` is reached, an
 //! fsync covering the request's own last offset (a failed fsync answers KAFKA_STORAGE_ERROR);
@@ -12,15 +12,25 @@
 //! translates them for produce: not in the transaction → TRANSACTION_ABORTABLE (v11+) or
 //! INVALID_TXN_STATE; an old epoch → INVALID_PRODUCER_EPOCH; a transaction being ended →
 //! NOT_ENOUGH_REPLICAS (retriable for every client).
+//!
+//! A record set the log's validation (Kafka's `LogValidator`) refuses is answered with its error
+//! (CORRUPT_MESSAGE for a compression bomb or broken codec data, INVALID_RECORD for a record
+//! count, offset delta or record structure that lies); records without a key in a compacted
+//! topic are also named one by one in `record_errors` (KIP-467).
 
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use tracing::debug;
 
-use minikafka_storage::batch::BatchHeader;
+use minikafka_storage::batch::{
+    iter_headers, null_key_records, BatchHeader, DEFAULT_DECOMPRESSED_LIMIT,
+};
+use minikafka_storage::StorageError;
 
 use super::{s, storage_error, RequestContext};
 use crate::clock::now_ms;
@@ -115,6 +125,11 @@ pub(crate) async fn handle(
                 pr.error_code = code.code();
                 pr.error_message = Some(s(message));
                 pr.log_start_offset = p.log_start_offset();
+                if let AppendError::Storage(StorageError::NullKeyInCompactedTopic(tp)) = &e {
+                    if let Some(records) = records_of(&req, ti, pi) {
+                        name_null_key_records(pr, records, tp);
+                    }
+                }
             }
         }
     }
@@ -122,6 +137,55 @@ pub(crate) async fn handle(
         return None;
     }
     Some(ProduceResponse::default().with_responses(responses))
+}
+
+/// The record set a partition answer at (topic, partition) position `(ti, pi)` was given.
+fn records_of(req: &ProduceRequest, ti: usize, pi: usize) -> Option<&[u8]> {
+    req.topic_data
+        .get(ti)?
+        .partition_data
+        .get(pi)?
+        .records
+        .as_deref()
+}
+
+/// KIP-467, as Kafka's `LogValidator` for a compacted topic: the first batch holding records without a key is
+/// rejected naming each of them (`batch_index` within the batch, a per-record message), and the partition's
+/// `error_message` summarises them. The append already validated the batches within their decompressed limit.
+fn name_null_key_records(pr: &mut PartitionProduceResponse, records: &[u8], tp: &str) {
+    let found = iter_headers(records)
+        .map_while(Result::ok)
+        .find_map(|(pos, h)| {
+            let batch = records.get(pos..pos + h.size())?;
+            null_key_records(batch, &h, DEFAULT_DECOMPRESSED_LIMIT)
+                .ok()
+                .filter(|found| !found.is_empty())
+        });
+    let Some(indexes) = found else {
+        return;
+    };
+    let message =
+        format!("Compacted topic cannot accept message without key in topic partition {tp}.");
+    pr.record_errors = indexes
+        .iter()
+        .filter_map(|&i| i32::try_from(i).ok())
+        .map(|i| {
+            BatchIndexAndErrorMessage::default()
+                .with_batch_index(i)
+                .with_batch_index_error_message(Some(s(message.clone())))
+        })
+        .collect();
+    let shown: Vec<String> = indexes
+        .iter()
+        .take(3)
+        .map(|i| format!("RecordError(batchIndex={i}, message='{message}')"))
+        .collect();
+    pr.error_message = Some(s(format!(
+        "One or more records have been rejected due to {} record errors in total, and only showing the first \
+         three errors at most: [{}]",
+        indexes.len(),
+        shown.join(", ")
+    )));
 }
 
 /// The Kafka error code and message of a partition whose append failed.

@@ -527,15 +527,24 @@ impl Partition {
     }
 
     /// One clean: plan under the read lock, run without a lock, commit under the write lock.
-    /// `None` when nothing is cleanable or the topic was deleted meanwhile. Blocking.
-    pub fn clean(&self, now_ms: i64) -> Result<Option<CleanStats>, StorageError> {
+    /// `None` when nothing is cleanable, the log directory is offline or the topic was deleted
+    /// meanwhile. The key map holds at most `dedupe_buffer_size` bytes
+    /// (`log.cleaner.dedupe.buffer.size`). Blocking.
+    pub fn clean(
+        &self,
+        now_ms: i64,
+        dedupe_buffer_size: usize,
+    ) -> Result<Option<CleanStats>, StorageError> {
         if self.log_dir.check_writable().is_err() {
             return Ok(None);
         }
         let Some(plan) = self.read_log().plan_clean(now_ms)? else {
             return Ok(None);
         };
-        let cleaned = self.log_dir.guard("log clean", plan.run())?;
+        let cleaned = self.log_dir.guard(
+            "log clean",
+            plan.with_dedupe_buffer_size(dedupe_buffer_size).run(),
+        )?;
         if self.is_deleted() {
             cleaned.discard();
             return Ok(None);

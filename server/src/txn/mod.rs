@@ -30,11 +30,14 @@
 pub(crate) mod records;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
-use minikafka_storage::batch::{decode_records, BatchBuilder, Record};
+use minikafka_storage::batch::{
+    check_records, visit_records, BatchBuilder, Record, DEFAULT_DECOMPRESSED_LIMIT,
+};
 use minikafka_storage::TxnMarker;
 use tracing::{debug, error, info, warn};
 
@@ -814,14 +817,16 @@ fn replay_partition(
         if h.is_control() {
             return;
         }
-        match decode_records(batch) {
-            Ok((_, recs)) => {
-                for r in recs {
-                    apply_record(&r, p.index, out);
-                }
-            }
-            Err(e) => warn!(partition = p.index, offset = h.base_offset, error = %e,
-                "skipping an undecodable batch in __transaction_state"),
+        // Whole or skipped, within the decompressed limit (see the group coordinator's replay).
+        let applied = check_records(batch, DEFAULT_DECOMPRESSED_LIMIT).and_then(|_| {
+            visit_records(batch, DEFAULT_DECOMPRESSED_LIMIT, |r| {
+                apply_record(&r, p.index, out);
+                ControlFlow::Continue(())
+            })
+        });
+        if let Err(e) = applied {
+            warn!(topic = "__transaction_state", partition = p.index, offset = h.base_offset, error = %e,
+                "skipping an undecodable batch in __transaction_state");
         }
     })?;
     Ok(())

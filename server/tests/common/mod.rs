@@ -218,3 +218,11 @@ pub fn batch_offsets(mut records: Bytes) -> Vec<(i64, i32)> {
     }
     out
 }
+
+/// FindCoordinator for group `group` (v3), which creates `__consumer_offsets` as in Kafka; the error code.
+pub async fn find_group_coordinator(c: &mut Client, group: &str) -> i16 {
+    let req = FindCoordinatorRequest::default()
+        .with_key(StrBytes::from_string(group.to_string()))
+        .with_key_type(0);
+    c.call(req, 3).await.error_code
+}

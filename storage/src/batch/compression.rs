@@ -1,5 +1,6 @@
-//! Record-batch compression codecs (attributes bits 0–2), used only off the produce/fetch path: building batches
-//! for tests and tools, and decoding records for timestamp lookups. Stored batches are never recompressed.
+//! Record-batch compression codecs (attributes bits 0–2): compressing for the batch builder, and bounded streaming
+//! decoders ([`decoder`], at most [`decompressed_limit`] bytes per batch) for everything that reads records
+//! ([`super::stream`]). Stored batches are never recompressed.
 //!
 //! * gzip: a gzip stream (`flate2`); concatenated members are accepted on decode.
 //! * snappy: Java clients write the xerial `SnappyOutputStream` framing (magic `\x82SNAPPY\0`, two big-endian
@@ -108,57 +109,217 @@ pub(crate) fn compress(codec: Compression, data: &[u8]) -> std::io::Result<Vec<u
     }
 }
 
-/// Decompress a batch payload; failures are [`StorageError::CorruptMessage`].
-pub(crate) fn decompress(codec: Compression, data: &[u8]) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    match codec {
-        Compression::None => out.extend_from_slice(data),
-        Compression::Gzip => {
-            flate2::read::MultiGzDecoder::new(data)
-                .read_to_end(&mut out)
-                .map_err(|e| corrupt(codec, e))?;
+/// Decompressed bytes any one batch may expand to when no topic limit is at hand (tools, coordinator replay), and
+/// the floor of [`decompressed_limit`]: 64 MiB.
+pub const DEFAULT_DECOMPRESSED_LIMIT: usize = 64 << 20;
+
+/// How many times `max.message.bytes` the records of one compressed batch may expand to (above the floor).
+pub const DECOMPRESSED_LIMIT_FACTOR: usize = 16;
+
+/// The decompressed-size limit of one batch in a log whose `max.message.bytes` is `max_message_bytes`:
+/// `max(64 MiB, 16 × max.message.bytes)`, i.e. 64 MiB with Kafka's default of 1 MiB.
+///
+/// Kafka bounds a batch's compressed size by `max.message.bytes` and its producers bound each batch's
+/// uncompressed size (librdkafka's `batch.size`, the Java producer's `max.request.size`), but the broker itself
+/// does not cap the expansion; a fixed multiple keeps every legitimate batch (ratios above 16 need more than
+/// 64 MiB of records to matter) and refuses a compression bomb before it costs more than that much work.
+/// Memory stays lower still: produce validation streams the records, holding one record at a time.
+pub fn decompressed_limit(max_message_bytes: u32) -> usize {
+    DEFAULT_DECOMPRESSED_LIMIT
+        .max((max_message_bytes as usize).saturating_mul(DECOMPRESSED_LIMIT_FACTOR))
+}
+
+/// The error for a payload that expands beyond `limit` bytes.
+pub(crate) fn too_large(codec: Compression, limit: usize) -> StorageError {
+    StorageError::CorruptMessage(format!(
+        "{} batch decompresses to more than the limit of {limit} bytes",
+        codec.name()
+    ))
+}
+
+/// A reader that yields at most `left` bytes of `inner` and remembers if `inner` had more (a bomb).
+pub(crate) struct Limited<R> {
+    inner: R,
+    left: usize,
+    /// `inner` produced more than the limit.
+    pub(crate) exceeded: bool,
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
         }
-        Compression::Snappy => out = snappy_decompress(data)?,
-        Compression::Lz4 => {
-            lz4_flex::frame::FrameDecoder::new(data)
-                .read_to_end(&mut out)
-                .map_err(|e| corrupt(codec, e))?;
+        if self.left == 0 {
+            let mut probe = [0u8; 1];
+            if self.inner.read(&mut probe)? == 0 {
+                return Ok(0);
+            }
+            self.exceeded = true;
+            return Err(std::io::Error::other("decompressed size limit exceeded"));
         }
+        let max = buf.len().min(self.left);
+        let n = self.inner.read(&mut buf[..max]).inspect_err(|e| {
+            self.exceeded |= e.get_ref().is_some_and(|e| e.is::<LimitExceeded>());
+        })?;
+        self.left -= n;
+        Ok(n)
+    }
+}
+
+/// The error a decoder that knows its output size up front (snappy) returns instead of producing a bomb.
+#[derive(Debug)]
+struct LimitExceeded;
+
+impl std::fmt::Display for LimitExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("decompressed size limit exceeded")
+    }
+}
+
+impl std::error::Error for LimitExceeded {}
+
+/// A streaming decoder of a batch payload compressed with `codec`, yielding at most `limit` bytes (reading past
+/// them is an error with [`Limited::exceeded`] set). Decoders hold bounded state: gzip a 32 KiB window, lz4 one
+/// block of at most 4 MiB, snappy one block (its announced length is checked against the limit before any
+/// allocation), zstd its frame's window (at most 128 MiB, the library's default cap).
+pub(crate) fn decoder<'a>(
+    codec: Compression,
+    data: &'a [u8],
+    limit: usize,
+) -> Result<Limited<Box<dyn Read + 'a>>> {
+    let inner: Box<dyn Read + 'a> = match codec {
+        Compression::None => Box::new(data),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(data)),
+        Compression::Snappy => Box::new(SnappyReader::new(data, limit)),
+        Compression::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(data)),
         Compression::Zstd => {
-            zstd::stream::read::Decoder::new(data)
-                .and_then(|mut d| d.read_to_end(&mut out))
-                .map_err(|e| corrupt(codec, e))?;
+            Box::new(zstd::stream::read::Decoder::with_buffer(data).map_err(|e| corrupt(codec, e))?)
         }
+    };
+    Ok(Limited {
+        inner,
+        left: limit,
+        exceeded: false,
+    })
+}
+
+/// Decompress a whole batch payload into memory, refusing (with [`StorageError::CorruptMessage`]) one that expands
+/// beyond `limit` bytes; other failures are [`StorageError::CorruptMessage`] too. For the log cleaner, which keeps
+/// records of one batch across the rewrite; everything else streams ([`super::stream`]).
+pub(crate) fn decompress(codec: Compression, data: &[u8], limit: usize) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut d = decoder(codec, data, limit)?;
+    if let Err(e) = d.read_to_end(&mut out) {
+        return Err(if d.exceeded {
+            too_large(codec, limit)
+        } else {
+            corrupt(codec, e)
+        });
     }
     Ok(out)
 }
 
-fn snappy_decompress(data: &[u8]) -> Result<Vec<u8>> {
-    let codec = Compression::Snappy;
-    let mut dec = snap::raw::Decoder::new();
-    if data.len() < XERIAL_HEADER_LEN || &data[..8] != XERIAL_MAGIC {
-        return dec.decompress_vec(data).map_err(|e| corrupt(codec, e));
-    }
-    let mut out = Vec::new();
-    let mut rest = &data[XERIAL_HEADER_LEN..];
-    while !rest.is_empty() {
-        let Some((len, tail)) = rest.split_first_chunk::<4>() else {
-            return Err(corrupt(codec, "truncated xerial block length"));
-        };
-        let len = usize::try_from(i32::from_be_bytes(*len))
-            .map_err(|_| corrupt(codec, "negative block length"))?;
-        if len > tail.len() {
-            return Err(corrupt(codec, "truncated xerial block"));
+/// Snappy as a stream: one raw block (librdkafka) or the xerial framing (Java), one block in memory at a time.
+struct SnappyReader<'a> {
+    rest: &'a [u8],
+    xerial: bool,
+    block: Vec<u8>,
+    pos: usize,
+    left: usize,
+    dec: snap::raw::Decoder,
+}
+
+impl<'a> SnappyReader<'a> {
+    fn new(data: &'a [u8], limit: usize) -> Self {
+        let xerial = data.len() >= XERIAL_HEADER_LEN && &data[..8] == XERIAL_MAGIC;
+        SnappyReader {
+            rest: if xerial {
+                &data[XERIAL_HEADER_LEN..]
+            } else {
+                data
+            },
+            xerial,
+            block: Vec::new(),
+            pos: 0,
+            left: limit,
+            dec: snap::raw::Decoder::new(),
         }
-        let (block, tail) = tail.split_at(len);
-        let n = snap::raw::decompress_len(block).map_err(|e| corrupt(codec, e))?;
-        let start = out.len();
-        out.resize(start + n, 0);
-        dec.decompress(block, &mut out[start..])
-            .map_err(|e| corrupt(codec, e))?;
-        rest = tail;
     }
-    Ok(out)
+
+    /// Decompress the next block into `self.block`; `false` at the end.
+    fn next_block(&mut self) -> std::io::Result<bool> {
+        let err = std::io::Error::other;
+        if self.rest.is_empty() {
+            return Ok(false);
+        }
+        let block = if self.xerial {
+            let Some((len, tail)) = self.rest.split_first_chunk::<4>() else {
+                return Err(err("truncated xerial block length"));
+            };
+            let len = usize::try_from(i32::from_be_bytes(*len))
+                .map_err(|_| err("negative xerial block length"))?;
+            if len > tail.len() {
+                return Err(err("truncated xerial block"));
+            }
+            let (block, tail) = tail.split_at(len);
+            self.rest = tail;
+            block
+        } else {
+            std::mem::take(&mut self.rest)
+        };
+        let n = snap::raw::decompress_len(block).map_err(std::io::Error::other)?;
+        if n > self.left {
+            return Err(std::io::Error::other(LimitExceeded));
+        }
+        self.left -= n;
+        self.block.resize(n, 0);
+        self.dec
+            .decompress(block, &mut self.block)
+            .map_err(std::io::Error::other)?;
+        self.pos = 0;
+        Ok(true)
+    }
+}
+
+impl Read for SnappyReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.block.len() {
+            if !self.next_block()? {
+                return Ok(0);
+            }
+        }
+        let n = buf.len().min(self.block.len() - self.pos);
+        buf[..n].copy_from_slice(&self.block[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Test helper (bomb tests, fuzz seeds): a zstd frame that decodes to `prefix` followed by `fill_len` copies of
+/// `fill`, built by hand from one raw block and run-length blocks of 128 KiB, so it costs about 4 bytes per
+/// 128 KiB of output and no compression work. `prefix` must be at most 128 KiB.
+#[doc(hidden)]
+pub fn zstd_rle_frame(prefix: &[u8], fill: u8, fill_len: u64) -> Vec<u8> {
+    const BLOCK: u64 = 128 << 10;
+    fn block_header(out: &mut Vec<u8>, last: bool, kind: u32, size: u64) {
+        // Block_Header: bit 0 Last_Block, bits 1-2 Block_Type (0 raw, 1 RLE), bits 3-23 Block_Size.
+        let v = u32::from(last) | (kind << 1) | ((size as u32) << 3);
+        out.extend_from_slice(&v.to_le_bytes()[..3]);
+    }
+    // Magic, Frame_Header_Descriptor 0 (no content size, no checksum, not single-segment), Window_Descriptor
+    // 0x38 (2^17 = 128 KiB).
+    let mut out = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38];
+    block_header(&mut out, fill_len == 0, 0, prefix.len() as u64);
+    out.extend_from_slice(prefix);
+    let mut left = fill_len;
+    while left > 0 {
+        let n = left.min(BLOCK);
+        left -= n;
+        block_header(&mut out, left == 0, 1, n);
+        out.push(fill);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -180,7 +341,7 @@ mod tests {
             .collect();
         for codec in ALL {
             let c = compress(codec, &data).unwrap();
-            assert_eq!(decompress(codec, &c).unwrap(), data, "{codec:?}");
+            assert_eq!(decompress(codec, &c, 1 << 30).unwrap(), data, "{codec:?}");
             assert_eq!(Compression::from_id(codec.id()), Some(codec));
         }
         assert_eq!(Compression::from_id(5), None);
@@ -190,16 +351,22 @@ mod tests {
     fn snappy_raw_and_xerial_both_decode() {
         let data = b"hello hello hello hello snappy".repeat(100);
         let raw = snap::raw::Encoder::new().compress_vec(&data).unwrap();
-        assert_eq!(decompress(Compression::Snappy, &raw).unwrap(), data);
+        assert_eq!(
+            decompress(Compression::Snappy, &raw, 1 << 20).unwrap(),
+            data
+        );
         let framed = compress(Compression::Snappy, &data).unwrap();
         assert_eq!(&framed[..8], XERIAL_MAGIC);
-        assert_eq!(decompress(Compression::Snappy, &framed).unwrap(), data);
+        assert_eq!(
+            decompress(Compression::Snappy, &framed, 1 << 20).unwrap(),
+            data
+        );
     }
 
     #[test]
     fn garbage_is_corrupt_message() {
         for codec in &ALL[1..] {
-            let err = decompress(*codec, b"definitely not compressed data").unwrap_err();
+            let err = decompress(*codec, b"definitely not compressed data", 1 << 20).unwrap_err();
             assert!(
                 matches!(err, StorageError::CorruptMessage(_)),
                 "{codec:?}: {err}"

@@ -1,5 +1,6 @@
-//! Kafka's v2 record batch (`DefaultRecordBatch`, magic 2): header parsing, validation without decompression,
-//! in-place offset/epoch/timestamp patching, record decoding for tools and timestamp lookups, and transaction
+//! Kafka's v2 record batch (`DefaultRecordBatch`, magic 2): header parsing, validation (compressed records
+//! streamed within a decompressed-size limit, [`visit_records`]), in-place offset/epoch/timestamp patching,
+//! record decoding for tools and timestamp lookups, and transaction
 //! markers (control records: [`build_txn_marker`], [`parse_control_batch`]).
 //!
 //! Layout (big-endian; the CRC-32C covers `attributes` to the end of the batch):
@@ -28,16 +29,23 @@
 mod compression;
 mod control;
 mod record;
+mod stream;
 pub(crate) mod varint;
 
-pub use compression::Compression;
+#[doc(hidden)]
+pub use compression::zstd_rle_frame;
 pub(crate) use compression::{compress, decompress};
+pub use compression::{
+    decompressed_limit, Compression, DECOMPRESSED_LIMIT_FACTOR, DEFAULT_DECOMPRESSED_LIMIT,
+};
 pub use control::{
     build_txn_marker, parse_control_batch, TxnMarker, CONTROL_KEY_VERSION, CONTROL_TYPE_ABORT,
     CONTROL_TYPE_COMMIT, END_TXN_MARKER_VERSION,
 };
-pub(crate) use record::{assemble, put_record, to_i32, walk_records, walk_records_with, RawRecord};
+pub(crate) use record::{assemble, put_record, to_i32, walk_records_with, RawRecord};
 pub use record::{build_batch, decode_records, BatchBuilder, Record};
+pub(crate) use stream::for_each_record;
+pub use stream::{check_records, visit_records};
 pub use varint::{put_unsigned_varint, read_unsigned_varint, UnsignedVarintError};
 
 use crate::config::TimestampType;
@@ -218,19 +226,23 @@ pub(crate) fn crc_matches(batch: &[u8], header: &BatchHeader) -> bool {
     compute_crc(batch) == header.crc
 }
 
-/// Validate a Produce request's record set (one or more concatenated v2 batches) WITHOUT decompressing.
+/// Validate a Produce request's record set (one or more concatenated v2 batches), as Kafka's `LogValidator`.
 ///
 /// Every batch: length framing exact (no trailing partial bytes), magic 2, size at most `max_message_bytes`,
 /// CRC-32C over attributes..end, a defined compression codec, `records_count >= 1`,
-/// `last_offset_delta == records_count - 1`. Uncompressed batches also have their records walked: exactly
-/// `records_count` well-formed records with offset deltas 0, 1, 2… filling the batch exactly.
+/// `last_offset_delta == records_count - 1`, and its records walked (as [`visit_records`] does): exactly
+/// `records_count` well-formed records with offset deltas 0, 1, 2… and nothing after the last. Compressed
+/// payloads are streamed, one record in memory at a time, and may expand to at most
+/// [`decompressed_limit`]`(max_message_bytes)` bytes.
 ///
-/// Errors: [`StorageError::CorruptMessage`] for framing and CRC, [`StorageError::InvalidRecord`] for magic, counts,
-/// deltas and record structure, [`StorageError::MessageTooLarge`] for size.
+/// Errors: [`StorageError::CorruptMessage`] for framing, CRC, undecodable compressed data and a payload beyond
+/// the decompressed limit (a compression bomb), [`StorageError::InvalidRecord`] for magic, counts, deltas and
+/// record structure, [`StorageError::MessageTooLarge`] for size.
 pub fn validate(records: &[u8], max_message_bytes: u32) -> Result<Vec<BatchHeader>> {
     if records.is_empty() {
         return Err(StorageError::InvalidRecord("empty record set".into()));
     }
+    let limit = decompressed_limit(max_message_bytes);
     let mut headers = Vec::new();
     let mut pos = 0;
     while pos < records.len() {
@@ -271,7 +283,7 @@ pub fn validate(records: &[u8], max_message_bytes: u32) -> Result<Vec<BatchHeade
                 compute_crc(batch)
             )));
         }
-        let codec = header.try_compression()?;
+        header.try_compression()?;
         if header.records_count < 1 {
             return Err(StorageError::InvalidRecord(format!(
                 "record batch at position {pos} has {} records",
@@ -284,17 +296,19 @@ pub fn validate(records: &[u8], max_message_bytes: u32) -> Result<Vec<BatchHeade
                 header.last_offset_delta, header.records_count
             )));
         }
-        if codec == Compression::None {
-            record::walk_records(
-                &batch[BatchHeader::SIZE..],
-                header.records_count,
-                |_| Ok(()),
-            )?;
-        }
+        for_each_record(batch, &header, limit, true, |_, _| Ok(()))?;
         headers.push(header);
         pos += size;
     }
     Ok(headers)
+}
+
+/// Test helper: a whole batch with `frame`'s fields (its `batch_length`, `magic` and `crc` computed) around
+/// `payload`, records already encoded and compressed as `frame.attributes` says; for hostile batches whose header
+/// lies about its records.
+#[doc(hidden)]
+pub fn assemble_batch(frame: &BatchHeader, payload: &[u8]) -> std::io::Result<bytes::Bytes> {
+    assemble(frame, payload)
 }
 
 /// Iterate the batch headers of concatenated batches, yielding `(position, header)`. Stops at a partial tail
@@ -325,19 +339,18 @@ pub fn iter_headers(buf: &[u8]) -> impl Iterator<Item = Result<(usize, BatchHead
     })
 }
 
-/// Whether a stored or validated batch holds a record with a null key (decompressing if needed). Control batches
-/// are never checked (their keys are the control type).
-pub(crate) fn has_null_key(batch: &[u8], header: &BatchHeader) -> Result<bool> {
+/// Indexes (within the batch) of the records with a null key, for a compacted topic's check (Kafka's
+/// `LogValidator.validateKey`; the broker names them in the Produce response's `record_errors`), streamed within
+/// `limit` decompressed bytes. Control batches are never checked (their keys are the control type).
+pub fn null_key_records(batch: &[u8], header: &BatchHeader, limit: usize) -> Result<Vec<usize>> {
+    let mut found = Vec::new();
     if header.is_control() {
-        return Ok(false);
+        return Ok(found);
     }
-    let payload = decompress(
-        header.try_compression()?,
-        &batch[BatchHeader::SIZE..header.size()],
-    )?;
-    let mut found = false;
-    walk_records(&payload, header.records_count, |r| {
-        found |= r.key.is_none();
+    for_each_record(batch, header, limit, false, |i, r| {
+        if r.key.is_none() {
+            found.push(i);
+        }
         Ok(())
     })?;
     Ok(found)

@@ -6,7 +6,7 @@
 
 use bytes::Bytes;
 
-use super::compression::{compress, decompress, Compression};
+use super::compression::{compress, Compression};
 use super::varint::{put_nullable_bytes, put_varint, put_varlong, Reader};
 use super::{BatchHeader, MAGIC};
 use crate::config::TimestampType;
@@ -45,7 +45,7 @@ fn invalid(msg: String) -> StorageError {
 }
 
 /// Read one header (key, value) from `r`.
-fn read_header<'a>(r: &mut Reader<'a>) -> Result<(&'a [u8], Option<&'a [u8]>)> {
+pub(crate) fn read_header<'a>(r: &mut Reader<'a>) -> Result<(&'a [u8], Option<&'a [u8]>)> {
     let key = r
         .nullable_bytes()?
         .ok_or_else(|| invalid("record header has a null key".into()))?;
@@ -58,7 +58,12 @@ fn parse_record<'a>(r: &mut Reader<'a>) -> Result<RawRecord<'a>> {
         return Err(invalid(format!("record length {len} is negative")));
     }
     // Non-negative, so lossless.
-    let body = r.bytes(len as usize)?;
+    parse_record_body(r.bytes(len as usize)?)
+}
+
+/// Parse one record's body (the bytes its length varint announces), which its fields must fill exactly.
+pub(crate) fn parse_record_body(body: &[u8]) -> Result<RawRecord<'_>> {
+    let len = body.len();
     let mut b = Reader::new(body);
     let _attributes = b.i8()?;
     let timestamp_delta = b.varlong()?;
@@ -90,18 +95,9 @@ fn parse_record<'a>(r: &mut Reader<'a>) -> Result<RawRecord<'a>> {
     })
 }
 
-/// Parse exactly `count` records from an uncompressed records payload, checking offset deltas 0, 1, 2… and that
-/// they fill `payload` exactly; `f` sees each record.
-pub(crate) fn walk_records<'a>(
-    payload: &'a [u8],
-    count: i32,
-    f: impl FnMut(RawRecord<'a>) -> Result<()>,
-) -> Result<()> {
-    walk_records_with(payload, count, true, f)
-}
-
-/// [`walk_records`] for stored batches, which the log cleaner may have left with gaps between offset deltas
-/// (`contiguous = false`: deltas only have to increase).
+/// Parse exactly `count` records from an uncompressed records payload, checking that they fill `payload` exactly
+/// and their offset deltas: 0, 1, 2… (`contiguous`, every batch a client sends) or only increasing (stored
+/// batches, which the log cleaner may have left with gaps); `f` sees each record.
 pub(crate) fn walk_records_with<'a>(
     payload: &'a [u8],
     count: i32,
@@ -117,18 +113,7 @@ pub(crate) fn walk_records_with<'a>(
             )));
         }
         let rec = parse_record(&mut r)?;
-        let ok = if contiguous {
-            rec.offset_delta == i
-        } else {
-            rec.offset_delta > previous
-        };
-        previous = rec.offset_delta;
-        if !ok {
-            return Err(invalid(format!(
-                "record {i} has offset delta {}",
-                rec.offset_delta
-            )));
-        }
+        check_offset_delta(i, &mut previous, rec.offset_delta, contiguous)?;
         f(rec)?;
     }
     if r.remaining() != 0 {
@@ -140,52 +125,36 @@ pub(crate) fn walk_records_with<'a>(
     Ok(())
 }
 
+/// Check record `i`'s offset delta: `i` itself (`contiguous`, every batch a client sends) or above the previous
+/// one (stored batches the cleaner thinned). Kafka's `LogValidator`: "Inner record … has invalid offset".
+pub(crate) fn check_offset_delta(
+    i: i32,
+    previous: &mut i32,
+    delta: i32,
+    contiguous: bool,
+) -> Result<()> {
+    let ok = if contiguous {
+        delta == i
+    } else {
+        delta > *previous
+    };
+    *previous = delta;
+    if !ok {
+        return Err(invalid(format!(
+            "record {i} has invalid offset delta {delta}"
+        )));
+    }
+    Ok(())
+}
+
 /// Decode one whole batch (the first batch in `batch`; trailing bytes are ignored) into its header and records,
 /// decompressing if needed. Timestamps honour `LogAppendTime` (every record gets the batch's max timestamp).
 /// The CRC is not checked (stored batches were checked on append or recovery).
 pub fn decode_records(batch: &[u8]) -> Result<(BatchHeader, Vec<Record>)> {
-    let header = BatchHeader::parse(batch)?;
-    if header.magic != MAGIC {
-        return Err(invalid(format!("magic {} is not supported", header.magic)));
-    }
-    if header.size() > batch.len() {
-        return Err(StorageError::CorruptMessage(format!(
-            "record batch declares {} bytes but only {} are available",
-            header.size(),
-            batch.len()
-        )));
-    }
-    let payload = decompress(
-        header.try_compression()?,
-        &batch[BatchHeader::SIZE..header.size()],
-    )?;
-    let payload = Bytes::from(payload);
-    let log_append_time = header.timestamp_type() == TimestampType::LogAppendTime;
-    let mut records = Vec::with_capacity(
-        usize::try_from(header.records_count)
-            .unwrap_or(0)
-            .min(1 << 16),
-    );
-    let bytes = |s: &[u8]| payload.slice_ref(s);
-    walk_records_with(&payload, header.records_count, false, |raw| {
-        let mut headers = Vec::with_capacity(usize::try_from(raw.header_count).unwrap_or(0));
-        let mut r = Reader::new(raw.headers);
-        for _ in 0..raw.header_count {
-            let (k, v) = read_header(&mut r)?;
-            headers.push((String::from_utf8_lossy(k).into_owned(), v.map(bytes)));
-        }
-        records.push(Record {
-            offset: header.base_offset + i64::from(raw.offset_delta),
-            timestamp: if log_append_time {
-                header.max_timestamp
-            } else {
-                header.base_timestamp.wrapping_add(raw.timestamp_delta)
-            },
-            key: raw.key.map(bytes),
-            value: raw.value.map(bytes),
-            headers,
-        });
-        Ok(())
+    let mut records = Vec::new();
+    let header = super::visit_records(batch, super::DEFAULT_DECOMPRESSED_LIMIT, |r| {
+        records.push(r);
+        std::ops::ControlFlow::Continue(())
     })?;
     Ok((header, records))
 }
