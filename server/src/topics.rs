@@ -172,10 +172,9 @@ impl Topics {
                     format!("topic {}: bad id: {e}", rec.name),
                 )
             })?;
-            let tc = TopicConfig::from_overrides(
-                rec.configs
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), Some(v.as_str()))),
+            let tc = TopicConfig::from_persisted(
+                &rec.name,
+                rec.configs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
                 &config,
             )?;
             let lc = tc.log_config(&config.log_defaults)?;

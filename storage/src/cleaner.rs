@@ -359,7 +359,7 @@ impl CleanPlan {
             let mut size = self.sources[start].size;
             while end < self.sources.len() {
                 let next = &self.sources[end];
-                let fits = size + next.size <= self.config.segment_bytes
+                let fits = size + next.size <= self.config.roll_bytes()
                     && next.next - 1 - self.sources[start].base <= i64::from(i32::MAX);
                 if !fits {
                     break;

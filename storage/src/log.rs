@@ -547,10 +547,10 @@ impl Log {
                 pos += h.size();
             }
         }
-        if records.len() as u64 > self.config.segment_bytes {
+        if records.len() as u64 > self.config.roll_bytes() {
             return Err(StorageError::RecordListTooLarge {
                 size: records.len(),
-                segment_bytes: self.config.segment_bytes,
+                segment_bytes: self.config.roll_bytes(),
             });
         }
         let log_append_time = self.config.timestamp_type == TimestampType::LogAppendTime;

@@ -621,7 +621,7 @@ impl Segment {
         config: &LogConfig,
     ) -> bool {
         self.state.size > 0
-            && (self.state.size.saturating_add(len) > config.segment_bytes
+            && (self.state.size.saturating_add(len) > config.roll_bytes()
                 || self.time_waited_for_roll(now_ms, max_timestamp) > config.segment_ms
                 || self.offset_index.is_full(config.segment_index_bytes)
                 || self.time_index.is_full(config.segment_index_bytes)
