@@ -298,7 +298,7 @@ impl CleanPlan {
             // As Kafka's `cleanSegments`: the cleaned segment keeps the last old segment's modification time,
             // which time retention uses when a segment has no timestamp (e.g. it was cleaned empty).
             if let Some(last) = group.last() {
-                seg.log_file()
+                seg.log_file()?
                     .set_modified(last.file.metadata()?.modified()?)?;
             }
             for f in seg.files() {

@@ -77,6 +77,8 @@ pub struct BrokerConfig {
     pub fetch_zero_copy_min_bytes: usize,
     /// `max.connections`.
     pub max_connections: usize,
+    /// `log.max.open.segment.files` (minikafka only), with 0 resolved from the open-file limit.
+    pub max_open_segment_files: usize,
     /// `log.retention.check.interval.ms`.
     pub retention_check_interval_ms: u64,
     /// `log.flush.scheduler.interval.ms`.
@@ -319,6 +321,14 @@ impl Values<'_> {
     }
 }
 
+/// The default of `log.max.open.segment.files`: half of the soft `RLIMIT_NOFILE` (the other half is left to
+/// connections and everything else), at least 64; with no limit, 2^20.
+fn auto_max_open_segment_files() -> usize {
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    soft.map_or(1 << 20, |n| usize::try_from(n / 2).unwrap_or(usize::MAX))
+        .max(64)
+}
+
 /// Kafka's `LogConfig.validate`: `min.compaction.lag.ms` may not exceed `max.compaction.lag.ms`.
 fn check_compaction_lags(c: &LogConfig, name: &str) -> Result<(), ConfigError> {
     if c.min_compaction_lag_ms > c.max_compaction_lag_ms {
@@ -410,6 +420,10 @@ impl BrokerConfig {
             socket_request_max_bytes: v.int("socket.request.max.bytes")?,
             fetch_zero_copy_min_bytes: v.int("fetch.zero.copy.min.bytes")?,
             max_connections: v.int("max.connections")?,
+            max_open_segment_files: match v.int("log.max.open.segment.files")? {
+                0 => auto_max_open_segment_files(),
+                n => n,
+            },
             retention_check_interval_ms: v.int("log.retention.check.interval.ms")?,
             flush_scheduler_interval_ms: v.int("log.flush.scheduler.interval.ms")?,
             producer_id_expiration_ms: v.int("producer.id.expiration.ms")?,

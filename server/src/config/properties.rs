@@ -206,6 +206,7 @@ pub const PROPERTIES: &[Property] = properties![
     "log.roll.ms", Long, None, range(1, I64), "Like log.roll.hours, in ms; wins when set.";
     "log.index.interval.bytes", Int, Some("4096"), range(0, I32), "Bytes of log between offset-index entries (topic: index.interval.bytes).";
     "log.index.size.max.bytes", Int, Some("10485760"), range(4, I32), "Largest index file; the segment rolls when it is full (topic: segment.index.bytes).";
+    "log.max.open.segment.files", Int, Some("0"), range(0, I32), "minikafka only (Kafka has no such cap): segment files (.log and indexes) kept open at once, least recently used closed first and reopened on demand; 0 = half of the process's open-file limit (RLIMIT_NOFILE), at least 64.";
     "log.message.timestamp.type", String, Some("CreateTime"), Check::OneOf(TIMESTAMP_TYPES), "CreateTime or LogAppendTime (topic: message.timestamp.type).";
     "log.message.timestamp.before.max.ms", Long, Some("9223372036854775807"), range(0, I64), "How far in the past a CreateTime timestamp may be (topic: message.timestamp.before.max.ms).";
     "log.message.timestamp.after.max.ms", Long, Some("3600000"), range(0, I64), "How far in the future a CreateTime timestamp may be (topic: message.timestamp.after.max.ms).";
