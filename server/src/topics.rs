@@ -349,8 +349,29 @@ impl Topics {
                 "{partitions} partitions is more than minikafka allows (100000)"
             )));
         }
+        self.check_total_partitions(partitions)?;
         let tc = TopicConfig::from_overrides(configs.iter().copied(), &self.config)?;
         Ok((partitions, tc))
+    }
+
+    /// The broker-wide cap `max.partitions`: the hosted partitions of every topic (internal ones
+    /// included) plus `adding` may not exceed it. Kafka has no such cap; the error is
+    /// INVALID_PARTITIONS, as for its other partition-count limits.
+    fn check_total_partitions(&self, adding: i32) -> Result<(), TopicError> {
+        let hosted: i64 = self
+            .image()
+            .topics()
+            .iter()
+            .map(|t| i64::from(t.partition_count()))
+            .sum();
+        let max = i64::from(self.config.max_partitions);
+        let total = hosted + i64::from(adding);
+        if total > max {
+            return Err(TopicError::InvalidPartitions(format!(
+                "Adding {adding} partition(s) would bring this broker to {total} partitions, more than max.partitions ({max}); it hosts {hosted}."
+            )));
+        }
+        Ok(())
     }
 
     /// Create a topic (after [`Topics::check_create`]-style validation, repeated here under the
@@ -434,6 +455,7 @@ impl Topics {
                 "{count} partitions is more than minikafka allows (100000)"
             )));
         }
+        self.check_total_partitions(count - current)?;
         if validate_only {
             return Ok(());
         }

@@ -296,3 +296,39 @@ async fn a_persisted_config_the_new_bounds_refuse_keeps_working_with_a_warning()
         .await;
     assert_eq!(r.topics[0].error_code, INVALID_CONFIG);
 }
+
+#[tokio::test]
+async fn the_broker_wide_partition_cap_refuses_creation_and_growth_beyond_it() {
+    use kafka_protocol::messages::{create_partitions_request, CreatePartitionsRequest};
+    const INVALID_PARTITIONS: i16 = 37;
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), &["max.partitions=5"]).await;
+    let mut c = Client::connect(&b).await;
+    assert_eq!(
+        c.call(create_req("a", 3, 1, &[]), 7).await.topics[0].error_code,
+        0
+    );
+    let r = c.call(create_req("b", 3, 1, &[]), 7).await;
+    assert_eq!(r.topics[0].error_code, INVALID_PARTITIONS);
+    let msg = r.topics[0].error_message.as_deref().unwrap_or_default();
+    assert!(msg.contains("max.partitions (5)"), "{msg}");
+    assert!(
+        dir.path().join("b-0").metadata().is_err(),
+        "nothing created"
+    );
+    assert_eq!(
+        c.call(create_req("b", 2, 1, &[]), 7).await.topics[0].error_code,
+        0
+    );
+    let grow = CreatePartitionsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![
+            create_partitions_request::CreatePartitionsTopic::default()
+                .with_name(common::name("a"))
+                .with_count(4),
+        ]);
+    let r = c.call(grow, 3).await;
+    assert_eq!(r.results[0].error_code, INVALID_PARTITIONS);
+    assert!(dir.path().join("a-3").metadata().is_err(), "nothing added");
+    b.shutdown().await.unwrap();
+}

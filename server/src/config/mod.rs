@@ -65,6 +65,8 @@ pub struct BrokerConfig {
     pub data_dir: PathBuf,
     /// `num.partitions`.
     pub num_partitions: i32,
+    /// `max.partitions` (minikafka only).
+    pub max_partitions: i32,
     /// `default.replication.factor`.
     pub default_replication_factor: i16,
     /// `auto.create.topics.enable`.
@@ -414,6 +416,7 @@ impl BrokerConfig {
             },
             data_dir: PathBuf::from(v.text("log.dirs")),
             num_partitions: v.int("num.partitions")?,
+            max_partitions: v.int("max.partitions")?,
             default_replication_factor: v.int("default.replication.factor")?,
             auto_create_topics: v.bool("auto.create.topics.enable"),
             delete_topic_enable: v.bool("delete.topic.enable"),

@@ -192,6 +192,7 @@ pub const PROPERTIES: &[Property] = properties![
     "advertised.listeners", List, None, Check::Address, "Address given to clients in Metadata (HOST:PORT); unset = the listen address.";
     "log.dirs", List, Some("./data"), Check::Dir, "Data directory.";
     "num.partitions", Int, Some("1"), range(1, I32), "Partitions of an auto-created topic, or of CreateTopics with num_partitions = -1.";
+    "max.partitions", Int, Some("100000"), range(1, I32), "minikafka only (Kafka has no broker-wide cap): partitions this broker hosts in all, internal topics included; CreateTopics and CreatePartitions beyond it get INVALID_PARTITIONS.";
     "default.replication.factor", Int, Some("1"), range(1, I16), "Replication factor used when a CreateTopics asks for -1.";
     "auto.create.topics.enable", Boolean, Some("true"), Check::Bool, "Create unknown topics on Metadata requests that allow it.";
     "delete.topic.enable", Boolean, Some("true"), Check::Bool, "Allow DeleteTopics.";
