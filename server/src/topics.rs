@@ -68,12 +68,42 @@ pub enum TopicError {
     /// A bad topic config.
     #[error("{0}")]
     InvalidConfig(#[from] ConfigError),
+    /// A request beyond a limit of the controller (Kafka's `PolicyViolationException`).
+    #[error("{0}")]
+    PolicyViolation(String),
     /// Storage failure.
     #[error("storage error: {0}")]
     Storage(#[from] StorageError),
     /// Metadata file failure.
     #[error("cannot persist topic metadata: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// Kafka's `ReplicationControlManager.MAX_PARTITIONS_PER_BATCH`: the most partitions one
+/// CreateTopics request may ask for in all (a constant in Kafka too, not a setting).
+pub const MAX_PARTITIONS_PER_REQUEST: i64 = 10_000;
+
+/// Kafka's `validateTotalNumberOfPartitions`: the partitions a CreateTopics request asks for, each
+/// topic given as `(num_partitions, number of manual assignments)` (-1 = `default_partitions`),
+/// may not exceed [`MAX_PARTITIONS_PER_REQUEST`]; otherwise every topic of the request is refused.
+pub fn check_request_partitions(
+    topics: impl IntoIterator<Item = (i32, usize)>,
+    default_partitions: i32,
+) -> Result<(), TopicError> {
+    let total: i64 = topics
+        .into_iter()
+        .map(|(n, assigned)| match (assigned, n) {
+            (0, -1) => i64::from(default_partitions),
+            (0, n) => i64::from(n.max(0)),
+            (a, _) => i64::try_from(a).unwrap_or(i64::MAX),
+        })
+        .fold(0, i64::saturating_add);
+    if total > MAX_PARTITIONS_PER_REQUEST {
+        return Err(TopicError::PolicyViolation(
+            "Excessively large number of partitions per request.".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Check a topic name against Kafka's rules (`Topic.validate`).

@@ -332,3 +332,30 @@ async fn the_broker_wide_partition_cap_refuses_creation_and_growth_beyond_it() {
     assert!(dir.path().join("a-3").metadata().is_err(), "nothing added");
     b.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_create_topics_request_for_more_than_10000_partitions_is_a_policy_violation() {
+    const POLICY_VIOLATION: i16 = 44;
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), &[]).await;
+    let mut c = Client::connect(&b).await;
+    let mut req = create_req("x", 6000, 1, &[]);
+    let mut second = req.topics[0].clone();
+    second.name = common::name("y");
+    req.topics.push(second);
+    // validate_only: on a broker without the limit nothing is created either.
+    req.validate_only = true;
+    let r = c.call(req.clone(), 7).await;
+    for t in &r.topics {
+        assert_eq!(t.error_code, POLICY_VIOLATION, "{:?}", t.name);
+        assert_eq!(
+            t.error_message.as_deref(),
+            Some("Excessively large number of partitions per request.")
+        );
+    }
+    // Exactly the limit is accepted.
+    req.topics[1].num_partitions = 4000;
+    let r = c.call(req, 7).await;
+    assert!(r.topics.iter().all(|t| t.error_code == 0), "{r:?}");
+    b.shutdown().await.unwrap();
+}
