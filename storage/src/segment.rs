@@ -1117,4 +1117,31 @@ mod tests {
         assert_eq!(BatchHeader::parse(&one).unwrap().size(), one.len());
         assert!(seg.read(12, 10, false).unwrap().unwrap().is_empty());
     }
+
+    /// Kafka's `LogSegment.shouldRoll` measures `segment.ms` from the first batch's timestamp
+    /// (`rollingBasedTimestamp`) to the new batch's: a far-future timestamp rolls at most once, and a segment
+    /// started by one is not rolled by every later, ordinary append.
+    #[test]
+    fn a_far_future_timestamp_does_not_roll_every_later_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            segment_ms: 60_000,
+            ..LogConfig::default()
+        };
+        let now = 1_700_000_000_000;
+        let future = now + 100 * 365 * 24 * 3_600_000;
+        // Started by an ordinary batch: the far-future one rolls (once).
+        let mut seg = Segment::create(dir.path(), 0, now).unwrap();
+        let (b, h) = batch_at(0, 1, now);
+        seg.append(&[&b], &[(0, h)], &config).unwrap();
+        assert!(seg.should_roll(100, 1, future, now, &config));
+        // Started by the far-future batch: ordinary batches after it never roll it by time.
+        let mut seg = Segment::create(dir.path(), 1, now).unwrap();
+        let (b, h) = batch_at(1, 1, future);
+        seg.append(&[&b], &[(0, h)], &config).unwrap();
+        for i in 0..100 {
+            assert!(!seg.should_roll(100, 2 + i, now + i, now + i, &config));
+        }
+        assert!(!seg.should_roll(100, 200, future, now, &config));
+    }
 }
