@@ -35,7 +35,7 @@ fn create_compacted_topic(bootstrap: &str) {
     let topic = NewTopic::new(TOPIC, 1, TopicReplication::Fixed(1))
         .set("cleanup.policy", "compact")
         .set("min.cleanable.dirty.ratio", "0.01")
-        .set("segment.bytes", "16384")
+        .set("internal.segment.bytes", "16384")
         .set("delete.retention.ms", "500");
     let opts = AdminOptions::new().request_timeout(Some(Timeout::After(Duration::from_secs(30))));
     let results = block_on(admin.create_topics([&topic], &opts)).expect("CreateTopics");
@@ -155,7 +155,7 @@ fn compaction_keeps_latest_values_and_survives_kill9() {
         "--set",
         "log.cleaner.backoff.ms=200",
         "--set",
-        "log.segment.bytes=16384",
+        "log.internal.segment.bytes=16384",
     ]);
     create_compacted_topic(broker.bootstrap());
     null_key_is_refused(broker.bootstrap());

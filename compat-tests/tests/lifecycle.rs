@@ -1,5 +1,5 @@
 //! Process lifecycle and startup settings from the broker contract: SIGINT is as graceful as
-//! SIGTERM, data survives repeated restarts, small `log.segment.bytes` rolls many segments that
+//! SIGTERM, data survives repeated restarts, small `log.internal.segment.bytes` (the test-only segment size) rolls many segments that
 //! all read back after a restart, `num.partitions` sizes auto-created topics, and
 //! `auto.create.topics.enable=false` refuses to create topics.
 
@@ -103,7 +103,7 @@ fn sigint_is_graceful_and_data_survives_restarts() {
 #[test]
 fn small_segments_roll_and_recover() {
     let value = |i: usize| format!("segment-roll-{i:06}-{}", "x".repeat(100 + i % 50)).into_bytes();
-    let mut broker = Broker::start(&["--set", "log.segment.bytes=16384"]);
+    let mut broker = Broker::start(&["--set", "log.internal.segment.bytes=16384"]);
     create_topic(broker.bootstrap(), "segments", 1);
     // About 800 KB of records: dozens of 16 KiB segments. Batches must fit in a segment (as in
     // Kafka, a batch larger than segment.bytes is refused), so cap them at 8 KiB.

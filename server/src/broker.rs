@@ -148,6 +148,7 @@ impl RunningBroker {
         let (data_dir, topics, replicas, producer_ids, groups, txn) =
             tokio::task::spawn_blocking(move || -> Result<_, BrokerError> {
                 let data_dir = DataDir::open(&cfg.data_dir, cfg.node_id)?;
+                minikafka_storage::set_max_open_files(cfg.max_open_segment_files);
                 let replicas = Arc::new(ReplicaManager::new(data_dir.path(), cfg.node_id));
                 let topics = Arc::new(Topics::load(
                     data_dir.path(),

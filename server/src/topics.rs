@@ -94,12 +94,42 @@ pub enum TopicError {
     /// A bad topic config.
     #[error("{0}")]
     InvalidConfig(#[from] ConfigError),
+    /// A request beyond a limit of the controller (Kafka's `PolicyViolationException`).
+    #[error("{0}")]
+    PolicyViolation(String),
     /// Storage failure.
     #[error("storage error: {0}")]
     Storage(#[from] StorageError),
     /// Metadata file failure.
     #[error("cannot persist topic metadata: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// Kafka's `ReplicationControlManager.MAX_PARTITIONS_PER_BATCH`: the most partitions one
+/// CreateTopics request may ask for in all (a constant in Kafka too, not a setting).
+pub const MAX_PARTITIONS_PER_REQUEST: i64 = 10_000;
+
+/// Kafka's `validateTotalNumberOfPartitions`: the partitions a CreateTopics request asks for, each
+/// topic given as `(num_partitions, number of manual assignments)` (-1 = `default_partitions`),
+/// may not exceed [`MAX_PARTITIONS_PER_REQUEST`]; otherwise every topic of the request is refused.
+pub fn check_request_partitions(
+    topics: impl IntoIterator<Item = (i32, usize)>,
+    default_partitions: i32,
+) -> Result<(), TopicError> {
+    let total: i64 = topics
+        .into_iter()
+        .map(|(n, assigned)| match (assigned, n) {
+            (0, -1) => i64::from(default_partitions),
+            (0, n) => i64::from(n.max(0)),
+            (a, _) => i64::try_from(a).unwrap_or(i64::MAX),
+        })
+        .fold(0, i64::saturating_add);
+    if total > MAX_PARTITIONS_PER_REQUEST {
+        return Err(TopicError::PolicyViolation(
+            "Excessively large number of partitions per request.".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Check a topic name against Kafka's rules (`Topic.validate`).
@@ -198,10 +228,9 @@ impl Topics {
                     format!("topic {}: bad id: {e}", rec.name),
                 )
             })?;
-            let tc = TopicConfig::from_overrides(
-                rec.configs
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), Some(v.as_str()))),
+            let tc = TopicConfig::from_persisted(
+                &rec.name,
+                rec.configs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
                 &config,
             )?;
             let lc = tc.log_config(&config.log_defaults)?;
@@ -376,8 +405,29 @@ impl Topics {
                 "{partitions} partitions is more than minikafka allows (100000)"
             )));
         }
+        self.check_total_partitions(partitions)?;
         let tc = TopicConfig::from_overrides(configs.iter().copied(), &self.config)?;
         Ok((partitions, tc))
+    }
+
+    /// The broker-wide cap `max.partitions`: the hosted partitions of every topic (internal ones
+    /// included) plus `adding` may not exceed it. Kafka has no such cap; the error is
+    /// INVALID_PARTITIONS, as for its other partition-count limits.
+    fn check_total_partitions(&self, adding: i32) -> Result<(), TopicError> {
+        let hosted: i64 = self
+            .image()
+            .topics()
+            .iter()
+            .map(|t| i64::from(t.partition_count()))
+            .sum();
+        let max = i64::from(self.config.max_partitions);
+        let total = hosted + i64::from(adding);
+        if total > max {
+            return Err(TopicError::InvalidPartitions(format!(
+                "Adding {adding} partition(s) would bring this broker to {total} partitions, more than max.partitions ({max}); it hosts {hosted}."
+            )));
+        }
+        Ok(())
     }
 
     /// Create a topic (after [`Topics::check_create`]-style validation, repeated here under the
@@ -461,6 +511,7 @@ impl Topics {
                 "{count} partitions is more than minikafka allows (100000)"
             )));
         }
+        self.check_total_partitions(count - current)?;
         if validate_only {
             return Ok(());
         }

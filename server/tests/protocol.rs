@@ -546,16 +546,19 @@ async fn topic_configs_are_described_altered_persisted_and_take_effect() {
     let b = start(dir.path(), &sets).await;
     let mut c = Client::connect(&b).await;
     assert_eq!(
-        c.call(create_req("cfg", 1, 1, &[("segment.bytes", "1024")]), 7)
-            .await
-            .topics[0]
+        c.call(
+            create_req("cfg", 1, 1, &[("internal.segment.bytes", "1024")]),
+            7
+        )
+        .await
+        .topics[0]
             .error_code,
         0
     );
     let r = c.call(describe_configs_req(2, "cfg"), 4).await;
     assert_eq!(r.results[0].error_code, 0);
     assert_eq!(
-        config_value(&r, "segment.bytes"),
+        config_value(&r, "internal.segment.bytes"),
         ("1024".into(), 1),
         "topic override"
     );

@@ -325,7 +325,7 @@ impl CleanPlan {
             // As Kafka's `cleanSegments`: the cleaned segment keeps the last old segment's modification time,
             // which time retention uses when a segment has no timestamp (e.g. it was cleaned empty).
             if let Some(last) = group.last() {
-                seg.log_file()
+                seg.log_file()?
                     .set_modified(last.file.metadata()?.modified()?)?;
             }
             for f in seg.files() {
@@ -402,7 +402,7 @@ impl CleanPlan {
             let mut size = self.sources[start].size;
             while end < self.sources.len() {
                 let next = &self.sources[end];
-                let fits = size + next.size <= self.config.segment_bytes
+                let fits = size + next.size <= self.config.roll_bytes()
                     && next.next - 1 - self.sources[start].base <= i64::from(i32::MAX);
                 if !fits {
                     break;

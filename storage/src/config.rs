@@ -53,6 +53,10 @@ pub enum TimestampType {
 pub struct LogConfig {
     /// `segment.bytes`: roll the active segment before it would grow beyond this size (default 1 GiB).
     pub segment_bytes: u64,
+    /// `internal.segment.bytes`, for tests only (as in Kafka's `LogConfig`): when set, it replaces
+    /// [`LogConfig::segment_bytes`] as the roll size, without that setting's 1 MiB floor. See
+    /// [`LogConfig::roll_bytes`].
+    pub internal_segment_bytes: Option<u64>,
     /// `segment.ms`: roll the active segment once its first batch is older than this (default 7 days).
     pub segment_ms: i64,
     /// `segment.index.bytes`: maximum size of each index file; a segment also rolls when an index is full
@@ -86,6 +90,12 @@ pub struct LogConfig {
     /// `max.compaction.lag.ms`: a dirty record older than this forces a clean whatever the dirty ratio
     /// (default `i64::MAX`, never).
     pub max_compaction_lag_ms: i64,
+    /// `message.timestamp.before.max.ms`: how far a `CreateTime` timestamp may lie in the past (default
+    /// `i64::MAX`, no limit). Plain data here: the produce path enforces it.
+    pub message_timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`: how far a `CreateTime` timestamp may lie in the future (Kafka 4.x
+    /// default: one hour). Plain data here: the produce path enforces it.
+    pub message_timestamp_after_max_ms: i64,
 }
 
 impl LogConfig {
@@ -103,12 +113,20 @@ impl LogConfig {
     pub const DEFAULT_DELETE_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
     /// Kafka's default `min.cleanable.dirty.ratio`.
     pub const DEFAULT_MIN_CLEANABLE_DIRTY_RATIO: f64 = 0.5;
+    /// Kafka 4.x's default `message.timestamp.after.max.ms` (one hour).
+    pub const DEFAULT_MESSAGE_TIMESTAMP_AFTER_MAX_MS: i64 = 60 * 60 * 1000;
+
+    /// The size at which the active segment rolls: `internal.segment.bytes` if set, else `segment.bytes`.
+    pub fn roll_bytes(&self) -> u64 {
+        self.internal_segment_bytes.unwrap_or(self.segment_bytes)
+    }
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
             segment_bytes: Self::DEFAULT_SEGMENT_BYTES,
+            internal_segment_bytes: None,
             segment_ms: Self::DEFAULT_SEGMENT_MS,
             segment_index_bytes: Self::DEFAULT_SEGMENT_INDEX_BYTES,
             index_interval_bytes: Self::DEFAULT_INDEX_INTERVAL_BYTES,
@@ -123,6 +141,8 @@ impl Default for LogConfig {
             min_cleanable_dirty_ratio: Self::DEFAULT_MIN_CLEANABLE_DIRTY_RATIO,
             min_compaction_lag_ms: 0,
             max_compaction_lag_ms: i64::MAX,
+            message_timestamp_before_max_ms: i64::MAX,
+            message_timestamp_after_max_ms: Self::DEFAULT_MESSAGE_TIMESTAMP_AFTER_MAX_MS,
         }
     }
 }
@@ -147,5 +167,12 @@ mod tests {
         assert!((c.min_cleanable_dirty_ratio - 0.5).abs() < f64::EPSILON);
         assert_eq!(c.min_compaction_lag_ms, 0);
         assert_eq!(c.max_compaction_lag_ms, i64::MAX);
+        assert_eq!(c.message_timestamp_after_max_ms, 3_600_000);
+        assert_eq!(c.roll_bytes(), c.segment_bytes);
+        let tiny = LogConfig {
+            internal_segment_bytes: Some(300),
+            ..c
+        };
+        assert_eq!(tiny.roll_bytes(), 300);
     }
 }

@@ -13,15 +13,18 @@
 //! trimming on close). There is no checksum: a damaged index is detected when the index is opened and rebuilt from the log
 //! by the segment.
 //!
+//! The file itself is reached through the bounded cache of open files ([`crate::open_files`]): lookups need no
+//! descriptor (the entries are in memory); writes open the file if the cache had closed it.
+//!
 //! Thread-safety: lookups take `&self`; mutation takes `&mut self`. Durability: writes go to the page cache;
 //! the log hands the index files to a [`crate::SyncJob`] for `fdatasync`.
 
+use crate::open_files::CachedFile;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// One fixed-size index entry.
 pub trait IndexEntry: Copy + fmt::Debug + PartialEq + Eq + Send + Sync + 'static {
@@ -106,7 +109,7 @@ impl IndexEntry for TimeEntry {
 pub struct Index<E> {
     path: PathBuf,
     base_offset: i64,
-    file: Arc<File>,
+    file: CachedFile,
     entries: Vec<E>,
 }
 
@@ -160,7 +163,7 @@ pub fn read_index_file<E: IndexEntry>(path: &Path) -> io::Result<Vec<E>> {
 impl<E: IndexEntry> Index<E> {
     /// Create (or truncate to empty) the index file at `path`.
     pub(crate) fn create(path: PathBuf, base_offset: i64) -> io::Result<Self> {
-        let file = Arc::new(open_rw(&path, true)?);
+        let file = CachedFile::opened(path.clone(), open_rw(&path, true)?);
         Ok(Index {
             path,
             base_offset,
@@ -184,9 +187,10 @@ impl<E: IndexEntry> Index<E> {
         };
         Ok((
             Index {
+                // Not kept open: the entries are in memory; the cache opens the file for the next write.
+                file: CachedFile::closed(path.clone()),
                 path,
                 base_offset,
-                file: Arc::new(file),
                 entries,
             },
             problem,
@@ -232,7 +236,7 @@ impl<E: IndexEntry> Index<E> {
     }
 
     /// Shared handle of the index file (for fsync outside the log lock).
-    pub(crate) fn file(&self) -> &Arc<File> {
+    pub(crate) fn file(&self) -> &CachedFile {
         &self.file
     }
 
@@ -241,6 +245,7 @@ impl<E: IndexEntry> Index<E> {
         let mut buf = Vec::with_capacity(E::SIZE);
         entry.encode(&mut buf);
         self.file
+            .get()?
             .write_all_at(&buf, (self.entries.len() * E::SIZE) as u64)?;
         self.entries.push(entry);
         Ok(())
@@ -248,9 +253,9 @@ impl<E: IndexEntry> Index<E> {
 
     /// Keep only the first `n` entries, in memory and on disk.
     pub(crate) fn truncate(&mut self, n: usize) -> io::Result<()> {
-        if n < self.entries.len() || self.file.metadata()?.len() != (n * E::SIZE) as u64 {
-            self.file
-                .set_len((n.min(self.entries.len()) * E::SIZE) as u64)?;
+        let file = self.file.get()?;
+        if n < self.entries.len() || file.metadata()?.len() != (n * E::SIZE) as u64 {
+            file.set_len((n.min(self.entries.len()) * E::SIZE) as u64)?;
         }
         self.entries.truncate(n);
         Ok(())
@@ -259,7 +264,7 @@ impl<E: IndexEntry> Index<E> {
     /// Remove every entry.
     pub(crate) fn clear(&mut self) -> io::Result<()> {
         self.entries.clear();
-        self.file.set_len(0)
+        self.file.get()?.set_len(0)
     }
 
     /// Index of the last entry whose key (by `key`) is `<= target`, for a key that increases along the index.

@@ -13,6 +13,7 @@
 //!   aborted transactions for `read_committed` fetches.
 //! * [`producer_state`]: the idempotent and transactional producers' state (epochs, sequences, duplicate
 //!   detection, ongoing transactions, coordinator epochs) and its `.snapshot` files, kept by the [`Log`].
+//! * [`open_files`]: the process-wide bounded cache of open segment files (descriptors stay bounded).
 //! * [`cleaner`]: the log cleaner (compaction for `cleanup.policy=compact`), crash-safe segment swaps.
 //! * [`config`], [`error`]: [`LogConfig`] and [`StorageError`].
 //!
@@ -39,6 +40,7 @@ pub mod error;
 pub mod index;
 pub mod leader_epoch;
 pub mod log;
+pub mod open_files;
 pub mod producer_state;
 pub mod segment;
 pub mod txn_index;
@@ -49,6 +51,7 @@ pub use config::{CleanupPolicy, LogConfig, TimestampType};
 pub use error::{Result, StorageError};
 pub use leader_epoch::LeaderEpochCache;
 pub use log::{is_disk_full, AppendInfo, DeletedSegment, Log, ReadInfo, SliceInfo, SyncJob};
+pub use open_files::{set_max_open_files, CachedFile};
 pub use producer_state::ProducerSnapshotEntry;
 pub use segment::FileSlice;
 pub use txn_index::AbortedTxn;

@@ -43,6 +43,7 @@ use crate::cleaner::{
 };
 use crate::config::{LogConfig, TimestampType};
 use crate::error::{Result, StorageError};
+use crate::open_files::CachedFile;
 use crate::producer_state::{
     AppendPlan, IncomingBatch, Origin, ProducerSnapshotEntry, ProducerStateEntry,
     ProducerStateManager,
@@ -113,7 +114,10 @@ pub struct DeletedSegment {
 /// (`tokio::task::spawn_blocking`), then call [`Log::mark_flushed`] with the offset it returns.
 #[derive(Debug)]
 pub struct SyncJob {
-    files: Vec<Arc<File>>,
+    /// Segment files, reopened through the cache of open files if it closed them meanwhile.
+    files: Vec<CachedFile>,
+    /// Producer snapshot files.
+    snapshots: Vec<Arc<File>>,
     dir: Option<PathBuf>,
     dir_generation: u64,
     dir_synced: Arc<AtomicU64>,
@@ -125,6 +129,9 @@ impl SyncJob {
     /// Returns the offset everything below which is now durable.
     pub fn run(self) -> io::Result<i64> {
         for file in &self.files {
+            file.sync_data()?;
+        }
+        for file in &self.snapshots {
             file.sync_data()?;
         }
         if let Some(dir) = &self.dir {
@@ -578,10 +585,10 @@ impl Log {
                 pos += h.size();
             }
         }
-        if records.len() as u64 > self.config.segment_bytes {
+        if records.len() as u64 > self.config.roll_bytes() {
             return Err(StorageError::RecordListTooLarge {
                 size: records.len(),
-                segment_bytes: self.config.segment_bytes,
+                segment_bytes: self.config.roll_bytes(),
             });
         }
         let log_append_time = self.config.timestamp_type == TimestampType::LogAppendTime;
@@ -1036,10 +1043,10 @@ impl Log {
             .values()
             .filter(|s| s.next_offset() > self.recovery_point)
             .flat_map(Segment::files)
-            .chain(self.producer_state.unsynced_files())
             .collect();
         Some(SyncJob {
             files,
+            snapshots: self.producer_state.unsynced_files().collect(),
             dir: dir_dirty.then(|| self.dir.clone()),
             dir_generation,
             dir_synced: Arc::clone(&self.dir_synced),
@@ -1223,7 +1230,7 @@ impl Log {
                 base,
                 next,
                 size: seg.size(),
-                file: Arc::clone(seg.log_file()),
+                file: seg.log_file()?,
                 aborted: seg.txn_index().entries().to_vec(),
             });
         }

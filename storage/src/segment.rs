@@ -27,6 +27,7 @@ use crate::batch::{self, BatchHeader, LOG_OVERHEAD, MAGIC};
 use crate::config::LogConfig;
 use crate::error::{Result, StorageError};
 use crate::index::{open_rw, OffsetEntry, OffsetIndex, TimeEntry, TimeIndex};
+use crate::open_files::CachedFile;
 use crate::txn_index::{AbortedTxn, TxnIndex, TXN_INDEX_SUFFIX};
 
 /// Suffix of segment data files.
@@ -151,7 +152,8 @@ impl<'a> ChunkReader<'a> {
 pub struct Segment {
     base_offset: i64,
     log_path: PathBuf,
-    log: Arc<File>,
+    /// The `.log`, through the bounded cache of open files ([`crate::open_files`]).
+    log: CachedFile,
     offset_index: OffsetIndex,
     time_index: TimeIndex,
     txn_index: TxnIndex,
@@ -302,7 +304,7 @@ impl Segment {
     ) -> io::Result<Segment> {
         let [log_path, index_path, time_index_path, txn_index_path] =
             segment_paths(dir, base_offset, extra);
-        let log = Arc::new(open_rw(&log_path, true)?);
+        let log = CachedFile::opened(log_path.clone(), open_rw(&log_path, true)?);
         Ok(Segment {
             base_offset,
             log_path,
@@ -331,8 +333,9 @@ impl Segment {
         config: &LogConfig,
     ) -> Result<Segment> {
         let log_path = dir.join(file_name(base_offset, LOG_SUFFIX));
-        let log = Arc::new(open_rw(&log_path, false)?);
-        let size = log.metadata()?.len();
+        // Not kept open: the cache opens it for the first read or write (Kafka's `LazyIndex`, extended to the log).
+        let size = open_rw(&log_path, false)?.metadata()?.len();
+        let log = CachedFile::closed(log_path.clone());
         let (offset_index, offset_problem) =
             OffsetIndex::open(dir.join(file_name(base_offset, INDEX_SUFFIX)), base_offset)?;
         let (time_index, time_problem) = TimeIndex::open(
@@ -415,7 +418,7 @@ impl Segment {
     /// Recompute the state from the indexes plus a header scan after the last offset-index entry. Falls back to a
     /// full recovery if that entry does not point at the batch it names.
     fn rescan_tail(&mut self, config: &LogConfig) -> Result<u64> {
-        let file_len = self.log.metadata()?.len();
+        let file_len = self.log.get()?.metadata()?.len();
         let (max_timestamp, offset_of_max_timestamp) =
             self.time_index.last().map_or((-1, self.base_offset), |e| {
                 (e.timestamp, self.base_offset + i64::from(e.relative_offset))
@@ -460,8 +463,8 @@ impl Segment {
     /// Scan batches from `start` to the end of the file, indexing each one; truncate the file at the first
     /// malformed batch (with a warning). `verify` adds magic, offset-order and CRC checks. Returns bytes dropped.
     fn scan(&mut self, start: u64, verify: bool, config: &LogConfig) -> Result<u64> {
-        let file_len = self.log.metadata()?.len();
-        let log = Arc::clone(&self.log);
+        let file_len = self.log.get()?.metadata()?.len();
+        let log = self.log.get()?;
         let mut reader = ChunkReader::new(&log, file_len);
         let mut pos = start;
         let mut bad = None;
@@ -503,7 +506,7 @@ impl Segment {
                 reason = %reason,
                 "truncating invalid bytes at the end of a log segment"
             );
-            self.log.set_len(pos)?;
+            self.log.get()?.set_len(pos)?;
         }
         Ok(dropped)
     }
@@ -578,7 +581,7 @@ impl Segment {
         let start = self.state.size;
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let result = (|| -> io::Result<()> {
-            write_all_vectored_at(&self.log, parts, start)?;
+            write_all_vectored_at(&*self.log.get()?, parts, start)?;
             for (pos, h) in batches {
                 self.index_batch(start + *pos as u64, h, config)?;
             }
@@ -592,7 +595,7 @@ impl Segment {
             Err(e) => {
                 self.state = saved;
                 // Best effort: the error that matters is `e`; a later recovery repairs what these cannot.
-                let _ = self.log.set_len(start);
+                let _ = self.log.get().and_then(|f| f.set_len(start));
                 let _ = self.offset_index.truncate(offset_entries);
                 let _ = self.time_index.truncate(time_entries);
                 Err(e.into())
@@ -621,7 +624,7 @@ impl Segment {
         config: &LogConfig,
     ) -> bool {
         self.state.size > 0
-            && (self.state.size.saturating_add(len) > config.segment_bytes
+            && (self.state.size.saturating_add(len) > config.roll_bytes()
                 || self.time_waited_for_roll(now_ms, max_timestamp) > config.segment_ms
                 || self.offset_index.is_full(config.segment_index_bytes)
                 || self.time_index.is_full(config.segment_index_bytes)
@@ -642,7 +645,7 @@ impl Segment {
             return Ok(None);
         }
         let mut buf = [0u8; BatchHeader::SIZE];
-        self.log.read_exact_at(&mut buf, position)?;
+        self.log.get()?.read_exact_at(&mut buf, position)?;
         BatchHeader::parse(&buf).map(Some)
     }
 
@@ -673,7 +676,8 @@ impl Segment {
         let Some((mut pos, _)) = self.find_batch(offset)? else {
             return Ok(());
         };
-        let mut reader = ChunkReader::new(&self.log, self.state.size);
+        let log = self.log.get()?;
+        let mut reader = ChunkReader::new(&log, self.state.size);
         while let Some(head) = reader.get(pos, BatchHeader::SIZE)? {
             let h = BatchHeader::parse(head)?;
             if pos + h.size() as u64 > self.state.size {
@@ -695,7 +699,7 @@ impl Segment {
     /// Read `len` bytes at `position` of the `.log`.
     fn read_bytes(&self, position: u64, len: usize) -> Result<Vec<u8>> {
         let mut buf = vec![0u8; len];
-        self.log.read_exact_at(&mut buf, position)?;
+        self.log.get()?.read_exact_at(&mut buf, position)?;
         Ok(buf)
     }
 
@@ -743,8 +747,9 @@ impl Segment {
         let Some((pos, first)) = self.find_batch(offset)? else {
             return Ok(None);
         };
+        let log = self.log.get()?;
         let empty = SegmentRange {
-            slice: FileSlice::new(self.log.clone(), pos, 0),
+            slice: FileSlice::new(Arc::clone(&log), pos, 0),
             next_offset: None,
         };
         if first.base_offset >= max_offset {
@@ -758,7 +763,7 @@ impl Segment {
                 return Ok(Some(empty));
             }
             return Ok(Some(SegmentRange {
-                slice: FileSlice::new(self.log.clone(), pos, first.size()),
+                slice: FileSlice::new(Arc::clone(&log), pos, first.size()),
                 next_offset: Some(first.next_offset()),
             }));
         }
@@ -774,7 +779,7 @@ impl Segment {
             }
         }
         // Walk headers from a batch known to fit: the first one, or a later indexed one that lies below `limit`.
-        let mut reader = ChunkReader::with_chunk(&self.log, self.state.size, WALK_CHUNK);
+        let mut reader = ChunkReader::with_chunk(&log, self.state.size, WALK_CHUNK);
         let (mut at, mut h) = (pos, first);
         if let Some(p) = self.offset_index.second_floor_position(limit) {
             if p > pos {
@@ -792,7 +797,7 @@ impl Segment {
                 _ => {
                     let len = usize::try_from(end - pos).unwrap_or(usize::MAX);
                     return Ok(Some(SegmentRange {
-                        slice: FileSlice::new(self.log.clone(), pos, len),
+                        slice: FileSlice::new(Arc::clone(&log), pos, len),
                         next_offset: Some(h.next_offset()),
                     }));
                 }
@@ -870,7 +875,7 @@ impl Segment {
             return Ok(0);
         };
         let removed = self.state.size - pos;
-        self.log.set_len(pos)?;
+        self.log.get()?.set_len(pos)?;
         self.offset_index.truncate_to_position(pos)?;
         self.time_index.truncate_to_offset(h.base_offset)?;
         self.txn_index.truncate_to(h.base_offset)?;
@@ -894,12 +899,13 @@ impl Segment {
         Ok(())
     }
 
-    /// File handles to fsync: `.log`, `.index`, `.timeindex` and the `.txnindex` if it exists.
-    pub(crate) fn files(&self) -> Vec<Arc<File>> {
+    /// Files to fsync: `.log`, `.index`, `.timeindex` and the `.txnindex` if it exists (opened at the fsync if the
+    /// cache closed them meanwhile).
+    pub(crate) fn files(&self) -> Vec<CachedFile> {
         let mut files = vec![
-            Arc::clone(&self.log),
-            Arc::clone(self.offset_index.file()),
-            Arc::clone(self.time_index.file()),
+            self.log.clone(),
+            self.offset_index.file().clone(),
+            self.time_index.file().clone(),
         ];
         files.extend(self.txn_index.file().cloned());
         files
@@ -932,8 +938,8 @@ impl Segment {
     }
 
     /// The `.log` file handle (the log cleaner reads inactive segments through it without the log lock).
-    pub(crate) fn log_file(&self) -> &Arc<File> {
-        &self.log
+    pub(crate) fn log_file(&self) -> io::Result<Arc<File>> {
+        self.log.get()
     }
 
     /// Largest batch max timestamp in the segment, `-1` if none.
@@ -947,7 +953,7 @@ impl Segment {
         if self.state.max_timestamp >= 0 {
             return Ok(self.state.max_timestamp);
         }
-        let modified = self.log.metadata()?.modified()?;
+        let modified = self.log.get()?.metadata()?.modified()?;
         Ok(modified
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
@@ -1122,5 +1128,32 @@ mod tests {
         let one = seg.read(12, 10, true).unwrap().unwrap();
         assert_eq!(BatchHeader::parse(&one).unwrap().size(), one.len());
         assert!(seg.read(12, 10, false).unwrap().unwrap().is_empty());
+    }
+
+    /// Kafka's `LogSegment.shouldRoll` measures `segment.ms` from the first batch's timestamp
+    /// (`rollingBasedTimestamp`) to the new batch's: a far-future timestamp rolls at most once, and a segment
+    /// started by one is not rolled by every later, ordinary append.
+    #[test]
+    fn a_far_future_timestamp_does_not_roll_every_later_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            segment_ms: 60_000,
+            ..LogConfig::default()
+        };
+        let now = 1_700_000_000_000;
+        let future = now + 100 * 365 * 24 * 3_600_000;
+        // Started by an ordinary batch: the far-future one rolls (once).
+        let mut seg = Segment::create(dir.path(), 0, now).unwrap();
+        let (b, h) = batch_at(0, 1, now);
+        seg.append(&[&b], &[(0, h)], &config).unwrap();
+        assert!(seg.should_roll(100, 1, future, now, &config));
+        // Started by the far-future batch: ordinary batches after it never roll it by time.
+        let mut seg = Segment::create(dir.path(), 1, now).unwrap();
+        let (b, h) = batch_at(1, 1, future);
+        seg.append(&[&b], &[(0, h)], &config).unwrap();
+        for i in 0..100 {
+            assert!(!seg.should_roll(100, 2 + i, now + i, now + i, &config));
+        }
+        assert!(!seg.should_roll(100, 200, future, now, &config));
     }
 }

@@ -18,13 +18,11 @@
 //! Thread-safety: lookups take `&self`; mutation takes `&mut self`. Durability: writes go to the page cache; the
 //! file is handed to a [`crate::SyncJob`] with the segment's other files.
 
-use std::fs::File;
+use crate::index::open_rw;
+use crate::open_files::CachedFile;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
-use crate::index::open_rw;
 
 /// Suffix of aborted transaction index files.
 pub const TXN_INDEX_SUFFIX: &str = ".txnindex";
@@ -117,7 +115,8 @@ pub(crate) fn completes(entry: &AbortedTxn, upto: i64) -> bool {
 pub struct TxnIndex {
     path: PathBuf,
     /// `None` until the first entry is written (or when no file exists).
-    file: Option<Arc<File>>,
+    /// Reached through the bounded cache of open files ([`crate::open_files`]).
+    file: Option<CachedFile>,
     entries: Vec<AbortedTxn>,
 }
 
@@ -150,15 +149,14 @@ impl TxnIndex {
             Err(e) => return Err(e),
         };
         let (entries, problem) = decode_txn_index(&data);
-        let file = Arc::new(open_rw(&path, false)?);
         if let Some(p) = problem {
             tracing::warn!(file = %path.display(), problem = %p, kept = entries.len(),
                 "cutting a damaged transaction index");
-            file.set_len((entries.len() * ABORTED_TXN_SIZE) as u64)?;
+            open_rw(&path, false)?.set_len((entries.len() * ABORTED_TXN_SIZE) as u64)?;
         }
         Ok(TxnIndex {
+            file: Some(CachedFile::closed(path.clone())),
             path,
-            file: Some(file),
             entries,
         })
     }
@@ -174,7 +172,7 @@ impl TxnIndex {
     }
 
     /// The open file, if it exists.
-    pub(crate) fn file(&self) -> Option<&Arc<File>> {
+    pub(crate) fn file(&self) -> Option<&CachedFile> {
         self.file.as_ref()
     }
 
@@ -185,11 +183,12 @@ impl TxnIndex {
             .last()
             .is_none_or(|l| l.last_offset < entry.last_offset));
         let file = match &self.file {
-            Some(f) => Arc::clone(f),
+            Some(f) => f.get()?,
             None => {
-                let f = Arc::new(open_rw(&self.path, true)?);
-                self.file = Some(Arc::clone(&f));
-                f
+                let f = CachedFile::opened(self.path.clone(), open_rw(&self.path, true)?);
+                let open = f.get()?;
+                self.file = Some(f);
+                open
             }
         };
         file.write_all_at(
@@ -205,7 +204,7 @@ impl TxnIndex {
         let keep = self.entries.partition_point(|e| e.last_offset < offset);
         if keep < self.entries.len() {
             if let Some(f) = &self.file {
-                f.set_len((keep * ABORTED_TXN_SIZE) as u64)?;
+                f.get()?.set_len((keep * ABORTED_TXN_SIZE) as u64)?;
             }
             self.entries.truncate(keep);
         }

@@ -32,8 +32,8 @@ pub enum ConfigError {
         "unknown configuration property '{0}' (see config/broker.toml for the supported names)"
     )]
     Unknown(String),
-    /// A value that does not parse or is out of range.
-    #[error("invalid value '{value}' for '{name}': {reason}")]
+    /// A value that does not parse or is out of range (Kafka's `ConfigException` message).
+    #[error("Invalid value {value} for configuration {name}: {reason}")]
     Invalid {
         /// Property name.
         name: String,
@@ -65,6 +65,8 @@ pub struct BrokerConfig {
     pub data_dir: PathBuf,
     /// `num.partitions`.
     pub num_partitions: i32,
+    /// `max.partitions` (minikafka only).
+    pub max_partitions: i32,
     /// `default.replication.factor`.
     pub default_replication_factor: i16,
     /// `auto.create.topics.enable`.
@@ -87,6 +89,8 @@ pub struct BrokerConfig {
     pub connections_max_idle_ms: Option<u64>,
     /// `queued.max.request.bytes`; `None` (zero or negative) = unbounded.
     pub queued_max_request_bytes: Option<usize>,
+    /// `log.max.open.segment.files` (minikafka only), with 0 resolved from the open-file limit.
+    pub max_open_segment_files: usize,
     /// `log.retention.check.interval.ms`.
     pub retention_check_interval_ms: u64,
     /// `log.flush.scheduler.interval.ms`.
@@ -362,6 +366,14 @@ fn connection_limits(
     Ok((per_ip, overrides, queued))
 }
 
+/// The default of `log.max.open.segment.files`: half of the soft `RLIMIT_NOFILE` (the other half is left to
+/// connections and everything else), at least 64; with no limit, 2^20.
+fn auto_max_open_segment_files() -> usize {
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    soft.map_or(1 << 20, |n| usize::try_from(n / 2).unwrap_or(usize::MAX))
+        .max(64)
+}
+
 /// Kafka's `LogConfig.validate`: `min.compaction.lag.ms` may not exceed `max.compaction.lag.ms`.
 fn check_compaction_lags(c: &LogConfig, name: &str) -> Result<(), ConfigError> {
     if c.min_compaction_lag_ms > c.max_compaction_lag_ms {
@@ -389,6 +401,10 @@ impl BrokerConfig {
         for t in TOPIC_PROPERTIES {
             let text = match t.field {
                 LogField::Fixed => continue,
+                LogField::InternalSegmentBytes => match v.opt(t.synonym) {
+                    Some(text) => text.to_string(),
+                    None => continue,
+                },
                 LogField::FlushMs => v.chained_ms(t.synonym)?.unwrap_or(i64::MAX).to_string(),
                 LogField::RetentionMs | LogField::SegmentMs => {
                     v.chained_ms(t.synonym)?.unwrap_or_default().to_string()
@@ -445,6 +461,7 @@ impl BrokerConfig {
             },
             data_dir: PathBuf::from(v.text("log.dirs")),
             num_partitions: v.int("num.partitions")?,
+            max_partitions: v.int("max.partitions")?,
             default_replication_factor: v.int("default.replication.factor")?,
             auto_create_topics: v.bool("auto.create.topics.enable"),
             delete_topic_enable: v.bool("delete.topic.enable"),
@@ -456,6 +473,10 @@ impl BrokerConfig {
             max_connections_per_ip_overrides,
             connections_max_idle_ms: u64::try_from(v.int::<i64>("connections.max.idle.ms")?).ok(),
             queued_max_request_bytes,
+            max_open_segment_files: match v.int("log.max.open.segment.files")? {
+                0 => auto_max_open_segment_files(),
+                n => n,
+            },
             retention_check_interval_ms: v.int("log.retention.check.interval.ms")?,
             flush_scheduler_interval_ms: v.int("log.flush.scheduler.interval.ms")?,
             producer_id_expiration_ms: v.int("producer.id.expiration.ms")?,
@@ -496,6 +517,7 @@ impl BrokerConfig {
     pub fn describe(&self) -> Vec<Described> {
         PROPERTIES
             .iter()
+            .filter(|p| !is_internal(p.name) || self.set_at_start.contains(p.name))
             .map(|p| {
                 let synonyms = self.synonyms(p.name);
                 Described {
@@ -589,6 +611,12 @@ pub struct Described {
     pub read_only: bool,
 }
 
+/// Whether `name` is a test-only setting (`internal.segment.bytes`, `log.internal.segment.bytes`):
+/// DescribeConfigs lists it only where it is set, as Kafka hides its internal configs.
+fn is_internal(name: &str) -> bool {
+    name.starts_with("internal.") || name.starts_with("log.internal.")
+}
+
 /// The broker property that supplies a topic config's default, as Kafka names its synonym.
 pub fn broker_synonym(topic_config: &str) -> Option<&'static str> {
     topic_property(topic_config).map(|t| t.synonym)
@@ -599,6 +627,10 @@ pub fn broker_synonym(topic_config: &str) -> Option<&'static str> {
 pub struct TopicConfig {
     /// Explicit overrides by Kafka name; absent names use the broker defaults.
     pub overrides: BTreeMap<String, String>,
+    /// Overrides persisted by an older broker that today's bounds refuse (e.g. `segment.bytes`
+    /// below 1 MiB), kept as they are so that the topic keeps working; a change to one of them
+    /// is validated normally. See [`TopicConfig::from_persisted`].
+    pub grandfathered: BTreeSet<String>,
 }
 
 impl TopicConfig {
@@ -615,9 +647,73 @@ impl TopicConfig {
             }
             overrides.insert(name.to_string(), value.to_string());
         }
-        let cfg = TopicConfig { overrides };
+        let cfg = TopicConfig {
+            overrides,
+            grandfathered: BTreeSet::new(),
+        };
         cfg.log_config(&broker.log_defaults)?;
         Ok(cfg)
+    }
+
+    /// The overrides of `topic` as persisted in the data directory. A value that parses but is
+    /// outside today's bounds (written before they existed) is kept with a WARN naming the topic
+    /// and the key, so the topic keeps working; anything else invalid is an error.
+    pub fn from_persisted<'a>(
+        topic: &str,
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+        broker: &BrokerConfig,
+    ) -> Result<TopicConfig, ConfigError> {
+        let mut cfg = TopicConfig::default();
+        for (name, value) in pairs {
+            let t = topic_property(name).ok_or_else(|| ConfigError::Unknown(name.to_string()))?;
+            if let Some(reason) = t.base().check.reason(value) {
+                let mut scratch = broker.log_defaults.clone();
+                t.field
+                    .set(&mut scratch, value)
+                    .map_err(|_| invalid(name, value, reason.clone()))?;
+                tracing::warn!(
+                    topic,
+                    key = name,
+                    value,
+                    reason = %reason,
+                    "persisted topic config is outside today's bounds; kept as it is (new topics and changes are refused)"
+                );
+                cfg.grandfathered.insert(name.to_string());
+            }
+            cfg.overrides.insert(name.to_string(), value.to_string());
+        }
+        cfg.log_config(&broker.log_defaults)?;
+        Ok(cfg)
+    }
+
+    /// A changed set of overrides for this topic, validated as [`TopicConfig::from_overrides`]
+    /// does, except that a grandfathered value left unchanged stays accepted.
+    pub fn altered(
+        &self,
+        overrides: &BTreeMap<String, String>,
+        broker: &BrokerConfig,
+    ) -> Result<TopicConfig, ConfigError> {
+        let mut cfg = TopicConfig::from_overrides(
+            overrides
+                .iter()
+                .filter(|(k, v)| !self.keeps(k, v))
+                .map(|(k, v)| (k.as_str(), Some(v.as_str()))),
+            broker,
+        )?;
+        for (k, v) in overrides {
+            if self.keeps(k, v) {
+                cfg.overrides.insert(k.clone(), v.clone());
+                cfg.grandfathered.insert(k.clone());
+            }
+        }
+        cfg.log_config(&broker.log_defaults)?;
+        Ok(cfg)
+    }
+
+    /// Whether `name = value` is a grandfathered override of this topic, unchanged.
+    fn keeps(&self, name: &str, value: &str) -> bool {
+        self.grandfathered.contains(name)
+            && self.overrides.get(name).map(String::as_str) == Some(value)
     }
 
     /// The effective storage settings: broker defaults overlaid with this topic's overrides.
@@ -626,7 +722,9 @@ impl TopicConfig {
         for (name, value) in &self.overrides {
             let t = topic_property(name).ok_or_else(|| ConfigError::Unknown(name.clone()))?;
             if let Some(reason) = t.base().check.reason(value) {
-                return Err(invalid(name, value, reason));
+                if !self.grandfathered.contains(name) {
+                    return Err(invalid(name, value, reason));
+                }
             }
             t.field
                 .set(&mut c, value)
@@ -636,10 +734,18 @@ impl TopicConfig {
         Ok(c)
     }
 
+    /// Whether DescribeConfigs lists `t`: a test-only setting only where it is set.
+    fn listed(&self, t: &TopicProperty, defaults: &LogConfig) -> bool {
+        !is_internal(t.name)
+            || self.overrides.contains_key(t.name)
+            || t.field.text(defaults).is_some()
+    }
+
     /// Every topic config with its effective value and whether it was set on the topic.
     pub fn describe(&self, defaults: &LogConfig) -> Vec<(String, String, bool)> {
         TOPIC_PROPERTIES
             .iter()
+            .filter(|t| self.listed(t, defaults))
             .map(|t| match self.overrides.get(t.name) {
                 Some(v) => (t.name.to_string(), v.clone(), true),
                 None => (t.name.to_string(), default_text(t, defaults), false),
@@ -653,6 +759,7 @@ impl TopicConfig {
     pub fn describe_configs(&self, broker: &BrokerConfig) -> Vec<Described> {
         TOPIC_PROPERTIES
             .iter()
+            .filter(|t| self.listed(t, &broker.log_defaults))
             .map(|t| {
                 let base = t.base();
                 let mut synonyms = broker.synonyms(t.synonym);
@@ -883,17 +990,21 @@ mod tests {
         );
         assert_eq!(get(&broker, "node.id").kind, ConfigType::Int);
 
-        let t = TopicConfig::from_overrides([("segment.bytes", Some("2048"))], &c).unwrap();
+        let t = TopicConfig::from_overrides([("segment.bytes", Some("2097152"))], &c).unwrap();
         let topic = t.describe_configs(&c);
         let d = get(&topic, "segment.bytes");
         assert_eq!(
             (d.value.as_deref(), d.source),
-            (Some("2048"), Source::DynamicTopic)
+            (Some("2097152"), Source::DynamicTopic)
         );
         assert_eq!(
             syn(&d),
             [
-                ("segment.bytes", Some("2048".into()), Source::DynamicTopic),
+                (
+                    "segment.bytes",
+                    Some("2097152".into()),
+                    Source::DynamicTopic
+                ),
                 (
                     "log.segment.bytes",
                     Some("1048576".into()),
@@ -992,15 +1103,94 @@ mod tests {
         let t = TopicConfig::from_overrides(
             [
                 ("retention.ms", Some("1000")),
-                ("segment.bytes", Some("2048")),
+                ("segment.bytes", Some("2097152")),
             ],
             &b,
         )
         .unwrap();
         let l = t.log_config(&b.log_defaults).unwrap();
         assert_eq!(l.retention_ms, 1000);
-        assert_eq!(l.segment_bytes, 2048);
+        assert_eq!(l.segment_bytes, 2_097_152);
         assert!(TopicConfig::from_overrides([("retention.ms", Some("abc"))], &b).is_err());
         assert!(TopicConfig::from_overrides([("nope", Some("1"))], &b).is_err());
+    }
+
+    #[test]
+    fn kafka_4_bounds_and_the_test_only_segment_size() {
+        let b = BrokerConfig::default();
+        let refused = |k: &str, v: &str| {
+            TopicConfig::from_overrides([(k, Some(v))], &b)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            refused("segment.bytes", "1048575"),
+            "Invalid value 1048575 for configuration segment.bytes: Value must be at least 1048576"
+        );
+        for (k, v) in [
+            ("segment.ms", "0"),
+            ("segment.index.bytes", "3"),
+            ("max.message.bytes", "-1"),
+            ("retention.ms", "-2"),
+            ("message.timestamp.after.max.ms", "-1"),
+            ("message.timestamp.before.max.ms", "-1"),
+            ("min.insync.replicas", "0"),
+            ("index.interval.bytes", "2147483648"),
+        ] {
+            assert!(refused(k, v).contains(k), "{k}={v}");
+        }
+        let t = TopicConfig::from_overrides(
+            [
+                ("internal.segment.bytes", Some("300")),
+                ("message.timestamp.after.max.ms", Some("0")),
+            ],
+            &b,
+        )
+        .unwrap();
+        let l = t.log_config(&b.log_defaults).unwrap();
+        assert_eq!((l.segment_bytes, l.roll_bytes()), (1 << 30, 300));
+        assert_eq!(l.message_timestamp_after_max_ms, 0);
+        assert_eq!(b.log_defaults.message_timestamp_after_max_ms, 3_600_000);
+        // Listed by DescribeConfigs only where set, at the topic or at the broker.
+        let listed = |t: &TopicConfig, c: &BrokerConfig| {
+            t.describe_configs(c)
+                .iter()
+                .any(|d| d.name == "internal.segment.bytes")
+        };
+        assert!(listed(&t, &b));
+        assert!(!listed(&TopicConfig::default(), &b));
+        assert!(!b.describe().iter().any(|d| d.name.contains("internal")));
+        let mut builder = ConfigBuilder::default();
+        builder.set_pair("log.internal.segment.bytes=4096").unwrap();
+        let c = builder.build().unwrap();
+        assert_eq!(c.log_defaults.roll_bytes(), 4096);
+        assert!(listed(&TopicConfig::default(), &c));
+        assert!(c
+            .describe()
+            .iter()
+            .any(|d| d.name == "log.internal.segment.bytes"));
+        let mut builder = ConfigBuilder::default();
+        builder.set_pair("log.segment.bytes=16384").unwrap();
+        assert!(builder.build().is_err());
+    }
+
+    #[test]
+    fn persisted_values_outside_the_bounds_are_kept_until_changed() {
+        let b = BrokerConfig::default();
+        let t = TopicConfig::from_persisted(
+            "old",
+            [("segment.bytes", "1024"), ("retention.ms", "5000")],
+            &b,
+        )
+        .unwrap();
+        assert_eq!(t.log_config(&b.log_defaults).unwrap().segment_bytes, 1024);
+        assert!(TopicConfig::from_persisted("old", [("segment.bytes", "x")], &b).is_err());
+        // Another key changes: the old value stays; changing it is validated.
+        let mut o = t.overrides.clone();
+        o.insert("retention.ms".into(), "6000".into());
+        let kept = t.altered(&o, &b).unwrap();
+        assert_eq!(kept.overrides["segment.bytes"], "1024");
+        o.insert("segment.bytes".into(), "2048".into());
+        assert!(t.altered(&o, &b).is_err());
     }
 }

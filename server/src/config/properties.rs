@@ -77,10 +77,11 @@ impl Check {
     /// Why `value` is refused, if it is.
     pub fn reason(self, value: &str) -> Option<String> {
         match self {
-            Check::Range { min, max } => match value.parse::<i128>() {
-                Err(_) => Some("not a valid number".into()),
-                Ok(v) if v < min => Some(format!("must be at least {min}")),
-                Ok(v) if v > max => Some(format!("must be at most {max}")),
+            // Kafka's `ConfigDef.Range` messages.
+            Check::Range { min, max } => match value.trim().parse::<i128>() {
+                Err(_) => Some("Not a number of the expected type".into()),
+                Ok(v) if v < min => Some(format!("Value must be at least {min}")),
+                Ok(v) if v > max => Some(format!("Value must be no more than {max}")),
                 Ok(_) => None,
             },
             Check::Bool => (!value.eq_ignore_ascii_case("true")
@@ -195,9 +196,13 @@ const fn range(min: i128, max: i128) -> Check {
 }
 
 const I16: i128 = i16::MAX as i128;
+/// Kafka 4.x's floor of `segment.bytes` and `log.segment.bytes` (`atLeast(1024 * 1024)`).
+pub const MIN_SEGMENT_BYTES: i128 = 1024 * 1024;
+/// The floor of `internal.segment.bytes`: one batch header's worth (Kafka checks nothing; a smaller
+/// segment could hold no batch at all).
+const MIN_INTERNAL_SEGMENT_BYTES: i128 = 61;
 const I32: i128 = i32::MAX as i128;
 const I64: i128 = i64::MAX as i128;
-const U32: i128 = u32::MAX as i128;
 const U64: i128 = u64::MAX as i128;
 const USIZE: i128 = usize::MAX as i128;
 
@@ -223,10 +228,11 @@ pub const PROPERTIES: &[Property] = properties![
     "advertised.listeners", List, None, Check::Address, "Address given to clients in Metadata (HOST:PORT); unset = the listen address.";
     "log.dirs", List, Some("./data"), Check::Dir, "Data directory.";
     "num.partitions", Int, Some("1"), range(1, I32), "Partitions of an auto-created topic, or of CreateTopics with num_partitions = -1.";
+    "max.partitions", Int, Some("100000"), range(1, I32), "minikafka only (Kafka has no broker-wide cap): partitions this broker hosts in all, internal topics included; CreateTopics and CreatePartitions beyond it get INVALID_PARTITIONS.";
     "default.replication.factor", Int, Some("1"), range(1, I16), "Replication factor used when a CreateTopics asks for -1.";
     "auto.create.topics.enable", Boolean, Some("true"), Check::Bool, "Create unknown topics on Metadata requests that allow it.";
     "delete.topic.enable", Boolean, Some("true"), Check::Bool, "Allow DeleteTopics.";
-    "message.max.bytes", Int, Some("1048588"), range(0, U32), "Largest record batch accepted (topic default for max.message.bytes).";
+    "message.max.bytes", Int, Some("1048588"), range(0, I32), "Largest record batch accepted (topic default for max.message.bytes).";
     "socket.request.max.bytes", Int, Some("104857600"), range(1024, USIZE), "Largest request frame accepted; larger frames close the connection.";
     "fetch.max.bytes", Int, Some("57671680"), range(1024, I32), "Largest Fetch answer the broker builds, whatever the request's max_bytes (the first partition with data still returns one batch).";
     "fetch.zero.copy.min.bytes", Int, Some("16384"), range(0, USIZE), "minikafka only: a partition's fetched records of at least this size go from the segment file to the socket with sendfile; smaller ones are copied. 2147483647 = always copy.";
@@ -236,12 +242,16 @@ pub const PROPERTIES: &[Property] = properties![
     "connections.max.idle.ms", Long, Some("600000"), range(-1, I64), "A connection with no request in flight for this long is closed, as is one that takes this long to send a request; -1 = never.";
     "queued.max.request.bytes", Long, Some("-1"), range(-1, I64), "Bytes of requests read but not yet processed, across all connections; a connection whose next request does not fit waits. -1 (or 0) = unbounded; otherwise at least socket.request.max.bytes.";
     "max.incremental.fetch.session.cache.slots", Int, Some("1000"), range(0, USIZE), "Incremental fetch sessions kept at once (KIP-227); 0 disables them.";
-    "log.segment.bytes", Int, Some("1073741824"), range(14, I32), "Segment size at which the log rolls (topic: segment.bytes).";
+    "log.segment.bytes", Int, Some("1073741824"), range(MIN_SEGMENT_BYTES, I32), "Segment size at which the log rolls (topic: segment.bytes); at least 1 MiB, as in Kafka 4.x.";
+    "log.internal.segment.bytes", Int, None, range(MIN_INTERNAL_SEGMENT_BYTES, I32), "minikafka only, for tests (Kafka's tests set internal.segment.bytes on each topic): replaces log.segment.bytes without its 1 MiB floor (topic: internal.segment.bytes). Not listed by DescribeConfigs unless set.";
     "log.roll.hours", Int, Some("168"), range(1, I64), "Age at which the active segment rolls (topic: segment.ms).";
     "log.roll.ms", Long, None, range(1, I64), "Like log.roll.hours, in ms; wins when set.";
-    "log.index.interval.bytes", Int, Some("4096"), range(0, U64), "Bytes of log between offset-index entries (topic: index.interval.bytes).";
-    "log.index.size.max.bytes", Int, Some("10485760"), range(8, U64), "Largest index file; the segment rolls when it is full (topic: segment.index.bytes).";
+    "log.index.interval.bytes", Int, Some("4096"), range(0, I32), "Bytes of log between offset-index entries (topic: index.interval.bytes).";
+    "log.index.size.max.bytes", Int, Some("10485760"), range(4, I32), "Largest index file; the segment rolls when it is full (topic: segment.index.bytes).";
+    "log.max.open.segment.files", Int, Some("0"), range(0, I32), "minikafka only (Kafka has no such cap): segment files (.log and indexes) kept open at once, least recently used closed first and reopened on demand; 0 = half of the process's open-file limit (RLIMIT_NOFILE), at least 64.";
     "log.message.timestamp.type", String, Some("CreateTime"), Check::OneOf(TIMESTAMP_TYPES), "CreateTime or LogAppendTime (topic: message.timestamp.type).";
+    "log.message.timestamp.before.max.ms", Long, Some("9223372036854775807"), range(0, I64), "How far in the past a CreateTime timestamp may be (topic: message.timestamp.before.max.ms).";
+    "log.message.timestamp.after.max.ms", Long, Some("3600000"), range(0, I64), "How far in the future a CreateTime timestamp may be (topic: message.timestamp.after.max.ms).";
     "log.retention.hours", Int, Some("168"), range(-1, I64), "Time a segment is kept (topic: retention.ms).";
     "log.retention.minutes", Int, None, range(-1, I64), "Like log.retention.hours, in minutes; wins over hours when set.";
     "log.retention.ms", Long, None, range(-1, I64), "Like log.retention.hours, in ms; wins when set; -1 keeps forever.";
@@ -255,7 +265,7 @@ pub const PROPERTIES: &[Property] = properties![
     "log.cleaner.min.cleanable.ratio", Double, Some("0.5"), Check::Ratio, "Dirty share of a log above which it is cleaned (topic: min.cleanable.dirty.ratio).";
     "log.cleaner.min.compaction.lag.ms", Long, Some("0"), range(0, I64), "Records younger than this are not compacted (topic: min.compaction.lag.ms).";
     "log.cleaner.max.compaction.lag.ms", Long, Some("9223372036854775807"), range(1, I64), "Records older than this force a clean (topic: max.compaction.lag.ms).";
-    "log.flush.interval.messages", Long, Some("9223372036854775807"), range(1, U64), "Messages appended before an fsync; 1 = fsync before every acknowledgement (topic: flush.messages).";
+    "log.flush.interval.messages", Long, Some("9223372036854775807"), range(1, I64), "Messages appended before an fsync; 1 = fsync before every acknowledgement (topic: flush.messages).";
     "log.flush.interval.ms", Long, None, range(0, I64), "Max time data stays un-fsynced (topic: flush.ms); unset = leave it to the OS.";
     "log.flush.scheduler.interval.ms", Long, Some("1000"), range(1, U64), "How often the time-based flusher looks at the logs.";
     "group.min.session.timeout.ms", Int, Some("6000"), range(0, I32), "Smallest session timeout a group member may ask for.";
@@ -270,7 +280,7 @@ pub const PROPERTIES: &[Property] = properties![
     "group.consumer.max.heartbeat.interval.ms", Int, Some("15000"), range(1, I32), "Upper bound of group.consumer.heartbeat.interval.ms.";
     "group.consumer.max.size", Int, Some("2147483647"), range(1, I32), "Most members a consumer-protocol (KIP-848) group may have.";
     "offsets.topic.num.partitions", Int, Some("50"), range(1, I32), "Partitions of __consumer_offsets when it is created.";
-    "offsets.topic.segment.bytes", Int, Some("104857600"), range(14, I32), "segment.bytes of __consumer_offsets.";
+    "offsets.topic.segment.bytes", Int, Some("104857600"), range(MIN_SEGMENT_BYTES, I32), "segment.bytes of __consumer_offsets.";
     "offsets.retention.minutes", Int, Some("10080"), range(1, I64), "How long the committed offsets of an empty group are kept.";
     "offsets.retention.check.interval.ms", Long, Some("600000"), range(1, U64), "How often expired offsets are removed.";
     "offset.metadata.max.bytes", Int, Some("4096"), range(0, USIZE), "Largest metadata string of a committed offset.";
@@ -278,7 +288,7 @@ pub const PROPERTIES: &[Property] = properties![
     "transaction.abort.timed.out.transaction.cleanup.interval.ms", Int, Some("10000"), range(1, U64), "How often transactions past their timeout are aborted.";
     "transactional.id.expiration.ms", Int, Some("604800000"), range(1, I64), "Idle time after which a transactional id with no open transaction is forgotten.";
     "transaction.state.log.num.partitions", Int, Some("50"), range(1, I32), "Partitions of __transaction_state when it is created.";
-    "transaction.state.log.segment.bytes", Int, Some("104857600"), range(14, I32), "segment.bytes of __transaction_state.";
+    "transaction.state.log.segment.bytes", Int, Some("104857600"), range(MIN_SEGMENT_BYTES, I32), "segment.bytes of __transaction_state.";
     "producer.id.expiration.ms", Int, Some("86400000"), range(1, I64), "Idle time after which an idempotent producer's state is dropped.";
     "producer.id.expiration.check.interval.ms", Int, Some("600000"), range(1, U64), "How often idle producer state is expired.";
 ];
@@ -322,6 +332,12 @@ pub(crate) fn chain(name: &'static str) -> Vec<(&'static str, i64)> {
 pub enum LogField {
     /// `segment_bytes`.
     SegmentBytes,
+    /// `internal_segment_bytes` (test only).
+    InternalSegmentBytes,
+    /// `message_timestamp_before_max_ms`.
+    TimestampBeforeMaxMs,
+    /// `message_timestamp_after_max_ms`.
+    TimestampAfterMaxMs,
     /// `segment_ms`.
     SegmentMs,
     /// `segment_index_bytes`.
@@ -372,6 +388,9 @@ impl LogField {
     pub(crate) fn set(self, c: &mut LogConfig, value: &str) -> Result<(), String> {
         match self {
             LogField::SegmentBytes => c.segment_bytes = num(value)?,
+            LogField::InternalSegmentBytes => c.internal_segment_bytes = Some(num(value)?),
+            LogField::TimestampBeforeMaxMs => c.message_timestamp_before_max_ms = num(value)?,
+            LogField::TimestampAfterMaxMs => c.message_timestamp_after_max_ms = num(value)?,
             LogField::SegmentMs => c.segment_ms = num(value)?,
             LogField::SegmentIndexBytes => c.segment_index_bytes = num(value)?,
             LogField::IndexIntervalBytes => c.index_interval_bytes = num(value)?,
@@ -405,6 +424,9 @@ impl LogField {
     pub(crate) fn text(self, c: &LogConfig) -> Option<String> {
         Some(match self {
             LogField::SegmentBytes => c.segment_bytes.to_string(),
+            LogField::InternalSegmentBytes => c.internal_segment_bytes?.to_string(),
+            LogField::TimestampBeforeMaxMs => c.message_timestamp_before_max_ms.to_string(),
+            LogField::TimestampAfterMaxMs => c.message_timestamp_after_max_ms.to_string(),
             LogField::SegmentMs => c.segment_ms.to_string(),
             LogField::SegmentIndexBytes => c.segment_index_bytes.to_string(),
             LogField::IndexIntervalBytes => c.index_interval_bytes.to_string(),
@@ -483,8 +505,11 @@ pub const TOPIC_PROPERTIES: &[TopicProperty] = topic_properties![
     "flush.messages", "log.flush.interval.messages", FlushMessages, "Messages appended before an fsync; 1 = fsync before every acknowledgement.";
     "flush.ms", "log.flush.interval.ms", FlushMs, "Max time appended data stays un-fsynced.";
     "index.interval.bytes", "log.index.interval.bytes", IndexIntervalBytes, "Bytes of log between offset-index entries.";
+    "internal.segment.bytes", "log.internal.segment.bytes", InternalSegmentBytes, "For tests only (Kafka's LogConfig.INTERNAL_SEGMENT_BYTES_CONFIG): replaces segment.bytes without its 1 MiB floor. Not listed unless set.";
     "max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", MaxCompactionLagMs, "Records older than this force a clean.";
     "max.message.bytes", "message.max.bytes", MaxMessageBytes, "Largest record batch accepted.";
+    "message.timestamp.after.max.ms", "log.message.timestamp.after.max.ms", TimestampAfterMaxMs, "How far in the future a CreateTime timestamp may be.";
+    "message.timestamp.before.max.ms", "log.message.timestamp.before.max.ms", TimestampBeforeMaxMs, "How far in the past a CreateTime timestamp may be.";
     "message.timestamp.type", "log.message.timestamp.type", TimestampType, "CreateTime or LogAppendTime.";
     "min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio", MinCleanableDirtyRatio, "Dirty share of the log above which it is cleaned.";
     "min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", MinCompactionLagMs, "Records younger than this are not compacted.";

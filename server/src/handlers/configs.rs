@@ -210,12 +210,7 @@ fn apply(
             }
         }
     }
-    Ok(TopicConfig::from_overrides(
-        overrides
-            .iter()
-            .map(|(k, v)| (k.as_str(), Some(v.as_str()))),
-        broker,
-    )?)
+    Ok(current.altered(&overrides, broker)?)
 }
 
 /// Validate and (unless `validate_only`) apply one resource's change. Returns the error code

@@ -16,6 +16,7 @@ use tracing::info;
 use super::{blocking, s, topic_error, RequestContext};
 use crate::config::TopicConfig;
 use crate::context::Broker;
+use crate::topics::check_request_partitions;
 use crate::topics::{refuse_client_admin, ClientAdmin};
 
 /// DescribeConfigs source ids used in the v5+ answer.
@@ -33,11 +34,22 @@ pub(crate) async fn handle(
         *counts.entry(t.name.0.to_string()).or_default() += 1;
     }
     let mut results = Vec::with_capacity(req.topics.len());
+    let asked = req
+        .topics
+        .iter()
+        .map(|t| (t.num_partitions, t.assignments.len()));
+    let too_many = check_request_partitions(asked, b.config.num_partitions).err();
     for t in req.topics {
         let name = t.name.0.to_string();
         let mut r = CreatableTopicResult::default().with_name(t.name.clone());
         r.num_partitions = -1;
         r.replication_factor = -1;
+        if let Some(e) = &too_many {
+            r.error_code = topic_error(e).code();
+            r.error_message = Some(s(e.to_string()));
+            results.push(r);
+            continue;
+        }
         if counts.get(&name).copied().unwrap_or(0) > 1 {
             r.error_code = ResponseError::InvalidRequest.code();
             r.error_message = Some(s(format!(

@@ -93,6 +93,7 @@ pub(crate) fn topic_error(e: &TopicError) -> ResponseError {
         TopicError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
         TopicError::InvalidRequest(_) => ResponseError::InvalidRequest,
         TopicError::InvalidConfig(_) => ResponseError::InvalidConfig,
+        TopicError::PolicyViolation(_) => ResponseError::PolicyViolation,
         TopicError::Storage(e) => storage_error(e),
         TopicError::Io(_) => ResponseError::KafkaStorageError,
     }
