@@ -639,14 +639,20 @@ impl Segment {
         }
     }
 
-    /// Read 61 header bytes at `position`; `None` past the end of the segment.
+    /// Read 61 header bytes at `position`; `None` past the end of the segment, and for a batch that runs past it
+    /// (Kafka's `FileLogInputStream` stops there too): every caller may then read the whole batch without
+    /// allocating more than the file holds, even when an index entry or a damaged length points it astray.
     fn header_at(&self, position: u64) -> Result<Option<BatchHeader>> {
         if position + BatchHeader::SIZE as u64 > self.state.size {
             return Ok(None);
         }
         let mut buf = [0u8; BatchHeader::SIZE];
         self.log.get()?.read_exact_at(&mut buf, position)?;
-        BatchHeader::parse(&buf).map(Some)
+        let header = BatchHeader::parse(&buf)?;
+        if position + header.size() as u64 > self.state.size {
+            return Ok(None);
+        }
+        Ok(Some(header))
     }
 
     /// Position and header of the batch containing `offset` (or the first batch after it), found via the offset
@@ -1086,6 +1092,29 @@ mod tests {
         let b = build_batch(base, ts, &recs, Compression::None);
         let h = BatchHeader::parse(&b).unwrap();
         (b, h)
+    }
+
+    /// Fuzz finding (target `recovery`): a batch whose stored length runs past the end of the file
+    /// (a damaged segment, or an index entry pointing inside a batch) made the timestamp lookup
+    /// allocate the claimed length, up to 2 GiB. Now the scan stops there, as Kafka's
+    /// `FileLogInputStream` does.
+    #[test]
+    fn a_batch_running_past_the_end_of_the_file_ends_the_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig::default();
+        let mut seg = Segment::create(dir.path(), 0, 0).unwrap();
+        let (b0, h0) = batch_at(0, 3, 1_000);
+        seg.append(&[&b0], &[(0, h0)], &config).unwrap();
+        let (b1, h1) = batch_at(3, 3, 2_000);
+        seg.append(&[&b1], &[(0, h1)], &config).unwrap();
+        // Damage the second batch's length (bytes 8..12 of its header) in place.
+        let file = File::options().write(true).open(&seg.log_path).unwrap();
+        file.write_all_at(&0x7fff_0000_i32.to_be_bytes(), b0.len() as u64 + 8)
+            .unwrap();
+        assert_eq!(seg.find_offset_by_timestamp(2_000, 1 << 20).unwrap(), None);
+        assert_eq!(seg.find_batch(3).unwrap(), None);
+        let (_, first) = seg.find_batch(0).unwrap().unwrap();
+        assert_eq!(first, h0);
     }
 
     #[test]

@@ -156,14 +156,16 @@ impl BatchHeader {
         LOG_OVERHEAD + self.batch_length as usize
     }
 
-    /// Offset of the last record (`base_offset + last_offset_delta`).
+    /// Offset of the last record (`base_offset + last_offset_delta`). Saturating: a header read from a damaged
+    /// segment (or sent by a client, before the broker assigns offsets) may carry a base offset near `i64::MAX`.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.last_offset_delta)
+        self.base_offset
+            .saturating_add(i64::from(self.last_offset_delta))
     }
 
-    /// Offset following this batch.
+    /// Offset following this batch (saturating, as [`BatchHeader::last_offset`]).
     pub fn next_offset(&self) -> i64 {
-        self.last_offset() + 1
+        self.last_offset().saturating_add(1)
     }
 
     /// Compression codec (attributes bits 0–2). The undefined ids 5–7 (which [`validate`] rejects, so they are

@@ -303,3 +303,14 @@ proptest! {
         }
     }
 }
+
+/// Fuzz finding (target `recovery`): a stored header with a base offset near `i64::MAX` made
+/// `last_offset` overflow (a panic in debug builds, a wrapped offset in release ones).
+#[test]
+fn offsets_of_a_header_near_i64_max_saturate() {
+    let mut b = build_batch(0, 1_000, &records(3, 1_000), Compression::None).to_vec();
+    b[..8].copy_from_slice(&i64::MAX.to_be_bytes());
+    let h = BatchHeader::parse(&b).unwrap();
+    assert_eq!(h.last_offset(), i64::MAX);
+    assert_eq!(h.next_offset(), i64::MAX);
+}
