@@ -288,3 +288,88 @@ async fn records_without_a_key_are_named_in_record_errors_on_a_compacted_topic()
     assert_eq!(log_end(&mut c, "c").await, 0, "nothing was written");
     b.shutdown().await.unwrap();
 }
+
+/// `message.timestamp.before.max.ms` / `message.timestamp.after.max.ms` (Kafka 4.x; the after
+/// window defaults to one hour): a CreateTime record outside the window around the broker's clock
+/// is refused with INVALID_TIMESTAMP, each such record named in `record_errors` with Kafka's
+/// message, nothing of the batch written; a record inside the window, or without a timestamp (-1),
+/// passes; a LogAppendTime topic takes any timestamp.
+#[tokio::test]
+async fn timestamps_outside_the_window_are_invalid_and_named_in_record_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), &[]).await;
+    let mut c = Client::connect(&b).await;
+    let day = 86_400_000;
+    let before = [("message.timestamp.before.max.ms", "86400000")];
+    assert_eq!(
+        c.call(create_req("ts", 1, 1, &before), 7).await.topics[0].error_code,
+        0
+    );
+    let append_time = [("message.timestamp.type", "LogAppendTime")];
+    assert_eq!(
+        c.call(create_req("at", 1, 1, &append_time), 7).await.topics[0].error_code,
+        0
+    );
+    let now = minikafka::clock::now_ms();
+    for codec in [Compression::None, Compression::Zstd] {
+        // Records 1 (two hours ahead: the default after window is one hour) and 3 (two days old,
+        // the topic allows one) are refused; 0, 2 (no timestamp) and 4 are fine.
+        let mut recs = records(5, now);
+        recs[1].timestamp = now + 2 * 3_600_000;
+        recs[2].timestamp = -1;
+        recs[3].timestamp = now - 2 * day;
+        let r = c
+            .call(
+                produce_req("ts", 0, build_batch(0, now, &recs, codec), -1),
+                9,
+            )
+            .await;
+        let p = &r.responses[0].partition_responses[0];
+        assert_eq!(
+            p.error_code,
+            ResponseError::InvalidTimestamp.code(),
+            "{codec:?}"
+        );
+        assert_eq!(
+            p.error_message.as_deref().map(|m| m.to_string()),
+            Some("One or more records have been rejected due to invalid timestamp".to_string())
+        );
+        let named: Vec<i32> = p.record_errors.iter().map(|e| e.batch_index).collect();
+        assert_eq!(named, vec![1, 3], "{codec:?}");
+        let first = p.record_errors[0]
+            .batch_index_error_message
+            .as_ref()
+            .unwrap()
+            .to_string();
+        assert!(
+            first.starts_with(&format!(
+                "Timestamp {} of message with offset 1 is out of range. The timestamp should be within [",
+                now + 2 * 3_600_000
+            )),
+            "{first}"
+        );
+    }
+    assert_eq!(log_end(&mut c, "ts").await, 0, "nothing was written");
+    let mut ok = records(5, now);
+    ok[2].timestamp = -1;
+    ok[4].timestamp = now - day / 2;
+    assert_eq!(
+        produce_code(&mut c, "ts", build_batch(0, now, &ok, Compression::None))
+            .await
+            .0,
+        0
+    );
+    let future = records(2, now + 30 * day);
+    assert_eq!(
+        produce_code(
+            &mut c,
+            "at",
+            build_batch(0, now + 30 * day, &future, Compression::None)
+        )
+        .await
+        .0,
+        0,
+        "a LogAppendTime topic replaces timestamps instead of checking them"
+    );
+    b.shutdown().await.unwrap();
+}

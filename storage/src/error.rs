@@ -70,6 +70,11 @@ pub enum StorageError {
     /// handles these itself by deleting the file and rebuilding from the log; only tools see this error.
     #[error("corrupt producer snapshot: {0}")]
     CorruptSnapshot(String),
+    /// Records whose `CreateTime` timestamps lie outside `message.timestamp.before.max.ms` /
+    /// `message.timestamp.after.max.ms` of the broker's clock: (index within the batch, Kafka's message) each;
+    /// nothing of the record set was written (Kafka `INVALID_TIMESTAMP`).
+    #[error("One or more records have been rejected due to invalid timestamp")]
+    InvalidTimestamp(Vec<(usize, String)>),
     /// A record without a key appended to a log whose `cleanup.policy` contains `compact`; nothing of the record set
     /// was written (Kafka `INVALID_RECORD`, "Compacted topic cannot accept message without key").
     #[error("Compacted topic cannot accept message without key in topic partition {0}")]

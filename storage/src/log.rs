@@ -568,7 +568,14 @@ impl Log {
         now_ms: i64,
         origin: Origin,
     ) -> Result<AppendInfo> {
-        let headers = batch::validate(records, self.config.max_message_bytes)?;
+        let window = (origin == Origin::Client
+            && self.config.timestamp_type == TimestampType::CreateTime)
+            .then_some(batch::TimestampWindow {
+                now_ms,
+                before_max_ms: self.config.message_timestamp_before_max_ms,
+                after_max_ms: self.config.message_timestamp_after_max_ms,
+            });
+        let headers = batch::validate_with(records, self.config.max_message_bytes, window)?;
         if origin == Origin::Client {
             check_client_batches(&headers)?;
         }

@@ -69,6 +69,7 @@ pub(crate) fn storage_error(e: &StorageError) -> ResponseError {
         StorageError::InvalidRecord(_) | StorageError::NullKeyInCompactedTopic(_) => {
             ResponseError::InvalidRecord
         }
+        StorageError::InvalidTimestamp(_) => ResponseError::InvalidTimestamp,
         StorageError::MessageTooLarge { .. } => ResponseError::MessageTooLarge,
         StorageError::RecordListTooLarge { .. } => ResponseError::RecordListTooLarge,
         StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,

@@ -15,8 +15,10 @@
 //!
 //! A record set the log's validation (Kafka's `LogValidator`) refuses is answered with its error
 //! (CORRUPT_MESSAGE for a compression bomb or broken codec data, INVALID_RECORD for a record
-//! count, offset delta or record structure that lies); records without a key in a compacted
-//! topic are also named one by one in `record_errors` (KIP-467).
+//! count, offset delta or record structure that lies, INVALID_TIMESTAMP for a `CreateTime` outside
+//! `message.timestamp.before.max.ms` / `after.max.ms` of the broker's clock); records without a key
+//! in a compacted topic and records with such timestamps are also named one by one in
+//! `record_errors` (KIP-467).
 
 use std::time::Duration;
 
@@ -125,10 +127,21 @@ pub(crate) async fn handle(
                 pr.error_code = code.code();
                 pr.error_message = Some(s(message));
                 pr.log_start_offset = p.log_start_offset();
-                if let AppendError::Storage(StorageError::NullKeyInCompactedTopic(tp)) = &e {
-                    if let Some(records) = records_of(&req, ti, pi) {
-                        name_null_key_records(pr, records, tp);
+                match &e {
+                    AppendError::Storage(StorageError::NullKeyInCompactedTopic(tp)) => {
+                        if let Some(records) = records_of(&req, ti, pi) {
+                            name_null_key_records(pr, records, tp);
+                        }
                     }
+                    AppendError::Storage(StorageError::InvalidTimestamp(refused)) => {
+                        pr.record_errors = refused
+                            .iter()
+                            .filter_map(|(i, message)| {
+                                Some(record_error(i32::try_from(*i).ok()?, message))
+                            })
+                            .collect();
+                    }
+                    _ => {}
                 }
             }
         }
@@ -169,11 +182,7 @@ fn name_null_key_records(pr: &mut PartitionProduceResponse, records: &[u8], tp: 
     pr.record_errors = indexes
         .iter()
         .filter_map(|&i| i32::try_from(i).ok())
-        .map(|i| {
-            BatchIndexAndErrorMessage::default()
-                .with_batch_index(i)
-                .with_batch_index_error_message(Some(s(message.clone())))
-        })
+        .map(|i| record_error(i, &message))
         .collect();
     let shown: Vec<String> = indexes
         .iter()
@@ -186,6 +195,13 @@ fn name_null_key_records(pr: &mut PartitionProduceResponse, records: &[u8], tp: 
         indexes.len(),
         shown.join(", ")
     )));
+}
+
+/// One KIP-467 record error: the record's index within its batch and why it was refused.
+fn record_error(batch_index: i32, message: &str) -> BatchIndexAndErrorMessage {
+    BatchIndexAndErrorMessage::default()
+        .with_batch_index(batch_index)
+        .with_batch_index_error_message(Some(s(message.to_owned())))
 }
 
 /// The Kafka error code and message of a partition whose append failed.

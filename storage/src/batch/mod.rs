@@ -241,6 +241,52 @@ pub(crate) fn crc_matches(batch: &[u8], header: &BatchHeader) -> bool {
 /// the decompressed limit (a compression bomb), [`StorageError::InvalidRecord`] for magic, counts, deltas and
 /// record structure, [`StorageError::MessageTooLarge`] for size.
 pub fn validate(records: &[u8], max_message_bytes: u32) -> Result<Vec<BatchHeader>> {
+    validate_with(records, max_message_bytes, None)
+}
+
+/// Kafka's `message.timestamp.before.max.ms` / `message.timestamp.after.max.ms` window around the broker's clock:
+/// a `CreateTime` record must carry a timestamp in `[now_ms - before_max_ms, now_ms + after_max_ms]` (records
+/// without a timestamp, -1, pass).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampWindow {
+    /// The broker's clock.
+    pub now_ms: i64,
+    /// `message.timestamp.before.max.ms`.
+    pub before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`.
+    pub after_max_ms: i64,
+}
+
+impl TimestampWindow {
+    /// Kafka's `recordHasInvalidTimestamp`.
+    fn refuses(&self, timestamp: i64) -> bool {
+        let diff = self.now_ms.saturating_sub(timestamp);
+        timestamp != NO_TIMESTAMP
+            && (diff > self.before_max_ms || diff.saturating_neg() > self.after_max_ms)
+    }
+
+    /// Kafka's per-record message for a refused timestamp.
+    fn message(&self, timestamp: i64, offset: i64) -> String {
+        format!(
+            "Timestamp {timestamp} of message with offset {offset} is out of range. The timestamp should be within [{}, {}]",
+            self.now_ms.saturating_sub(self.before_max_ms),
+            self.now_ms.saturating_add(self.after_max_ms)
+        )
+    }
+}
+
+/// A record without a timestamp (`RecordBatch.NO_TIMESTAMP`).
+const NO_TIMESTAMP: i64 = -1;
+
+/// [`validate`], and with `window` every record's timestamp checked as Kafka's `LogValidator.validateTimestamp`
+/// does for a `CreateTime` topic, in the same pass over the records: the first batch holding refused records fails
+/// with [`StorageError::InvalidTimestamp`] naming each of them (index within the batch, Kafka's message), which the
+/// broker answers as KIP-467 `record_errors`.
+pub fn validate_with(
+    records: &[u8],
+    max_message_bytes: u32,
+    window: Option<TimestampWindow>,
+) -> Result<Vec<BatchHeader>> {
     if records.is_empty() {
         return Err(StorageError::InvalidRecord("empty record set".into()));
     }
@@ -298,7 +344,20 @@ pub fn validate(records: &[u8], max_message_bytes: u32) -> Result<Vec<BatchHeade
                 header.last_offset_delta, header.records_count
             )));
         }
-        for_each_record(batch, &header, limit, true, |_, _| Ok(()))?;
+        let mut refused = Vec::new();
+        for_each_record(batch, &header, limit, true, |i, r| {
+            if let Some(w) = &window {
+                let timestamp = header.base_timestamp.saturating_add(r.timestamp_delta);
+                if w.refuses(timestamp) {
+                    let offset = header.base_offset.saturating_add(i64::from(r.offset_delta));
+                    refused.push((i, w.message(timestamp, offset)));
+                }
+            }
+            Ok(())
+        })?;
+        if !refused.is_empty() {
+            return Err(StorageError::InvalidTimestamp(refused));
+        }
         headers.push(header);
         pos += size;
     }
