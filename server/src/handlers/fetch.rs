@@ -45,7 +45,7 @@ use super::{storage_error, RequestContext};
 use crate::context::Broker;
 use crate::fetch_sessions::{FetchContext, PartitionKey, SessionPartition};
 use crate::replica::purgatory::{Attempt, DelayedOperation};
-use crate::replica::{Isolation, Partition};
+use crate::replica::{on_blocking_pool, Isolation, Partition};
 use crate::zero_copy::{placeholder, Reply};
 
 /// One partition to read, resolved once per request.
@@ -166,12 +166,28 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> Reply
         }
     }
     let zero_copy_min = b.config.fetch_zero_copy_min_bytes;
+    // Each check reads on the blocking pool: index lookups, batch headers and small copies are
+    // file reads, and a partition's lock may be held by an append.
+    let wanted = Arc::new(wanted);
     let parts = op
-        .run(|attempt| {
-            let (parts, bytes, any_error) = read_all(&wanted, max_bytes, isolation, zero_copy_min);
-            let done =
-                any_error || bytes >= min_bytes || wanted.is_empty() || attempt == Attempt::Expired;
-            done.then_some(parts)
+        .run_async(|attempt| {
+            let wanted = wanted.clone();
+            async move {
+                let reading = wanted.clone();
+                let read = on_blocking_pool(move || {
+                    read_all(&reading, max_bytes, isolation, zero_copy_min)
+                })
+                .await;
+                let (parts, bytes, any_error) = read.unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "fetch read failed");
+                    (failed_reads(&wanted), 0, true)
+                });
+                let done = any_error
+                    || bytes >= min_bytes
+                    || wanted.is_empty()
+                    || attempt == Attempt::Expired;
+                done.then_some(parts)
+            }
         })
         .await;
     // Group answers by topic (consecutive partitions of one topic share an entry); an
@@ -242,6 +258,21 @@ fn distinct(
         }
     }
     out
+}
+
+/// Every partition answered KAFKA_STORAGE_ERROR: the read task itself failed (the runtime is
+/// shutting down).
+fn failed_reads(wanted: &[Wanted]) -> Vec<(PartitionData, Option<FileSlice>)> {
+    wanted
+        .iter()
+        .map(|w| {
+            let pd = PartitionData::default()
+                .with_partition_index(w.index)
+                .with_error_code(ResponseError::KafkaStorageError.code())
+                .with_high_watermark(-1);
+            (pd, None)
+        })
+        .collect()
 }
 
 /// Read every wanted partition once. Returns the partition answers (with the file range to send for each whose

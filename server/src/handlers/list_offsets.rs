@@ -3,7 +3,7 @@
 //! Latest is the high watermark, or with isolation level read_committed the last stable offset;
 //! a lookup by timestamp finds nothing at or past it, as in Kafka. v4+ answers carry the leader
 //! epoch of the offset found (the current epoch for latest). The lookup itself is the replica
-//! layer's ([`crate::replica::Partition::fetch_offset_for_timestamp`]).
+//! layer's ([`crate::replica::Partition::fetch_offset_for_timestamp`]), run on the blocking pool.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{
@@ -12,7 +12,9 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::{storage_error, RequestContext};
-use crate::replica::Isolation;
+use std::sync::Arc;
+
+use crate::replica::{on_blocking_pool, Isolation, Partition};
 
 pub(crate) async fn handle(
     ctx: &RequestContext<'_>,
@@ -20,50 +22,78 @@ pub(crate) async fn handle(
 ) -> ListOffsetsResponse {
     let b = ctx.broker;
     let version = ctx.version;
-    let topics = req
-        .topics
-        .into_iter()
-        .map(|t| {
-            let topic = b.topics.get(t.name.0.as_str());
-            let partitions = t
-                .partitions
-                .into_iter()
-                .map(|lp| {
-                    let mut r = ListOffsetsPartitionResponse::default()
-                        .with_partition_index(lp.partition_index)
-                        .with_timestamp(-1)
-                        .with_offset(-1);
-                    let Some(p) = topic
-                        .as_ref()
-                        .and_then(|t| b.partition_of(t, lp.partition_index))
-                    else {
-                        r.error_code = ResponseError::UnknownTopicOrPartition.code();
-                        return r;
-                    };
-                    if let Err(code) = p.check_leader_epoch(lp.current_leader_epoch) {
-                        r.error_code = code.code();
-                        return r;
-                    }
-                    let isolation = Isolation::from_level(req.isolation_level);
-                    match p.fetch_offset_for_timestamp(lp.timestamp, isolation) {
-                        Ok(Some((offset, ts, epoch))) => {
-                            r.offset = offset;
-                            r.timestamp = ts;
-                            if version >= 4 {
-                                r.leader_epoch = epoch;
-                            }
-                        }
-                        Ok(None) => {}
-                        Err(e) => {
-                            tracing::error!(topic = %p.topic, partition = p.index, error = %e, "list offsets failed");
-                            r.error_code = storage_error(&e).code();
-                        }
-                    }
-                    r
-                })
-                .collect();
-            ListOffsetsTopicResponse::default().with_name(t.name).with_partitions(partitions)
-        })
-        .collect();
+    let isolation = Isolation::from_level(req.isolation_level);
+    // Answers are laid out first; the lookups (index and file reads, decompression of a
+    // compressed batch to find a timestamp) then run together on the blocking pool.
+    let mut lookups: Vec<(usize, usize, Arc<Partition>, i64)> = Vec::new();
+    let mut topics: Vec<ListOffsetsTopicResponse> = Vec::with_capacity(req.topics.len());
+    for t in req.topics {
+        let topic = b.topics.get(t.name.0.as_str());
+        let mut partitions = Vec::with_capacity(t.partitions.len());
+        for lp in t.partitions {
+            let mut r = ListOffsetsPartitionResponse::default()
+                .with_partition_index(lp.partition_index)
+                .with_timestamp(-1)
+                .with_offset(-1);
+            match topic
+                .as_ref()
+                .and_then(|t| b.partition_of(t, lp.partition_index))
+            {
+                None => r.error_code = ResponseError::UnknownTopicOrPartition.code(),
+                Some(p) => match p.check_leader_epoch(lp.current_leader_epoch) {
+                    Err(code) => r.error_code = code.code(),
+                    Ok(()) => lookups.push((topics.len(), partitions.len(), p, lp.timestamp)),
+                },
+            }
+            partitions.push(r);
+        }
+        topics.push(
+            ListOffsetsTopicResponse::default()
+                .with_name(t.name)
+                .with_partitions(partitions),
+        );
+    }
+    if lookups.is_empty() {
+        return ListOffsetsResponse::default().with_topics(topics);
+    }
+    let found = on_blocking_pool(move || {
+        lookups
+            .into_iter()
+            .map(|(ti, pi, p, ts)| {
+                let found = p.fetch_offset_for_timestamp(ts, isolation);
+                (ti, pi, p, found)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await;
+    let found = match found {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::error!(error = %e, "list offsets failed");
+            for p in topics.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+                if p.error_code == 0 {
+                    p.error_code = storage_error(&e).code();
+                }
+            }
+            return ListOffsetsResponse::default().with_topics(topics);
+        }
+    };
+    for (ti, pi, p, found) in found {
+        let r = &mut topics[ti].partitions[pi];
+        match found {
+            Ok(Some((offset, ts, epoch))) => {
+                r.offset = offset;
+                r.timestamp = ts;
+                if version >= 4 {
+                    r.leader_epoch = epoch;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(topic = %p.topic, partition = p.index, error = %e, "list offsets failed");
+                r.error_code = storage_error(&e).code();
+            }
+        }
+    }
     ListOffsetsResponse::default().with_topics(topics)
 }

@@ -51,7 +51,7 @@ pub(crate) async fn handle(
     let timeout = Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0));
     let mut responses = Vec::with_capacity(req.topic_data.len());
     // The record sets to append and where each one's answer is.
-    let mut entries: Vec<AppendEntry<'_>> = Vec::new();
+    let mut entries: Vec<AppendEntry> = Vec::new();
     let mut slots: Vec<(usize, usize)> = Vec::new();
     for td in &req.topic_data {
         let topic = if version >= 13 {
@@ -94,7 +94,7 @@ pub(crate) async fn handle(
                             slots.push((responses.len(), parts.len()));
                             entries.push(AppendEntry {
                                 partition: p,
-                                records,
+                                records: records.clone(),
                             });
                         }
                     }

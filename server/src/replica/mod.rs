@@ -15,6 +15,13 @@
 //!
 //! Layering: handlers and coordinators call down into this module; it calls down into
 //! `minikafka-storage`; it knows topic configs only as the [`LogConfig`] it is handed.
+//!
+//! Threads: storage calls block (file I/O, and validation that decompresses every compressed
+//! batch), so requests run them on tokio's blocking pool through [`on_blocking_pool`] — a
+//! Produce's appends in one task ([`ReplicaManager::append_records`]), a Fetch's reads, a
+//! ListOffsets lookup — never on the async threads that serve every connection (Kafka keeps
+//! them apart too: network threads never touch logs, request handler threads do). A slow disk
+//! or a large batch then delays the requests that wait for it, not unrelated ones.
 
 mod group_commit;
 mod log_dir;
@@ -28,6 +35,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
+use bytes::Bytes;
 use minikafka_storage::{AppendInfo, LogConfig, StorageError};
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
@@ -39,6 +47,7 @@ use purgatory::{Attempt, DelayedOperation};
 pub use group_commit::FsyncHook;
 pub(crate) use group_commit::{sync_partition, sync_partition_to};
 pub use log_dir::LogDir;
+pub use partition::AppendHook;
 pub use partition::{AppendOrigin, Isolation, LogReadResult, Partition};
 
 /// Kafka's file of log start offsets moved by DeleteRecords (`0`, count, `topic partition offset`
@@ -57,12 +66,23 @@ pub enum AppendError {
 }
 
 /// One partition's part of a Produce, for [`ReplicaManager::append_records`].
-#[derive(Debug)]
-pub struct AppendEntry<'a> {
+#[derive(Debug, Clone)]
+pub struct AppendEntry {
     /// The partition (led by this node).
     pub partition: Arc<Partition>,
-    /// The record set, as received.
-    pub records: &'a [u8],
+    /// The record set, as received (shared with the request's buffer, not copied).
+    pub records: Bytes,
+}
+
+/// Run blocking storage work (file I/O, decompression) on tokio's blocking pool and wait for
+/// it, so the async threads keep serving other connections meanwhile. A task that panicked or
+/// was cancelled by the runtime's shutdown is answered as a storage error.
+pub(crate) async fn on_blocking_pool<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StorageError::Io(io::Error::other(format!("storage task failed: {e}"))))
 }
 
 /// Every partition hosted here, by topic id and index.
@@ -224,14 +244,35 @@ impl ReplicaManager {
         acks: i16,
         timeout: Duration,
         origin: AppendOrigin,
-        entries: Vec<AppendEntry<'_>>,
+        entries: Vec<AppendEntry>,
         now_ms: i64,
     ) -> Vec<Result<AppendInfo, AppendError>> {
+        // Validation and writes of every partition in one blocking task: one hand-off per
+        // request, not per partition.
+        let work = entries.clone();
+        let appended = on_blocking_pool(move || {
+            work.iter()
+                .map(|e| e.partition.append_as_leader(&e.records, origin, now_ms))
+                .collect::<Vec<_>>()
+        })
+        .await;
+        let appended = match appended {
+            Ok(appended) => appended,
+            Err(e) => {
+                error!(error = %e, "produce not appended");
+                let failed = |_: &AppendEntry| {
+                    Err(AppendError::Storage(StorageError::Io(io::Error::other(
+                        e.to_string(),
+                    ))))
+                };
+                return entries.iter().map(failed).collect();
+            }
+        };
         let mut results: Vec<Result<AppendInfo, AppendError>> = Vec::with_capacity(entries.len());
         let mut syncs = Vec::new();
-        for (i, e) in entries.iter().enumerate() {
+        for (i, (e, appended)) in entries.iter().zip(appended).enumerate() {
             let p = &e.partition;
-            match p.append_as_leader(e.records, origin, now_ms) {
+            match appended {
                 Ok(info) => {
                     if info.duplicate {
                         debug!(topic = %p.topic, partition = p.index, base_offset = info.base_offset,
@@ -274,7 +315,7 @@ impl ReplicaManager {
     async fn wait_for_replication(
         &self,
         timeout: Duration,
-        entries: &[AppendEntry<'_>],
+        entries: &[AppendEntry],
         results: &mut [Result<AppendInfo, AppendError>],
     ) {
         let required: Vec<(usize, i64)> = results

@@ -38,6 +38,21 @@ use super::group_commit::GroupCommit;
 use super::log_dir::LogDir;
 use super::purgatory::{DelayedOperation, WatchList};
 
+/// Test hook run at the start of every append to a partition, on the thread doing the append
+/// and under the partition's write lock: it may block, to hold an append in progress.
+pub type AppendHook = Arc<dyn Fn() + Send + Sync>;
+
+/// The partition's [`AppendHook`], if one is installed.
+#[derive(Default)]
+struct AppendHookSlot(Mutex<Option<AppendHook>>);
+
+impl std::fmt::Debug for AppendHookSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = unpoison(self.0.lock()).is_some();
+        f.debug_tuple("AppendHookSlot").field(&set).finish()
+    }
+}
+
 /// Who is appending: a client's Produce, or a coordinator writing its own records (Kafka's
 /// `AppendOrigin`). Coordinator appends skip the idempotence sequence check, as in Kafka.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +129,8 @@ pub struct Partition {
     group_commit: GroupCommit,
     /// The log directory: an I/O error here takes it offline, and then nothing is served.
     log_dir: Arc<LogDir>,
+    /// See [`AppendHook`].
+    append_hook: AppendHookSlot,
 }
 
 fn unpoison<T>(r: Result<T, PoisonError<T>>) -> T {
@@ -176,6 +193,7 @@ impl Partition {
             deleted: AtomicBool::new(false),
             group_commit: GroupCommit::default(),
             log_dir,
+            append_hook: AppendHookSlot::default(),
         })
     }
 
@@ -300,7 +318,8 @@ impl Partition {
     }
 
     /// Validate and append a record set as leader under the current epoch. Wakes delayed
-    /// fetches. Blocking file I/O.
+    /// fetches. Blocking file I/O and CPU work (validation decompresses compressed batches):
+    /// call it from the blocking pool ([`super::on_blocking_pool`]).
     pub fn append_as_leader(
         &self,
         records: &[u8],
@@ -308,6 +327,10 @@ impl Partition {
         now_ms: i64,
     ) -> Result<AppendInfo, StorageError> {
         let mut log = self.write_log();
+        let hook = unpoison(self.append_hook.0.lock()).clone();
+        if let Some(hook) = hook {
+            hook();
+        }
         self.log_dir.check_writable()?;
         let epoch = self.leader_epoch();
         let segments = log.segment_count();
@@ -664,6 +687,13 @@ impl Partition {
     /// and diagnostics.
     pub fn fsync_count(&self) -> u64 {
         self.group_commit.fsync_count()
+    }
+
+    /// Test hook: run `hook` at the start of each append to this partition, under its write
+    /// lock (`None` removes it). See [`AppendHook`].
+    #[doc(hidden)]
+    pub fn set_append_hook(&self, hook: Option<AppendHook>) {
+        *unpoison(self.append_hook.0.lock()) = hook;
     }
 
     /// Test hook: run `hook` on the blocking thread before each group-commit fsync of this

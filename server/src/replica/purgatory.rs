@@ -104,6 +104,16 @@ impl DelayedOperation {
     /// must then be `Some`) ends the operation. A `try_complete` that returns `None` when
     /// expired is asked again at the next wake-up.
     pub async fn run<T>(&self, mut try_complete: impl FnMut(Attempt) -> Option<T>) -> T {
+        self.run_async(|attempt| std::future::ready(try_complete(attempt)))
+            .await
+    }
+
+    /// [`DelayedOperation::run`] with a check that awaits (one that reads files on the blocking
+    /// pool, as a Fetch does).
+    pub async fn run_async<T, F>(&self, mut try_complete: impl FnMut(Attempt) -> F) -> T
+    where
+        F: std::future::Future<Output = Option<T>>,
+    {
         loop {
             let expired = self.deadline.is_some_and(|d| Instant::now() >= d)
                 || self
@@ -115,7 +125,7 @@ impl DelayedOperation {
             } else {
                 Attempt::Try
             };
-            if let Some(done) = try_complete(attempt) {
+            if let Some(done) = try_complete(attempt).await {
                 return done;
             }
             let woken = self.notify.notified();
