@@ -7,6 +7,14 @@
 //!   reserves at most the frame's size, the decode fails and the connection is closed.
 //! - Metadata naming one topic 100 000 times: one answer entry (Kafka de-duplicates).
 //! - Fetch listing one partition 100 000 times: one answer entry (Kafka's map of fetch data).
+//! - Produce to `__consumer_offsets`: INVALID_TOPIC_EXCEPTION, nothing written (Kafka).
+//! - Deleting `__consumer_offsets`, or creating `__transaction_state` with a layout of the
+//!   client's: INVALID_REQUEST (stricter than Kafka without ACLs on deletion, on purpose).
+//! - A topic with `segment.bytes=100` (a descriptor per few records): INVALID_CONFIG, Kafka 4.x's
+//!   floor of 1 MiB.
+//! - DescribeAcls on a broker without an authorizer: SECURITY_DISABLED, not a closed connection.
+//!
+//! After all of them the broker holds no more than a budget of file descriptors.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -15,12 +23,18 @@ use std::time::Duration;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use compat_tests::wire::{self, Closed};
 use compat_tests::Broker;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_request::CreatableTopicConfig;
+use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiVersionsRequest, CreateTopicsRequest, FetchRequest, MetadataRequest, RequestHeader,
-    ResponseHeader, TopicName,
+    ApiVersionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeAclsRequest,
+    FetchRequest, FindCoordinatorRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
+    RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 
@@ -32,6 +46,9 @@ const IO_TIMEOUT: Duration = Duration::from_secs(30);
 const VM_PEAK_GROWTH_LIMIT: u64 = 1 << 30;
 /// Resident memory the broker must stay under after each case.
 const RSS_LIMIT: u64 = 400 << 20;
+/// Open file descriptors the broker may hold after every case (a few topics' segment files,
+/// its listener, the control connection and the attacker's).
+const FD_LIMIT: usize = 256;
 
 /// One connection speaking the Kafka protocol with `kafka-protocol`'s client-side codecs.
 struct Conn {
@@ -109,6 +126,49 @@ fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))
 }
 
+fn create(topic: &str, partitions: i32, configs: &[(&str, &str)]) -> CreateTopicsRequest {
+    CreateTopicsRequest::default()
+        .with_timeout_ms(10_000)
+        .with_topics(vec![CreatableTopic::default()
+            .with_name(name(topic))
+            .with_num_partitions(partitions)
+            .with_replication_factor(1)
+            .with_configs(
+                configs
+                    .iter()
+                    .map(|(k, v)| {
+                        CreatableTopicConfig::default()
+                            .with_name(StrBytes::from_string((*k).to_string()))
+                            .with_value(Some(StrBytes::from_string((*v).to_string())))
+                    })
+                    .collect(),
+            )])
+}
+
+/// The latest offset of partition 0 of `topic`.
+fn latest_offset(conn: &mut Conn, topic: &str) -> i64 {
+    let r = conn.call(
+        &ListOffsetsRequest::default().with_topics(vec![ListOffsetsTopic::default()
+            .with_name(name(topic))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(0)
+                .with_timestamp(-1)])]),
+        7,
+    );
+    assert_eq!(
+        r.topics[0].partitions[0].error_code, 0,
+        "ListOffsets {topic}"
+    );
+    r.topics[0].partitions[0].offset
+}
+
+/// The broker's open file descriptors.
+fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("/proc/PID/fd")
+        .count()
+}
+
 fn after(case: &str, broker: &mut Broker, control: &mut Conn) {
     broker.assert_alive();
     control.assert_answers(case);
@@ -126,15 +186,7 @@ fn hostile_requests_cost_what_they_may_ask_for() {
     let mut broker = Broker::start(&[]);
     let mut control = Conn::open(&broker);
     control.assert_answers("start");
-    let created = control.call(
-        &CreateTopicsRequest::default()
-            .with_timeout_ms(10_000)
-            .with_topics(vec![CreatableTopic::default()
-                .with_name(name("t"))
-                .with_num_partitions(1)
-                .with_replication_factor(1)]),
-        4,
-    );
+    let created = control.call(&create("t", 1, &[]), 4);
     assert_eq!(created.topics[0].error_code, 0);
 
     // (1) Metadata v1, 64 MiB: the topic array claims 64 Mi entries, the first one's name has
@@ -201,5 +253,106 @@ fn hostile_requests_cost_what_they_may_ask_for() {
     assert_eq!(r.responses[0].partitions.len(), 1, "{case}");
     assert_eq!(r.responses[0].partitions[0].error_code, 0, "{case}");
     after(case, &mut broker, &mut control);
+
+    // (4) Produce to __consumer_offsets (created by a FindCoordinator, as a consumer would).
+    let case = "Produce to __consumer_offsets";
+    let found = attacker.call(
+        &FindCoordinatorRequest::default()
+            .with_key_type(0)
+            .with_coordinator_keys(vec![StrBytes::from_static_str("g")]),
+        4,
+    );
+    assert_eq!(
+        found.coordinators[0].error_code, 0,
+        "{case}: FindCoordinator"
+    );
+    let offsets_end = latest_offset(&mut attacker, "__consumer_offsets");
+    let batch = wire::record_batch(
+        0,
+        &[wire::RawRecord {
+            key: Some(b"forged".to_vec()),
+            value: Some(b"offset".to_vec()),
+        }],
+    );
+    let r = attacker.call(
+        &ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(10_000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(name("__consumer_offsets"))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(Bytes::from(batch)))])]),
+        9,
+    );
+    assert_eq!(
+        r.responses[0].partition_responses[0].error_code,
+        ResponseError::InvalidTopicException.code(),
+        "{case}"
+    );
+    assert_eq!(
+        latest_offset(&mut attacker, "__consumer_offsets"),
+        offsets_end,
+        "{case}: nothing written"
+    );
+    after(case, &mut broker, &mut control);
+
+    // (5) Delete __consumer_offsets; create __transaction_state with 7 partitions.
+    let case = "delete or pre-create an internal topic";
+    let r = attacker.call(
+        &DeleteTopicsRequest::default()
+            .with_timeout_ms(10_000)
+            .with_topics(vec![
+                DeleteTopicState::default().with_name(Some(name("__consumer_offsets")))
+            ]),
+        6,
+    );
+    assert_eq!(
+        r.responses[0].error_code,
+        ResponseError::InvalidRequest.code(),
+        "{case}: delete"
+    );
+    let r = attacker.call(&create("__transaction_state", 7, &[]), 5);
+    assert_eq!(
+        r.topics[0].error_code,
+        ResponseError::InvalidRequest.code(),
+        "{case}: create"
+    );
+    after(case, &mut broker, &mut control);
+
+    // (6) A topic whose segments would hold a few records each.
+    let case = "CreateTopics with segment.bytes=100";
+    let r = attacker.call(&create("tiny", 1, &[("segment.bytes", "100")]), 5);
+    assert_eq!(
+        r.topics[0].error_code,
+        ResponseError::InvalidConfig.code(),
+        "{case}: {:?}",
+        r.topics[0].error_message
+    );
+    after(case, &mut broker, &mut control);
+
+    // (7) An API of Kafka's broker listener that needs a feature minikafka runs without.
+    let case = "DescribeAcls without an authorizer";
+    let r = attacker.call(
+        &DescribeAclsRequest::default()
+            .with_resource_type_filter(1)
+            .with_pattern_type_filter(1)
+            .with_operation(1)
+            .with_permission_type(1),
+        3,
+    );
+    assert_eq!(
+        r.error_code,
+        ResponseError::SecurityDisabled.code(),
+        "{case}"
+    );
+    after(case, &mut broker, &mut control);
+
+    let fds = open_fds(broker.pid());
+    eprintln!("open file descriptors after every case: {fds}");
+    assert!(
+        fds < FD_LIMIT,
+        "{fds} open file descriptors (limit {FD_LIMIT})"
+    );
     broker.stop();
 }
