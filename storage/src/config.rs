@@ -3,7 +3,8 @@
 //! Field names follow Kafka's topic configs (`segment.bytes` → [`LogConfig::segment_bytes`], …). The config is
 //! plain data: the server builds one per topic and may replace it at run time with [`crate::Log::set_config`].
 //! [`CleanupPolicy`] is `cleanup.policy`: `delete` (retention by time and size), `compact` (the log cleaner,
-//! [`crate::cleaner`]) or both.
+//! [`crate::cleaner`]) or both. [`BrokerCompressionType`] is `compression.type`: the codec appended batches are
+//! stored with, `producer` keeping each batch's own (see [`crate::Log::append`]).
 
 /// `cleanup.policy`: which of Kafka's two cleanup mechanisms apply to a log (both may).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +47,55 @@ pub enum TimestampType {
     CreateTime,
     /// The broker stamps each batch with the append time (`LogAppendTime`, attributes bit 3 set).
     LogAppendTime,
+}
+
+/// `compression.type` (Kafka's `BrokerCompressionType`): the codec a client's batches are stored with. Any value
+/// but [`BrokerCompressionType::Producer`] makes the log recompress a batch whose codec differs, as Kafka's
+/// `LogValidator` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BrokerCompressionType {
+    /// `uncompressed`.
+    Uncompressed,
+    /// `zstd`.
+    Zstd,
+    /// `lz4`.
+    Lz4,
+    /// `snappy`.
+    Snappy,
+    /// `gzip`.
+    Gzip,
+    /// `producer` (the default): keep the codec the producer chose.
+    #[default]
+    Producer,
+}
+
+impl BrokerCompressionType {
+    /// Every value, in Kafka's order (the order of its `ConfigException` message).
+    pub const ALL: [BrokerCompressionType; 6] = [
+        BrokerCompressionType::Uncompressed,
+        BrokerCompressionType::Zstd,
+        BrokerCompressionType::Lz4,
+        BrokerCompressionType::Snappy,
+        BrokerCompressionType::Gzip,
+        BrokerCompressionType::Producer,
+    ];
+
+    /// Kafka's name of the value.
+    pub fn name(self) -> &'static str {
+        match self {
+            BrokerCompressionType::Uncompressed => "uncompressed",
+            BrokerCompressionType::Zstd => "zstd",
+            BrokerCompressionType::Lz4 => "lz4",
+            BrokerCompressionType::Snappy => "snappy",
+            BrokerCompressionType::Gzip => "gzip",
+            BrokerCompressionType::Producer => "producer",
+        }
+    }
+
+    /// The value named `name` (exactly as Kafka spells it), if any.
+    pub fn from_name(name: &str) -> Option<BrokerCompressionType> {
+        Self::ALL.into_iter().find(|t| t.name() == name)
+    }
 }
 
 /// Configuration of one partition's log. `Default` gives Kafka's defaults.
@@ -96,6 +146,15 @@ pub struct LogConfig {
     /// `message.timestamp.after.max.ms`: how far a `CreateTime` timestamp may lie in the future (Kafka 4.x
     /// default: one hour). Plain data here: the produce path enforces it.
     pub message_timestamp_after_max_ms: i64,
+    /// `compression.type` (default `producer`).
+    pub compression_type: BrokerCompressionType,
+    /// `compression.gzip.level` (KIP-390): 1–9, or -1 (the default) for zlib's default level.
+    pub compression_gzip_level: i32,
+    /// `compression.lz4.level` (KIP-390): 1–17, default 9. Accepted but not applied (see
+    /// [`crate::batch`]'s compression notes: only LZ4's fast compressor, Kafka's choice at level 9).
+    pub compression_lz4_level: i32,
+    /// `compression.zstd.level` (KIP-390): -131072–22, default 3.
+    pub compression_zstd_level: i32,
 }
 
 impl LogConfig {
@@ -115,6 +174,13 @@ impl LogConfig {
     pub const DEFAULT_MIN_CLEANABLE_DIRTY_RATIO: f64 = 0.5;
     /// Kafka 4.x's default `message.timestamp.after.max.ms` (one hour).
     pub const DEFAULT_MESSAGE_TIMESTAMP_AFTER_MAX_MS: i64 = 60 * 60 * 1000;
+
+    /// Kafka's default `compression.gzip.level` (zlib's default).
+    pub const DEFAULT_GZIP_LEVEL: i32 = -1;
+    /// Kafka's default `compression.lz4.level`.
+    pub const DEFAULT_LZ4_LEVEL: i32 = 9;
+    /// Kafka's default `compression.zstd.level`.
+    pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 
     /// The size at which the active segment rolls: `internal.segment.bytes` if set, else `segment.bytes`.
     pub fn roll_bytes(&self) -> u64 {
@@ -143,6 +209,10 @@ impl Default for LogConfig {
             max_compaction_lag_ms: i64::MAX,
             message_timestamp_before_max_ms: i64::MAX,
             message_timestamp_after_max_ms: Self::DEFAULT_MESSAGE_TIMESTAMP_AFTER_MAX_MS,
+            compression_type: BrokerCompressionType::Producer,
+            compression_gzip_level: Self::DEFAULT_GZIP_LEVEL,
+            compression_lz4_level: Self::DEFAULT_LZ4_LEVEL,
+            compression_zstd_level: Self::DEFAULT_ZSTD_LEVEL,
         }
     }
 }
@@ -168,6 +238,19 @@ mod tests {
         assert_eq!(c.min_compaction_lag_ms, 0);
         assert_eq!(c.max_compaction_lag_ms, i64::MAX);
         assert_eq!(c.message_timestamp_after_max_ms, 3_600_000);
+        assert_eq!(c.compression_type, BrokerCompressionType::Producer);
+        assert_eq!(
+            (
+                c.compression_gzip_level,
+                c.compression_lz4_level,
+                c.compression_zstd_level
+            ),
+            (-1, 9, 3)
+        );
+        for t in BrokerCompressionType::ALL {
+            assert_eq!(BrokerCompressionType::from_name(t.name()), Some(t));
+        }
+        assert_eq!(BrokerCompressionType::from_name("none"), None);
         assert_eq!(c.roll_bytes(), c.segment_bytes);
         let tiny = LogConfig {
             internal_segment_bytes: Some(300),

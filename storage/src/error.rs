@@ -1,8 +1,8 @@
 //! The storage error type, [`StorageError`].
 //!
 //! Each variant maps to exactly one Kafka error code; the mapping lives in the server's handlers, not here:
-//! `CorruptMessage` → `CORRUPT_MESSAGE`, `InvalidRecord` → `INVALID_RECORD`, `MessageTooLarge` →
-//! `MESSAGE_TOO_LARGE`, `OffsetOutOfRange` → `OFFSET_OUT_OF_RANGE`, `Io` → `KAFKA_STORAGE_ERROR`,
+//! `CorruptMessage` → `CORRUPT_MESSAGE`, `InvalidRecord` → `INVALID_RECORD`, `MessageTooLarge` and
+//! `RecompressedTooLarge` → `MESSAGE_TOO_LARGE`, `OffsetOutOfRange` → `OFFSET_OUT_OF_RANGE`, `Io` → `KAFKA_STORAGE_ERROR`,
 //! `OutOfOrderSequence` → `OUT_OF_ORDER_SEQUENCE_NUMBER`, `InvalidProducerEpoch` → `INVALID_PRODUCER_EPOCH` (47),
 //! `InvalidTxnState` → `INVALID_TXN_STATE` (48), `TransactionCoordinatorFenced` → `TRANSACTION_COORDINATOR_FENCED`
 //! (52), `CorruptSnapshot` → `KAFKA_STORAGE_ERROR` (never returned by an append),
@@ -27,6 +27,17 @@ pub enum StorageError {
         /// Size of the offending batch or record set in bytes.
         size: usize,
         /// The configured maximum.
+        max: u32,
+    },
+    /// A batch that is larger than `max.message.bytes` once rebuilt with the topic's `compression.type` (Kafka's
+    /// `RecordTooLargeException` after `LogValidator`, `MESSAGE_TOO_LARGE`); nothing was written.
+    #[error("Message batch size is {size} bytes in append to partition {partition} which exceeds the maximum configured size of {max}.")]
+    RecompressedTooLarge {
+        /// Size of the rebuilt batch in bytes.
+        size: usize,
+        /// The partition (its log directory's name, `topic-partition`).
+        partition: String,
+        /// The configured `max.message.bytes`.
         max: u32,
     },
     /// A record set larger than `segment.bytes`, so it can never fit a segment (Kafka's

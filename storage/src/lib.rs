@@ -47,7 +47,7 @@ pub mod txn_index;
 
 pub use batch::TxnMarker;
 pub use cleaner::{CleanPlan, CleanStats, CleanedSegments};
-pub use config::{CleanupPolicy, LogConfig, TimestampType};
+pub use config::{BrokerCompressionType, CleanupPolicy, LogConfig, TimestampType};
 pub use error::{Result, StorageError};
 pub use leader_epoch::LeaderEpochCache;
 pub use log::{is_disk_full, AppendInfo, DeletedSegment, Log, ReadInfo, SliceInfo, SyncJob};

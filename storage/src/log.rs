@@ -505,6 +505,12 @@ impl Log {
     /// to the `.log` (page cache, no fsync); index entries are added every `index.interval.bytes`, time index
     /// entries when the largest timestamp grows. On error nothing of the record set is written.
     ///
+    /// With a `compression.type` other than `producer`, a batch in another codec is first rebuilt with the topic's
+    /// codec and level (Kafka's `LogValidator`, see [`batch::recompress`]): then the record set must be a single
+    /// batch ([`StorageError::InvalidRecord`] otherwise) and the rebuilt batch must fit `max.message.bytes`
+    /// ([`StorageError::RecompressedTooLarge`]); producer id, epoch, sequence and transactional bit are kept, so
+    /// the producer state below sees the batch the client sent. Control batches are never rebuilt.
+    ///
     /// Transactional batches start or continue their producer's transaction (see [`crate::producer_state`]). As
     /// Kafka's `LogValidator` for client appends, a control batch, or a batch with a producer id but base sequence
     /// -1, is [`StorageError::InvalidRecord`].
@@ -592,6 +598,16 @@ impl Log {
                 pos += h.size();
             }
         }
+        // A topic `compression.type` other than the batch's own codec: the batch is rebuilt, and everything below
+        // (size against segment.bytes, producer state, offsets, LogAppendTime) sees the rebuilt one, as in Kafka.
+        let rebuilt = match origin {
+            Origin::Client => self.recompress_for_topic(records, &headers)?,
+            Origin::Coordinator => None,
+        };
+        let (records, headers): (&[u8], Vec<BatchHeader>) = match &rebuilt {
+            Some(b) => (b, vec![BatchHeader::parse(b)?]),
+            None => (records, headers),
+        };
         if records.len() as u64 > self.config.roll_bytes() {
             return Err(StorageError::RecordListTooLarge {
                 size: records.len(),
@@ -704,6 +720,53 @@ impl Log {
             needs_flush: self.unflushed_messages() >= self.config.flush_messages,
             duplicate: false,
         })
+    }
+
+    /// The client record set `records` (validated, batch headers `headers`) rebuilt with the topic's
+    /// `compression.type` and level ([`batch::recompress`]), or `None` when every batch already has its target
+    /// codec and keeps the in-place path. As Kafka's `LogValidator`, a rebuilt record set must be one batch
+    /// ([`StorageError::InvalidRecord`] "Compressed outer record has more than one batch"), and the rebuilt batch
+    /// must fit `max.message.bytes` ([`StorageError::RecompressedTooLarge`]).
+    fn recompress_for_topic(
+        &self,
+        records: &[u8],
+        headers: &[BatchHeader],
+    ) -> Result<Option<Bytes>> {
+        let topic = self.config.compression_type;
+        let Some(target) = headers
+            .iter()
+            .map(|h| (batch::target_codec(topic, h), h.compression()))
+            .find(|(target, source)| target != source)
+            .map(|(target, _)| target)
+        else {
+            return Ok(None);
+        };
+        let [h] = headers else {
+            return Err(StorageError::InvalidRecord(
+                "Compressed outer record has more than one batch".into(),
+            ));
+        };
+        let level = match target {
+            batch::Compression::Gzip => self.config.compression_gzip_level,
+            batch::Compression::Lz4 => self.config.compression_lz4_level,
+            batch::Compression::Zstd => self.config.compression_zstd_level,
+            batch::Compression::None | batch::Compression::Snappy => 0,
+        };
+        let limit = batch::decompressed_limit(self.config.max_message_bytes);
+        let rebuilt = batch::recompress(&records[..h.size()], h, target, level, limit)?;
+        if rebuilt.len() > self.config.max_message_bytes as usize {
+            return Err(StorageError::RecompressedTooLarge {
+                size: rebuilt.len(),
+                partition: self
+                    .dir
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned(),
+                max: self.config.max_message_bytes,
+            });
+        }
+        Ok(Some(rebuilt))
     }
 
     /// Start a new active segment at the log end offset (no-op if the active segment is empty).

@@ -1035,6 +1035,77 @@ mod tests {
     }
 
     #[test]
+    fn compression_type_and_levels_follow_kafka() {
+        let b = BrokerConfig::default();
+        assert_eq!(
+            b.log_defaults.compression_type,
+            minikafka_storage::BrokerCompressionType::Producer
+        );
+        let mut builder = ConfigBuilder::default();
+        builder.set_pair("compression.type=zstd").unwrap();
+        builder.set_pair("compression.zstd.level=-7").unwrap();
+        let b = builder.build().unwrap();
+        assert_eq!(
+            b.log_defaults.compression_type,
+            minikafka_storage::BrokerCompressionType::Zstd
+        );
+        assert_eq!(b.log_defaults.compression_zstd_level, -7);
+        let t = TopicConfig::from_overrides(
+            [
+                ("compression.type", Some("gzip")),
+                ("compression.gzip.level", Some("9")),
+            ],
+            &b,
+        )
+        .unwrap();
+        let c = t.log_config(&b.log_defaults).unwrap();
+        assert_eq!(
+            c.compression_type,
+            minikafka_storage::BrokerCompressionType::Gzip
+        );
+        assert_eq!(
+            (c.compression_gzip_level, c.compression_zstd_level),
+            (9, -7)
+        );
+        let described = t.describe_configs(&b);
+        let d = described
+            .iter()
+            .find(|d| d.name == "compression.zstd.level")
+            .unwrap();
+        assert_eq!(
+            (d.value.as_deref(), d.source),
+            (Some("-7"), Source::StaticBroker)
+        );
+        for (name, value, reason) in [
+            (
+                "compression.type",
+                "none",
+                "String must be one of: uncompressed, zstd, lz4, snappy, gzip, producer",
+            ),
+            (
+                "compression.gzip.level",
+                "0",
+                "Value must be between 1 and 9 or equal to -1",
+            ),
+            ("compression.lz4.level", "0", "Value must be at least 1"),
+            (
+                "compression.zstd.level",
+                "23",
+                "Value must be no more than 22",
+            ),
+        ] {
+            let e = TopicConfig::from_overrides([(name, Some(value))], &b).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("Invalid value {value} for configuration {name}: {reason}")
+            );
+            let mut builder = ConfigBuilder::default();
+            builder.set(name, value).unwrap();
+            assert!(builder.build().is_err(), "broker {name}={value}");
+        }
+    }
+
+    #[test]
     fn compaction_configs() {
         let b = BrokerConfig::default();
         assert!(b.cleaner_enable);

@@ -7,7 +7,7 @@
 //! the type, documentation and synonym chain from here. This mirrors Kafka's `ConfigDef`
 //! (`KafkaConfig.configDef`, `LogConfig.configDef`) and `ServerTopicConfigSynonyms`.
 
-use minikafka_storage::{CleanupPolicy, LogConfig, TimestampType};
+use minikafka_storage::{BrokerCompressionType, CleanupPolicy, LogConfig, TimestampType};
 
 /// Kafka's `ConfigDef.Type`, reported by DescribeConfigs v3+ as its `ConfigType` id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,16 +57,16 @@ pub enum Check {
     Bool,
     /// A number from 0 to 1.
     Ratio,
-    /// One of these words, exactly.
+    /// One of these words, exactly (Kafka's `ValidString.in`).
     OneOf(&'static [&'static str]),
+    /// `compression.gzip.level`: 1 to 9, or -1 (Kafka's `GzipCompression.LevelValidator`).
+    GzipLevel,
     /// `delete`, `compact`, or both comma-separated in either order.
     CleanupPolicy,
     /// One `HOST:PORT`, optionally prefixed `PLAINTEXT://`.
     Address,
     /// One non-empty directory.
     Dir,
-    /// This value only, for the reason given.
-    Only(&'static str, &'static str),
     /// A replica count on this single-node cluster: exactly 1.
     SingleReplica,
     /// `host:count,host:count` (Kafka's `max.connections.per.ip.overrides`); may be empty.
@@ -91,9 +91,13 @@ impl Check {
                 Ok(r) if (0.0..=1.0).contains(&r) => None,
                 _ => Some("expected a number from 0 to 1".into()),
             },
-            Check::OneOf(words) => {
-                (!words.contains(&value)).then(|| format!("expected {}", words.join(" or ")))
-            }
+            Check::OneOf(words) => (!words.contains(&value))
+                .then(|| format!("String must be one of: {}", words.join(", "))),
+            Check::GzipLevel => match value.trim().parse::<i32>() {
+                Ok(-1 | 1..=9) => None,
+                Ok(_) => Some("Value must be between 1 and 9 or equal to -1".into()),
+                Err(_) => Some("Not a number of the expected type".into()),
+            },
             Check::CleanupPolicy => cleanup_policy(value)
                 .is_none()
                 .then(|| "expected delete, compact or compact,delete".into()),
@@ -103,7 +107,6 @@ impl Check {
                 Some("only one data directory is supported".into())
             }
             Check::Dir => None,
-            Check::Only(only, why) => (value != only).then(|| why.to_string()),
             Check::SingleReplica => match range(1, I32).reason(value) {
                 None if value != "1" => Some("a single-node cluster has only 1 replica".into()),
                 other => other,
@@ -209,6 +212,15 @@ const USIZE: i128 = usize::MAX as i128;
 /// `log.message.timestamp.type` / `message.timestamp.type` values.
 const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
 
+/// `compression.type` values, in Kafka's order (`BrokerCompressionType.names()`).
+const COMPRESSION_TYPES: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
+
+/// Kafka's bounds of `compression.lz4.level` (`Lz4Compression.MIN_LEVEL`/`MAX_LEVEL`).
+const LZ4_LEVELS: Check = range(1, 17);
+/// Kafka's bounds of `compression.zstd.level` (`ZstdCompression.MIN_LEVEL` = zstd's `ZSTD_minCLevel()`, and
+/// `MAX_LEVEL`).
+const ZSTD_LEVELS: Check = range(-131_072, 22);
+
 macro_rules! properties {
     ($($name:literal, $kind:ident, $default:expr, $check:expr, $doc:literal;)*) => {
         &[$(Property {
@@ -252,6 +264,10 @@ pub const PROPERTIES: &[Property] = properties![
     "log.message.timestamp.type", String, Some("CreateTime"), Check::OneOf(TIMESTAMP_TYPES), "CreateTime or LogAppendTime (topic: message.timestamp.type).";
     "log.message.timestamp.before.max.ms", Long, Some("9223372036854775807"), range(0, I64), "How far in the past a CreateTime timestamp may be (topic: message.timestamp.before.max.ms).";
     "log.message.timestamp.after.max.ms", Long, Some("3600000"), range(0, I64), "How far in the future a CreateTime timestamp may be (topic: message.timestamp.after.max.ms).";
+    "compression.type", String, Some("producer"), Check::OneOf(COMPRESSION_TYPES), "Codec of the stored batches (topic: compression.type): uncompressed, zstd, lz4, snappy or gzip rebuild every client batch in another codec on append; producer keeps each batch's own.";
+    "compression.gzip.level", Int, Some("-1"), Check::GzipLevel, "gzip level when compression.type is gzip (topic: compression.gzip.level): 1 to 9, or -1 for zlib's default (6).";
+    "compression.lz4.level", Int, Some("9"), LZ4_LEVELS, "lz4 level when compression.type is lz4 (topic: compression.lz4.level), 1 to 17. Accepted but not applied: minikafka's lz4 has only the fast compressor, which Kafka uses at the default level 9.";
+    "compression.zstd.level", Int, Some("3"), ZSTD_LEVELS, "zstd level when compression.type is zstd (topic: compression.zstd.level), -131072 to 22.";
     "log.retention.hours", Int, Some("168"), range(-1, I64), "Time a segment is kept (topic: retention.ms).";
     "log.retention.minutes", Int, None, range(-1, I64), "Like log.retention.hours, in minutes; wins over hours when set.";
     "log.retention.ms", Long, None, range(-1, I64), "Like log.retention.hours, in ms; wins when set; -1 keeps forever.";
@@ -296,7 +312,6 @@ pub const PROPERTIES: &[Property] = properties![
 /// Kafka's broker synonyms for topic configs that minikafka does not let you set on the broker:
 /// they are only ever their default (DescribeConfigs still lists them as Kafka does).
 pub const FIXED_BROKER_SYNONYMS: &[Property] = properties![
-    "compression.type", String, Some("producer"), Check::Only("producer", "minikafka stores batches as produced; only 'producer' is supported"), "Compression of the stored batches; 'producer' keeps them as produced.";
     "min.insync.replicas", Int, Some("1"), Check::SingleReplica, "Replicas that must acknowledge an acks=all produce.";
 ];
 
@@ -338,6 +353,14 @@ pub enum LogField {
     TimestampBeforeMaxMs,
     /// `message_timestamp_after_max_ms`.
     TimestampAfterMaxMs,
+    /// `compression_type`.
+    CompressionType,
+    /// `compression_gzip_level`.
+    CompressionGzipLevel,
+    /// `compression_lz4_level`.
+    CompressionLz4Level,
+    /// `compression_zstd_level`.
+    CompressionZstdLevel,
     /// `segment_ms`.
     SegmentMs,
     /// `segment_index_bytes`.
@@ -391,6 +414,13 @@ impl LogField {
             LogField::InternalSegmentBytes => c.internal_segment_bytes = Some(num(value)?),
             LogField::TimestampBeforeMaxMs => c.message_timestamp_before_max_ms = num(value)?,
             LogField::TimestampAfterMaxMs => c.message_timestamp_after_max_ms = num(value)?,
+            LogField::CompressionType => {
+                c.compression_type =
+                    BrokerCompressionType::from_name(value).ok_or_else(|| misfit(value))?;
+            }
+            LogField::CompressionGzipLevel => c.compression_gzip_level = num(value)?,
+            LogField::CompressionLz4Level => c.compression_lz4_level = num(value)?,
+            LogField::CompressionZstdLevel => c.compression_zstd_level = num(value)?,
             LogField::SegmentMs => c.segment_ms = num(value)?,
             LogField::SegmentIndexBytes => c.segment_index_bytes = num(value)?,
             LogField::IndexIntervalBytes => c.index_interval_bytes = num(value)?,
@@ -427,6 +457,10 @@ impl LogField {
             LogField::InternalSegmentBytes => c.internal_segment_bytes?.to_string(),
             LogField::TimestampBeforeMaxMs => c.message_timestamp_before_max_ms.to_string(),
             LogField::TimestampAfterMaxMs => c.message_timestamp_after_max_ms.to_string(),
+            LogField::CompressionType => c.compression_type.name().into(),
+            LogField::CompressionGzipLevel => c.compression_gzip_level.to_string(),
+            LogField::CompressionLz4Level => c.compression_lz4_level.to_string(),
+            LogField::CompressionZstdLevel => c.compression_zstd_level.to_string(),
             LogField::SegmentMs => c.segment_ms.to_string(),
             LogField::SegmentIndexBytes => c.segment_index_bytes.to_string(),
             LogField::IndexIntervalBytes => c.index_interval_bytes.to_string(),
@@ -500,7 +534,10 @@ macro_rules! topic_properties {
 /// Every topic config a topic may override, in Kafka's (alphabetical) order.
 pub const TOPIC_PROPERTIES: &[TopicProperty] = topic_properties![
     "cleanup.policy", "log.cleanup.policy", CleanupPolicy, "delete, compact or compact,delete: what happens to old segments.";
-    "compression.type", "compression.type", Fixed, "Compression of the stored batches; only 'producer' (kept as produced).";
+    "compression.gzip.level", "compression.gzip.level", CompressionGzipLevel, "gzip level of batches the broker compresses: 1 to 9, or -1 for zlib's default.";
+    "compression.lz4.level", "compression.lz4.level", CompressionLz4Level, "lz4 level of batches the broker compresses, 1 to 17 (accepted, not applied: the fast compressor, as Kafka at level 9).";
+    "compression.type", "compression.type", CompressionType, "Codec of the stored batches: uncompressed, zstd, lz4, snappy, gzip, or producer (keep the producer's).";
+    "compression.zstd.level", "compression.zstd.level", CompressionZstdLevel, "zstd level of batches the broker compresses, -131072 to 22.";
     "delete.retention.ms", "log.cleaner.delete.retention.ms", DeleteRetentionMs, "How long tombstones survive once a compacted log is cleaned.";
     "flush.messages", "log.flush.interval.messages", FlushMessages, "Messages appended before an fsync; 1 = fsync before every acknowledgement.";
     "flush.ms", "log.flush.interval.ms", FlushMs, "Max time appended data stays un-fsynced.";
@@ -574,6 +611,29 @@ mod tests {
         assert!(Check::SingleReplica.reason("1").is_none());
         assert!(Check::Address.reason("nohost").is_some());
         assert!(Check::Address.reason("PLAINTEXT://h:1").is_none());
+        // Kafka's messages for compression.type and the KIP-390 levels.
+        assert_eq!(
+            Check::OneOf(COMPRESSION_TYPES).reason("none").as_deref(),
+            Some("String must be one of: uncompressed, zstd, lz4, snappy, gzip, producer")
+        );
+        for ok in ["-1", "1", "9"] {
+            assert_eq!(Check::GzipLevel.reason(ok), None, "{ok}");
+        }
+        for bad in ["0", "10", "-2"] {
+            assert_eq!(
+                Check::GzipLevel.reason(bad).as_deref(),
+                Some("Value must be between 1 and 9 or equal to -1"),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            ZSTD_LEVELS.reason("-131073").as_deref(),
+            Some("Value must be at least -131072")
+        );
+        assert_eq!(
+            LZ4_LEVELS.reason("18").as_deref(),
+            Some("Value must be no more than 17")
+        );
         assert_eq!(chain("log.retention.hours").len(), 3);
         assert_eq!(chain("num.partitions"), vec![("num.partitions", 1)]);
     }

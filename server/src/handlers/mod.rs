@@ -70,7 +70,9 @@ pub(crate) fn storage_error(e: &StorageError) -> ResponseError {
             ResponseError::InvalidRecord
         }
         StorageError::InvalidTimestamp(_) => ResponseError::InvalidTimestamp,
-        StorageError::MessageTooLarge { .. } => ResponseError::MessageTooLarge,
+        StorageError::MessageTooLarge { .. } | StorageError::RecompressedTooLarge { .. } => {
+            ResponseError::MessageTooLarge
+        }
         StorageError::RecordListTooLarge { .. } => ResponseError::RecordListTooLarge,
         StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         StorageError::OutOfOrderSequence(_) => ResponseError::OutOfOrderSequenceNumber,

@@ -1,13 +1,19 @@
-//! Record-batch compression codecs (attributes bits 0–2): compressing for the batch builder, and bounded streaming
-//! decoders ([`decoder`], at most [`decompressed_limit`] bytes per batch) for everything that reads records
-//! ([`super::stream`]). Stored batches are never recompressed.
+//! Record-batch compression codecs (attributes bits 0–2): compressing for the batch builder and for a topic's
+//! `compression.type` ([`super::recompress`]), at Kafka's KIP-390 levels ([`Compression::default_level`]), and
+//! bounded streaming decoders ([`decoder`], at most [`decompressed_limit`] bytes per batch) for everything that
+//! reads records ([`super::stream`]).
 //!
-//! * gzip: a gzip stream (`flate2`); concatenated members are accepted on decode.
+//! * gzip: a gzip stream (`flate2`) at `compression.gzip.level` (1–9, or -1 for zlib's default, 6, as Java's
+//!   `Deflater.DEFAULT_COMPRESSION`); concatenated members are accepted on decode.
 //! * snappy: Java clients write the xerial `SnappyOutputStream` framing (magic `\x82SNAPPY\0`, two big-endian
 //!   version ints, then `[len: i32][raw snappy block]`*); librdkafka may write one raw snappy block. Both decode;
 //!   [`compress`] writes the xerial framing so Java consumers can read it.
 //! * lz4: the LZ4 frame format with independent 64 KiB blocks (`lz4_flex`), as Kafka's `Lz4BlockOutputStream`.
-//! * zstd: a zstd frame (`zstd`).
+//!   `compression.lz4.level` (1–17) is accepted and validated but not applied: `lz4_flex` has only LZ4's fast
+//!   compressor. That is what Kafka uses at its default level 9 (`Lz4BlockOutputStream` picks the fast compressor
+//!   for the default and LZ4-HC for any other level), so only a non-default level differs from Kafka: Kafka's
+//!   LZ4-HC batches would be smaller and slower to write.
+//! * zstd: a zstd frame (`zstd`) at `compression.zstd.level` (-131072–22, default 3).
 
 use std::io::{Read, Write};
 
@@ -30,6 +36,15 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// Every codec, uncompressed first (in id order).
+    pub const ALL: [Compression; 5] = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+
     /// The codec id stored in attributes bits 0–2.
     pub fn id(self) -> u8 {
         match self {
@@ -53,6 +68,17 @@ impl Compression {
         })
     }
 
+    /// Kafka's default compression level of the codec (KIP-390; `CompressionType.defaultLevel()`): gzip -1
+    /// (zlib's default), lz4 9, zstd 3; 0 for the codecs without levels.
+    pub fn default_level(self) -> i32 {
+        match self {
+            Compression::Gzip => -1,
+            Compression::Lz4 => 9,
+            Compression::Zstd => 3,
+            Compression::None | Compression::Snappy => 0,
+        }
+    }
+
     /// Kafka's name for the codec (`none`, `gzip`, `snappy`, `lz4`, `zstd`).
     pub fn name(self) -> &'static str {
         match self {
@@ -74,12 +100,25 @@ fn corrupt(codec: Compression, e: impl std::fmt::Display) -> StorageError {
     StorageError::CorruptMessage(format!("cannot decompress {} batch: {e}", codec.name()))
 }
 
-/// Compress `data` with `codec` (the identity for [`Compression::None`]).
+/// Compress `data` with `codec` at its default level (the identity for [`Compression::None`]).
 pub(crate) fn compress(codec: Compression, data: &[u8]) -> std::io::Result<Vec<u8>> {
+    compress_with_level(codec, codec.default_level(), data)
+}
+
+/// Compress `data` with `codec` at `level` (see the module doc for what each codec does with it; codecs without
+/// levels ignore it). The caller has checked the level against Kafka's bounds; gzip clamps to 0–9 anyway.
+pub(crate) fn compress_with_level(
+    codec: Compression,
+    level: i32,
+    data: &[u8],
+) -> std::io::Result<Vec<u8>> {
     match codec {
         Compression::None => Ok(data.to_vec()),
         Compression::Gzip => {
-            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            let level = u32::try_from(level.clamp(-1, 9))
+                .map_or_else(|_| flate2::Compression::default(), flate2::Compression::new);
+            let mut enc =
+                flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 2 + 64), level);
             enc.write_all(data)?;
             enc.finish()
         }
@@ -105,7 +144,7 @@ pub(crate) fn compress(codec: Compression, data: &[u8]) -> std::io::Result<Vec<u
             enc.write_all(data)?;
             enc.finish().map_err(std::io::Error::other)
         }
-        Compression::Zstd => zstd::bulk::compress(data, 3),
+        Compression::Zstd => zstd::bulk::compress(data, level),
     }
 }
 
@@ -326,13 +365,7 @@ pub fn zstd_rle_frame(prefix: &[u8], fill: u8, fill_len: u64) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    const ALL: [Compression; 5] = [
-        Compression::None,
-        Compression::Gzip,
-        Compression::Snappy,
-        Compression::Lz4,
-        Compression::Zstd,
-    ];
+    const ALL: [Compression; 5] = Compression::ALL;
 
     #[test]
     fn round_trip_all_codecs() {

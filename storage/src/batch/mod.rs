@@ -1,5 +1,6 @@
 //! Kafka's v2 record batch (`DefaultRecordBatch`, magic 2): header parsing, validation (compressed records
 //! streamed within a decompressed-size limit, [`visit_records`]), in-place offset/epoch/timestamp patching,
+//! rebuilding a batch with a topic's `compression.type` ([`recompress`]),
 //! record decoding for tools and timestamp lookups, and transaction
 //! markers (control records: [`build_txn_marker`], [`parse_control_batch`]).
 //!
@@ -28,6 +29,7 @@
 
 mod compression;
 mod control;
+mod recompress;
 mod record;
 mod stream;
 pub(crate) mod varint;
@@ -42,6 +44,7 @@ pub use control::{
     build_txn_marker, parse_control_batch, TxnMarker, CONTROL_KEY_VERSION, CONTROL_TYPE_ABORT,
     CONTROL_TYPE_COMMIT, END_TXN_MARKER_VERSION,
 };
+pub use recompress::{recompress, target_codec};
 pub(crate) use record::{assemble, put_record, to_i32, walk_records_with, RawRecord};
 pub use record::{build_batch, decode_records, BatchBuilder, Record};
 pub(crate) use stream::for_each_record;

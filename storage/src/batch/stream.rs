@@ -45,13 +45,7 @@ pub(crate) fn for_each_record(
     contiguous: bool,
     mut f: impl FnMut(usize, RawRecord<'_>) -> Result<()>,
 ) -> Result<()> {
-    let payload = batch.get(BatchHeader::SIZE..h.size()).ok_or_else(|| {
-        StorageError::CorruptMessage(format!(
-            "record batch declares {} bytes but only {} are available",
-            h.size(),
-            batch.len()
-        ))
-    })?;
+    let payload = records_payload(batch, h)?;
     let codec = h.try_compression()?;
     if codec == Compression::None {
         let mut i = 0;
@@ -118,6 +112,18 @@ pub(crate) fn for_each_record(
         )));
     }
     Ok(())
+}
+
+/// The records payload of the whole batch `batch` (header `h`): the bytes after the 61-byte header, or
+/// [`StorageError::CorruptMessage`] if `batch` is shorter than the header says.
+pub(crate) fn records_payload<'a>(batch: &'a [u8], h: &BatchHeader) -> Result<&'a [u8]> {
+    batch.get(BatchHeader::SIZE..h.size()).ok_or_else(|| {
+        StorageError::CorruptMessage(format!(
+            "record batch declares {} bytes but only {} are available",
+            h.size(),
+            batch.len()
+        ))
+    })
 }
 
 enum VarintError {
