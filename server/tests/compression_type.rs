@@ -432,14 +432,15 @@ async fn kafkas_refusals_in_the_rebuild_path() {
             )),
         "{msg}"
     );
-    // Several batches that need rebuilding: Kafka takes one batch only in this path.
+    // Several batches: Kafka's ProduceRequest check refuses them before the rebuild path would
+    // ("Compressed outer record has more than one batch", storage's own tests).
     let mut two = batch(2, ts);
     two.extend_from_slice(&batch(2, ts));
     let (err, msg, _) = produce(&mut c, "g", two.freeze()).await;
     assert_eq!(err, code(ResponseError::InvalidRecord));
     assert!(
         msg.unwrap()
-            .contains("Compressed outer record has more than one batch"),
+            .contains("only allowed to contain exactly one record batch per partition"),
         "INVALID_RECORD with Kafka's message"
     );
     assert!(fetch_batches(&mut c, "g").await.is_empty());

@@ -373,3 +373,32 @@ async fn timestamps_outside_the_window_are_invalid_and_named_in_record_errors() 
     );
     b.shutdown().await.unwrap();
 }
+
+/// Kafka's `ProduceRequest.validateRecords`: from v3 a partition's record set is exactly one batch;
+/// two valid batches back to back are INVALID_RECORD with Kafka's message, and nothing is written.
+#[tokio::test]
+async fn a_record_set_of_two_batches_is_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), &[]).await;
+    let mut c = Client::connect(&b).await;
+    assert_eq!(
+        c.call(create_req("two", 1, 1, &[]), 7).await.topics[0].error_code,
+        0
+    );
+    let now = minikafka::clock::now_ms();
+    let mut records = batch(2, now);
+    records.extend_from_slice(&batch(3, now));
+    let (code, message) = produce_code(&mut c, "two", records.freeze()).await;
+    assert_eq!(code, ResponseError::InvalidRecord.code());
+    assert_eq!(
+        message.as_deref(),
+        Some(
+            "Produce requests with version 9 are only allowed to contain exactly one record batch per \
+             partition"
+        )
+    );
+    assert_eq!(log_end(&mut c, "two").await, 0, "nothing was written");
+    let (code, _) = produce_code(&mut c, "two", batch(3, now).freeze()).await;
+    assert_eq!(code, 0, "one batch is accepted");
+    b.shutdown().await.unwrap();
+}

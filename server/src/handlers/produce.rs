@@ -1,4 +1,5 @@
-//! Produce: resolve each partition (a client never appends to an internal topic:
+//! Produce: resolve each partition (a record set of more than one batch is INVALID_RECORD, as
+//! Kafka's `ProduceRequest.validateRecords` for v3+; a client never appends to an internal topic:
 //! INVALID_TOPIC_EXCEPTION, as Kafka), check transactional batches with the transaction
 //! coordinator, and hand the record sets (raw bytes) to the replica layer's
 //! one entry point, [`crate::replica::ReplicaManager::append_records`], which appends them as
@@ -76,6 +77,14 @@ pub(crate) async fn handle(
                 (true, Some(_), None) => {
                     pr.error_code = ResponseError::InvalidRecord.code();
                     pr.error_message = Some(s("the partition has no record set"));
+                }
+                (true, Some(_), Some(records)) if iter_headers(records).nth(1).is_some() => {
+                    // Kafka's ProduceRequest.validateRecords (v3+), before anything is appended.
+                    pr.error_code = ResponseError::InvalidRecord.code();
+                    pr.error_message = Some(s(format!(
+                        "Produce requests with version {version} are only allowed to contain exactly one record batch \
+                         per partition"
+                    )));
                 }
                 (true, Some(p), Some(_)) if is_internal_topic(&p.topic) => {
                     // Kafka's ReplicaManager: clients never append to an internal topic.
