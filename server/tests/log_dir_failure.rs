@@ -225,10 +225,13 @@ const IN_NAMESPACE: &str = "MINIKAFKA_TEST_IN_MOUNT_NAMESPACE";
 ///    acknowledged from then on.
 /// 2. The operator frees some space: a restart recovers the log (rebuilding the last segment's
 ///    indexes needs a little space) and stops cleanly.
-/// 3. The disk is filled to the last byte, and the broker started on it: it starts read-only
-///    (its leader-epoch checkpoint cannot be written), serves every acknowledged record, answers
-///    Metadata normally, and refuses produces with KAFKA_STORAGE_ERROR.
-/// 4. Once space is freed, a restart takes writes again, and nothing acknowledged is lost.
+/// 3. Every index file is lost, the clean-shutdown marker too, the disk is filled to the last
+///    byte, and the broker started on it: recovery rebuilds the indexes in memory (nothing of
+///    them can be written), and the broker starts read-only (its leader-epoch checkpoint cannot
+///    be written either), serves every acknowledged record, answers Metadata normally, and
+///    refuses produces with KAFKA_STORAGE_ERROR.
+/// 4. Once space is freed, a restart takes writes again, nothing acknowledged is lost, and the
+///    indexes are rebuilt on disk.
 #[test]
 fn a_full_disk_takes_the_log_dir_offline_and_a_broker_starts_on_it_read_only() {
     const TEST: &str = "a_full_disk_takes_the_log_dir_offline_and_a_broker_starts_on_it_read_only";
@@ -310,7 +313,14 @@ async fn full_disk(mount: &std::path::Path) {
     assert!(!b.broker().replicas.log_dir().is_read_only());
     b.shutdown().await.unwrap();
 
-    // 3. Fill whatever is left, then start on the full disk.
+    // 3. Make the next start rebuild every index (their files lost, and the stop not clean, so
+    // the last segment is recovered too), fill whatever is left, then start on the full disk.
+    let indexes = index_files(&data.join("filling-0"));
+    assert!(indexes.len() >= 4, "several segments: {indexes:?}");
+    for f in &indexes {
+        std::fs::remove_file(f).unwrap();
+    }
+    std::fs::remove_file(data.join(".kafka_cleanshutdown")).unwrap();
     let filler = mount.join("filler");
     fill(&filler);
     let b = start(&data, &[]).await;
@@ -318,6 +328,11 @@ async fn full_disk(mount: &std::path::Path) {
     let dir = b.broker().replicas.log_dir();
     assert!(dir.is_read_only() && !dir.is_offline());
     assert!(!data.join(".kafka_cleanshutdown").exists());
+    // The rebuilt indexes live in memory: nothing of them was written.
+    assert_eq!(
+        index_files(&data.join("filling-0")),
+        Vec::<std::path::PathBuf>::new()
+    );
     let read = fetch_all(&mut c, "filling").await.unwrap();
     for a in &acked {
         assert!(read.contains(a), "acknowledged batch {a:?} lost: {read:?}");
@@ -344,7 +359,23 @@ async fn full_disk(mount: &std::path::Path) {
     for a in &acked {
         assert!(read.contains(a), "acknowledged batch {a:?} lost: {read:?}");
     }
+    // The indexes kept in memory were rebuilt on disk by this start.
+    assert_eq!(index_files(&data.join("filling-0")).len(), indexes.len());
     b.shutdown().await.unwrap();
+}
+
+/// The `.index` and `.timeindex` files of a partition directory, sorted.
+fn index_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|x| x == "index" || x == "timeindex")
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// Write zeros to `path` until the filesystem is full (bounded by the tmpfs size).

@@ -220,6 +220,10 @@ impl Log {
     /// `clean_shutdown = true` no segment is rescanned: only the tail of the last segment after its last index entry
     /// is read, to find the log end offset. An empty directory gives a new log with segment 0.
     ///
+    /// A full disk does not fail the open: an index that cannot be rebuilt on disk is kept in memory (its file
+    /// removed, so the next open rebuilds it; see [`crate::index`]), and a producer snapshot that cannot be written
+    /// is skipped. The log then serves reads; the caller refuses writes until space frees.
+    ///
     /// Blocking (file I/O, fsync after recovery). The returned log has everything on disk marked flushed.
     pub fn open(dir: &Path, config: LogConfig, clean_shutdown: bool) -> Result<Log> {
         let created = !dir.exists();
@@ -273,7 +277,7 @@ impl Log {
                 (true, false) => OpenMode::Recover,
                 (false, _) => OpenMode::Inactive,
             };
-            segments.insert(base, Segment::open(dir, base, mode, &config)?);
+            segments.insert(base, Segment::open(dir, base, mode, &config, true)?);
         }
         if !clean_shutdown
             && bases.len() >= 2
@@ -328,6 +332,9 @@ impl Log {
             log.dir_changes += 1;
         }
         log.rebuild_producer_state(clean_shutdown, true)?;
+        for seg in log.segments.values_mut() {
+            seg.set_tolerate_full(false);
+        }
         Ok(log)
     }
 
@@ -1337,7 +1344,7 @@ impl Log {
             self.segments.remove(&base);
         }
         for out in &cleaned.outputs {
-            let seg = Segment::open(&dir, out.base, OpenMode::Inactive, &self.config)?;
+            let seg = Segment::open(&dir, out.base, OpenMode::Inactive, &self.config, false)?;
             debug_assert_eq!(seg.size(), out.size);
             self.segments.insert(out.base, seg);
         }

@@ -326,11 +326,15 @@ impl Segment {
 
     /// Open an existing segment. Missing or damaged index files (size not a multiple of the entry size, entries
     /// not increasing, an entry beyond the `.log`) are rebuilt by a full [`OpenMode::Recover`] pass.
+    ///
+    /// `tolerate_full`: an index rebuild that finds the disk full keeps the index in memory (see [`crate::index`])
+    /// instead of failing; the tolerance stays on until [`Segment::set_tolerate_full`] turns it off.
     pub(crate) fn open(
         dir: &Path,
         base_offset: i64,
         mode: OpenMode,
         config: &LogConfig,
+        tolerate_full: bool,
     ) -> Result<Segment> {
         let log_path = dir.join(file_name(base_offset, LOG_SUFFIX));
         // Not kept open: the cache opens it for the first read or write (Kafka's `LazyIndex`, extended to the log).
@@ -373,6 +377,7 @@ impl Segment {
             },
             created_ms: wall_clock_ms(),
         };
+        seg.set_tolerate_full(tolerate_full);
         match (mode, problem) {
             (OpenMode::Recover, problem) => {
                 if let Some(p) = problem {
@@ -905,16 +910,21 @@ impl Segment {
         Ok(())
     }
 
-    /// Files to fsync: `.log`, `.index`, `.timeindex` and the `.txnindex` if it exists (opened at the fsync if the
-    /// cache closed them meanwhile).
+    /// Files to fsync: `.log`, `.index` and `.timeindex` unless memory-only, and the `.txnindex` if it exists (opened
+    /// at the fsync if the cache closed them meanwhile).
     pub(crate) fn files(&self) -> Vec<CachedFile> {
-        let mut files = vec![
-            self.log.clone(),
-            self.offset_index.file().clone(),
-            self.time_index.file().clone(),
-        ];
+        let mut files = vec![self.log.clone()];
+        files.extend(self.offset_index.file().cloned());
+        files.extend(self.time_index.file().cloned());
         files.extend(self.txn_index.file().cloned());
         files
+    }
+
+    /// Whether an index write that finds the disk full keeps the index in memory instead of failing (on while the log
+    /// opens).
+    pub(crate) fn set_tolerate_full(&mut self, on: bool) {
+        self.offset_index.set_tolerate_full(on);
+        self.time_index.set_tolerate_full(on);
     }
 
     /// Set the next offset of an inactive segment opened without a scan (the following segment's base offset).
