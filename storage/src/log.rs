@@ -461,6 +461,16 @@ impl Log {
     /// the deleted segments. The new start offset is in memory only: the caller persists it and
     /// passes it back through this method after reopening. `&mut self`; blocking file I/O.
     pub fn advance_log_start_offset(&mut self, offset: i64) -> Result<Vec<DeletedSegment>> {
+        if !self.raise_log_start_offset(offset)? {
+            return Ok(Vec::new());
+        }
+        self.delete_segments_below_log_start()
+    }
+
+    /// [`Log::advance_log_start_offset`] in memory only (Kafka's `maybeIncrementLogStartOffset`): records below
+    /// `offset` are no longer readable, but no segment is deleted (a log directory that takes no writes;
+    /// [`Log::delete_segments_below_log_start`] does it later). Returns whether the start moved. `&mut self`; no I/O.
+    pub fn raise_log_start_offset(&mut self, offset: i64) -> Result<bool> {
         let end = self.log_end_offset();
         if offset > end || offset < 0 {
             return Err(StorageError::OffsetOutOfRange {
@@ -470,17 +480,23 @@ impl Log {
             });
         }
         if offset <= self.log_start_offset() {
-            return Ok(Vec::new());
+            return Ok(false);
         }
         self.start_offset = offset;
-        // A segment can go when the next one starts at or below the new start offset.
-        let bases: Vec<i64> = self.segments.keys().copied().collect();
-        let count = bases.windows(2).take_while(|w| w[1] <= offset).count();
-        let reason = format!("log start offset {offset} moved by DeleteRecords");
-        let deleted = self.delete_oldest(count, &reason, 0)?;
         self.producer_state
             .on_log_start_offset_incremented(self.log_start_offset());
-        Ok(deleted)
+        Ok(true)
+    }
+
+    /// Delete the segments wholly below the log start offset (Kafka's `deleteLogStartOffsetBreachedSegments`): a
+    /// segment goes when the next one starts at or below it. Returns the deleted segments. `&mut self`; blocking
+    /// file I/O.
+    pub fn delete_segments_below_log_start(&mut self) -> Result<Vec<DeletedSegment>> {
+        let start = self.log_start_offset();
+        let bases: Vec<i64> = self.segments.keys().copied().collect();
+        let count = bases.windows(2).take_while(|w| w[1] <= start).count();
+        let reason = format!("log start offset {start} moved by DeleteRecords");
+        self.delete_oldest(count, &reason, 0)
     }
 
     /// Offset the next appended record will get.
