@@ -272,10 +272,8 @@ impl<E: IndexEntry> Index<E> {
         if !self.memory_only {
             let mut buf = Vec::with_capacity(E::SIZE);
             entry.encode(&mut buf);
-            let written = self
-                .file
-                .get()
-                .and_then(|f| f.write_all_at(&buf, (self.entries.len() * E::SIZE) as u64));
+            let position = (self.entries.len() * E::SIZE) as u64;
+            let written = self.file.write(|f| f.write_all_at(&buf, position));
             if let Err(e) = written {
                 self.keep_in_memory(e)?;
             }
@@ -306,9 +304,9 @@ impl<E: IndexEntry> Index<E> {
             self.entries.truncate(n);
             return Ok(());
         }
-        let file = self.file.get()?;
-        if n < self.entries.len() || file.metadata()?.len() != (n * E::SIZE) as u64 {
-            file.set_len((n.min(self.entries.len()) * E::SIZE) as u64)?;
+        if n < self.entries.len() || self.file.get()?.metadata()?.len() != (n * E::SIZE) as u64 {
+            let len = (n.min(self.entries.len()) * E::SIZE) as u64;
+            self.file.write(|f| f.set_len(len))?;
         }
         self.entries.truncate(n);
         Ok(())
@@ -320,7 +318,7 @@ impl<E: IndexEntry> Index<E> {
         if self.memory_only {
             return Ok(());
         }
-        self.file.get()?.set_len(0)
+        self.file.write(|f| f.set_len(0))
     }
 
     /// Index of the last entry whose key (by `key`) is `<= target`, for a key that increases along the index.

@@ -311,7 +311,8 @@ impl Log {
             min_delete_horizon: None,
         };
         if !clean_shutdown || changed {
-            // Make what recovery produced durable before anything new is appended on top of it.
+            // Make what recovery produced durable before anything new is appended on top of it (and what the
+            // previous process wrote may still be only in the page cache).
             for seg in log.segments.values().rev().take(2) {
                 for f in seg.files() {
                     f.sync_data()?;
@@ -334,6 +335,12 @@ impl Log {
         log.rebuild_producer_state(clean_shutdown, true)?;
         for seg in log.segments.values_mut() {
             seg.set_tolerate_full(false);
+            // Whatever the open wrote (a cut tail, rebuilt indexes, replayed `.txnindex` entries), in any segment.
+            for f in seg.files() {
+                if f.has_unsynced_writes() {
+                    f.sync_data()?;
+                }
+            }
         }
         Ok(log)
     }
@@ -1060,12 +1067,20 @@ impl Log {
 
     /// Handles (cloned `Arc<File>`s of every segment that may hold unflushed data, with their indexes, and the
     /// directory if files were created or deleted) to fsync everything appended so far; `None` if nothing is
-    /// unflushed. `&self`, no I/O.
+    /// unflushed. A file of any segment whose fsync failed before (when the cache of open files evicted it) is
+    /// included, so that the job fails. `&self`, no I/O.
     pub fn sync_job(&self) -> Option<SyncJob> {
         let offset = self.log_end_offset();
         let dir_generation = self.dir_changes;
         let dir_dirty = dir_generation > self.dir_synced.load(Ordering::Acquire);
-        if self.recovery_point >= offset && !dir_dirty {
+        // A file whose fsync failed when the cache of open files evicted it, wherever it lies: the job fails on it.
+        let failed: Vec<CachedFile> = if crate::open_files::any_sync_failed() {
+            let all = self.segments.values().flat_map(Segment::files);
+            all.filter(CachedFile::sync_failed).collect()
+        } else {
+            Vec::new()
+        };
+        if self.recovery_point >= offset && !dir_dirty && failed.is_empty() {
             return None;
         }
         let files = self
@@ -1073,6 +1088,7 @@ impl Log {
             .values()
             .filter(|s| s.next_offset() > self.recovery_point)
             .flat_map(Segment::files)
+            .chain(failed)
             .collect();
         Some(SyncJob {
             files,

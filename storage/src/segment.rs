@@ -511,7 +511,7 @@ impl Segment {
                 reason = %reason,
                 "truncating invalid bytes at the end of a log segment"
             );
-            self.log.get()?.set_len(pos)?;
+            self.log.write(|f| f.set_len(pos))?;
         }
         Ok(dropped)
     }
@@ -586,7 +586,7 @@ impl Segment {
         let start = self.state.size;
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let result = (|| -> io::Result<()> {
-            write_all_vectored_at(&*self.log.get()?, parts, start)?;
+            self.log.write(|f| write_all_vectored_at(f, parts, start))?;
             for (pos, h) in batches {
                 self.index_batch(start + *pos as u64, h, config)?;
             }
@@ -600,7 +600,7 @@ impl Segment {
             Err(e) => {
                 self.state = saved;
                 // Best effort: the error that matters is `e`; a later recovery repairs what these cannot.
-                let _ = self.log.get().and_then(|f| f.set_len(start));
+                let _ = self.log.write(|f| f.set_len(start));
                 let _ = self.offset_index.truncate(offset_entries);
                 let _ = self.time_index.truncate(time_entries);
                 Err(e.into())
@@ -886,7 +886,7 @@ impl Segment {
             return Ok(0);
         };
         let removed = self.state.size - pos;
-        self.log.get()?.set_len(pos)?;
+        self.log.write(|f| f.set_len(pos))?;
         self.offset_index.truncate_to_position(pos)?;
         self.time_index.truncate_to_offset(h.base_offset)?;
         self.txn_index.truncate_to(h.base_offset)?;
