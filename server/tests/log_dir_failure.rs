@@ -238,8 +238,9 @@ const IN_NAMESPACE: &str = "MINIKAFKA_TEST_IN_MOUNT_NAMESPACE";
 ///    indexes needs a little space), DeleteRecords moves the log start offset into the second
 ///    segment (the first is deleted, the start offset checkpointed), and the broker stops
 ///    cleanly.
-/// 3. Every index file is lost, the clean-shutdown marker too, the disk is filled to the last
-///    byte, and the broker started on it: recovery rebuilds the indexes in memory (nothing of
+/// 3. Every index file is lost, the clean-shutdown marker too, the leader-epoch checkpoint gets
+///    an epoch starting past the log end, the disk is filled to the last byte, and the broker
+///    started on it: recovery rebuilds the indexes and drops that epoch in memory (nothing of
 ///    them can be written), and the broker starts read-only (its leader-epoch checkpoint cannot
 ///    be written either) with the checkpointed log start offset applied in memory. It serves
 ///    every acknowledged record from that offset on, answers ListOffsets and Metadata normally,
@@ -345,6 +346,10 @@ async fn full_disk(mount: &std::path::Path) {
         std::fs::remove_file(f).unwrap();
     }
     std::fs::remove_file(data.join(".kafka_cleanshutdown")).unwrap();
+    // And a leader epoch that started past the log end, as after a crash that lost the tail
+    // written under it: the start must drop it, in memory only.
+    let end = kept.last().unwrap().0 + 2;
+    add_epoch_entry(&data.join("filling-0"), end + 100);
     let filler = mount.join("filler");
     fill(&filler);
     let b = start(&data, &[]).await;
@@ -393,6 +398,14 @@ async fn full_disk(mount: &std::path::Path) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(produced, Ok(end), "writes never resumed after space freed");
+    // What the start kept in memory is written now: the epoch past the old log end is gone.
+    let epochs = std::fs::read_to_string(data.join("filling-0/leader-epoch-checkpoint")).unwrap();
+    assert!(
+        !epochs
+            .lines()
+            .any(|l| l.ends_with(&format!(" {}", end + 100))),
+        "{epochs}"
+    );
     assert!(!dir.is_read_only() && !dir.is_offline());
     assert_eq!(produce(&mut c, "filling", 1, 1).await, Ok(end + 1));
 
@@ -448,6 +461,28 @@ fn segment_bases(dir: &std::path::Path) -> Vec<i64> {
 
 fn segment_log(base: i64) -> String {
     format!("{base:020}.log")
+}
+
+/// Append an entry (the next epoch, starting at `start_offset`) to a partition's
+/// leader-epoch checkpoint.
+fn add_epoch_entry(dir: &std::path::Path, start_offset: i64) {
+    let path = dir.join("leader-epoch-checkpoint");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let entries: Vec<&str> = text.lines().skip(2).collect();
+    let last_epoch: i32 = entries
+        .last()
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut out = format!("0\n{}\n", entries.len() + 1);
+    for e in &entries {
+        out.push_str(&format!("{e}\n"));
+    }
+    out.push_str(&format!("{} {start_offset}\n", last_epoch + 1));
+    std::fs::write(&path, out).unwrap();
 }
 
 /// The `.index` and `.timeindex` files of a partition directory, sorted.

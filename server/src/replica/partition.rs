@@ -143,8 +143,10 @@ impl Partition {
                 // Entries past the log end are gone (a crash lost the tail they started in). An
                 // epoch that started exactly at the log end stays: it is why the next start
                 // leads at a newer epoch even when nothing was written in between.
-                c.truncate_from_end(end.saturating_add(1))?;
-                c.truncate_from_start(start)?;
+                // On a full disk the cache is changed in memory only (see `resume_writes`).
+                let what = "leader-epoch checkpoint write";
+                log_dir.tolerate_full_at_start(what, c.truncate_from_end(end.saturating_add(1)))?;
+                log_dir.tolerate_full_at_start(what, c.truncate_from_start(start))?;
                 c
             }
             None => {
@@ -156,7 +158,8 @@ impl Partition {
                         log_start_offset = start,
                         "no leader-epoch checkpoint: existing data is epoch 0"
                     );
-                    c.assign(0, start)?;
+                    let assigned = c.assign(0, start);
+                    log_dir.tolerate_full_at_start("leader-epoch checkpoint write", assigned)?;
                 }
                 c
             }
