@@ -14,6 +14,7 @@
 //! - [`create_topic`], [`read_partitions`]: admin and consume helpers.
 //! - [`wait_until`]: the one bounded polling loop every test uses.
 //! - [`wire`]: hand-built request frames and response parsers for raw-socket tests.
+//! - [`healthy`]: a producer and consumer that must keep working while a test attacks the broker.
 //! - [`proxy`]: a TCP fault proxy (cuts connections instead of delivering chosen responses,
 //!   delays responses) for reliability tests.
 //! - [`reference`]: a reference Apache Kafka broker (`ci/kafka-reference`), shared per test
@@ -49,6 +50,7 @@ use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 use tempfile::TempDir;
 
+pub mod healthy;
 pub mod proxy;
 pub mod reference;
 pub mod wire;
@@ -292,9 +294,20 @@ impl Broker {
     /// Resident memory of the broker process in bytes, from `VmRSS` in `/proc/PID/status`.
     #[must_use]
     pub fn rss_bytes(&self) -> u64 {
+        self.status_bytes("VmRSS:")
+    }
+
+    /// Peak resident memory of the broker process in bytes (`VmHWM` in `/proc/PID/status`).
+    #[must_use]
+    pub fn peak_rss_bytes(&self) -> u64 {
+        self.status_bytes("VmHWM:")
+    }
+
+    fn status_bytes(&self, field: &str) -> u64 {
         let status = fs::read_to_string(format!("/proc/{}/status", self.pid()))
             .expect("read /proc/PID/status");
-        parse_vm_rss(&status).expect("VmRSS line in /proc/PID/status")
+        parse_status_bytes(&status, field)
+            .unwrap_or_else(|| panic!("{field} line in /proc/PID/status"))
     }
 
     /// Graceful stop: SIGTERM, wait up to [`STOP_TIMEOUT`], then assert exit code 0 and that
@@ -407,7 +420,13 @@ pub fn parse_listening_addr(log: &str) -> Option<String> {
 /// Parses the `VmRSS:  1234 kB` line of `/proc/PID/status` into bytes.
 #[must_use]
 pub fn parse_vm_rss(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    parse_status_bytes(status, "VmRSS:")
+}
+
+/// Parses a `FIELD:  1234 kB` line of `/proc/PID/status` (`VmRSS:`, `VmHWM:`, …) into bytes.
+#[must_use]
+pub fn parse_status_bytes(status: &str, field: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }

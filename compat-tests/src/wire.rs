@@ -298,6 +298,30 @@ pub fn produce_v3_body(
     w.buf
 }
 
+/// Sends a Produce v3 (acks -1) of `batch` to partition 0 of `topic` on `stream` and returns the
+/// answer for that partition (panics on an I/O error, a correlation mismatch or another shape).
+pub fn produce_v3(
+    stream: &mut TcpStream,
+    correlation_id: i32,
+    topic: &str,
+    batch: &[u8],
+    timeout: Duration,
+) -> ProducePartition {
+    let body = produce_v3_body(topic, 0, -1, 10_000, batch);
+    let req = request_v1(PRODUCE, 3, correlation_id, Some("compat-raw"), &body);
+    let resp = round_trip(stream, &req, timeout).expect("Produce v3 round trip");
+    let (corr, parts) = parse_produce_v3_response(&resp);
+    assert_eq!(corr, correlation_id, "Produce correlation id");
+    assert_eq!(
+        parts.len(),
+        1,
+        "one partition in the Produce response: {parts:?}"
+    );
+    assert_eq!(parts[0].topic, topic);
+    assert_eq!(parts[0].partition, 0);
+    parts[0].clone()
+}
+
 /// One partition of a Produce v3 response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProducePartition {

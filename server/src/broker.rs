@@ -31,7 +31,7 @@ use crate::net::memory::MemoryPool;
 use crate::net::quotas::ConnectionQuotas;
 use crate::net::{self, Listener};
 use crate::producer_ids::ProducerIds;
-use crate::replica::{sync_partition, sync_partition_to, ReplicaManager};
+use crate::replica::{sync_partition, sync_partition_to, LogDir, ReplicaManager};
 use crate::topics::{TopicError, Topics};
 use crate::txn::TxnCoordinator;
 
@@ -223,6 +223,7 @@ impl RunningBroker {
         ));
         tracker.spawn(flush_task(broker.clone(), shutdown.clone()));
         tracker.spawn(segment_flush_task(broker.clone(), shutdown.clone()));
+        tracker.spawn(read_only_probe_task(broker.clone(), shutdown.clone()));
         tracker.spawn(producer_expiry_task(broker.clone(), shutdown.clone()));
         tracker.spawn(group_tick_task(broker.clone(), shutdown.clone()));
         tracker.spawn(offsets_expiry_task(broker.clone(), shutdown.clone()));
@@ -353,6 +354,29 @@ async fn segment_flush_task(broker: Arc<Broker>, shutdown: CancellationToken) {
                     error!(topic = %p.topic, partition = p.index, error = %e, "fsync of closed segments failed");
                 }
             }
+        }
+    }
+}
+
+/// A log directory read-only because the disk was full at start takes writes again once space
+/// frees: every [`LogDir::PROBE_INTERVAL`] it tries a small write ([`LogDir::try_resume`], on a
+/// blocking thread). Returns once the directory is writable or offline (neither state is entered
+/// again while the broker runs).
+async fn read_only_probe_task(broker: Arc<Broker>, shutdown: CancellationToken) {
+    loop {
+        let dir = broker.replicas.log_dir().clone();
+        if !dir.is_read_only() || dir.is_offline() {
+            return;
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(LogDir::PROBE_INTERVAL) => {}
+        }
+        let replicas = broker.replicas.clone();
+        let probed = tokio::task::spawn_blocking(move || dir.try_resume(&replicas.all())).await;
+        if let Err(e) = probed {
+            error!(error = %e, "free-space probe task failed");
+            return;
         }
     }
 }

@@ -16,13 +16,17 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::*;
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::delete_records_request::{
+    DeleteRecordsPartition, DeleteRecordsTopic,
+};
 use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::{
-    ApiVersionsRequest, GroupId, MetadataRequest, MetadataResponse, OffsetCommitRequest,
+    ApiVersionsRequest, DeleteRecordsRequest, GroupId, MetadataRequest, MetadataResponse,
+    OffsetCommitRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use minikafka::broker::RunningBroker;
@@ -58,9 +62,16 @@ async fn produce(c: &mut Client, topic: &str, count: i32, acks: i16) -> Result<i
 
 /// Every batch of a partition, fetched from offset 0: (base offset, record count).
 async fn fetch_all(c: &mut Client, topic: &str) -> Result<Vec<(i64, i32)>, i16> {
+    fetch_from(c, topic, 0).await
+}
+
+/// Every batch of a partition from `start` on: (base offset, record count).
+async fn fetch_from(c: &mut Client, topic: &str, start: i64) -> Result<Vec<(i64, i32)>, i16> {
     let mut batches: Vec<(i64, i32)> = Vec::new();
     for _ in 0..10_000 {
-        let from = batches.last().map_or(0, |(base, n)| base + i64::from(*n));
+        let from = batches
+            .last()
+            .map_or(start, |(base, n)| base + i64::from(*n));
         let r = c.call(fetch_req(topic, 0, from, 0, 1 << 20), 12).await;
         let pd = &r.responses[0].partitions[0];
         if pd.error_code != 0 {
@@ -224,11 +235,19 @@ const IN_NAMESPACE: &str = "MINIKAFKA_TEST_IN_MOUNT_NAMESPACE";
 ///    offline, as any write error does (Kafka does the same on ENOSPC), and nothing is
 ///    acknowledged from then on.
 /// 2. The operator frees some space: a restart recovers the log (rebuilding the last segment's
-///    indexes needs a little space) and stops cleanly.
-/// 3. The disk is filled to the last byte, and the broker started on it: it starts read-only
-///    (its leader-epoch checkpoint cannot be written), serves every acknowledged record, answers
-///    Metadata normally, and refuses produces with KAFKA_STORAGE_ERROR.
-/// 4. Once space is freed, a restart takes writes again, and nothing acknowledged is lost.
+///    indexes needs a little space), DeleteRecords moves the log start offset into the second
+///    segment (the first is deleted, the start offset checkpointed), and the broker stops
+///    cleanly.
+/// 3. Every index file is lost, the clean-shutdown marker too, the leader-epoch checkpoint gets
+///    an epoch starting past the log end, the disk is filled to the last byte, and the broker
+///    started on it: recovery rebuilds the indexes and drops that epoch in memory (nothing of
+///    them can be written), and the broker starts read-only (its leader-epoch checkpoint cannot
+///    be written either) with the checkpointed log start offset applied in memory. It serves
+///    every acknowledged record from that offset on, answers ListOffsets and Metadata normally,
+///    and refuses produces with KAFKA_STORAGE_ERROR.
+/// 4. The operator frees space while it runs: within a few probes it takes writes again.
+/// 5. That broker stops cleanly; a restart keeps the log start offset, nothing acknowledged is
+///    lost, and the indexes kept in memory are rebuilt on disk.
 #[test]
 fn a_full_disk_takes_the_log_dir_offline_and_a_broker_starts_on_it_read_only() {
     const TEST: &str = "a_full_disk_takes_the_log_dir_offline_and_a_broker_starts_on_it_read_only";
@@ -308,9 +327,29 @@ async fn full_disk(mount: &std::path::Path) {
     std::fs::remove_file(&ballast).unwrap();
     let b = start(&data, &[]).await;
     assert!(!b.broker().replicas.log_dir().is_read_only());
+    let bases = segment_bases(&data.join("filling-0"));
+    assert!(bases.len() >= 3, "several segments: {bases:?}");
+    let log_start = acked.iter().map(|a| a.0).find(|&o| o > bases[1]).unwrap();
+    let mut c = Client::connect(&b).await;
+    let r = c.call(delete_records("filling", log_start), 2).await;
+    let dp = &r.topics[0].partitions[0];
+    assert_eq!((dp.error_code, dp.low_watermark), (0, log_start));
+    assert!(!data.join("filling-0").join(segment_log(bases[0])).exists());
+    let kept: Vec<(i64, i32)> = acked.iter().filter(|a| a.0 >= log_start).copied().collect();
     b.shutdown().await.unwrap();
 
-    // 3. Fill whatever is left, then start on the full disk.
+    // 3. Make the next start rebuild every index (their files lost, and the stop not clean, so
+    // the last segment is recovered too), fill whatever is left, then start on the full disk.
+    let indexes = index_files(&data.join("filling-0"));
+    assert!(indexes.len() >= 4, "several segments: {indexes:?}");
+    for f in &indexes {
+        std::fs::remove_file(f).unwrap();
+    }
+    std::fs::remove_file(data.join(".kafka_cleanshutdown")).unwrap();
+    // And a leader epoch that started past the log end, as after a crash that lost the tail
+    // written under it: the start must drop it, in memory only.
+    let end = kept.last().unwrap().0 + 2;
+    add_epoch_entry(&data.join("filling-0"), end + 100);
     let filler = mount.join("filler");
     fill(&filler);
     let b = start(&data, &[]).await;
@@ -318,8 +357,22 @@ async fn full_disk(mount: &std::path::Path) {
     let dir = b.broker().replicas.log_dir();
     assert!(dir.is_read_only() && !dir.is_offline());
     assert!(!data.join(".kafka_cleanshutdown").exists());
-    let read = fetch_all(&mut c, "filling").await.unwrap();
-    for a in &acked {
+    // The rebuilt indexes live in memory: nothing of them was written.
+    assert_eq!(
+        index_files(&data.join("filling-0")),
+        Vec::<std::path::PathBuf>::new()
+    );
+    // The log start offset DeleteRecords moved is applied, in memory.
+    assert_eq!(earliest(&mut c, "filling").await, log_start);
+    let r = c
+        .call(fetch_req("filling", 0, bases[1], 0, 1 << 20), 12)
+        .await;
+    assert_eq!(
+        r.responses[0].partitions[0].error_code,
+        ResponseError::OffsetOutOfRange.code()
+    );
+    let read = fetch_from(&mut c, "filling", log_start).await.unwrap();
+    for a in &kept {
         assert!(read.contains(a), "acknowledged batch {a:?} lost: {read:?}");
     }
     let r = metadata(&mut c, "filling").await;
@@ -331,20 +384,119 @@ async fn full_disk(mount: &std::path::Path) {
     assert_eq!(produce(&mut c, "filling", 1, 1).await, Err(STORAGE_ERROR));
     let r = c.call(list_offsets_req("filling", 0, -1), 7).await;
     assert_eq!(r.topics[0].partitions[0].error_code, 0);
-    b.shutdown().await.unwrap();
 
-    // 4. Space freed: a restart takes writes again.
+    // 4. Space freed while the broker runs: a produce eventually succeeds (the probe runs every
+    // few seconds; at most PATIENCE of tries).
     std::fs::remove_file(&filler).unwrap();
+    let end = partition(&b, "filling").log_end_offset();
+    let mut produced = Err(STORAGE_ERROR);
+    for _ in 0..PATIENCE.as_millis() / 100 {
+        produced = produce(&mut c, "filling", 1, 1).await;
+        if produced != Err(STORAGE_ERROR) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(produced, Ok(end), "writes never resumed after space freed");
+    // What the start kept in memory is written now: the epoch past the old log end is gone.
+    let epochs = std::fs::read_to_string(data.join("filling-0/leader-epoch-checkpoint")).unwrap();
+    assert!(
+        !epochs
+            .lines()
+            .any(|l| l.ends_with(&format!(" {}", end + 100))),
+        "{epochs}"
+    );
+    assert!(!dir.is_read_only() && !dir.is_offline());
+    assert_eq!(produce(&mut c, "filling", 1, 1).await, Ok(end + 1));
+
+    // 5. Writable again, it stops cleanly; a restart keeps everything.
+    b.shutdown().await.unwrap();
+    assert!(data.join(".kafka_cleanshutdown").exists());
     let b = start(&data, &[]).await;
     let mut c = Client::connect(&b).await;
     assert!(!b.broker().replicas.log_dir().is_read_only());
+    assert_eq!(earliest(&mut c, "filling").await, log_start);
     let end = partition(&b, "filling").log_end_offset();
+    assert_eq!(end, kept.last().unwrap().0 + 2 + 2);
     assert_eq!(produce(&mut c, "filling", 1, 1).await, Ok(end));
-    let read = fetch_all(&mut c, "filling").await.unwrap();
-    for a in &acked {
+    let read = fetch_from(&mut c, "filling", log_start).await.unwrap();
+    for a in &kept {
         assert!(read.contains(a), "acknowledged batch {a:?} lost: {read:?}");
     }
+    // The indexes kept in memory were rebuilt on disk by this start.
+    assert!(index_files(&data.join("filling-0")).len() >= indexes.len());
     b.shutdown().await.unwrap();
+}
+
+fn delete_records(topic: &str, offset: i64) -> DeleteRecordsRequest {
+    DeleteRecordsRequest::default()
+        .with_timeout_ms(5000)
+        .with_topics(vec![DeleteRecordsTopic::default()
+            .with_name(name(topic))
+            .with_partitions(vec![DeleteRecordsPartition::default()
+                .with_partition_index(0)
+                .with_offset(offset)])])
+}
+
+/// ListOffsets EARLIEST: the log start offset.
+async fn earliest(c: &mut Client, topic: &str) -> i64 {
+    let r = c.call(list_offsets_req(topic, 0, -2), 7).await;
+    let lp = &r.topics[0].partitions[0];
+    assert_eq!(lp.error_code, 0);
+    lp.offset
+}
+
+/// The base offsets of a partition directory's segments, sorted.
+fn segment_bases(dir: &std::path::Path) -> Vec<i64> {
+    let mut out: Vec<i64> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().ok()?;
+            name.strip_suffix(".log")?.parse().ok()
+        })
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+fn segment_log(base: i64) -> String {
+    format!("{base:020}.log")
+}
+
+/// Append an entry (the next epoch, starting at `start_offset`) to a partition's
+/// leader-epoch checkpoint.
+fn add_epoch_entry(dir: &std::path::Path, start_offset: i64) {
+    let path = dir.join("leader-epoch-checkpoint");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let entries: Vec<&str> = text.lines().skip(2).collect();
+    let last_epoch: i32 = entries
+        .last()
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut out = format!("0\n{}\n", entries.len() + 1);
+    for e in &entries {
+        out.push_str(&format!("{e}\n"));
+    }
+    out.push_str(&format!("{} {start_offset}\n", last_epoch + 1));
+    std::fs::write(&path, out).unwrap();
+}
+
+/// The `.index` and `.timeindex` files of a partition directory, sorted.
+fn index_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|x| x == "index" || x == "timeindex")
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// Write zeros to `path` until the filesystem is full (bounded by the tmpfs size).

@@ -16,9 +16,16 @@
 //! The file itself is reached through the bounded cache of open files ([`crate::open_files`]): lookups need no
 //! descriptor (the entries are in memory); writes open the file if the cache had closed it.
 //!
+//! A full disk while a log is opened (Kafka's promise: starting with a full disk works, serving reads until space
+//! frees): an index being rebuilt with [`Index::set_tolerate_full`] on, whose write fails with ENOSPC or EDQUOT,
+//! removes its file and keeps its entries in memory only from then on ([`Index::is_memory_only`]), so the segment
+//! still serves reads. The missing file makes the next open rebuild the index from the log. Once the log is open
+//! the tolerance is off again: a failed index write is an I/O error like any other.
+//!
 //! Thread-safety: lookups take `&self`; mutation takes `&mut self`. Durability: writes go to the page cache;
 //! the log hands the index files to a [`crate::SyncJob`] for `fdatasync`.
 
+use crate::log::is_disk_full;
 use crate::open_files::CachedFile;
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -111,6 +118,10 @@ pub struct Index<E> {
     base_offset: i64,
     file: CachedFile,
     entries: Vec<E>,
+    /// A write that finds the disk full makes the index memory-only instead of failing (set while the log opens).
+    tolerate_full: bool,
+    /// The file was removed after a write found the disk full: entries live in memory only.
+    memory_only: bool,
 }
 
 /// The `.index` of a segment.
@@ -169,6 +180,8 @@ impl<E: IndexEntry> Index<E> {
             base_offset,
             file,
             entries: Vec::new(),
+            tolerate_full: false,
+            memory_only: false,
         })
     }
 
@@ -192,6 +205,8 @@ impl<E: IndexEntry> Index<E> {
                 path,
                 base_offset,
                 entries,
+                tolerate_full: false,
+                memory_only: false,
             },
             problem,
         ))
@@ -235,27 +250,63 @@ impl<E: IndexEntry> Index<E> {
         self.entries.len() >= max
     }
 
-    /// Shared handle of the index file (for fsync outside the log lock).
-    pub(crate) fn file(&self) -> &CachedFile {
-        &self.file
+    /// Shared handle of the index file (for fsync outside the log lock); `None` for a memory-only index.
+    pub(crate) fn file(&self) -> Option<&CachedFile> {
+        (!self.memory_only).then_some(&self.file)
     }
 
-    /// Append an entry to memory and to the file (page cache). On error nothing changes in memory.
+    /// Whether a write that finds the disk full keeps the index in memory instead of failing (see the module docs).
+    pub(crate) fn set_tolerate_full(&mut self, on: bool) {
+        self.tolerate_full = on;
+    }
+
+    /// Whether the file was removed because the disk was full, the entries living in memory only (the next open of
+    /// the log rebuilds it).
+    pub fn is_memory_only(&self) -> bool {
+        self.memory_only
+    }
+
+    /// Append an entry to memory and to the file (page cache; memory only for a memory-only index). On error
+    /// nothing changes in memory.
     pub(crate) fn append(&mut self, entry: E) -> io::Result<()> {
-        let mut buf = Vec::with_capacity(E::SIZE);
-        entry.encode(&mut buf);
-        self.file
-            .get()?
-            .write_all_at(&buf, (self.entries.len() * E::SIZE) as u64)?;
+        if !self.memory_only {
+            let mut buf = Vec::with_capacity(E::SIZE);
+            entry.encode(&mut buf);
+            let position = (self.entries.len() * E::SIZE) as u64;
+            let written = self.file.write(|f| f.write_all_at(&buf, position));
+            if let Err(e) = written {
+                self.keep_in_memory(e)?;
+            }
+        }
         self.entries.push(entry);
+        Ok(())
+    }
+
+    /// After the write error `e`: with the tolerance on and the disk full, remove the file (so the next open rebuilds
+    /// the index) and go memory-only; otherwise `Err(e)`.
+    fn keep_in_memory(&mut self, e: io::Error) -> io::Result<()> {
+        if !(self.tolerate_full && is_disk_full(&e)) {
+            return Err(e);
+        }
+        match std::fs::remove_file(&self.path) {
+            Err(r) if r.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        tracing::warn!(file = %self.path.display(), error = %e,
+            "disk full while opening the log: index kept in memory only, its file removed (rebuilt at the next start)");
+        self.memory_only = true;
         Ok(())
     }
 
     /// Keep only the first `n` entries, in memory and on disk.
     pub(crate) fn truncate(&mut self, n: usize) -> io::Result<()> {
-        let file = self.file.get()?;
-        if n < self.entries.len() || file.metadata()?.len() != (n * E::SIZE) as u64 {
-            file.set_len((n.min(self.entries.len()) * E::SIZE) as u64)?;
+        if self.memory_only {
+            self.entries.truncate(n);
+            return Ok(());
+        }
+        if n < self.entries.len() || self.file.get()?.metadata()?.len() != (n * E::SIZE) as u64 {
+            let len = (n.min(self.entries.len()) * E::SIZE) as u64;
+            self.file.write(|f| f.set_len(len))?;
         }
         self.entries.truncate(n);
         Ok(())
@@ -264,7 +315,10 @@ impl<E: IndexEntry> Index<E> {
     /// Remove every entry.
     pub(crate) fn clear(&mut self) -> io::Result<()> {
         self.entries.clear();
-        self.file.get()?.set_len(0)
+        if self.memory_only {
+            return Ok(());
+        }
+        self.file.write(|f| f.set_len(0))
     }
 
     /// Index of the last entry whose key (by `key`) is `<= target`, for a key that increases along the index.

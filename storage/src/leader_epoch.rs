@@ -131,19 +131,29 @@ impl LeaderEpochCache {
     /// that covers it up to it (Kafka's `truncateFromStart`). Persists the file if something
     /// changed.
     pub fn truncate_from_start(&mut self, start_offset: i64) -> Result<()> {
+        if self.truncate_from_start_in_memory(start_offset) {
+            self.flush()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// [`LeaderEpochCache::truncate_from_start`] without persisting (a log directory that takes
+    /// no writes); returns whether something changed, for a later [`LeaderEpochCache::flush`].
+    pub fn truncate_from_start_in_memory(&mut self, start_offset: i64) -> bool {
         let covering = self
             .entries
             .iter()
             .rposition(|e| e.start_offset <= start_offset);
         let Some(i) = covering else {
-            return Ok(());
+            return false;
         };
         if i == 0 && self.entries[0].start_offset == start_offset {
-            return Ok(());
+            return false;
         }
         self.entries.drain(..i);
         self.entries[0].start_offset = start_offset;
-        self.flush()
+        true
     }
 
     /// The epoch under which `offset` was written (the newest entry starting at or below it).
@@ -182,7 +192,9 @@ impl LeaderEpochCache {
         }
     }
 
-    fn flush(&self) -> Result<()> {
+    /// Write the checkpoint file from the entries in memory (after changes that could not be
+    /// written). Blocking file I/O (write, fsync, rename, directory fsync).
+    pub fn flush(&self) -> Result<()> {
         let mut text = format!("0\n{}\n", self.entries.len());
         for e in &self.entries {
             text.push_str(&format!("{} {}\n", e.epoch, e.start_offset));

@@ -13,7 +13,8 @@
 //!   aborted transactions for `read_committed` fetches.
 //! * [`producer_state`]: the idempotent and transactional producers' state (epochs, sequences, duplicate
 //!   detection, ongoing transactions, coordinator epochs) and its `.snapshot` files, kept by the [`Log`].
-//! * [`open_files`]: the process-wide bounded cache of open segment files (descriptors stay bounded).
+//! * [`open_files`]: the process-wide bounded cache of open segment files (descriptors stay bounded; a file with
+//!   unsynced writes is fsynced before it is closed).
 //! * [`cleaner`]: the log cleaner (compaction for `cleanup.policy=compact`), crash-safe segment swaps.
 //! * [`config`], [`error`]: [`LogConfig`] and [`StorageError`].
 //!

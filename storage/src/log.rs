@@ -220,6 +220,10 @@ impl Log {
     /// `clean_shutdown = true` no segment is rescanned: only the tail of the last segment after its last index entry
     /// is read, to find the log end offset. An empty directory gives a new log with segment 0.
     ///
+    /// A full disk does not fail the open: an index that cannot be rebuilt on disk is kept in memory (its file
+    /// removed, so the next open rebuilds it; see [`crate::index`]), and a producer snapshot that cannot be written
+    /// is skipped. The log then serves reads; the caller refuses writes until space frees.
+    ///
     /// Blocking (file I/O, fsync after recovery). The returned log has everything on disk marked flushed.
     pub fn open(dir: &Path, config: LogConfig, clean_shutdown: bool) -> Result<Log> {
         let created = !dir.exists();
@@ -273,7 +277,7 @@ impl Log {
                 (true, false) => OpenMode::Recover,
                 (false, _) => OpenMode::Inactive,
             };
-            segments.insert(base, Segment::open(dir, base, mode, &config)?);
+            segments.insert(base, Segment::open(dir, base, mode, &config, true)?);
         }
         if !clean_shutdown
             && bases.len() >= 2
@@ -307,7 +311,8 @@ impl Log {
             min_delete_horizon: None,
         };
         if !clean_shutdown || changed {
-            // Make what recovery produced durable before anything new is appended on top of it.
+            // Make what recovery produced durable before anything new is appended on top of it (and what the
+            // previous process wrote may still be only in the page cache).
             for seg in log.segments.values().rev().take(2) {
                 for f in seg.files() {
                     f.sync_data()?;
@@ -328,6 +333,15 @@ impl Log {
             log.dir_changes += 1;
         }
         log.rebuild_producer_state(clean_shutdown, true)?;
+        for seg in log.segments.values_mut() {
+            seg.set_tolerate_full(false);
+            // Whatever the open wrote (a cut tail, rebuilt indexes, replayed `.txnindex` entries), in any segment.
+            for f in seg.files() {
+                if f.has_unsynced_writes() {
+                    f.sync_data()?;
+                }
+            }
+        }
         Ok(log)
     }
 
@@ -454,6 +468,16 @@ impl Log {
     /// the deleted segments. The new start offset is in memory only: the caller persists it and
     /// passes it back through this method after reopening. `&mut self`; blocking file I/O.
     pub fn advance_log_start_offset(&mut self, offset: i64) -> Result<Vec<DeletedSegment>> {
+        if !self.raise_log_start_offset(offset)? {
+            return Ok(Vec::new());
+        }
+        self.delete_segments_below_log_start()
+    }
+
+    /// [`Log::advance_log_start_offset`] in memory only (Kafka's `maybeIncrementLogStartOffset`): records below
+    /// `offset` are no longer readable, but no segment is deleted (a log directory that takes no writes;
+    /// [`Log::delete_segments_below_log_start`] does it later). Returns whether the start moved. `&mut self`; no I/O.
+    pub fn raise_log_start_offset(&mut self, offset: i64) -> Result<bool> {
         let end = self.log_end_offset();
         if offset > end || offset < 0 {
             return Err(StorageError::OffsetOutOfRange {
@@ -463,17 +487,23 @@ impl Log {
             });
         }
         if offset <= self.log_start_offset() {
-            return Ok(Vec::new());
+            return Ok(false);
         }
         self.start_offset = offset;
-        // A segment can go when the next one starts at or below the new start offset.
-        let bases: Vec<i64> = self.segments.keys().copied().collect();
-        let count = bases.windows(2).take_while(|w| w[1] <= offset).count();
-        let reason = format!("log start offset {offset} moved by DeleteRecords");
-        let deleted = self.delete_oldest(count, &reason, 0)?;
         self.producer_state
             .on_log_start_offset_incremented(self.log_start_offset());
-        Ok(deleted)
+        Ok(true)
+    }
+
+    /// Delete the segments wholly below the log start offset (Kafka's `deleteLogStartOffsetBreachedSegments`): a
+    /// segment goes when the next one starts at or below it. Returns the deleted segments. `&mut self`; blocking
+    /// file I/O.
+    pub fn delete_segments_below_log_start(&mut self) -> Result<Vec<DeletedSegment>> {
+        let start = self.log_start_offset();
+        let bases: Vec<i64> = self.segments.keys().copied().collect();
+        let count = bases.windows(2).take_while(|w| w[1] <= start).count();
+        let reason = format!("log start offset {start} moved by DeleteRecords");
+        self.delete_oldest(count, &reason, 0)
     }
 
     /// Offset the next appended record will get.
@@ -1100,12 +1130,20 @@ impl Log {
 
     /// Handles (cloned `Arc<File>`s of every segment that may hold unflushed data, with their indexes, and the
     /// directory if files were created or deleted) to fsync everything appended so far; `None` if nothing is
-    /// unflushed. `&self`, no I/O.
+    /// unflushed. A file of any segment whose fsync failed before (when the cache of open files evicted it) is
+    /// included, so that the job fails. `&self`, no I/O.
     pub fn sync_job(&self) -> Option<SyncJob> {
         let offset = self.log_end_offset();
         let dir_generation = self.dir_changes;
         let dir_dirty = dir_generation > self.dir_synced.load(Ordering::Acquire);
-        if self.recovery_point >= offset && !dir_dirty {
+        // A file whose fsync failed when the cache of open files evicted it, wherever it lies: the job fails on it.
+        let failed: Vec<CachedFile> = if crate::open_files::any_sync_failed() {
+            let all = self.segments.values().flat_map(Segment::files);
+            all.filter(CachedFile::sync_failed).collect()
+        } else {
+            Vec::new()
+        };
+        if self.recovery_point >= offset && !dir_dirty && failed.is_empty() {
             return None;
         }
         let files = self
@@ -1113,6 +1151,7 @@ impl Log {
             .values()
             .filter(|s| s.next_offset() > self.recovery_point)
             .flat_map(Segment::files)
+            .chain(failed)
             .collect();
         Some(SyncJob {
             files,
@@ -1400,7 +1439,7 @@ impl Log {
             self.segments.remove(&base);
         }
         for out in &cleaned.outputs {
-            let seg = Segment::open(&dir, out.base, OpenMode::Inactive, &self.config)?;
+            let seg = Segment::open(&dir, out.base, OpenMode::Inactive, &self.config, false)?;
             debug_assert_eq!(seg.size(), out.size);
             self.segments.insert(out.base, seg);
         }

@@ -10,9 +10,16 @@
 //! with `sendfile`, a [`crate::SyncJob`] being fsynced) keeps the descriptor valid until it is done, so the number
 //! of open files may exceed the cap by the handles in use at that moment.
 //!
-//! Data written through a descriptor that is then closed stays in the page cache; a later `fdatasync` through a
-//! new descriptor writes it out ([`CachedFile::sync_data`]). A file renamed away while it was closed (a segment
-//! the cleaner replaced, renamed to `.deleted`) is reopened under that name.
+//! A file with unsynced writes is never closed without an fsync (the "fsyncgate" problem): a write-back error is
+//! reported to the descriptors open when it happened, so an `fdatasync` through a descriptor opened later could
+//! succeed although the data was lost, and the log directory would stay online. Every write goes through
+//! [`CachedFile::write`], which counts it; an `fdatasync` ([`CachedFile::sync_data`]) records how many writes it
+//! covered. Eviction closes a file whose writes are all covered at once; one with uncovered writes is fsynced first
+//! (after the cache's lock is released, by the thread whose open evicted it) and closed only if that succeeded. A
+//! failed fsync is never retried: the error sticks to the file (which stays open), every later
+//! [`CachedFile::sync_data`] of it fails, and [`CachedFile::sync_failed`] reports it, so the owning log's next flush
+//! fails and takes the log directory offline as any fsync failure does. A file renamed away while it was closed (a
+//! segment the cleaner replaced, renamed to `.deleted`) is reopened under that name.
 //!
 //! The cap is per process (the descriptor limit is): the broker sets it at start from `log.max.open.segment.files`
 //! ([`set_max_open_files`]); the default is [`DEFAULT_MAX_OPEN_FILES`].
@@ -79,7 +86,8 @@ pub fn max_open_files() -> usize {
     cache().capacity.load(Ordering::Relaxed)
 }
 
-/// How many segment files the cache holds open now (handles lent out and since evicted are not counted).
+/// How many segment files the cache holds open (handles lent out and since evicted, and files kept open because
+/// their fsync failed, are not counted).
 pub fn open_files() -> usize {
     lock(&cache().lru).by_tick.len()
 }
@@ -88,12 +96,88 @@ pub fn open_files() -> usize {
 struct Slot {
     file: Option<Arc<File>>,
     tick: u64,
+    /// Writes in progress ([`CachedFile::write`]).
+    writing: u32,
+    /// Writes finished (successful or not).
+    written: u64,
+    /// How many of the finished writes the last successful `fdatasync` covered.
+    synced: u64,
+    /// A failed `fdatasync` (kind, message): sticks, never retried.
+    failed: Option<(io::ErrorKind, String)>,
+}
+
+impl Slot {
+    /// Whether closing the descriptor could lose a write-back error: a write in progress or not yet fsynced.
+    fn unsynced(&self) -> bool {
+        self.writing > 0 || self.written > self.synced
+    }
 }
 
 #[derive(Debug)]
 struct Inner {
     path: PathBuf,
     slot: Mutex<Slot>,
+    /// Held across an `fdatasync` and the recording of its result, so that an fsync that found the error already
+    /// reported to another one (the same descriptor reports it once) sees it recorded. Taken with no other lock
+    /// held; the slot lock is taken inside it.
+    sync_lock: Mutex<()>,
+}
+
+/// How many files had an `fdatasync` fail (so [`any_sync_failed`] costs nothing while it is 0).
+static FAILED_SYNCS: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether any file of this process had an `fdatasync` fail (see [`CachedFile::sync_failed`]).
+pub(crate) fn any_sync_failed() -> bool {
+    FAILED_SYNCS.load(Ordering::Acquire) > 0
+}
+
+impl Inner {
+    /// `fdatasync` through `file` (the cached descriptor or one lent before), recording the writes it covered or
+    /// its failure (sticky: a recorded failure is returned without another fsync).
+    fn sync(&self, file: &File) -> io::Result<()> {
+        let _sync = lock(&self.sync_lock);
+        let through = {
+            let slot = lock(&self.slot);
+            if let Some((kind, message)) = &slot.failed {
+                return Err(io::Error::new(*kind, message.clone()));
+            }
+            slot.written
+        };
+        match file.sync_data() {
+            Ok(()) => {
+                let mut slot = lock(&self.slot);
+                slot.synced = slot.synced.max(through);
+                Ok(())
+            }
+            Err(e) => {
+                lock(&self.slot).failed = Some((e.kind(), e.to_string()));
+                FAILED_SYNCS.fetch_add(1, Ordering::AcqRel);
+                Err(e)
+            }
+        }
+    }
+
+    /// An evicted file with unsynced writes: fsync it, then close it unless it was used again meanwhile. On
+    /// failure it stays open with the error recorded. Called with no lock held.
+    fn sync_and_close(&self, tick: u64) {
+        let Some(file) = lock(&self.slot).file.clone() else {
+            return;
+        };
+        if let Err(e) = self.sync(&file) {
+            tracing::error!(file = %self.path.display(), error = %e,
+                "fsync before closing a segment file failed: the file stays open and its log's next flush fails");
+            return;
+        }
+        let closed = {
+            let mut slot = lock(&self.slot);
+            if slot.tick == tick && !slot.unsynced() {
+                slot.file.take()
+            } else {
+                None
+            }
+        };
+        drop(closed);
+    }
 }
 
 impl Drop for Inner {
@@ -130,13 +214,16 @@ impl CachedFile {
             inner: Arc::new(Inner {
                 path,
                 slot: Mutex::new(Slot::default()),
+                sync_lock: Mutex::new(()),
             }),
         }
     }
 
-    /// The file at `path`, already open as `file` (just created, say), entered in the cache.
+    /// The file at `path`, already open as `file` (just created or truncated: unsynced, like a write), entered in
+    /// the cache.
     pub(crate) fn opened(path: PathBuf, file: File) -> CachedFile {
         let f = CachedFile::closed(path);
+        lock(&f.inner.slot).written = 1;
         f.insert(Arc::new(file));
         f
     }
@@ -161,10 +248,34 @@ impl CachedFile {
         Ok(self.insert(file))
     }
 
-    /// `fdatasync` the file (through a new descriptor if the cache had closed it: the page cache still holds what
-    /// was written through the old one).
+    /// Write to the file with `write` (a positional write, a `set_len`): the file is not closed by the cache until
+    /// an [`CachedFile::sync_data`] covers the write, whatever its result.
+    pub(crate) fn write<T>(&self, write: impl FnOnce(&File) -> io::Result<T>) -> io::Result<T> {
+        lock(&self.inner.slot).writing += 1;
+        let result = self.get().and_then(|file| write(&file));
+        let mut slot = lock(&self.inner.slot);
+        slot.writing -= 1;
+        slot.written += 1;
+        result
+    }
+
+    /// Whether some write is not covered by a successful [`CachedFile::sync_data`] yet.
+    pub fn has_unsynced_writes(&self) -> bool {
+        lock(&self.inner.slot).unsynced()
+    }
+
+    /// Whether an `fdatasync` of this file failed (every later [`CachedFile::sync_data`] fails too).
+    pub fn sync_failed(&self) -> bool {
+        lock(&self.inner.slot).failed.is_some()
+    }
+
+    /// `fdatasync` the file. The writes finished before the call are then durable: those an earlier fsync did not
+    /// cover went through the descriptor this one uses, which the cache did not close before they were covered (a
+    /// file may be reopened here, its writes all covered). An error sticks: it is returned again by every later
+    /// call, without another fsync (a retried fsync that succeeds says nothing about the pages it could not write).
     pub fn sync_data(&self) -> io::Result<()> {
-        self.get()?.sync_data()
+        let file = self.get()?;
+        self.inner.sync(&file)
     }
 
     /// Make the file the most recently used, if it is still open under `tick`.
@@ -200,25 +311,36 @@ impl CachedFile {
         // Dropped after the cache's lock is released: a victim's last reference may go with it, and its `Drop`
         // takes that lock.
         let mut evicted: Vec<(Arc<Inner>, Option<Arc<File>>)> = Vec::new();
+        // Victims with unsynced writes, fsynced and closed once no lock is held.
+        let mut to_sync: Vec<(Arc<Inner>, u64)> = Vec::new();
         while lru.by_tick.len() > capacity {
             let Some((tick, victim)) = lru.by_tick.pop_first() else {
                 break;
             };
             // A victim being dropped has already lost its last reference: nothing to close here.
             if let Some(victim) = victim.upgrade() {
-                let closed = {
+                let (closed, unsynced) = {
                     let mut slot = lock(&victim.slot);
-                    if slot.tick == tick {
-                        slot.file.take()
+                    if slot.tick != tick {
+                        (None, false)
+                    } else if slot.unsynced() {
+                        (None, true)
                     } else {
-                        None
+                        (slot.file.take(), false)
                     }
                 };
-                evicted.push((victim, closed));
+                if unsynced {
+                    to_sync.push((victim, tick));
+                } else {
+                    evicted.push((victim, closed));
+                }
             }
         }
         drop(lru);
         drop(evicted);
+        for (victim, tick) in to_sync {
+            victim.sync_and_close(tick);
+        }
         chosen
     }
 }
@@ -226,9 +348,66 @@ impl CachedFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::FileExt;
+
+    /// Held by the tests that change the cap (other tests of this binary share the cache but keep the cap).
+    static CAP: Mutex<()> = Mutex::new(());
+
+    fn files(dir: &Path, prefix: &str, n: usize) -> Vec<CachedFile> {
+        (0..n)
+            .map(|i| {
+                let p = dir.join(format!("{prefix}{i}.log"));
+                std::fs::write(&p, vec![b'x'; i + 1]).unwrap();
+                CachedFile::closed(p)
+            })
+            .collect()
+    }
+
+    fn is_open(f: &CachedFile) -> bool {
+        lock(&f.inner.slot).file.is_some()
+    }
+
+    #[test]
+    fn a_file_with_unsynced_writes_is_never_closed() {
+        let _cap = lock(&CAP);
+        let dir = tempfile::tempdir().unwrap();
+        let written = &files(dir.path(), "w", 1)[0];
+        written.write(|f| f.write_all_at(b"new data", 0)).unwrap();
+        let descriptor = written.get().unwrap();
+        assert!(written.has_unsynced_writes());
+        set_max_open_files(1);
+        // While a write is in progress the file is not even fsynced for eviction: it stays open.
+        written
+            .write(|_| {
+                for f in &files(dir.path(), "a", 3) {
+                    f.get().unwrap();
+                }
+                assert!(is_open(written), "a file being written was closed");
+                Ok(())
+            })
+            .unwrap();
+        assert!(Arc::ptr_eq(&descriptor, &written.get().unwrap()));
+        // Evicted with unsynced writes: fsynced (through the descriptor that wrote), then closed.
+        for f in &files(dir.path(), "b", 3) {
+            f.get().unwrap();
+        }
+        assert!(!is_open(written), "evicted once fsynced");
+        assert!(!written.has_unsynced_writes() && !written.sync_failed());
+        drop(descriptor);
+        // A failed write counts too (it may have dirtied pages before failing), as does a created file.
+        let failed: io::Result<()> = written.write(|_| Err(io::Error::other("EIO")));
+        assert!(failed.is_err() && written.has_unsynced_writes());
+        written.sync_data().unwrap();
+        assert!(!written.has_unsynced_writes());
+        let created = dir.path().join("created.log");
+        let created = CachedFile::opened(created.clone(), File::create(&created).unwrap());
+        assert!(created.has_unsynced_writes());
+        set_max_open_files(DEFAULT_MAX_OPEN_FILES);
+    }
 
     #[test]
     fn files_beyond_the_cap_are_closed_and_reopened_on_demand() {
+        let _cap = lock(&CAP);
         let dir = tempfile::tempdir().unwrap();
         let files: Vec<CachedFile> = (0..5)
             .map(|i| {
@@ -237,7 +416,6 @@ mod tests {
                 CachedFile::closed(p)
             })
             .collect();
-        // Other tests of this binary share the cache: only this test changes the cap.
         set_max_open_files(2);
         let held = files[0].get().unwrap();
         for f in &files[1..] {

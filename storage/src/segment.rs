@@ -326,11 +326,15 @@ impl Segment {
 
     /// Open an existing segment. Missing or damaged index files (size not a multiple of the entry size, entries
     /// not increasing, an entry beyond the `.log`) are rebuilt by a full [`OpenMode::Recover`] pass.
+    ///
+    /// `tolerate_full`: an index rebuild that finds the disk full keeps the index in memory (see [`crate::index`])
+    /// instead of failing; the tolerance stays on until [`Segment::set_tolerate_full`] turns it off.
     pub(crate) fn open(
         dir: &Path,
         base_offset: i64,
         mode: OpenMode,
         config: &LogConfig,
+        tolerate_full: bool,
     ) -> Result<Segment> {
         let log_path = dir.join(file_name(base_offset, LOG_SUFFIX));
         // Not kept open: the cache opens it for the first read or write (Kafka's `LazyIndex`, extended to the log).
@@ -373,6 +377,7 @@ impl Segment {
             },
             created_ms: wall_clock_ms(),
         };
+        seg.set_tolerate_full(tolerate_full);
         match (mode, problem) {
             (OpenMode::Recover, problem) => {
                 if let Some(p) = problem {
@@ -506,7 +511,7 @@ impl Segment {
                 reason = %reason,
                 "truncating invalid bytes at the end of a log segment"
             );
-            self.log.get()?.set_len(pos)?;
+            self.log.write(|f| f.set_len(pos))?;
         }
         Ok(dropped)
     }
@@ -581,7 +586,7 @@ impl Segment {
         let start = self.state.size;
         let len: usize = parts.iter().map(|p| p.len()).sum();
         let result = (|| -> io::Result<()> {
-            write_all_vectored_at(&*self.log.get()?, parts, start)?;
+            self.log.write(|f| write_all_vectored_at(f, parts, start))?;
             for (pos, h) in batches {
                 self.index_batch(start + *pos as u64, h, config)?;
             }
@@ -595,7 +600,7 @@ impl Segment {
             Err(e) => {
                 self.state = saved;
                 // Best effort: the error that matters is `e`; a later recovery repairs what these cannot.
-                let _ = self.log.get().and_then(|f| f.set_len(start));
+                let _ = self.log.write(|f| f.set_len(start));
                 let _ = self.offset_index.truncate(offset_entries);
                 let _ = self.time_index.truncate(time_entries);
                 Err(e.into())
@@ -881,7 +886,7 @@ impl Segment {
             return Ok(0);
         };
         let removed = self.state.size - pos;
-        self.log.get()?.set_len(pos)?;
+        self.log.write(|f| f.set_len(pos))?;
         self.offset_index.truncate_to_position(pos)?;
         self.time_index.truncate_to_offset(h.base_offset)?;
         self.txn_index.truncate_to(h.base_offset)?;
@@ -905,16 +910,21 @@ impl Segment {
         Ok(())
     }
 
-    /// Files to fsync: `.log`, `.index`, `.timeindex` and the `.txnindex` if it exists (opened at the fsync if the
-    /// cache closed them meanwhile).
+    /// Files to fsync: `.log`, `.index` and `.timeindex` unless memory-only, and the `.txnindex` if it exists (opened
+    /// at the fsync if the cache closed them meanwhile).
     pub(crate) fn files(&self) -> Vec<CachedFile> {
-        let mut files = vec![
-            self.log.clone(),
-            self.offset_index.file().clone(),
-            self.time_index.file().clone(),
-        ];
+        let mut files = vec![self.log.clone()];
+        files.extend(self.offset_index.file().cloned());
+        files.extend(self.time_index.file().cloned());
         files.extend(self.txn_index.file().cloned());
         files
+    }
+
+    /// Whether an index write that finds the disk full keeps the index in memory instead of failing (on while the log
+    /// opens).
+    pub(crate) fn set_tolerate_full(&mut self, on: bool) {
+        self.offset_index.set_tolerate_full(on);
+        self.time_index.set_tolerate_full(on);
     }
 
     /// Set the next offset of an inactive segment opened without a scan (the following segment's base offset).

@@ -149,13 +149,17 @@ impl TxnIndex {
             Err(e) => return Err(e),
         };
         let (entries, problem) = decode_txn_index(&data);
-        if let Some(p) = problem {
+        if let Some(p) = &problem {
             tracing::warn!(file = %path.display(), problem = %p, kept = entries.len(),
                 "cutting a damaged transaction index");
-            open_rw(&path, false)?.set_len((entries.len() * ABORTED_TXN_SIZE) as u64)?;
+        }
+        let file = CachedFile::closed(path.clone());
+        if problem.is_some() {
+            let len = (entries.len() * ABORTED_TXN_SIZE) as u64;
+            file.write(|f| f.set_len(len))?;
         }
         Ok(TxnIndex {
-            file: Some(CachedFile::closed(path.clone())),
+            file: Some(file),
             path,
             entries,
         })
@@ -183,18 +187,14 @@ impl TxnIndex {
             .last()
             .is_none_or(|l| l.last_offset < entry.last_offset));
         let file = match &self.file {
-            Some(f) => f.get()?,
-            None => {
-                let f = CachedFile::opened(self.path.clone(), open_rw(&self.path, true)?);
-                let open = f.get()?;
-                self.file = Some(f);
-                open
-            }
+            Some(f) => f,
+            None => self.file.insert(CachedFile::opened(
+                self.path.clone(),
+                open_rw(&self.path, true)?,
+            )),
         };
-        file.write_all_at(
-            &entry.encode(),
-            (self.entries.len() * ABORTED_TXN_SIZE) as u64,
-        )?;
+        let position = (self.entries.len() * ABORTED_TXN_SIZE) as u64;
+        file.write(|f| f.write_all_at(&entry.encode(), position))?;
         self.entries.push(entry);
         Ok(())
     }
@@ -204,7 +204,7 @@ impl TxnIndex {
         let keep = self.entries.partition_point(|e| e.last_offset < offset);
         if keep < self.entries.len() {
             if let Some(f) = &self.file {
-                f.get()?.set_len((keep * ABORTED_TXN_SIZE) as u64)?;
+                f.write(|file| file.set_len((keep * ABORTED_TXN_SIZE) as u64))?;
             }
             self.entries.truncate(keep);
         }

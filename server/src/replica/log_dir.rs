@@ -15,20 +15,37 @@
 //! clean-shutdown marker when it stops with the directory offline, so the next start recovers.
 //!
 //! A second, milder state is read-only: a broker started on a full disk (a start-up write failed
-//! with ENOSPC) serves reads and metadata but refuses every write with KAFKA_STORAGE_ERROR, for
-//! as long as it runs (restart it once space is freed).
+//! with ENOSPC) serves reads and metadata but refuses every write with KAFKA_STORAGE_ERROR. It
+//! is not a failure: nothing written was lost, so once space frees the directory takes writes
+//! again without a restart. A background probe ([`LogDir::try_resume`], every
+//! [`LogDir::PROBE_INTERVAL`]) creates, fsyncs and removes a small file in the directory; when
+//! that works it writes what start-up kept in memory (each partition's leader-epoch checkpoint,
+//! segments below a restored log start offset) and clears the state, with an INFO line. An
+//! offline directory never comes back that way: after a failed fsync only a restart (and its
+//! recovery) can say what is on disk.
 //!
-//! Thread-safety: shared as `Arc<LogDir>` by the replica manager and every partition; the states
-//! are set once (`OnceLock`) and read without locking.
+//! Thread-safety: shared as `Arc<LogDir>` by the replica manager and every partition; the
+//! offline state is set once (`OnceLock`) and read without locking, the read-only state is
+//! behind a `Mutex` (never held across I/O).
 
 use std::fmt;
-use std::io;
+use std::fs::{self, File};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Duration;
 
 use minikafka_storage::{is_disk_full, StorageError};
 use tokio::sync::Notify;
-use tracing::error;
+use tracing::{error, info, warn};
+
+use super::Partition;
+
+/// The file the probe writes, fsyncs and removes in the directory.
+const PROBE_FILE: &str = ".minikafka-space-probe";
+
+/// What the probe writes: one page, so a disk with no free block refuses it.
+const PROBE_BYTES: usize = 4096;
 
 /// The log directory's state: online, read-only (started on a full disk), or offline.
 #[derive(Debug)]
@@ -36,19 +53,22 @@ pub struct LogDir {
     path: PathBuf,
     /// Set once, at the first I/O failure: what failed and why.
     offline: OnceLock<String>,
-    /// Set once, when start-up found the disk full: why.
-    read_only: OnceLock<String>,
+    /// Set when start-up found the disk full (why), cleared once space freed.
+    read_only: Mutex<Option<String>>,
     /// Woken when a log rolled, so the closed segment gets fsynced in the background.
     rolled: Notify,
 }
 
 impl LogDir {
+    /// How often a read-only directory checks whether space freed ([`LogDir::try_resume`]).
+    pub const PROBE_INTERVAL: Duration = Duration::from_secs(3);
+
     /// An online log directory at `path`.
     pub fn new(path: &Path) -> LogDir {
         LogDir {
             path: path.to_path_buf(),
             offline: OnceLock::new(),
-            read_only: OnceLock::new(),
+            read_only: Mutex::new(None),
             rolled: Notify::new(),
         }
     }
@@ -63,9 +83,19 @@ impl LogDir {
         self.offline.get().is_some()
     }
 
-    /// Whether the broker started on a full disk and refuses writes.
+    /// Whether the broker started on a full disk and refuses writes (until space frees).
     pub fn is_read_only(&self) -> bool {
-        self.read_only.get().is_some()
+        self.read_only_reason().is_some()
+    }
+
+    fn read_only_state(&self) -> MutexGuard<'_, Option<String>> {
+        self.read_only
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn read_only_reason(&self) -> Option<String> {
+        self.read_only_state().clone()
     }
 
     /// Take the directory offline after `what` failed with `cause` (idempotent; the first
@@ -80,11 +110,66 @@ impl LogDir {
 
     /// Refuse writes from now on: a start-up write found the disk full.
     pub(crate) fn set_read_only(&self, what: &str, cause: &dyn fmt::Display) {
-        let reason = format!("{what} failed: {cause}");
-        if self.read_only.set(reason).is_ok() {
+        let mut state = self.read_only_state();
+        if state.is_none() {
+            *state = Some(format!("{what} failed: {cause}"));
+            drop(state);
             error!(log_dir = %self.path.display(), operation = what, error = %cause,
-                "log directory is full at start: serving reads and metadata, refusing writes with KAFKA_STORAGE_ERROR until the broker is restarted with free space");
+                probe_interval_s = Self::PROBE_INTERVAL.as_secs(),
+                "log directory is full at start: serving reads and metadata, refusing writes with KAFKA_STORAGE_ERROR until space frees");
         }
+    }
+
+    /// Create, fsync and remove a small file in the directory: whether a write would succeed.
+    fn probe(&self) -> io::Result<()> {
+        let path = self.path.join(PROBE_FILE);
+        let written = (|| {
+            let mut f = File::create(&path)?;
+            f.write_all(&[0u8; PROBE_BYTES])?;
+            f.sync_all()
+        })();
+        // Removed whatever happened: a half-written probe must not keep the space it took.
+        let removed = fs::remove_file(&path);
+        written?;
+        removed
+    }
+
+    /// A read-only directory checks whether space freed: if the probe file can be written, each
+    /// of `partitions` writes what start-up kept in memory ([`Partition::resume_writes`]) and
+    /// the directory takes writes again (one INFO line). Returns whether it is writable now.
+    /// A disk still (or again) full leaves it read-only for the next try; any other I/O error
+    /// takes it offline. Does nothing for an offline directory. Blocking.
+    pub fn try_resume(&self, partitions: &[Arc<Partition>]) -> bool {
+        if self.is_offline() {
+            return false;
+        }
+        let Some(reason) = self.read_only_reason() else {
+            return true;
+        };
+        if let Err(e) = self.probe() {
+            if !is_disk_full(&e) {
+                self.fail("free-space probe", &e);
+            }
+            return false;
+        }
+        for p in partitions {
+            match p.resume_writes() {
+                Ok(()) => {}
+                Err(StorageError::Io(e)) if is_disk_full(&e) => {
+                    warn!(log_dir = %self.path.display(), topic = %p.topic, partition = p.index, error = %e,
+                        "disk full again while leaving the read-only state; trying later");
+                    return false;
+                }
+                Err(e) => {
+                    self.fail("leaving the read-only state", &e);
+                    return false;
+                }
+            }
+        }
+        *self.read_only_state() = None;
+        info!(log_dir = %self.path.display(), was = %reason,
+            "log directory has free space again: taking writes");
+        true
     }
 
     /// `Ok` while the directory is online (reads are allowed in the read-only state).
@@ -104,9 +189,9 @@ impl LogDir {
     /// As [`LogDir::check`], or for the read-only state.
     pub fn check_writable(&self) -> Result<(), StorageError> {
         self.check()?;
-        match self.read_only.get() {
+        match self.read_only_reason() {
             None => Ok(()),
-            Some(reason) => Err(self.refusal("read-only", reason)),
+            Some(reason) => Err(self.refusal("read-only", &reason)),
         }
     }
 
@@ -189,11 +274,26 @@ mod tests {
     }
 
     #[test]
-    fn read_only_refuses_writes_only() {
-        let d = LogDir::new(Path::new("/data"));
+    fn read_only_refuses_writes_only_until_space_frees() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = LogDir::new(tmp.path());
         d.set_read_only("start", &"No space left on device");
         assert!(d.check().is_ok());
         let msg = d.check_writable().unwrap_err().to_string();
         assert!(msg.contains("read-only"), "{msg}");
+        // The probe writes (this disk has space): writable again, the probe file gone.
+        assert!(d.try_resume(&[]));
+        assert!(d.check_writable().is_ok() && !d.is_read_only());
+        assert!(!tmp.path().join(PROBE_FILE).exists());
+    }
+
+    #[test]
+    fn an_offline_directory_does_not_come_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = LogDir::new(tmp.path());
+        d.set_read_only("start", &"No space left on device");
+        d.fail("fsync", &"EIO");
+        assert!(!d.try_resume(&[]));
+        assert!(d.is_offline() && d.is_read_only());
     }
 }

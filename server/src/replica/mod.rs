@@ -370,7 +370,8 @@ impl ReplicaManager {
             .guard_io("log-start-offset-checkpoint write", written)
     }
 
-    /// Apply the persisted log start offsets to the open partitions (at start). Blocking.
+    /// Apply the persisted log start offsets to the open partitions (at start; in memory only
+    /// when the directory is read-only). Blocking.
     pub fn load_start_checkpoint(
         &self,
         find: impl Fn(&str, i32) -> Option<Arc<Partition>>,
@@ -379,7 +380,7 @@ impl ReplicaManager {
             read_start_checkpoint(&self.data_dir.join(LOG_START_CHECKPOINT))?
         {
             if let Some(p) = find(&topic, partition) {
-                p.advance_log_start_offset(offset)?;
+                p.restore_log_start_offset(offset)?;
             }
         }
         Ok(())

@@ -160,8 +160,10 @@ impl Partition {
                 // Entries past the log end are gone (a crash lost the tail they started in). An
                 // epoch that started exactly at the log end stays: it is why the next start
                 // leads at a newer epoch even when nothing was written in between.
-                c.truncate_from_end(end.saturating_add(1))?;
-                c.truncate_from_start(start)?;
+                // On a full disk the cache is changed in memory only (see `resume_writes`).
+                let what = "leader-epoch checkpoint write";
+                log_dir.tolerate_full_at_start(what, c.truncate_from_end(end.saturating_add(1)))?;
+                log_dir.tolerate_full_at_start(what, c.truncate_from_start(start))?;
                 c
             }
             None => {
@@ -173,7 +175,8 @@ impl Partition {
                         log_start_offset = start,
                         "no leader-epoch checkpoint: existing data is epoch 0"
                     );
-                    c.assign(0, start)?;
+                    let assigned = c.assign(0, start);
+                    log_dir.tolerate_full_at_start("leader-epoch checkpoint write", assigned)?;
                 }
                 c
             }
@@ -226,7 +229,7 @@ impl Partition {
 
     /// [`Partition::make_leader`] for an existing log at start-up: on a full disk the epoch is
     /// taken in memory only and the log directory becomes read-only (nothing is appended under
-    /// the unrecorded epoch; the next start records its own).
+    /// the unrecorded epoch until [`Partition::resume_writes`] records it, once space frees).
     pub(crate) fn make_leader_at_start(&self, epoch: i32) -> Result<(), StorageError> {
         self.lead(epoch, true)
     }
@@ -533,6 +536,33 @@ impl Partition {
         self.log_dir
             .guard("leader-epoch checkpoint write", truncated)?;
         Ok((deleted, start))
+    }
+
+    /// At start, apply the log start offset persisted in the log-start checkpoint. A read-only
+    /// directory (full disk) takes it in memory only: reads answer from it, and the segments
+    /// below it and the leader-epoch checkpoint wait for [`Partition::resume_writes`]. Blocking.
+    pub(crate) fn restore_log_start_offset(&self, offset: i64) -> Result<(), StorageError> {
+        if !self.log_dir.is_read_only() {
+            return self.advance_log_start_offset(offset).map(|_| ());
+        }
+        let mut log = self.write_log();
+        let offset = offset.min(log.log_end_offset());
+        if log.raise_log_start_offset(offset)? {
+            self.epochs()
+                .truncate_from_start_in_memory(log.log_start_offset());
+        }
+        Ok(())
+    }
+
+    /// The directory takes writes again after a read-only start: write what was kept in memory
+    /// (the leader-epoch checkpoint, the segments below a restored log start offset). Blocking.
+    pub(crate) fn resume_writes(&self) -> Result<(), StorageError> {
+        let mut log = self.write_log();
+        let deleted = log.delete_segments_below_log_start()?;
+        for d in deleted {
+            info!(topic = %self.topic, partition = self.index, base_offset = d.base_offset, size = d.size, "deleted segment below the log start offset");
+        }
+        self.epochs().flush()
     }
 
     /// Whether the time-based flusher should fsync now (`flush.ms` passed with unflushed data).
