@@ -1,11 +1,11 @@
 //! The running broker: start-up (data directory, topics, listeners), the background tasks
 //! (retention, segment age, time-based flush) and graceful shutdown.
 //!
-//! Start-up order: bind the listeners (so a port in use fails before anything on disk is
-//! touched); lock the data directory and read `meta.properties`; open every topic's logs
+//! Start-up order: bind the listeners, every broker listener of `listeners` with its name (so a
+//! port in use fails before anything on disk is touched); lock the data directory and read `meta.properties`; open every topic's logs
 //! (recovering segment tails if the previous run did not shut down cleanly) and take their
 //! leadership; load the coordinators; start accepting; log `minikafka started, listening on
-//! HOST:PORT`.
+//! HOST:PORT` (`HOST:PORT (NAME), ...` with several or named listeners).
 //!
 //! Shutdown order: log `minikafka shutting down, flushing logs`; stop accepting; let each
 //! connection finish its in-flight request (long-poll fetches return early); flush and fsync
@@ -23,7 +23,7 @@ use tracing::{error, info, warn};
 
 use crate::clock::now_ms;
 use crate::config::BrokerConfig;
-use crate::context::Broker;
+use crate::context::{Advertised, Broker};
 use crate::fetch_sessions::FetchSessions;
 use crate::group::GroupCoordinator;
 use crate::meta::{DataDir, MetaError};
@@ -70,47 +70,123 @@ pub enum BrokerError {
 #[derive(Debug)]
 pub struct RunningBroker {
     broker: Arc<Broker>,
-    local_addr: SocketAddr,
+    /// Each broker listener's name and first bound address, in `listeners` order.
+    listener_addrs: Vec<(String, SocketAddr)>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
     data_dir: DataDir,
 }
 
-fn split_host_port(addr: &str) -> (String, u16) {
-    // The config layer has checked the form HOST:PORT.
-    let (host, port) = addr.rsplit_once(':').unwrap_or((addr, "9092"));
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    (host, port.parse().unwrap_or(9092))
+/// One broker listener, bound: its name, its sockets (two for `localhost`) and its port.
+#[derive(Debug)]
+struct Bound {
+    /// The listener's name.
+    name: String,
+    /// The listening sockets, on the same port.
+    sockets: Vec<TcpListener>,
+    /// The first socket's address (the port that port 0 picked).
+    addr: SocketAddr,
 }
 
-async fn bind(config: &BrokerConfig) -> Result<Vec<TcpListener>, BrokerError> {
-    let (host, port) = split_host_port(&config.listen);
-    let bind_err = |source| BrokerError::Bind {
-        addr: config.listen.clone(),
-        source,
-    };
-    if host == "localhost" {
-        // Clients may resolve localhost to 127.0.0.1 or ::1: serve both on the same port.
-        let v4 = TcpListener::bind(("127.0.0.1", port))
-            .await
-            .map_err(bind_err)?;
-        let port = v4.local_addr().map_err(bind_err)?.port();
-        let mut out = vec![v4];
-        match TcpListener::bind(("::1", port)).await {
-            Ok(v6) => out.push(v6),
-            Err(e) => {
-                warn!(error = %e, port, "IPv6 loopback ::1 not available; listening on 127.0.0.1 only")
+/// Bind every broker listener (controller listeners are not bound: there is no controller).
+async fn bind(config: &BrokerConfig) -> Result<Vec<Bound>, BrokerError> {
+    let mut out = Vec::new();
+    for l in config.listeners.brokers() {
+        let e = &l.bind;
+        let bind_err = |source| BrokerError::Bind {
+            addr: format!("{}://{}", e.name, e.host_port()),
+            source,
+        };
+        let sockets = match e.host.as_str() {
+            "localhost" => {
+                // Clients may resolve localhost to 127.0.0.1 or ::1: serve both on the same port.
+                let v4 = TcpListener::bind(("127.0.0.1", e.port))
+                    .await
+                    .map_err(bind_err)?;
+                let port = v4.local_addr().map_err(bind_err)?.port();
+                let mut both = vec![v4];
+                match TcpListener::bind(("::1", port)).await {
+                    Ok(v6) => both.push(v6),
+                    Err(err) => {
+                        warn!(error = %err, port, listener = %e.name, "IPv6 loopback ::1 not available; listening on 127.0.0.1 only");
+                    }
+                }
+                both
             }
-        }
-        return Ok(out);
+            // Kafka binds an empty host to the wildcard address: `::`, which takes IPv4 too,
+            // or 0.0.0.0 where IPv6 is off.
+            "" => match TcpListener::bind(("::", e.port)).await {
+                Ok(l) => vec![l],
+                Err(_) => vec![TcpListener::bind(("0.0.0.0", e.port))
+                    .await
+                    .map_err(bind_err)?],
+            },
+            host => vec![TcpListener::bind((host, e.port)).await.map_err(bind_err)?],
+        };
+        let addr = sockets[0].local_addr().map_err(bind_err)?;
+        out.push(Bound {
+            name: e.name.clone(),
+            sockets,
+            addr,
+        });
     }
-    let l = TcpListener::bind((host.as_str(), port))
-        .await
-        .map_err(bind_err)?;
-    Ok(vec![l])
+    Ok(out)
+}
+
+/// What each bound listener advertises: its `advertised.listeners` entry, else its own host
+/// and bound port. An empty host is this machine's name (Kafka advertises the canonical host
+/// name for it); an advertised port 0 is the bound port (port 0 picks one at start).
+fn advertised(config: &BrokerConfig, bound: &[Bound]) -> Vec<Advertised> {
+    config
+        .listeners
+        .brokers()
+        .zip(bound)
+        .map(|(l, b)| {
+            let (host, port) = match &l.advertised {
+                Some(a) => (a.host.clone(), a.port),
+                None => (l.bind.host.clone(), b.addr.port()),
+            };
+            let host = if host.is_empty() {
+                rustix::system::uname()
+                    .nodename()
+                    .to_string_lossy()
+                    .into_owned()
+            } else {
+                host
+            };
+            let port = if port == 0 { b.addr.port() } else { port };
+            Advertised {
+                listener: l.bind.name.clone(),
+                host,
+                port: i32::from(port),
+            }
+        })
+        .collect()
+}
+
+/// The start line's addresses: `HOST:PORT` for the usual single PLAINTEXT listener (as before
+/// named listeners), else `HOST:PORT (NAME)` for each.
+fn listening_text(config: &BrokerConfig, bound: &[Bound]) -> String {
+    let named = bound.len() > 1 || bound.iter().any(|b| b.name != "PLAINTEXT");
+    config
+        .listeners
+        .brokers()
+        .zip(bound)
+        .map(|(l, b)| {
+            let host = if l.bind.host.is_empty() {
+                b.addr.ip().to_string()
+            } else {
+                l.bind.host.clone()
+            };
+            let addr = crate::config::listeners::host_port(&host, b.addr.port());
+            if named {
+                format!("{addr} ({})", b.name)
+            } else {
+                addr
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `max.connections.per.ip.overrides` by address. Kafka resolves each host once, at start
@@ -143,7 +219,7 @@ impl RunningBroker {
         // Bind first: a port in use must not leave a freshly formatted data directory behind.
         // Connections queue in the backlog until the logs are open and the listeners run.
         let overrides = per_ip_overrides(&config).await?;
-        let listeners = bind(&config).await?;
+        let bound = bind(&config).await?;
         let cfg = config.clone();
         let (data_dir, topics, replicas, producer_ids, groups, txn) =
             tokio::task::spawn_blocking(move || -> Result<_, BrokerError> {
@@ -174,24 +250,17 @@ impl RunningBroker {
             })
             .await
             .map_err(|e| BrokerError::Marker(std::io::Error::other(e.to_string())))??;
-        let local_addr = listeners[0]
-            .local_addr()
-            .map_err(|source| BrokerError::Bind {
-                addr: config.listen.clone(),
-                source,
-            })?;
-        let (listen_host, _) = split_host_port(&config.listen);
-        let (advertised_host, advertised_port) = match &config.advertise {
-            Some(a) => split_host_port(a),
-            None => (listen_host.clone(), local_addr.port()),
-        };
+        let advertised = advertised(&config, &bound);
+        let started = listening_text(&config, &bound);
+        for l in config.listeners.all.iter().filter(|l| l.controller) {
+            info!(listener = %l.bind.name, "controller listener not bound: minikafka has no controller yet");
+        }
         let broker = Arc::new(Broker {
             config: config.clone(),
             topics,
             replicas,
             cluster_id: data_dir.cluster_id().to_string(),
-            advertised_host,
-            advertised_port: i32::from(advertised_port),
+            advertised,
             producer_ids,
             fetch_sessions: FetchSessions::new(config.max_fetch_sessions),
             groups,
@@ -205,16 +274,22 @@ impl RunningBroker {
             overrides,
         );
         let memory = MemoryPool::new(config.queued_max_request_bytes);
-        for listener in listeners {
-            let l = Listener {
-                listener,
-                broker: broker.clone(),
-                quotas: quotas.clone(),
-                memory: memory.clone(),
-                shutdown: shutdown.clone(),
-                tracker: tracker.clone(),
-            };
-            tracker.spawn(l.run());
+        let listener_addrs: Vec<(String, SocketAddr)> =
+            bound.iter().map(|b| (b.name.clone(), b.addr)).collect();
+        for b in bound {
+            let name: Arc<str> = b.name.into();
+            for listener in b.sockets {
+                let l = Listener {
+                    listener,
+                    name: name.clone(),
+                    broker: broker.clone(),
+                    quotas: quotas.clone(),
+                    memory: memory.clone(),
+                    shutdown: shutdown.clone(),
+                    tracker: tracker.clone(),
+                };
+                tracker.spawn(l.run());
+            }
         }
         tracker.spawn(retention_task(broker.clone(), shutdown.clone()));
         tracker.spawn(crate::log_cleaner::cleaner_task(
@@ -228,19 +303,28 @@ impl RunningBroker {
         tracker.spawn(group_tick_task(broker.clone(), shutdown.clone()));
         tracker.spawn(offsets_expiry_task(broker.clone(), shutdown.clone()));
         tracker.spawn(txn_tick_task(broker.clone(), shutdown.clone()));
-        net::log_started(&format!("{listen_host}:{}", local_addr.port()));
+        net::log_started(&started);
         Ok(RunningBroker {
             broker,
-            local_addr,
+            listener_addrs,
             shutdown,
             tracker,
             data_dir,
         })
     }
 
-    /// The first bound address (127.0.0.1 for `localhost`).
+    /// The first listener's bound address (127.0.0.1 for `localhost`).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.listener_addrs[0].1
+    }
+
+    /// The bound address of the listener named `name` (in any case), if it is bound.
+    pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
+        let name = crate::config::listeners::normalised(name);
+        self.listener_addrs
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, a)| *a)
     }
 
     /// Shared broker state (for in-process tests).

@@ -25,10 +25,9 @@ pub struct Broker {
     pub replicas: Arc<ReplicaManager>,
     /// Cluster id from meta.properties.
     pub cluster_id: String,
-    /// Host given to clients in Metadata and FindCoordinator.
-    pub advertised_host: String,
-    /// Port given to clients.
-    pub advertised_port: i32,
+    /// The endpoint each broker listener gives its clients in Metadata, DescribeCluster and
+    /// FindCoordinator, in `listeners` order; one per bound listener.
+    pub advertised: Vec<Advertised>,
     /// Producer id allocator for InitProducerId.
     pub producer_ids: Arc<ProducerIds>,
     /// Incremental fetch sessions (KIP-227).
@@ -39,7 +38,28 @@ pub struct Broker {
     pub txn: Arc<TxnCoordinator>,
 }
 
+/// What one listener tells its clients to connect to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Advertised {
+    /// The listener's (normalised) name.
+    pub listener: String,
+    /// The host given to clients.
+    pub host: String,
+    /// The port given to clients.
+    pub port: i32,
+}
+
 impl Broker {
+    /// The endpoint advertised to a client of `listener` (Kafka answers with the brokers'
+    /// endpoints for the request's listener name). Every bound listener has one, set at start;
+    /// the first listener's stands in for a name that is not bound (in-process tests only).
+    pub fn advertised_for(&self, listener: &str) -> &Advertised {
+        self.advertised
+            .iter()
+            .find(|a| a.listener == listener)
+            .unwrap_or(&self.advertised[0])
+    }
+
     /// The hosted partition `index` of `topic` (through the replica layer), if any.
     pub fn partition_of(&self, topic: &TopicImage, index: i32) -> Option<Arc<Partition>> {
         self.replicas.partition(&topic.id, index)

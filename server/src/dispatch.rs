@@ -348,6 +348,7 @@ mod tests {
             broker: running.broker(),
             version,
             peer: "127.0.0.1:9".parse().unwrap(),
+            listener: "PLAINTEXT",
             client_id: "routes-test",
             shutdown: &shutdown,
         };

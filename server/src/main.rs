@@ -20,10 +20,10 @@ struct Cli {
     /// TOML config file (Kafka property names as dotted keys).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Address to listen on, HOST:PORT (port 0 picks a free port).
+    /// Listeners (`listeners`): HOST:PORT, or NAME://HOST:PORT,... (port 0 picks a free port).
     #[arg(long, value_name = "HOST:PORT")]
     listen: Option<String>,
-    /// Address advertised to clients, HOST:PORT.
+    /// Endpoints advertised to clients (`advertised.listeners`): HOST:PORT, or NAME://HOST:PORT,...
     #[arg(long, value_name = "HOST:PORT")]
     advertise: Option<String>,
     /// Data directory.

@@ -157,6 +157,61 @@ async fn broker_sources_say_who_set_each_value() {
     b.shutdown().await.unwrap();
 }
 
+/// The listener properties with their sources and Kafka's types. All read-only: minikafka has no
+/// dynamic broker configs (Kafka lets `listeners`, `advertised.listeners` and
+/// `listener.security.protocol.map` be altered per broker, `DynamicListenerConfig`).
+#[tokio::test]
+async fn listener_settings_are_static_with_their_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let sets = [
+        "listeners=INTERNAL://127.0.0.1:0,EXTERNAL://127.0.0.1:0",
+        "advertised.listeners=INTERNAL://kafka:9092,EXTERNAL://localhost:0",
+        "listener.security.protocol.map=INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT",
+        "inter.broker.listener.name=INTERNAL",
+    ];
+    let b = start(dir.path(), &sets).await;
+    let mut c = Client::connect(&b).await;
+    let r = c.call(describe_req(BROKER, "1", None), 4).await;
+    for (name, text, source, kind) in [
+        (
+            "listeners",
+            Some("INTERNAL://127.0.0.1:0,EXTERNAL://127.0.0.1:0"),
+            STATIC_BROKER_CONFIG,
+            7,
+        ),
+        (
+            "advertised.listeners",
+            Some("INTERNAL://kafka:9092,EXTERNAL://localhost:0"),
+            STATIC_BROKER_CONFIG,
+            7,
+        ),
+        (
+            "listener.security.protocol.map",
+            Some("INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT"),
+            STATIC_BROKER_CONFIG,
+            2,
+        ),
+        (
+            "inter.broker.listener.name",
+            Some("INTERNAL"),
+            STATIC_BROKER_CONFIG,
+            2,
+        ),
+        (
+            "security.inter.broker.protocol",
+            Some("PLAINTEXT"),
+            DEFAULT_CONFIG,
+            2,
+        ),
+        ("controller.listener.names", None, DEFAULT_CONFIG, 7),
+    ] {
+        let d = find(&r, name);
+        assert_eq!(value(d), (text.map(String::from), source), "{name}");
+        assert_eq!((d.read_only, d.config_type), (true, kind), "{name}");
+    }
+    b.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn topic_overrides_are_dynamic_and_list_their_broker_synonyms_in_kafkas_order() {
     let dir = tempfile::tempdir().unwrap();

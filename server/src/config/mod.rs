@@ -12,6 +12,7 @@
 //! unknown name or a bad value is refused with a clear message before anything on disk is
 //! touched.
 
+pub mod listeners;
 pub mod properties;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,6 +20,7 @@ use std::path::PathBuf;
 
 use minikafka_storage::{CleanupPolicy, LogConfig, TimestampType};
 
+pub use listeners::{Endpoint, Listener, Listeners, SecurityProtocol};
 use properties::{chain, property, topic_property, LogField, FIXED_BROKER_SYNONYMS};
 pub use properties::{
     cleanup_policy_text, ConfigType, Property, TopicProperty, PROPERTIES, TOPIC_PROPERTIES,
@@ -42,6 +44,9 @@ pub enum ConfigError {
         /// Why it was refused.
         reason: String,
     },
+    /// The listener settings disagree with each other (Kafka's message).
+    #[error("{0}")]
+    Listeners(String),
     /// The TOML file could not be read or parsed.
     #[error("cannot read config file {path}: {reason}")]
     File {
@@ -57,10 +62,8 @@ pub enum ConfigError {
 pub struct BrokerConfig {
     /// `node.id`.
     pub node_id: i32,
-    /// `listeners`, as HOST:PORT.
-    pub listen: String,
-    /// `advertised.listeners`, as HOST:PORT; `None` = derived from the bound address.
-    pub advertise: Option<String>,
+    /// `listeners`, `advertised.listeners` and the settings that name listeners.
+    pub listeners: Listeners,
     /// `log.dirs`.
     pub data_dir: PathBuf,
     /// `num.partitions`.
@@ -447,18 +450,20 @@ impl BrokerConfig {
         }
         let (max_connections_per_ip, max_connections_per_ip_overrides, queued_max_request_bytes) =
             connection_limits(&v)?;
-        let address = |name: &str| {
-            properties::address(v.text(name))
-                .map(str::to_string)
-                .map_err(|reason| invalid(name, v.text(name), reason))
-        };
+        let listeners = Listeners::resolve(&listeners::ListenerSettings {
+            listeners: v.text("listeners"),
+            advertised: v.opt("advertised.listeners"),
+            protocol_map: v.text("listener.security.protocol.map"),
+            protocol_map_set: set_at_start.contains("listener.security.protocol.map"),
+            inter_broker_name: v.opt("inter.broker.listener.name"),
+            inter_broker_protocol: v.text("security.inter.broker.protocol"),
+            inter_broker_protocol_set: set_at_start.contains("security.inter.broker.protocol"),
+            controller_names: v.opt("controller.listener.names"),
+        })
+        .map_err(ConfigError::Listeners)?;
         Ok(BrokerConfig {
             node_id: v.int("node.id")?,
-            listen: address("listeners")?,
-            advertise: match v.opt("advertised.listeners") {
-                Some(_) => Some(address("advertised.listeners")?),
-                None => None,
-            },
+            listeners,
             data_dir: PathBuf::from(v.text("log.dirs")),
             num_partitions: v.int("num.partitions")?,
             max_partitions: v.int("max.partitions")?,
@@ -806,7 +811,11 @@ mod tests {
     fn defaults_match_kafka() {
         let c = BrokerConfig::default();
         assert_eq!(c.node_id, 1);
-        assert_eq!(c.listen, "localhost:9092");
+        let l = &c.listeners.all[0];
+        assert_eq!(
+            (l.bind.host_port(), l.bind.name.as_str()),
+            ("localhost:9092".into(), "PLAINTEXT")
+        );
         assert_eq!(c.data_dir, PathBuf::from("./data"));
         assert_eq!(c.log_defaults.segment_bytes, 1 << 30);
         assert_eq!(c.log_defaults.retention_ms, 168 * 3_600_000);
@@ -902,7 +911,7 @@ mod tests {
         let c = b.build().unwrap();
         assert_eq!(c.num_partitions, 3);
         assert_eq!(c.log_defaults.segment_bytes, 1_048_576);
-        assert_eq!(c.listen, "127.0.0.1:9999");
+        assert_eq!(c.listeners.all[0].bind.host_port(), "127.0.0.1:9999");
         let mut b = ConfigBuilder::default();
         assert!(b.apply_toml("bogus.name = 1\n", "t").is_err());
         assert!(b.apply_toml("num.partitions = [1]\n", "t").is_err());

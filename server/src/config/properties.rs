@@ -7,6 +7,7 @@
 //! the type, documentation and synonym chain from here. This mirrors Kafka's `ConfigDef`
 //! (`KafkaConfig.configDef`, `LogConfig.configDef`) and `ServerTopicConfigSynonyms`.
 
+use super::listeners;
 use minikafka_storage::{BrokerCompressionType, CleanupPolicy, LogConfig, TimestampType};
 
 /// Kafka's `ConfigDef.Type`, reported by DescribeConfigs v3+ as its `ConfigType` id.
@@ -63,8 +64,12 @@ pub enum Check {
     GzipLevel,
     /// `delete`, `compact`, or both comma-separated in either order.
     CleanupPolicy,
-    /// One `HOST:PORT`, optionally prefixed `PLAINTEXT://`.
-    Address,
+    /// Comma-separated `NAME://HOST:PORT` entries (a bare `HOST:PORT` is `PLAINTEXT`), at least one.
+    Listeners,
+    /// `NAME:PROTOCOL,NAME:PROTOCOL` (`listener.security.protocol.map`).
+    ProtocolMap,
+    /// Comma-separated listener names.
+    ListenerNames,
     /// One non-empty directory.
     Dir,
     /// A replica count on this single-node cluster: exactly 1.
@@ -101,7 +106,14 @@ impl Check {
             Check::CleanupPolicy => cleanup_policy(value)
                 .is_none()
                 .then(|| "expected delete, compact or compact,delete".into()),
-            Check::Address => address(value).err(),
+            Check::Listeners if value.trim().is_empty() => Some("must not be empty".into()),
+            Check::Listeners => listeners::parse_endpoints(value).err(),
+            Check::ProtocolMap => listeners::parse_protocol_map(value).err(),
+            Check::ListenerNames => value
+                .split(',')
+                .map(str::trim)
+                .find(|n| n.is_empty() || n.contains([':', '/', ' ']))
+                .map(|n| format!("'{n}' is not a listener name")),
             Check::Dir if value.is_empty() => Some("must not be empty".into()),
             Check::Dir if value.contains(',') => {
                 Some("only one data directory is supported".into())
@@ -165,20 +177,6 @@ pub(crate) fn host_counts(value: &str) -> Result<Vec<(String, usize)>, String> {
     Ok(out)
 }
 
-/// Strip an optional `PLAINTEXT://` and check the rest is HOST:PORT.
-pub(crate) fn address(value: &str) -> Result<&str, String> {
-    let v = value.strip_prefix("PLAINTEXT://").unwrap_or(value);
-    if v.contains(',') {
-        return Err("only one listener is supported".into());
-    }
-    let Some((_host, port)) = v.rsplit_once(':') else {
-        return Err("expected HOST:PORT".into());
-    };
-    port.parse::<u16>()
-        .map_err(|_| "the port must be a number from 0 to 65535".to_string())?;
-    Ok(v)
-}
-
 /// One property: the unit every other part of the configuration is derived from.
 #[derive(Debug, Clone, Copy)]
 pub struct Property {
@@ -212,6 +210,9 @@ const USIZE: i128 = usize::MAX as i128;
 /// `log.message.timestamp.type` / `message.timestamp.type` values.
 const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
 
+/// Kafka's `SecurityProtocol` names, for `security.inter.broker.protocol`.
+const SECURITY_PROTOCOLS: &[&str] = &["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"];
+
 /// `compression.type` values, in Kafka's order (`BrokerCompressionType.names()`).
 const COMPRESSION_TYPES: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
 
@@ -236,8 +237,12 @@ macro_rules! properties {
 /// Every broker property minikafka understands, in `config/broker.toml`'s order.
 pub const PROPERTIES: &[Property] = properties![
     "node.id", Int, Some("1"), range(0, I32), "This broker's id.";
-    "listeners", List, Some("localhost:9092"), Check::Address, "Address to listen on (HOST:PORT or PLAINTEXT://HOST:PORT); localhost binds both 127.0.0.1 and ::1.";
-    "advertised.listeners", List, None, Check::Address, "Address given to clients in Metadata (HOST:PORT); unset = the listen address.";
+    "listeners", List, Some("PLAINTEXT://localhost:9092"), Check::Listeners, "Listeners, as NAME://HOST:PORT,NAME://HOST:PORT (a bare HOST:PORT is PLAINTEXT): names and ports unique; localhost binds both 127.0.0.1 and ::1, an empty host every interface, 0.0.0.0 every IPv4 one; port 0 picks a free port.";
+    "advertised.listeners", List, None, Check::Listeners, "Endpoint each listener gives clients in Metadata, FindCoordinator and DescribeCluster, as NAME://HOST:PORT (names among listeners', ports may repeat; not 0.0.0.0). A listener without an entry advertises its own address (an empty host: this machine's host name).";
+    "listener.security.protocol.map", String, Some("SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"), Check::ProtocolMap, "Security protocol of each listener name, as NAME:PROTOCOL,...; every listener needs one. minikafka serves PLAINTEXT only: a listener mapped to SSL or SASL is refused at start.";
+    "inter.broker.listener.name", String, None, Check::ListenerNames, "Listener other brokers use; must be a broker listener. Unset = the listener named after security.inter.broker.protocol. Checked only: minikafka has one broker.";
+    "security.inter.broker.protocol", String, Some("PLAINTEXT"), Check::OneOf(SECURITY_PROTOCOLS), "Protocol between brokers, naming the inter-broker listener when inter.broker.listener.name is unset (set only one of the two).";
+    "controller.listener.names", List, None, Check::ListenerNames, "Listeners of the KRaft controller; each must be among listeners. minikafka has no controller yet: these listeners are neither bound nor advertised.";
     "log.dirs", List, Some("./data"), Check::Dir, "Data directory.";
     "num.partitions", Int, Some("1"), range(1, I32), "Partitions of an auto-created topic, or of CreateTopics with num_partitions = -1.";
     "max.partitions", Int, Some("100000"), range(1, I32), "minikafka only (Kafka has no broker-wide cap): partitions this broker hosts in all, internal topics included; CreateTopics and CreatePartitions beyond it get INVALID_PARTITIONS.";
@@ -609,8 +614,14 @@ mod tests {
         assert!(Check::SingleReplica.reason("2").is_some());
         assert!(Check::SingleReplica.reason("0").is_some());
         assert!(Check::SingleReplica.reason("1").is_none());
-        assert!(Check::Address.reason("nohost").is_some());
-        assert!(Check::Address.reason("PLAINTEXT://h:1").is_none());
+        assert!(Check::Listeners.reason("nohost").is_some());
+        assert!(Check::Listeners.reason("").is_some());
+        assert!(Check::Listeners
+            .reason("PLAINTEXT://h:1, EXTERNAL://:2")
+            .is_none());
+        assert!(Check::ProtocolMap.reason("A:TLS").is_some());
+        assert!(Check::ListenerNames.reason("A,B").is_none());
+        assert!(Check::ListenerNames.reason("A://").is_some());
         // Kafka's messages for compression.type and the KIP-390 levels.
         assert_eq!(
             Check::OneOf(COMPRESSION_TYPES).reason("none").as_deref(),

@@ -24,13 +24,14 @@ pub(crate) async fn describe_cluster(
 ) -> DescribeClusterResponse {
     let b = ctx.broker;
     let version = ctx.version;
+    let (node_id, host, port) = ctx.this_node();
     let mut r = DescribeClusterResponse::default()
         .with_cluster_id(s(b.cluster_id.clone()))
-        .with_controller_id(BrokerId(b.config.node_id))
+        .with_controller_id(node_id)
         .with_brokers(vec![DescribeClusterBroker::default()
-            .with_broker_id(BrokerId(b.config.node_id))
-            .with_host(s(b.advertised_host.clone()))
-            .with_port(b.advertised_port)]);
+            .with_broker_id(node_id)
+            .with_host(host)
+            .with_port(port)]);
     if version >= 1 {
         r.endpoint_type = req.endpoint_type;
         if req.endpoint_type != 1 {

@@ -62,11 +62,7 @@ pub(crate) async fn handle(
     // (node id, host, port) given for a key: this node, or Kafka's "no node" on error.
     let node = |code: i16| {
         if code == 0 {
-            (
-                BrokerId(b.config.node_id),
-                s(b.advertised_host.clone()),
-                b.advertised_port,
-            )
+            ctx.this_node()
         } else {
             (BrokerId(-1), s(""), -1)
         }

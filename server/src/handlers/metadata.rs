@@ -138,11 +138,12 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> Me
             }
         }
     }
+    let (node_id, host, port) = ctx.this_node();
     let mut r = MetadataResponse::default()
         .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(BrokerId(b.config.node_id))
-            .with_host(s(b.advertised_host.clone()))
-            .with_port(b.advertised_port)])
+            .with_node_id(node_id)
+            .with_host(host)
+            .with_port(port)])
         .with_cluster_id(Some(s(b.cluster_id.clone())))
         .with_controller_id(BrokerId(b.config.node_id))
         .with_topics(topics);

@@ -45,6 +45,7 @@ pub(crate) mod unserved;
 use std::net::SocketAddr;
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::BrokerId;
 use kafka_protocol::protocol::StrBytes;
 use minikafka_storage::StorageError;
 use tokio_util::sync::CancellationToken;
@@ -103,7 +104,7 @@ pub(crate) fn topic_error(e: &TopicError) -> ResponseError {
 }
 
 /// What every handler is given besides its request: the broker, the request's version, and
-/// who sent it. Built once per request by the connection; the one handler signature of the
+/// who sent it through which listener. Built once per request by the connection; the one handler signature of the
 /// route table in [`crate::dispatch`] is `async fn(&RequestContext<'_>, XRequest) -> answer`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RequestContext<'a> {
@@ -113,10 +114,25 @@ pub(crate) struct RequestContext<'a> {
     pub(crate) version: i16,
     /// The client's address.
     pub(crate) peer: SocketAddr,
+    /// The name of the listener the connection arrived on: the endpoints a client is told are
+    /// those advertised for it.
+    pub(crate) listener: &'a str,
     /// The client id of the request header (empty when absent).
     pub(crate) client_id: &'a str,
     /// Cancelled at broker shutdown: handlers that wait (Fetch, JoinGroup, SyncGroup) stop.
     pub(crate) shutdown: &'a CancellationToken,
+}
+
+impl RequestContext<'_> {
+    /// This broker as the request's listener advertises it: (node id, host, port).
+    pub(crate) fn this_node(&self) -> (BrokerId, StrBytes, i32) {
+        let a = self.broker.advertised_for(self.listener);
+        (
+            BrokerId(self.broker.config.node_id),
+            s(a.host.clone()),
+            a.port,
+        )
+    }
 }
 
 /// A client's host as Kafka shows it in DescribeGroups (`/127.0.0.1`).

@@ -60,6 +60,8 @@ pub(crate) enum CloseReason {
 #[derive(Debug)]
 pub(super) struct Connection {
     peer: SocketAddr,
+    /// The name of the listener it arrived on (given to every request's context).
+    listener: Arc<str>,
     broker: Arc<Broker>,
     memory: Arc<MemoryPool>,
     shutdown: CancellationToken,
@@ -75,12 +77,14 @@ impl Connection {
     /// A connection from `peer`, not yet serving.
     pub(super) fn new(
         peer: SocketAddr,
+        listener: Arc<str>,
         broker: Arc<Broker>,
         memory: Arc<MemoryPool>,
         shutdown: CancellationToken,
     ) -> Connection {
         Connection {
             peer,
+            listener,
             broker,
             memory,
             shutdown,
@@ -177,6 +181,7 @@ impl Connection {
             broker: &self.broker,
             version,
             peer: self.peer,
+            listener: &self.listener,
             client_id: header.client_id.as_deref().unwrap_or(""),
             shutdown: &self.shutdown,
         };

@@ -1,7 +1,8 @@
 //! Network layer: the accept loop, the connection limits and one task per connection.
 //!
-//! - `mod.rs` (this file): [`Listener`] accepts, then applies the quotas, as Kafka's `Acceptor`
-//!   does: a connection over `max.connections.per.ip` is closed at once with a log line naming
+//! - `mod.rs` (this file): [`Listener`] accepts on one socket of a named listener (`listeners`;
+//!   every listener has its own loops), tags each connection with the listener's name, then
+//!   applies the quotas shared by all listeners, as Kafka's `Acceptor` does: a connection over `max.connections.per.ip` is closed at once with a log line naming
 //!   the peer; when all `max.connections` slots are in use the loop stops accepting until one
 //!   frees (the kernel's backlog holds the next clients meanwhile).
 //! - `quotas.rs`: the counts behind those limits ([`quotas::ConnectionQuotas`]).
@@ -33,11 +34,15 @@ pub(crate) use frame::split_frame;
 use memory::MemoryPool;
 use quotas::ConnectionQuotas;
 
-/// Accepts connections on one listener until shutdown.
+/// Accepts connections on one bound socket of a listener until shutdown (`localhost` binds two
+/// sockets, 127.0.0.1 and ::1, each with its own loop).
 #[derive(Debug)]
 pub(crate) struct Listener {
     /// The bound socket.
     pub(crate) listener: TcpListener,
+    /// The listener's name: each connection keeps it, so the endpoints it is told are the ones
+    /// advertised for this listener.
+    pub(crate) name: Arc<str>,
     /// Shared broker state handed to every connection.
     pub(crate) broker: Arc<Broker>,
     /// `max.connections` and `max.connections.per.ip`, shared by every listener.
@@ -96,11 +101,13 @@ impl Listener {
             let _ = stream.set_nodelay(true);
             let conn = Connection::new(
                 peer,
+                self.name.clone(),
                 self.broker.clone(),
                 self.memory.clone(),
                 self.shutdown.clone(),
             );
-            let span = info_span!("conn", %peer, client_id = tracing::field::Empty);
+            let span =
+                info_span!("conn", %peer, listener = %self.name, client_id = tracing::field::Empty);
             self.tracker.spawn(
                 async move {
                     conn.serve(stream).await;
