@@ -1,7 +1,7 @@
 //! Request routing: the one table of the APIs this broker serves. Each API is declared once, in
 //! `ROUTES`, with its key, the version range served and its handler; everything else derives
 //! from that declaration: what ApiVersions advertises (answered here, from the table), the
-//! connection's version gate (`net.rs`, through `route`), the README's API table test, and
+//! connection's version gate (`net/connection.rs`, through `route`), the README's API table test, and
 //! dispatch itself. An entry *is* its handler (a `fn` that takes the decoded [`RequestKind`] of its
 //! own key and calls the handler), so an advertised API without a handler cannot compile, and a
 //! key declared twice fails the build (the index below is built at compile time and refuses it,
