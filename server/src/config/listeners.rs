@@ -45,14 +45,12 @@ impl SecurityProtocol {
         SecurityProtocol::SaslSsl,
     ];
 
+    /// Kafka's names, in the order of [`SecurityProtocol::ALL`].
+    pub const NAMES: [&'static str; 4] = ["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"];
+
     /// Kafka's name, which is also the listener name it defaults to.
     pub fn name(self) -> &'static str {
-        match self {
-            SecurityProtocol::Plaintext => "PLAINTEXT",
-            SecurityProtocol::Ssl => "SSL",
-            SecurityProtocol::SaslPlaintext => "SASL_PLAINTEXT",
-            SecurityProtocol::SaslSsl => "SASL_SSL",
-        }
+        Self::NAMES[self as usize]
     }
 
     /// `SecurityProtocol.forName`: the name in any case.
@@ -311,7 +309,9 @@ impl Listeners {
         let mut map = parse_protocol_map(s.protocol_map)?;
         // Kafka's default for KRaft: controller listeners are PLAINTEXT when the map is not
         // set and no listener is named after SSL or SASL.
-        let ssl_or_sasl = |n: &str| matches!(n, "SSL" | "SASL_SSL" | "SASL_PLAINTEXT");
+        let ssl_or_sasl = |n: &str| {
+            SecurityProtocol::from_name(n).is_some_and(|p| p != SecurityProtocol::Plaintext)
+        };
         let listener_names: Vec<String> = parse_endpoints(s.listeners)?
             .into_iter()
             .map(|e| e.name)

@@ -211,7 +211,7 @@ const USIZE: i128 = usize::MAX as i128;
 const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
 
 /// Kafka's `SecurityProtocol` names, for `security.inter.broker.protocol`.
-const SECURITY_PROTOCOLS: &[&str] = &["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"];
+const SECURITY_PROTOCOLS: &[&str] = &listeners::SecurityProtocol::NAMES;
 
 /// `compression.type` values, in Kafka's order (`BrokerCompressionType.names()`).
 const COMPRESSION_TYPES: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
