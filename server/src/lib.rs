@@ -46,6 +46,7 @@ pub mod broker;
 pub mod clock;
 pub mod config;
 pub mod context;
+pub mod controller;
 pub mod dispatch;
 pub mod fetch_sessions;
 #[cfg(feature = "fuzzing")]
