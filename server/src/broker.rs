@@ -24,6 +24,7 @@ use tracing::{error, info, warn};
 use crate::clock::now_ms;
 use crate::config::BrokerConfig;
 use crate::context::{Advertised, Broker};
+use crate::controller::{Quorum, QuorumSettings};
 use crate::fetch_sessions::FetchSessions;
 use crate::group::GroupCoordinator;
 use crate::meta::{DataDir, MetaError};
@@ -226,14 +227,24 @@ impl RunningBroker {
                 let data_dir = DataDir::open(&cfg.data_dir, cfg.node_id)?;
                 minikafka_storage::set_max_open_files(cfg.max_open_segment_files);
                 let replicas = Arc::new(ReplicaManager::new(data_dir.path(), cfg.node_id));
+                let quorum = Arc::new(
+                    Quorum::start(
+                        data_dir.path(),
+                        &QuorumSettings {
+                            node_id: cfg.node_id,
+                            election_timeout_ms: 1000,
+                        },
+                    )
+                    .map_err(TopicError::Controller)?,
+                );
                 let topics = Arc::new(Topics::load(
                     data_dir.path(),
                     cfg.clone(),
                     replicas.clone(),
+                    quorum.clone(),
                     data_dir.was_clean(),
                 )?);
-                let producer_ids =
-                    Arc::new(ProducerIds::open(data_dir.path()).map_err(TopicError::Io)?);
+                let producer_ids = Arc::new(ProducerIds::new(quorum, cfg.node_id));
                 let groups = Arc::new(GroupCoordinator::load(
                     topics.clone(),
                     replicas.clone(),
@@ -345,8 +356,10 @@ impl RunningBroker {
             warn!("some connections did not finish within 30 s; closing anyway");
         }
         let replicas = self.broker.replicas.clone();
+        let topics = self.broker.topics.clone();
         let data_dir = self.data_dir;
         tokio::task::spawn_blocking(move || -> Result<(), BrokerError> {
+            topics.quorum().shutdown();
             let dir = replicas.log_dir();
             if dir.is_offline() || dir.is_read_only() {
                 // Nothing to flush that could be trusted (or written): no clean-shutdown marker,

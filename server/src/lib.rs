@@ -16,10 +16,11 @@
 //!    components below); [`fetch_sessions`] (KIP-227).
 //! 6. **Coordinators** — [`txn`] (transactional ids in `__transaction_state`, markers) above
 //!    [`group`] (consumer groups and committed offsets in `__consumer_offsets`), with
-//!    `record_codec` for their record schemas and [`producer_ids`].
-//! 7. **Metadata** — [`topics`]: the single-node metadata store (validates and persists topic
-//!    changes, publishes images, opens and removes partitions through the replica layer);
-//!    [`metadata`]: the immutable image handlers and coordinators read.
+//!    `record_codec` for their record schemas and [`producer_ids`] (blocks from the controller).
+//! 7. **Metadata** — [`topics`]: the broker's side of the metadata (validates admin changes,
+//!    proposes them as records, keeps the replicas and the image up to the applied log) above
+//!    [`controller`] (the controller quorum on openraft: the metadata log, its records, storage
+//!    and state) above [`metadata`]: the immutable image handlers and coordinators read.
 //! 8. **Replica layer** — [`replica`]: `ReplicaManager` → `Partition` (leader epoch, high
 //!    watermark, ISR, the only code that reads or appends a log), the purgatory of delayed
 //!    operations, group commit.

@@ -8,9 +8,8 @@
 //! deleted, grown or reconfigured) publishes a new image; readers holding the old one keep a
 //! consistent view.
 //!
-//! Today the image is published by the single-node metadata store ([`crate::topics`]); with a
-//! controller quorum it will be built from the metadata log instead, and nothing that reads it
-//! changes.
+//! The image is built by [`crate::topics`] from the state the metadata log has applied
+//! ([`crate::controller`]), once the partitions it names are open on this broker.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -115,6 +114,16 @@ impl MetadataImage {
     /// Whether there is no topic.
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
+    }
+
+    /// An image of `topics` (ids and names unique).
+    pub fn from_topics(topics: impl IntoIterator<Item = Arc<TopicImage>>) -> MetadataImage {
+        let mut image = MetadataImage::default();
+        for t in topics {
+            image.by_name.insert(t.name.clone(), t.clone());
+            image.by_id.insert(t.id, t);
+        }
+        image
     }
 
     /// This image with `topic` added or replaced.

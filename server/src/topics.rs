@@ -1,19 +1,18 @@
-//! The single-node metadata store: the topic registry (names, topic ids, partition counts,
-//! per-topic configs) that publishes the [`MetadataImage`] every handler consults, and turns
-//! administrative changes (create, delete, grow, reconfigure, DeleteRecords) into new images and
-//! into partitions opened or removed by the replica layer.
+//! The broker's side of the metadata: validates administrative changes (create, delete, grow,
+//! reconfigure) against the state the metadata log has applied, proposes them to the
+//! controller quorum ([`crate::controller::Quorum`]) as metadata records, and brings this
+//! broker's replicas and its [`MetadataImage`] up to the applied log (partitions opened or
+//! removed through the replica layer, log configs changed). DeleteRecords stays local: it moves
+//! a partition's log start offset, which is the partition's own data, not cluster metadata.
 //!
-//! It stands where a controller quorum will stand: validation and persistence of topic
-//! metadata. It holds no logs itself; partitions and their logs belong to the
-//! [`ReplicaManager`].
+//! The log is the only source of truth: a topic exists once its records are committed. On
+//! creation the records come first and the partition directories after (a crash in between
+//! leaves a topic whose partitions are created empty at the next start); on deletion the topic
+//! is removed from the log first and its directories after. The first start on a data
+//! directory of an earlier minikafka moves its `minikafka-topics.toml` into the log.
 //!
-//! Topic metadata persists in `minikafka-topics.toml` in the data directory, rewritten
-//! atomically on every change. Creation makes the partition directories first and then records
-//! the topic; deletion forgets the topic first and then removes the directories, so a crash in
-//! between never leaves a topic that points at missing data.
-//!
-//! Locking: administrative changes are serialised by one mutex; readers take the current image
-//! (an `Arc` swapped under a std `RwLock`, never held across `.await`).
+//! Locking: administrative changes and the reconciliation are serialised by one mutex; readers
+//! take the current image (an `Arc` swapped under a std `RwLock`, never held across `.await`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -21,15 +20,16 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use minikafka_storage::StorageError;
 use serde::{Deserialize, Serialize};
-use tracing::info;
+use tracing::{error, info};
 use uuid::Uuid;
 
 use crate::config::{BrokerConfig, ConfigError, TopicConfig};
-use crate::meta::write_atomically;
+use crate::controller::{ControllerError, MetadataRecord, PartitionState, Quorum, TopicState};
 use crate::metadata::{MetadataImage, PartitionImage, TopicImage};
+use crate::producer_ids::PRODUCER_ID_FILE;
 use crate::replica::{Partition, ReplicaManager};
 
-/// File holding the topic metadata.
+/// The topics file of earlier single-node minikafka versions (migrated into the metadata log).
 pub const TOPICS_FILE: &str = "minikafka-topics.toml";
 
 pub use crate::metadata::{is_internal_topic, INTERNAL_TOPICS};
@@ -103,6 +103,9 @@ pub enum TopicError {
     /// Metadata file failure.
     #[error("cannot persist topic metadata: {0}")]
     Io(#[from] std::io::Error),
+    /// The controller quorum refused or failed the change.
+    #[error("{0}")]
+    Controller(ControllerError),
 }
 
 /// Kafka's `ReplicationControlManager.MAX_PARTITIONS_PER_BATCH`: the most partitions one
@@ -163,11 +166,11 @@ pub fn validate_name(name: &str) -> Result<(), TopicError> {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct TopicsFile {
     #[serde(default, rename = "topic")]
-    topics: Vec<TopicRecord>,
+    topics: Vec<TopicsFileEntry>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct TopicRecord {
+struct TopicsFileEntry {
     name: String,
     id: String,
     partitions: i32,
@@ -175,90 +178,297 @@ struct TopicRecord {
     configs: std::collections::BTreeMap<String, String>,
 }
 
+/// A new partition's record: this node its only replica and leader.
+fn new_partition(topic_id: Uuid, partition: i32, node: i32) -> MetadataRecord {
+    MetadataRecord::Partition {
+        topic_id,
+        partition,
+        replicas: vec![node],
+        isr: vec![node],
+        leader: node,
+        leader_epoch: 0,
+        partition_epoch: 0,
+    }
+}
+
 /// The topic registry of this broker (see the module docs).
 #[derive(Debug)]
 pub struct Topics {
     data_dir: PathBuf,
     config: Arc<BrokerConfig>,
+    /// The metadata log: the source of truth for topics.
+    quorum: Arc<Quorum>,
     /// The current image; replaced whole on every change.
     image: RwLock<Arc<MetadataImage>>,
     /// The partitions and their logs.
     replicas: Arc<ReplicaManager>,
-    /// Serialises administrative changes (create, delete, add partitions) and their persistence.
+    /// Serialises administrative changes (validation against the applied state, the proposal)
+    /// and the reconciliation of the replicas with the log.
     admin: Mutex<()>,
 }
 
-/// The placement of a partition led by this node (the only broker).
-fn placement(p: &Partition, node: i32) -> PartitionImage {
+/// The placement of a partition as the image shows it: replicas, leader and ISR from the
+/// metadata log; the leader epoch is the partition's own (it takes the next epoch at every
+/// start, until broker registration moves leadership through the log).
+fn placement(p: &Partition, state: &PartitionState) -> PartitionImage {
     PartitionImage {
         index: p.index,
-        replicas: vec![node],
-        leader: node,
+        replicas: state.replicas.clone(),
+        leader: state.leader,
         leader_epoch: p.leader_epoch(),
-        isr: p.isr(),
+        isr: state.isr.clone(),
     }
 }
 
+fn bad_data(what: String) -> TopicError {
+    TopicError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, what))
+}
+
+fn controller_error(e: ControllerError) -> TopicError {
+    TopicError::Controller(e)
+}
+
 impl Topics {
-    /// Load the persisted topics, open every partition through `replicas` (`clean` = the
-    /// previous run shut down cleanly, so no recovery scan) and publish the first image.
+    /// Build the broker's view of the metadata log `quorum` has applied: open every partition
+    /// through `replicas` (`clean` = the previous run shut down cleanly, so no recovery scan)
+    /// and publish the first image. The first start on a data directory of an earlier
+    /// single-node minikafka first moves its `minikafka-topics.toml` and `producer-id-block`
+    /// into the log.
     pub fn load(
         data_dir: &Path,
         config: Arc<BrokerConfig>,
         replicas: Arc<ReplicaManager>,
+        quorum: Arc<Quorum>,
         clean: bool,
     ) -> Result<Topics, TopicError> {
-        let path = data_dir.join(TOPICS_FILE);
-        let file: TopicsFile = match fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: {e}", path.display()),
-                )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => TopicsFile::default(),
-            Err(e) => return Err(e.into()),
-        };
-        let node = config.node_id;
-        let mut image = MetadataImage::default();
-        for rec in file.topics {
-            let id = Uuid::parse_str(&rec.id).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("topic {}: bad id: {e}", rec.name),
-                )
-            })?;
-            let tc = TopicConfig::from_persisted(
-                &rec.name,
-                rec.configs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-                &config,
-            )?;
-            let lc = tc.log_config(&config.log_defaults)?;
-            let mut partitions = Vec::new();
-            for i in 0..rec.partitions {
-                let p = replicas.open_partition(&rec.name, id, i, lc.clone(), clean, false)?;
-                partitions.push(placement(&p, node));
-            }
-            image = image.with_topic(TopicImage {
-                name: rec.name,
-                id,
-                config: tc,
-                partitions,
-            });
-        }
-        replicas.load_start_checkpoint(|topic, index| {
-            image
-                .topic(topic)
-                .and_then(|t| replicas.partition(&t.id, index))
-        })?;
-        info!(topics = image.len(), clean, "loaded topics");
-        Ok(Topics {
+        let topics = Topics {
             data_dir: data_dir.to_path_buf(),
             config,
-            image: RwLock::new(Arc::new(image)),
+            quorum,
+            image: RwLock::new(Arc::new(MetadataImage::default())),
             replicas,
             admin: Mutex::new(()),
-        })
+        };
+        let _admin = topics.admin();
+        topics.migrate_single_node_files()?;
+        topics.reconcile(Some(clean))?;
+        let image = topics.image();
+        topics.replicas.load_start_checkpoint(|topic, index| {
+            image
+                .topic(topic)
+                .and_then(|t| topics.replicas.partition(&t.id, index))
+        })?;
+        info!(
+            topics = image.len(),
+            clean, "loaded topics from the metadata log"
+        );
+        drop(_admin);
+        Ok(topics)
+    }
+
+    /// The first start of this version on the data directory of an earlier one: the topics
+    /// file and the producer-id block become one batch of metadata records (with a
+    /// [`MetadataRecord::Migrated`] marker), and the files are renamed `*.migrated`.
+    fn migrate_single_node_files(&self) -> Result<(), TopicError> {
+        let topics_path = self.data_dir.join(TOPICS_FILE);
+        let ids_path = self.data_dir.join(PRODUCER_ID_FILE);
+        let state = self.quorum.state();
+        if !state.migrated {
+            let mut records = Vec::new();
+            let node = self.config.node_id;
+            match fs::read_to_string(&topics_path) {
+                Ok(text) => {
+                    let file: TopicsFile = toml::from_str(&text)
+                        .map_err(|e| bad_data(format!("{}: {e}", topics_path.display())))?;
+                    for t in file.topics {
+                        let id = Uuid::parse_str(&t.id)
+                            .map_err(|e| bad_data(format!("topic {}: bad id: {e}", t.name)))?;
+                        records.push(MetadataRecord::Topic {
+                            name: t.name.clone(),
+                            id,
+                        });
+                        for (k, v) in &t.configs {
+                            records.push(MetadataRecord::TopicConfig {
+                                topic: t.name.clone(),
+                                name: k.clone(),
+                                value: Some(v.clone()),
+                            });
+                        }
+                        records.extend((0..t.partitions).map(|i| new_partition(id, i, node)));
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+            match fs::read_to_string(&ids_path) {
+                Ok(text) => {
+                    let next = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("next.producer.id="))
+                        .and_then(|v| v.trim().parse::<i64>().ok())
+                        .ok_or_else(|| {
+                            bad_data(format!("{}: no next.producer.id", ids_path.display()))
+                        })?;
+                    records.push(MetadataRecord::ProducerIds {
+                        broker_id: node,
+                        next_producer_id: next,
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+            if records.is_empty() {
+                return Ok(());
+            }
+            let count = records.len();
+            records.push(MetadataRecord::Migrated {
+                from: format!("{TOPICS_FILE}, {PRODUCER_ID_FILE}"),
+            });
+            self.quorum
+                .propose_blocking(records)
+                .map_err(controller_error)?;
+            info!(
+                records = count,
+                "moved the single-node topics file and producer-id block into the metadata log"
+            );
+        }
+        for path in [topics_path, ids_path] {
+            if path.exists() {
+                let mut to = path.clone().into_os_string();
+                to.push(".migrated");
+                fs::rename(&path, &to)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Bring the replicas and the image to the state the metadata log has applied: open the
+    /// partitions of new topics and of grown ones, apply changed configs, remove deleted
+    /// topics, then publish the image. `start` = `Some(clean)` at start-up (existing logs are
+    /// opened, recovered unless clean), `None` afterwards (a new partition starts empty).
+    /// Called with the admin lock held.
+    fn reconcile(&self, start: Option<bool>) -> Result<(), TopicError> {
+        let state = self.quorum.state();
+        let current = self.image();
+        let mut topics = Vec::with_capacity(state.topics.len());
+        let mut failure = None;
+        for t in state.topics.values() {
+            match self.reconcile_topic(t, current.topic_by_id(&t.id), start) {
+                Ok(img) => topics.push(img),
+                Err(e) => {
+                    error!(topic = %t.name, topic_id = %t.id, error = %e, "cannot open the topic's partitions");
+                    if let Some(old) = current.topic_by_id(&t.id) {
+                        topics.push(old.clone());
+                    }
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        for gone in current.topics() {
+            if !state.topics.contains_key(&gone.id) {
+                self.replicas.delete_topic(&gone.id);
+                info!(topic = %gone.name, topic_id = %gone.id, "deleted topic");
+            }
+        }
+        self.publish(MetadataImage::from_topics(topics));
+        failure.map_or(Ok(()), Err)
+    }
+
+    fn reconcile_topic(
+        &self,
+        t: &TopicState,
+        current: Option<&Arc<TopicImage>>,
+        start: Option<bool>,
+    ) -> Result<Arc<TopicImage>, TopicError> {
+        if let Some(cur) = current {
+            let same = cur.partitions.len() == t.partitions.len()
+                && cur.config.overrides == t.configs
+                && cur.partitions.iter().zip(&t.partitions).all(|(a, b)| {
+                    a.replicas == b.replicas && a.leader == b.leader && a.isr == b.isr
+                });
+            if same {
+                return Ok(cur.clone());
+            }
+        }
+        let config = match current {
+            Some(cur) if cur.config.overrides == t.configs => cur.config.clone(),
+            _ => TopicConfig::from_persisted(
+                &t.name,
+                t.configs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                &self.config,
+            )?,
+        };
+        let lc = config.log_config(&self.config.log_defaults)?;
+        if current.is_some_and(|c| c.config.overrides != t.configs) {
+            self.replicas.set_log_config(&t.id, &lc);
+            info!(topic = %t.name, "applied topic config");
+        }
+        let mut partitions = Vec::with_capacity(t.partitions.len());
+        for (i, ps) in t.partitions.iter().enumerate() {
+            let index = i32::try_from(i).unwrap_or(i32::MAX);
+            let p = match self.replicas.partition(&t.id, index) {
+                Some(p) => p,
+                None => {
+                    let (clean, new) = match start {
+                        Some(clean) => (clean, false),
+                        None => (true, true),
+                    };
+                    self.replicas
+                        .open_partition(&t.name, t.id, index, lc.clone(), clean, new)?
+                }
+            };
+            partitions.push(placement(&p, ps));
+        }
+        if current.is_none() && start.is_none() {
+            info!(topic = %t.name, topic_id = %t.id, partitions = partitions.len(), "created topic");
+        } else if let Some(cur) = current.filter(|c| c.partitions.len() < partitions.len()) {
+            info!(topic = %t.name, from = cur.partitions.len(), to = partitions.len(), "added partitions");
+        }
+        Ok(Arc::new(TopicImage {
+            name: t.name.clone(),
+            id: t.id,
+            config,
+            partitions,
+        }))
+    }
+
+    /// Propose `records`, then bring this broker's replicas and image up to them. A change
+    /// that would create partitions is refused first when this broker cannot write them (log
+    /// directory offline or read-only), so the log never names partitions this broker lacks.
+    fn commit(&self, records: Vec<MetadataRecord>) -> Result<(), TopicError> {
+        if records
+            .iter()
+            .any(|r| matches!(r, MetadataRecord::Partition { .. }))
+        {
+            self.replicas.log_dir().check_writable()?;
+        }
+        self.quorum
+            .propose_blocking(records)
+            .map_err(controller_error)?;
+        self.reconcile(None)
+    }
+
+    /// A one-voter quorum in `dir` and the topics of its log (unit tests of the coordinators).
+    #[cfg(test)]
+    pub(crate) fn load_for_tests(
+        dir: &Path,
+        config: Arc<BrokerConfig>,
+        replicas: Arc<ReplicaManager>,
+    ) -> Arc<Topics> {
+        let quorum = Quorum::start(
+            dir,
+            &crate::controller::QuorumSettings {
+                node_id: config.node_id,
+                election_timeout_ms: 1000,
+            },
+        )
+        .unwrap();
+        Arc::new(Topics::load(dir, config, replicas, Arc::new(quorum), true).unwrap())
+    }
+
+    /// The controller quorum this broker's metadata comes from.
+    pub fn quorum(&self) -> &Arc<Quorum> {
+        &self.quorum
     }
 
     /// The current metadata image.
@@ -316,22 +526,6 @@ impl Topics {
         self.image().topics()
     }
 
-    fn persist(&self) -> Result<(), TopicError> {
-        let mut file = TopicsFile::default();
-        for t in self.image().topics() {
-            file.topics.push(TopicRecord {
-                name: t.name.clone(),
-                id: t.id.to_string(),
-                partitions: t.partition_count(),
-                configs: t.config.overrides.clone(),
-            });
-        }
-        let text = toml::to_string(&file)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
-        write_atomically(&self.data_dir.join(TOPICS_FILE), text.as_bytes())?;
-        Ok(())
-    }
-
     /// Validate a creation request without creating anything; returns the effective partition
     /// count and the validated config.
     pub fn check_create(
@@ -343,7 +537,7 @@ impl Topics {
         configs: &[(&str, Option<&str>)],
     ) -> Result<(i32, TopicConfig), TopicError> {
         validate_name(name)?;
-        if self.get(name).is_some() {
+        if self.get(name).is_some() || self.quorum.state().topic(name).is_some() {
             return Err(TopicError::AlreadyExists(name.to_string()));
         }
         let node = self.config.node_id;
@@ -448,25 +642,21 @@ impl Topics {
             assignments,
             configs,
         )?;
-        let lc = tc.log_config(&self.config.log_defaults)?;
         let id = Uuid::new_v4();
         let node = self.config.node_id;
-        let mut partitions = Vec::with_capacity(usize::try_from(n).unwrap_or(0));
-        for i in 0..n {
-            let p = self
-                .replicas
-                .open_partition(name, id, i, lc.clone(), true, true)?;
-            partitions.push(placement(&p, node));
-        }
-        let topic = TopicImage {
+        let mut records = vec![MetadataRecord::Topic {
             name: name.to_string(),
             id,
-            config: tc,
-            partitions,
-        };
-        self.publish(self.image().with_topic(topic));
-        self.persist()?;
-        info!(topic = name, topic_id = %id, partitions = n, "created topic");
+        }];
+        for (k, v) in &tc.overrides {
+            records.push(MetadataRecord::TopicConfig {
+                topic: name.to_string(),
+                name: k.clone(),
+                value: Some(v.clone()),
+            });
+        }
+        records.extend((0..n).map(|i| new_partition(id, i, node)));
+        self.commit(records)?;
         self.get(name).ok_or(TopicError::Unknown)
     }
 
@@ -477,11 +667,8 @@ impl Topics {
         if image.topic_by_id(&topic.id).is_none() {
             return Err(TopicError::Unknown);
         }
-        self.publish(image.without_topic(&topic.id));
-        self.persist()?;
-        self.replicas.delete_topic(&topic.id);
-        info!(topic = %topic.name, topic_id = %topic.id, "deleted topic");
-        Ok(())
+        drop(image);
+        self.commit(vec![MetadataRecord::RemoveTopic { id: topic.id }])
     }
 
     /// Grow a topic to `count` partitions. Blocking. With `validate_only` nothing changes.
@@ -515,36 +702,44 @@ impl Topics {
         if validate_only {
             return Ok(());
         }
-        let lc = current_topic.config.log_config(&self.config.log_defaults)?;
         let node = self.config.node_id;
-        let mut grown = (*current_topic).clone();
-        for i in current..count {
-            let p =
-                self.replicas
-                    .open_partition(&topic.name, topic.id, i, lc.clone(), true, true)?;
-            grown.partitions.push(placement(&p, node));
-        }
-        self.publish(self.image().with_topic(grown));
-        self.persist()?;
-        info!(topic = %topic.name, from = current, to = count, "added partitions");
-        Ok(())
+        self.commit(
+            (current..count)
+                .map(|i| new_partition(topic.id, i, node))
+                .collect(),
+        )
     }
 
     /// Replace a topic's config overrides (already validated), apply them to every partition's
-    /// log at once and persist them. Blocking.
+    /// log at once. Blocking.
     pub fn set_config(&self, topic: &TopicImage, config: TopicConfig) -> Result<(), TopicError> {
         let _admin = self.admin();
         let Some(current) = self.get_by_id(&topic.id) else {
             return Err(TopicError::Unknown);
         };
-        let lc = config.log_config(&self.config.log_defaults)?;
-        let mut changed = (*current).clone();
-        changed.config = config;
-        self.publish(self.image().with_topic(changed));
-        self.replicas.set_log_config(&topic.id, &lc);
-        self.persist()?;
-        info!(topic = %topic.name, "altered topic config");
-        Ok(())
+        config.log_config(&self.config.log_defaults)?;
+        let old = &current.config.overrides;
+        let new = &config.overrides;
+        let mut records: Vec<MetadataRecord> = new
+            .iter()
+            .filter(|(k, v)| old.get(*k) != Some(*v))
+            .map(|(k, v)| MetadataRecord::TopicConfig {
+                topic: current.name.clone(),
+                name: k.clone(),
+                value: Some(v.clone()),
+            })
+            .collect();
+        records.extend(old.keys().filter(|k| !new.contains_key(*k)).map(|k| {
+            MetadataRecord::TopicConfig {
+                topic: current.name.clone(),
+                name: k.clone(),
+                value: None,
+            }
+        }));
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.commit(records)
     }
 
     /// Move a partition's log start offset forward (DeleteRecords) and persist every

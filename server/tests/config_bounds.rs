@@ -255,13 +255,18 @@ async fn a_persisted_config_the_new_bounds_refuse_keeps_working_with_a_warning()
         .call(create_req("old", 1, 1, &[("segment.bytes", "1048576")]), 7)
         .await;
     assert_eq!(r.topics[0].error_code, 0);
+    let id = b.broker().topics.get("old").unwrap().id;
     b.shutdown().await.unwrap();
-    // What an older broker, without the 1 MiB floor, wrote for `segment.bytes = 1024`.
-    let topics = data.join("minikafka-topics.toml");
-    let before = std::fs::read_to_string(&topics).unwrap();
-    let after = before.replace("\"1048576\"", "\"1024\"");
-    assert_ne!(before, after, "the persisted form changed: {before}");
-    std::fs::write(&topics, after).unwrap();
+    // What an older broker, without the 1 MiB floor and before the metadata log, wrote for
+    // `segment.bytes = 1024`: its topics file (migrated into the log at the next start).
+    std::fs::remove_dir_all(data.join("__cluster_metadata-0")).unwrap();
+    std::fs::write(
+        data.join("minikafka-topics.toml"),
+        format!(
+            "[[topic]]\nname = \"old\"\nid = \"{id}\"\npartitions = 1\n\n[topic.configs]\n\"segment.bytes\" = \"1024\"\n"
+        ),
+    )
+    .unwrap();
 
     let log = dir.path().join("broker.log");
     let mut bin = Binary::spawn(&data, &log);

@@ -1,19 +1,364 @@
 //! The controller quorum: the cluster metadata log, replicated with Raft (the `openraft` crate)
-//! among the controllers, and the state every broker builds from it.
+//! among the controllers, and the state every node builds from it.
 //!
-//! openraft stays inside this module: the rest of the broker sees [`TypeConfig`]'s records and
-//! the quorum's own API, so a change of openraft's API (its 0.10 line rewrites it) touches only
-//! these files.
+//! openraft stays inside this module: the rest of the broker sees [`Quorum`] (propose a batch
+//! of [`MetadataRecord`]s, read the applied [`ClusterState`], allocate producer ids), so a
+//! change of openraft's API (its 0.10 line rewrites it) touches only these files.
+//!
+//! The quorum runs on a runtime of its own (one thread, `minikafka-controller`): Raft's
+//! elections and heartbeats are never delayed by the data plane, and the synchronous admin
+//! paths of the broker (topic creation from a blocking task, a producer-id block reserved in
+//! the transaction coordinator) can wait for a proposal from any thread without blocking the
+//! runtime that would have to run it.
+//!
+//! A node with no `process.roles` runs a one-voter quorum of itself: the same code path as a
+//! cluster, with its log in `<data>/__cluster_metadata-0`. It is initialized on the first start
+//! and is leader at once on every later one (no election wait).
 
+pub mod records;
 pub mod store;
 
+use std::collections::BTreeMap;
+use std::future::Future;
+// `declare_raft_types!` names `Cursor` for the default snapshot data.
 use std::io::Cursor;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::{BasicNode, LogId, Raft};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tracing::info;
+
+pub use records::{ClusterState, MetadataRecord, PartitionState, TopicState};
+use store::{Applied, LogStore, StateMachineData, StateMachineStore};
+
+/// The metadata log's directory inside the data directory (Kafka's name for it).
+pub const METADATA_LOG_DIR: &str = "__cluster_metadata-0";
+
+/// Producer ids per block handed to a broker (Kafka's `ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE`).
+pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
+
+/// How long a proposal may take before the caller gives up on it.
+const PROPOSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One Raft entry of the metadata log: a batch of records applied together.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataBatch(pub Vec<MetadataRecord>);
+
+impl std::fmt::Display for MetadataBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} metadata record(s)", self.0.len())
+    }
+}
 
 openraft::declare_raft_types!(
     /// openraft's type configuration for the metadata log.
     pub TypeConfig:
-        D = Vec<u8>,
+        D = MetadataBatch,
         R = (),
         NodeId = u64,
-        Node = openraft::BasicNode,
+        Node = BasicNode,
 );
+
+impl StateMachineData<TypeConfig> for ClusterState {
+    fn apply(&mut self, _log_id: &LogId<u64>, data: &MetadataBatch) {
+        self.apply_batch(&data.0);
+    }
+}
+
+/// Why the quorum could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    /// This node is not the active controller.
+    #[error("this node is not the active controller (the leader is {leader:?})")]
+    NotController {
+        /// The active controller, if known.
+        leader: Option<i32>,
+    },
+    /// The proposal took longer than allowed.
+    #[error("the metadata change timed out")]
+    Timeout,
+    /// The quorum stopped (shut down, or a fatal storage error).
+    #[error("controller quorum failed: {0}")]
+    Fatal(String),
+    /// The metadata log's files.
+    #[error("metadata log: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Settings the quorum is started with.
+#[derive(Debug, Clone)]
+pub struct QuorumSettings {
+    /// This node's id.
+    pub node_id: i32,
+    /// Election timeout (`controller.quorum.election.timeout.ms`).
+    pub election_timeout_ms: u64,
+}
+
+/// A running controller quorum member (see the module docs).
+pub struct Quorum {
+    raft: Raft<TypeConfig>,
+    applied: watch::Receiver<Applied<TypeConfig, ClusterState>>,
+    node_id: i32,
+    /// The quorum's own runtime; taken at shutdown.
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    handle: tokio::runtime::Handle,
+    /// Serialises producer-id allocations on this controller.
+    producer_ids: Mutex<()>,
+}
+
+impl Quorum {
+    /// Open the metadata log in `data_dir`, start Raft and wait until this node leads with
+    /// every committed record applied. Blocking: call it from a blocking task or a plain thread.
+    pub fn start(data_dir: &Path, settings: &QuorumSettings) -> Result<Quorum, ControllerError> {
+        let dir = data_dir.join(METADATA_LOG_DIR);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("minikafka-controller")
+            .enable_all()
+            .build()?;
+        let handle = runtime.handle().clone();
+        let log = LogStore::<TypeConfig>::open(&dir)?;
+        let (sm, applied) = StateMachineStore::<TypeConfig, ClusterState>::open(&dir)?;
+        let election = settings.election_timeout_ms.max(10);
+        let config = openraft::Config {
+            cluster_name: "minikafka".into(),
+            heartbeat_interval: (election / 4).max(5),
+            election_timeout_min: election,
+            election_timeout_max: election * 2,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| ControllerError::Fatal(e.to_string()))?;
+        let id = u64::try_from(settings.node_id)
+            .map_err(|_| ControllerError::Fatal(format!("bad node id {}", settings.node_id)))?;
+        let raft = run_on(&handle, PROPOSE_TIMEOUT, async move {
+            let raft = Raft::new(id, Arc::new(config), NoPeers, log, sm)
+                .await
+                .map_err(|e| ControllerError::Fatal(e.to_string()))?;
+            let fatal = |e: &dyn std::fmt::Display| ControllerError::Fatal(e.to_string());
+            if !raft.is_initialized().await.map_err(|e| fatal(&e))? {
+                let mut members = BTreeMap::new();
+                members.insert(id, BasicNode::default());
+                raft.initialize(members).await.map_err(|e| fatal(&e))?;
+                info!(node = id, "initialized a one-voter controller quorum");
+            }
+            raft.wait(Some(PROPOSE_TIMEOUT))
+                .metrics(
+                    |m| {
+                        m.current_leader == Some(id)
+                            && m.last_applied.map(|l| l.index) >= m.last_log_index
+                    },
+                    "leader with every record applied",
+                )
+                .await
+                .map_err(|e| fatal(&e))?;
+            Ok::<_, ControllerError>(raft)
+        })??;
+        let m = raft.metrics().borrow().clone();
+        info!(
+            node = id,
+            term = m.current_term,
+            last_log_index = ?m.last_log_index,
+            "controller quorum ready; this node is the active controller"
+        );
+        Ok(Quorum {
+            raft,
+            applied,
+            node_id: settings.node_id,
+            runtime: Mutex::new(Some(runtime)),
+            handle,
+            producer_ids: Mutex::new(()),
+        })
+    }
+
+    /// The state as last applied on this node.
+    pub fn state(&self) -> Arc<ClusterState> {
+        self.applied.borrow().state.clone()
+    }
+
+    /// The index of the last applied entry (0 before any).
+    pub fn applied_index(&self) -> u64 {
+        self.applied.borrow().last_applied.map_or(0, |l| l.index)
+    }
+
+    /// The active controller's node id, if known.
+    pub fn leader(&self) -> Option<i32> {
+        let m = self.raft.metrics().borrow().clone();
+        m.current_leader.and_then(|l| i32::try_from(l).ok())
+    }
+
+    /// Append `records` as one batch and wait until it is committed and applied here; returns
+    /// its index in the log.
+    pub async fn propose(&self, records: Vec<MetadataRecord>) -> Result<u64, ControllerError> {
+        let raft = self.raft.clone();
+        let write = async move { raft.client_write(MetadataBatch(records)).await };
+        let joined = self.handle.spawn(write);
+        match tokio::time::timeout(PROPOSE_TIMEOUT, joined).await {
+            Err(_) => Err(ControllerError::Timeout),
+            Ok(Err(e)) => Err(ControllerError::Fatal(e.to_string())),
+            Ok(Ok(r)) => self.written(r),
+        }
+    }
+
+    /// [`Quorum::propose`] for synchronous callers, on any thread (the proposal runs on the
+    /// quorum's runtime; this thread only waits).
+    pub fn propose_blocking(&self, records: Vec<MetadataRecord>) -> Result<u64, ControllerError> {
+        let raft = self.raft.clone();
+        let r = run_on(&self.handle, PROPOSE_TIMEOUT, async move {
+            raft.client_write(MetadataBatch(records)).await
+        })?;
+        self.written(r)
+    }
+
+    fn written(
+        &self,
+        r: Result<
+            openraft::raft::ClientWriteResponse<TypeConfig>,
+            RaftError<u64, openraft::error::ClientWriteError<u64, BasicNode>>,
+        >,
+    ) -> Result<u64, ControllerError> {
+        match r {
+            Ok(resp) => Ok(resp.log_id.index),
+            Err(RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(f))) => {
+                Err(ControllerError::NotController {
+                    leader: f.leader_id.and_then(|l| i32::try_from(l).ok()),
+                })
+            }
+            Err(e) => Err(ControllerError::Fatal(e.to_string())),
+        }
+    }
+
+    /// Reserve the next block of [`PRODUCER_ID_BLOCK_SIZE`] producer ids for `broker`
+    /// (Kafka's AllocateProducerIds, answered by the active controller): `(first, end)`.
+    /// Blocking, from any thread.
+    pub fn allocate_producer_ids(&self, broker: i32) -> Result<(i64, i64), ControllerError> {
+        let _one_at_a_time = self
+            .producer_ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let first = self.state().next_producer_id;
+        let end = first + PRODUCER_ID_BLOCK_SIZE;
+        self.propose_blocking(vec![MetadataRecord::ProducerIds {
+            broker_id: broker,
+            next_producer_id: end,
+        }])?;
+        info!(
+            node = self.node_id,
+            broker, first, end, "allocated a producer id block"
+        );
+        Ok((first, end))
+    }
+
+    /// Stop Raft and the quorum's runtime.
+    pub fn shutdown(&self) {
+        let raft = self.raft.clone();
+        let _ = run_on(&self.handle, Duration::from_secs(5), async move {
+            raft.shutdown().await
+        });
+        self.stop_runtime();
+    }
+
+    /// Stop the quorum's runtime without waiting (a runtime dropped inside another runtime's
+    /// async context would panic).
+    fn stop_runtime(&self) {
+        if let Some(rt) = self
+            .runtime
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl std::fmt::Debug for Quorum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Quorum")
+            .field("node_id", &self.node_id)
+            .field("applied_index", &self.applied_index())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Quorum {
+    fn drop(&mut self) {
+        self.stop_runtime();
+    }
+}
+
+/// Run `fut` on `handle`'s runtime and wait for it on this thread (any thread: an async worker
+/// of another runtime is only blocked, never asked to run it).
+fn run_on<T: Send + 'static>(
+    handle: &tokio::runtime::Handle,
+    timeout: Duration,
+    fut: impl Future<Output = T> + Send + 'static,
+) -> Result<T, ControllerError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    handle.spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(v) => Ok(v),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(ControllerError::Timeout),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(ControllerError::Fatal(
+            "the controller's runtime stopped".into(),
+        )),
+    }
+}
+
+/// The network of a one-voter quorum: there is nobody to call. (The controller listener's
+/// transport replaces it when a quorum has several voters.)
+#[derive(Debug, Clone, Copy)]
+struct NoPeers;
+
+fn no_peer<E: std::error::Error>(target: &str) -> RPCError<u64, BasicNode, E> {
+    let e = std::io::Error::other(format!("no transport to {target}: one-voter quorum"));
+    RPCError::Unreachable(Unreachable::new(&e))
+}
+
+impl RaftNetworkFactory<TypeConfig> for NoPeers {
+    type Network = NoPeers;
+
+    async fn new_client(&mut self, _target: u64, _node: &BasicNode) -> NoPeers {
+        NoPeers
+    }
+}
+
+impl RaftNetwork<TypeConfig> for NoPeers {
+    async fn append_entries(
+        &mut self,
+        _rpc: AppendEntriesRequest<TypeConfig>,
+        _option: RPCOption,
+    ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
+        Err(no_peer("a follower"))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        _rpc: InstallSnapshotRequest<TypeConfig>,
+        _option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<u64>,
+        RPCError<u64, BasicNode, RaftError<u64, InstallSnapshotError>>,
+    > {
+        Err(no_peer("a follower"))
+    }
+
+    async fn vote(
+        &mut self,
+        _rpc: VoteRequest<u64>,
+        _option: RPCOption,
+    ) -> Result<VoteResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
+        Err(no_peer("a voter"))
+    }
+}

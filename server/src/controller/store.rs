@@ -141,38 +141,6 @@ pub struct SnapshotBuilder<C: RaftTypeConfig, S> {
 // Records and small files
 // ---------------------------------------------------------------------------------------------
 
-/// CRC-32C (Castagnoli, reflected polynomial 0x82F63B78) lookup table. The `crc32c` crate is
-/// only a dev-dependency of this crate; the records here are small, so a byte-wise table is
-/// plenty (the tests check it against the crate).
-const CRC32C_TABLE: [u32; 256] = {
-    let mut table = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut crc = i as u32;
-        let mut bit = 0;
-        while bit < 8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0x82F6_3B78
-            } else {
-                crc >> 1
-            };
-            bit += 1;
-        }
-        table[i] = crc;
-        i += 1;
-    }
-    table
-};
-
-/// CRC-32C of `data`, the checksum Kafka uses in record batches.
-fn crc32c(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in data {
-        crc = CRC32C_TABLE[((crc ^ u32::from(byte)) & 0xff) as usize] ^ (crc >> 8);
-    }
-    !crc
-}
-
 /// Appends one record (header + `payload`) to `out`.
 fn encode_record(payload: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
     let len = u32::try_from(payload.len())
@@ -185,7 +153,7 @@ fn encode_record(payload: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
             )
         })?;
     out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(&crc32c(payload).to_be_bytes());
+    out.extend_from_slice(&crc32c::crc32c(payload).to_be_bytes());
     out.extend_from_slice(payload);
     Ok(())
 }
@@ -211,7 +179,7 @@ fn decode_record(buf: &[u8]) -> Result<(&[u8], usize), &'static str> {
     let Some(payload) = rest.get(..len) else {
         return Err("record cut short");
     };
-    if crc32c(payload) != crc {
+    if crc32c::crc32c(payload) != crc {
         return Err("checksum mismatch");
     }
     Ok((payload, RECORD_HEADER_LEN + len))
@@ -1245,16 +1213,6 @@ mod tests {
     }
 
     // --- the record format ----------------------------------------------------------------------
-
-    #[test]
-    fn crc32c_matches_the_crc32c_crate() {
-        let long: Vec<u8> = (0..10_000u32).map(|i| (i * 7 + i / 13) as u8).collect();
-        for data in [&b""[..], b"a", b"123456789", &long] {
-            assert_eq!(crc32c(data), ::crc32c::crc32c(data), "{} bytes", data.len());
-        }
-        // The check value of CRC-32C.
-        assert_eq!(crc32c(b"123456789"), 0xE306_9283);
-    }
 
     #[test]
     fn a_record_round_trips_and_damage_is_detected() {

@@ -463,7 +463,7 @@ mod tests {
         b.set("offsets.retention.minutes", "10").unwrap();
         let config = Arc::new(b.build().unwrap());
         let replicas = Arc::new(crate::replica::ReplicaManager::new(dir, config.node_id));
-        let topics = Arc::new(Topics::load(dir, config.clone(), replicas.clone(), true).unwrap());
+        let topics = Topics::load_for_tests(dir, config.clone(), replicas.clone());
         topics.create("t", 2, 1, &[], &[]).unwrap();
         GroupCoordinator::load(topics, replicas, config).unwrap()
     }

@@ -51,6 +51,7 @@ use minikafka_storage::StorageError;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::Broker;
+use crate::controller::ControllerError;
 use crate::topics::TopicError;
 
 /// PRODUCER_FENCED (KIP-588) answered to a request version older than `since`, which predates the
@@ -100,6 +101,11 @@ pub(crate) fn topic_error(e: &TopicError) -> ResponseError {
         TopicError::PolicyViolation(_) => ResponseError::PolicyViolation,
         TopicError::Storage(e) => storage_error(e),
         TopicError::Io(_) => ResponseError::KafkaStorageError,
+        TopicError::Controller(ControllerError::NotController { .. }) => {
+            ResponseError::NotController
+        }
+        TopicError::Controller(ControllerError::Timeout) => ResponseError::RequestTimedOut,
+        TopicError::Controller(_) => ResponseError::UnknownServerError,
     }
 }
 

@@ -879,11 +879,11 @@ mod tests {
         b.set("transaction.state.log.num.partitions", "3").unwrap();
         let config = Arc::new(b.build().unwrap());
         let replicas = Arc::new(ReplicaManager::new(dir, config.node_id));
-        let topics = Arc::new(Topics::load(dir, config.clone(), replicas.clone(), true).unwrap());
+        let topics = Topics::load_for_tests(dir, config.clone(), replicas.clone());
         if topics.get("t").is_none() {
             topics.create("t", 1, 1, &[], &[]).unwrap();
         }
-        let ids = Arc::new(ProducerIds::open(dir).unwrap());
+        let ids = Arc::new(ProducerIds::new(topics.quorum().clone(), config.node_id));
         let groups = Arc::new(
             GroupCoordinator::load(topics.clone(), replicas.clone(), config.clone()).unwrap(),
         );
