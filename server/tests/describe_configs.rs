@@ -212,6 +212,81 @@ async fn listener_settings_are_static_with_their_sources() {
     b.shutdown().await.unwrap();
 }
 
+/// The KRaft settings are broker configs like the others: read-only, with Kafka's types and
+/// defaults. `broker.id` set alone gives `node.id`, and both are then static settings (Kafka's
+/// `populateSynonyms` puts both in the originals).
+#[tokio::test]
+async fn kraft_settings_are_described_with_their_defaults_and_broker_id_as_node_ids_synonym() {
+    let dir = tempfile::tempdir().unwrap();
+    let sets = ["broker.id=1", "broker.heartbeat.interval.ms=1500"];
+    let b = start(dir.path(), &sets).await;
+    let mut c = Client::connect(&b).await;
+    let r = c.call(describe_req(BROKER, "1", None), 4).await;
+    for (name, text, source, kind) in [
+        ("node.id", Some("1"), STATIC_BROKER_CONFIG, 3),
+        ("broker.id", Some("1"), STATIC_BROKER_CONFIG, 3),
+        ("process.roles", None, DEFAULT_CONFIG, 7),
+        ("controller.quorum.voters", None, DEFAULT_CONFIG, 7),
+        (
+            "controller.quorum.bootstrap.servers",
+            None,
+            DEFAULT_CONFIG,
+            7,
+        ),
+        (
+            "controller.quorum.election.timeout.ms",
+            Some("1000"),
+            DEFAULT_CONFIG,
+            3,
+        ),
+        (
+            "controller.quorum.fetch.timeout.ms",
+            Some("2000"),
+            DEFAULT_CONFIG,
+            3,
+        ),
+        (
+            "controller.quorum.election.backoff.max.ms",
+            Some("1000"),
+            DEFAULT_CONFIG,
+            3,
+        ),
+        (
+            "controller.quorum.request.timeout.ms",
+            Some("2000"),
+            DEFAULT_CONFIG,
+            3,
+        ),
+        (
+            "controller.quorum.retry.backoff.ms",
+            Some("20"),
+            DEFAULT_CONFIG,
+            3,
+        ),
+        ("broker.session.timeout.ms", Some("9000"), DEFAULT_CONFIG, 3),
+        (
+            "broker.heartbeat.interval.ms",
+            Some("1500"),
+            STATIC_BROKER_CONFIG,
+            3,
+        ),
+        ("metadata.log.dir", None, DEFAULT_CONFIG, 2),
+    ] {
+        let d = find(&r, name);
+        assert_eq!(value(d), (text.map(String::from), source), "{name}");
+        assert_eq!((d.read_only, d.config_type), (true, kind), "{name}");
+    }
+    let d = find(&r, "broker.heartbeat.interval.ms");
+    assert_eq!(
+        synonyms(d),
+        [
+            syn(STATIC_BROKER_CONFIG, "broker.heartbeat.interval.ms", "1500"),
+            syn(DEFAULT_CONFIG, "broker.heartbeat.interval.ms", "2000")
+        ]
+    );
+    b.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn topic_overrides_are_dynamic_and_list_their_broker_synonyms_in_kafkas_order() {
     let dir = tempfile::tempdir().unwrap();

@@ -17,11 +17,19 @@
 //! - a listener left out of a set `advertised.listeners` advertises its own address (Kafka
 //!   advertises nothing for it, and its clients get Metadata without a broker);
 //! - only `PLAINTEXT` is served: a listener mapped to SSL or SASL is refused at start;
-//! - the listeners of `controller.listener.names` are accepted (Kafka's combined-mode rule: they
-//!   must be among `listeners`) but neither bound nor advertised, as minikafka has no controller.
+//! - the listeners of `controller.listener.names` are accepted but neither bound nor advertised,
+//!   as minikafka has no controller yet.
+//!
+//! The controller listeners follow `process.roles` as in Kafka 4.x: with the controller role
+//! (or `process.roles` unset, minikafka's implied combined mode) they must be among `listeners`;
+//! on a broker-only node none may be, and each must have a security protocol. An
+//! `advertised.listeners` entry for a controller listener is its advertised endpoint (KIP-853),
+//! allowed whatever the roles, as in Kafka 4.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+
+use super::quorum::ProcessRoles;
 
 /// Kafka's `SecurityProtocol`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +178,8 @@ pub(crate) struct ListenerSettings<'a> {
     pub(crate) inter_broker_protocol_set: bool,
     /// `controller.listener.names`, if set.
     pub(crate) controller_names: Option<&'a str>,
+    /// `process.roles`: which of Kafka's controller-listener rules apply.
+    pub(crate) roles: ProcessRoles,
 }
 
 /// One configured listener.
@@ -193,7 +203,7 @@ pub struct Listeners {
     /// The inter-broker listener's name (`inter.broker.listener.name`, or the name of
     /// `security.inter.broker.protocol`). Checked, not used yet: minikafka has one broker.
     pub inter_broker: String,
-    /// `controller.listener.names`, normalised.
+    /// `controller.listener.names`, normalised, in the given order.
     pub controller_names: Vec<String>,
 }
 
@@ -294,6 +304,21 @@ impl Listeners {
         self.all.iter().filter(|l| !l.controller)
     }
 
+    /// This node's controller listeners, in the order of `controller.listener.names` (none on a
+    /// broker-only node, whose controller listener names only say how to reach the controllers).
+    pub fn controllers(&self) -> impl Iterator<Item = &Listener> {
+        self.controller_names
+            .iter()
+            .filter_map(|n| self.all.iter().find(|l| l.controller && &l.bind.name == n))
+    }
+
+    /// The controller listener this node's quorum member binds and advertises: the first of
+    /// `controller.listener.names` (Kafka's choice too). Its address is `bind`; the address
+    /// other voters are told is `advertised`, else the bound one.
+    pub fn controller(&self) -> Option<&Listener> {
+        self.controllers().next()
+    }
+
     /// Validate the listener settings against each other, in Kafka's order and with its messages.
     pub(crate) fn resolve(s: &ListenerSettings<'_>) -> Result<Listeners, String> {
         let controller_names: Vec<String> = s
@@ -329,18 +354,37 @@ impl Listeners {
             Some(v) => endpoints_with_protocols(v, &map, false)?,
             None => Vec::new(),
         };
-        // Combined mode (minikafka is broker and would-be controller at once).
-        if let Some(n) = controller_names
-            .iter()
-            .find(|n| !listener_names.contains(n))
-        {
-            return Err(format!(
-                "controller.listener.names must only contain values appearing in the \
-                 'listeners' configuration when running the KRaft controller role \
-                 ({n} is not a listener)"
-            ));
-        }
         let is_controller = |name: &str| controller_names.iter().any(|n| n == name);
+        if s.roles.broker_only() {
+            check_broker_only(&controller_names, &listener_names, &map)?;
+        } else {
+            if s.roles.controller_only() && listener_names.iter().any(|n| !is_controller(n)) {
+                let message = "The listeners config must only contain KRaft controller listeners \
+                               from controller.listener.names when process.roles=controller";
+                return Err(message.into());
+            }
+            // Kafka's `effectiveAdvertisedControllerListeners`: each controller name's
+            // advertised entry, else its listener.
+            let named = |n: &String| {
+                listener_names.contains(n) || advertised.iter().any(|(a, _)| &a.name == n)
+            };
+            if s.roles.explicit && !controller_names.iter().any(named) {
+                let message =
+                    "controller.listener.names must contain at least one value appearing in the \
+                     'listeners' configuration when running the KRaft controller role";
+                return Err(message.into());
+            }
+            if let Some(n) = controller_names
+                .iter()
+                .find(|n| !listener_names.contains(n))
+            {
+                return Err(format!(
+                    "controller.listener.names must only contain values appearing in the \
+                     'listeners' configuration when running the KRaft controller role \
+                     ({n} is not a listener)"
+                ));
+            }
+        }
         let all: Vec<Listener> = listeners
             .into_iter()
             .map(|(bind, protocol)| Listener {
@@ -358,35 +402,15 @@ impl Listeners {
             .filter(|l| !l.controller)
             .map(|l| l.bind.name.as_str())
             .collect();
-        if broker_names.is_empty() {
-            return Err(
-                "There must be at least one broker advertised listener. Perhaps all \
-                        listeners appear in controller.listener.names?"
-                    .into(),
-            );
-        }
         let inter_broker = inter_broker_name(s, &map)?;
-        if !broker_names.contains(&inter_broker.as_str()) {
-            return Err(format!(
-                "inter.broker.listener.name must be a listener name defined in \
-                 advertised.listeners. The valid options based on currently configured \
-                 listeners are {}",
-                names(broker_names.iter().copied())
-            ));
-        }
-        let advertised_broker: Vec<&str> = advertised
-            .iter()
-            .map(|(a, _)| a.name.as_str())
-            .filter(|n| !is_controller(n))
-            .collect();
-        if advertised_broker.iter().any(|n| !broker_names.contains(n)) {
-            return Err(format!(
-                "advertised.listeners listener names must be equal to or a subset of the ones \
-                 defined in listeners. Found {}. The valid options based on the current \
-                 configuration are {}",
-                names(advertised_broker.iter().copied()),
-                names(listener_names.iter().map(String::as_str))
-            ));
+        if s.roles.broker {
+            check_broker_listeners(
+                &broker_names,
+                &inter_broker,
+                &advertised,
+                &listener_names,
+                &is_controller,
+            )?;
         }
         // What each broker listener advertises: its advertised entry, else its own address.
         let meta_address = all.iter().filter(|l| !l.controller).any(|l| {
@@ -400,16 +424,24 @@ impl Listeners {
                     .into(),
             );
         }
-        if let Some(l) = all
+        // A broker-only node's controller listener is one it connects to, not one it binds.
+        let connected = controller_names
+            .first()
+            .filter(|_| s.roles.broker_only())
+            .and_then(|n| Some((n.as_str(), *map.get(n)?)));
+        let protocols = all
             .iter()
-            .find(|l| l.protocol != SecurityProtocol::Plaintext)
+            .map(|l| (l.bind.name.as_str(), l.protocol))
+            .chain(connected);
+        if let Some((name, protocol)) = protocols
+            .into_iter()
+            .find(|(_, p)| *p != SecurityProtocol::Plaintext)
         {
             return Err(format!(
-                "listener {} uses security protocol {} (listener.security.protocol.map): \
+                "listener {name} uses security protocol {} (listener.security.protocol.map): \
                  minikafka serves only PLAINTEXT listeners so far, SSL and SASL are not \
                  implemented",
-                l.bind.name,
-                l.protocol.name()
+                protocol.name()
             ));
         }
         Ok(Listeners {
@@ -418,6 +450,75 @@ impl Listeners {
             controller_names,
         })
     }
+}
+
+/// Kafka's rules for `process.roles=broker`: controller listeners are not among `listeners`, and
+/// each has a security protocol (the first is the one used to reach the controllers).
+fn check_broker_only(
+    controller_names: &[String],
+    listener_names: &[String],
+    map: &BTreeMap<String, SecurityProtocol>,
+) -> Result<(), String> {
+    if controller_names.iter().any(|n| listener_names.contains(n)) {
+        let message = "controller.listener.names must not contain a value appearing in the \
+                       'listeners' configuration when running KRaft with just the broker role";
+        return Err(message.into());
+    }
+    if let Some(n) = controller_names.iter().find(|n| !map.contains_key(*n)) {
+        return Err(format!(
+            "Controller listener with name {n} defined in controller.listener.names not found in \
+             listener.security.protocol.map  (an explicit security mapping for each controller \
+             listener is required if listener.security.protocol.map is non-empty, or if there \
+             are security protocols other than PLAINTEXT in use)"
+        ));
+    }
+    if controller_names.len() > 1 {
+        tracing::warn!(
+            "controller.listener.names has multiple entries; only the first will be used since \
+             process.roles=broker: [{}]",
+            controller_names.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Kafka's checks of every node with the broker role: a broker listener exists, the inter-broker
+/// listener is one, and the advertised broker listeners are among `listeners`.
+fn check_broker_listeners(
+    broker_names: &[&str],
+    inter_broker: &str,
+    advertised: &[(Endpoint, SecurityProtocol)],
+    listener_names: &[String],
+    is_controller: &dyn Fn(&str) -> bool,
+) -> Result<(), String> {
+    if broker_names.is_empty() {
+        let message = "There must be at least one broker advertised listener. Perhaps all \
+                       listeners appear in controller.listener.names?";
+        return Err(message.into());
+    }
+    if !broker_names.contains(&inter_broker) {
+        return Err(format!(
+            "inter.broker.listener.name must be a listener name defined in \
+             advertised.listeners. The valid options based on currently configured \
+             listeners are {}",
+            names(broker_names.iter().copied())
+        ));
+    }
+    let advertised_broker: Vec<&str> = advertised
+        .iter()
+        .map(|(a, _)| a.name.as_str())
+        .filter(|n| !is_controller(n))
+        .collect();
+    if advertised_broker.iter().any(|n| !broker_names.contains(n)) {
+        return Err(format!(
+            "advertised.listeners listener names must be equal to or a subset of the ones \
+             defined in listeners. Found {}. The valid options based on the current \
+             configuration are {}",
+            names(advertised_broker.iter().copied()),
+            names(listener_names.iter().map(String::as_str))
+        ));
+    }
+    Ok(())
 }
 
 /// Kafka's `interBrokerListenerNameAndSecurityProtocol`: the name given, which must have a
@@ -469,6 +570,7 @@ mod tests {
             inter_broker_protocol: "PLAINTEXT",
             inter_broker_protocol_set: false,
             controller_names: None,
+            roles: ProcessRoles::IMPLIED,
         }
     }
 
@@ -599,5 +701,42 @@ mod tests {
         assert!(Listeners::resolve(&s)
             .unwrap_err()
             .starts_with("There must be at least one broker advertised listener"));
+    }
+
+    #[test]
+    fn controller_listeners_follow_the_roles() {
+        // The controller listeners in controller.listener.names' order; the first is this node's.
+        let mut s = settings("PLAINTEXT://:9092,A://:9093,B://:9094");
+        s.controller_names = Some("b,A");
+        let l = Listeners::resolve(&s).unwrap();
+        let ports: Vec<u16> = l.controllers().map(|c| c.bind.port).collect();
+        assert_eq!(ports, [9094, 9093]);
+        assert_eq!(l.controller().unwrap().bind.name, "B");
+        // A broker-only node: its controller listeners are elsewhere, never among its own.
+        let explicit = |broker, controller| ProcessRoles {
+            broker,
+            controller,
+            explicit: true,
+        };
+        s.roles = explicit(true, false);
+        assert!(Listeners::resolve(&s)
+            .unwrap_err()
+            .starts_with("controller.listener.names must not contain a value appearing"));
+        let mut s = settings("PLAINTEXT://:9092");
+        s.controller_names = Some("CONTROLLER");
+        s.roles = explicit(true, false);
+        let l = Listeners::resolve(&s).unwrap();
+        assert!(l.controller().is_none() && l.all.iter().all(|l| !l.controller));
+        // A controller-only node: no broker listener needed, and none allowed.
+        let mut s = settings("CONTROLLER://:9093");
+        s.controller_names = Some("CONTROLLER");
+        s.roles = explicit(false, true);
+        assert_eq!(Listeners::resolve(&s).unwrap().brokers().count(), 0);
+        let mut s = settings("PLAINTEXT://:9092,CONTROLLER://:9093");
+        s.controller_names = Some("CONTROLLER");
+        s.roles = explicit(false, true);
+        assert!(Listeners::resolve(&s)
+            .unwrap_err()
+            .starts_with("The listeners config must only contain KRaft controller listeners"));
     }
 }

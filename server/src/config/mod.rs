@@ -11,12 +11,18 @@
 //! as in Kafka) and what DescribeConfigs reports ([`Described`]: value, source, synonyms). An
 //! unknown name or a bad value is refused with a clear message before anything on disk is
 //! touched.
+//!
+//! KRaft: `process.roles`, `node.id` and the `controller.quorum.*` settings ([`QuorumConfig`],
+//! checked in [`quorum`]) follow Kafka 4.x, except that `process.roles` may be left unset, which
+//! is minikafka's default: one node in both roles, a quorum of itself, with no controller
+//! listener or quorum setting needed.
 
 pub mod listeners;
 pub mod properties;
+pub mod quorum;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use minikafka_storage::{CleanupPolicy, LogConfig, TimestampType};
 
@@ -25,6 +31,7 @@ use properties::{chain, property, topic_property, LogField, FIXED_BROKER_SYNONYM
 pub use properties::{
     cleanup_policy_text, ConfigType, Property, TopicProperty, PROPERTIES, TOPIC_PROPERTIES,
 };
+pub use quorum::{ProcessRoles, QuorumConfig, QuorumVoter};
 
 /// A configuration error, with a message meant for the person who wrote the setting.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +54,10 @@ pub enum ConfigError {
     /// The listener settings disagree with each other (Kafka's message).
     #[error("{0}")]
     Listeners(String),
+    /// The KRaft settings (`process.roles`, `node.id`/`broker.id`, `controller.quorum.*`,
+    /// `controller.listener.names`) disagree with each other (Kafka's message where it has one).
+    #[error("{0}")]
+    Quorum(String),
     /// The TOML file could not be read or parsed.
     #[error("cannot read config file {path}: {reason}")]
     File {
@@ -60,10 +71,17 @@ pub enum ConfigError {
 /// The broker's validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BrokerConfig {
-    /// `node.id`.
+    /// `node.id` (or `broker.id`, its deprecated synonym).
     pub node_id: i32,
-    /// `listeners`, `advertised.listeners` and the settings that name listeners.
+    /// `listeners`, `advertised.listeners` and the settings that name listeners; this node's
+    /// controller listener is [`Listeners::controller`].
     pub listeners: Listeners,
+    /// `process.roles`, `controller.quorum.*` and `metadata.log.dir`.
+    pub quorum: QuorumConfig,
+    /// `broker.session.timeout.ms`: how long a broker's lease lasts without heartbeats.
+    pub broker_session_timeout_ms: u64,
+    /// `broker.heartbeat.interval.ms`: time between a broker's heartbeats to the controller.
+    pub broker_heartbeat_interval_ms: u64,
     /// `log.dirs`.
     pub data_dir: PathBuf,
     /// `num.partitions`.
@@ -148,7 +166,8 @@ pub struct BrokerConfig {
     pub log_defaults: LogConfig,
     /// Every property's effective text, by Kafka name (empty for a property with no value).
     pub values: BTreeMap<String, String>,
-    /// The properties set at start (file, flags, `--set`), even to their default value:
+    /// The properties set at start (file, flags, `--set`), even to their default value, plus
+    /// `node.id` or `broker.id` when only its synonym was set (Kafka's `populateSynonyms`):
     /// DescribeConfigs reports them as `STATIC_BROKER_CONFIG`, the others as `DEFAULT_CONFIG`.
     pub set_at_start: BTreeSet<String>,
 }
@@ -281,6 +300,10 @@ fn invalid(name: &str, value: &str, reason: impl Into<String>) -> ConfigError {
 
 /// Validate `value` by the declaration of `p`.
 fn check(p: &Property, value: &str) -> Result<(), ConfigError> {
+    if p.check == properties::Check::ProcessRoles {
+        // Kafka names the offending role, not the whole list (or gives a message of its own).
+        return quorum::parse_roles(value).map(drop);
+    }
     match p.check.reason(value) {
         Some(reason) => Err(invalid(p.name, value, reason)),
         None => Ok(()),
@@ -393,11 +416,20 @@ fn check_compaction_lags(c: &LogConfig, name: &str) -> Result<(), ConfigError> {
 }
 
 impl BrokerConfig {
+    /// Where the cluster metadata log lives: `metadata.log.dir`, else the data directory.
+    pub fn metadata_log_dir(&self) -> &Path {
+        self.quorum
+            .metadata_log_dir
+            .as_deref()
+            .unwrap_or(&self.data_dir)
+    }
+
     /// Build from every property's validated text, then check properties against each other.
     fn from_values(
-        values: BTreeMap<String, String>,
-        set_at_start: BTreeSet<String>,
+        mut values: BTreeMap<String, String>,
+        mut set_at_start: BTreeSet<String>,
     ) -> Result<Self, ConfigError> {
+        quorum::node_id_synonyms(&mut values, &mut set_at_start)?;
         let v = Values(&values);
         // The topic defaults: each topic config's broker synonym (or its chain, for times).
         let mut log_defaults = LogConfig::default();
@@ -450,6 +482,25 @@ impl BrokerConfig {
         }
         let (max_connections_per_ip, max_connections_per_ip_overrides, queued_max_request_bytes) =
             connection_limits(&v)?;
+        let node_id = v.int("node.id")?;
+        let quorum = QuorumConfig {
+            election_timeout_ms: v.int("controller.quorum.election.timeout.ms")?,
+            election_backoff_max_ms: v.int("controller.quorum.election.backoff.max.ms")?,
+            fetch_timeout_ms: v.int("controller.quorum.fetch.timeout.ms")?,
+            request_timeout_ms: v.int("controller.quorum.request.timeout.ms")?,
+            retry_backoff_ms: v.int("controller.quorum.retry.backoff.ms")?,
+            metadata_log_dir: v.opt("metadata.log.dir").map(PathBuf::from),
+            ..quorum::resolve(&quorum::QuorumSettings {
+                node_id,
+                roles: v.opt("process.roles"),
+                voters: v.text("controller.quorum.voters"),
+                bootstrap_servers: v.text("controller.quorum.bootstrap.servers"),
+                controller_names: v.opt("controller.listener.names"),
+            })?
+        };
+        let broker_session_timeout_ms = v.int("broker.session.timeout.ms")?;
+        let broker_heartbeat_interval_ms = v.int("broker.heartbeat.interval.ms")?;
+        quorum::check_heartbeat(broker_heartbeat_interval_ms, broker_session_timeout_ms);
         let listeners = Listeners::resolve(&listeners::ListenerSettings {
             listeners: v.text("listeners"),
             advertised: v.opt("advertised.listeners"),
@@ -459,11 +510,15 @@ impl BrokerConfig {
             inter_broker_protocol: v.text("security.inter.broker.protocol"),
             inter_broker_protocol_set: set_at_start.contains("security.inter.broker.protocol"),
             controller_names: v.opt("controller.listener.names"),
+            roles: quorum.roles,
         })
         .map_err(ConfigError::Listeners)?;
         Ok(BrokerConfig {
-            node_id: v.int("node.id")?,
+            node_id,
             listeners,
+            quorum,
+            broker_session_timeout_ms,
+            broker_heartbeat_interval_ms,
             data_dir: PathBuf::from(v.text("log.dirs")),
             num_partitions: v.int("num.partitions")?,
             max_partitions: v.int("max.partitions")?,
@@ -825,6 +880,456 @@ mod tests {
         assert!(c.auto_create_topics);
     }
 
+    /// Build from `NAME=VALUE` pairs.
+    fn build(pairs: &[&str]) -> Result<BrokerConfig, ConfigError> {
+        let mut b = ConfigBuilder::default();
+        for p in pairs {
+            b.set_pair(p).unwrap();
+        }
+        b.build()
+    }
+
+    /// The message `build` refuses these pairs with.
+    fn refused(pairs: &[&str]) -> String {
+        match build(pairs) {
+            Ok(_) => panic!("accepted: {pairs:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// A valid combined node 1 of a three-voter quorum.
+    const COMBINED: [&str; 5] = [
+        "process.roles=broker,controller",
+        "node.id=1",
+        "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+        "controller.listener.names=CONTROLLER",
+        "controller.quorum.voters=1@kafka1:9093,2@kafka2:9093,3@[::1]:9093",
+    ];
+
+    /// `COMBINED` with one pair replaced (by name) or added.
+    fn combined_with(pairs: &[&'static str]) -> Vec<&'static str> {
+        let name = |p: &str| p.split('=').next().unwrap().to_string();
+        let mut out: Vec<&str> = COMBINED
+            .iter()
+            .copied()
+            .filter(|c| !pairs.iter().any(|p| name(p) == name(c)))
+            .collect();
+        out.extend(pairs.iter().copied().filter(|p| !p.ends_with("=<unset>")));
+        out
+    }
+
+    #[test]
+    fn kraft_defaults_follow_kafka_and_leave_process_roles_unset() {
+        let c = BrokerConfig::default();
+        assert_eq!(c.quorum.roles, ProcessRoles::IMPLIED);
+        assert!(c.quorum.voters.is_empty() && c.quorum.bootstrap_servers.is_empty());
+        assert_eq!(
+            (
+                c.quorum.election_timeout_ms,
+                c.quorum.fetch_timeout_ms,
+                c.quorum.election_backoff_max_ms,
+                c.quorum.request_timeout_ms,
+                c.quorum.retry_backoff_ms
+            ),
+            (1_000, 2_000, 1_000, 2_000, 20)
+        );
+        assert_eq!(
+            (c.broker_session_timeout_ms, c.broker_heartbeat_interval_ms),
+            (9_000, 2_000)
+        );
+        assert!(c.quorum.single_node());
+        assert_eq!(c.quorum.metadata_log_dir, None);
+        assert_eq!(c.metadata_log_dir(), Path::new("./data"));
+        assert!(c.listeners.controller().is_none());
+        let c = build(&[
+            "metadata.log.dir=/var/lib/meta",
+            "controller.quorum.election.timeout.ms=1500",
+            "controller.quorum.fetch.timeout.ms=3000",
+            "controller.quorum.election.backoff.max.ms=500",
+            "controller.quorum.request.timeout.ms=2500",
+            "controller.quorum.retry.backoff.ms=0",
+            "broker.session.timeout.ms=18000",
+            "broker.heartbeat.interval.ms=3000",
+        ])
+        .unwrap();
+        assert_eq!(c.metadata_log_dir(), Path::new("/var/lib/meta"));
+        let q = &c.quorum;
+        assert_eq!(
+            (
+                q.election_timeout_ms,
+                q.fetch_timeout_ms,
+                q.election_backoff_max_ms,
+                q.request_timeout_ms,
+                q.retry_backoff_ms
+            ),
+            (1_500, 3_000, 500, 2_500, 0)
+        );
+        assert_eq!(
+            (c.broker_session_timeout_ms, c.broker_heartbeat_interval_ms),
+            (18_000, 3_000)
+        );
+        // Unset, the node is a quorum of itself: a controller listener is optional, as before.
+        let c = build(&[
+            "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+            "controller.listener.names=CONTROLLER",
+        ])
+        .unwrap();
+        assert_eq!(c.listeners.controller().unwrap().bind.port, 9093);
+        // An empty process.roles is unset.
+        assert!(!build(&["process.roles="]).unwrap().quorum.roles.explicit);
+    }
+
+    #[test]
+    fn quorum_settings_are_bounded_as_in_kafka() {
+        for (pair, message) in [
+            (
+                "controller.quorum.election.timeout.ms=-1",
+                "Invalid value -1 for configuration controller.quorum.election.timeout.ms: Value must be at least 0",
+            ),
+            (
+                "controller.quorum.retry.backoff.ms=2147483648",
+                "Invalid value 2147483648 for configuration controller.quorum.retry.backoff.ms: Value must be no more than 2147483647",
+            ),
+            (
+                "broker.session.timeout.ms=0",
+                "Invalid value 0 for configuration broker.session.timeout.ms: Value must be at least 1",
+            ),
+            (
+                "broker.heartbeat.interval.ms=x",
+                "Invalid value x for configuration broker.heartbeat.interval.ms: Not a number of the expected type",
+            ),
+        ] {
+            assert_eq!(refused(&[pair]), message, "{pair}");
+        }
+        // Kafka only logs heartbeats rarer than half the session; so does minikafka.
+        let c = build(&[
+            "broker.session.timeout.ms=3000",
+            "broker.heartbeat.interval.ms=2000",
+        ])
+        .unwrap();
+        assert_eq!(c.broker_heartbeat_interval_ms, 2_000);
+    }
+
+    #[test]
+    fn a_three_voter_combined_node_is_accepted() {
+        let c = build(&COMBINED).unwrap();
+        let q = &c.quorum;
+        assert_eq!(
+            q.roles,
+            ProcessRoles {
+                broker: true,
+                controller: true,
+                explicit: true
+            }
+        );
+        assert_eq!(
+            q.voters,
+            [
+                QuorumVoter {
+                    id: 1,
+                    host: "kafka1".into(),
+                    port: 9093
+                },
+                QuorumVoter {
+                    id: 2,
+                    host: "kafka2".into(),
+                    port: 9093
+                },
+                QuorumVoter {
+                    id: 3,
+                    host: "::1".into(),
+                    port: 9093
+                },
+            ]
+        );
+        assert!(!q.single_node());
+        let controller = c.listeners.controller().unwrap();
+        assert_eq!(controller.bind.host_port(), "127.0.0.1:9093");
+        assert_eq!(c.listeners.controllers().count(), 1);
+        assert_eq!(c.listeners.brokers().count(), 1);
+        // One voter, this node: a single-node quorum, as with process.roles unset.
+        let one = build(&combined_with(&[
+            "controller.quorum.voters=1@localhost:9093",
+        ]))
+        .unwrap();
+        assert!(one.quorum.single_node());
+        // A dynamic quorum: bootstrap servers instead of voters.
+        let dynamic = build(&combined_with(&[
+            "controller.quorum.voters=<unset>",
+            "controller.quorum.bootstrap.servers=kafka1:9093,kafka2:9093",
+        ]))
+        .unwrap();
+        assert_eq!(dynamic.quorum.bootstrap_servers[1], ("kafka2".into(), 9093));
+        assert!(dynamic.quorum.voters.is_empty() && !dynamic.quorum.single_node());
+        // Kafka 4 lets a controller listener have an advertised.listeners entry (KIP-853) and
+        // counts a repeated role once.
+        let advertised = build(&combined_with(&[
+            "advertised.listeners=PLAINTEXT://kafka1:9092,CONTROLLER://kafka1:9093",
+            "process.roles=broker,controller,broker",
+        ]))
+        .unwrap();
+        let controller = advertised.listeners.controller().unwrap();
+        assert_eq!(controller.advertised.as_ref().unwrap().host, "kafka1");
+        assert_eq!(advertised.quorum.roles, c.quorum.roles);
+    }
+
+    #[test]
+    fn broker_only_and_controller_only_nodes_are_accepted() {
+        let broker = build(&[
+            "process.roles=broker",
+            "node.id=4",
+            "listeners=PLAINTEXT://127.0.0.1:9092",
+            "controller.listener.names=CONTROLLER",
+            "controller.quorum.voters=1@kafka1:9093",
+            // Allowed by Kafka 4 (and ignored): an advertised entry for a controller listener.
+            "advertised.listeners=PLAINTEXT://kafka4:9092,CONTROLLER://kafka4:9093",
+        ])
+        .unwrap();
+        assert!(broker.quorum.roles.broker_only());
+        assert!(broker.listeners.controller().is_none());
+        assert_eq!(broker.listeners.controller_names, ["CONTROLLER"]);
+        assert!(!broker.quorum.single_node());
+        let controller = build(&[
+            "process.roles=controller",
+            "node.id=1",
+            "listeners=CONTROLLER://127.0.0.1:9093",
+            "controller.listener.names=CONTROLLER",
+            "controller.quorum.voters=1@kafka1:9093",
+        ])
+        .unwrap();
+        assert!(controller.quorum.roles.controller_only());
+        assert_eq!(controller.listeners.brokers().count(), 0);
+        assert_eq!(controller.listeners.controller().unwrap().bind.port, 9093);
+    }
+
+    /// Every message was compared with Kafka 4.4's `KafkaConfig` for the same properties.
+    #[test]
+    fn kraft_settings_kafka_refuses_are_refused_with_its_messages() {
+        let voters_form = "Each entry should be in the form `{id}@{host}:{port}`.";
+        for (pairs, message) in [
+            (
+                combined_with(&["process.roles=broker,foo"]),
+                "Invalid value foo for configuration process.roles: String must be one of: broker, controller".to_string(),
+            ),
+            (
+                combined_with(&["process.roles=broker,"]),
+                "Configuration 'process.roles' values must not be empty.".into(),
+            ),
+            (
+                combined_with(&["controller.listener.names=<unset>"]),
+                "Missing required configuration \"controller.listener.names\" which has no default value.".into(),
+            ),
+            (
+                combined_with(&["controller.quorum.voters=<unset>"]),
+                "If using process.roles, either controller.quorum.bootstrap.servers must contain the set of bootstrap controllers or controller.quorum.voters must contain a parseable set of controllers.".into(),
+            ),
+            (
+                combined_with(&["controller.quorum.voters=2@kafka2:9093,3@kafka3:9093"]),
+                "If process.roles contains the 'controller' role, the node id 1 must be included in the set of voters controller.quorum.voters=Set(2, 3)".into(),
+            ),
+            (
+                combined_with(&["process.roles=controller", "listeners=CONTROLLER://127.0.0.1:9093", "controller.quorum.voters=2@kafka2:9093"]),
+                "If process.roles contains the 'controller' role, the node id 1 must be included in the set of voters controller.quorum.voters=Set(2)".into(),
+            ),
+            (
+                combined_with(&["process.roles=broker", "listeners=PLAINTEXT://127.0.0.1:9092"]),
+                "If process.roles contains just the 'broker' role, the node id 1 must not be included in the set of voters controller.quorum.voters=Set(1, 2, 3)".into(),
+            ),
+            (
+                combined_with(&["process.roles=broker", "node.id=4"]),
+                "controller.listener.names must not contain a value appearing in the 'listeners' configuration when running KRaft with just the broker role".into(),
+            ),
+            (
+                combined_with(&["process.roles=broker", "node.id=4", "listeners=PLAINTEXT://127.0.0.1:9092", "listener.security.protocol.map=PLAINTEXT:PLAINTEXT"]),
+                "Controller listener with name CONTROLLER defined in controller.listener.names not found in listener.security.protocol.map  (an explicit security mapping for each controller listener is required if listener.security.protocol.map is non-empty, or if there are security protocols other than PLAINTEXT in use)".into(),
+            ),
+            (
+                combined_with(&["listeners=PLAINTEXT://127.0.0.1:9092"]),
+                "controller.listener.names must contain at least one value appearing in the 'listeners' configuration when running the KRaft controller role".into(),
+            ),
+            (
+                combined_with(&["controller.listener.names=CONTROLLER,OTHER"]),
+                "controller.listener.names must only contain values appearing in the 'listeners' configuration when running the KRaft controller role (OTHER is not a listener)".into(),
+            ),
+            (
+                combined_with(&["process.roles=controller"]),
+                "The listeners config must only contain KRaft controller listeners from controller.listener.names when process.roles=controller".into(),
+            ),
+            (
+                combined_with(&["listeners=CONTROLLER://127.0.0.1:9093"]),
+                "There must be at least one broker advertised listener. Perhaps all listeners appear in controller.listener.names?".into(),
+            ),
+            (
+                combined_with(&["broker.id=2"]),
+                "`node.id` and `broker.id` must be set to the same value. `broker.id` is deprecated, please use `node.id` instead.".into(),
+            ),
+            (
+                combined_with(&["controller.quorum.voters=a@kafka1:9093"]),
+                "Invalid value a@kafka1:9093 for configuration controller.quorum.voters: Failed to parse voter ID as an integer from a".into(),
+            ),
+            (
+                combined_with(&["controller.quorum.voters=kafka1:9093"]),
+                format!("Invalid value kafka1:9093 for configuration controller.quorum.voters: Invalid configuration value for controller.quorum.voters. {voters_form}"),
+            ),
+            (
+                combined_with(&["controller.quorum.voters=1@kafka1"]),
+                format!("Invalid value 1@kafka1 for configuration controller.quorum.voters: Failed to parse host name from entry 1@kafka1 for the configuration controller.quorum.voters. {voters_form}"),
+            ),
+            (
+                combined_with(&["controller.quorum.voters=1@0.0.0.0:9093"]),
+                "Invalid value 1@0.0.0.0:9093 for configuration controller.quorum.voters: Host string (0.0.0.0) is not routeable".into(),
+            ),
+            (
+                combined_with(&["controller.quorum.bootstrap.servers=kafka1"]),
+                "Invalid value kafka1 for configuration controller.quorum.bootstrap.servers: Failed to parse host name from kafka1 for the configuration controller.quorum.bootstrap.servers. Each entry should be in the form \"{host}:{port}\"".into(),
+            ),
+            // minikafka's own rules.
+            (
+                combined_with(&["controller.quorum.voters=1@kafka1:9093,1@kafka2:9093"]),
+                "Invalid value 1@kafka1:9093,1@kafka2:9093 for configuration controller.quorum.voters: voter id 1 is listed more than once".into(),
+            ),
+            (
+                combined_with(&["process.roles=broker", "node.id=4", "listeners=PLAINTEXT://127.0.0.1:9092", "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"]),
+                "listener CONTROLLER uses security protocol SSL (listener.security.protocol.map): minikafka serves only PLAINTEXT listeners so far, SSL and SASL are not implemented".into(),
+            ),
+        ] {
+            assert_eq!(refused(&pairs), message, "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn quorum_membership_needs_process_roles() {
+        assert_eq!(
+            refused(&["controller.quorum.voters=1@localhost:9093"]),
+            "controller.quorum.voters is set but process.roles is not: without process.roles \
+             minikafka runs one node in both roles, a quorum of itself. Set process.roles (e.g. \
+             broker,controller) to join a quorum, or remove controller.quorum.voters."
+        );
+        assert!(
+            refused(&["controller.quorum.bootstrap.servers=localhost:9093"])
+                .starts_with("controller.quorum.bootstrap.servers is set but process.roles is not")
+        );
+        // The timings alone are fine: they are the implied quorum's.
+        assert!(build(&["controller.quorum.election.timeout.ms=5000"]).is_ok());
+    }
+
+    #[test]
+    fn broker_id_is_node_ids_synonym_as_in_kafka() {
+        let c = build(&["broker.id=3"]).unwrap();
+        assert_eq!(c.node_id, 3);
+        let d = c.describe();
+        let get = |n: &str| d.iter().find(|x| x.name == n).unwrap();
+        assert_eq!(
+            (get("node.id").value.as_deref(), get("node.id").source),
+            (Some("3"), Source::StaticBroker)
+        );
+        assert_eq!(
+            (get("broker.id").value.as_deref(), get("broker.id").source),
+            (Some("3"), Source::StaticBroker)
+        );
+        let c = build(&["node.id=5", "broker.id=05"]).unwrap();
+        assert_eq!(c.node_id, 5);
+        let c = build(&["node.id=6"]).unwrap();
+        assert_eq!(c.values["broker.id"], "6");
+        assert!(c.set_at_start.contains("broker.id"));
+        let c = BrokerConfig::default();
+        let d = c.describe();
+        let b = d.iter().find(|x| x.name == "broker.id").unwrap();
+        assert_eq!((b.value.as_deref(), b.source), (Some("1"), Source::Default));
+        assert!(refused(&["node.id=1", "broker.id=2"]).starts_with("`node.id` and `broker.id`"));
+        assert_eq!(
+            refused(&["broker.id=-1"]),
+            "Invalid value -1 for configuration broker.id: Value must be at least 0"
+        );
+    }
+
+    #[test]
+    fn kraft_properties_are_described_like_the_others() {
+        let mut pairs = COMBINED.to_vec();
+        pairs.push("broker.session.timeout.ms=12000");
+        let c = build(&pairs).unwrap();
+        let d = c.describe();
+        let get = |n: &str| {
+            d.iter()
+                .find(|x| x.name == n)
+                .unwrap_or_else(|| panic!("{n}"))
+        };
+        for (name, value, source, kind) in [
+            (
+                "process.roles",
+                Some("broker,controller"),
+                Source::StaticBroker,
+                ConfigType::List,
+            ),
+            (
+                "controller.quorum.voters",
+                Some("1@kafka1:9093,2@kafka2:9093,3@[::1]:9093"),
+                Source::StaticBroker,
+                ConfigType::List,
+            ),
+            (
+                "controller.quorum.bootstrap.servers",
+                None,
+                Source::Default,
+                ConfigType::List,
+            ),
+            (
+                "controller.quorum.election.timeout.ms",
+                Some("1000"),
+                Source::Default,
+                ConfigType::Int,
+            ),
+            (
+                "controller.quorum.retry.backoff.ms",
+                Some("20"),
+                Source::Default,
+                ConfigType::Int,
+            ),
+            (
+                "broker.session.timeout.ms",
+                Some("12000"),
+                Source::StaticBroker,
+                ConfigType::Int,
+            ),
+            (
+                "broker.heartbeat.interval.ms",
+                Some("2000"),
+                Source::Default,
+                ConfigType::Int,
+            ),
+            (
+                "metadata.log.dir",
+                None,
+                Source::Default,
+                ConfigType::String,
+            ),
+            (
+                "broker.id",
+                Some("1"),
+                Source::StaticBroker,
+                ConfigType::Int,
+            ),
+        ] {
+            let x = get(name);
+            assert_eq!(
+                (x.value.as_deref(), x.source, x.kind, x.read_only),
+                (value, source, kind, true),
+                "{name}"
+            );
+        }
+        let s = get("broker.session.timeout.ms");
+        assert_eq!(
+            s.synonyms
+                .iter()
+                .map(|s| (s.value.as_deref(), s.source))
+                .collect::<Vec<_>>(),
+            [
+                (Some("12000"), Source::StaticBroker),
+                (Some("9000"), Source::Default)
+            ]
+        );
+    }
+
     #[test]
     fn set_and_precedence() {
         let mut b = ConfigBuilder::default();
@@ -939,11 +1444,10 @@ mod tests {
             }
         }
         let from_file = b.build().unwrap();
-        assert_eq!(
-            from_file.set_at_start.len(),
-            b.set.len(),
-            "all set at start"
-        );
+        // Everything the file sets, plus broker.id, filled in from node.id as Kafka does.
+        let mut expected: BTreeSet<String> = b.set.keys().cloned().collect();
+        expected.insert("broker.id".into());
+        assert_eq!(from_file.set_at_start, expected, "all set at start");
         assert_eq!(
             BrokerConfig {
                 set_at_start: BTreeSet::new(),

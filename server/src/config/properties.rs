@@ -7,7 +7,7 @@
 //! the type, documentation and synonym chain from here. This mirrors Kafka's `ConfigDef`
 //! (`KafkaConfig.configDef`, `LogConfig.configDef`) and `ServerTopicConfigSynonyms`.
 
-use super::listeners;
+use super::{listeners, quorum};
 use minikafka_storage::{BrokerCompressionType, CleanupPolicy, LogConfig, TimestampType};
 
 /// Kafka's `ConfigDef.Type`, reported by DescribeConfigs v3+ as its `ConfigType` id.
@@ -76,6 +76,14 @@ pub enum Check {
     SingleReplica,
     /// `host:count,host:count` (Kafka's `max.connections.per.ip.overrides`); may be empty.
     HostCounts,
+    /// `process.roles`: `broker`, `controller` or both (Kafka's `ValidList.in`).
+    ProcessRoles,
+    /// `controller.quorum.voters`: `ID@HOST:PORT,...` (Kafka's `ControllerQuorumVotersValidator`).
+    QuorumVoters,
+    /// `controller.quorum.bootstrap.servers`: `HOST:PORT,...`.
+    BootstrapServers,
+    /// A path, taken as it is (Kafka checks nothing).
+    Path,
 }
 
 impl Check {
@@ -124,6 +132,12 @@ impl Check {
                 other => other,
             },
             Check::HostCounts => host_counts(value).err(),
+            // The whole message, not only a reason: `ConfigBuilder::build` reports
+            // `quorum::parse_roles`'s error itself, which names the offending entry as Kafka does.
+            Check::ProcessRoles => quorum::parse_roles(value).err().map(|e| e.to_string()),
+            Check::QuorumVoters => quorum::parse_voters(value).err(),
+            Check::BootstrapServers => quorum::parse_bootstrap_servers(value).err(),
+            Check::Path => None,
         }
     }
 }
@@ -236,13 +250,25 @@ macro_rules! properties {
 
 /// Every broker property minikafka understands, in `config/broker.toml`'s order.
 pub const PROPERTIES: &[Property] = properties![
-    "node.id", Int, Some("1"), range(0, I32), "This broker's id.";
+    "node.id", Int, Some("1"), range(0, I32), "This node's id, as a broker and as a controller (Kafka requires it; minikafka defaults to 1). With process.roles set, a controller's id must be among controller.quorum.voters and a broker-only node's must not.";
+    "broker.id", Int, None, range(0, I32), "Deprecated synonym of node.id (Kafka's populateSynonyms): set alone it gives node.id; set both, they must be equal. Reports node.id's value.";
+    "process.roles", List, None, Check::ProcessRoles, "Roles of this process: broker, controller, or broker,controller. minikafka does not require it (Kafka 4 does): unset, the node plays both roles in a quorum of itself and needs no controller listener, voters or bootstrap servers. Set, Kafka's rules apply: controller.listener.names is required, and controller.quorum.voters or controller.quorum.bootstrap.servers.";
     "listeners", List, Some("PLAINTEXT://localhost:9092"), Check::Listeners, "Listeners, as NAME://HOST:PORT,NAME://HOST:PORT (a bare HOST:PORT is PLAINTEXT): names and ports unique; localhost binds both 127.0.0.1 and ::1, an empty host every interface, 0.0.0.0 every IPv4 one; port 0 picks a free port.";
     "advertised.listeners", List, None, Check::Listeners, "Endpoint each listener gives clients in Metadata, FindCoordinator and DescribeCluster, as NAME://HOST:PORT (names among listeners', ports may repeat; not 0.0.0.0). A listener without an entry advertises its own address (an empty host: this machine's host name).";
     "listener.security.protocol.map", String, Some("SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"), Check::ProtocolMap, "Security protocol of each listener name, as NAME:PROTOCOL,...; every listener needs one. minikafka serves PLAINTEXT only: a listener mapped to SSL or SASL is refused at start.";
     "inter.broker.listener.name", String, None, Check::ListenerNames, "Listener other brokers use; must be a broker listener. Unset = the listener named after security.inter.broker.protocol. Checked only: minikafka has one broker.";
     "security.inter.broker.protocol", String, Some("PLAINTEXT"), Check::OneOf(SECURITY_PROTOCOLS), "Protocol between brokers, naming the inter-broker listener when inter.broker.listener.name is unset (set only one of the two).";
-    "controller.listener.names", List, None, Check::ListenerNames, "Listeners of the KRaft controller; each must be among listeners. minikafka has no controller yet: these listeners are neither bound nor advertised.";
+    "controller.listener.names", List, None, Check::ListenerNames, "Listeners of the KRaft controller. With the controller role each must be among listeners (the first is the one the quorum uses); on a broker-only node none may be, and the first names the listener (and security protocol) for reaching the controllers. Required when process.roles is set. minikafka has no controller yet: these listeners are neither bound nor advertised.";
+    "controller.quorum.voters", List, Some(""), Check::QuorumVoters, "The voters of a static controller quorum, as ID@HOST:PORT,... (HOST:PORT: the voter's controller listener; IPv6 in brackets). Needs process.roles. Ids distinct; no 0.0.0.0.";
+    "controller.quorum.bootstrap.servers", List, Some(""), Check::BootstrapServers, "Controller endpoints to discover a dynamic quorum from, as HOST:PORT,... Needs process.roles; with process.roles, this or controller.quorum.voters is required.";
+    "controller.quorum.election.timeout.ms", Int, Some("1000"), range(0, I32), "Maximum time in milliseconds to wait without being able to fetch from the leader before triggering a new election.";
+    "controller.quorum.fetch.timeout.ms", Int, Some("2000"), range(0, I32), "Maximum time without a successful fetch from the current leader before becoming a candidate; maximum time a leader can go without fetches from a majority of the quorum before resigning.";
+    "controller.quorum.election.backoff.max.ms", Int, Some("1000"), range(0, I32), "Maximum time in milliseconds before starting new elections (cap of the exponential backoff that prevents gridlocked elections).";
+    "controller.quorum.request.timeout.ms", Int, Some("2000"), range(0, I32), "Maximum time to wait for the answer to a controller quorum request before resending or failing it.";
+    "controller.quorum.retry.backoff.ms", Int, Some("20"), range(0, I32), "Time to wait before retrying a failed controller quorum request.";
+    "broker.session.timeout.ms", Int, Some("9000"), range(1, I32), "How long a broker's lease lasts without heartbeats (enforced by the controller). At least 1 (Kafka checks nothing).";
+    "broker.heartbeat.interval.ms", Int, Some("2000"), range(1, I32), "Time between a broker's heartbeats to the controller; more than half of broker.session.timeout.ms is logged as an error, as Kafka does. At least 1 (Kafka checks nothing).";
+    "metadata.log.dir", String, None, Check::Path, "Directory of the cluster metadata log; unset = the data directory (log.dirs).";
     "log.dirs", List, Some("./data"), Check::Dir, "Data directory.";
     "num.partitions", Int, Some("1"), range(1, I32), "Partitions of an auto-created topic, or of CreateTopics with num_partitions = -1.";
     "max.partitions", Int, Some("100000"), range(1, I32), "minikafka only (Kafka has no broker-wide cap): partitions this broker hosts in all, internal topics included; CreateTopics and CreatePartitions beyond it get INVALID_PARTITIONS.";

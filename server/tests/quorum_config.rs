@@ -1,0 +1,159 @@
+//! KRaft roles and quorum settings as the `minikafka` binary and the config builder take them:
+//! a combination Kafka 4.x refuses stops the binary before anything is touched (exit code 2,
+//! Kafka's message on stderr), and a valid three-voter combined-mode configuration, written as in
+//! a Kafka `server.properties` or as TOML, is accepted by the builder. (The broker cannot run a
+//! cluster yet, so none is started here.)
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use minikafka::config::{BrokerConfig, ConfigBuilder, ProcessRoles, QuorumVoter};
+
+/// Runs the binary on a fresh data directory with these `--set` pairs; it must exit at once.
+fn run(data: &Path, sets: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_minikafka"));
+    cmd.args([
+        "--listen",
+        "PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
+    ])
+    .arg("--data-dir")
+    .arg(data);
+    for s in sets {
+        cmd.args(["--set", s]);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn the_binary_refuses_a_controller_that_is_not_a_voter() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = run(
+        &data,
+        &[
+            "process.roles=broker,controller",
+            "controller.listener.names=CONTROLLER",
+            "controller.quorum.voters=2@kafka2:9093,3@kafka3:9093,4@kafka4:9093",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "minikafka: configuration error: If process.roles contains the 'controller' role, \
+             the node id 1 must be included in the set of voters \
+             controller.quorum.voters=Set(2, 3, 4)"
+        ),
+        "{stderr}"
+    );
+    assert!(!data.exists(), "nothing touched");
+}
+
+#[test]
+fn the_binary_refuses_voters_without_process_roles_and_a_broker_that_is_a_voter() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = run(&data, &["controller.quorum.voters=1@localhost:9093"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("controller.quorum.voters is set but process.roles is not"),
+        "{stderr}"
+    );
+    let out = run(
+        &data,
+        &[
+            "process.roles=broker",
+            "controller.listener.names=CONTROLLER",
+            "controller.quorum.voters=1@localhost:9093",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "If process.roles contains just the 'broker' role, the node id 1 must not be \
+             included in the set of voters controller.quorum.voters=Set(1)"
+        ),
+        "{stderr}"
+    );
+    assert!(!data.exists(), "nothing touched");
+}
+
+/// The three voters every node of the example cluster shares.
+const VOTERS: &str = "1@kafka1:9093,2@kafka2:9093,3@kafka3:9093";
+
+fn check_three_voter_node(c: &BrokerConfig, node: i32) {
+    assert_eq!(c.node_id, node);
+    assert_eq!(
+        c.quorum.roles,
+        ProcessRoles {
+            broker: true,
+            controller: true,
+            explicit: true
+        }
+    );
+    assert_eq!(
+        c.quorum.voters,
+        (1..=3)
+            .map(|id| QuorumVoter {
+                id,
+                host: format!("kafka{id}"),
+                port: 9093
+            })
+            .collect::<Vec<_>>()
+    );
+    assert!(!c.quorum.single_node());
+    let controller = c.listeners.controller().expect("a controller listener");
+    assert_eq!(controller.bind.port, 9093);
+    assert_eq!(
+        controller.advertised.as_ref().map(|a| a.host_port()),
+        Some(format!("kafka{node}:9093"))
+    );
+    assert_eq!(
+        c.listeners
+            .brokers()
+            .map(|l| l.bind.name.as_str())
+            .collect::<Vec<_>>(),
+        ["PLAINTEXT"]
+    );
+}
+
+#[test]
+fn a_three_voter_combined_cluster_config_is_accepted() {
+    for node in 1..=3 {
+        let mut b = ConfigBuilder::default();
+        for pair in [
+            "process.roles=broker,controller".to_string(),
+            format!("node.id={node}"),
+            "listeners=PLAINTEXT://:9092,CONTROLLER://:9093".into(),
+            format!(
+                "advertised.listeners=PLAINTEXT://kafka{node}:9092,CONTROLLER://kafka{node}:9093"
+            ),
+            "controller.listener.names=CONTROLLER".into(),
+            format!("controller.quorum.voters={VOTERS}"),
+        ] {
+            b.set_pair(&pair).unwrap();
+        }
+        check_three_voter_node(&b.build().unwrap(), node);
+    }
+    // The same as a TOML file.
+    let toml = format!(
+        "process.roles = \"broker,controller\"\n\
+         node.id = 2\n\
+         listeners = \"PLAINTEXT://:9092,CONTROLLER://:9093\"\n\
+         advertised.listeners = \"PLAINTEXT://kafka2:9092,CONTROLLER://kafka2:9093\"\n\
+         controller.listener.names = \"CONTROLLER\"\n\
+         controller.quorum.voters = \"{VOTERS}\"\n\
+         controller.quorum.election.timeout.ms = 1500\n\
+         broker.session.timeout.ms = 12000\n"
+    );
+    let mut b = ConfigBuilder::default();
+    b.apply_toml(&toml, "cluster.toml").unwrap();
+    let c = b.build().unwrap();
+    check_three_voter_node(&c, 2);
+    assert_eq!(
+        (c.quorum.election_timeout_ms, c.broker_session_timeout_ms),
+        (1_500, 12_000)
+    );
+}
