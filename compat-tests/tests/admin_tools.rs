@@ -93,3 +93,58 @@ fn kafka_acls_and_log_dirs_tools_get_kafkas_answers() {
         "dirs-0 holds a batch: {dirs}"
     );
 }
+
+/// `kafka-metadata-quorum describe --status / --replication` (DescribeQuorum through the Java
+/// AdminClient) shows the single node's one-voter quorum: this node leads it, and it is the
+/// only voter, caught up.
+#[test]
+fn kafka_metadata_quorum_describes_the_one_voter_quorum() {
+    let broker = Broker::start(&[]);
+    let bootstrap = broker.bootstrap().to_string();
+    create_topic(&bootstrap, "quorum", 1);
+    let classpath = kafka_classpath();
+    let (ok, status) = run_tool(
+        &classpath,
+        "org.apache.kafka.tools.MetadataQuorumCommand",
+        &["--bootstrap-server", &bootstrap, "describe", "--status"],
+    );
+    assert!(ok, "describe --status:\n{status}\n{}", broker.log_report());
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim_start_matches(':').trim().to_string())
+            .unwrap_or_else(|| panic!("no {name} in:\n{status}"))
+    };
+    assert_eq!(field("LeaderId"), "1", "{status}");
+    assert_eq!(field("MaxFollowerLag"), "0", "{status}");
+    let hw: i64 = field("HighWatermark").parse().expect("a number");
+    assert!(
+        hw >= 2,
+        "membership and the topic's records are committed: {status}"
+    );
+    assert!(field("CurrentVoters").contains("\"id\": 1"), "{status}");
+    assert_eq!(field("CurrentObservers"), "[]", "{status}");
+
+    let (ok, replication) = run_tool(
+        &classpath,
+        "org.apache.kafka.tools.MetadataQuorumCommand",
+        &[
+            "--bootstrap-server",
+            &bootstrap,
+            "describe",
+            "--replication",
+        ],
+    );
+    assert!(ok, "describe --replication:\n{replication}");
+    let leader_row = replication
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("1"))
+        .unwrap_or_else(|| panic!("no row for node 1:\n{replication}"));
+    assert!(leader_row.contains("Leader"), "{replication}");
+    assert!(
+        leader_row.split_whitespace().nth(2) == Some(hw.to_string().as_str())
+            || leader_row.contains(&hw.to_string()),
+        "log end offset {hw} on the leader's row: {replication}"
+    );
+}

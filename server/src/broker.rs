@@ -61,6 +61,9 @@ pub enum BrokerError {
         /// Why.
         source: std::io::Error,
     },
+    /// A configuration this version accepts but cannot run.
+    #[error("{0}")]
+    NotServed(String),
     /// Writing the clean-shutdown marker failed.
     #[error("cannot write the clean-shutdown marker: {0}")]
     Marker(std::io::Error),
@@ -217,6 +220,14 @@ impl RunningBroker {
     /// Open the data directory and the logs, bind and start serving.
     pub async fn start(config: BrokerConfig) -> Result<RunningBroker, BrokerError> {
         let config = Arc::new(config);
+        if !config.quorum.single_node() {
+            return Err(BrokerError::NotServed(
+                "a quorum of several nodes (process.roles with more than one voter, or \
+                 controller.quorum.bootstrap.servers) is not served yet: minikafka runs one node \
+                 in both roles, a one-voter quorum of itself"
+                    .into(),
+            ));
+        }
         // Bind first: a port in use must not leave a freshly formatted data directory behind.
         // Connections queue in the backlog until the logs are open and the listeners run.
         let overrides = per_ip_overrides(&config).await?;
@@ -229,10 +240,10 @@ impl RunningBroker {
                 let replicas = Arc::new(ReplicaManager::new(data_dir.path(), cfg.node_id));
                 let quorum = Arc::new(
                     Quorum::start(
-                        data_dir.path(),
+                        cfg.metadata_log_dir(),
                         &QuorumSettings {
                             node_id: cfg.node_id,
-                            election_timeout_ms: 1000,
+                            election_timeout_ms: cfg.quorum.election_timeout_ms,
                         },
                     )
                     .map_err(TopicError::Controller)?,

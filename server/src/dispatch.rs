@@ -138,6 +138,7 @@ pub(crate) const ROUTES: &[Route] = &[
     ),
     route!(OffsetDelete, 0..=0, handlers::offset_delete::handle),
     route!(DescribeCluster, 0..=2, handlers::cluster::describe_cluster),
+    route!(DescribeQuorum, 0..=2, handlers::describe_quorum::handle),
     route!(
         ConsumerGroupHeartbeat,
         0..=1,

@@ -318,3 +318,44 @@ async fn metadata_topic_lookup_by_name_after_restart_keeps_ids() {
     drop(c);
     b.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn describe_quorum_reports_the_one_voter_quorum() {
+    use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), &[]).await;
+    let mut c = Client::connect(&b).await;
+    let req = |topic: &str, partition: i32| {
+        DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+            .with_topic_name(name(topic))
+            .with_partitions(vec![
+                PartitionData::default().with_partition_index(partition)
+            ])])
+    };
+    let r = c.call(req("__cluster_metadata", 0), 2).await;
+    let p = &r.topics[0].partitions[0];
+    assert_eq!(p.error_code, 0);
+    assert_eq!(p.leader_id.0, 1);
+    assert!(p.leader_epoch >= 1);
+    let hw = p.high_watermark;
+    assert!(
+        hw >= 1,
+        "the quorum's initial membership is committed: {hw}"
+    );
+    assert_eq!(p.current_voters.len(), 1);
+    assert_eq!(p.current_voters[0].replica_id.0, 1);
+    assert_eq!(p.current_voters[0].log_end_offset, hw);
+    assert!(p.observers.is_empty());
+    assert_eq!(r.nodes.len(), 1);
+    // Each admin change is one more committed entry.
+    create(&mut c, "q", 1, &[]).await;
+    let r = c.call(req("__cluster_metadata", 0), 1).await;
+    assert_eq!(r.topics[0].partitions[0].high_watermark, hw + 1);
+    // Anything but the metadata partition is unknown, as in Kafka.
+    for (t, p) in [("__cluster_metadata", 1), ("q", 0)] {
+        let r = c.call(req(t, p), 0).await;
+        assert_eq!(r.topics[0].partitions[0].error_code, 3, "{t}-{p}");
+    }
+    drop(c);
+    b.shutdown().await.unwrap();
+}

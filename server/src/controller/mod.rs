@@ -103,6 +103,34 @@ pub struct QuorumSettings {
     pub election_timeout_ms: u64,
 }
 
+/// One member of the quorum in a [`QuorumDescription`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaDescription {
+    /// Node id.
+    pub id: i32,
+    /// Its log end offset as the leader knows it (-1/0 when unknown).
+    pub log_end_offset: i64,
+    /// When the leader last heard from it (ms; -1 unknown).
+    pub last_fetch_timestamp: i64,
+    /// When it was last caught up with the leader (ms; -1 unknown).
+    pub last_caught_up_timestamp: i64,
+}
+
+/// What DescribeQuorum answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumDescription {
+    /// The active controller.
+    pub leader: Option<i32>,
+    /// The leader's epoch (Raft term).
+    pub leader_epoch: i32,
+    /// The offset after the last committed entry.
+    pub high_watermark: i64,
+    /// Voters.
+    pub voters: Vec<ReplicaDescription>,
+    /// Observers (learners).
+    pub observers: Vec<ReplicaDescription>,
+}
+
 /// A running controller quorum member (see the module docs).
 pub struct Quorum {
     raft: Raft<TypeConfig>,
@@ -194,6 +222,60 @@ impl Quorum {
     pub fn leader(&self) -> Option<i32> {
         let m = self.raft.metrics().borrow().clone();
         m.current_leader.and_then(|l| i32::try_from(l).ok())
+    }
+
+    /// The quorum as Kafka's DescribeQuorum reports it, from openraft's metrics. Offsets are
+    /// Raft log indexes + 1 (Kafka's log end offset and high watermark are "next offset").
+    pub fn describe(&self) -> QuorumDescription {
+        let m = self.raft.metrics().borrow().clone();
+        let now = crate::clock::now_ms();
+        let end = |index: Option<u64>| {
+            index.map_or(0, |i| {
+                i64::try_from(i).unwrap_or(i64::MAX).saturating_add(1)
+            })
+        };
+        let leader_end = end(m.last_log_index);
+        let replica = |id: u64, matched: Option<u64>| {
+            let is_self = id == m.id;
+            let log_end_offset = if is_self { leader_end } else { end(matched) };
+            let caught_up = log_end_offset >= leader_end;
+            ReplicaDescription {
+                id: i32::try_from(id).unwrap_or(-1),
+                log_end_offset,
+                last_fetch_timestamp: if is_self || matched.is_some() {
+                    now
+                } else {
+                    -1
+                },
+                last_caught_up_timestamp: if caught_up { now } else { -1 },
+            }
+        };
+        let matched = |id: u64| -> Option<u64> {
+            if id == m.id {
+                return m.last_log_index;
+            }
+            m.replication
+                .as_ref()
+                .and_then(|r| r.get(&id).cloned().flatten())
+                .map(|l| l.index)
+        };
+        let membership = m.membership_config.membership();
+        let voters = membership
+            .voter_ids()
+            .map(|id| replica(id, matched(id)))
+            .collect();
+        let observers = membership
+            .learner_ids()
+            .map(|id| replica(id, matched(id)))
+            .collect();
+        let committed = self.applied.borrow().last_applied.map(|l| l.index);
+        QuorumDescription {
+            leader: m.current_leader.and_then(|l| i32::try_from(l).ok()),
+            leader_epoch: i32::try_from(m.current_term).unwrap_or(i32::MAX),
+            high_watermark: end(committed),
+            voters,
+            observers,
+        }
     }
 
     /// Append `records` as one batch and wait until it is committed and applied here; returns
