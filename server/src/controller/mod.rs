@@ -15,7 +15,9 @@
 //! cluster, with its log in `<data>/__cluster_metadata-0`. It is initialized on the first start
 //! and is leader at once on every later one (no election wait).
 
+pub mod network;
 pub mod records;
+pub mod rpc;
 pub mod store;
 
 use std::collections::BTreeMap;

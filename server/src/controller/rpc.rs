@@ -1,0 +1,625 @@
+//! The controller quorum's network transport, server side: openraft's RPCs received in Kafka
+//! framing on the controller listener and handed to the local [`Raft`].
+//!
+//! It exists so that controllers talk to each other the way Kafka's do: one TCP listener
+//! (`controller.listener.names`), length-prefixed Kafka frames, an ApiVersions exchange first.
+//! Kafka's controllers speak KRaft's Vote/BeginQuorumEpoch/Fetch; ours run openraft, whose
+//! messages have no Kafka schema, so they travel under minikafka-private API keys:
+//!
+//! | key     | name                   | version | request body (JSON)                   | response body (JSON)                                         |
+//! |---------|------------------------|---------|---------------------------------------|--------------------------------------------------------------|
+//! | 18      | ApiVersions            | 0..=4   | Kafka's                               | Kafka's: exactly ApiVersions and the three keys below        |
+//! | 10000   | RaftVote               | 0       | `VoteRequest<u64>`                    | `Result<VoteResponse<u64>, RaftError<u64>>`                  |
+//! | 10001   | RaftAppendEntries      | 0       | `AppendEntriesRequest<TypeConfig>`    | `Result<AppendEntriesResponse<u64>, RaftError<u64>>`         |
+//! | 10002   | RaftInstallSnapshot    | 0       | `InstallSnapshotRequest<TypeConfig>`  | `Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>` |
+//!
+//! A request is `i32 length | i16 api_key | i16 api_version | i32 correlation_id |
+//! nullable string client_id | body` (request header v1; ApiVersions v3+ uses header v2, decoded
+//! by `kafka-protocol`); a response is `i32 length | i32 correlation_id | body` (response header
+//! v0). The private bodies are serde JSON of openraft's own types, so a Raft error on the remote
+//! node comes back whole and the client turns it into `RPCError::RemoteError`.
+//!
+//! Bounds: a request longer than [`MAX_REQUEST_BYTES`] closes the connection before any of its
+//! body is read; the body is read into a buffer that grows with the bytes that arrive, never to
+//! the claimed size up front, and must arrive within [`REQUEST_READ_TIMEOUT`] of its length
+//! prefix; at most [`MAX_CONNECTIONS`] connections are served at once (more wait in the
+//! kernel's backlog). Anything else on this listener — an unknown API key, an unsupported
+//! version, bytes that do not decode — closes that connection with a log line naming the peer,
+//! as Kafka brokers do; other connections are untouched. Connections may stay idle as long as
+//! they like: peers keep theirs open between RPCs.
+//!
+//! The client side is [`super::network`].
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, Message};
+use openraft::Raft;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn, Instrument};
+
+use super::TypeConfig;
+
+/// Kafka's ApiVersions key: the first request of every connection from a peer.
+pub const API_VERSIONS: i16 = 18;
+/// minikafka-private API key: openraft's `VoteRequest` (an election).
+pub const RAFT_VOTE: i16 = 10000;
+/// minikafka-private API key: openraft's `AppendEntriesRequest` (replication and heartbeats).
+pub const RAFT_APPEND_ENTRIES: i16 = 10001;
+/// minikafka-private API key: openraft's `InstallSnapshotRequest` (one chunk of a snapshot).
+pub const RAFT_INSTALL_SNAPSHOT: i16 = 10002;
+/// The only version of the private API keys.
+pub const RAFT_API_VERSION: i16 = 0;
+
+/// The largest request accepted (the length prefix's value): 128 MiB.
+///
+/// An AppendEntries carries at most openraft's `max_payload_entries` (300 by default) metadata
+/// batches, and an InstallSnapshot one chunk of at most `snapshot_max_chunk_size` bytes (3 MiB by
+/// default), which JSON writes as an array of numbers: at most 4 bytes per byte (`255,`), about
+/// 12 MiB. The client checks the same bound before sending: an AppendEntries over it is split
+/// by openraft (`PayloadTooLarge`).
+pub const MAX_REQUEST_BYTES: usize = 128 * 1024 * 1024;
+
+/// Smallest request: api key, api version, correlation id.
+const MIN_REQUEST_BYTES: usize = 8;
+
+/// How long the rest of a request may take to arrive once its length prefix is in (a peer that
+/// trickles a frame cannot hold its connection, and the memory it has sent, forever).
+pub const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Connections served at once; the controller listener has a handful of peers, each with a few
+/// connections, so this only stops a misdirected flood.
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// How long the accept loop waits after an accept error (out of file descriptors…) before it
+/// tries again, so that it does not spin.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// The API keys the controller listener serves besides ApiVersions, with their names (for docs
+/// and logs).
+pub fn private_api_keys() -> [(i16, &'static str); 3] {
+    [
+        (RAFT_VOTE, "RaftVote"),
+        (RAFT_APPEND_ENTRIES, "RaftAppendEntries"),
+        (RAFT_INSTALL_SNAPSHOT, "RaftInstallSnapshot"),
+    ]
+}
+
+/// Serve openraft's RPCs on `listener` for `raft` until `shutdown` is cancelled; returns once
+/// the listener is closed and every connection task has ended.
+///
+/// Each connection is served by a task of its own, one request at a time in arrival order
+/// (openraft's RPCs of one client are sequential anyway).
+pub async fn serve(listener: TcpListener, raft: Raft<TypeConfig>, shutdown: CancellationToken) {
+    let local = listener.local_addr().ok();
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut connections = JoinSet::new();
+    info!(addr = ?local, "controller listener serving");
+    loop {
+        // Reap the connection tasks that have ended (the set would otherwise keep their results).
+        while connections.try_join_next().is_some() {}
+        let slot = tokio::select! {
+            () = shutdown.cancelled() => break,
+            slot = Arc::clone(&slots).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                // Never closed; if it were, there would be nothing left to serve with.
+                Err(_) => break,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    warn!(addr = ?local, error = %e, "controller listener: accept failed");
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => continue,
+                    }
+                }
+            },
+        };
+        let raft = raft.clone();
+        let shutdown = shutdown.clone();
+        let span = tracing::info_span!("controller_connection", %peer);
+        connections.spawn(
+            async move {
+                let _slot = slot;
+                serve_connection(stream, peer, &raft, &shutdown).await;
+            }
+            .instrument(span),
+        );
+    }
+    drop(listener);
+    // Every connection task watches the same token: they end at their next await.
+    while connections.join_next().await.is_some() {}
+    info!(addr = ?local, "controller listener stopped");
+}
+
+/// Why a connection was closed by this side.
+#[derive(Debug, thiserror::Error)]
+enum CloseReason {
+    #[error("i/o error: {0}")]
+    Io(#[from] io::Error),
+    #[error("request size {0} is outside {MIN_REQUEST_BYTES}..={MAX_REQUEST_BYTES} bytes")]
+    BadSize(i64),
+    #[error("request of {0} bytes not received within {REQUEST_READ_TIMEOUT:?} of its length")]
+    SlowRequest(usize),
+    #[error("API key {0} is not served on the controller listener")]
+    UnknownApiKey(i16),
+    #[error("version {version} of API key {key} is not served on the controller listener")]
+    UnsupportedVersion { key: i16, version: i16 },
+    #[error("API key {key} version {version}: undecodable request: {reason}")]
+    Decode {
+        key: i16,
+        version: i16,
+        reason: String,
+    },
+    #[error("API key {key}: response not encodable: {reason}")]
+    Encode { key: i16, reason: String },
+}
+
+/// Serve one connection until the peer closes it, it misbehaves, or shutdown.
+async fn serve_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    raft: &Raft<TypeConfig>,
+    shutdown: &CancellationToken,
+) {
+    // Small request/response exchanges: do not let Nagle hold the answer back.
+    let _ = stream.set_nodelay(true);
+    debug!("controller connection accepted");
+    loop {
+        let step = tokio::select! {
+            () = shutdown.cancelled() => return,
+            step = serve_one(&mut stream, raft) => step,
+        };
+        match step {
+            Ok(true) => {}
+            Ok(false) => {
+                debug!("controller connection closed by the peer");
+                return;
+            }
+            Err(e @ CloseReason::Io(_)) => {
+                debug!(%peer, error = %e, "controller connection failed");
+                return;
+            }
+            Err(e @ (CloseReason::UnknownApiKey(_) | CloseReason::UnsupportedVersion { .. })) => {
+                info!(%peer, error = %e, "closing controller connection");
+                return;
+            }
+            Err(e) => {
+                warn!(%peer, error = %e, "closing controller connection");
+                return;
+            }
+        }
+    }
+}
+
+/// Read, handle and answer one request. `Ok(false)`: the peer closed between requests.
+async fn serve_one(stream: &mut TcpStream, raft: &Raft<TypeConfig>) -> Result<bool, CloseReason> {
+    let Some(frame) = read_frame(stream).await? else {
+        return Ok(false);
+    };
+    let response = handle(frame, raft).await?;
+    stream.write_all(&response).await?;
+    Ok(true)
+}
+
+/// Read one request frame (without its length prefix). `Ok(None)`: the peer closed the
+/// connection before the next length prefix was complete.
+async fn read_frame(stream: &mut TcpStream) -> Result<Option<Bytes>, CloseReason> {
+    let size = match stream.read_i32().await {
+        Ok(size) => size,
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let len = usize::try_from(size)
+        .ok()
+        .filter(|n| (MIN_REQUEST_BYTES..=MAX_REQUEST_BYTES).contains(n))
+        .ok_or(CloseReason::BadSize(i64::from(size)))?;
+    // `read_to_end` grows the buffer as bytes arrive: a peer that claims 100 MiB and sends 10
+    // bytes costs a few bytes, not 100 MiB.
+    let mut buf = Vec::new();
+    let mut body = (&mut *stream).take(len as u64);
+    match tokio::time::timeout(REQUEST_READ_TIMEOUT, body.read_to_end(&mut buf)).await {
+        Err(_) => Err(CloseReason::SlowRequest(len)),
+        Ok(Err(e)) => Err(e.into()),
+        Ok(Ok(n)) if n < len => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("connection closed in the middle of a request ({n} of {len} bytes)"),
+        )
+        .into()),
+        Ok(Ok(_)) => Ok(Some(Bytes::from(buf))),
+    }
+}
+
+/// Handle one request frame; returns the whole response frame, length prefix included.
+async fn handle(mut frame: Bytes, raft: &Raft<TypeConfig>) -> Result<BytesMut, CloseReason> {
+    // `read_frame` guarantees at least MIN_REQUEST_BYTES.
+    let key = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    let decode_error = |reason: String| CloseReason::Decode {
+        key,
+        version,
+        reason,
+    };
+    if key == API_VERSIONS {
+        let served = ApiVersionsRequest::VERSIONS;
+        if version < served.min || version > served.max {
+            // Kafka's answer to an ApiVersions it does not know: the v0 layout with
+            // UNSUPPORTED_VERSION and the list, so the client can pick a version it shares.
+            debug!(version, "unsupported ApiVersions version");
+            let mut resp = advertised();
+            resp.error_code = kafka_protocol::error::ResponseError::UnsupportedVersion.code();
+            return encode_api_versions(correlation_id, &resp, 0);
+        }
+        let header_version = ApiKey::ApiVersions.request_header_version(version);
+        let header = RequestHeader::decode(&mut frame, header_version)
+            .map_err(|e| decode_error(e.to_string()))?;
+        ApiVersionsRequest::decode(&mut frame, version).map_err(|e| decode_error(e.to_string()))?;
+        debug!(
+            client_id = ?header.client_id.as_deref(),
+            version, "ApiVersions"
+        );
+        return encode_api_versions(correlation_id, &advertised(), version);
+    }
+    if !private_api_keys().iter().any(|(k, _)| *k == key) {
+        return Err(CloseReason::UnknownApiKey(key));
+    }
+    if version != RAFT_API_VERSION {
+        return Err(CloseReason::UnsupportedVersion { key, version });
+    }
+    // Request header v1: the fixed fields, then the nullable client id.
+    frame.advance(MIN_REQUEST_BYTES);
+    skip_client_id(&mut frame).map_err(decode_error)?;
+    let body = frame;
+    let response = match key {
+        RAFT_VOTE => {
+            let req = parse_json(&body).map_err(decode_error)?;
+            to_json(&raft.vote(req).await)
+        }
+        RAFT_APPEND_ENTRIES => {
+            let req = parse_json(&body).map_err(decode_error)?;
+            to_json(&raft.append_entries(req).await)
+        }
+        _ => {
+            let req = parse_json(&body).map_err(decode_error)?;
+            to_json(&raft.install_snapshot(req).await)
+        }
+    }
+    .map_err(|e| CloseReason::Encode {
+        key,
+        reason: e.to_string(),
+    })?;
+    Ok(response_frame(correlation_id, &response))
+}
+
+/// Skip request header v1's `client_id` (nullable string: i16 length, -1 = null).
+fn skip_client_id(buf: &mut Bytes) -> Result<(), String> {
+    if buf.remaining() < 2 {
+        return Err("request header ends before its client id".into());
+    }
+    let len = buf.get_i16();
+    if len < 0 {
+        return Ok(());
+    }
+    let len = usize::try_from(len).unwrap_or(0);
+    if buf.remaining() < len {
+        return Err(format!(
+            "client id of {len} bytes is longer than the rest of the request"
+        ));
+    }
+    buf.advance(len);
+    Ok(())
+}
+
+fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| e.to_string())
+}
+
+fn to_json<T: Serialize>(value: &T) -> serde_json::Result<Vec<u8>> {
+    serde_json::to_vec(value)
+}
+
+/// What ApiVersions advertises on the controller listener: itself and the private keys.
+fn advertised() -> ApiVersionsResponse {
+    let served = ApiVersionsRequest::VERSIONS;
+    let mut keys = vec![ApiVersion::default()
+        .with_api_key(API_VERSIONS)
+        .with_min_version(served.min)
+        .with_max_version(served.max)];
+    keys.extend(private_api_keys().iter().map(|(key, _)| {
+        ApiVersion::default()
+            .with_api_key(*key)
+            .with_min_version(RAFT_API_VERSION)
+            .with_max_version(RAFT_API_VERSION)
+    }));
+    ApiVersionsResponse::default().with_api_keys(keys)
+}
+
+/// An ApiVersions response frame (its response header is v0 at every version).
+fn encode_api_versions(
+    correlation_id: i32,
+    resp: &ApiVersionsResponse,
+    version: i16,
+) -> Result<BytesMut, CloseReason> {
+    let mut body = BytesMut::new();
+    resp.encode(&mut body, version)
+        .map_err(|e| CloseReason::Encode {
+            key: API_VERSIONS,
+            reason: e.to_string(),
+        })?;
+    Ok(response_frame(correlation_id, &body))
+}
+
+/// `i32 length | i32 correlation_id | body`.
+fn response_frame(correlation_id: i32, body: &[u8]) -> BytesMut {
+    let mut out = BytesMut::with_capacity(8 + body.len());
+    // Responses are at most a few KiB (a vote, a log id, an error), far below 2 GiB.
+    out.put_i32(i32::try_from(4 + body.len()).unwrap_or(i32::MAX));
+    out.put_i32(correlation_id);
+    out.put_slice(body);
+    out
+}
+
+/// A request frame as the client sends it: `i32 length | i16 api_key | i16 api_version |
+/// i32 correlation_id | string client_id | body` (request header v1).
+pub(super) fn request_frame(
+    key: i16,
+    version: i16,
+    correlation_id: i32,
+    client_id: &str,
+    body: &[u8],
+) -> io::Result<Vec<u8>> {
+    let too_large = || io::Error::new(io::ErrorKind::InvalidInput, "request too large");
+    let client_len = i16::try_from(client_id.len()).map_err(|_| too_large())?;
+    let len = 10 + client_id.len() + body.len();
+    if len > MAX_REQUEST_BYTES {
+        return Err(too_large());
+    }
+    let mut out = Vec::with_capacity(4 + len);
+    out.put_i32(i32::try_from(len).map_err(|_| too_large())?);
+    out.put_i16(key);
+    out.put_i16(version);
+    out.put_i32(correlation_id);
+    out.put_i16(client_len);
+    out.put_slice(client_id.as_bytes());
+    out.put_slice(body);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use kafka_protocol::protocol::StrBytes;
+    use openraft::error::{RPCError, RaftError};
+    use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+    use openraft::raft::VoteRequest;
+    use openraft::{BasicNode, Config, Vote};
+    use tempfile::TempDir;
+    use tokio::task::JoinHandle;
+    use tokio::time::timeout;
+
+    use super::*;
+    use crate::controller::network::{QuorumNetwork, QuorumPeer};
+    use crate::controller::store::{LogStore, StateMachineStore};
+    use crate::controller::ClusterState;
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    /// A one-node (uninitialized) Raft served on 127.0.0.1:0.
+    struct Server {
+        addr: SocketAddr,
+        raft: Raft<TypeConfig>,
+        shutdown: CancellationToken,
+        task: JoinHandle<()>,
+        _dir: TempDir,
+    }
+
+    async fn server() -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = LogStore::<TypeConfig>::open(dir.path()).expect("log");
+        let (sm, _applied) =
+            StateMachineStore::<TypeConfig, ClusterState>::open(dir.path()).expect("sm");
+        let config = Arc::new(Config::default().validate().expect("config"));
+        let raft = Raft::new(1, config, QuorumNetwork::new(1, BTreeMap::new()), log, sm)
+            .await
+            .expect("raft");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(serve(listener, raft.clone(), shutdown.clone()));
+        Server {
+            addr,
+            raft,
+            shutdown,
+            task,
+            _dir: dir,
+        }
+    }
+
+    /// openraft's client for node 1 at `addr`, as node 9 would have it.
+    async fn client(addr: SocketAddr) -> QuorumPeer {
+        let voters = BTreeMap::from([(1, addr.to_string())]);
+        QuorumNetwork::new(9, voters)
+            .new_client(1, &BasicNode::new(addr))
+            .await
+    }
+
+    async fn vote(client: &mut QuorumPeer) -> Result<(), String> {
+        let req = VoteRequest::new(Vote::new(1, 9), None);
+        client
+            .vote(req, RPCOption::new(WAIT))
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Send `frame`, read one response: `(correlation id, body)`.
+    async fn exchange(stream: &mut TcpStream, frame: &[u8]) -> (i32, Vec<u8>) {
+        stream.write_all(frame).await.expect("write");
+        let len = timeout(WAIT, stream.read_i32())
+            .await
+            .expect("answered in time")
+            .expect("a response");
+        let mut buf = vec![0; usize::try_from(len).expect("length")];
+        stream.read_exact(&mut buf).await.expect("response body");
+        let correlation = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+        (correlation, buf.split_off(4))
+    }
+
+    /// An ApiVersions request at `version`, encoded by `kafka-protocol` (a version it does not
+    /// know: a v1 header and no body, as a newer client's request looks to an older server).
+    fn api_versions_request(version: i16, correlation_id: i32) -> Vec<u8> {
+        let header = RequestHeader::default()
+            .with_request_api_key(API_VERSIONS)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("test")));
+        let known = ApiVersionsRequest::VERSIONS.max >= version;
+        let header_version = if known {
+            ApiKey::ApiVersions.request_header_version(version)
+        } else {
+            1
+        };
+        let mut body = BytesMut::new();
+        header.encode(&mut body, header_version).expect("header");
+        if known {
+            let req = ApiVersionsRequest::default()
+                .with_client_software_name(StrBytes::from_static_str("test"))
+                .with_client_software_version(StrBytes::from_static_str("0"));
+            req.encode(&mut body, version).expect("request");
+        }
+        let mut out = Vec::new();
+        out.put_i32(i32::try_from(body.len()).expect("small"));
+        out.put_slice(&body);
+        out
+    }
+
+    async fn api_versions(stream: &mut TcpStream, version: i16) -> ApiVersionsResponse {
+        let (correlation, body) = exchange(stream, &api_versions_request(version, 42)).await;
+        assert_eq!(correlation, 42);
+        let mut body = Bytes::from(body);
+        // A version we do not serve is answered in the v0 layout.
+        let decode_version = if ApiVersionsRequest::VERSIONS.max < version {
+            0
+        } else {
+            version
+        };
+        ApiVersionsResponse::decode(&mut body, decode_version).expect("decodable")
+    }
+
+    /// The peer closed the connection (EOF or reset), in time.
+    async fn assert_closed(stream: &mut TcpStream, what: &str) {
+        let mut buf = [0; 64];
+        match timeout(WAIT, stream.read(&mut buf)).await {
+            Err(_) => panic!("{what}: connection still open"),
+            Ok(Ok(0) | Err(_)) => {}
+            Ok(Ok(n)) => panic!("{what}: got {n} bytes instead of a close"),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn api_versions_lists_exactly_the_private_keys() {
+        let s = server().await;
+        let mut stream = TcpStream::connect(s.addr).await.expect("connect");
+        for version in [0, 3, 4] {
+            let resp = api_versions(&mut stream, version).await;
+            assert_eq!(resp.error_code, 0, "v{version}");
+            let keys: Vec<(i16, i16, i16)> = resp
+                .api_keys
+                .iter()
+                .map(|k| (k.api_key, k.min_version, k.max_version))
+                .collect();
+            assert_eq!(
+                keys,
+                [(18, 0, 4), (10000, 0, 0), (10001, 0, 0), (10002, 0, 0)],
+                "v{version}"
+            );
+        }
+        // A version we do not know: UNSUPPORTED_VERSION in the v0 layout, connection kept.
+        let resp = api_versions(&mut stream, 99).await;
+        assert_eq!(resp.error_code, 35);
+        assert_eq!(resp.api_keys.len(), 4);
+        assert_eq!(api_versions(&mut stream, 3).await.error_code, 0);
+        s.shutdown.cancel();
+        timeout(WAIT, s.task).await.expect("stops").expect("task");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hostile_input_closes_only_its_connection() {
+        let s = server().await;
+        let mut good = client(s.addr).await;
+        vote(&mut good).await.expect("a vote is answered");
+        // A connection opened before the hostile ones, used between them.
+        let mut keeper = TcpStream::connect(s.addr).await.expect("connect");
+        assert_eq!(api_versions(&mut keeper, 3).await.error_code, 0);
+
+        let frame = |key: i16, version: i16, body: &[u8]| {
+            request_frame(key, version, 7, "hostile", body).expect("frame")
+        };
+        let length_only = |len: i32| len.to_be_bytes().to_vec();
+        let mut bad_client_id = Vec::new();
+        bad_client_id.put_i32(10);
+        bad_client_id.put_i16(RAFT_VOTE);
+        bad_client_id.put_i16(0);
+        bad_client_id.put_i32(7);
+        bad_client_id.put_i16(100);
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("garbage JSON", frame(RAFT_APPEND_ENTRIES, 0, b"{not json")),
+            ("JSON of another type", frame(RAFT_VOTE, 0, b"{\"x\":1}")),
+            ("unknown key", frame(3, 12, b"")),
+            ("unsupported private version", frame(RAFT_VOTE, 1, b"{}")),
+            ("oversized length", length_only(i32::MAX)),
+            (
+                "length just over the bound",
+                length_only(i32::try_from(MAX_REQUEST_BYTES + 1).expect("fits")),
+            ),
+            ("negative length", length_only(-1)),
+            ("too short", length_only(4)),
+            ("client id past the end", bad_client_id),
+        ];
+        for (what, bytes) in cases {
+            let mut hostile = TcpStream::connect(s.addr).await.expect("connect");
+            hostile.write_all(&bytes).await.expect("write");
+            assert_closed(&mut hostile, what).await;
+            vote(&mut good)
+                .await
+                .unwrap_or_else(|e| panic!("after {what}: {e}"));
+            assert_eq!(api_versions(&mut keeper, 0).await.error_code, 0, "{what}");
+        }
+
+        // A Raft error on the server comes back as RemoteError.
+        timeout(WAIT, s.raft.shutdown())
+            .await
+            .expect("raft stops")
+            .expect("shutdown");
+        let req = VoteRequest::new(Vote::new(2, 9), None);
+        match good.vote(req, RPCOption::new(WAIT)).await {
+            Err(RPCError::RemoteError(e)) => {
+                assert_eq!(e.target, 1);
+                assert!(matches!(e.source, RaftError::Fatal(_)), "{e}");
+            }
+            other => panic!("expected a RemoteError, got {other:?}"),
+        }
+        s.shutdown.cancel();
+        timeout(WAIT, s.task).await.expect("stops").expect("task");
+        // Shut down: new connections are refused.
+        assert!(TcpStream::connect(s.addr).await.is_err());
+    }
+}
