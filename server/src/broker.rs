@@ -11,7 +11,7 @@
 //! connection finish its in-flight request (long-poll fetches return early); flush and fsync
 //! every log; write the clean-shutdown marker; log `shutdown complete`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -241,9 +241,11 @@ impl RunningBroker {
                 let quorum = Arc::new(
                     Quorum::start(
                         cfg.metadata_log_dir(),
-                        &QuorumSettings {
+                        QuorumSettings {
                             node_id: cfg.node_id,
                             election_timeout_ms: cfg.quorum.election_timeout_ms,
+                            voters: BTreeMap::new(),
+                            listeners: Vec::new(),
                         },
                     )
                     .map_err(TopicError::Controller)?,

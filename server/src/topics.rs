@@ -457,9 +457,11 @@ impl Topics {
     ) -> Arc<Topics> {
         let quorum = Quorum::start(
             dir,
-            &crate::controller::QuorumSettings {
+            crate::controller::QuorumSettings {
                 node_id: config.node_id,
                 election_timeout_ms: 1000,
+                voters: Default::default(),
+                listeners: Vec::new(),
             },
         )
         .unwrap();

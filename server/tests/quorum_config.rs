@@ -157,3 +157,26 @@ fn a_three_voter_combined_cluster_config_is_accepted() {
         (1_500, 12_000)
     );
 }
+
+/// Until several voters are served, the binary says so instead of running a lone node that
+/// believes it is in a cluster.
+#[test]
+fn several_voters_are_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = run(
+        &data,
+        &[
+            "process.roles=broker,controller",
+            "node.id=1",
+            "controller.listener.names=CONTROLLER",
+            "controller.quorum.voters=1@127.0.0.1:19093,2@127.0.0.1:19094,3@127.0.0.1:19095",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("a quorum of several nodes") && stderr.contains("not served yet"),
+        "{stderr}"
+    );
+}

@@ -28,7 +28,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
+use openraft::error::{InitializeError, InstallSnapshotError, RPCError, RaftError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
@@ -37,7 +37,8 @@ use openraft::raft::{
 use openraft::{BasicNode, LogId, Raft};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
-use tracing::info;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
 
 pub use records::{ClusterState, MetadataRecord, PartitionState, TopicState};
 use store::{Applied, LogStore, StateMachineData, StateMachineStore};
@@ -97,12 +98,17 @@ pub enum ControllerError {
 }
 
 /// Settings the quorum is started with.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct QuorumSettings {
     /// This node's id.
     pub node_id: i32,
     /// Election timeout (`controller.quorum.election.timeout.ms`).
     pub election_timeout_ms: u64,
+    /// The voters' controller endpoints (`host:port`) by node id
+    /// (`controller.quorum.voters`); empty = a one-voter quorum of this node.
+    pub voters: BTreeMap<i32, String>,
+    /// This node's controller listeners, bound, on which the peers are served.
+    pub listeners: Vec<std::net::TcpListener>,
 }
 
 /// One member of the quorum in a [`QuorumDescription`].
@@ -143,12 +149,18 @@ pub struct Quorum {
     handle: tokio::runtime::Handle,
     /// Serialises producer-id allocations on this controller.
     producer_ids: Mutex<()>,
+    /// Stops the controller listeners' accept loops and the quorum's own tasks.
+    shutdown: CancellationToken,
 }
 
 impl Quorum {
-    /// Open the metadata log in `data_dir`, start Raft and wait until this node leads with
-    /// every committed record applied. Blocking: call it from a blocking task or a plain thread.
-    pub fn start(data_dir: &Path, settings: &QuorumSettings) -> Result<Quorum, ControllerError> {
+    /// Open the metadata log in `data_dir` and start Raft. A one-voter quorum (no `voters`, or
+    /// only this node) waits until this node leads with every record applied, which is
+    /// immediate after the first start. With several voters, the controller listeners serve
+    /// the peers from now on and this waits (up to the election timeout × 10) until a leader
+    /// is known; the state then follows the log as it is replicated (see
+    /// [`Quorum::subscribe`]). Blocking: call it from a blocking task or a plain thread.
+    pub fn start(data_dir: &Path, settings: QuorumSettings) -> Result<Quorum, ControllerError> {
         let dir = data_dir.join(METADATA_LOG_DIR);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -164,50 +176,129 @@ impl Quorum {
             heartbeat_interval: (election / 4).max(5),
             election_timeout_min: election,
             election_timeout_max: election * 2,
+            // Each snapshot chunk must arrive within the timeout; JSON framing makes a chunk up
+            // to ~4x its bytes on the wire, so chunks are smaller and the timeout longer than
+            // openraft's defaults (3 MiB, 200 ms).
+            snapshot_max_chunk_size: 512 * 1024,
+            install_snapshot_timeout: election.max(1000),
             ..Default::default()
         }
         .validate()
         .map_err(|e| ControllerError::Fatal(e.to_string()))?;
         let id = u64::try_from(settings.node_id)
             .map_err(|_| ControllerError::Fatal(format!("bad node id {}", settings.node_id)))?;
+        let mut members = BTreeMap::new();
+        let mut addresses = BTreeMap::new();
+        for (voter, addr) in &settings.voters {
+            let v = u64::try_from(*voter)
+                .map_err(|_| ControllerError::Fatal(format!("bad voter id {voter}")))?;
+            members.insert(v, BasicNode::new(addr));
+            addresses.insert(v, addr.clone());
+        }
+        let single = members.keys().all(|v| *v == id);
+        if single {
+            members.clear();
+            members.insert(id, BasicNode::default());
+        }
+        let listeners = settings.listeners;
+        let shutdown = CancellationToken::new();
+        let serving = shutdown.clone();
         let raft = run_on(&handle, PROPOSE_TIMEOUT, async move {
-            let raft = Raft::new(id, Arc::new(config), NoPeers, log, sm)
-                .await
-                .map_err(|e| ControllerError::Fatal(e.to_string()))?;
             let fatal = |e: &dyn std::fmt::Display| ControllerError::Fatal(e.to_string());
-            if !raft.is_initialized().await.map_err(|e| fatal(&e))? {
-                let mut members = BTreeMap::new();
-                members.insert(id, BasicNode::default());
-                raft.initialize(members).await.map_err(|e| fatal(&e))?;
-                info!(node = id, "initialized a one-voter controller quorum");
+            let raft = if single {
+                Raft::new(id, Arc::new(config), NoPeers, log, sm).await
+            } else {
+                let network = network::QuorumNetwork::new(id, addresses);
+                Raft::new(id, Arc::new(config), network, log, sm).await
             }
-            raft.wait(Some(PROPOSE_TIMEOUT))
-                .metrics(
-                    |m| {
-                        m.current_leader == Some(id)
-                            && m.last_applied.map(|l| l.index) >= m.last_log_index
-                    },
-                    "leader with every record applied",
-                )
-                .await
-                .map_err(|e| fatal(&e))?;
+            .map_err(|e| fatal(&e))?;
+            for l in listeners {
+                l.set_nonblocking(true)?;
+                let l = tokio::net::TcpListener::from_std(l)?;
+                tokio::spawn(rpc::serve(l, raft.clone(), serving.clone()));
+            }
+            if !raft.is_initialized().await.map_err(|e| fatal(&e))? {
+                let voters = members.len();
+                match raft.initialize(members).await {
+                    Ok(()) => info!(node = id, voters, "initialized the controller quorum"),
+                    // Another voter's entries arrived first: the quorum is formed.
+                    Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                    Err(e) => return Err(fatal(&e)),
+                }
+            }
+            let ready = |m: &openraft::RaftMetrics<u64, BasicNode>| {
+                if single {
+                    m.current_leader == Some(id)
+                        && m.last_applied.map(|l| l.index) >= m.last_log_index
+                } else {
+                    m.current_leader.is_some()
+                }
+            };
+            raft.wait(Some(
+                Duration::from_millis(election * 10).max(PROPOSE_TIMEOUT),
+            ))
+            .metrics(ready, "a known leader with the committed records applied")
+            .await
+            .map_err(|e| fatal(&e))?;
             Ok::<_, ControllerError>(raft)
         })??;
         let m = raft.metrics().borrow().clone();
         info!(
             node = id,
+            leader = ?m.current_leader,
             term = m.current_term,
             last_log_index = ?m.last_log_index,
-            "controller quorum ready; this node is the active controller"
+            "controller quorum ready"
         );
-        Ok(Quorum {
+        let quorum = Quorum {
             raft,
             applied,
             node_id: settings.node_id,
             runtime: Mutex::new(Some(runtime)),
             handle,
             producer_ids: Mutex::new(()),
-        })
+            shutdown,
+        };
+        quorum.log_leader_changes();
+        Ok(quorum)
+    }
+
+    /// A task on the quorum's runtime that logs every change of the active controller.
+    fn log_leader_changes(&self) {
+        let mut metrics = self.raft.metrics();
+        let node = self.node_id;
+        let stop = self.shutdown.clone();
+        self.handle.spawn(async move {
+            let mut known = metrics.borrow().current_leader;
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    changed = metrics.changed() => if changed.is_err() { return },
+                }
+                let m = metrics.borrow().clone();
+                if m.current_leader != known {
+                    known = m.current_leader;
+                    match known {
+                        Some(l) => info!(
+                            node,
+                            leader = l,
+                            epoch = m.current_term,
+                            "controller leader elected"
+                        ),
+                        None => warn!(
+                            node,
+                            epoch = m.current_term,
+                            "controller quorum has no leader"
+                        ),
+                    }
+                }
+            }
+        });
+    }
+
+    /// Every newly applied state of the metadata log, as it is applied.
+    pub fn subscribe(&self) -> watch::Receiver<Applied<TypeConfig, ClusterState>> {
+        self.applied.clone()
     }
 
     /// The state as last applied on this node.
@@ -354,6 +445,7 @@ impl Quorum {
     /// Stop the quorum's runtime without waiting (a runtime dropped inside another runtime's
     /// async context would panic).
     fn stop_runtime(&self) {
+        self.shutdown.cancel();
         if let Some(rt) = self
             .runtime
             .lock()
@@ -444,5 +536,134 @@ impl RaftNetwork<TypeConfig> for NoPeers {
         _option: RPCOption,
     ) -> Result<VoteResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
         Err(no_peer("a voter"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(
+        id: i32,
+        voters: &BTreeMap<i32, String>,
+        listener: std::net::TcpListener,
+    ) -> QuorumSettings {
+        QuorumSettings {
+            node_id: id,
+            election_timeout_ms: 150,
+            voters: voters.clone(),
+            listeners: vec![listener],
+        }
+    }
+
+    fn topic(name: &str) -> Vec<MetadataRecord> {
+        vec![MetadataRecord::Topic {
+            name: name.into(),
+            id: uuid::Uuid::new_v4(),
+        }]
+    }
+
+    /// Wait (bounded) until `f` holds.
+    fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !f() {
+            assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The leader among `nodes`, once all of them report it.
+    fn agreed_leader(nodes: &[&Quorum]) -> i32 {
+        let mut leader = None;
+        eventually("a leader among the nodes that all of them report", || {
+            let seen: Vec<_> = nodes.iter().map(|q| q.leader()).collect();
+            leader = seen[0].filter(|l| {
+                seen.iter().all(|s| *s == Some(*l)) && nodes.iter().any(|q| q.node_id == *l)
+            });
+            leader.is_some()
+        });
+        leader.unwrap_or(-1)
+    }
+
+    #[test]
+    fn three_voters_elect_replicate_fail_over_and_catch_up() {
+        let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+        let listeners: Vec<_> = (0..3)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let voters: BTreeMap<i32, String> = listeners
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (i as i32 + 1, l.local_addr().unwrap().to_string()))
+            .collect();
+        // Start all three at once: each waits for a leader, which needs a majority.
+        let mut nodes: Vec<Option<Quorum>> = std::thread::scope(|s| {
+            let handles: Vec<_> = listeners
+                .into_iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    let dir = dirs[i].path();
+                    let st = settings(i as i32 + 1, &voters, l);
+                    s.spawn(move || Quorum::start(dir, st).unwrap())
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| Some(h.join().unwrap()))
+                .collect()
+        });
+        let all: Vec<&Quorum> = nodes.iter().flatten().collect();
+        let leader = agreed_leader(&all);
+        let l = &all[(leader - 1) as usize];
+        l.propose_blocking(topic("a")).unwrap();
+        // A follower is not the controller and says who is.
+        let follower = all.iter().find(|q| q.node_id != leader).unwrap();
+        match follower.propose_blocking(topic("x")) {
+            Err(ControllerError::NotController { leader: Some(who) }) => assert_eq!(who, leader),
+            other => panic!("a follower accepted a proposal: {other:?}"),
+        }
+        eventually("every node applied topic a", || {
+            all.iter().all(|q| q.state().topic("a").is_some())
+        });
+        let d = l.describe();
+        assert_eq!(d.leader, Some(leader));
+        assert_eq!(d.voters.len(), 3);
+        drop(all);
+
+        // The leader stops: the other two elect another and accept a write.
+        let old = nodes[(leader - 1) as usize].take().unwrap();
+        old.shutdown();
+        drop(old);
+        let rest: Vec<&Quorum> = nodes.iter().flatten().collect();
+        let new_leader = agreed_leader(&rest);
+        assert_ne!(new_leader, leader);
+        rest.iter()
+            .find(|q| q.node_id == new_leader)
+            .unwrap()
+            .propose_blocking(topic("b"))
+            .unwrap();
+        drop(rest);
+
+        // The old leader comes back on its own directory and port and catches up.
+        let addr = &voters[&leader];
+        let mut listener = None;
+        // The stopped runtime drops its listener in the background.
+        eventually("the old port is free again", || {
+            listener = std::net::TcpListener::bind(addr).ok();
+            listener.is_some()
+        });
+        let listener = listener.unwrap();
+        let back = Quorum::start(
+            dirs[(leader - 1) as usize].path(),
+            settings(leader, &voters, listener),
+        )
+        .unwrap();
+        eventually("the restarted node applied topic b", || {
+            back.state().topic("b").is_some() && back.state().topic("a").is_some()
+        });
+        nodes[(leader - 1) as usize] = Some(back);
+        for q in nodes.iter().flatten() {
+            q.shutdown();
+        }
     }
 }
