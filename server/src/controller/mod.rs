@@ -28,7 +28,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use openraft::error::{InitializeError, InstallSnapshotError, RPCError, RaftError, Unreachable};
+use openraft::error::{
+    ClientWriteError, InitializeError, InstallSnapshotError, RPCError, RaftError, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
@@ -151,6 +153,9 @@ pub struct Quorum {
     producer_ids: Mutex<()>,
     /// Stops the controller listeners' accept loops and the quorum's own tasks.
     shutdown: CancellationToken,
+    /// The peers (several voters): a proposal made here while another voter leads is
+    /// forwarded to it.
+    network: Option<network::QuorumNetwork>,
 }
 
 impl Quorum {
@@ -201,15 +206,15 @@ impl Quorum {
             members.insert(id, BasicNode::default());
         }
         let listeners = settings.listeners;
+        let network = (!single).then(|| network::QuorumNetwork::new(id, addresses));
+        let peers = network.clone();
         let shutdown = CancellationToken::new();
         let serving = shutdown.clone();
         let raft = run_on(&handle, PROPOSE_TIMEOUT, async move {
             let fatal = |e: &dyn std::fmt::Display| ControllerError::Fatal(e.to_string());
-            let raft = if single {
-                Raft::new(id, Arc::new(config), NoPeers, log, sm).await
-            } else {
-                let network = network::QuorumNetwork::new(id, addresses);
-                Raft::new(id, Arc::new(config), network, log, sm).await
+            let raft = match &peers {
+                None => Raft::new(id, Arc::new(config), NoPeers, log, sm).await,
+                Some(network) => Raft::new(id, Arc::new(config), network.clone(), log, sm).await,
             }
             .map_err(|e| fatal(&e))?;
             for l in listeners {
@@ -258,6 +263,7 @@ impl Quorum {
             handle,
             producer_ids: Mutex::new(()),
             shutdown,
+            network,
         };
         quorum.log_leader_changes();
         Ok(quorum)
@@ -372,43 +378,71 @@ impl Quorum {
     }
 
     /// Append `records` as one batch and wait until it is committed and applied here; returns
-    /// its index in the log.
+    /// its index in the log. On a voter that does not lead, the batch is forwarded to the
+    /// active controller ([`rpc::CONTROLLER_PROPOSE`]) and this waits until the entry is
+    /// applied here too.
     pub async fn propose(&self, records: Vec<MetadataRecord>) -> Result<u64, ControllerError> {
-        let raft = self.raft.clone();
-        let write = async move { raft.client_write(MetadataBatch(records)).await };
-        let joined = self.handle.spawn(write);
+        let joined = self.handle.spawn(self.proposal(records));
         match tokio::time::timeout(PROPOSE_TIMEOUT, joined).await {
             Err(_) => Err(ControllerError::Timeout),
             Ok(Err(e)) => Err(ControllerError::Fatal(e.to_string())),
-            Ok(Ok(r)) => self.written(r),
+            Ok(Ok(r)) => r,
         }
     }
 
     /// [`Quorum::propose`] for synchronous callers, on any thread (the proposal runs on the
     /// quorum's runtime; this thread only waits).
     pub fn propose_blocking(&self, records: Vec<MetadataRecord>) -> Result<u64, ControllerError> {
-        let raft = self.raft.clone();
-        let r = run_on(&self.handle, PROPOSE_TIMEOUT, async move {
-            raft.client_write(MetadataBatch(records)).await
-        })?;
-        self.written(r)
+        run_on(&self.handle, PROPOSE_TIMEOUT, self.proposal(records))?
     }
 
-    fn written(
+    /// The proposal of `records` as a task for the quorum's runtime.
+    fn proposal(
         &self,
-        r: Result<
-            openraft::raft::ClientWriteResponse<TypeConfig>,
-            RaftError<u64, openraft::error::ClientWriteError<u64, BasicNode>>,
-        >,
-    ) -> Result<u64, ControllerError> {
-        match r {
-            Ok(resp) => Ok(resp.log_id.index),
-            Err(RaftError::APIError(openraft::error::ClientWriteError::ForwardToLeader(f))) => {
-                Err(ControllerError::NotController {
-                    leader: f.leader_id.and_then(|l| i32::try_from(l).ok()),
-                })
+        records: Vec<MetadataRecord>,
+    ) -> impl Future<Output = Result<u64, ControllerError>> + Send + 'static {
+        let raft = self.raft.clone();
+        let network = self.network.clone();
+        let mut applied = self.applied.clone();
+        let node = self.node_id;
+        async move {
+            let batch = MetadataBatch(records);
+            let leader = match raft.client_write(batch.clone()).await {
+                Ok(resp) => return Ok(resp.log_id.index),
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => f.leader_id,
+                Err(e) => return Err(ControllerError::Fatal(e.to_string())),
+            };
+            let not_controller = |l: Option<u64>| ControllerError::NotController {
+                leader: l.and_then(|l| i32::try_from(l).ok()),
+            };
+            let (Some(mut network), Some(to)) = (network, leader) else {
+                return Err(not_controller(leader));
+            };
+            let mut peer = network.new_client(to, &BasicNode::default()).await;
+            let index = match peer.propose(&batch, PROPOSE_TIMEOUT).await {
+                Ok(index) => index,
+                Err(e) => {
+                    warn!(node, leader = to, error = %e, "cannot forward a metadata change to the active controller");
+                    let now = match e {
+                        RPCError::RemoteError(r) => match r.source {
+                            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+                                f.leader_id
+                            }
+                            _ => Some(to),
+                        },
+                        _ => Some(to),
+                    };
+                    return Err(not_controller(now));
+                }
+            };
+            // Visible here before the caller goes on.
+            let caught_up = applied
+                .wait_for(|a| a.last_applied.is_some_and(|l| l.index >= index))
+                .await;
+            match caught_up {
+                Ok(_) => Ok(index),
+                Err(_) => Err(ControllerError::Fatal("the state machine stopped".into())),
             }
-            Err(e) => Err(ControllerError::Fatal(e.to_string())),
         }
     }
 
@@ -616,14 +650,14 @@ mod tests {
         let leader = agreed_leader(&all);
         let l = &all[(leader - 1) as usize];
         l.propose_blocking(topic("a")).unwrap();
-        // A follower is not the controller and says who is.
+        // A follower forwards a change to the leader and has it applied before it answers.
         let follower = all.iter().find(|q| q.node_id != leader).unwrap();
-        match follower.propose_blocking(topic("x")) {
-            Err(ControllerError::NotController { leader: Some(who) }) => assert_eq!(who, leader),
-            other => panic!("a follower accepted a proposal: {other:?}"),
-        }
-        eventually("every node applied topic a", || {
-            all.iter().all(|q| q.state().topic("a").is_some())
+        let index = follower.propose_blocking(topic("x")).unwrap();
+        assert!(follower.applied_index() >= index);
+        assert!(follower.state().topic("x").is_some());
+        eventually("every node applied topics a and x", || {
+            all.iter()
+                .all(|q| q.state().topic("a").is_some() && q.state().topic("x").is_some())
         });
         let d = l.describe();
         assert_eq!(d.leader, Some(leader));

@@ -36,8 +36,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use openraft::error::{
-    Infallible, InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError,
-    RemoteError, Unreachable,
+    ClientWriteError, Infallible, InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError,
+    RaftError, RemoteError, Unreachable,
 };
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -52,8 +52,8 @@ use tokio::time::{timeout_at, Instant};
 use tracing::{debug, info};
 
 use super::rpc::{
-    private_api_keys, request_frame, API_VERSIONS, MAX_REQUEST_BYTES, RAFT_API_VERSION,
-    RAFT_APPEND_ENTRIES, RAFT_INSTALL_SNAPSHOT, RAFT_VOTE,
+    private_api_keys, request_frame, API_VERSIONS, CONTROLLER_PROPOSE, MAX_REQUEST_BYTES,
+    RAFT_API_VERSION, RAFT_APPEND_ENTRIES, RAFT_INSTALL_SNAPSHOT, RAFT_VOTE,
 };
 use super::TypeConfig;
 
@@ -175,6 +175,25 @@ pub struct QuorumPeer {
     client_id: Arc<str>,
     /// The target's address and pool; `None` if it is not among the voters we were given.
     peer: Option<Arc<Peer>>,
+}
+
+impl QuorumPeer {
+    /// Ask the target, the active controller, to append `batch` ([`CONTROLLER_PROPOSE`]);
+    /// its index in the log.
+    pub async fn propose(
+        &mut self,
+        batch: &super::MetadataBatch,
+        timeout: std::time::Duration,
+    ) -> Result<u64, RpcError<ClientWriteError<u64, BasicNode>>> {
+        let body = serde_json::to_vec(batch).map_err(|e| {
+            RPCError::Network(NetworkError::new(&io::Error::new(
+                io::ErrorKind::InvalidData,
+                e,
+            )))
+        })?;
+        self.call(CONTROLLER_PROPOSE, &body, &RPCOption::new(timeout))
+            .await
+    }
 }
 
 /// Why one RPC failed below Raft.
@@ -871,7 +890,7 @@ mod tests {
     }
 
     fn controller_listing(corr: i32) -> Vec<u8> {
-        listing(corr, &[18, 10000, 10001, 10002])
+        listing(corr, &[18, 10000, 10001, 10002, 10003])
     }
 
     fn granted(corr: i32) -> Vec<u8> {

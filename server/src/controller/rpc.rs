@@ -8,10 +8,14 @@
 //!
 //! | key     | name                   | version | request body (JSON)                   | response body (JSON)                                         |
 //! |---------|------------------------|---------|---------------------------------------|--------------------------------------------------------------|
-//! | 18      | ApiVersions            | 0..=4   | Kafka's                               | Kafka's: exactly ApiVersions and the three keys below        |
+//! | 18      | ApiVersions            | 0..=4   | Kafka's                               | Kafka's: exactly ApiVersions and the four keys below         |
 //! | 10000   | RaftVote               | 0       | `VoteRequest<u64>`                    | `Result<VoteResponse<u64>, RaftError<u64>>`                  |
 //! | 10001   | RaftAppendEntries      | 0       | `AppendEntriesRequest<TypeConfig>`    | `Result<AppendEntriesResponse<u64>, RaftError<u64>>`         |
 //! | 10002   | RaftInstallSnapshot    | 0       | `InstallSnapshotRequest<TypeConfig>`  | `Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>` |
+//! | 10003   | ControllerPropose      | 0       | `MetadataBatch`                       | `Result<u64 /* log index */, RaftError<u64, ClientWriteError<u64, BasicNode>>>` |
+//!
+//! ControllerPropose is how a voter that does not lead hands a metadata change to the active
+//! controller (Kafka's brokers forward admin requests in an Envelope for the same reason).
 //!
 //! A request is `i32 length | i16 api_key | i16 api_version | i32 correlation_id |
 //! nullable string client_id | body` (request header v1; ApiVersions v3+ uses header v2, decoded
@@ -59,6 +63,10 @@ pub const RAFT_VOTE: i16 = 10000;
 pub const RAFT_APPEND_ENTRIES: i16 = 10001;
 /// minikafka-private API key: openraft's `InstallSnapshotRequest` (one chunk of a snapshot).
 pub const RAFT_INSTALL_SNAPSHOT: i16 = 10002;
+/// minikafka-private API key: a `MetadataBatch` for the active controller to append, from a
+/// voter that was asked for a change but does not lead (Kafka's brokers forward admin requests
+/// to the active controller the same way); answered with the entry's log index.
+pub const CONTROLLER_PROPOSE: i16 = 10003;
 /// The only version of the private API keys.
 pub const RAFT_API_VERSION: i16 = 0;
 
@@ -88,11 +96,12 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 /// The API keys the controller listener serves besides ApiVersions, with their names (for docs
 /// and logs).
-pub fn private_api_keys() -> [(i16, &'static str); 3] {
+pub fn private_api_keys() -> [(i16, &'static str); 4] {
     [
         (RAFT_VOTE, "RaftVote"),
         (RAFT_APPEND_ENTRIES, "RaftAppendEntries"),
         (RAFT_INSTALL_SNAPSHOT, "RaftInstallSnapshot"),
+        (CONTROLLER_PROPOSE, "ControllerPropose"),
     ]
 }
 
@@ -294,6 +303,11 @@ async fn handle(mut frame: Bytes, raft: &Raft<TypeConfig>) -> Result<BytesMut, C
         RAFT_APPEND_ENTRIES => {
             let req = parse_json(&body).map_err(decode_error)?;
             to_json(&raft.append_entries(req).await)
+        }
+        CONTROLLER_PROPOSE => {
+            let batch: super::MetadataBatch = parse_json(&body).map_err(decode_error)?;
+            let written = raft.client_write(batch).await.map(|r| r.log_id.index);
+            to_json(&written)
         }
         _ => {
             let req = parse_json(&body).map_err(decode_error)?;
@@ -548,14 +562,20 @@ mod tests {
                 .collect();
             assert_eq!(
                 keys,
-                [(18, 0, 4), (10000, 0, 0), (10001, 0, 0), (10002, 0, 0)],
+                [
+                    (18, 0, 4),
+                    (10000, 0, 0),
+                    (10001, 0, 0),
+                    (10002, 0, 0),
+                    (10003, 0, 0)
+                ],
                 "v{version}"
             );
         }
         // A version we do not know: UNSUPPORTED_VERSION in the v0 layout, connection kept.
         let resp = api_versions(&mut stream, 99).await;
         assert_eq!(resp.error_code, 35);
-        assert_eq!(resp.api_keys.len(), 4);
+        assert_eq!(resp.api_keys.len(), 5);
         assert_eq!(api_versions(&mut stream, 3).await.error_code, 0);
         s.shutdown.cancel();
         timeout(WAIT, s.task).await.expect("stops").expect("task");
