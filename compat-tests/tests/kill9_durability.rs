@@ -191,3 +191,118 @@ fn acked_messages_survive_kill9() {
     }
     broker.stop();
 }
+
+/// Metadata changes are acknowledged only once their entry is written (and fsynced) in the
+/// metadata log (`__cluster_metadata-0`): every topic whose CreateTopics succeeded, and every
+/// acknowledged config change and deletion, is there after a `kill -9` that lands while topics
+/// are still being created — with the default durability settings (the metadata log's fsync
+/// does not depend on `log.flush.interval.messages`). A process kill keeps the page cache, so
+/// this checks the order (write, then answer), not the fsync; the store's own tests cover torn
+/// writes.
+#[test]
+fn acknowledged_metadata_changes_survive_kill9() {
+    use rdkafka::admin::{
+        AdminClient, AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication,
+    };
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::consumer::Consumer;
+    use rdkafka::util::Timeout;
+    use std::sync::{Arc, Mutex};
+
+    let mut broker = Broker::start(&[]);
+    let bootstrap = broker.bootstrap().to_string();
+    let admin: AdminClient<DefaultClientContext> = compat_tests::admin_config(&bootstrap)
+        .create()
+        .expect("admin client");
+    let short = || {
+        AdminOptions::new()
+            .request_timeout(Some(Timeout::After(Duration::from_secs(3))))
+            .operation_timeout(Some(Timeout::After(Duration::from_secs(3))))
+    };
+    let opts = short();
+    // Acknowledged before the kill: a config change and a deletion.
+    let setup = [
+        NewTopic::new("meta-kept", 2, TopicReplication::Fixed(1)),
+        NewTopic::new("meta-deleted", 1, TopicReplication::Fixed(1)),
+    ];
+    let created = compat_tests::block_on(admin.create_topics(&setup, &opts)).expect("create");
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
+    let alter =
+        AlterConfig::new(ResourceSpecifier::Topic("meta-kept")).set("retention.ms", "3600000");
+    let altered = compat_tests::block_on(admin.alter_configs([&alter], &opts)).expect("alter");
+    assert!(altered.iter().all(Result::is_ok), "{altered:?}");
+    let deleted =
+        compat_tests::block_on(admin.delete_topics(&["meta-deleted"], &opts)).expect("delete");
+    assert!(deleted.iter().all(Result::is_ok), "{deleted:?}");
+
+    // Topics created one after another while the broker is killed.
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let creator = {
+        let acked = acked.clone();
+        let admin: AdminClient<DefaultClientContext> = compat_tests::admin_config(&bootstrap)
+            .create()
+            .expect("admin client");
+        let opts = short();
+        thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            for i in 0..400 {
+                if Instant::now() > deadline {
+                    break;
+                }
+                let name = format!("meta-{i}");
+                let t = NewTopic::new(&name, 1, TopicReplication::Fixed(1));
+                match compat_tests::block_on(admin.create_topics([&t], &opts)) {
+                    Ok(r) if r.iter().all(Result::is_ok) => acked.lock().unwrap().push(name),
+                    _ => break,
+                }
+            }
+        })
+    };
+    compat_tests::wait_until(
+        "20 topics acknowledged",
+        Duration::from_secs(30),
+        Duration::from_millis(1),
+        || (acked.lock().unwrap().len() >= 20).then_some(()),
+    );
+    broker.kill9();
+    creator.join().expect("creator thread");
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 20, "{acked:?}");
+
+    broker.restart();
+    let bootstrap = broker.bootstrap().to_string();
+    let c = compat_tests::consumer(&bootstrap);
+    let md = c
+        .fetch_metadata(None, Duration::from_secs(10))
+        .expect("metadata");
+    let present: std::collections::BTreeMap<String, usize> = md
+        .topics()
+        .iter()
+        .map(|t| (t.name().to_string(), t.partitions().len()))
+        .collect();
+    for name in &acked {
+        assert_eq!(
+            present.get(name),
+            Some(&1),
+            "acknowledged topic {name} lost: {present:?}\n{}",
+            broker.log_report()
+        );
+    }
+    assert_eq!(present.get("meta-kept"), Some(&2), "{present:?}");
+    assert!(!present.contains_key("meta-deleted"), "{present:?}");
+    let admin: AdminClient<DefaultClientContext> = compat_tests::admin_config(&bootstrap)
+        .create()
+        .expect("admin client");
+    let described = compat_tests::block_on(
+        admin.describe_configs([&ResourceSpecifier::Topic("meta-kept")], &opts),
+    )
+    .expect("describe");
+    let config = described[0].as_ref().expect("meta-kept's configs");
+    assert_eq!(
+        config
+            .get("retention.ms")
+            .and_then(|e| e.value.clone())
+            .as_deref(),
+        Some("3600000")
+    );
+}
