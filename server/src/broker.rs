@@ -250,6 +250,12 @@ impl RunningBroker {
                     )
                     .map_err(TopicError::Controller)?,
                 );
+                quorum
+                    .check_cluster_id(
+                        data_dir.cluster_id(),
+                        &data_dir.path().join(crate::meta::META_FILE),
+                    )
+                    .map_err(TopicError::Controller)?;
                 let topics = Arc::new(Topics::load(
                     data_dir.path(),
                     cfg.clone(),

@@ -359,3 +359,33 @@ async fn describe_quorum_reports_the_one_voter_quorum() {
     drop(c);
     b.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_metadata_log_of_another_cluster_is_refused_at_start() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    start(a.path(), &[]).await.shutdown().await.unwrap();
+    start(b.path(), &[]).await.shutdown().await.unwrap();
+    // b's data directory with a's metadata log (e.g. a wrong metadata.log.dir).
+    let log = b.path().join("__cluster_metadata-0");
+    std::fs::remove_dir_all(&log).unwrap();
+    std::fs::create_dir(&log).unwrap();
+    for f in std::fs::read_dir(a.path().join("__cluster_metadata-0")).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), log.join(f.file_name())).unwrap();
+    }
+    let mut cfg = minikafka::config::ConfigBuilder::default();
+    cfg.set("listeners", "127.0.0.1:0").unwrap();
+    cfg.set("log.dirs", b.path().to_str().unwrap()).unwrap();
+    let err = RunningBroker::start(cfg.build().unwrap())
+        .await
+        .expect_err("started on another cluster's metadata log")
+        .to_string();
+    assert!(
+        err.contains("Invalid cluster.id in:") && err.contains("meta.properties"),
+        "{err}"
+    );
+    // Its own log again: it starts.
+    std::fs::remove_dir_all(&log).unwrap();
+    start(b.path(), &[]).await.shutdown().await.unwrap();
+}

@@ -94,6 +94,16 @@ pub enum ControllerError {
     /// The quorum stopped (shut down, or a fatal storage error).
     #[error("controller quorum failed: {0}")]
     Fatal(String),
+    /// The metadata log belongs to another cluster than the data directory.
+    #[error("Invalid cluster.id in: {meta}. Expected {recorded} (recorded in the metadata log), but read {local}.")]
+    InconsistentClusterId {
+        /// The data directory's `meta.properties`.
+        meta: String,
+        /// The id in the metadata log.
+        recorded: String,
+        /// The id in `meta.properties`.
+        local: String,
+    },
     /// The metadata log's files.
     #[error("metadata log: {0}")]
     Io(#[from] std::io::Error),
@@ -305,6 +315,24 @@ impl Quorum {
     /// Every newly applied state of the metadata log, as it is applied.
     pub fn subscribe(&self) -> watch::Receiver<Applied<TypeConfig, ClusterState>> {
         self.applied.clone()
+    }
+
+    /// Check `local`, the data directory's cluster id (from `meta`), against the one the
+    /// metadata log records; the first start records it (Kafka checks `meta.properties`
+    /// against the log's cluster the same way, INCONSISTENT_CLUSTER_ID).
+    pub fn check_cluster_id(&self, local: &str, meta: &Path) -> Result<(), ControllerError> {
+        match self.state().cluster_id.clone() {
+            Some(recorded) if recorded != local => Err(ControllerError::InconsistentClusterId {
+                meta: meta.display().to_string(),
+                recorded,
+                local: local.to_string(),
+            }),
+            Some(_) => Ok(()),
+            None => {
+                self.propose_blocking(vec![MetadataRecord::ClusterId { id: local.into() }])?;
+                Ok(())
+            }
+        }
     }
 
     /// The state as last applied on this node.

@@ -76,6 +76,12 @@ pub enum MetadataRecord {
         /// Level.
         level: i16,
     },
+    /// The cluster's id (Kafka's `meta.properties` `cluster.id`), recorded once by the first
+    /// active controller; a node whose data directory says otherwise is refused at start.
+    ClusterId {
+        /// The id, in Kafka's base64 form.
+        id: String,
+    },
     /// The single-node files of an earlier minikafka (`minikafka-topics.toml`,
     /// `producer-id-block`) were turned into the records of this batch; they are not read again.
     Migrated {
@@ -123,6 +129,9 @@ pub struct ClusterState {
     pub next_producer_id: i64,
     /// Finalized feature levels.
     pub features: BTreeMap<String, i16>,
+    /// The cluster id, once recorded (see [`MetadataRecord::ClusterId`]).
+    #[serde(default)]
+    pub cluster_id: Option<String>,
     /// Whether the files of a single-node minikafka were migrated (see [`MetadataRecord::Migrated`]).
     pub migrated: bool,
 }
@@ -212,6 +221,13 @@ impl ClusterState {
             MetadataRecord::FeatureLevel { name, level } => {
                 self.features.insert(name.clone(), *level);
             }
+            MetadataRecord::ClusterId { id } => match &self.cluster_id {
+                None => self.cluster_id = Some(id.clone()),
+                Some(known) if known != id => {
+                    warn!(cluster_id = %id, recorded = %known, "second cluster id record; skipped");
+                }
+                Some(_) => {}
+            },
             MetadataRecord::Migrated { .. } => self.migrated = true,
         }
     }
@@ -281,6 +297,11 @@ mod tests {
         assert_eq!(s.next_producer_id, 2000, "never moves back");
         s.apply_batch(&[MetadataRecord::RemoveTopic { id }]);
         assert!(s.topic("t").is_none() && s.topics.is_empty());
+        s.apply_batch(&[
+            MetadataRecord::ClusterId { id: "a".into() },
+            MetadataRecord::ClusterId { id: "b".into() },
+        ]);
+        assert_eq!(s.cluster_id.as_deref(), Some("a"), "the first id stays");
     }
 
     #[test]
