@@ -125,26 +125,4 @@ impl MetadataImage {
         }
         image
     }
-
-    /// This image with `topic` added or replaced.
-    pub fn with_topic(&self, topic: TopicImage) -> MetadataImage {
-        let mut next = self.clone();
-        let topic = Arc::new(topic);
-        if let Some(old) = next.by_id.insert(topic.id, topic.clone()) {
-            if old.name != topic.name {
-                next.by_name.remove(&old.name);
-            }
-        }
-        next.by_name.insert(topic.name.clone(), topic);
-        next
-    }
-
-    /// This image without the topic `id`.
-    pub fn without_topic(&self, id: &Uuid) -> MetadataImage {
-        let mut next = self.clone();
-        if let Some(old) = next.by_id.remove(id) {
-            next.by_name.remove(&old.name);
-        }
-        next
-    }
 }

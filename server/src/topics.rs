@@ -224,10 +224,6 @@ fn bad_data(what: String) -> TopicError {
     TopicError::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, what))
 }
 
-fn controller_error(e: ControllerError) -> TopicError {
-    TopicError::Controller(e)
-}
-
 impl Topics {
     /// Build the broker's view of the metadata log `quorum` has applied: open every partition
     /// through `replicas` (`clean` = the previous run shut down cleanly, so no recovery scan)
@@ -326,7 +322,7 @@ impl Topics {
             });
             self.quorum
                 .propose_blocking(records)
-                .map_err(controller_error)?;
+                .map_err(TopicError::Controller)?;
             info!(
                 records = count,
                 "moved the single-node topics file and producer-id block into the metadata log"
@@ -444,7 +440,7 @@ impl Topics {
         }
         self.quorum
             .propose_blocking(records)
-            .map_err(controller_error)?;
+            .map_err(TopicError::Controller)?;
         self.reconcile(None)
     }
 
@@ -539,7 +535,7 @@ impl Topics {
         configs: &[(&str, Option<&str>)],
     ) -> Result<(i32, TopicConfig), TopicError> {
         validate_name(name)?;
-        if self.get(name).is_some() || self.quorum.state().topic(name).is_some() {
+        if self.quorum.state().topic(name).is_some() {
             return Err(TopicError::AlreadyExists(name.to_string()));
         }
         let node = self.config.node_id;

@@ -172,8 +172,8 @@ impl Quorum {
     /// Open the metadata log in `data_dir` and start Raft. A one-voter quorum (no `voters`, or
     /// only this node) waits until this node leads with every record applied, which is
     /// immediate after the first start. With several voters, the controller listeners serve
-    /// the peers from now on and this waits (up to the election timeout × 10) until a leader
-    /// is known; the state then follows the log as it is replicated (see
+    /// the peers from now on and this waits (10 election timeouts, at least 30 s) until a
+    /// leader is known; the state then follows the log as it is replicated (see
     /// [`Quorum::subscribe`]). Blocking: call it from a blocking task or a plain thread.
     pub fn start(data_dir: &Path, settings: QuorumSettings) -> Result<Quorum, ControllerError> {
         let dir = data_dir.join(METADATA_LOG_DIR);
@@ -362,39 +362,32 @@ impl Quorum {
             })
         };
         let leader_end = end(m.last_log_index);
-        let replica = |id: u64, matched: Option<u64>| {
-            let is_self = id == m.id;
-            let log_end_offset = if is_self { leader_end } else { end(matched) };
-            let caught_up = log_end_offset >= leader_end;
+        // This node's own progress is its log end; a follower's is what the leader last
+        // matched (known only on the leader).
+        let replica = |id: u64| {
+            let matched = if id == m.id {
+                m.last_log_index
+            } else {
+                m.replication
+                    .as_ref()
+                    .and_then(|r| r.get(&id).cloned().flatten())
+                    .map(|l| l.index)
+            };
+            let log_end_offset = end(matched);
             ReplicaDescription {
                 id: i32::try_from(id).unwrap_or(-1),
                 log_end_offset,
-                last_fetch_timestamp: if is_self || matched.is_some() {
+                last_fetch_timestamp: if matched.is_some() { now } else { -1 },
+                last_caught_up_timestamp: if log_end_offset >= leader_end {
                     now
                 } else {
                     -1
                 },
-                last_caught_up_timestamp: if caught_up { now } else { -1 },
             }
-        };
-        let matched = |id: u64| -> Option<u64> {
-            if id == m.id {
-                return m.last_log_index;
-            }
-            m.replication
-                .as_ref()
-                .and_then(|r| r.get(&id).cloned().flatten())
-                .map(|l| l.index)
         };
         let membership = m.membership_config.membership();
-        let voters = membership
-            .voter_ids()
-            .map(|id| replica(id, matched(id)))
-            .collect();
-        let observers = membership
-            .learner_ids()
-            .map(|id| replica(id, matched(id)))
-            .collect();
+        let voters = membership.voter_ids().map(replica).collect();
+        let observers = membership.learner_ids().map(replica).collect();
         let committed = self.applied.borrow().last_applied.map(|l| l.index);
         QuorumDescription {
             leader: m.current_leader.and_then(|l| i32::try_from(l).ok()),
@@ -408,18 +401,8 @@ impl Quorum {
     /// Append `records` as one batch and wait until it is committed and applied here; returns
     /// its index in the log. On a voter that does not lead, the batch is forwarded to the
     /// active controller ([`rpc::CONTROLLER_PROPOSE`]) and this waits until the entry is
-    /// applied here too.
-    pub async fn propose(&self, records: Vec<MetadataRecord>) -> Result<u64, ControllerError> {
-        let joined = self.handle.spawn(self.proposal(records));
-        match tokio::time::timeout(PROPOSE_TIMEOUT, joined).await {
-            Err(_) => Err(ControllerError::Timeout),
-            Ok(Err(e)) => Err(ControllerError::Fatal(e.to_string())),
-            Ok(Ok(r)) => r,
-        }
-    }
-
-    /// [`Quorum::propose`] for synchronous callers, on any thread (the proposal runs on the
-    /// quorum's runtime; this thread only waits).
+    /// applied here too. Blocking, from any thread: the proposal runs on the quorum's runtime
+    /// and this thread only waits.
     pub fn propose_blocking(&self, records: Vec<MetadataRecord>) -> Result<u64, ControllerError> {
         run_on(&self.handle, PROPOSE_TIMEOUT, self.proposal(records))?
     }

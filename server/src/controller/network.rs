@@ -185,12 +185,7 @@ impl QuorumPeer {
         batch: &super::MetadataBatch,
         timeout: std::time::Duration,
     ) -> Result<u64, RpcError<ClientWriteError<u64, BasicNode>>> {
-        let body = serde_json::to_vec(batch).map_err(|e| {
-            RPCError::Network(NetworkError::new(&io::Error::new(
-                io::ErrorKind::InvalidData,
-                e,
-            )))
-        })?;
+        let body = json_body(batch).map_err(RPCError::Network)?;
         self.call(CONTROLLER_PROPOSE, &body, &RPCOption::new(timeout))
             .await
     }
@@ -370,6 +365,11 @@ fn timed_out() -> io::Error {
     )
 }
 
+/// A request's JSON body (a type that does not encode is a network error to openraft).
+fn json_body<T: serde::Serialize>(request: &T) -> Result<Vec<u8>, NetworkError> {
+    serde_json::to_vec(request).map_err(|e| NetworkError::new(&e))
+}
+
 fn invalid(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.into())
 }
@@ -380,8 +380,7 @@ impl RaftNetwork<TypeConfig> for QuorumPeer {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RpcError<Infallible>> {
-        let body =
-            serde_json::to_vec(&rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let body = json_body(&rpc).map_err(RPCError::Network)?;
         // Header and client id are well below 1 KiB.
         if body.len() + 1024 > MAX_REQUEST_BYTES {
             let entries = u64::try_from(rpc.entries.len()).unwrap_or(u64::MAX);
@@ -404,8 +403,7 @@ impl RaftNetwork<TypeConfig> for QuorumPeer {
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<InstallSnapshotResponse<u64>, RpcError<InstallSnapshotError>> {
-        let body =
-            serde_json::to_vec(&rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let body = json_body(&rpc).map_err(RPCError::Network)?;
         self.call(RAFT_INSTALL_SNAPSHOT, &body, &option).await
     }
 
@@ -414,8 +412,7 @@ impl RaftNetwork<TypeConfig> for QuorumPeer {
         rpc: VoteRequest<u64>,
         option: RPCOption,
     ) -> Result<VoteResponse<u64>, RpcError<Infallible>> {
-        let body =
-            serde_json::to_vec(&rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let body = json_body(&rpc).map_err(RPCError::Network)?;
         self.call(RAFT_VOTE, &body, &option).await
     }
 }
