@@ -11,7 +11,7 @@
 //! connection finish its in-flight request (long-poll fetches return early); flush and fsync
 //! every log; write the clean-shutdown marker; log `shutdown complete`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +24,7 @@ use tracing::{error, info, warn};
 use crate::clock::now_ms;
 use crate::config::BrokerConfig;
 use crate::context::{Advertised, Broker};
-use crate::controller::{Quorum, QuorumSettings};
+use crate::controller::{BrokerEndpoint, Quorum, QuorumSettings, Registration};
 use crate::fetch_sessions::FetchSessions;
 use crate::group::GroupCoordinator;
 use crate::meta::{DataDir, MetaError};
@@ -137,6 +137,29 @@ async fn bind(config: &BrokerConfig) -> Result<Vec<Bound>, BrokerError> {
     Ok(out)
 }
 
+/// Bind this node's controller listeners (with the controller role): the quorum's peers and the
+/// brokers' heartbeats arrive there. `localhost` binds 127.0.0.1, an empty host every interface.
+fn bind_controllers(config: &BrokerConfig) -> Result<Vec<std::net::TcpListener>, BrokerError> {
+    let mut out = Vec::new();
+    for l in config.listeners.controllers() {
+        let e = &l.bind;
+        let bind_err = |source| BrokerError::Bind {
+            addr: format!("{}://{}", e.name, e.host_port()),
+            source,
+        };
+        let socket = match e.host.as_str() {
+            "localhost" => std::net::TcpListener::bind(("127.0.0.1", e.port)),
+            "" => std::net::TcpListener::bind(("::", e.port))
+                .or_else(|_| std::net::TcpListener::bind(("0.0.0.0", e.port))),
+            host => std::net::TcpListener::bind((host, e.port)),
+        }
+        .map_err(bind_err)?;
+        info!(listener = %e.name, addr = %socket.local_addr().map_err(bind_err)?, "controller listener bound");
+        out.push(socket);
+    }
+    Ok(out)
+}
+
 /// What each bound listener advertises: its `advertised.listeners` entry, else its own host
 /// and bound port. An empty host is this machine's name (Kafka advertises the canonical host
 /// name for it); an advertised port 0 is the bound port (port 0 picks one at start).
@@ -220,11 +243,18 @@ impl RunningBroker {
     /// Open the data directory and the logs, bind and start serving.
     pub async fn start(config: BrokerConfig) -> Result<RunningBroker, BrokerError> {
         let config = Arc::new(config);
-        if !config.quorum.single_node() {
+        let q = &config.quorum;
+        if q.roles.broker_only() || q.roles.controller_only() {
             return Err(BrokerError::NotServed(
-                "a quorum of several nodes (process.roles with more than one voter, or \
-                 controller.quorum.bootstrap.servers) is not served yet: minikafka runs one node \
-                 in both roles, a one-voter quorum of itself"
+                "process.roles with one role (a broker-only or controller-only node) is not served \
+                 yet: run every node with process.roles=broker,controller"
+                    .into(),
+            ));
+        }
+        if q.roles.explicit && q.voters.is_empty() {
+            return Err(BrokerError::NotServed(
+                "controller.quorum.bootstrap.servers without controller.quorum.voters (a dynamic \
+                 quorum, KIP-853) is not served yet: list the voters in controller.quorum.voters"
                     .into(),
             ));
         }
@@ -232,10 +262,25 @@ impl RunningBroker {
         // Connections queue in the backlog until the logs are open and the listeners run.
         let overrides = per_ip_overrides(&config).await?;
         let bound = bind(&config).await?;
+        let controller_listeners = bind_controllers(&config)?;
+        let advertised = advertised(&config, &bound);
+        let registration = Registration {
+            id: config.node_id,
+            incarnation: uuid::Uuid::new_v4(),
+            listeners: advertised
+                .iter()
+                .map(|a| BrokerEndpoint {
+                    name: a.listener.clone(),
+                    host: a.host.clone(),
+                    port: a.port,
+                })
+                .collect(),
+            rack: config.broker_rack.clone(),
+        };
         let cfg = config.clone();
         let (data_dir, topics, replicas, producer_ids, groups, txn) =
             tokio::task::spawn_blocking(move || -> Result<_, BrokerError> {
-                let data_dir = DataDir::open(&cfg.data_dir, cfg.node_id)?;
+                let mut data_dir = DataDir::open(&cfg.data_dir, cfg.node_id)?;
                 minikafka_storage::set_max_open_files(cfg.max_open_segment_files);
                 let replicas = Arc::new(ReplicaManager::new(data_dir.path(), cfg.node_id));
                 let quorum = Arc::new(
@@ -244,18 +289,40 @@ impl RunningBroker {
                         QuorumSettings {
                             node_id: cfg.node_id,
                             election_timeout_ms: cfg.quorum.election_timeout_ms,
-                            voters: BTreeMap::new(),
-                            listeners: Vec::new(),
+                            voters: cfg
+                                .quorum
+                                .voters
+                                .iter()
+                                .map(|v| (v.id, v.host_port()))
+                                .collect(),
+                            listeners: controller_listeners,
+                            session_timeout_ms: cfg.broker_session_timeout_ms,
                         },
                     )
                     .map_err(TopicError::Controller)?,
                 );
-                quorum
-                    .check_cluster_id(
-                        data_dir.cluster_id(),
+                let candidate = crate::meta::kafka_uuid_string(uuid::Uuid::new_v4());
+                let cluster_id = quorum
+                    .agree_cluster_id(
+                        data_dir.recorded_cluster_id(),
+                        &candidate,
                         &data_dir.path().join(crate::meta::META_FILE),
                     )
                     .map_err(TopicError::Controller)?;
+                data_dir.format(&cluster_id, cfg.node_id)?;
+                let registered = quorum.register_broker(
+                    registration,
+                    Duration::from_millis(cfg.broker_heartbeat_interval_ms),
+                );
+                match registered {
+                    Ok(()) => {}
+                    // Alone, the node still serves what it has (read-only on a full disk: the
+                    // metadata log shares it); in a cluster an unregistered broker is unusable.
+                    Err(e) if cfg.quorum.single_node() => {
+                        error!(error = %e, "cannot register the broker in the metadata log; serving without a registration, administrative changes will fail");
+                    }
+                    Err(e) => return Err(TopicError::Controller(e).into()),
+                }
                 let topics = Arc::new(Topics::load(
                     data_dir.path(),
                     cfg.clone(),
@@ -280,11 +347,7 @@ impl RunningBroker {
             })
             .await
             .map_err(|e| BrokerError::Marker(std::io::Error::other(e.to_string())))??;
-        let advertised = advertised(&config, &bound);
         let started = listening_text(&config, &bound);
-        for l in config.listeners.all.iter().filter(|l| l.controller) {
-            info!(listener = %l.bind.name, "controller listener not bound: minikafka has no controller yet");
-        }
         let broker = Arc::new(Broker {
             config: config.clone(),
             topics,
@@ -321,6 +384,7 @@ impl RunningBroker {
                 tracker.spawn(l.run());
             }
         }
+        tracker.spawn(broker.topics.clone().follow(shutdown.clone()));
         tracker.spawn(retention_task(broker.clone(), shutdown.clone()));
         tracker.spawn(crate::log_cleaner::cleaner_task(
             broker.clone(),
@@ -378,6 +442,7 @@ impl RunningBroker {
         let topics = self.broker.topics.clone();
         let data_dir = self.data_dir;
         tokio::task::spawn_blocking(move || -> Result<(), BrokerError> {
+            topics.quorum().controlled_shutdown();
             topics.quorum().shutdown();
             let dir = replicas.log_dir();
             if dir.is_offline() || dir.is_read_only() {

@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use kafka_protocol::error::ResponseError;
+
 use crate::config::BrokerConfig;
 use crate::fetch_sessions::FetchSessions;
 use crate::group::GroupCoordinator;
@@ -60,8 +62,29 @@ impl Broker {
             .unwrap_or(&self.advertised[0])
     }
 
-    /// The hosted partition `index` of `topic` (through the replica layer), if any.
+    /// The hosted partition `index` of `topic` (through the replica layer), if any, led here
+    /// or not.
     pub fn partition_of(&self, topic: &TopicImage, index: i32) -> Option<Arc<Partition>> {
         self.replicas.partition(&topic.id, index)
+    }
+
+    /// The partition `index` of `topic` if this broker leads it, else the error Kafka answers
+    /// for a request that only the leader serves (Produce, Fetch, ListOffsets, …): `unknown`
+    /// (UNKNOWN_TOPIC_OR_PARTITION or UNKNOWN_TOPIC_ID) when no such partition exists,
+    /// NOT_LEADER_OR_FOLLOWER when another broker or none leads it.
+    pub fn led(
+        &self,
+        topic: Option<&TopicImage>,
+        index: i32,
+        unknown: ResponseError,
+    ) -> Result<Arc<Partition>, ResponseError> {
+        let topic = topic.ok_or(unknown)?;
+        let placement = topic.partition(index).ok_or(unknown)?;
+        if placement.leader != self.config.node_id {
+            return Err(ResponseError::NotLeaderOrFollower);
+        }
+        self.replicas
+            .partition(&topic.id, index)
+            .ok_or(ResponseError::NotLeaderOrFollower)
     }
 }

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use minikafka::broker::RunningBroker;
 use minikafka::config::ConfigBuilder;
 use tracing_subscriber::EnvFilter;
@@ -35,6 +35,124 @@ struct Cli {
     /// Set a Kafka broker property, e.g. --set num.partitions=4 (repeatable).
     #[arg(long = "set", value_name = "NAME=VALUE")]
     set: Vec<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a local cluster in this process: NODES nodes in both roles, brokers on consecutive
+    /// ports from --port (localhost), their controllers on the next NODES ports (127.0.0.1), data
+    /// under --data-dir/node-N. Ctrl-C stops them all. --set applies to every node.
+    DevCluster {
+        /// How many nodes (1 to 9).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=9))]
+        nodes: u16,
+        /// The first broker port.
+        #[arg(long, default_value_t = 9092)]
+        port: u16,
+        /// Where the nodes keep their data (one folder each).
+        #[arg(long, value_name = "DIR", default_value = "data-cluster")]
+        data_dir: PathBuf,
+        /// Set a Kafka broker property on every node (repeatable).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+    },
+}
+
+/// The configuration of node `id` (1-based) of a `dev-cluster` of `nodes` nodes.
+fn dev_cluster_config(
+    id: u16,
+    nodes: u16,
+    port: u16,
+    data_dir: &std::path::Path,
+    set: &[String],
+) -> Result<minikafka::config::BrokerConfig, String> {
+    let broker_port = |n: u16| port.checked_add(n - 1);
+    let controller_port = |n: u16| port.checked_add(nodes + n - 1);
+    let too_high = || format!("--port {port} leaves no room for {nodes} nodes");
+    let voters = (1..=nodes)
+        .map(|n| {
+            controller_port(n)
+                .map(|c| format!("{n}@127.0.0.1:{c}"))
+                .ok_or_else(too_high)
+        })
+        .collect::<Result<Vec<_>, _>>()?
+        .join(",");
+    let mut b = ConfigBuilder::default();
+    let settings = [
+        ("process.roles", "broker,controller".to_string()),
+        ("node.id", id.to_string()),
+        (
+            "listeners",
+            format!(
+                "PLAINTEXT://localhost:{},CONTROLLER://127.0.0.1:{}",
+                broker_port(id).ok_or_else(too_high)?,
+                controller_port(id).ok_or_else(too_high)?
+            ),
+        ),
+        ("controller.listener.names", "CONTROLLER".to_string()),
+        ("controller.quorum.voters", voters),
+        (
+            "log.dirs",
+            data_dir.join(format!("node-{id}")).display().to_string(),
+        ),
+    ];
+    for (name, value) in settings {
+        b.set(name, &value).map_err(|e| e.to_string())?;
+    }
+    for pair in set {
+        b.set_pair(pair).map_err(|e| e.to_string())?;
+    }
+    b.build().map_err(|e| e.to_string())
+}
+
+/// `minikafka dev-cluster`: start every node at once (each waits for a controller quorum, which
+/// needs a majority), serve until a signal, then stop them all.
+async fn dev_cluster(configs: Vec<minikafka::config::BrokerConfig>) -> ExitCode {
+    let starts: Vec<_> = configs
+        .into_iter()
+        .map(|c| tokio::spawn(RunningBroker::start(c)))
+        .collect();
+    let mut running = Vec::new();
+    let mut failed = false;
+    for (i, s) in starts.into_iter().enumerate() {
+        match s.await {
+            Ok(Ok(b)) => running.push(b),
+            Ok(Err(e)) => {
+                eprintln!("minikafka: node {} cannot start: {e}", i + 1);
+                failed = true;
+            }
+            Err(e) => {
+                eprintln!("minikafka: node {} cannot start: {e}", i + 1);
+                failed = true;
+            }
+        }
+    }
+    if !failed {
+        let addrs: Vec<String> = running.iter().map(|b| b.local_addr().to_string()).collect();
+        tracing::info!(
+            nodes = running.len(),
+            bootstrap = %addrs.join(","),
+            "dev cluster running; Ctrl-C stops every node"
+        );
+        wait_for_signal().await;
+    }
+    let stops: Vec<_> = running
+        .into_iter()
+        .map(|b| tokio::spawn(b.shutdown()))
+        .collect();
+    for s in stops {
+        if let Ok(Err(e)) = s.await {
+            tracing::error!("shutdown failed: {e}");
+            failed = true;
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn build_config(cli: &Cli) -> Result<minikafka::config::BrokerConfig, String> {
@@ -77,6 +195,34 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| EnvFilter::new("info,openraft=warn")),
         )
         .init();
+    if let Some(Command::DevCluster {
+        nodes,
+        port,
+        data_dir,
+        set,
+    }) = &cli.command
+    {
+        let configs = (1..=*nodes)
+            .map(|id| dev_cluster_config(id, *nodes, *port, data_dir, set))
+            .collect::<Result<Vec<_>, _>>();
+        let configs = match configs {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("minikafka: configuration error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        return match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(dev_cluster(configs)),
+            Err(e) => {
+                eprintln!("minikafka: cannot start the async runtime: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config = match build_config(&cli) {
         Ok(c) => c,
         Err(e) => {

@@ -105,15 +105,9 @@ impl DataDir {
                 })?
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // Written by `format` once the metadata quorum has settled the cluster id.
                 formatted = only_lock_file(path).map_err(io_err(path))?;
-                let cluster_id = kafka_uuid_string(uuid::Uuid::new_v4());
-                let directory_id = kafka_uuid_string(uuid::Uuid::new_v4());
-                let text = format!(
-                    "#\n#Written by minikafka\ncluster.id={cluster_id}\ndirectory.id={directory_id}\nnode.id={node_id}\nversion=1\n"
-                );
-                write_atomically(&meta_path, text.as_bytes()).map_err(io_err(&meta_path))?;
-                info!(cluster_id = %cluster_id, node_id, "formatted new data directory");
-                cluster_id
+                String::new()
             }
             Err(e) => return Err(io_err(&meta_path)(e)),
         };
@@ -142,9 +136,31 @@ impl DataDir {
         &self.path
     }
 
-    /// The cluster id.
+    /// The cluster id (empty until [`DataDir::format`] on a new directory).
     pub fn cluster_id(&self) -> &str {
         &self.cluster_id
+    }
+
+    /// The cluster id `meta.properties` records; `None` for a directory without one yet (new),
+    /// whose id the metadata quorum settles before [`DataDir::format`] writes it.
+    pub fn recorded_cluster_id(&self) -> Option<&str> {
+        (!self.cluster_id.is_empty()).then_some(self.cluster_id.as_str())
+    }
+
+    /// Write `meta.properties` of a new directory with `cluster_id` (nothing when it has one).
+    pub fn format(&mut self, cluster_id: &str, node_id: i32) -> Result<(), MetaError> {
+        if self.recorded_cluster_id().is_some() {
+            return Ok(());
+        }
+        let meta_path = self.path.join(META_FILE);
+        let directory_id = kafka_uuid_string(uuid::Uuid::new_v4());
+        let text = format!(
+            "#\n#Written by minikafka\ncluster.id={cluster_id}\ndirectory.id={directory_id}\nnode.id={node_id}\nversion=1\n"
+        );
+        write_atomically(&meta_path, text.as_bytes()).map_err(io_err(&meta_path))?;
+        info!(cluster_id = %cluster_id, node_id, "formatted new data directory");
+        self.cluster_id = cluster_id.to_string();
+        Ok(())
     }
 
     /// Whether the previous run shut down cleanly (so no recovery scan is needed).
@@ -229,11 +245,13 @@ mod tests {
     #[test]
     fn lock_meta_and_marker() {
         let dir = tempfile::tempdir().unwrap();
-        let d = DataDir::open(dir.path(), 1).unwrap();
+        let mut d = DataDir::open(dir.path(), 1).unwrap();
         assert!(
             d.was_clean(),
             "a directory formatted now has nothing to recover"
         );
+        assert_eq!(d.recorded_cluster_id(), None);
+        d.format("AAAAAAAAAAAAAAAAAAAAAA", 1).unwrap();
         assert!(matches!(
             DataDir::open(dir.path(), 1),
             Err(MetaError::Locked(_))
@@ -244,6 +262,7 @@ mod tests {
         let d = DataDir::open(dir.path(), 1).unwrap();
         assert!(d.was_clean());
         assert_eq!(d.cluster_id(), cluster);
+        assert_eq!(d.recorded_cluster_id(), Some(cluster.as_str()));
         drop(d);
         let d = DataDir::open(dir.path(), 1).unwrap();
         assert!(!d.was_clean(), "the marker is consumed at start");

@@ -81,11 +81,35 @@ pub fn is_internal_topic(name: &str) -> bool {
     INTERNAL_TOPICS.contains(&name)
 }
 
-/// Every topic, by name and by id.
+/// A registered broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerImage {
+    /// Its `node.id`.
+    pub id: i32,
+    /// Its endpoints: (listener name, advertised host, port).
+    pub endpoints: Vec<(String, String, i32)>,
+    /// `broker.rack`.
+    pub rack: Option<String>,
+    /// Fenced: not alive as far as the controller knows.
+    pub fenced: bool,
+}
+
+impl BrokerImage {
+    /// Its endpoint on the listener `name`, if it has one.
+    pub fn endpoint(&self, name: &str) -> Option<(&str, i32)> {
+        self.endpoints
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, h, p)| (h.as_str(), *p))
+    }
+}
+
+/// Every topic, by name and by id, and the registered brokers.
 #[derive(Debug, Clone, Default)]
 pub struct MetadataImage {
     by_name: HashMap<String, Arc<TopicImage>>,
     by_id: HashMap<Uuid, Arc<TopicImage>>,
+    brokers: Vec<BrokerImage>,
 }
 
 impl MetadataImage {
@@ -116,7 +140,33 @@ impl MetadataImage {
         self.by_name.is_empty()
     }
 
-    /// An image of `topics` (ids and names unique).
+    /// Every registered broker, by id, fenced ones included.
+    pub fn brokers(&self) -> &[BrokerImage] {
+        &self.brokers
+    }
+
+    /// The registered, unfenced brokers, by id.
+    pub fn live_brokers(&self) -> impl Iterator<Item = &BrokerImage> {
+        self.brokers.iter().filter(|b| !b.fenced)
+    }
+
+    /// A registered broker.
+    pub fn broker(&self, id: i32) -> Option<&BrokerImage> {
+        self.brokers.iter().find(|b| b.id == id)
+    }
+
+    /// An image of `topics` (ids and names unique) and `brokers` (ids unique).
+    pub fn new(
+        topics: impl IntoIterator<Item = Arc<TopicImage>>,
+        mut brokers: Vec<BrokerImage>,
+    ) -> MetadataImage {
+        let mut image = MetadataImage::from_topics(topics);
+        brokers.sort_by_key(|b| b.id);
+        image.brokers = brokers;
+        image
+    }
+
+    /// An image of `topics` (ids and names unique), no broker.
     pub fn from_topics(topics: impl IntoIterator<Item = Arc<TopicImage>>) -> MetadataImage {
         let mut image = MetadataImage::default();
         for t in topics {

@@ -20,12 +20,14 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use minikafka_storage::StorageError;
 use serde::{Deserialize, Serialize};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 use uuid::Uuid;
 
 use crate::config::{BrokerConfig, ConfigError, TopicConfig};
-use crate::controller::{ControllerError, MetadataRecord, PartitionState, Quorum, TopicState};
-use crate::metadata::{MetadataImage, PartitionImage, TopicImage};
+use crate::controller::{
+    ClusterState, ControllerError, MetadataRecord, PartitionState, Quorum, TopicState,
+};
+use crate::metadata::{BrokerImage, MetadataImage, PartitionImage, TopicImage};
 use crate::producer_ids::PRODUCER_ID_FILE;
 use crate::replica::{Partition, ReplicaManager};
 
@@ -178,17 +180,65 @@ struct TopicsFileEntry {
     configs: std::collections::BTreeMap<String, String>,
 }
 
-/// A new partition's record: this node its only replica and leader.
-fn new_partition(topic_id: Uuid, partition: i32, node: i32) -> MetadataRecord {
+/// The brokers new partitions are dealt to, in order: the unfenced brokers interleaved by rack
+/// (one of each rack in turn, as Kafka's placer alternates racks), rotated to a random start so
+/// that the first partitions of many topics do not all land on one broker. `fallback` (this
+/// node) when no broker is registered yet.
+fn placement_order(state: &ClusterState, fallback: i32) -> Vec<i32> {
+    let mut by_rack: std::collections::BTreeMap<Option<&str>, Vec<i32>> = Default::default();
+    for (id, b) in state.live_brokers() {
+        by_rack.entry(b.rack.as_deref()).or_default().push(id);
+    }
+    let mut order = Vec::new();
+    for round in 0.. {
+        let before = order.len();
+        order.extend(by_rack.values().filter_map(|ids| ids.get(round).copied()));
+        if order.len() == before {
+            break;
+        }
+    }
+    if order.is_empty() {
+        order.push(fallback);
+    }
+    let start = usize::try_from(Uuid::new_v4().as_u128() % order.len() as u128).unwrap_or(0);
+    order.rotate_left(start);
+    order
+}
+
+/// A new partition's record: `broker` its only replica and leader (epoch 0).
+fn new_partition(topic_id: Uuid, partition: i32, broker: i32) -> MetadataRecord {
     MetadataRecord::Partition {
         topic_id,
         partition,
-        replicas: vec![node],
-        isr: vec![node],
-        leader: node,
+        replicas: vec![broker],
+        isr: vec![broker],
+        leader: broker,
         leader_epoch: 0,
         partition_epoch: 0,
     }
+}
+
+/// The records of new partitions `from..to` of `topic_id`: explicit `assignments` (one broker
+/// each, checked) or dealt round-robin over [`placement_order`].
+fn new_partitions(
+    state: &ClusterState,
+    node: i32,
+    topic_id: Uuid,
+    from: i32,
+    to: i32,
+    assignments: &[(i32, Vec<i32>)],
+) -> Vec<MetadataRecord> {
+    if !assignments.is_empty() {
+        return assignments
+            .iter()
+            .map(|(p, brokers)| new_partition(topic_id, *p, brokers[0]))
+            .collect();
+    }
+    let order = placement_order(state, node);
+    (from..to)
+        .zip(order.iter().cycle())
+        .map(|(i, b)| new_partition(topic_id, i, *b))
+        .collect()
 }
 
 /// The topic registry of this broker (see the module docs).
@@ -207,17 +257,35 @@ pub struct Topics {
     admin: Mutex<()>,
 }
 
-/// The placement of a partition as the image shows it: replicas, leader and ISR from the
-/// metadata log; the leader epoch is the partition's own (it takes the next epoch at every
-/// start, until broker registration moves leadership through the log).
-fn placement(p: &Partition, state: &PartitionState) -> PartitionImage {
+/// The placement of a partition as the image shows it: from the metadata log, except the
+/// leader epoch of a partition led here, which is the one it serves at (the same, unless the
+/// log could not be told of a newer one: see [`Topics::reconcile`]).
+fn placement(index: i32, state: &PartitionState, led_here: Option<&Partition>) -> PartitionImage {
     PartitionImage {
-        index: p.index,
+        index,
         replicas: state.replicas.clone(),
         leader: state.leader,
-        leader_epoch: p.leader_epoch(),
+        leader_epoch: led_here.map_or(state.leader_epoch, Partition::leader_epoch),
         isr: state.isr.clone(),
     }
+}
+
+/// The registered brokers as the image shows them.
+fn broker_images(state: &ClusterState) -> Vec<BrokerImage> {
+    state
+        .brokers
+        .iter()
+        .map(|(id, b)| BrokerImage {
+            id: *id,
+            endpoints: b
+                .listeners
+                .iter()
+                .map(|e| (e.name.clone(), e.host.clone(), e.port))
+                .collect(),
+            rack: b.rack.clone(),
+            fenced: b.fenced,
+        })
+        .collect()
 }
 
 fn bad_data(what: String) -> TopicError {
@@ -338,18 +406,44 @@ impl Topics {
         Ok(())
     }
 
-    /// Bring the replicas and the image to the state the metadata log has applied: open the
-    /// partitions of new topics and of grown ones, apply changed configs, remove deleted
-    /// topics, then publish the image. `start` = `Some(clean)` at start-up (existing logs are
-    /// opened, recovered unless clean), `None` afterwards (a new partition starts empty).
-    /// Called with the admin lock held.
+    /// Bring the replicas and the image to the state the metadata log has applied: open this
+    /// broker's replicas of new topics and of grown ones, lead the partitions the log says it
+    /// leads at the log's epoch, apply changed configs, remove deleted topics, then publish the
+    /// image. `start` = `Some(clean)` at start-up (existing logs are opened, recovered unless
+    /// clean), `None` afterwards (a new partition starts empty). A partition whose own epoch
+    /// history is ahead of the log (a data directory of an earlier minikafka) has its epoch
+    /// moved up through the log first ([`MetadataRecord::BumpLeaderEpoch`]). Called with the
+    /// admin lock held.
     fn reconcile(&self, start: Option<bool>) -> Result<(), TopicError> {
+        let mut bumps = Vec::new();
+        let result = self.reconcile_once(start, &mut bumps);
+        if bumps.is_empty() {
+            return result;
+        }
+        info!(
+            partitions = bumps.len(),
+            "moving leader epochs up to the partitions' own history"
+        );
+        if let Err(e) = self.quorum.propose_blocking(bumps) {
+            // The partitions lead at their own epochs meanwhile (the image shows those).
+            warn!(error = %e, "cannot record the partitions' leader epochs in the metadata log");
+            return result;
+        }
+        let mut again = Vec::new();
+        self.reconcile_once(None, &mut again).and(result)
+    }
+
+    fn reconcile_once(
+        &self,
+        start: Option<bool>,
+        bumps: &mut Vec<MetadataRecord>,
+    ) -> Result<(), TopicError> {
         let state = self.quorum.state();
         let current = self.image();
         let mut topics = Vec::with_capacity(state.topics.len());
         let mut failure = None;
         for t in state.topics.values() {
-            match self.reconcile_topic(t, current.topic_by_id(&t.id), start) {
+            match self.reconcile_topic(t, current.topic_by_id(&t.id), start, bumps) {
                 Ok(img) => topics.push(img),
                 Err(e) => {
                     error!(topic = %t.name, topic_id = %t.id, error = %e, "cannot open the topic's partitions");
@@ -366,7 +460,7 @@ impl Topics {
                 info!(topic = %gone.name, topic_id = %gone.id, "deleted topic");
             }
         }
-        self.publish(MetadataImage::from_topics(topics));
+        self.publish(MetadataImage::new(topics, broker_images(&state)));
         failure.map_or(Ok(()), Err)
     }
 
@@ -375,12 +469,16 @@ impl Topics {
         t: &TopicState,
         current: Option<&Arc<TopicImage>>,
         start: Option<bool>,
+        bumps: &mut Vec<MetadataRecord>,
     ) -> Result<Arc<TopicImage>, TopicError> {
         if let Some(cur) = current {
             let same = cur.partitions.len() == t.partitions.len()
                 && cur.config.overrides == t.configs
                 && cur.partitions.iter().zip(&t.partitions).all(|(a, b)| {
-                    a.replicas == b.replicas && a.leader == b.leader && a.isr == b.isr
+                    a.replicas == b.replicas
+                        && a.leader == b.leader
+                        && a.isr == b.isr
+                        && a.leader_epoch == b.leader_epoch
                 });
             if same {
                 return Ok(cur.clone());
@@ -399,9 +497,14 @@ impl Topics {
             self.replicas.set_log_config(&t.id, &lc);
             info!(topic = %t.name, "applied topic config");
         }
+        let node = self.config.node_id;
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for (i, ps) in t.partitions.iter().enumerate() {
             let index = i32::try_from(i).unwrap_or(i32::MAX);
+            if !ps.replicas.contains(&node) {
+                partitions.push(placement(index, ps, None));
+                continue;
+            }
             let p = match self.replicas.partition(&t.id, index) {
                 Some(p) => p,
                 None => {
@@ -409,11 +512,33 @@ impl Topics {
                         Some(clean) => (clean, false),
                         None => (true, true),
                     };
-                    self.replicas
-                        .open_partition(&t.name, t.id, index, lc.clone(), clean, new)?
+                    self.replicas.open_partition(
+                        &t.name,
+                        t.id,
+                        index,
+                        lc.clone(),
+                        clean,
+                        new,
+                        ps.leader_epoch,
+                    )?
                 }
             };
-            partitions.push(placement(&p, ps));
+            if ps.leader != node {
+                partitions.push(placement(index, ps, None));
+                continue;
+            }
+            if p.leader_epoch() != ps.leader_epoch {
+                if ps.leader_epoch >= p.next_leader_epoch() {
+                    p.make_leader(ps.leader_epoch)?;
+                } else {
+                    bumps.push(MetadataRecord::BumpLeaderEpoch {
+                        topic_id: t.id,
+                        partition: index,
+                        at_least: p.leader_epoch(),
+                    });
+                }
+            }
+            partitions.push(placement(index, ps, Some(&p)));
         }
         if current.is_none() && start.is_none() {
             info!(topic = %t.name, topic_id = %t.id, partitions = partitions.len(), "created topic");
@@ -426,6 +551,29 @@ impl Topics {
             config,
             partitions,
         }))
+    }
+
+    /// Follow the metadata log as it is applied (changes made through other nodes, fencing,
+    /// leader moves): reconcile after every applied change, until `stop`.
+    pub async fn follow(self: Arc<Self>, stop: tokio_util::sync::CancellationToken) {
+        let mut applied = self.quorum.subscribe();
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                changed = applied.changed() => if changed.is_err() { return },
+            }
+            let topics = self.clone();
+            let done = tokio::task::spawn_blocking(move || {
+                let _admin = topics.admin();
+                topics.reconcile(None)
+            })
+            .await;
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => error!(error = %e, "cannot apply the metadata log's changes"),
+                Err(e) => error!(error = %e, "metadata reconciliation task failed"),
+            }
+        }
     }
 
     /// Propose `records`, then bring this broker's replicas and image up to them. A change
@@ -458,6 +606,7 @@ impl Topics {
                 election_timeout_ms: 1000,
                 voters: Default::default(),
                 listeners: Vec::new(),
+                session_timeout_ms: 9000,
             },
         )
         .unwrap();
@@ -535,10 +684,10 @@ impl Topics {
         configs: &[(&str, Option<&str>)],
     ) -> Result<(i32, TopicConfig), TopicError> {
         validate_name(name)?;
-        if self.quorum.state().topic(name).is_some() {
+        let state = self.quorum.state();
+        if state.topic(name).is_some() {
             return Err(TopicError::AlreadyExists(name.to_string()));
         }
-        let node = self.config.node_id;
         let partitions = if !assignments.is_empty() {
             if num_partitions != -1 || replication_factor != -1 {
                 return Err(TopicError::InvalidRequest(
@@ -557,9 +706,14 @@ impl Topics {
                 ));
             }
             for (_, brokers) in assignments {
-                if brokers.as_slice() != [node] {
+                if let Some(b) = brokers.iter().find(|b| !state.brokers.contains_key(b)) {
                     return Err(TopicError::InvalidReplicaAssignment(format!(
-                        "Replica assignment {brokers:?} is invalid: this cluster has the single broker {node}"
+                        "The manual partition assignment includes broker {b}, but no such broker is registered."
+                    )));
+                }
+                if brokers.len() != 1 {
+                    return Err(TopicError::InvalidReplicaAssignment(format!(
+                        "Replica assignment {brokers:?} is invalid: minikafka does not replicate partitions yet, each partition takes exactly one broker"
                     )));
                 }
             }
@@ -585,9 +739,15 @@ impl Topics {
                     "Replication factor must be larger than 0.".into(),
                 ));
             }
+            let live = state.live_brokers().count().max(1);
+            if usize::try_from(rf).unwrap_or(usize::MAX) > live {
+                return Err(TopicError::InvalidReplicationFactor(format!(
+                    "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only {live} broker(s) are registered."
+                )));
+            }
             if rf > 1 {
                 return Err(TopicError::InvalidReplicationFactor(format!(
-                    "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only 1 broker(s) are registered."
+                    "Replication factor {rf} is not served: minikafka does not replicate partitions yet, so every partition has exactly one replica (use 1)."
                 )));
             }
             n
@@ -642,6 +802,7 @@ impl Topics {
         )?;
         let id = Uuid::new_v4();
         let node = self.config.node_id;
+        let state = self.quorum.state();
         let mut records = vec![MetadataRecord::Topic {
             name: name.to_string(),
             id,
@@ -653,7 +814,7 @@ impl Topics {
                 value: Some(v.clone()),
             });
         }
-        records.extend((0..n).map(|i| new_partition(id, i, node)));
+        records.extend(new_partitions(&state, node, id, 0, n, assignments));
         self.commit(records)?;
         self.get(name).ok_or(TopicError::Unknown)
     }
@@ -700,12 +861,15 @@ impl Topics {
         if validate_only {
             return Ok(());
         }
-        let node = self.config.node_id;
-        self.commit(
-            (current..count)
-                .map(|i| new_partition(topic.id, i, node))
-                .collect(),
-        )
+        let state = self.quorum.state();
+        self.commit(new_partitions(
+            &state,
+            self.config.node_id,
+            topic.id,
+            current,
+            count,
+            &[],
+        ))
     }
 
     /// Replace a topic's config overrides (already validated), apply them to every partition's

@@ -158,25 +158,33 @@ fn a_three_voter_combined_cluster_config_is_accepted() {
     );
 }
 
-/// Until several voters are served, the binary says so instead of running a lone node that
-/// believes it is in a cluster.
+/// Until broker-only and controller-only nodes are served, the binary says so instead of
+/// running a node that cannot do its part.
 #[test]
-fn several_voters_are_refused_at_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let out = run(
-        &data,
-        &[
-            "process.roles=broker,controller",
-            "node.id=1",
-            "controller.listener.names=CONTROLLER",
-            "controller.quorum.voters=1@127.0.0.1:19093,2@127.0.0.1:19094,3@127.0.0.1:19095",
-        ],
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("a quorum of several nodes") && stderr.contains("not served yet"),
-        "{stderr}"
-    );
+fn single_role_nodes_are_refused_at_start() {
+    for (role, node, listeners) in [
+        ("broker", "node.id=2", "PLAINTEXT://127.0.0.1:0"),
+        ("controller", "node.id=1", "CONTROLLER://127.0.0.1:0"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let roles = format!("process.roles={role}");
+        let listeners = format!("listeners={listeners}");
+        let out = run(
+            &data,
+            &[
+                &roles,
+                node,
+                &listeners,
+                "controller.listener.names=CONTROLLER",
+                "controller.quorum.voters=1@127.0.0.1:19093",
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{role}: {stderr}");
+        assert!(
+            stderr.contains("process.roles with one role") && stderr.contains("not served yet"),
+            "{role}: {stderr}"
+        );
+    }
 }

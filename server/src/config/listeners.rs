@@ -17,8 +17,8 @@
 //! - a listener left out of a set `advertised.listeners` advertises its own address (Kafka
 //!   advertises nothing for it, and its clients get Metadata without a broker);
 //! - only `PLAINTEXT` is served: a listener mapped to SSL or SASL is refused at start;
-//! - the listeners of `controller.listener.names` are accepted but neither bound nor advertised,
-//!   as minikafka has no controller yet.
+//! - the listeners of `controller.listener.names` are bound with the controller role (they carry
+//!   the quorum's RPCs and the brokers' heartbeats) and never advertised to clients.
 //!
 //! The controller listeners follow `process.roles` as in Kafka 4.x: with the controller role
 //! (or `process.roles` unset, minikafka's implied combined mode) they must be among `listeners`;
@@ -201,7 +201,7 @@ pub struct Listeners {
     /// The entries of `listeners`, in order.
     pub all: Vec<Listener>,
     /// The inter-broker listener's name (`inter.broker.listener.name`, or the name of
-    /// `security.inter.broker.protocol`). Checked, not used yet: minikafka has one broker.
+    /// `security.inter.broker.protocol`). Checked, not used yet: brokers do not talk to each other until replication.
     pub inter_broker: String,
     /// `controller.listener.names`, normalised, in the given order.
     pub controller_names: Vec<String>,

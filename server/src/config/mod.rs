@@ -82,6 +82,8 @@ pub struct BrokerConfig {
     pub broker_session_timeout_ms: u64,
     /// `broker.heartbeat.interval.ms`: time between a broker's heartbeats to the controller.
     pub broker_heartbeat_interval_ms: u64,
+    /// `broker.rack`.
+    pub broker_rack: Option<String>,
     /// `log.dirs`.
     pub data_dir: PathBuf,
     /// `num.partitions`.
@@ -519,6 +521,10 @@ impl BrokerConfig {
             quorum,
             broker_session_timeout_ms,
             broker_heartbeat_interval_ms,
+            broker_rack: v
+                .opt("broker.rack")
+                .filter(|r| !r.is_empty())
+                .map(str::to_string),
             data_dir: PathBuf::from(v.text("log.dirs")),
             num_partitions: v.int("num.partitions")?,
             max_partitions: v.int("max.partitions")?,

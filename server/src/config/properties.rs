@@ -84,6 +84,8 @@ pub enum Check {
     BootstrapServers,
     /// A path, taken as it is (Kafka checks nothing).
     Path,
+    /// Any text (Kafka checks nothing).
+    Any,
 }
 
 impl Check {
@@ -137,7 +139,7 @@ impl Check {
             Check::ProcessRoles => quorum::parse_roles(value).err().map(|e| e.to_string()),
             Check::QuorumVoters => quorum::parse_voters(value).err(),
             Check::BootstrapServers => quorum::parse_bootstrap_servers(value).err(),
-            Check::Path => None,
+            Check::Path | Check::Any => None,
         }
     }
 }
@@ -256,9 +258,9 @@ pub const PROPERTIES: &[Property] = properties![
     "listeners", List, Some("PLAINTEXT://localhost:9092"), Check::Listeners, "Listeners, as NAME://HOST:PORT,NAME://HOST:PORT (a bare HOST:PORT is PLAINTEXT): names and ports unique; localhost binds both 127.0.0.1 and ::1, an empty host every interface, 0.0.0.0 every IPv4 one; port 0 picks a free port.";
     "advertised.listeners", List, None, Check::Listeners, "Endpoint each listener gives clients in Metadata, FindCoordinator and DescribeCluster, as NAME://HOST:PORT (names among listeners', ports may repeat; not 0.0.0.0). A listener without an entry advertises its own address (an empty host: this machine's host name).";
     "listener.security.protocol.map", String, Some("SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"), Check::ProtocolMap, "Security protocol of each listener name, as NAME:PROTOCOL,...; every listener needs one. minikafka serves PLAINTEXT only: a listener mapped to SSL or SASL is refused at start.";
-    "inter.broker.listener.name", String, None, Check::ListenerNames, "Listener other brokers use; must be a broker listener. Unset = the listener named after security.inter.broker.protocol. Checked only: minikafka has one broker.";
+    "inter.broker.listener.name", String, None, Check::ListenerNames, "Listener other brokers use; must be a broker listener. Unset = the listener named after security.inter.broker.protocol. Checked only: brokers do not talk to each other yet (no replication).";
     "security.inter.broker.protocol", String, Some("PLAINTEXT"), Check::OneOf(SECURITY_PROTOCOLS), "Protocol between brokers, naming the inter-broker listener when inter.broker.listener.name is unset (set only one of the two).";
-    "controller.listener.names", List, None, Check::ListenerNames, "Listeners of the KRaft controller. With the controller role each must be among listeners (the first is the one the quorum uses); on a broker-only node none may be, and the first names the listener (and security protocol) for reaching the controllers. Required when process.roles is set. minikafka has no controller yet: these listeners are neither bound nor advertised.";
+    "controller.listener.names", List, None, Check::ListenerNames, "Listeners of the KRaft controller. With the controller role each must be among listeners (the first is the one the quorum uses); on a broker-only node none may be, and the first names the listener (and security protocol) for reaching the controllers. Required when process.roles is set. With the controller role the first is bound and serves the quorum's peers and the brokers' heartbeats; it is never advertised to clients.";
     "controller.quorum.voters", List, Some(""), Check::QuorumVoters, "The voters of a static controller quorum, as ID@HOST:PORT,... (HOST:PORT: the voter's controller listener; IPv6 in brackets). Needs process.roles. Ids distinct; no 0.0.0.0.";
     "controller.quorum.bootstrap.servers", List, Some(""), Check::BootstrapServers, "Controller endpoints to discover a dynamic quorum from, as HOST:PORT,... Needs process.roles; with process.roles, this or controller.quorum.voters is required.";
     "controller.quorum.election.timeout.ms", Int, Some("1000"), range(0, I32), "Maximum time in milliseconds to wait without being able to fetch from the leader before triggering a new election.";
@@ -268,6 +270,7 @@ pub const PROPERTIES: &[Property] = properties![
     "controller.quorum.retry.backoff.ms", Int, Some("20"), range(0, I32), "Time to wait before retrying a failed controller quorum request.";
     "broker.session.timeout.ms", Int, Some("9000"), range(1, I32), "How long a broker's lease lasts without heartbeats (enforced by the controller). At least 1 (Kafka checks nothing).";
     "broker.heartbeat.interval.ms", Int, Some("2000"), range(1, I32), "Time between a broker's heartbeats to the controller; more than half of broker.session.timeout.ms is logged as an error, as Kafka does. At least 1 (Kafka checks nothing).";
+    "broker.rack", String, None, Check::Any, "The rack (or zone) of this broker: replica placement spreads a partition's replicas and the leaders of a topic over racks.";
     "metadata.log.dir", String, None, Check::Path, "Directory of the cluster metadata log; unset = the data directory (log.dirs).";
     "log.dirs", List, Some("./data"), Check::Dir, "Data directory.";
     "num.partitions", Int, Some("1"), range(1, I32), "Partitions of an auto-created topic, or of CreateTopics with num_partitions = -1.";

@@ -15,6 +15,7 @@
 //! cluster, with its log in `<data>/__cluster_metadata-0`. It is initialized on the first start
 //! and is leader at once on every later one (no election wait).
 
+pub mod brokers;
 pub mod network;
 pub mod records;
 pub mod rpc;
@@ -42,14 +43,15 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-pub use records::{ClusterState, MetadataRecord, PartitionState, TopicState};
+pub use brokers::{Heartbeat, HeartbeatAnswer};
+pub use records::{
+    BrokerEndpoint, BrokerState, ClusterState, MetadataRecord, PartitionState, TopicState,
+    PRODUCER_ID_BLOCK_SIZE,
+};
 use store::{Applied, LogStore, StateMachineData, StateMachineStore};
 
 /// The metadata log's directory inside the data directory (Kafka's name for it).
 pub const METADATA_LOG_DIR: &str = "__cluster_metadata-0";
-
-/// Producer ids per block handed to a broker (Kafka's `ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE`).
-pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
 
 /// How long a proposal may take before the caller gives up on it.
 const PROPOSE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -121,6 +123,38 @@ pub struct QuorumSettings {
     pub voters: BTreeMap<i32, String>,
     /// This node's controller listeners, bound, on which the peers are served.
     pub listeners: Vec<std::net::TcpListener>,
+    /// `broker.session.timeout.ms`: a broker not heard from for this long is fenced.
+    pub session_timeout_ms: u64,
+}
+
+/// What a broker registers with (Kafka's BrokerRegistration).
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// `node.id`.
+    pub id: i32,
+    /// This process's incarnation id.
+    pub incarnation: uuid::Uuid,
+    /// Its endpoints for clients.
+    pub listeners: Vec<BrokerEndpoint>,
+    /// `broker.rack`.
+    pub rack: Option<String>,
+}
+
+impl Registration {
+    fn records(&self) -> Vec<MetadataRecord> {
+        vec![
+            MetadataRecord::RegisterBroker {
+                id: self.id,
+                incarnation: self.incarnation,
+                listeners: self.listeners.clone(),
+                rack: self.rack.clone(),
+            },
+            MetadataRecord::UnfenceBroker {
+                id: self.id,
+                incarnation: self.incarnation,
+            },
+        ]
+    }
 }
 
 /// One member of the quorum in a [`QuorumDescription`].
@@ -166,6 +200,10 @@ pub struct Quorum {
     /// The peers (several voters): a proposal made here while another voter leads is
     /// forwarded to it.
     network: Option<network::QuorumNetwork>,
+    /// The broker leases, kept while this node is the active controller.
+    leases: Arc<brokers::Leases>,
+    /// This node's broker registration, once made.
+    registration: Mutex<Option<Registration>>,
 }
 
 impl Quorum {
@@ -220,6 +258,11 @@ impl Quorum {
         let peers = network.clone();
         let shutdown = CancellationToken::new();
         let serving = shutdown.clone();
+        let leases = Arc::new(brokers::Leases::new(Duration::from_millis(
+            settings.session_timeout_ms.max(1),
+        )));
+        let served_leases = leases.clone();
+        let served_applied = applied.clone();
         let raft = run_on(&handle, PROPOSE_TIMEOUT, async move {
             let fatal = |e: &dyn std::fmt::Display| ControllerError::Fatal(e.to_string());
             let raft = match &peers {
@@ -230,7 +273,12 @@ impl Quorum {
             for l in listeners {
                 l.set_nonblocking(true)?;
                 let l = tokio::net::TcpListener::from_std(l)?;
-                tokio::spawn(rpc::serve(l, raft.clone(), serving.clone()));
+                let services = rpc::Services {
+                    raft: raft.clone(),
+                    applied: served_applied.clone(),
+                    leases: served_leases.clone(),
+                };
+                tokio::spawn(rpc::serve(l, services, serving.clone()));
             }
             if !raft.is_initialized().await.map_err(|e| fatal(&e))? {
                 let voters = members.len();
@@ -274,8 +322,17 @@ impl Quorum {
             producer_ids: Mutex::new(()),
             shutdown,
             network,
+            leases,
+            registration: Mutex::new(None),
         };
         quorum.log_leader_changes();
+        quorum.handle.spawn(brokers::fence_expired(
+            quorum.raft.clone(),
+            quorum.applied.clone(),
+            quorum.leases.clone(),
+            quorum.node_id,
+            quorum.shutdown.clone(),
+        ));
         Ok(quorum)
     }
 
@@ -317,21 +374,33 @@ impl Quorum {
         self.applied.clone()
     }
 
-    /// Check `local`, the data directory's cluster id (from `meta`), against the one the
-    /// metadata log records; the first start records it (Kafka checks `meta.properties`
-    /// against the log's cluster the same way, INCONSISTENT_CLUSTER_ID).
-    pub fn check_cluster_id(&self, local: &str, meta: &Path) -> Result<(), ControllerError> {
-        match self.state().cluster_id.clone() {
-            Some(recorded) if recorded != local => Err(ControllerError::InconsistentClusterId {
+    /// Settle the cluster id. `local` is the id the data directory's `meta.properties` (`meta`)
+    /// records, `None` for a new directory. The first node whose proposal is applied records
+    /// its id (a new directory proposes `candidate`); every node of a new cluster then takes the
+    /// recorded one, so nodes started with the same voters need no format step. A directory
+    /// that records another id than the log is refused (Kafka: INCONSISTENT_CLUSTER_ID).
+    pub fn agree_cluster_id(
+        &self,
+        local: Option<&str>,
+        candidate: &str,
+        meta: &Path,
+    ) -> Result<String, ControllerError> {
+        if self.state().cluster_id.is_none() {
+            let id = local.unwrap_or(candidate);
+            self.propose_blocking(vec![MetadataRecord::ClusterId { id: id.into() }])?;
+        }
+        let recorded = self
+            .state()
+            .cluster_id
+            .clone()
+            .ok_or_else(|| ControllerError::Fatal("no cluster id recorded".into()))?;
+        match local {
+            Some(local) if local != recorded => Err(ControllerError::InconsistentClusterId {
                 meta: meta.display().to_string(),
                 recorded,
                 local: local.to_string(),
             }),
-            Some(_) => Ok(()),
-            None => {
-                self.propose_blocking(vec![MetadataRecord::ClusterId { id: local.into() }])?;
-                Ok(())
-            }
+            _ => Ok(recorded),
         }
     }
 
@@ -465,17 +534,145 @@ impl Quorum {
             .producer_ids
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let first = self.state().next_producer_id;
-        let end = first + PRODUCER_ID_BLOCK_SIZE;
-        self.propose_blocking(vec![MetadataRecord::ProducerIds {
+        self.propose_blocking(vec![MetadataRecord::AllocateProducerIds {
             broker_id: broker,
-            next_producer_id: end,
         }])?;
+        // Allocations for `broker` are made only here, one at a time: the block recorded for it
+        // in the state (applied at least up to the proposal) is the one just allocated.
+        let (first, end) = self
+            .state()
+            .producer_blocks
+            .get(&broker)
+            .copied()
+            .ok_or_else(|| ControllerError::Fatal("no producer id block recorded".into()))?;
         info!(
             node = self.node_id,
             broker, first, end, "allocated a producer id block"
         );
         Ok((first, end))
+    }
+
+    /// Register this node's broker (a new incarnation), unfenced at once: it has applied the log
+    /// up to its registration. Then heartbeat the active controller every `interval` from the
+    /// quorum's runtime (see [`brokers`]). Blocking.
+    pub fn register_broker(
+        &self,
+        registration: Registration,
+        interval: Duration,
+    ) -> Result<(), ControllerError> {
+        self.propose_blocking(registration.records())?;
+        info!(
+            broker = registration.id,
+            incarnation = %registration.incarnation,
+            rack = ?registration.rack,
+            "registered broker"
+        );
+        *self
+            .registration
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(registration.clone());
+        let raft = self.raft.clone();
+        let applied = self.applied.clone();
+        let leases = self.leases.clone();
+        let network = self.network.clone();
+        let stop = self.shutdown.clone();
+        let quorum_timeout = interval.max(Duration::from_millis(500));
+        self.handle.spawn(async move {
+            let hb = Heartbeat {
+                id: registration.id,
+                incarnation: registration.incarnation,
+            };
+            let mut failing = false;
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(interval) => {}
+                }
+                let leader = raft.metrics().borrow().current_leader;
+                let answer = match (leader, &network) {
+                    (None, _) => Err("no active controller".to_string()),
+                    (Some(l), _) if l == raft.metrics().borrow().id => {
+                        brokers::heartbeat(&raft, &applied, &leases, hb)
+                            .await
+                            .map_err(|e| e.to_string())
+                    }
+                    (Some(l), Some(net)) => {
+                        let mut peer = net.clone().new_client(l, &BasicNode::default()).await;
+                        peer.heartbeat(&hb, quorum_timeout)
+                            .await
+                            .map_err(|e| e.to_string())
+                    }
+                    (Some(l), None) => Err(format!("no transport to the active controller {l}")),
+                };
+                match answer {
+                    Ok(HeartbeatAnswer::Alive) => {
+                        if failing {
+                            info!(broker = hb.id, "heartbeats reach the active controller again");
+                        }
+                        failing = false;
+                    }
+                    Ok(HeartbeatAnswer::NotController(_)) => {}
+                    Ok(HeartbeatAnswer::Reregister) => {
+                        warn!(broker = hb.id, incarnation = %hb.incarnation,
+                            "the active controller does not know this broker's registration; registering again");
+                        let batch = MetadataBatch(registration.records());
+                        let result = match &network {
+                            Some(net) if leader != Some(raft.metrics().borrow().id) => {
+                                let mut peer = net
+                                    .clone()
+                                    .new_client(leader.unwrap_or_default(), &BasicNode::default())
+                                    .await;
+                                peer.propose(&batch, quorum_timeout).await.map(|_| ()).map_err(|e| e.to_string())
+                            }
+                            _ => raft.client_write(batch).await.map(|_| ()).map_err(|e| e.to_string()),
+                        };
+                        if let Err(e) = result {
+                            warn!(broker = hb.id, error = %e, "cannot register again");
+                        }
+                    }
+                    Err(e) => {
+                        if !failing {
+                            warn!(broker = hb.id, leader = ?leader, error = %e, "broker heartbeat failed");
+                        }
+                        failing = true;
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Kafka's controlled shutdown, before the broker stops: its registration is fenced so that
+    /// clients stop being sent to it at once (rather than after the session timeout). Bounded:
+    /// without a quorum the broker stops anyway (and is fenced when its lease expires). Skipped
+    /// when it is the only live broker (a single node): there is nobody to send clients to.
+    pub fn controlled_shutdown(&self) {
+        let Some(r) = self
+            .registration
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+        else {
+            return;
+        };
+        if self.state().live_brokers().all(|(id, _)| id == r.id) {
+            // No other broker to send clients to: fencing would only cost an epoch.
+            return;
+        }
+        let fence = vec![MetadataRecord::FenceBroker {
+            id: r.id,
+            incarnation: r.incarnation,
+            controlled: true,
+        }];
+        match run_on(&self.handle, Duration::from_secs(5), self.proposal(fence)) {
+            Ok(Ok(_)) => info!(broker = r.id, "controlled shutdown: broker fenced"),
+            Ok(Err(e)) => {
+                warn!(broker = r.id, error = %e, "controlled shutdown failed; stopping anyway")
+            }
+            Err(e) => {
+                warn!(broker = r.id, error = %e, "controlled shutdown failed; stopping anyway")
+            }
+        }
     }
 
     /// Stop Raft and the quorum's runtime.
@@ -598,6 +795,7 @@ mod tests {
             election_timeout_ms: 150,
             voters: voters.clone(),
             listeners: vec![listener],
+            session_timeout_ms: 9000,
         }
     }
 

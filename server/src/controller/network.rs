@@ -52,8 +52,8 @@ use tokio::time::{timeout_at, Instant};
 use tracing::{debug, info};
 
 use super::rpc::{
-    private_api_keys, request_frame, API_VERSIONS, CONTROLLER_PROPOSE, MAX_REQUEST_BYTES,
-    RAFT_API_VERSION, RAFT_APPEND_ENTRIES, RAFT_INSTALL_SNAPSHOT, RAFT_VOTE,
+    private_api_keys, request_frame, API_VERSIONS, BROKER_HEARTBEAT, CONTROLLER_PROPOSE,
+    MAX_REQUEST_BYTES, RAFT_API_VERSION, RAFT_APPEND_ENTRIES, RAFT_INSTALL_SNAPSHOT, RAFT_VOTE,
 };
 use super::TypeConfig;
 
@@ -187,6 +187,17 @@ impl QuorumPeer {
     ) -> Result<u64, RpcError<ClientWriteError<u64, BasicNode>>> {
         let body = json_body(batch).map_err(RPCError::Network)?;
         self.call(CONTROLLER_PROPOSE, &body, &RPCOption::new(timeout))
+            .await
+    }
+
+    /// Send a broker's heartbeat to the target, the active controller ([`BROKER_HEARTBEAT`]).
+    pub async fn heartbeat(
+        &mut self,
+        hb: &super::brokers::Heartbeat,
+        timeout: std::time::Duration,
+    ) -> Result<super::brokers::HeartbeatAnswer, RpcError<ClientWriteError<u64, BasicNode>>> {
+        let body = json_body(hb).map_err(RPCError::Network)?;
+        self.call(BROKER_HEARTBEAT, &body, &RPCOption::new(timeout))
             .await
     }
 }
@@ -594,7 +605,14 @@ mod tests {
                 .await
                 .expect("raft starts");
             let shutdown = CancellationToken::new();
-            let server = tokio::spawn(rpc::serve(listener, raft.clone(), shutdown.clone()));
+            let services = rpc::Services {
+                raft: raft.clone(),
+                applied: applied.clone(),
+                leases: Arc::new(super::super::brokers::Leases::new(
+                    std::time::Duration::from_secs(9),
+                )),
+            };
+            let server = tokio::spawn(rpc::serve(listener, services, shutdown.clone()));
             Node {
                 id,
                 raft,
@@ -887,7 +905,7 @@ mod tests {
     }
 
     fn controller_listing(corr: i32) -> Vec<u8> {
-        listing(corr, &[18, 10000, 10001, 10002, 10003])
+        listing(corr, &[18, 10000, 10001, 10002, 10003, 10004])
     }
 
     fn granted(corr: i32) -> Vec<u8> {

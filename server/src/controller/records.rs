@@ -82,12 +82,90 @@ pub enum MetadataRecord {
         /// The id, in Kafka's base64 form.
         id: String,
     },
+    /// A broker process registered (Kafka's `RegisterBrokerRecord`): a new `incarnation` replaces
+    /// any earlier registration of the same id. It starts fenced; [`MetadataRecord::UnfenceBroker`]
+    /// follows once it may lead.
+    RegisterBroker {
+        /// The broker's `node.id`.
+        id: i32,
+        /// Random per process start (Kafka's incarnation id).
+        incarnation: Uuid,
+        /// The endpoints it gives clients, one per broker listener.
+        listeners: Vec<BrokerEndpoint>,
+        /// `broker.rack`, if set.
+        #[serde(default)]
+        rack: Option<String>,
+    },
+    /// The broker (this incarnation) is fenced (Kafka's `FenceBrokerRecord`): it missed its
+    /// heartbeats for `broker.session.timeout.ms`, or shut down cleanly (`controlled`). Every
+    /// partition it leads loses its leader (no other replica exists until replication): leader
+    /// -1, the leader epoch and partition epoch bumped.
+    FenceBroker {
+        /// Broker id.
+        id: i32,
+        /// The incarnation fenced; a record for an older one is skipped.
+        incarnation: Uuid,
+        /// A clean shutdown asked for it (Kafka's controlled shutdown).
+        #[serde(default)]
+        controlled: bool,
+    },
+    /// The broker (this incarnation) is alive and caught up (Kafka's `UnfenceBrokerRecord`): it
+    /// leads again every partition of which it is the in-sync replica and that has no leader or
+    /// that it led before (a new epoch either way).
+    UnfenceBroker {
+        /// Broker id.
+        id: i32,
+        /// The incarnation unfenced; a record for another one is skipped.
+        incarnation: Uuid,
+    },
+    /// A partition's leader epoch is moved up to at least `at_least` (partition epoch bumped):
+    /// the leader found its local leader-epoch history ahead of the log (a data directory of an
+    /// earlier minikafka, whose partitions took a new epoch at every start).
+    BumpLeaderEpoch {
+        /// The topic's id.
+        topic_id: Uuid,
+        /// Partition index.
+        partition: i32,
+        /// The lowest epoch the partition may lead at.
+        at_least: i32,
+    },
+    /// The next block of producer ids goes to `broker_id` (Kafka's `ProducerIdsRecord`, with the
+    /// block chosen when the record is applied, so concurrent requests of two brokers never get
+    /// the same block).
+    AllocateProducerIds {
+        /// The broker the block is for.
+        broker_id: i32,
+    },
     /// The single-node files of an earlier minikafka (`minikafka-topics.toml`,
     /// `producer-id-block`) were turned into the records of this batch; they are not read again.
     Migrated {
         /// What was migrated, for the log line.
         from: String,
     },
+}
+
+/// One endpoint of a registered broker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerEndpoint {
+    /// The listener's name (`PLAINTEXT`, …).
+    pub name: String,
+    /// The advertised host.
+    pub host: String,
+    /// The advertised port.
+    pub port: i32,
+}
+
+/// A registered broker as the log describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerState {
+    /// The process registered last.
+    pub incarnation: Uuid,
+    /// Its endpoints.
+    pub listeners: Vec<BrokerEndpoint>,
+    /// `broker.rack`.
+    pub rack: Option<String>,
+    /// Fenced: not alive as far as the controller knows; it leads nothing.
+    pub fenced: bool,
 }
 
 /// One partition as the log describes it.
@@ -134,12 +212,29 @@ pub struct ClusterState {
     pub cluster_id: Option<String>,
     /// Whether the files of a single-node minikafka were migrated (see [`MetadataRecord::Migrated`]).
     pub migrated: bool,
+    /// Registered brokers by id.
+    #[serde(default)]
+    pub brokers: BTreeMap<i32, BrokerState>,
+    /// The producer-id block each broker got last: `[first, end)`.
+    #[serde(default)]
+    pub producer_blocks: BTreeMap<i32, (i64, i64)>,
 }
+
+/// Producer ids per block handed to a broker (Kafka's `ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE`).
+pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
 
 impl ClusterState {
     /// A topic by name.
     pub fn topic(&self, name: &str) -> Option<&TopicState> {
         self.names.get(name).and_then(|id| self.topics.get(id))
+    }
+
+    /// The brokers that are registered and not fenced, by id.
+    pub fn live_brokers(&self) -> impl Iterator<Item = (i32, &BrokerState)> {
+        self.brokers
+            .iter()
+            .filter(|(_, b)| !b.fenced)
+            .map(|(id, b)| (*id, b))
     }
 
     /// Apply one batch of records (see the module docs: never fails).
@@ -224,11 +319,102 @@ impl ClusterState {
             MetadataRecord::ClusterId { id } => match &self.cluster_id {
                 None => self.cluster_id = Some(id.clone()),
                 Some(known) if known != id => {
-                    warn!(cluster_id = %id, recorded = %known, "second cluster id record; skipped");
+                    // Several nodes of a new cluster propose their candidate; the first wins.
+                    tracing::debug!(cluster_id = %id, recorded = %known, "second cluster id record; skipped");
                 }
                 Some(_) => {}
             },
             MetadataRecord::Migrated { .. } => self.migrated = true,
+            MetadataRecord::RegisterBroker {
+                id,
+                incarnation,
+                listeners,
+                rack,
+            } => {
+                self.brokers.insert(
+                    *id,
+                    BrokerState {
+                        incarnation: *incarnation,
+                        listeners: listeners.clone(),
+                        rack: rack.clone(),
+                        fenced: true,
+                    },
+                );
+            }
+            MetadataRecord::FenceBroker {
+                id, incarnation, ..
+            } => {
+                if !self.set_fenced(*id, *incarnation, true) {
+                    return;
+                }
+                self.each_partition(|p| {
+                    if p.leader == *id {
+                        p.leader = -1;
+                        true
+                    } else {
+                        false
+                    }
+                });
+            }
+            MetadataRecord::UnfenceBroker { id, incarnation } => {
+                if !self.set_fenced(*id, *incarnation, false) {
+                    return;
+                }
+                self.each_partition(|p| {
+                    let leads = (p.leader == -1 || p.leader == *id)
+                        && p.replicas.contains(id)
+                        && p.isr.contains(id);
+                    if leads {
+                        p.leader = *id;
+                    }
+                    leads
+                });
+            }
+            MetadataRecord::BumpLeaderEpoch {
+                topic_id,
+                partition,
+                at_least,
+            } => {
+                let p = self
+                    .topics
+                    .get_mut(topic_id)
+                    .and_then(|t| t.partitions.get_mut(usize::try_from(*partition).ok()?));
+                if let Some(p) = p.filter(|p| p.leader_epoch < *at_least) {
+                    p.leader_epoch = *at_least;
+                    p.partition_epoch = p.partition_epoch.saturating_add(1);
+                }
+            }
+            MetadataRecord::AllocateProducerIds { broker_id } => {
+                let first = self.next_producer_id.max(0);
+                let end = first.saturating_add(PRODUCER_ID_BLOCK_SIZE);
+                self.next_producer_id = end;
+                self.producer_blocks.insert(*broker_id, (first, end));
+            }
+        }
+    }
+
+    /// Fence or unfence broker `id` if `incarnation` is its registered one (false: it is not,
+    /// the record is stale and skipped).
+    fn set_fenced(&mut self, id: i32, incarnation: Uuid, fenced: bool) -> bool {
+        match self.brokers.get_mut(&id) {
+            Some(b) if b.incarnation == incarnation => {
+                b.fenced = fenced;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Apply `change` to every partition; where it returns true (the leader changed), a new
+    /// leader epoch and partition epoch.
+    fn each_partition(&mut self, mut change: impl FnMut(&mut PartitionState) -> bool) {
+        for t in self.topics.values_mut() {
+            for p in &mut t.partitions {
+                if change(p) {
+                    p.leader_epoch = p.leader_epoch.saturating_add(1);
+                    p.partition_epoch = p.partition_epoch.saturating_add(1);
+                }
+            }
         }
     }
 }
@@ -302,6 +488,90 @@ mod tests {
             MetadataRecord::ClusterId { id: "b".into() },
         ]);
         assert_eq!(s.cluster_id.as_deref(), Some("a"), "the first id stays");
+    }
+
+    #[test]
+    fn fencing_moves_leadership_and_epochs_and_stale_incarnations_are_skipped() {
+        let id = Uuid::new_v4();
+        let (old, new) = (Uuid::new_v4(), Uuid::new_v4());
+        let register = |incarnation| MetadataRecord::RegisterBroker {
+            id: 1,
+            incarnation,
+            listeners: vec![],
+            rack: None,
+        };
+        let mut s = ClusterState::default();
+        s.apply_batch(&[
+            MetadataRecord::Topic {
+                name: "t".into(),
+                id,
+            },
+            partition(id, 0),
+            register(old),
+            MetadataRecord::UnfenceBroker {
+                id: 1,
+                incarnation: old,
+            },
+        ]);
+        let p = |s: &ClusterState| s.topics[&id].partitions[0].clone();
+        assert!(!s.brokers[&1].fenced);
+        assert_eq!(
+            (p(&s).leader, p(&s).leader_epoch),
+            (1, 1),
+            "unfenced: a new epoch"
+        );
+        s.apply_batch(&[MetadataRecord::FenceBroker {
+            id: 1,
+            incarnation: old,
+            controlled: false,
+        }]);
+        assert!(s.brokers[&1].fenced);
+        assert_eq!(
+            (p(&s).leader, p(&s).leader_epoch, p(&s).partition_epoch),
+            (-1, 2, 2)
+        );
+        // A new process registers; a late record about the old one changes nothing.
+        s.apply_batch(&[
+            register(new),
+            MetadataRecord::UnfenceBroker {
+                id: 1,
+                incarnation: old,
+            },
+        ]);
+        assert!(s.brokers[&1].fenced);
+        assert_eq!(p(&s).leader, -1);
+        s.apply_batch(&[
+            MetadataRecord::UnfenceBroker {
+                id: 1,
+                incarnation: new,
+            },
+            MetadataRecord::BumpLeaderEpoch {
+                topic_id: id,
+                partition: 0,
+                at_least: 7,
+            },
+            MetadataRecord::BumpLeaderEpoch {
+                topic_id: id,
+                partition: 0,
+                at_least: 5,
+            },
+        ]);
+        assert_eq!(
+            (p(&s).leader, p(&s).leader_epoch),
+            (1, 7),
+            "never moves back"
+        );
+        assert_eq!(s.live_brokers().count(), 1);
+        // Producer-id blocks: consecutive, one per allocation, whoever asks.
+        s.apply_batch(&[
+            MetadataRecord::AllocateProducerIds { broker_id: 1 },
+            MetadataRecord::AllocateProducerIds { broker_id: 2 },
+        ]);
+        assert_eq!(s.producer_blocks[&1], (0, PRODUCER_ID_BLOCK_SIZE));
+        assert_eq!(
+            s.producer_blocks[&2],
+            (PRODUCER_ID_BLOCK_SIZE, 2 * PRODUCER_ID_BLOCK_SIZE)
+        );
     }
 
     #[test]

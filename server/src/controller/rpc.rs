@@ -13,9 +13,12 @@
 //! | 10001   | RaftAppendEntries      | 0       | `AppendEntriesRequest<TypeConfig>`    | `Result<AppendEntriesResponse<u64>, RaftError<u64>>`         |
 //! | 10002   | RaftInstallSnapshot    | 0       | `InstallSnapshotRequest<TypeConfig>`  | `Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>` |
 //! | 10003   | ControllerPropose      | 0       | `MetadataBatch`                       | `Result<u64 /* log index */, RaftError<u64, ClientWriteError<u64, BasicNode>>>` |
+//! | 10004   | BrokerHeartbeat        | 0       | `brokers::Heartbeat`                  | `Result<brokers::HeartbeatAnswer, RaftError<u64, ClientWriteError<u64, BasicNode>>>` |
 //!
 //! ControllerPropose is how a voter that does not lead hands a metadata change to the active
 //! controller (Kafka's brokers forward admin requests in an Envelope for the same reason).
+//! BrokerHeartbeat is a broker's lease renewal (Kafka's BrokerHeartbeat, key 63, whose schema
+//! carries KRaft's offsets and epochs that openraft has no use for; see [`super::brokers`]).
 //!
 //! A request is `i32 length | i16 api_key | i16 api_version | i32 correlation_id |
 //! nullable string client_id | body` (request header v1; ApiVersions v3+ uses header v2, decoded
@@ -53,7 +56,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
-use super::TypeConfig;
+use super::brokers::Leases;
+use super::store::Applied;
+use super::{ClusterState, TypeConfig};
+use tokio::sync::watch;
 
 /// Kafka's ApiVersions key: the first request of every connection from a peer.
 pub const API_VERSIONS: i16 = 18;
@@ -67,6 +73,8 @@ pub const RAFT_INSTALL_SNAPSHOT: i16 = 10002;
 /// voter that was asked for a change but does not lead (Kafka's brokers forward admin requests
 /// to the active controller the same way); answered with the entry's log index.
 pub const CONTROLLER_PROPOSE: i16 = 10003;
+/// minikafka-private API key: a broker's heartbeat to the active controller.
+pub const BROKER_HEARTBEAT: i16 = 10004;
 /// The only version of the private API keys.
 pub const RAFT_API_VERSION: i16 = 0;
 
@@ -96,21 +104,39 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 /// The API keys the controller listener serves besides ApiVersions, with their names (for docs
 /// and logs).
-pub fn private_api_keys() -> [(i16, &'static str); 4] {
+pub fn private_api_keys() -> [(i16, &'static str); 5] {
     [
         (RAFT_VOTE, "RaftVote"),
         (RAFT_APPEND_ENTRIES, "RaftAppendEntries"),
         (RAFT_INSTALL_SNAPSHOT, "RaftInstallSnapshot"),
         (CONTROLLER_PROPOSE, "ControllerPropose"),
+        (BROKER_HEARTBEAT, "BrokerHeartbeat"),
     ]
 }
 
-/// Serve openraft's RPCs on `listener` for `raft` until `shutdown` is cancelled; returns once
+/// What the controller listener serves: the local Raft, the state it applied, the broker leases.
+#[derive(Clone)]
+pub struct Services {
+    /// The local Raft node.
+    pub raft: Raft<TypeConfig>,
+    /// The state this node applied.
+    pub applied: watch::Receiver<Applied<TypeConfig, ClusterState>>,
+    /// The broker leases (used while this node is the active controller).
+    pub leases: Arc<Leases>,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services").finish_non_exhaustive()
+    }
+}
+
+/// Serve openraft's RPCs and the heartbeats on `listener` until `shutdown` is cancelled; returns once
 /// the listener is closed and every connection task has ended.
 ///
 /// Each connection is served by a task of its own, one request at a time in arrival order
 /// (openraft's RPCs of one client are sequential anyway).
-pub async fn serve(listener: TcpListener, raft: Raft<TypeConfig>, shutdown: CancellationToken) {
+pub async fn serve(listener: TcpListener, services: Services, shutdown: CancellationToken) {
     let local = listener.local_addr().ok();
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut connections = JoinSet::new();
@@ -139,13 +165,13 @@ pub async fn serve(listener: TcpListener, raft: Raft<TypeConfig>, shutdown: Canc
                 }
             },
         };
-        let raft = raft.clone();
+        let services = services.clone();
         let shutdown = shutdown.clone();
         let span = tracing::info_span!("controller_connection", %peer);
         connections.spawn(
             async move {
                 let _slot = slot;
-                serve_connection(stream, peer, &raft, &shutdown).await;
+                serve_connection(stream, peer, &services, &shutdown).await;
             }
             .instrument(span),
         );
@@ -183,7 +209,7 @@ enum CloseReason {
 async fn serve_connection(
     mut stream: TcpStream,
     peer: SocketAddr,
-    raft: &Raft<TypeConfig>,
+    services: &Services,
     shutdown: &CancellationToken,
 ) {
     // Small request/response exchanges: do not let Nagle hold the answer back.
@@ -192,7 +218,7 @@ async fn serve_connection(
     loop {
         let step = tokio::select! {
             () = shutdown.cancelled() => return,
-            step = serve_one(&mut stream, raft) => step,
+            step = serve_one(&mut stream, services) => step,
         };
         match step {
             Ok(true) => {}
@@ -217,11 +243,11 @@ async fn serve_connection(
 }
 
 /// Read, handle and answer one request. `Ok(false)`: the peer closed between requests.
-async fn serve_one(stream: &mut TcpStream, raft: &Raft<TypeConfig>) -> Result<bool, CloseReason> {
+async fn serve_one(stream: &mut TcpStream, services: &Services) -> Result<bool, CloseReason> {
     let Some(frame) = read_frame(stream).await? else {
         return Ok(false);
     };
-    let response = handle(frame, raft).await?;
+    let response = handle(frame, services).await?;
     stream.write_all(&response).await?;
     Ok(true)
 }
@@ -255,7 +281,8 @@ async fn read_frame(stream: &mut TcpStream) -> Result<Option<Bytes>, CloseReason
 }
 
 /// Handle one request frame; returns the whole response frame, length prefix included.
-async fn handle(mut frame: Bytes, raft: &Raft<TypeConfig>) -> Result<BytesMut, CloseReason> {
+async fn handle(mut frame: Bytes, services: &Services) -> Result<BytesMut, CloseReason> {
+    let raft = &services.raft;
     // `read_frame` guarantees at least MIN_REQUEST_BYTES.
     let key = i16::from_be_bytes([frame[0], frame[1]]);
     let version = i16::from_be_bytes([frame[2], frame[3]]);
@@ -308,6 +335,12 @@ async fn handle(mut frame: Bytes, raft: &Raft<TypeConfig>) -> Result<BytesMut, C
             let batch: super::MetadataBatch = parse_json(&body).map_err(decode_error)?;
             let written = raft.client_write(batch).await.map(|r| r.log_id.index);
             to_json(&written)
+        }
+        BROKER_HEARTBEAT => {
+            let hb: super::brokers::Heartbeat = parse_json(&body).map_err(decode_error)?;
+            let answer =
+                super::brokers::heartbeat(raft, &services.applied, &services.leases, hb).await;
+            to_json(&answer)
         }
         _ => {
             let req = parse_json(&body).map_err(decode_error)?;
@@ -448,7 +481,7 @@ mod tests {
     async fn server() -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = LogStore::<TypeConfig>::open(dir.path()).expect("log");
-        let (sm, _applied) =
+        let (sm, applied) =
             StateMachineStore::<TypeConfig, ClusterState>::open(dir.path()).expect("sm");
         let config = Arc::new(Config::default().validate().expect("config"));
         let raft = Raft::new(1, config, QuorumNetwork::new(1, BTreeMap::new()), log, sm)
@@ -457,7 +490,12 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(serve(listener, raft.clone(), shutdown.clone()));
+        let services = Services {
+            raft: raft.clone(),
+            applied,
+            leases: Arc::new(Leases::new(Duration::from_secs(9))),
+        };
+        let task = tokio::spawn(serve(listener, services, shutdown.clone()));
         Server {
             addr,
             raft,
@@ -567,7 +605,8 @@ mod tests {
                     (10000, 0, 0),
                     (10001, 0, 0),
                     (10002, 0, 0),
-                    (10003, 0, 0)
+                    (10003, 0, 0),
+                    (10004, 0, 0)
                 ],
                 "v{version}"
             );
@@ -575,7 +614,7 @@ mod tests {
         // A version we do not know: UNSUPPORTED_VERSION in the v0 layout, connection kept.
         let resp = api_versions(&mut stream, 99).await;
         assert_eq!(resp.error_code, 35);
-        assert_eq!(resp.api_keys.len(), 5);
+        assert_eq!(resp.api_keys.len(), 6);
         assert_eq!(api_versions(&mut stream, 3).await.error_code, 0);
         s.shutdown.cancel();
         timeout(WAIT, s.task).await.expect("stops").expect("task");

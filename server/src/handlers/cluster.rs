@@ -24,14 +24,22 @@ pub(crate) async fn describe_cluster(
 ) -> DescribeClusterResponse {
     let b = ctx.broker;
     let version = ctx.version;
-    let (node_id, host, port) = ctx.this_node();
+    let live = ctx.live_brokers();
+    let controller = ctx.controller_id(&live);
     let mut r = DescribeClusterResponse::default()
         .with_cluster_id(s(b.cluster_id.clone()))
-        .with_controller_id(node_id)
-        .with_brokers(vec![DescribeClusterBroker::default()
-            .with_broker_id(node_id)
-            .with_host(host)
-            .with_port(port)]);
+        .with_controller_id(BrokerId(controller))
+        .with_brokers(
+            live.into_iter()
+                .map(|(id, host, port, rack)| {
+                    DescribeClusterBroker::default()
+                        .with_broker_id(id)
+                        .with_host(host)
+                        .with_port(port)
+                        .with_rack(rack)
+                })
+                .collect(),
+        );
     if version >= 1 {
         r.endpoint_type = req.endpoint_type;
         if req.endpoint_type != 1 {
@@ -64,10 +72,16 @@ pub(crate) async fn offset_for_leader_epoch(
                         .with_partition(p.partition)
                         .with_leader_epoch(-1)
                         .with_end_offset(-1);
-                    let Some(part) = topic.as_ref().and_then(|t| b.partition_of(t, p.partition))
-                    else {
-                        e.error_code = ResponseError::UnknownTopicOrPartition.code();
-                        return e;
+                    let part = match b.led(
+                        topic.as_deref(),
+                        p.partition,
+                        ResponseError::UnknownTopicOrPartition,
+                    ) {
+                        Ok(part) => part,
+                        Err(err) => {
+                            e.error_code = err.code();
+                            return e;
+                        }
                     };
                     match part.check_leader_epoch(p.current_leader_epoch) {
                         Err(code) => e.error_code = code.code(),

@@ -22,13 +22,17 @@ pub(crate) async fn handle(
             let mut r = DeleteRecordsPartitionResult::default()
                 .with_partition_index(p.partition_index)
                 .with_low_watermark(-1);
-            let Some(part) = topic
-                .as_ref()
-                .and_then(|t| b.partition_of(t, p.partition_index))
-            else {
-                r.error_code = ResponseError::UnknownTopicOrPartition.code();
-                partitions.push(r);
-                continue;
+            let part = match b.led(
+                topic.as_deref(),
+                p.partition_index,
+                ResponseError::UnknownTopicOrPartition,
+            ) {
+                Ok(part) => part,
+                Err(e) => {
+                    r.error_code = e.code();
+                    partitions.push(r);
+                    continue;
+                }
             };
             let hw = part.high_watermark();
             let offset = if p.offset == -1 { hw } else { p.offset };

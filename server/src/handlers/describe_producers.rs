@@ -25,13 +25,17 @@ pub(crate) async fn handle(
                 .iter()
                 .map(|&i| {
                     let mut pr = PartitionResponse::default().with_partition_index(i);
-                    match topic
-                        .as_ref()
-                        .and_then(|tp| b.partition_of(tp, i))
-                        .filter(|p| !p.is_deleted())
-                    {
-                        None => pr.error_code = ResponseError::UnknownTopicOrPartition.code(),
-                        Some(p) => {
+                    match b
+                        .led(topic.as_deref(), i, ResponseError::UnknownTopicOrPartition)
+                        .and_then(|p| {
+                            if p.is_deleted() {
+                                Err(ResponseError::UnknownTopicOrPartition)
+                            } else {
+                                Ok(p)
+                            }
+                        }) {
+                        Err(e) => pr.error_code = e.code(),
+                        Ok(p) => {
                             pr.active_producers = p
                                 .producers()
                                 .into_iter()

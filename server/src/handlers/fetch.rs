@@ -63,16 +63,17 @@ fn resolve(b: &Broker, key: &PartitionKey, sp: &SessionPartition, by_id: bool) -
     } else {
         b.topics.get(&key.topic)
     };
-    let partition = topic
-        .as_ref()
-        .and_then(|t| b.partition_of(t, key.partition));
-    let error = match &partition {
-        None => Some(if by_id {
-            ResponseError::UnknownTopicId
-        } else {
-            ResponseError::UnknownTopicOrPartition
-        }),
-        Some(p) => p.check_leader_epoch(sp.current_leader_epoch).err(),
+    let unknown = if by_id {
+        ResponseError::UnknownTopicId
+    } else {
+        ResponseError::UnknownTopicOrPartition
+    };
+    let (partition, error) = match b.led(topic.as_deref(), key.partition, unknown) {
+        Err(e) => (None, Some(e)),
+        Ok(p) => {
+            let error = p.check_leader_epoch(sp.current_leader_epoch).err();
+            (Some(p), error)
+        }
     };
     Wanted {
         partition,

@@ -35,12 +35,13 @@ pub(crate) async fn handle(
                 .with_partition_index(lp.partition_index)
                 .with_timestamp(-1)
                 .with_offset(-1);
-            match topic
-                .as_ref()
-                .and_then(|t| b.partition_of(t, lp.partition_index))
-            {
-                None => r.error_code = ResponseError::UnknownTopicOrPartition.code(),
-                Some(p) => match p.check_leader_epoch(lp.current_leader_epoch) {
+            match b.led(
+                topic.as_deref(),
+                lp.partition_index,
+                ResponseError::UnknownTopicOrPartition,
+            ) {
+                Err(e) => r.error_code = e.code(),
+                Ok(p) => match p.check_leader_epoch(lp.current_leader_epoch) {
                     Err(code) => r.error_code = code.code(),
                     Ok(()) => lookups.push((topics.len(), partitions.len(), p, lp.timestamp)),
                 },

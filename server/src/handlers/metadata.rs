@@ -1,4 +1,4 @@
-//! Metadata: brokers (this node), cluster id, controller, and topics with ids and partitions.
+//! Metadata: the live brokers, cluster id, controller, and topics with ids and partitions.
 //! Unknown topics are created here when `auto.create.topics.enable` is on and the request
 //! allows it (v4+ `allow_auto_topic_creation`); a missing internal topic is created by its
 //! coordinator with its own layout, as Kafka's `AutoTopicCreationManager` does.
@@ -29,10 +29,17 @@ use crate::txn::TXN_TOPIC;
 const ALL_TOPIC_OPERATIONS: i32 =
     (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
 
-/// `offline`: the log directory failed, so (as Kafka's KRaft metadata cache reports a partition
-/// whose only replica is offline) every partition has no leader: LEADER_NOT_AVAILABLE, leader -1,
-/// this node in `offline_replicas`.
-fn describe(t: &TopicImage, version: i16, with_ops: bool, offline: bool) -> MetadataResponseTopic {
+/// One topic's answer. `live` holds the ids of the brokers clients are told about; a partition
+/// whose leader is not among them has no leader: LEADER_NOT_AVAILABLE, leader -1, its replicas
+/// that are not live in `offline_replicas` (as Kafka's KRaft metadata cache answers). `offline`:
+/// this broker's log directory failed, so its own partitions have no leader either.
+fn describe(
+    t: &TopicImage,
+    version: i16,
+    with_ops: bool,
+    live: &HashSet<i32>,
+    me: Option<i32>,
+) -> MetadataResponseTopic {
     let mut out = MetadataResponseTopic::default()
         .with_name(Some(TopicName(s(t.name.clone()))))
         .with_is_internal(is_internal_topic(&t.name))
@@ -47,13 +54,19 @@ fn describe(t: &TopicImage, version: i16, with_ops: bool, offline: bool) -> Meta
                         .with_leader_id(BrokerId(p.leader))
                         .with_leader_epoch(p.leader_epoch)
                         .with_isr_nodes(p.isr.iter().copied().map(BrokerId).collect());
-                    if offline {
+                    let led = live.contains(&p.leader) && me != Some(p.leader);
+                    if led {
+                        out.with_replica_nodes(replicas)
+                    } else {
+                        let offline = replicas
+                            .iter()
+                            .copied()
+                            .filter(|r| !live.contains(&r.0) || me == Some(r.0))
+                            .collect();
                         out.with_error_code(ResponseError::LeaderNotAvailable.code())
                             .with_leader_id(BrokerId(-1))
-                            .with_offline_replicas(replicas.clone())
+                            .with_offline_replicas(offline)
                             .with_replica_nodes(replicas)
-                    } else {
-                        out.with_replica_nodes(replicas)
                     }
                 })
                 .collect(),
@@ -86,7 +99,14 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> Me
     let b = ctx.broker;
     let version = ctx.version;
     let with_ops = req.include_topic_authorized_operations;
-    let offline = b.replicas.log_dir().is_offline();
+    let brokers = ctx.live_brokers();
+    let live: HashSet<i32> = brokers.iter().map(|b| b.0 .0).collect();
+    // This node, when its log directory failed (its partitions have no leader).
+    let offline = b
+        .replicas
+        .log_dir()
+        .is_offline()
+        .then_some(b.config.node_id);
     let mut topics = Vec::new();
     let requested = match req.topics {
         None => None,
@@ -96,7 +116,7 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> Me
     match requested {
         None => {
             for t in b.topics.all() {
-                topics.push(describe(&t, version, with_ops, offline));
+                topics.push(describe(&t, version, with_ops, &live, offline));
             }
         }
         Some(list) => {
@@ -132,20 +152,30 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> Me
                         .ok_or((None, ResponseError::UnknownTopicId)),
                 };
                 topics.push(match topic {
-                    Ok(t) => describe(&t, version, with_ops, offline),
+                    Ok(t) => describe(&t, version, with_ops, &live, offline),
                     Err((name, e)) => error_topic(name, rt.topic_id, e, version),
                 });
             }
         }
     }
-    let (node_id, host, port) = ctx.this_node();
+    let controller = ctx.controller_id(&brokers);
+    let brokers = brokers
+        .into_iter()
+        .map(|(id, host, port, rack)| {
+            let mut out = MetadataResponseBroker::default()
+                .with_node_id(id)
+                .with_host(host)
+                .with_port(port);
+            if version >= 1 {
+                out.rack = rack;
+            }
+            out
+        })
+        .collect();
     let mut r = MetadataResponse::default()
-        .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(node_id)
-            .with_host(host)
-            .with_port(port)])
+        .with_brokers(brokers)
         .with_cluster_id(Some(s(b.cluster_id.clone())))
-        .with_controller_id(BrokerId(b.config.node_id))
+        .with_controller_id(BrokerId(controller))
         .with_topics(topics);
     if (8..=10).contains(&version) && req.include_cluster_authorized_operations {
         r.cluster_authorized_operations = 0;

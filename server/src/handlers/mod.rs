@@ -140,6 +140,54 @@ impl RequestContext<'_> {
             a.port,
         )
     }
+
+    /// The brokers a client of this request's listener is told about: every registered,
+    /// unfenced broker with an endpoint on that listener, by id, as (id, host, port, rack). This
+    /// broker is always among them (as its listener advertises it), even before its
+    /// registration is applied.
+    pub(crate) fn live_brokers(&self) -> Vec<(BrokerId, StrBytes, i32, Option<StrBytes>)> {
+        let image = self.broker.topics.image();
+        let me = self.broker.config.node_id;
+        let mut out: Vec<_> = image
+            .live_brokers()
+            .filter(|b| b.id != me)
+            .filter_map(|b| {
+                let (host, port) = b.endpoint(self.listener)?;
+                Some((BrokerId(b.id), s(host), port, b.rack.clone().map(s)))
+            })
+            .collect();
+        let (id, host, port) = self.this_node();
+        let rack = self.broker.config.broker_rack.clone().map(s);
+        out.push((id, host, port, rack));
+        out.sort_by_key(|b| b.0 .0);
+        out
+    }
+
+    /// A live broker's endpoint on this request's listener: (id, host, port).
+    pub(crate) fn node(&self, id: i32) -> Option<(BrokerId, StrBytes, i32)> {
+        if id == self.broker.config.node_id {
+            return Some(self.this_node());
+        }
+        let image = self.broker.topics.image();
+        let b = image.broker(id).filter(|b| !b.fenced)?;
+        let (host, port) = b.endpoint(self.listener)?;
+        Some((BrokerId(id), s(host), port))
+    }
+
+    /// The controller id clients are given (Metadata, DescribeCluster): Kafka's KRaft brokers
+    /// name an alive broker there, since clients send controller-bound requests to any broker;
+    /// minikafka names the active controller when it is a live broker, else the lowest live
+    /// broker id.
+    pub(crate) fn controller_id(
+        &self,
+        live: &[(BrokerId, StrBytes, i32, Option<StrBytes>)],
+    ) -> i32 {
+        let active = self.broker.topics.quorum().leader();
+        match active {
+            Some(a) if live.iter().any(|b| b.0 .0 == a) => a,
+            _ => live.first().map_or(self.broker.config.node_id, |b| b.0 .0),
+        }
+    }
 }
 
 /// A client's host as Kafka shows it in DescribeGroups (`/127.0.0.1`).

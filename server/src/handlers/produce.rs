@@ -70,15 +70,15 @@ pub(crate) async fn handle(
             let mut pr = PartitionProduceResponse::default()
                 .with_index(pd.index)
                 .with_base_offset(-1);
-            let partition = topic.as_ref().and_then(|t| b.partition_of(t, pd.index));
+            let partition = b.led(topic.as_deref(), pd.index, unknown);
             match (acks_ok, partition, &pd.records) {
                 (false, _, _) => pr.error_code = ResponseError::InvalidRequiredAcks.code(),
-                (true, None, _) => pr.error_code = unknown.code(),
-                (true, Some(_), None) => {
+                (true, Err(e), _) => pr.error_code = e.code(),
+                (true, Ok(_), None) => {
                     pr.error_code = ResponseError::InvalidRecord.code();
                     pr.error_message = Some(s("the partition has no record set"));
                 }
-                (true, Some(_), Some(records)) if iter_headers(records).nth(1).is_some() => {
+                (true, Ok(_), Some(records)) if iter_headers(records).nth(1).is_some() => {
                     // Kafka's ProduceRequest.validateRecords (v3+), before anything is appended.
                     pr.error_code = ResponseError::InvalidRecord.code();
                     pr.error_message = Some(s(format!(
@@ -86,13 +86,13 @@ pub(crate) async fn handle(
                          per partition"
                     )));
                 }
-                (true, Some(p), Some(_)) if is_internal_topic(&p.topic) => {
+                (true, Ok(p), Some(_)) if is_internal_topic(&p.topic) => {
                     // Kafka's ReplicaManager: clients never append to an internal topic.
                     pr.error_code = ResponseError::InvalidTopicException.code();
                     pr.error_message =
                         Some(s(format!("Cannot append to internal topic {}", p.topic)));
                 }
-                (true, Some(p), Some(records)) => {
+                (true, Ok(p), Some(records)) => {
                     match verify_transactional(b, &p, records, version) {
                         Err((code, message)) => {
                             pr.error_code = code.code();

@@ -123,7 +123,9 @@ impl ReplicaManager {
 
     /// Open an existing partition's log (recovering it unless `clean`), or create it when
     /// `new` (a stale directory of an earlier topic of that name is removed first), and take
-    /// its leadership at the next epoch. Blocking file I/O.
+    /// its leadership at `leader_epoch` (the metadata log's), or at the next epoch of its own
+    /// history if that is later. Blocking file I/O.
+    #[allow(clippy::too_many_arguments)]
     pub fn open_partition(
         &self,
         topic: &str,
@@ -132,6 +134,7 @@ impl ReplicaManager {
         config: LogConfig,
         clean: bool,
         new: bool,
+        leader_epoch: i32,
     ) -> Result<Arc<Partition>, StorageError> {
         let dir = partition_dir(&self.data_dir, topic, index);
         if new {
@@ -160,10 +163,11 @@ impl ReplicaManager {
             );
             self.log_dir.guard_io("partition.metadata write", written)?;
         }
+        let epoch = leader_epoch.max(p.next_leader_epoch());
         if new {
-            p.make_leader(p.next_leader_epoch())?;
+            p.make_leader(epoch)?;
         } else {
-            p.make_leader_at_start(p.next_leader_epoch())?;
+            p.make_leader_at_start(epoch)?;
         }
         let p = Arc::new(p);
         self.partitions
