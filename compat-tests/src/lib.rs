@@ -19,6 +19,7 @@
 //!   delays responses) for reliability tests.
 //! - [`reference`]: a reference Apache Kafka broker (`ci/kafka-reference`), shared per test
 //!   binary or started on its own, for scenarios that also run against Kafka itself.
+//! - [`tools`]: `kcat` and Kafka's own Java tools as child processes, bounded in time.
 //!
 //! The broker binary is found through the `MINIKAFKA_BIN` environment variable, or next to the
 //! test executable (`target/<profile>/minikafka`). Build it first with `bash -c '. ci/lib.sh && ci_build'` (what `ci/test`
@@ -53,6 +54,7 @@ use tempfile::TempDir;
 pub mod healthy;
 pub mod proxy;
 pub mod reference;
+pub mod tools;
 pub mod wire;
 
 /// The log line the broker prints once it accepts connections.
