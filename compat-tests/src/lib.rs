@@ -19,6 +19,9 @@
 //!   delays responses) for reliability tests.
 //! - [`reference`]: a reference Apache Kafka broker (`ci/kafka-reference`), shared per test
 //!   binary or started on its own, for scenarios that also run against Kafka itself.
+//! - [`cluster`]: several minikafka nodes forming one cluster (a static controller quorum of
+//!   all of them) on fixed ports, with kill -9 / restart per node and who-leads-what helpers.
+//! - [`tools`]: `kcat` and Kafka's own Java tools as child processes, bounded in time.
 //!
 //! The broker binary is found through the `MINIKAFKA_BIN` environment variable, or next to the
 //! test executable (`target/<profile>/minikafka`). Build it first with `bash -c '. ci/lib.sh && ci_build'` (what `ci/test`
@@ -50,9 +53,11 @@ use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 use tempfile::TempDir;
 
+pub mod cluster;
 pub mod healthy;
 pub mod proxy;
 pub mod reference;
+pub mod tools;
 pub mod wire;
 
 /// The log line the broker prints once it accepts connections.
@@ -109,6 +114,9 @@ pub struct Broker {
     starts: usize,
     /// `host:port` from the listening line of the current run.
     addr: String,
+    /// Whether each start passes `--listen 127.0.0.1:0` before `args` (every constructor but
+    /// [`Broker::unstarted`], whose caller names the listeners itself).
+    listen_any: bool,
 }
 
 impl Broker {
@@ -138,9 +146,27 @@ impl Broker {
         Broker::launch(work_dir, DataDir::Given(data_dir.to_path_buf()), args)
     }
 
+    /// A broker that runs with exactly `--data-dir data_dir` and `args`, without the
+    /// `--listen 127.0.0.1:0` of the other constructors (`args` name the listeners, e.g.
+    /// `--set listeners=PLAINTEXT://127.0.0.1:PORT`), its logs in `work_dir`; `data_dir` is
+    /// not removed afterwards. Not started yet: the caller starts it with
+    /// [`Broker::spawn_process`] and waits with [`Broker::poll_listening`] (a cluster starts all
+    /// its nodes before it waits for any; see [`cluster`]).
+    pub(crate) fn unstarted(work_dir: TempDir, data_dir: &Path, args: &[&str]) -> Broker {
+        let mut broker = Broker::new(work_dir, DataDir::Given(data_dir.to_path_buf()), args);
+        broker.listen_any = false;
+        broker
+    }
+
     fn launch(work_dir: TempDir, data_dir: DataDir, args: &[&str]) -> Broker {
+        let mut broker = Broker::new(work_dir, data_dir, args);
+        broker.spawn();
+        broker
+    }
+
+    fn new(work_dir: TempDir, data_dir: DataDir, args: &[&str]) -> Broker {
         let log_path = work_dir.path().join("broker-0.log");
-        let mut broker = Broker {
+        Broker {
             work_dir,
             data_dir,
             args: args.iter().map(|s| (*s).to_string()).collect(),
@@ -148,13 +174,28 @@ impl Broker {
             log_path,
             starts: 0,
             addr: String::new(),
-        };
-        broker.spawn();
-        broker
+            listen_any: true,
+        }
     }
 
     /// Spawns the process and waits for its listening line.
     fn spawn(&mut self) {
+        self.spawn_process();
+        let deadline = Instant::now() + START_TIMEOUT;
+        while !self.poll_listening() {
+            if Instant::now() >= deadline {
+                self.kill_quietly();
+                panic!(
+                    "minikafka did not log {LISTENING_MARKER:?} within {START_TIMEOUT:?}\n{}",
+                    self.log_report()
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Spawns the process with a new log file and returns at once (see [`Broker::spawn`]).
+    pub(crate) fn spawn_process(&mut self) {
         assert!(self.child.is_none(), "broker already running");
         self.starts += 1;
         self.log_path = self
@@ -165,9 +206,10 @@ impl Broker {
         let log_out = log.try_clone().expect("clone log file handle");
         let bin = broker_binary();
         let mut cmd = Command::new(&bin);
-        cmd.arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
+        if self.listen_any {
+            cmd.arg("--listen").arg("127.0.0.1:0");
+        }
+        cmd.arg("--data-dir")
             .arg(self.data_dir.path())
             .args(&self.args)
             .stdin(Stdio::null())
@@ -182,30 +224,27 @@ impl Broker {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", bin.display()));
         self.child = Some(child);
+        self.addr.clear();
+    }
 
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            let text = self.log();
-            if let Some(addr) = parse_listening_addr(&text) {
-                self.addr = addr;
-                return;
-            }
-            if let Some(status) = self.try_wait() {
-                self.child = None;
-                panic!(
-                    "minikafka exited with {status} before listening\n{}",
-                    self.log_report()
-                );
-            }
-            if Instant::now() >= deadline {
-                self.kill_quietly();
-                panic!(
-                    "minikafka did not log {LISTENING_MARKER:?} within {START_TIMEOUT:?}\n{}",
-                    self.log_report()
-                );
-            }
-            thread::sleep(Duration::from_millis(20));
+    /// Whether the current run has logged its listening line (then [`Broker::bootstrap`] is
+    /// its address). Panics with the log if the process exited before that.
+    pub(crate) fn poll_listening(&mut self) -> bool {
+        if !self.addr.is_empty() {
+            return true;
         }
+        if let Some(addr) = parse_listening_addr(&self.log()) {
+            self.addr = addr;
+            return true;
+        }
+        if let Some(status) = self.try_wait() {
+            self.child = None;
+            panic!(
+                "minikafka exited with {status} before listening\n{}",
+                self.log_report()
+            );
+        }
+        false
     }
 
     fn try_wait(&mut self) -> Option<ExitStatus> {
@@ -276,6 +315,12 @@ impl Broker {
         )
     }
 
+    /// Whether a process was started and not yet stopped, killed or found exited (it may have
+    /// exited on its own since: see [`Broker::is_alive`]).
+    pub(crate) fn has_process(&self) -> bool {
+        self.child.is_some()
+    }
+
     /// Whether the process is still running (it has not exited on its own).
     #[must_use]
     pub fn is_alive(&mut self) -> bool {
@@ -318,8 +363,19 @@ impl Broker {
 
     /// Graceful stop with the given signal; see [`Broker::stop`].
     pub fn stop_with(&mut self, signal: Signal) {
+        self.signal(signal);
+        self.wait_stopped(signal);
+    }
+
+    /// Sends `signal` to the running process and returns at once.
+    pub(crate) fn signal(&self, signal: Signal) {
+        send_signal(self.pid(), signal);
+    }
+
+    /// The second half of [`Broker::stop_with`]: waits for the exit that `signal` (already sent)
+    /// asked for and checks it.
+    pub(crate) fn wait_stopped(&mut self, signal: Signal) {
         let pid = self.pid();
-        send_signal(pid, signal);
         let deadline = Instant::now() + STOP_TIMEOUT;
         let status = loop {
             if let Some(status) = self.try_wait() {

@@ -506,20 +506,27 @@ func deleteRecordsAlterConfigs(ctx context.Context, boot, _ string) error {
 	if ar, err := ars.On(topic, nil); err != nil || ar.Err != nil {
 		return fmt.Errorf("AlterTopicConfigs: %v %v", err, ar.Err)
 	}
-	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
-	if err != nil {
-		return fmt.Errorf("DescribeTopicConfigs: %w", err)
-	}
-	rc, err := rcs.On(topic, nil)
-	if err != nil || rc.Err != nil {
-		return fmt.Errorf("DescribeTopicConfigs: %v %v", err, rc.Err)
-	}
-	vals := map[string]string{}
-	for _, c := range rc.Configs {
-		vals[c.Key] = c.MaybeValue()
-	}
-	if vals["retention.ms"] != ret || vals["max.message.bytes"] != "1048588" {
-		return fmt.Errorf("after alter: retention.ms=%q (want %s) max.message.bytes=%q (want the default 1048588)", vals["retention.ms"], ret, vals["max.message.bytes"])
+	// Kafka answers AlterConfigs once the controller has the change; the broker that serves
+	// DescribeConfigs applies it a moment later. Re-read (bounded, 15 s) until it shows.
+	for wait := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+		if err != nil {
+			return fmt.Errorf("DescribeTopicConfigs: %w", err)
+		}
+		rc, err := rcs.On(topic, nil)
+		if err != nil || rc.Err != nil {
+			return fmt.Errorf("DescribeTopicConfigs: %v %v", err, rc.Err)
+		}
+		vals := map[string]string{}
+		for _, c := range rc.Configs {
+			vals[c.Key] = c.MaybeValue()
+		}
+		if vals["retention.ms"] == ret && vals["max.message.bytes"] == "1048588" {
+			break
+		}
+		if time.Now().After(wait) {
+			return fmt.Errorf("after alter (re-read for 15 s): retention.ms=%q (want %s) max.message.bytes=%q (want the default 1048588)", vals["retention.ms"], ret, vals["max.message.bytes"])
+		}
 	}
 	if _, err := adm.DeleteTopics(ctx, topic); err != nil {
 		return fmt.Errorf("DeleteTopics: %w", err)

@@ -547,7 +547,12 @@ def s_confluent_delete_records_alter_configs(boot):
     )
     ck_wait(a.incremental_alter_configs([r], request_timeout=20), "incremental_alter_configs")
     res = ConfigResource(ResourceType.TOPIC, topic)
-    vals = {k: v.value for k, v in a.describe_configs([res], request_timeout=20)[res].result(timeout=DEADLINE_S).items()}
+    # Kafka answers AlterConfigs once the controller has the change; the broker that serves
+    # DescribeConfigs applies it a moment later. Re-read (bounded, 15 s) until it shows.
+    vals = eventually(
+        lambda: {k: v.value for k, v in a.describe_configs([res], request_timeout=20)[res].result(timeout=DEADLINE_S).items()},
+        lambda v: v.get("retention.ms") == "86400000" and v.get("max.message.bytes") == "1048588",
+    )
     check(vals.get("retention.ms") == "86400000", f"after SET: retention.ms = {vals.get('retention.ms')!r}")
     check(vals.get("max.message.bytes") == "1048588", f"after DELETE: max.message.bytes = {vals.get('max.message.bytes')!r}, want the default 1048588")
     ck_wait(a.delete_topics([topic], operation_timeout=20), "delete_topics")
