@@ -13,6 +13,7 @@
 //! - [`RecordingContext`] / [`Delivery`]: a producer context that records every delivery report.
 //! - [`create_topic`], [`read_partitions`]: admin and consume helpers.
 //! - [`wait_until`]: the one bounded polling loop every test uses.
+//! - [`conn`]: one Kafka protocol connection for requests encoded with `kafka-protocol`.
 //! - [`wire`]: hand-built request frames and response parsers for raw-socket tests.
 //! - [`healthy`]: a producer and consumer that must keep working while a test attacks the broker.
 //! - [`proxy`]: a TCP fault proxy (cuts connections instead of delivering chosen responses,
@@ -54,6 +55,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tempfile::TempDir;
 
 pub mod cluster;
+pub mod conn;
 pub mod healthy;
 pub mod proxy;
 pub mod reference;

@@ -16,11 +16,12 @@
 //!
 //! After all of them the broker holds no more than a budget of file descriptors.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::Bytes;
+use compat_tests::conn::Conn;
 use compat_tests::wire::{self, Closed};
 use compat_tests::Broker;
 use kafka_protocol::error::ResponseError;
@@ -34,9 +35,9 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::{
     ApiVersionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeAclsRequest,
     FetchRequest, FindCoordinatorRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
-    RequestHeader, ResponseHeader, TopicName,
+    TopicName,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 
 /// Timeout for one request/response and for the broker to close a bad connection.
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -50,59 +51,13 @@ const RSS_LIMIT: u64 = 400 << 20;
 /// its listener, the control connection and the attacker's).
 const FD_LIMIT: usize = 256;
 
-/// One connection speaking the Kafka protocol with `kafka-protocol`'s client-side codecs.
-struct Conn {
-    stream: TcpStream,
-    correlation: i32,
-}
-
-impl Conn {
-    fn open(broker: &Broker) -> Conn {
-        let stream = TcpStream::connect(broker.bootstrap()).expect("connect");
-        stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
-        stream.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
-        Conn {
-            stream,
-            correlation: 0,
-        }
-    }
-
-    fn call<R: Request>(&mut self, req: &R, version: i16) -> R::Response {
-        self.correlation += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(R::KEY)
-            .with_request_api_version(version)
-            .with_correlation_id(self.correlation)
-            .with_client_id(Some(StrBytes::from_static_str("hostile")));
-        let mut buf = BytesMut::new();
-        buf.put_i32(0);
-        header
-            .encode(&mut buf, R::header_version(version))
-            .expect("encode header");
-        req.encode(&mut buf, version).expect("encode request");
-        let len = i32::try_from(buf.len() - 4).expect("frame size");
-        buf[..4].copy_from_slice(&len.to_be_bytes());
-        self.stream.write_all(&buf).expect("send");
-        let mut len = [0u8; 4];
-        self.stream.read_exact(&mut len).expect("read length");
-        let mut body = vec![0u8; usize::try_from(i32::from_be_bytes(len)).expect("length")];
-        self.stream.read_exact(&mut body).expect("read body");
-        let mut body = Bytes::from(body);
-        let header = ResponseHeader::decode(&mut body, R::Response::header_version(version))
-            .expect("decode response header");
-        assert_eq!(header.correlation_id, self.correlation);
-        let response = R::Response::decode(&mut body, version).expect("decode response");
-        assert!(!body.has_remaining(), "trailing bytes in the response");
-        response
-    }
-
-    fn assert_answers(&mut self, case: &str) {
-        let r = self.call(&ApiVersionsRequest::default(), 0);
-        assert_eq!(
-            r.error_code, 0,
-            "{case}: ApiVersions on the earlier connection"
-        );
-    }
+/// Whether a connection opened before an attack still gets answers.
+fn assert_answers(conn: &mut Conn, case: &str) {
+    let r = conn.call(&ApiVersionsRequest::default(), 0);
+    assert_eq!(
+        r.error_code, 0,
+        "{case}: ApiVersions on the earlier connection"
+    );
 }
 
 /// A `VmPeak`/`VmRSS`-style line of `/proc/PID/status`, in bytes.
@@ -171,7 +126,7 @@ fn open_fds(pid: u32) -> usize {
 
 fn after(case: &str, broker: &mut Broker, control: &mut Conn) {
     broker.assert_alive();
-    control.assert_answers(case);
+    assert_answers(control, case);
     let rss = broker.rss_bytes();
     assert!(
         rss < RSS_LIMIT,
@@ -184,8 +139,8 @@ fn after(case: &str, broker: &mut Broker, control: &mut Conn) {
 #[test]
 fn hostile_requests_cost_what_they_may_ask_for() {
     let mut broker = Broker::start(&[]);
-    let mut control = Conn::open(&broker);
-    control.assert_answers("start");
+    let mut control = Conn::open(broker.bootstrap(), "hostile");
+    assert_answers(&mut control, "start");
     let created = control.call(&create("t", 1, &[]), 4);
     assert_eq!(created.topics[0].error_code, 0);
 
@@ -222,7 +177,7 @@ fn hostile_requests_cost_what_they_may_ask_for() {
 
     // (2) Metadata v9 naming "t" 100 000 times: one entry, as Kafka answers a set of topics.
     let case = "Metadata with one topic 100 000 times";
-    let mut attacker = Conn::open(&broker);
+    let mut attacker = Conn::open(broker.bootstrap(), "hostile");
     let topics = vec![MetadataRequestTopic::default().with_name(Some(name("t"))); 100_000];
     let r = attacker.call(&MetadataRequest::default().with_topics(Some(topics)), 9);
     assert_eq!(r.topics.len(), 1, "{case}");

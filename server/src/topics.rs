@@ -816,7 +816,14 @@ impl Topics {
         }
         records.extend(new_partitions(&state, node, id, 0, n, assignments));
         self.commit(records)?;
-        self.get(name).ok_or(TopicError::Unknown)
+        // Two nodes may create the same name at once, each valid against its own state: the
+        // first Topic record applied wins and the other's records are skipped. The loser is
+        // told the topic exists, as Kafka's controller would have said.
+        match self.get(name) {
+            Some(t) if t.id == id => Ok(t),
+            Some(_) => Err(TopicError::AlreadyExists(name.to_string())),
+            None => Err(TopicError::Unknown),
+        }
     }
 
     /// Delete a topic and its data. Blocking.

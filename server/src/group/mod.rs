@@ -289,8 +289,24 @@ impl GroupCoordinator {
     }
 
     /// JoinGroup; waits for the join phase to end when the group rebalances.
+    /// Whether this broker coordinates `group`: it leads the group's `__consumer_offsets`
+    /// partition (or the topic does not exist yet: the group's first write creates it). Kafka
+    /// answers NOT_COORDINATOR otherwise, and the client looks its coordinator up again.
+    pub(crate) fn check_coordinator(&self, group: &str) -> Result<(), ResponseError> {
+        let Some(t) = self.topics.get(OFFSETS_TOPIC) else {
+            return Ok(());
+        };
+        match t.partition(partition_for(group, t.partition_count())) {
+            Some(p) if p.leader == self.config.node_id => Ok(()),
+            _ => Err(ResponseError::NotCoordinator),
+        }
+    }
+
     pub(crate) async fn join(&self, group_id: &str, p: JoinParams) -> JoinResult {
         let member_id = p.member_id.clone();
+        if let Err(e) = self.check_coordinator(group_id) {
+            return JoinResult::error(e, &member_id);
+        }
         let (reply, to_sync) = {
             let mut groups = self.lock();
             if !groups.contains_key(group_id) && !member_id.is_empty() {
@@ -328,6 +344,9 @@ impl GroupCoordinator {
 
     /// SyncGroup; followers wait for the leader's assignment.
     pub(crate) async fn sync_group(&self, group_id: &str, p: SyncParams) -> SyncResult {
+        if let Err(e) = self.check_coordinator(group_id) {
+            return SyncResult::error(e);
+        }
         let (reply, to_sync) = {
             let mut groups = self.lock();
             let Some(entry) = groups.get_mut(group_id) else {
@@ -358,6 +377,7 @@ impl GroupCoordinator {
         instance_id: Option<&str>,
         generation: i32,
     ) -> Result<(), ResponseError> {
+        self.check_coordinator(group_id)?;
         let mut groups = self.lock();
         let entry = groups
             .get_mut(group_id)
@@ -375,6 +395,8 @@ impl GroupCoordinator {
         group_id: &str,
         p: HeartbeatParams,
     ) -> Result<HeartbeatResult, (ResponseError, String)> {
+        self.check_coordinator(group_id)
+            .map_err(|e| (e, "this broker does not coordinate the group".to_string()))?;
         let (result, to_sync) = {
             let mut groups = self.lock();
             let result = self.consumer_heartbeat_locked(&mut groups, group_id, p);
@@ -512,6 +534,9 @@ impl GroupCoordinator {
         group_id: &str,
         members: &[(String, Option<String>)],
     ) -> Vec<Result<(), ResponseError>> {
+        if let Err(e) = self.check_coordinator(group_id) {
+            return members.iter().map(|_| Err(e)).collect();
+        }
         let (out, to_sync) = {
             let mut groups = self.lock();
             let Some(entry) = groups.get_mut(group_id) else {
@@ -603,6 +628,7 @@ impl GroupCoordinator {
     /// DeleteGroups for one group: GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP, or gone (offsets and
     /// metadata tombstoned).
     pub(crate) async fn delete_group(&self, group_id: &str) -> Result<(), ResponseError> {
+        self.check_coordinator(group_id)?;
         let to_sync = {
             let mut groups = self.lock();
             let entry = groups

@@ -29,11 +29,13 @@ pub(crate) async fn handle(
             })
         })
         .collect();
-    let results = if req.group_id.is_empty() {
-        offsets
-            .iter()
-            .map(|_| Err(ResponseError::InvalidGroupId))
-            .collect()
+    let refused = if req.group_id.is_empty() {
+        Err(ResponseError::InvalidGroupId)
+    } else {
+        b.groups.check_coordinator(req.group_id.as_str())
+    };
+    let results = if let Err(e) = refused {
+        offsets.iter().map(|_| Err(e)).collect()
     } else {
         let who = Committer {
             generation: req.generation_id_or_member_epoch,

@@ -42,6 +42,28 @@ pub(crate) async fn handle(
         }
     };
     if version < 8 {
+        if let Err(e) = b.groups.check_coordinator(req.group_id.as_str()) {
+            if version >= 2 {
+                return OffsetFetchResponse::default().with_error_code(e.code());
+            }
+            // v0-1 have no top-level error: each partition carries it.
+            let topics = req.topics.unwrap_or_default().into_iter().map(|t| {
+                OffsetFetchResponseTopic::default()
+                    .with_partitions(
+                        t.partition_indexes
+                            .into_iter()
+                            .map(|p| {
+                                OffsetFetchResponsePartition::default()
+                                    .with_partition_index(p)
+                                    .with_committed_offset(-1)
+                                    .with_error_code(e.code())
+                            })
+                            .collect(),
+                    )
+                    .with_name(t.name)
+            });
+            return OffsetFetchResponse::default().with_topics(topics.collect());
+        }
         let pending = pending(req.group_id.as_str());
         let wanted = req.topics.map(|ts| {
             ts.into_iter()
@@ -82,6 +104,11 @@ pub(crate) async fn handle(
         .groups
         .into_iter()
         .map(|g| {
+            if let Err(e) = b.groups.check_coordinator(g.group_id.as_str()) {
+                return OffsetFetchResponseGroup::default()
+                    .with_group_id(g.group_id)
+                    .with_error_code(e.code());
+            }
             // v9+: a consumer-protocol member must fetch with its current epoch.
             if let Some(member) = g.member_id.as_ref().filter(|_| g.member_epoch >= 0) {
                 if let Err(e) = b.groups.validate_fetch_member(
