@@ -302,17 +302,19 @@ impl RunningBroker {
                     .map_err(TopicError::Controller)?,
                 );
                 let candidate = crate::meta::kafka_uuid_string(uuid::Uuid::new_v4());
-                let cluster_id = quorum
+                let (cluster_id, proposed) = quorum
                     .agree_cluster_id(
                         data_dir.recorded_cluster_id(),
                         &candidate,
                         &data_dir.path().join(crate::meta::META_FILE),
+                        Some(&registration),
                     )
                     .map_err(TopicError::Controller)?;
                 data_dir.format(&cluster_id, cfg.node_id)?;
                 let registered = quorum.register_broker(
                     registration,
                     Duration::from_millis(cfg.broker_heartbeat_interval_ms),
+                    proposed,
                 );
                 match registered {
                     Ok(()) => {}

@@ -379,15 +379,24 @@ impl Quorum {
     /// its id (a new directory proposes `candidate`); every node of a new cluster then takes the
     /// recorded one, so nodes started with the same voters need no format step. A directory
     /// that records another id than the log is refused (Kafka: INCONSISTENT_CLUSTER_ID).
+    /// `registration`, when given, is proposed in the same batch if a proposal is needed (one
+    /// fsync fewer on a new node); the answer says whether it was.
     pub fn agree_cluster_id(
         &self,
         local: Option<&str>,
         candidate: &str,
         meta: &Path,
-    ) -> Result<String, ControllerError> {
+        registration: Option<&Registration>,
+    ) -> Result<(String, bool), ControllerError> {
+        let mut registered = false;
         if self.state().cluster_id.is_none() {
             let id = local.unwrap_or(candidate);
-            self.propose_blocking(vec![MetadataRecord::ClusterId { id: id.into() }])?;
+            let mut batch = vec![MetadataRecord::ClusterId { id: id.into() }];
+            if let Some(r) = registration {
+                batch.extend(r.records());
+                registered = true;
+            }
+            self.propose_blocking(batch)?;
         }
         let recorded = self
             .state()
@@ -400,7 +409,7 @@ impl Quorum {
                 recorded,
                 local: local.to_string(),
             }),
-            _ => Ok(recorded),
+            _ => Ok((recorded, registered)),
         }
     }
 
@@ -488,7 +497,10 @@ impl Quorum {
         async move {
             let batch = MetadataBatch(records);
             let leader = match raft.client_write(batch.clone()).await {
-                Ok(resp) => return Ok(resp.log_id.index),
+                Ok(resp) => {
+                    tell_followers(&raft).await;
+                    return Ok(resp.log_id.index);
+                }
                 Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => f.leader_id,
                 Err(e) => return Err(ControllerError::Fatal(e.to_string())),
             };
@@ -553,14 +565,18 @@ impl Quorum {
     }
 
     /// Register this node's broker (a new incarnation), unfenced at once: it has applied the log
-    /// up to its registration. Then heartbeat the active controller every `interval` from the
+    /// up to its registration (`already_proposed`: [`Quorum::agree_cluster_id`] proposed it with
+    /// the cluster id). Then heartbeat the active controller every `interval` from the
     /// quorum's runtime (see [`brokers`]). Blocking.
     pub fn register_broker(
         &self,
         registration: Registration,
         interval: Duration,
+        already_proposed: bool,
     ) -> Result<(), ControllerError> {
-        self.propose_blocking(registration.records())?;
+        if !already_proposed {
+            self.propose_blocking(registration.records())?;
+        }
         info!(
             broker = registration.id,
             incarnation = %registration.incarnation,
@@ -711,6 +727,15 @@ impl std::fmt::Debug for Quorum {
 impl Drop for Quorum {
     fn drop(&mut self) {
         self.stop_runtime();
+    }
+}
+
+/// After a commit on the active controller: send the followers the new commit index now
+/// instead of at the next heartbeat, so every node applies a change within a round trip of its
+/// commit (an admin change is visible on the other brokers about when its client hears of it).
+pub(crate) async fn tell_followers(raft: &Raft<TypeConfig>) {
+    if let Err(e) = raft.trigger().heartbeat().await {
+        warn!(error = %e, "cannot send the commit index to the followers");
     }
 }
 

@@ -334,6 +334,9 @@ async fn handle(mut frame: Bytes, services: &Services) -> Result<BytesMut, Close
         CONTROLLER_PROPOSE => {
             let batch: super::MetadataBatch = parse_json(&body).map_err(decode_error)?;
             let written = raft.client_write(batch).await.map(|r| r.log_id.index);
+            if written.is_ok() {
+                super::tell_followers(raft).await;
+            }
             to_json(&written)
         }
         BROKER_HEARTBEAT => {
