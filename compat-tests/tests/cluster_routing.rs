@@ -21,13 +21,14 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     CreateTopicsRequest, FetchRequest, FindCoordinatorRequest, GroupId, HeartbeatRequest,
-    ListOffsetsRequest, OffsetCommitRequest, ProduceRequest, TopicName,
+    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, ProduceRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::Consumer;
@@ -250,6 +251,47 @@ fn concurrent_creates_of_one_name_on_two_nodes_make_one_topic() {
         );
         let leaders = cluster.wait_for_leaders(3, &topic, 3);
         assert_eq!(leaders.len(), 3, "{topic}: the winner's 3 partitions");
+    }
+    cluster.stop_all();
+}
+
+#[test]
+fn a_topic_created_through_one_node_is_known_to_every_node_when_the_creation_answers() {
+    let _serial = one_cluster_at_a_time();
+    let mut cluster = Cluster::start(NODES, &[]);
+    let mut via = Conn::open(&cluster.bootstrap(1), "routing");
+    let mut others: Vec<Conn> = [2, 3]
+        .iter()
+        .map(|n| Conn::open(&cluster.bootstrap(*n), "routing"))
+        .collect();
+    for i in 0..20 {
+        let topic = format!("known-{i}");
+        let r = via.call(
+            &CreateTopicsRequest::default()
+                .with_timeout_ms(30_000)
+                .with_topics(vec![CreatableTopic::default()
+                    .with_name(name(&topic))
+                    .with_num_partitions(2)
+                    .with_replication_factor(1)]),
+            7,
+        );
+        assert_eq!(r.topics[0].error_code, 0, "{topic}: {r:?}");
+        for conn in &mut others {
+            let md = conn.call(
+                &MetadataRequest::default()
+                    .with_allow_auto_topic_creation(false)
+                    .with_topics(Some(vec![
+                        MetadataRequestTopic::default().with_name(Some(name(&topic)))
+                    ])),
+                12,
+            );
+            let t = &md.topics[0];
+            assert_eq!(
+                (t.error_code, t.partitions.len()),
+                (0, 2),
+                "{topic} right after its creation answered: {t:?}"
+            );
+        }
     }
     cluster.stop_all();
 }

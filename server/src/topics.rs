@@ -553,6 +553,17 @@ impl Topics {
         }))
     }
 
+    /// Bring this broker as far as the active controller: apply what it has committed and
+    /// reconcile (a linearizable read, for an answer that a topic does not exist: it may have
+    /// been created through another broker a moment ago). Bounded by `timeout`. Blocking.
+    pub fn catch_up(&self, timeout: std::time::Duration) -> Result<(), TopicError> {
+        self.quorum
+            .catch_up(timeout)
+            .map_err(TopicError::Controller)?;
+        let _admin = self.admin();
+        self.reconcile(None)
+    }
+
     /// Follow the metadata log as it is applied (changes made through other nodes, fencing,
     /// leader moves): reconcile after every applied change, until `stop`.
     pub async fn follow(self: Arc<Self>, stop: tokio_util::sync::CancellationToken) {

@@ -41,7 +41,7 @@ use openraft::{BasicNode, LogId, Raft};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 pub use brokers::{Heartbeat, HeartbeatAnswer};
 pub use records::{
@@ -536,6 +536,46 @@ impl Quorum {
                 Err(_) => Err(ControllerError::Fatal("the state machine stopped".into())),
             }
         }
+    }
+
+    /// Apply everything the active controller has committed (a linearizable read: Raft's read
+    /// index, asked of the leader over [`rpc::CONTROLLER_READ_INDEX`] when another node leads),
+    /// waiting at most `timeout`. Blocking, from any thread.
+    pub fn catch_up(&self, timeout: Duration) -> Result<(), ControllerError> {
+        let raft = self.raft.clone();
+        let network = self.network.clone();
+        let mut applied = self.applied.clone();
+        run_on(&self.handle, timeout, async move {
+            let m = raft.metrics().borrow().clone();
+            let index = match (m.current_leader, network) {
+                (Some(l), _) if l == m.id => {
+                    raft.ensure_linearizable()
+                        .await
+                        .map_err(|e| ControllerError::Fatal(e.to_string()))?;
+                    return Ok(());
+                }
+                (Some(l), Some(mut net)) => {
+                    let mut peer = net.new_client(l, &BasicNode::default()).await;
+                    peer.read_index(timeout).await.map_err(|e| {
+                        debug!(leader = l, error = %e, "read index from the active controller failed");
+                        ControllerError::NotController {
+                            leader: i32::try_from(l).ok(),
+                        }
+                    })?
+                }
+                (leader, _) => {
+                    return Err(ControllerError::NotController {
+                        leader: leader.and_then(|l| i32::try_from(l).ok()),
+                    })
+                }
+            };
+            let Some(index) = index else { return Ok(()) };
+            applied
+                .wait_for(|a| a.last_applied.is_some_and(|l| l.index >= index))
+                .await
+                .map(|_| ())
+                .map_err(|_| ControllerError::Fatal("the state machine stopped".into()))
+        })?
     }
 
     /// Reserve the next block of [`PRODUCER_ID_BLOCK_SIZE`] producer ids for `broker`

@@ -36,8 +36,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use openraft::error::{
-    ClientWriteError, Infallible, InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError,
-    RaftError, RemoteError, Unreachable,
+    CheckIsLeaderError, ClientWriteError, Infallible, InstallSnapshotError, NetworkError,
+    PayloadTooLarge, RPCError, RaftError, RemoteError, Unreachable,
 };
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -53,7 +53,8 @@ use tracing::{debug, info};
 
 use super::rpc::{
     private_api_keys, request_frame, API_VERSIONS, BROKER_HEARTBEAT, CONTROLLER_PROPOSE,
-    MAX_REQUEST_BYTES, RAFT_API_VERSION, RAFT_APPEND_ENTRIES, RAFT_INSTALL_SNAPSHOT, RAFT_VOTE,
+    CONTROLLER_READ_INDEX, MAX_REQUEST_BYTES, RAFT_API_VERSION, RAFT_APPEND_ENTRIES,
+    RAFT_INSTALL_SNAPSHOT, RAFT_VOTE,
 };
 use super::TypeConfig;
 
@@ -187,6 +188,17 @@ impl QuorumPeer {
     ) -> Result<u64, RpcError<ClientWriteError<u64, BasicNode>>> {
         let body = json_body(batch).map_err(RPCError::Network)?;
         self.call(CONTROLLER_PROPOSE, &body, &RPCOption::new(timeout))
+            .await
+    }
+
+    /// Ask the target, the active controller, up to which index this node must apply to be as
+    /// current as it is ([`CONTROLLER_READ_INDEX`]).
+    pub async fn read_index(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> Result<Option<u64>, RpcError<CheckIsLeaderError<u64, BasicNode>>> {
+        let body = json_body(&()).map_err(RPCError::Network)?;
+        self.call(CONTROLLER_READ_INDEX, &body, &RPCOption::new(timeout))
             .await
     }
 
@@ -905,7 +917,7 @@ mod tests {
     }
 
     fn controller_listing(corr: i32) -> Vec<u8> {
-        listing(corr, &[18, 10000, 10001, 10002, 10003, 10004])
+        listing(corr, &[18, 10000, 10001, 10002, 10003, 10004, 10005])
     }
 
     fn granted(corr: i32) -> Vec<u8> {

@@ -14,11 +14,15 @@
 //! | 10002   | RaftInstallSnapshot    | 0       | `InstallSnapshotRequest<TypeConfig>`  | `Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>` |
 //! | 10003   | ControllerPropose      | 0       | `MetadataBatch`                       | `Result<u64 /* log index */, RaftError<u64, ClientWriteError<u64, BasicNode>>>` |
 //! | 10004   | BrokerHeartbeat        | 0       | `brokers::Heartbeat`                  | `Result<brokers::HeartbeatAnswer, RaftError<u64, ClientWriteError<u64, BasicNode>>>` |
+//! | 10005   | ControllerReadIndex    | 0       | `null`                                | `Result<Option<u64> /* index to apply up to */, RaftError<u64, CheckIsLeaderError<u64, BasicNode>>>` |
 //!
 //! ControllerPropose is how a voter that does not lead hands a metadata change to the active
 //! controller (Kafka's brokers forward admin requests in an Envelope for the same reason).
 //! BrokerHeartbeat is a broker's lease renewal (Kafka's BrokerHeartbeat, key 63, whose schema
 //! carries KRaft's offsets and epochs that openraft has no use for; see [`super::brokers`]).
+//! ControllerReadIndex is a follower's linearizable read: the active controller confirms it
+//! still leads and answers the index the follower must apply before it may say a topic does not
+//! exist.
 //!
 //! A request is `i32 length | i16 api_key | i16 api_version | i32 correlation_id |
 //! nullable string client_id | body` (request header v1; ApiVersions v3+ uses header v2, decoded
@@ -75,6 +79,8 @@ pub const RAFT_INSTALL_SNAPSHOT: i16 = 10002;
 pub const CONTROLLER_PROPOSE: i16 = 10003;
 /// minikafka-private API key: a broker's heartbeat to the active controller.
 pub const BROKER_HEARTBEAT: i16 = 10004;
+/// minikafka-private API key: what a follower must apply to be as current as the active controller.
+pub const CONTROLLER_READ_INDEX: i16 = 10005;
 /// The only version of the private API keys.
 pub const RAFT_API_VERSION: i16 = 0;
 
@@ -104,13 +110,14 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 /// The API keys the controller listener serves besides ApiVersions, with their names (for docs
 /// and logs).
-pub fn private_api_keys() -> [(i16, &'static str); 5] {
+pub fn private_api_keys() -> [(i16, &'static str); 6] {
     [
         (RAFT_VOTE, "RaftVote"),
         (RAFT_APPEND_ENTRIES, "RaftAppendEntries"),
         (RAFT_INSTALL_SNAPSHOT, "RaftInstallSnapshot"),
         (CONTROLLER_PROPOSE, "ControllerPropose"),
         (BROKER_HEARTBEAT, "BrokerHeartbeat"),
+        (CONTROLLER_READ_INDEX, "ControllerReadIndex"),
     ]
 }
 
@@ -338,6 +345,11 @@ async fn handle(mut frame: Bytes, services: &Services) -> Result<BytesMut, Close
                 super::tell_followers(raft).await;
             }
             to_json(&written)
+        }
+        CONTROLLER_READ_INDEX => {
+            let () = parse_json(&body).map_err(decode_error)?;
+            let index = raft.ensure_linearizable().await.map(|l| l.map(|l| l.index));
+            to_json(&index)
         }
         BROKER_HEARTBEAT => {
             let hb: super::brokers::Heartbeat = parse_json(&body).map_err(decode_error)?;
@@ -609,7 +621,8 @@ mod tests {
                     (10001, 0, 0),
                     (10002, 0, 0),
                     (10003, 0, 0),
-                    (10004, 0, 0)
+                    (10004, 0, 0),
+                    (10005, 0, 0)
                 ],
                 "v{version}"
             );
@@ -617,7 +630,7 @@ mod tests {
         // A version we do not know: UNSUPPORTED_VERSION in the v0 layout, connection kept.
         let resp = api_versions(&mut stream, 99).await;
         assert_eq!(resp.error_code, 35);
-        assert_eq!(resp.api_keys.len(), 6);
+        assert_eq!(resp.api_keys.len(), 7);
         assert_eq!(api_versions(&mut stream, 3).await.error_code, 0);
         s.shutdown.cancel();
         timeout(WAIT, s.task).await.expect("stops").expect("task");

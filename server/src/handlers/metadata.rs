@@ -15,7 +15,7 @@ use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
-use tracing::info;
+use tracing::{debug, info};
 use uuid::Uuid;
 
 use super::{blocking, s, topic_error, RequestContext};
@@ -24,6 +24,9 @@ use crate::group::OFFSETS_TOPIC;
 use crate::metadata::TopicImage;
 use crate::topics::{is_internal_topic, validate_name, TopicError};
 use crate::txn::TXN_TOPIC;
+
+/// How long a Metadata request for an unknown topic waits to catch up with the controller.
+const CATCH_UP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Topic operations a client may perform (no authorizer: all of them), as Kafka's bit set.
 const ALL_TOPIC_OPERATIONS: i32 =
@@ -122,6 +125,22 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> Me
         Some(list) => {
             let may_create =
                 b.config.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
+            // Before saying a topic does not exist, make sure it was not created through another
+            // broker a moment ago: one read of the active controller's commit index per request.
+            let image = b.topics.image();
+            let missing = list.iter().any(|t| match &t.name {
+                Some(n) if !n.0.is_empty() || t.topic_id.is_nil() => {
+                    image.topic(n.0.as_str()).is_none()
+                }
+                _ => image.topic_by_id(&t.topic_id).is_none(),
+            });
+            drop(image);
+            if missing && !may_create && b.topics.quorum().leader() != Some(b.config.node_id) {
+                let topics = b.topics.clone();
+                if let Err(e) = blocking(move || topics.catch_up(CATCH_UP_TIMEOUT)).await {
+                    debug!(error = %e, "cannot catch up with the active controller; answering from this broker's metadata");
+                }
+            }
             // Distinct names and ids (a repeated entry is answered once, at its first place).
             let mut seen_names = HashSet::new();
             let mut seen_ids = HashSet::new();
