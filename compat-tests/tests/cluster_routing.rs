@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use compat_tests::cluster::Cluster;
 use compat_tests::conn::Conn;
+use compat_tests::tools::{kafka_classpath, output_text, run_java_tool};
 use compat_tests::{create_topic, wire};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
@@ -292,6 +293,72 @@ fn a_topic_created_through_one_node_is_known_to_every_node_when_the_creation_ans
                 "{topic} right after its creation answered: {t:?}"
             );
         }
+    }
+    cluster.stop_all();
+}
+
+#[test]
+fn kafka_metadata_quorum_through_a_follower_shows_the_leaders_view() {
+    let _serial = one_cluster_at_a_time();
+    let mut cluster = Cluster::start(NODES, &[]);
+    create_topic(&cluster.bootstrap(1), "quorum-view", 3);
+    let leader = cluster.wait_for_active_controller(|_| true);
+    let follower = cluster
+        .node_ids()
+        .into_iter()
+        .find(|n| *n != leader)
+        .expect("a follower");
+    let classpath = kafka_classpath().expect("Kafka's jars (ci/kafka-reference)");
+    let via = cluster.bootstrap(follower);
+    let tool = |what: &str| {
+        let out = run_java_tool(
+            &classpath,
+            "org.apache.kafka.tools.MetadataQuorumCommand",
+            &["--bootstrap-server", &via, "describe", what],
+        );
+        assert!(
+            out.status.success(),
+            "describe {what} through node {follower}: {}",
+            output_text(&out)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let status = tool("--status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim_start_matches(':').trim().to_string())
+            .unwrap_or_else(|| panic!("no {name} in:\n{status}"))
+    };
+    assert_eq!(field("LeaderId"), leader.to_string(), "{status}");
+    let voters = field("CurrentVoters");
+    for id in cluster.node_ids() {
+        assert!(
+            voters.contains(&format!("\"id\": {id}")),
+            "voter {id}: {status}"
+        );
+    }
+    let replication = tool("--replication");
+    let roles: Vec<(String, String)> = replication
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            Some((
+                f.next()?.to_string(),
+                l.split_whitespace().last()?.to_string(),
+            ))
+        })
+        .collect();
+    assert_eq!(roles.len(), 3, "{replication}");
+    for (id, role) in &roles {
+        let want = if *id == leader.to_string() {
+            "Leader"
+        } else {
+            "Follower"
+        };
+        assert_eq!(role, want, "node {id}: {replication}");
     }
     cluster.stop_all();
 }

@@ -158,7 +158,7 @@ impl Registration {
 }
 
 /// One member of the quorum in a [`QuorumDescription`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicaDescription {
     /// Node id.
     pub id: i32,
@@ -171,7 +171,7 @@ pub struct ReplicaDescription {
 }
 
 /// What DescribeQuorum answers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuorumDescription {
     /// The active controller.
     pub leader: Option<i32>,
@@ -432,47 +432,36 @@ impl Quorum {
     /// The quorum as Kafka's DescribeQuorum reports it, from openraft's metrics. Offsets are
     /// Raft log indexes + 1 (Kafka's log end offset and high watermark are "next offset").
     pub fn describe(&self) -> QuorumDescription {
-        let m = self.raft.metrics().borrow().clone();
-        let now = crate::clock::now_ms();
-        let end = |index: Option<u64>| {
-            index.map_or(0, |i| {
-                i64::try_from(i).unwrap_or(i64::MAX).saturating_add(1)
-            })
+        describe_raft(&self.raft, &self.applied)
+    }
+
+    /// The quorum as the active controller describes it (Kafka's brokers forward DescribeQuorum
+    /// to it): this node's own description when it leads, else the leader's
+    /// ([`rpc::CONTROLLER_DESCRIBE`]), else this node's (leader unknown or unreachable: its
+    /// followers' progress is then unknown). Blocking, from any thread.
+    pub fn describe_active(&self) -> QuorumDescription {
+        let local = self.describe();
+        let (Some(leader), Some(network)) = (local.leader, self.network.clone()) else {
+            return local;
         };
-        let leader_end = end(m.last_log_index);
-        // This node's own progress is its log end; a follower's is what the leader last
-        // matched (known only on the leader).
-        let replica = |id: u64| {
-            let matched = if id == m.id {
-                m.last_log_index
-            } else {
-                m.replication
-                    .as_ref()
-                    .and_then(|r| r.get(&id).cloned().flatten())
-                    .map(|l| l.index)
-            };
-            let log_end_offset = end(matched);
-            ReplicaDescription {
-                id: i32::try_from(id).unwrap_or(-1),
-                log_end_offset,
-                last_fetch_timestamp: if matched.is_some() { now } else { -1 },
-                last_caught_up_timestamp: if log_end_offset >= leader_end {
-                    now
-                } else {
-                    -1
-                },
+        if leader == self.node_id {
+            return local;
+        }
+        let Ok(to) = u64::try_from(leader) else {
+            return local;
+        };
+        let asked = run_on(&self.handle, PROPOSE_TIMEOUT, async move {
+            let mut net = network;
+            let mut peer = net.new_client(to, &BasicNode::default()).await;
+            peer.describe(Duration::from_secs(5)).await
+        });
+        match asked {
+            Ok(Ok(d)) => d,
+            Ok(Err(e)) => {
+                debug!(leader, error = %e, "cannot ask the active controller to describe the quorum");
+                local
             }
-        };
-        let membership = m.membership_config.membership();
-        let voters = membership.voter_ids().map(replica).collect();
-        let observers = membership.learner_ids().map(replica).collect();
-        let committed = self.applied.borrow().last_applied.map(|l| l.index);
-        QuorumDescription {
-            leader: m.current_leader.and_then(|l| i32::try_from(l).ok()),
-            leader_epoch: i32::try_from(m.current_term).unwrap_or(i32::MAX),
-            high_watermark: end(committed),
-            voters,
-            observers,
+            Err(_) => local,
         }
     }
 
@@ -767,6 +756,55 @@ impl std::fmt::Debug for Quorum {
 impl Drop for Quorum {
     fn drop(&mut self) {
         self.stop_runtime();
+    }
+}
+
+/// The quorum as `raft`'s node sees it (see [`Quorum::describe`]).
+pub(crate) fn describe_raft(
+    raft: &Raft<TypeConfig>,
+    applied: &watch::Receiver<Applied<TypeConfig, ClusterState>>,
+) -> QuorumDescription {
+    let m = raft.metrics().borrow().clone();
+    let now = crate::clock::now_ms();
+    let end = |index: Option<u64>| {
+        index.map_or(0, |i| {
+            i64::try_from(i).unwrap_or(i64::MAX).saturating_add(1)
+        })
+    };
+    let leader_end = end(m.last_log_index);
+    // This node's own progress is its log end; a follower's is what the leader last
+    // matched (known only on the leader).
+    let replica = |id: u64| {
+        let matched = if id == m.id {
+            m.last_log_index
+        } else {
+            m.replication
+                .as_ref()
+                .and_then(|r| r.get(&id).cloned().flatten())
+                .map(|l| l.index)
+        };
+        let log_end_offset = end(matched);
+        ReplicaDescription {
+            id: i32::try_from(id).unwrap_or(-1),
+            log_end_offset,
+            last_fetch_timestamp: if matched.is_some() { now } else { -1 },
+            last_caught_up_timestamp: if log_end_offset >= leader_end {
+                now
+            } else {
+                -1
+            },
+        }
+    };
+    let membership = m.membership_config.membership();
+    let voters = membership.voter_ids().map(replica).collect();
+    let observers = membership.learner_ids().map(replica).collect();
+    let committed = applied.borrow().last_applied.map(|l| l.index);
+    QuorumDescription {
+        leader: m.current_leader.and_then(|l| i32::try_from(l).ok()),
+        leader_epoch: i32::try_from(m.current_term).unwrap_or(i32::MAX),
+        high_watermark: end(committed),
+        voters,
+        observers,
     }
 }
 

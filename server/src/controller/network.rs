@@ -52,9 +52,9 @@ use tokio::time::{timeout_at, Instant};
 use tracing::{debug, info};
 
 use super::rpc::{
-    private_api_keys, request_frame, API_VERSIONS, BROKER_HEARTBEAT, CONTROLLER_PROPOSE,
-    CONTROLLER_READ_INDEX, MAX_REQUEST_BYTES, RAFT_API_VERSION, RAFT_APPEND_ENTRIES,
-    RAFT_INSTALL_SNAPSHOT, RAFT_VOTE,
+    private_api_keys, request_frame, API_VERSIONS, BROKER_HEARTBEAT, CONTROLLER_DESCRIBE,
+    CONTROLLER_PROPOSE, CONTROLLER_READ_INDEX, MAX_REQUEST_BYTES, RAFT_API_VERSION,
+    RAFT_APPEND_ENTRIES, RAFT_INSTALL_SNAPSHOT, RAFT_VOTE,
 };
 use super::TypeConfig;
 
@@ -199,6 +199,16 @@ impl QuorumPeer {
     ) -> Result<Option<u64>, RpcError<CheckIsLeaderError<u64, BasicNode>>> {
         let body = json_body(&()).map_err(RPCError::Network)?;
         self.call(CONTROLLER_READ_INDEX, &body, &RPCOption::new(timeout))
+            .await
+    }
+
+    /// Ask the target, the active controller, to describe the quorum ([`CONTROLLER_DESCRIBE`]).
+    pub async fn describe(
+        &mut self,
+        timeout: std::time::Duration,
+    ) -> Result<super::QuorumDescription, RpcError<Infallible>> {
+        let body = json_body(&()).map_err(RPCError::Network)?;
+        self.call(CONTROLLER_DESCRIBE, &body, &RPCOption::new(timeout))
             .await
     }
 
@@ -917,7 +927,7 @@ mod tests {
     }
 
     fn controller_listing(corr: i32) -> Vec<u8> {
-        listing(corr, &[18, 10000, 10001, 10002, 10003, 10004, 10005])
+        listing(corr, &[18, 10000, 10001, 10002, 10003, 10004, 10005, 10006])
     }
 
     fn granted(corr: i32) -> Vec<u8> {

@@ -15,6 +15,7 @@
 //! | 10003   | ControllerPropose      | 0       | `MetadataBatch`                       | `Result<u64 /* log index */, RaftError<u64, ClientWriteError<u64, BasicNode>>>` |
 //! | 10004   | BrokerHeartbeat        | 0       | `brokers::Heartbeat`                  | `Result<brokers::HeartbeatAnswer, RaftError<u64, ClientWriteError<u64, BasicNode>>>` |
 //! | 10005   | ControllerReadIndex    | 0       | `null`                                | `Result<Option<u64> /* index to apply up to */, RaftError<u64, CheckIsLeaderError<u64, BasicNode>>>` |
+//! | 10006   | ControllerDescribe     | 0       | `null`                                | `Result<QuorumDescription, RaftError<u64, Infallible>>` (the receiver's view; asked of the leader) |
 //!
 //! ControllerPropose is how a voter that does not lead hands a metadata change to the active
 //! controller (Kafka's brokers forward admin requests in an Envelope for the same reason).
@@ -81,6 +82,8 @@ pub const CONTROLLER_PROPOSE: i16 = 10003;
 pub const BROKER_HEARTBEAT: i16 = 10004;
 /// minikafka-private API key: what a follower must apply to be as current as the active controller.
 pub const CONTROLLER_READ_INDEX: i16 = 10005;
+/// minikafka-private API key: the quorum as the receiver (the active controller) describes it.
+pub const CONTROLLER_DESCRIBE: i16 = 10006;
 /// The only version of the private API keys.
 pub const RAFT_API_VERSION: i16 = 0;
 
@@ -110,7 +113,7 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 /// The API keys the controller listener serves besides ApiVersions, with their names (for docs
 /// and logs).
-pub fn private_api_keys() -> [(i16, &'static str); 6] {
+pub fn private_api_keys() -> [(i16, &'static str); 7] {
     [
         (RAFT_VOTE, "RaftVote"),
         (RAFT_APPEND_ENTRIES, "RaftAppendEntries"),
@@ -118,6 +121,7 @@ pub fn private_api_keys() -> [(i16, &'static str); 6] {
         (CONTROLLER_PROPOSE, "ControllerPropose"),
         (BROKER_HEARTBEAT, "BrokerHeartbeat"),
         (CONTROLLER_READ_INDEX, "ControllerReadIndex"),
+        (CONTROLLER_DESCRIBE, "ControllerDescribe"),
     ]
 }
 
@@ -350,6 +354,12 @@ async fn handle(mut frame: Bytes, services: &Services) -> Result<BytesMut, Close
             let () = parse_json(&body).map_err(decode_error)?;
             let index = raft.ensure_linearizable().await.map(|l| l.map(|l| l.index));
             to_json(&index)
+        }
+        CONTROLLER_DESCRIBE => {
+            let () = parse_json(&body).map_err(decode_error)?;
+            let d: Result<super::QuorumDescription, openraft::error::RaftError<u64>> =
+                Ok(super::describe_raft(raft, &services.applied));
+            to_json(&d)
         }
         BROKER_HEARTBEAT => {
             let hb: super::brokers::Heartbeat = parse_json(&body).map_err(decode_error)?;
@@ -622,7 +632,8 @@ mod tests {
                     (10002, 0, 0),
                     (10003, 0, 0),
                     (10004, 0, 0),
-                    (10005, 0, 0)
+                    (10005, 0, 0),
+                    (10006, 0, 0)
                 ],
                 "v{version}"
             );
@@ -630,7 +641,7 @@ mod tests {
         // A version we do not know: UNSUPPORTED_VERSION in the v0 layout, connection kept.
         let resp = api_versions(&mut stream, 99).await;
         assert_eq!(resp.error_code, 35);
-        assert_eq!(resp.api_keys.len(), 7);
+        assert_eq!(resp.api_keys.len(), 8);
         assert_eq!(api_versions(&mut stream, 3).await.error_code, 0);
         s.shutdown.cancel();
         timeout(WAIT, s.task).await.expect("stops").expect("task");

@@ -4,10 +4,11 @@
 //!
 //! As Kafka's `KafkaRaftClient.handleDescribeQuorumRequest`: the request must name exactly the
 //! metadata partition `__cluster_metadata-0`, otherwise that partition answers
-//! UNKNOWN_TOPIC_OR_PARTITION; a node that is not the active controller answers
-//! NOT_LEADER_OR_FOLLOWER. Kafka's brokers forward the request to the active controller; here
-//! every node of a single-node quorum is that controller. Offsets are "next offset" after the
-//! last Raft entry (appended, or committed for the high watermark).
+//! UNKNOWN_TOPIC_OR_PARTITION. Kafka's brokers forward the request to the active controller;
+//! here a node that does not lead asks the leader for its view (ControllerDescribe on the
+//! controller listener) and answers with it; without a known leader it answers
+//! NOT_LEADER_OR_FOLLOWER. Offsets are "next offset" after the last Raft entry (appended, or
+//! committed for the high watermark).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_quorum_response::{
@@ -18,9 +19,9 @@ use kafka_protocol::messages::{
 };
 use uuid::Uuid;
 
-use super::{s, RequestContext};
+use super::{blocking, s, RequestContext};
 use crate::controller::ReplicaDescription;
-use crate::topics::CLUSTER_METADATA_TOPIC;
+use crate::topics::{TopicError, CLUSTER_METADATA_TOPIC};
 
 /// One replica's state; the timestamps exist from v1 (the codec refuses them set before).
 fn replica(r: &ReplicaDescription, version: i16) -> ReplicaState {
@@ -55,17 +56,20 @@ pub(crate) async fn handle(
             partition.with_error_code(ResponseError::UnknownTopicOrPartition.code()),
         )]);
     }
-    let quorum = b.topics.quorum();
-    let d = quorum.describe();
-    let node = b.config.node_id;
-    if d.leader != Some(node) {
+    // Kafka's brokers forward DescribeQuorum to the active controller: ask it.
+    let quorum = b.topics.quorum().clone();
+    let d = match blocking(move || Ok::<_, TopicError>(quorum.describe_active())).await {
+        Ok(d) => d,
+        Err(_) => b.topics.quorum().describe(),
+    };
+    let Some(node) = d.leader else {
         return DescribeQuorumResponse::default().with_topics(vec![topic(
             partition
                 .with_error_code(ResponseError::NotLeaderOrFollower.code())
-                .with_leader_id(BrokerId(d.leader.unwrap_or(-1)))
+                .with_leader_id(BrokerId(-1))
                 .with_leader_epoch(d.leader_epoch),
         )]);
-    }
+    };
     let partition = partition
         .with_leader_id(BrokerId(node))
         .with_leader_epoch(d.leader_epoch)
@@ -87,7 +91,7 @@ pub(crate) async fn handle(
         .voters
         .iter()
         .map(|v| {
-            let listeners = if v.id == node {
+            let listeners = if v.id == b.config.node_id {
                 b.config
                     .listeners
                     .controllers()
@@ -100,7 +104,22 @@ pub(crate) async fn handle(
                     })
                     .collect()
             } else {
-                Vec::new()
+                // Another voter: its entry of controller.quorum.voters, on the listener name
+                // this node's controllers use.
+                let name = b.config.listeners.controller().map(|l| l.bind.name.clone());
+                b.config
+                    .quorum
+                    .voters
+                    .iter()
+                    .filter(|q| q.id == v.id)
+                    .zip(name)
+                    .map(|(q, name)| {
+                        Listener::default()
+                            .with_name(s(name))
+                            .with_host(s(q.host.clone()))
+                            .with_port(q.port)
+                    })
+                    .collect()
             };
             Node::default()
                 .with_node_id(BrokerId(v.id))
