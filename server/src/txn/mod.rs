@@ -28,7 +28,9 @@
 //! leaders with WriteTxnMarkers (grouped per broker, through [`crate::interbroker`], retried within a bound as
 //! Kafka's marker channel retries), after the local ones are written and without holding the state lock; the
 //! transaction is completed once every marker is written (until then it stays Prepare*, and `tick` resends
-//! the missing ones).
+//! the missing ones). A partition leader elsewhere asks this coordinator whether a partition is in a
+//! producer's transaction with AddPartitionsToTxn v4+ `verify_only` ([`TxnCoordinator::verify_for_append`] is
+//! that question's asking side).
 //!
 //! Lock order: the coordinator's state lock is taken before a partition's log lock and before the group
 //! coordinator's lock; neither of those ever calls back into this module while held.
@@ -41,10 +43,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::add_partitions_to_txn_request::{
+    AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
+};
 use kafka_protocol::messages::write_txn_markers_request::{
     WritableTxnMarker, WritableTxnMarkerTopic,
 };
-use kafka_protocol::messages::{ProducerId, TopicName, WriteTxnMarkersRequest};
+use kafka_protocol::messages::{
+    AddPartitionsToTxnRequest, ProducerId, TopicName, TransactionalId, WriteTxnMarkersRequest,
+};
 use kafka_protocol::protocol::StrBytes;
 use minikafka_storage::batch::{
     check_records, visit_records, BatchBuilder, Record, DEFAULT_DECOMPRESSED_LIMIT,
@@ -55,7 +62,7 @@ use tracing::{debug, error, info, warn};
 use crate::clock::now_ms;
 use crate::config::BrokerConfig;
 use crate::group::{partition_for, GroupCoordinator, OFFSETS_TOPIC};
-use crate::interbroker::InterBrokerClient;
+use crate::interbroker::{InterBrokerClient, InterBrokerError};
 use crate::metadata::TopicImage;
 use crate::producer_ids::ProducerIds;
 use crate::replica::{sync_partition, AppendOrigin, Partition, ReplicaManager};
@@ -650,6 +657,100 @@ impl TxnCoordinator {
         }
     }
 
+    /// Whether the coordinator of `id` is another broker.
+    pub(crate) fn is_remote(&self, id: &str) -> bool {
+        !id.is_empty() && self.remote_coordinator(id).is_some()
+    }
+
+    /// The broker leading the `__transaction_state` partition of `id` (its coordinator), if it is not this one.
+    fn remote_coordinator(&self, id: &str) -> Option<i32> {
+        let image = self.topics.image();
+        let topic = image.topic(TXN_TOPIC)?;
+        let leader = topic
+            .partition(partition_for(id, topic.partition_count()))?
+            .leader;
+        (leader != self.config.node_id).then_some(leader)
+    }
+
+    /// The check before a transactional append of producer `pid`/`epoch` to `topic`-`partition` (or a
+    /// transactional offset commit), by the coordinator of `transactional_id`: this one
+    /// ([`TxnCoordinator::verify_producer_partition`]) or, when another broker leads its
+    /// `__transaction_state` partition, that broker through AddPartitionsToTxn v4+ `verify_only` (Kafka's
+    /// `AddPartitionsToTxnManager`). Errors as the coordinator gives them; a coordinator that cannot be reached
+    /// is COORDINATOR_NOT_AVAILABLE or NETWORK_EXCEPTION, as in Kafka (callers translate for their API).
+    pub(crate) async fn verify_for_append(
+        &self,
+        transactional_id: Option<&str>,
+        pid: i64,
+        epoch: i16,
+        topic: &str,
+        partition: i32,
+    ) -> Result<(), ResponseError> {
+        let Some((id, coordinator)) = transactional_id
+            .filter(|id| !id.is_empty())
+            .and_then(|id| Some((id, self.remote_coordinator(id)?)))
+        else {
+            return self.verify_producer_partition(pid, epoch, topic, partition);
+        };
+        let request = AddPartitionsToTxnRequest::default().with_transactions(vec![
+            AddPartitionsToTxnTransaction::default()
+                .with_transactional_id(TransactionalId(StrBytes::from_string(id.to_string())))
+                .with_producer_id(ProducerId(pid))
+                .with_producer_epoch(epoch)
+                .with_verify_only(true)
+                .with_topics(vec![AddPartitionsToTxnTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                    .with_partitions(vec![partition])]),
+        ]);
+        let image = self.topics.image();
+        let response = self
+            .peers
+            .send(&image, coordinator, VERIFY_VERSION, &request)
+            .await
+            .map_err(|e| {
+                warn!(broker = self.config.node_id, peer = coordinator, transactional_id = id, topic,
+                    partition, error = %e, "cannot verify with the transaction coordinator");
+                // As Kafka's AddPartitionsToTxnManager: no live leader for the coordinator's partition is
+                // COORDINATOR_NOT_AVAILABLE, a request that failed on the way NETWORK_EXCEPTION.
+                match e {
+                    InterBrokerError::UnknownBroker(_) | InterBrokerError::NoEndpoint { .. } => {
+                        ResponseError::CoordinatorNotAvailable
+                    }
+                    _ => ResponseError::NetworkException,
+                }
+            })?;
+        let error = |code: i16| {
+            ResponseError::try_from_code(code).unwrap_or(ResponseError::UnknownServerError)
+        };
+        if response.error_code != 0 {
+            return Err(error(response.error_code));
+        }
+        let code = response
+            .results_by_transaction
+            .iter()
+            .filter(|r| r.transactional_id.0.as_str() == id)
+            .flat_map(|r| r.topic_results.iter())
+            .filter(|t| t.name.0.as_str() == topic)
+            .flat_map(|t| t.results_by_partition.iter())
+            .find(|p| p.partition_index == partition)
+            .map(|p| p.partition_error_code);
+        match code {
+            Some(0) => Ok(()),
+            Some(code) => Err(error(code)),
+            None => {
+                warn!(
+                    broker = self.config.node_id,
+                    peer = coordinator,
+                    transactional_id = id,
+                    topic,
+                    partition,
+                    "the transaction coordinator did not answer for the partition"
+                );
+                Err(ResponseError::UnknownServerError)
+            }
+        }
+    }
+
     /// EndTxn: commit or abort the producer's transaction. Answers once every marker is written.
     pub(crate) async fn end_txn(
         &self,
@@ -1154,6 +1255,8 @@ impl TxnCoordinator {
     }
 }
 
+/// AddPartitionsToTxn version of a verification: v5, the newest Kafka 4 (and minikafka) serves.
+const VERIFY_VERSION: i16 = 5;
 /// WriteTxnMarkers version sent: v1, the only one Kafka 4 (and minikafka) serves.
 const WRITE_TXN_MARKERS_VERSION: i16 = 1;
 
