@@ -162,6 +162,8 @@ pub(crate) const ROUTES: &[Route] = &[
     route!(AddOffsetsToTxn, 0..=4, handlers::add_offsets_to_txn::handle),
     route!(EndTxn, 0..=5, handlers::end_txn::handle),
     route!(TxnOffsetCommit, 0..=5, handlers::txn_offset_commit::handle),
+    // Broker to broker: a transaction coordinator's markers for the partitions led here.
+    route!(WriteTxnMarkers, 1..=1, handlers::write_txn_markers::handle),
     route!(
         DescribeProducers,
         0..=0,

@@ -55,6 +55,7 @@ pub mod fetch_sessions;
 pub mod fuzzing;
 pub mod group;
 mod handlers;
+mod interbroker;
 mod log_cleaner;
 pub mod meta;
 pub mod metadata;

@@ -201,7 +201,8 @@ pub struct Listeners {
     /// The entries of `listeners`, in order.
     pub all: Vec<Listener>,
     /// The inter-broker listener's name (`inter.broker.listener.name`, or the name of
-    /// `security.inter.broker.protocol`). Checked, not used yet: brokers do not talk to each other until replication.
+    /// `security.inter.broker.protocol`): the endpoints the brokers' requests to each other go to
+    /// (transaction markers and verifications, `interbroker.rs`).
     pub inter_broker: String,
     /// `controller.listener.names`, normalised, in the given order.
     pub controller_names: Vec<String>,

@@ -42,6 +42,7 @@ pub(crate) mod produce;
 pub(crate) mod sync_group;
 pub(crate) mod txn_offset_commit;
 pub(crate) mod unserved;
+pub(crate) mod write_txn_markers;
 
 use std::net::SocketAddr;
 

@@ -12,7 +12,9 @@
 //! partition must be in the producer's open transaction, with its current epoch. Errors as Kafka
 //! translates them for produce: not in the transaction → TRANSACTION_ABORTABLE (v11+) or
 //! INVALID_TXN_STATE; an old epoch → INVALID_PRODUCER_EPOCH; a transaction being ended →
-//! NOT_ENOUGH_REPLICAS (retriable for every client).
+//! NOT_ENOUGH_REPLICAS (retriable for every client). The coordinator of the request's
+//! `transactional_id` may be another broker: it is asked with AddPartitionsToTxn `verify_only`
+//! (a coordinator that cannot be reached is NOT_ENOUGH_REPLICAS too, as in Kafka).
 //!
 //! A record set the log's validation (Kafka's `LogValidator`) refuses is answered with its error
 //! (CORRUPT_MESSAGE for a compression bomb or broken codec data, INVALID_RECORD for a record
@@ -93,7 +95,8 @@ pub(crate) async fn handle(
                         Some(s(format!("Cannot append to internal topic {}", p.topic)));
                 }
                 (true, Ok(p), Some(records)) => {
-                    match verify_transactional(b, &p, records, version) {
+                    let txn_id = req.transactional_id.as_ref().map(|id| id.0.as_str());
+                    match verify_transactional(b, &p, records, version, txn_id).await {
                         Err((code, message)) => {
                             pr.error_code = code.code();
                             pr.error_message = Some(s(message));
@@ -229,12 +232,16 @@ fn append_error_code(e: &AppendError) -> (ResponseError, String) {
 }
 
 /// The transaction coordinator's check of a transactional record set (its first batch names the
-/// producer; a request mixing producers is refused later by the log's validation).
-fn verify_transactional(
+/// producer; a request mixing producers is refused later by the log's validation). The coordinator
+/// of `transactional_id` (v3+) may be another broker, asked through AddPartitionsToTxn
+/// `verify_only`; as in Kafka (`UnifiedLog.maybeStartTransactionVerification`), a producer whose
+/// transaction is already ongoing on this partition with this epoch is not asked again.
+async fn verify_transactional(
     b: &Broker,
     p: &Partition,
     records: &[u8],
     version: i16,
+    transactional_id: Option<&str>,
 ) -> Result<(), (ResponseError, String)> {
     let Ok(h) = BatchHeader::parse(records) else {
         return Ok(()); // malformed: the log's validation answers it
@@ -242,9 +249,29 @@ fn verify_transactional(
     if !h.is_transactional() || h.is_control() {
         return Ok(());
     }
+    let remote = transactional_id.is_some_and(|id| b.txn.is_remote(id));
+    if remote
+        && p.producers().iter().any(|e| {
+            e.producer_id == h.producer_id
+                && e.producer_epoch == h.producer_epoch
+                && e.current_txn_first_offset >= 0
+        })
+    {
+        return Ok(());
+    }
     b.txn
-        .verify_producer_partition(h.producer_id, h.producer_epoch, &p.topic, p.index)
+        .verify_for_append(
+            transactional_id,
+            h.producer_id,
+            h.producer_epoch,
+            &p.topic,
+            p.index,
+        )
+        .await
         .map_err(|e| {
+            // Kafka's AddPartitionsToTxnManager and ReplicaManager: what the producer retries
+            // (the coordinator moving, loading, ending the transaction, or not reachable) is
+            // NOT_ENOUGH_REPLICAS.
             let code = match e {
                 ResponseError::TransactionAbortable if version <= 10 => {
                     ResponseError::InvalidTxnState
@@ -252,6 +279,8 @@ fn verify_transactional(
                 ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
                 ResponseError::ConcurrentTransactions
                 | ResponseError::CoordinatorNotAvailable
+                | ResponseError::NotCoordinator
+                | ResponseError::NetworkException
                 | ResponseError::CoordinatorLoadInProgress => ResponseError::NotEnoughReplicas,
                 e => e,
             };

@@ -3,7 +3,8 @@
 //! (AddOffsetsToTxn; checked with the coordinator as Kafka does since KIP-890: TRANSACTION_ABORTABLE
 //! from v5, INVALID_TXN_STATE before). The offsets become visible to OffsetFetch when the transaction
 //! commits and are dropped if it aborts. Group membership is checked when the request names a
-//! generation or member (v3+), as for OffsetCommit.
+//! generation or member (v3+), as for OffsetCommit. The transaction coordinator may be another broker
+//! (asked through AddPartitionsToTxn `verify_only`, see [`crate::txn::TxnCoordinator::verify_for_append`]).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::txn_offset_commit_response::{
@@ -43,17 +44,25 @@ pub(crate) async fn handle(
     let check = match blocking(move || groups.ensure_offsets_topic()).await {
         Ok(t) => b
             .txn
-            .verify_producer_partition(
+            .verify_for_append(
+                Some(req.transactional_id.0.as_str()),
                 req.producer_id.0,
                 req.producer_epoch,
                 OFFSETS_TOPIC,
                 partition_for(&group, t.partition_count()),
             )
+            .await
             .map_err(|e| match super::fenced_for_version(e, version, 5) {
                 ResponseError::TransactionAbortable if version < 5 => {
                     ResponseError::InvalidTxnState
                 }
                 ResponseError::ConcurrentTransactions => ResponseError::CoordinatorLoadInProgress,
+                // A transaction coordinator elsewhere that cannot be reached or moved: retriable,
+                // as Kafka's group coordinator maps such verification errors.
+                ResponseError::NetworkException
+                | ResponseError::NotCoordinator
+                | ResponseError::CoordinatorNotAvailable
+                | ResponseError::RequestTimedOut => ResponseError::CoordinatorNotAvailable,
                 e => e,
             }),
         Err(e) => {

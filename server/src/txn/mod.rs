@@ -24,17 +24,35 @@
 //! Transaction version: minikafka does not advertise the `transaction.version` feature, so clients use
 //! transactions V1 (explicit AddPartitionsToTxn, no epoch bump per transaction), as with a Kafka 3.x broker.
 //!
+//! In a cluster the partitions of a transaction may be led by other brokers: their markers are sent to their
+//! leaders with WriteTxnMarkers (grouped per broker, through [`crate::interbroker`], retried within a bound as
+//! Kafka's marker channel retries), after the local ones are written and without holding the state lock; the
+//! transaction is completed once every marker is written (until then it stays Prepare*, and `tick` resends
+//! the missing ones). A partition leader elsewhere asks this coordinator whether a partition is in a
+//! producer's transaction with AddPartitionsToTxn v4+ `verify_only` ([`TxnCoordinator::verify_for_append`] is
+//! that question's asking side).
+//!
 //! Lock order: the coordinator's state lock is taken before a partition's log lock and before the group
 //! coordinator's lock; neither of those ever calls back into this module while held.
 
 pub(crate) mod records;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::add_partitions_to_txn_request::{
+    AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
+};
+use kafka_protocol::messages::write_txn_markers_request::{
+    WritableTxnMarker, WritableTxnMarkerTopic,
+};
+use kafka_protocol::messages::{
+    AddPartitionsToTxnRequest, ProducerId, TopicName, TransactionalId, WriteTxnMarkersRequest,
+};
+use kafka_protocol::protocol::StrBytes;
 use minikafka_storage::batch::{
     check_records, visit_records, BatchBuilder, Record, DEFAULT_DECOMPRESSED_LIMIT,
 };
@@ -44,6 +62,7 @@ use tracing::{debug, error, info, warn};
 use crate::clock::now_ms;
 use crate::config::BrokerConfig;
 use crate::group::{partition_for, GroupCoordinator, OFFSETS_TOPIC};
+use crate::interbroker::{InterBrokerClient, InterBrokerError};
 use crate::metadata::TopicImage;
 use crate::producer_ids::ProducerIds;
 use crate::replica::{sync_partition, AppendOrigin, Partition, ReplicaManager};
@@ -122,12 +141,20 @@ impl TxnMeta {
     }
 }
 
+/// The markers written for one transaction being completed: (producer id, epoch, partitions).
+type Marked = (i64, i16, BTreeSet<(String, i32)>);
+
 /// Coordinator state behind one lock.
 #[derive(Debug, Default)]
 struct State {
     txns: HashMap<String, TxnMeta>,
     /// producer id → transactional id, for the produce-side checks.
     by_producer: HashMap<i64, String>,
+    /// The markers already written for a transaction being completed: transactional id → (producer id,
+    /// epoch, partitions), so that a retry writes only the missing ones.
+    marked: HashMap<String, Marked>,
+    /// Transactional ids whose markers are being sent to other brokers (one sender at a time).
+    in_flight: HashSet<String>,
 }
 
 impl State {
@@ -145,6 +172,59 @@ impl State {
         if let Some(old) = self.txns.remove(id) {
             self.by_producer.remove(&old.producer_id);
         }
+        self.marked.remove(id);
+    }
+
+    /// Record that the marker of `id`'s transaction (`pid`, `epoch`) is written to `tp`.
+    fn mark(&mut self, id: &str, pid: i64, epoch: i16, tp: (String, i32)) {
+        let entry = self
+            .marked
+            .entry(id.to_string())
+            .or_insert_with(|| (pid, epoch, BTreeSet::new()));
+        if (entry.0, entry.1) != (pid, epoch) {
+            *entry = (pid, epoch, BTreeSet::new());
+        }
+        entry.2.insert(tp);
+    }
+
+    /// The partitions whose marker of `id`'s transaction (`pid`, `epoch`) is already written.
+    fn marked(&self, id: &str, pid: i64, epoch: i16) -> BTreeSet<(String, i32)> {
+        self.marked
+            .get(id)
+            .filter(|(p, e, _)| (*p, *e) == (pid, epoch))
+            .map(|(_, _, done)| done.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Markers of one transaction still to be written on other brokers.
+#[derive(Debug)]
+struct RemoteMarkers {
+    id: String,
+    producer_id: i64,
+    producer_epoch: i16,
+    commit: bool,
+    partitions: Vec<(String, i32)>,
+}
+
+/// Transactions whose completion waits for markers on other brokers, driven once the state lock is released.
+type Pending = Vec<RemoteMarkers>;
+
+/// How long EndTxn and InitProducerId keep resending markers to other brokers before answering (the
+/// transaction stays Prepare* and `tick` goes on resending).
+const MARKER_RETRY_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
+/// The first pause between two rounds of marker resends (doubled up to one second).
+const MARKER_RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Clears a transactional id's in-flight flag when its sender ends or is cancelled.
+struct InFlight<'a> {
+    coordinator: &'a TxnCoordinator,
+    id: String,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.coordinator.lock().in_flight.remove(&self.id);
     }
 }
 
@@ -168,6 +248,8 @@ pub struct TxnCoordinator {
     producer_ids: Arc<ProducerIds>,
     groups: Arc<GroupCoordinator>,
     state: Mutex<State>,
+    /// Requests to other brokers: markers, and verifications for producers coordinated elsewhere.
+    peers: Arc<InterBrokerClient>,
 }
 
 fn storage_failure(e: &TopicError) -> ResponseError {
@@ -187,6 +269,7 @@ impl TxnCoordinator {
         producer_ids: Arc<ProducerIds>,
         groups: Arc<GroupCoordinator>,
     ) -> Result<Self, TopicError> {
+        let peers = InterBrokerClient::new(config.node_id, &config.listeners.inter_broker);
         let c = TxnCoordinator {
             topics,
             replicas,
@@ -194,6 +277,7 @@ impl TxnCoordinator {
             producer_ids,
             groups,
             state: Mutex::new(State::default()),
+            peers,
         };
         if let Some(topic) = c.topics.get(TXN_TOPIC) {
             let started = std::time::Instant::now();
@@ -222,8 +306,9 @@ impl TxnCoordinator {
                 "loaded transaction state from __transaction_state"
             );
             // Flushes are not awaited here (no runtime yet); the data is in the page cache and the next
-            // flush or the clean shutdown writes it out.
-            let _ = c.complete_pending(now_ms());
+            // flush or the clean shutdown writes it out. Markers for other brokers are left to `tick`.
+            let _ = c.complete_pending(now_ms(), &mut Pending::new());
+            c.lock().in_flight.clear();
         }
         Ok(c)
     }
@@ -324,8 +409,13 @@ impl TxnCoordinator {
             return Err(ResponseError::InvalidTransactionTimeout);
         }
         let mut sync = ToSync::new();
-        let res = self.init_locked(id, timeout_ms, expected, &mut sync);
-        Self::sync(sync).await?;
+        let mut pending = Pending::new();
+        let res = self.init_locked(id, timeout_ms, expected, &mut sync, &mut pending);
+        if let Err(e) = Self::sync(sync).await {
+            self.abandon(pending);
+            return Err(e);
+        }
+        self.drive(pending, MARKER_RETRY_BUDGET).await;
         res
     }
 
@@ -342,6 +432,7 @@ impl TxnCoordinator {
         timeout_ms: i32,
         expected: Option<(i64, i16)>,
         sync: &mut ToSync,
+        pending: &mut Pending,
     ) -> Result<(i64, i16), ResponseError> {
         let now = now_ms();
         let mut st = self.lock();
@@ -422,7 +513,7 @@ impl TxnCoordinator {
                     producer_epoch = current.producer_epoch,
                     "fencing the previous producer: aborting its open transaction"
                 );
-                self.abort_with_bump(&mut st, id, current, now, sync)?;
+                self.abort_with_bump(&mut st, id, current, now, sync, pending)?;
                 Err(ResponseError::ConcurrentTransactions)
             }
         }
@@ -436,6 +527,7 @@ impl TxnCoordinator {
         current: TxnMeta,
         now: i64,
         sync: &mut ToSync,
+        pending: &mut Pending,
     ) -> Result<(), ResponseError> {
         let mut next = current;
         if next.producer_epoch < EPOCH_EXHAUSTED {
@@ -445,7 +537,9 @@ impl TxnCoordinator {
         next.last_update_ms = now;
         self.persist(id, Some(&next), sync)?;
         st.put(id, next);
-        self.complete_locked(st, id, now, sync)
+        // A new transaction end: no marker of it is written yet (V1 keeps the epoch across transactions).
+        st.marked.remove(id);
+        self.complete_locked(st, id, now, sync, pending)
     }
 
     /// Check a transaction request's producer id and epoch against the coordinator's (Kafka's order of checks).
@@ -563,6 +657,100 @@ impl TxnCoordinator {
         }
     }
 
+    /// Whether the coordinator of `id` is another broker.
+    pub(crate) fn is_remote(&self, id: &str) -> bool {
+        !id.is_empty() && self.remote_coordinator(id).is_some()
+    }
+
+    /// The broker leading the `__transaction_state` partition of `id` (its coordinator), if it is not this one.
+    fn remote_coordinator(&self, id: &str) -> Option<i32> {
+        let image = self.topics.image();
+        let topic = image.topic(TXN_TOPIC)?;
+        let leader = topic
+            .partition(partition_for(id, topic.partition_count()))?
+            .leader;
+        (leader != self.config.node_id).then_some(leader)
+    }
+
+    /// The check before a transactional append of producer `pid`/`epoch` to `topic`-`partition` (or a
+    /// transactional offset commit), by the coordinator of `transactional_id`: this one
+    /// ([`TxnCoordinator::verify_producer_partition`]) or, when another broker leads its
+    /// `__transaction_state` partition, that broker through AddPartitionsToTxn v4+ `verify_only` (Kafka's
+    /// `AddPartitionsToTxnManager`). Errors as the coordinator gives them; a coordinator that cannot be reached
+    /// is COORDINATOR_NOT_AVAILABLE or NETWORK_EXCEPTION, as in Kafka (callers translate for their API).
+    pub(crate) async fn verify_for_append(
+        &self,
+        transactional_id: Option<&str>,
+        pid: i64,
+        epoch: i16,
+        topic: &str,
+        partition: i32,
+    ) -> Result<(), ResponseError> {
+        let Some((id, coordinator)) = transactional_id
+            .filter(|id| !id.is_empty())
+            .and_then(|id| Some((id, self.remote_coordinator(id)?)))
+        else {
+            return self.verify_producer_partition(pid, epoch, topic, partition);
+        };
+        let request = AddPartitionsToTxnRequest::default().with_transactions(vec![
+            AddPartitionsToTxnTransaction::default()
+                .with_transactional_id(TransactionalId(StrBytes::from_string(id.to_string())))
+                .with_producer_id(ProducerId(pid))
+                .with_producer_epoch(epoch)
+                .with_verify_only(true)
+                .with_topics(vec![AddPartitionsToTxnTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                    .with_partitions(vec![partition])]),
+        ]);
+        let image = self.topics.image();
+        let response = self
+            .peers
+            .send(&image, coordinator, VERIFY_VERSION, &request)
+            .await
+            .map_err(|e| {
+                warn!(broker = self.config.node_id, peer = coordinator, transactional_id = id, topic,
+                    partition, error = %e, "cannot verify with the transaction coordinator");
+                // As Kafka's AddPartitionsToTxnManager: no live leader for the coordinator's partition is
+                // COORDINATOR_NOT_AVAILABLE, a request that failed on the way NETWORK_EXCEPTION.
+                match e {
+                    InterBrokerError::UnknownBroker(_) | InterBrokerError::NoEndpoint { .. } => {
+                        ResponseError::CoordinatorNotAvailable
+                    }
+                    _ => ResponseError::NetworkException,
+                }
+            })?;
+        let error = |code: i16| {
+            ResponseError::try_from_code(code).unwrap_or(ResponseError::UnknownServerError)
+        };
+        if response.error_code != 0 {
+            return Err(error(response.error_code));
+        }
+        let code = response
+            .results_by_transaction
+            .iter()
+            .filter(|r| r.transactional_id.0.as_str() == id)
+            .flat_map(|r| r.topic_results.iter())
+            .filter(|t| t.name.0.as_str() == topic)
+            .flat_map(|t| t.results_by_partition.iter())
+            .find(|p| p.partition_index == partition)
+            .map(|p| p.partition_error_code);
+        match code {
+            Some(0) => Ok(()),
+            Some(code) => Err(error(code)),
+            None => {
+                warn!(
+                    broker = self.config.node_id,
+                    peer = coordinator,
+                    transactional_id = id,
+                    topic,
+                    partition,
+                    "the transaction coordinator did not answer for the partition"
+                );
+                Err(ResponseError::UnknownServerError)
+            }
+        }
+    }
+
     /// EndTxn: commit or abort the producer's transaction. Answers once every marker is written.
     pub(crate) async fn end_txn(
         &self,
@@ -575,6 +763,7 @@ impl TxnCoordinator {
             return Err(ResponseError::InvalidRequest);
         }
         let mut sync = ToSync::new();
+        let mut pending = Pending::new();
         let res = (|| {
             let now = now_ms();
             let mut st = self.lock();
@@ -607,21 +796,31 @@ impl TxnCoordinator {
             next.last_update_ms = now;
             self.persist(id, Some(&next), &mut sync)?;
             st.put(id, next);
-            self.complete_locked(&mut st, id, now, &mut sync)
+            // A new transaction end: no marker of it is written yet (V1 keeps the epoch across transactions).
+            st.marked.remove(id);
+            self.complete_locked(&mut st, id, now, &mut sync, &mut pending)
         })();
-        Self::sync(sync).await?;
+        if let Err(e) = Self::sync(sync).await {
+            self.abandon(pending);
+            return Err(e);
+        }
+        // The outcome is decided (Prepare* is written): as Kafka, EndTxn succeeds even if a leader elsewhere
+        // has not taken its marker yet; the transaction completes when it does (`tick` resends).
+        self.drive(pending, MARKER_RETRY_BUDGET).await;
         res
     }
 
     /// Write the markers of a transaction in PrepareCommit/PrepareAbort and move it to Complete*. On a failed
     /// marker the transaction stays in Prepare* (retried by [`TxnCoordinator::tick`]) and the caller gets
-    /// CONCURRENT_TRANSACTIONS... or, for EndTxn, the storage error.
+    /// CONCURRENT_TRANSACTIONS... or, for EndTxn, the storage error. Partitions led by other brokers are put in
+    /// `pending` (the transaction stays Prepare* until [`TxnCoordinator::drive`] has written them).
     fn complete_locked(
         &self,
         st: &mut State,
         id: &str,
         now: i64,
         sync: &mut ToSync,
+        pending: &mut Pending,
     ) -> Result<(), ResponseError> {
         let Some(m) = st.txns.get(id).cloned() else {
             return Err(ResponseError::InvalidProducerIdMapping);
@@ -631,59 +830,118 @@ impl TxnCoordinator {
             TxnStatus::PrepareAbort => false,
             _ => return Ok(()),
         };
+        if st.in_flight.contains(id) {
+            // Another task is sending this transaction's markers and completes it.
+            return Ok(());
+        }
+        let done = st.marked(id, m.producer_id, m.producer_epoch);
+        let image = self.topics.image();
+        let mut remote = Vec::new();
+        for (topic, index) in &m.partitions {
+            let tp = (topic.clone(), *index);
+            if done.contains(&tp) {
+                continue;
+            }
+            match image.topic(topic).and_then(|t| t.partition(*index)) {
+                None => {
+                    warn!(transactional_id = id, topic = %topic, partition = index,
+                        "partition of the transaction no longer exists; no marker written");
+                    continue;
+                }
+                Some(placement) if placement.leader != self.config.node_id => {
+                    remote.push(tp);
+                    continue;
+                }
+                Some(_) => {}
+            }
+            if let Err(e) = self.write_local_marker(
+                topic,
+                *index,
+                (m.producer_id, m.producer_epoch),
+                commit,
+                now,
+                sync,
+            ) {
+                error!(transactional_id = id, topic = %topic, partition = index, error = %e, commit,
+                    "cannot write the transaction marker; will retry");
+                return Err(storage_failure(&e));
+            }
+            st.mark(id, m.producer_id, m.producer_epoch, tp);
+        }
+        if !remote.is_empty() {
+            st.in_flight.insert(id.to_string());
+            pending.push(RemoteMarkers {
+                id: id.to_string(),
+                producer_id: m.producer_id,
+                producer_epoch: m.producer_epoch,
+                commit,
+                partitions: remote,
+            });
+            return Ok(());
+        }
+        self.finish_locked(st, id, m, commit, now, sync)
+    }
+
+    /// Append the COMMIT/ABORT marker to a partition hosted here (through the group coordinator for
+    /// `__consumer_offsets`, which also makes the transaction's offsets visible or drops them).
+    fn write_local_marker(
+        &self,
+        topic: &str,
+        index: i32,
+        (producer_id, producer_epoch): (i64, i16),
+        commit: bool,
+        now: i64,
+        sync: &mut ToSync,
+    ) -> Result<(), TopicError> {
+        if topic == OFFSETS_TOPIC {
+            return self
+                .groups
+                .complete_txn(
+                    index,
+                    producer_id,
+                    producer_epoch,
+                    COORDINATOR_EPOCH,
+                    commit,
+                )
+                .map(|p| sync.extend(p));
+        }
         let marker = if commit {
             TxnMarker::Commit
         } else {
             TxnMarker::Abort
         };
-        for (topic, index) in &m.partitions {
-            let written = if topic == OFFSETS_TOPIC {
-                self.groups
-                    .complete_txn(
-                        *index,
-                        m.producer_id,
-                        m.producer_epoch,
-                        COORDINATOR_EPOCH,
-                        commit,
-                    )
-                    .map(|p| sync.extend(p))
-            } else {
-                match self
-                    .topics
-                    .get(topic)
-                    .and_then(|t| self.replicas.partition(&t.id, *index))
-                {
-                    Some(p) => {
-                        let res = p.append_txn_marker(
-                            m.producer_id,
-                            m.producer_epoch,
-                            COORDINATOR_EPOCH,
-                            marker,
-                            now,
-                        );
-                        match res {
-                            Ok(info) => {
-                                if info.needs_flush {
-                                    sync.push(p);
-                                }
-                                Ok(())
-                            }
-                            Err(e) => Err(TopicError::from(e)),
-                        }
-                    }
-                    _ => {
-                        warn!(transactional_id = id, topic = %topic, partition = index,
-                            "partition of the transaction no longer exists; no marker written");
-                        Ok(())
-                    }
+        match self
+            .topics
+            .get(topic)
+            .and_then(|t| self.replicas.partition(&t.id, index))
+        {
+            Some(p) => {
+                let info = p
+                    .append_txn_marker(producer_id, producer_epoch, COORDINATOR_EPOCH, marker, now)
+                    .map_err(TopicError::from)?;
+                if info.needs_flush {
+                    sync.push(p);
                 }
-            };
-            if let Err(e) = written {
-                error!(transactional_id = id, topic = %topic, partition = index, error = %e, commit,
-                    "cannot write the transaction marker; will retry");
-                return Err(storage_failure(&e));
+                Ok(())
+            }
+            None => {
+                warn!(topic = %topic, partition = index,
+                    "partition of the transaction not hosted here; no marker written");
+                Ok(())
             }
         }
+    }
+
+    /// Every marker of `m` is written: move it to Complete* (written) and forget its markers.
+    fn finish_locked(
+        &self,
+        st: &mut State,
+        id: &str,
+        m: TxnMeta,
+        commit: bool,
+        now: i64,
+        sync: &mut ToSync,
+    ) -> Result<(), ResponseError> {
         let mut next = m;
         next.status = if commit {
             TxnStatus::CompleteCommit
@@ -700,23 +958,209 @@ impl TxnCoordinator {
             status = next.status.as_str(),
             "transaction completed"
         );
+        st.marked.remove(id);
         st.put(id, next);
         Ok(())
     }
 
+    /// Leave the markers of `pending` to the next `tick` (what led to them was not acknowledged).
+    fn abandon(&self, pending: Pending) {
+        let mut st = self.lock();
+        for r in pending {
+            st.in_flight.remove(&r.id);
+        }
+    }
+
+    /// Write the markers of `pending` on the brokers leading their partitions (WriteTxnMarkers, grouped per
+    /// broker; leaders looked up again at every round, as Kafka's marker channel does), resending for up to
+    /// `budget`, then complete each transaction whose markers are all written. Never holds the state lock
+    /// across an await.
+    async fn drive(&self, pending: Pending, budget: std::time::Duration) {
+        // Created first, so that a cancelled sender clears every flag it owns.
+        let _guards: Vec<InFlight<'_>> = pending
+            .iter()
+            .map(|r| InFlight {
+                coordinator: self,
+                id: r.id.clone(),
+            })
+            .collect();
+        for r in pending {
+            let started = std::time::Instant::now();
+            let mut backoff = MARKER_RETRY_BACKOFF;
+            let mut remaining = r.partitions.clone();
+            loop {
+                remaining = self.send_markers(&r, remaining).await;
+                if remaining.is_empty() || started.elapsed() + backoff > budget {
+                    break;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
+            }
+            if !remaining.is_empty() {
+                warn!(transactional_id = %r.id, producer_id = r.producer_id, commit = r.commit,
+                    missing = remaining.len(), "transaction markers not all written yet; will retry");
+                continue;
+            }
+            let mut sync = ToSync::new();
+            let res = {
+                let mut st = self.lock();
+                match st.txns.get(&r.id).cloned() {
+                    Some(m)
+                        if (m.producer_id, m.producer_epoch)
+                            == (r.producer_id, r.producer_epoch)
+                            && m.status
+                                == if r.commit {
+                                    TxnStatus::PrepareCommit
+                                } else {
+                                    TxnStatus::PrepareAbort
+                                } =>
+                    {
+                        // Markers local again (a leader moved here) may still be missing.
+                        let done = st.marked(&r.id, m.producer_id, m.producer_epoch);
+                        let missing = m.partitions.iter().any(|tp| {
+                            !done.contains(tp)
+                                && self
+                                    .topics
+                                    .get(&tp.0)
+                                    .is_some_and(|t| t.partition(tp.1).is_some())
+                        });
+                        if missing {
+                            Ok(())
+                        } else {
+                            self.finish_locked(&mut st, &r.id, m, r.commit, now_ms(), &mut sync)
+                        }
+                    }
+                    _ => Ok(()),
+                }
+            };
+            if let Err(e) = res {
+                warn!(transactional_id = %r.id, error = ?e, "cannot complete the transaction yet; will retry");
+            }
+            let _ = Self::sync(sync).await;
+        }
+    }
+
+    /// One round of marker writes for `r`'s `partitions`: those led here are written locally, the others sent
+    /// to their leaders. Returns the partitions still without their marker.
+    async fn send_markers(
+        &self,
+        r: &RemoteMarkers,
+        partitions: Vec<(String, i32)>,
+    ) -> Vec<(String, i32)> {
+        let image = self.topics.image();
+        let me = self.config.node_id;
+        let mut by_leader: BTreeMap<i32, Vec<(String, i32)>> = BTreeMap::new();
+        let mut written: Vec<(String, i32)> = Vec::new();
+        let mut local: Vec<(String, i32)> = Vec::new();
+        let mut remaining: Vec<(String, i32)> = Vec::new();
+        let mut sync = ToSync::new();
+        for tp in partitions {
+            match image.topic(&tp.0).and_then(|t| t.partition(tp.1)) {
+                None => {
+                    warn!(transactional_id = %r.id, topic = %tp.0, partition = tp.1,
+                        "partition of the transaction no longer exists; no marker written");
+                    written.push(tp);
+                }
+                Some(placement) if placement.leader == me => {
+                    match self.write_local_marker(
+                        &tp.0,
+                        tp.1,
+                        (r.producer_id, r.producer_epoch),
+                        r.commit,
+                        now_ms(),
+                        &mut sync,
+                    ) {
+                        Ok(()) => local.push(tp),
+                        Err(e) => {
+                            warn!(transactional_id = %r.id, topic = %tp.0, partition = tp.1, error = %e,
+                                "cannot write the transaction marker; will retry");
+                            remaining.push(tp);
+                        }
+                    }
+                }
+                Some(placement) => by_leader.entry(placement.leader).or_default().push(tp),
+            }
+        }
+        if Self::sync(sync).await.is_ok() {
+            written.append(&mut local);
+        } else {
+            // Written again next round.
+            remaining.append(&mut local);
+        }
+        for (leader, tps) in by_leader {
+            let request = write_markers_request(r, &tps);
+            match self
+                .peers
+                .send(&image, leader, WRITE_TXN_MARKERS_VERSION, &request)
+                .await
+            {
+                Ok(response) => {
+                    let mut answered: BTreeMap<(String, i32), i16> = BTreeMap::new();
+                    for marker in &response.markers {
+                        for t in &marker.topics {
+                            for p in &t.partitions {
+                                answered.insert(
+                                    (t.name.0.to_string(), p.partition_index),
+                                    p.error_code,
+                                );
+                            }
+                        }
+                    }
+                    for tp in tps {
+                        match answered.get(&tp) {
+                            Some(0) => written.push(tp),
+                            // As Kafka's marker channel: a producer or coordinator epoch that moved on means
+                            // this marker is no longer needed there (nothing more to write).
+                            Some(&code)
+                                if code == ResponseError::InvalidProducerEpoch.code()
+                                    || code
+                                        == ResponseError::TransactionCoordinatorFenced.code()
+                                    || code
+                                        == ResponseError::UnsupportedForMessageFormat.code() =>
+                            {
+                                warn!(broker = me, peer = leader, transactional_id = %r.id, topic = %tp.0,
+                                    partition = tp.1, error_code = code, "marker refused for good; not resent");
+                                written.push(tp);
+                            }
+                            code => {
+                                warn!(broker = me, peer = leader, transactional_id = %r.id, topic = %tp.0,
+                                    partition = tp.1, error_code = ?code, "marker not written by the leader; will retry");
+                                remaining.push(tp);
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    warn!(broker = me, peer = leader, transactional_id = %r.id, partitions = tps.len(),
+                        error = %e, "cannot send transaction markers; will retry");
+                    remaining.extend(tps);
+                }
+            }
+        }
+        let mut st = self.lock();
+        for tp in written {
+            st.mark(&r.id, r.producer_id, r.producer_epoch, tp);
+        }
+        drop(st);
+        remaining
+    }
+
     /// Finish every transaction stuck in Prepare* (after a restart or a failed marker). Returns what to fsync.
-    fn complete_pending(&self, now: i64) -> ToSync {
+    fn complete_pending(&self, now: i64, pending: &mut Pending) -> ToSync {
         let mut sync = ToSync::new();
         let mut st = self.lock();
-        let pending: Vec<String> = st
+        let preparing: Vec<String> = st
             .txns
             .iter()
-            .filter(|(_, m)| matches!(m.status, TxnStatus::PrepareCommit | TxnStatus::PrepareAbort))
+            .filter(|(id, m)| {
+                matches!(m.status, TxnStatus::PrepareCommit | TxnStatus::PrepareAbort)
+                    && !st.in_flight.contains(*id)
+            })
             .map(|(id, _)| id.clone())
             .collect();
-        for id in pending {
+        for id in preparing {
             info!(transactional_id = %id, "completing a transaction left preparing");
-            let _ = self.complete_locked(&mut st, &id, now, &mut sync);
+            let _ = self.complete_locked(&mut st, &id, now, &mut sync, pending);
         }
         sync
     }
@@ -725,7 +1169,8 @@ impl TxnCoordinator {
     /// completions, forget transactional ids idle for `transactional.id.expiration.ms`.
     pub(crate) async fn tick(&self) {
         let now = now_ms();
-        let mut sync = self.complete_pending(now);
+        let mut pending = Pending::new();
+        let mut sync = self.complete_pending(now, &mut pending);
         {
             let mut st = self.lock();
             let timed_out: Vec<(String, TxnMeta)> = st
@@ -741,7 +1186,8 @@ impl TxnCoordinator {
             for (id, m) in timed_out {
                 info!(transactional_id = %id, producer_id = m.producer_id, producer_epoch = m.producer_epoch,
                     timeout_ms = m.timeout_ms, "aborting a transaction past its timeout");
-                if let Err(e) = self.abort_with_bump(&mut st, &id, m, now, &mut sync) {
+                if let Err(e) = self.abort_with_bump(&mut st, &id, m, now, &mut sync, &mut pending)
+                {
                     warn!(transactional_id = %id, error = ?e, "timed-out transaction not aborted yet; will retry");
                 }
             }
@@ -765,6 +1211,8 @@ impl TxnCoordinator {
             }
         }
         let _ = Self::sync(sync).await;
+        // One round per tick: the next tick resends what is still missing.
+        self.drive(pending, std::time::Duration::ZERO).await;
     }
 
     /// DescribeTransactions of one id.
@@ -805,6 +1253,35 @@ impl TxnCoordinator {
         out.sort_by(|a, b| a.transactional_id.cmp(&b.transactional_id));
         out
     }
+}
+
+/// AddPartitionsToTxn version of a verification: v5, the newest Kafka 4 (and minikafka) serves.
+const VERIFY_VERSION: i16 = 5;
+/// WriteTxnMarkers version sent: v1, the only one Kafka 4 (and minikafka) serves.
+const WRITE_TXN_MARKERS_VERSION: i16 = 1;
+
+/// The WriteTxnMarkers request of `r`'s marker for `partitions` (grouped by topic).
+fn write_markers_request(
+    r: &RemoteMarkers,
+    partitions: &[(String, i32)],
+) -> WriteTxnMarkersRequest {
+    let mut topics: Vec<WritableTxnMarkerTopic> = Vec::new();
+    for (t, p) in partitions {
+        match topics.iter_mut().find(|x| x.name.0.as_str() == t) {
+            Some(x) => x.partition_indexes.push(*p),
+            None => topics.push(
+                WritableTxnMarkerTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(t.clone())))
+                    .with_partition_indexes(vec![*p]),
+            ),
+        }
+    }
+    WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
+        .with_producer_id(ProducerId(r.producer_id))
+        .with_producer_epoch(r.producer_epoch)
+        .with_transaction_result(r.commit)
+        .with_coordinator_epoch(COORDINATOR_EPOCH)
+        .with_topics(topics)])
 }
 
 /// Apply every record of one `__transaction_state` partition, oldest first (the last value of an id wins; a
