@@ -481,48 +481,26 @@ impl Quorum {
     ) -> impl Future<Output = Result<u64, ControllerError>> + Send + 'static {
         let raft = self.raft.clone();
         let network = self.network.clone();
-        let mut applied = self.applied.clone();
+        let applied = self.applied.clone();
         let node = self.node_id;
         async move {
             let batch = MetadataBatch(records);
-            let leader = match raft.client_write(batch.clone()).await {
-                Ok(resp) => {
-                    tell_followers(&raft).await;
-                    return Ok(resp.log_id.index);
+            // While a leader is being elected (a cluster's first seconds, a fail-over) there is
+            // nobody to take the change: wait for one and try again, within the proposal's time.
+            let deadline = tokio::time::Instant::now() + PROPOSE_TIMEOUT - Duration::from_secs(1);
+            let mut pause = Duration::from_millis(20);
+            loop {
+                let tried =
+                    propose_once(&raft, network.clone(), applied.clone(), node, &batch).await;
+                match tried {
+                    Err(ControllerError::NotController { .. })
+                        if tokio::time::Instant::now() + pause < deadline =>
+                    {
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_millis(500));
+                    }
+                    other => return other,
                 }
-                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => f.leader_id,
-                Err(e) => return Err(ControllerError::Fatal(e.to_string())),
-            };
-            let not_controller = |l: Option<u64>| ControllerError::NotController {
-                leader: l.and_then(|l| i32::try_from(l).ok()),
-            };
-            let (Some(mut network), Some(to)) = (network, leader) else {
-                return Err(not_controller(leader));
-            };
-            let mut peer = network.new_client(to, &BasicNode::default()).await;
-            let index = match peer.propose(&batch, PROPOSE_TIMEOUT).await {
-                Ok(index) => index,
-                Err(e) => {
-                    warn!(node, leader = to, error = %e, "cannot forward a metadata change to the active controller");
-                    let now = match e {
-                        RPCError::RemoteError(r) => match r.source {
-                            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
-                                f.leader_id
-                            }
-                            _ => Some(to),
-                        },
-                        _ => Some(to),
-                    };
-                    return Err(not_controller(now));
-                }
-            };
-            // Visible here before the caller goes on.
-            let caught_up = applied
-                .wait_for(|a| a.last_applied.is_some_and(|l| l.index >= index))
-                .await;
-            match caught_up {
-                Ok(_) => Ok(index),
-                Err(_) => Err(ControllerError::Fatal("the state machine stopped".into())),
             }
         }
     }
@@ -756,6 +734,54 @@ impl std::fmt::Debug for Quorum {
 impl Drop for Quorum {
     fn drop(&mut self) {
         self.stop_runtime();
+    }
+}
+
+/// One attempt at [`Quorum::propose_blocking`]: append here if this node leads, else forward to
+/// the leader and wait until the entry is applied here.
+async fn propose_once(
+    raft: &Raft<TypeConfig>,
+    network: Option<network::QuorumNetwork>,
+    mut applied: watch::Receiver<Applied<TypeConfig, ClusterState>>,
+    node: i32,
+    batch: &MetadataBatch,
+) -> Result<u64, ControllerError> {
+    let leader = match raft.client_write(batch.clone()).await {
+        Ok(resp) => {
+            tell_followers(raft).await;
+            return Ok(resp.log_id.index);
+        }
+        Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => f.leader_id,
+        Err(e) => return Err(ControllerError::Fatal(e.to_string())),
+    };
+    let not_controller = |l: Option<u64>| ControllerError::NotController {
+        leader: l.and_then(|l| i32::try_from(l).ok()),
+    };
+    let (Some(mut network), Some(to)) = (network, leader) else {
+        return Err(not_controller(leader));
+    };
+    let mut peer = network.new_client(to, &BasicNode::default()).await;
+    let index = match peer.propose(batch, PROPOSE_TIMEOUT).await {
+        Ok(index) => index,
+        Err(e) => {
+            debug!(node, leader = to, error = %e, "cannot forward a metadata change to the active controller");
+            let now = match e {
+                RPCError::RemoteError(r) => match r.source {
+                    RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => f.leader_id,
+                    _ => Some(to),
+                },
+                _ => Some(to),
+            };
+            return Err(not_controller(now));
+        }
+    };
+    // Visible here before the caller goes on.
+    let caught_up = applied
+        .wait_for(|a| a.last_applied.is_some_and(|l| l.index >= index))
+        .await;
+    match caught_up {
+        Ok(_) => Ok(index),
+        Err(_) => Err(ControllerError::Fatal("the state machine stopped".into())),
     }
 }
 

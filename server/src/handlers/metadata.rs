@@ -135,7 +135,8 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> Me
                 _ => image.topic_by_id(&t.topic_id).is_none(),
             });
             drop(image);
-            if missing && !may_create && b.topics.quorum().leader() != Some(b.config.node_id) {
+            // (On the active controller too: its image follows the applied log a moment later.)
+            if missing && !may_create {
                 let topics = b.topics.clone();
                 if let Err(e) = blocking(move || topics.catch_up(CATCH_UP_TIMEOUT)).await {
                     debug!(error = %e, "cannot catch up with the active controller; answering from this broker's metadata");
