@@ -145,6 +145,17 @@ def kp_create(boot, topic, partitions=3, configs=None):
     admin = kp_admin(boot)
     try:
         admin.create_topics([NewTopic(topic, partitions, 1, topic_configs=configs or {})], timeout_ms=20000)
+        # Kafka's brokers learn of a new topic a moment after its creation is answered; a
+        # kafka-python consumer that joins a group before its metadata shows the partitions is
+        # assigned none and does not look again for minutes. Wait (bounded) until they show.
+
+        def partitions_seen():
+            try:
+                return len(admin.describe_topics([topic])[0].get("partitions") or [])
+            except Exception:  # noqa: BLE001 - unknown yet: try again
+                return 0
+
+        eventually(partitions_seen, lambda n: n == partitions)
     finally:
         admin.close()
 
