@@ -4,10 +4,12 @@
 //! is down. Replication and security tests build on the same harness (their settings go in
 //! `extra_args`, which every node gets).
 //!
-//! Every node plays both KRaft roles (`process.roles=broker,controller`) and is a voter of a
-//! static quorum (`controller.quorum.voters`), so its two ports (client listener `PLAINTEXT`,
-//! quorum listener `CONTROLLER`) are chosen before the first node starts and stay the same
-//! across restarts: the voters list names them. A node logs its listening line only once the
+//! By default every node plays both KRaft roles (`process.roles=broker,controller`) and is a voter
+//! of a static quorum (`controller.quorum.voters`); [`Cluster::start_with_roles`] mixes in
+//! broker-only nodes (observers of the quorum, no controller listener) and controller-only nodes
+//! (voters that serve no client). A node's ports (client listener `PLAINTEXT`, quorum listener
+//! `CONTROLLER`) are chosen before the first node starts and stay the same across restarts: the
+//! voters list names them. A node logs its listening line only once the
 //! quorum has a leader, which takes a majority of the voters, so [`Cluster::start`] spawns every
 //! node before it waits for any. Short broker lease and election timeouts (3 s session, 500 ms
 //! heartbeat, 1 s election) keep fail-over tests quick.
@@ -61,12 +63,61 @@ pub const QUORUM_READY_MARKER: &str = "controller quorum ready";
 /// epoch=<term>`).
 pub const NO_LEADER_MARKER: &str = "controller quorum has no leader";
 
+/// What a node of a [`Cluster`] runs as: its `process.roles`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `broker,controller`: serves clients and votes.
+    Combined,
+    /// `broker`: serves clients, follows the quorum as an observer; no controller listener.
+    Broker,
+    /// `controller`: votes; serves no client (no `PLAINTEXT` listener).
+    Controller,
+}
+
+impl Role {
+    /// Whether the node serves clients.
+    #[must_use]
+    pub fn is_broker(self) -> bool {
+        self != Role::Controller
+    }
+
+    /// Whether the node is a voter.
+    #[must_use]
+    pub fn is_controller(self) -> bool {
+        self != Role::Broker
+    }
+
+    fn roles(self) -> &'static str {
+        match self {
+            Role::Combined => "broker,controller",
+            Role::Broker => "broker",
+            Role::Controller => "controller",
+        }
+    }
+
+    fn listeners(self, broker_port: u16, controller_port: u16) -> String {
+        let broker = format!("PLAINTEXT://127.0.0.1:{broker_port}");
+        let controller = format!("CONTROLLER://127.0.0.1:{controller_port}");
+        match self {
+            Role::Combined => format!("{broker},{controller}"),
+            Role::Broker => broker,
+            Role::Controller => controller,
+        }
+    }
+}
+
 /// The settings every node gets besides `extra_args` (`--data-dir` comes first).
-fn node_args(id: i32, broker_port: u16, controller_port: u16, voters: &str) -> Vec<String> {
+fn node_args(
+    id: i32,
+    role: Role,
+    broker_port: u16,
+    controller_port: u16,
+    voters: &str,
+) -> Vec<String> {
     [
-        "process.roles=broker,controller".to_string(),
+        format!("process.roles={}", role.roles()),
         format!("node.id={id}"),
-        format!("listeners=PLAINTEXT://127.0.0.1:{broker_port},CONTROLLER://127.0.0.1:{controller_port}"),
+        format!("listeners={}", role.listeners(broker_port, controller_port)),
         "controller.listener.names=CONTROLLER".to_string(),
         format!("controller.quorum.voters={voters}"),
         "broker.session.timeout.ms=3000".to_string(),
@@ -94,6 +145,8 @@ fn free_ports(n: usize) -> Vec<u16> {
 struct Node {
     /// `node.id`, 1 to N.
     id: i32,
+    /// Its `process.roles`.
+    role: Role,
     /// Port of the client listener (`PLAINTEXT`), fixed for the cluster's life.
     broker_port: u16,
     /// Port of the quorum listener (`CONTROLLER`), named in every node's voters list.
@@ -121,13 +174,25 @@ impl Cluster {
     /// chosen port. Panics, with the nodes' logs, if one exits or stays silent.
     #[must_use]
     pub fn start(nodes: usize, extra_args: &[&str]) -> Cluster {
-        assert!(nodes >= 1, "a cluster needs at least one node");
+        Cluster::start_with_roles(&vec![Role::Combined; nodes], extra_args)
+    }
+
+    /// [`Cluster::start`] with node `i + 1` in role `roles[i]`; the voters are the nodes with the
+    /// controller role.
+    #[must_use]
+    pub fn start_with_roles(roles: &[Role], extra_args: &[&str]) -> Cluster {
+        let nodes = roles.len();
+        assert!(
+            roles.iter().any(|r| r.is_controller()) && roles.iter().any(|r| r.is_broker()),
+            "a cluster needs a controller and a broker"
+        );
         let work_dir = tempfile::Builder::new()
             .prefix("minikafka-cluster-")
             .tempdir()
             .expect("create cluster work dir");
         let ports = free_ports(2 * nodes);
         let voters = (0..nodes)
+            .filter(|&i| roles[i].is_controller())
             .map(|i| format!("{}@127.0.0.1:{}", i + 1, ports[2 * i + 1]))
             .collect::<Vec<_>>()
             .join(",");
@@ -141,11 +206,12 @@ impl Cluster {
                 .prefix(&format!("node-{id}-logs-"))
                 .tempdir_in(work_dir.path())
                 .expect("create node log dir");
-            let mut args = node_args(id, broker_port, controller_port, &voters);
+            let mut args = node_args(id, roles[i], broker_port, controller_port, &voters);
             args.extend(extra_args.iter().map(|a| (*a).to_string()));
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             list.push(Node {
                 id,
+                role: roles[i],
                 broker_port,
                 controller_port,
                 broker: Broker::unstarted(log_dir, &data_dir, &args),
@@ -183,7 +249,13 @@ impl Cluster {
         }
         for &id in ids {
             let node = &self.nodes[index(id)];
-            let want = format!("127.0.0.1:{}", node.broker_port);
+            // A controller-only node's start line names its controller listener.
+            let port = if node.role.is_broker() {
+                node.broker_port
+            } else {
+                node.controller_port
+            };
+            let want = format!("127.0.0.1:{port}");
             assert_eq!(
                 node.broker.bootstrap(),
                 want,
@@ -214,6 +286,26 @@ impl Cluster {
         self.nodes.iter().map(|n| n.id).collect()
     }
 
+    /// The ids of the nodes that serve clients (broker role), running or not.
+    #[must_use]
+    pub fn broker_ids(&self) -> Vec<i32> {
+        self.nodes
+            .iter()
+            .filter(|n| n.role.is_broker())
+            .map(|n| n.id)
+            .collect()
+    }
+
+    /// The ids of the voters (controller role), running or not.
+    #[must_use]
+    pub fn controller_ids(&self) -> Vec<i32> {
+        self.nodes
+            .iter()
+            .filter(|n| n.role.is_controller())
+            .map(|n| n.id)
+            .collect()
+    }
+
     /// The ids of the nodes whose process runs (started and not exited).
     #[must_use]
     pub fn running_ids(&mut self) -> Vec<i32> {
@@ -235,18 +327,19 @@ impl Cluster {
     pub fn bootstrap_all(&self) -> String {
         self.nodes
             .iter()
-            .filter(|n| n.broker.has_process())
+            .filter(|n| n.role.is_broker() && n.broker.has_process())
             .map(|n| n.broker.bootstrap().to_string())
             .collect::<Vec<_>>()
             .join(",")
     }
 
-    /// Node id → `host:port` of its client listener, for every node (running or not): what
-    /// Metadata must list as the brokers.
+    /// Node id → `host:port` of its client listener, for every broker node (running or not):
+    /// what Metadata must list as the brokers.
     #[must_use]
     pub fn addresses(&self) -> BTreeMap<i32, String> {
         self.nodes
             .iter()
+            .filter(|n| n.role.is_broker())
             .map(|n| (n.id, format!("127.0.0.1:{}", n.broker_port)))
             .collect()
     }
@@ -647,7 +740,13 @@ mod tests {
 
     #[test]
     fn node_args_name_fixed_ports() {
-        let args = node_args(2, 1000, 1001, "1@127.0.0.1:9,2@127.0.0.1:1001");
+        let args = node_args(
+            2,
+            Role::Combined,
+            1000,
+            1001,
+            "1@127.0.0.1:9,2@127.0.0.1:1001",
+        );
         let sets: Vec<&str> = args
             .chunks(2)
             .map(|pair| {
@@ -659,6 +758,12 @@ mod tests {
         assert!(sets.contains(&"listeners=PLAINTEXT://127.0.0.1:1000,CONTROLLER://127.0.0.1:1001"));
         assert!(sets.contains(&"controller.quorum.voters=1@127.0.0.1:9,2@127.0.0.1:1001"));
         assert!(!args.iter().any(|a| a == "--listen"));
+        let broker = node_args(4, Role::Broker, 1000, 1001, "1@127.0.0.1:9");
+        assert!(broker.contains(&"process.roles=broker".to_string()));
+        assert!(broker.contains(&"listeners=PLAINTEXT://127.0.0.1:1000".to_string()));
+        let controller = node_args(1, Role::Controller, 1000, 1001, "1@127.0.0.1:1001");
+        assert!(controller.contains(&"process.roles=controller".to_string()));
+        assert!(controller.contains(&"listeners=CONTROLLER://127.0.0.1:1001".to_string()));
     }
 
     #[test]

@@ -11,7 +11,11 @@
 //!   survivors, nothing committed before is lost, the killed node catches up when it returns;
 //! - `kill -9` of a broker: its partitions (replication factor 1) have no leader until it
 //!   returns, the others keep theirs and take writes, and every acknowledged record and
-//!   committed offset is there afterwards.
+//!   committed offset is there afterwards;
+//! - broker-only and controller-only nodes (`process.roles=broker` / `controller`): three
+//!   controllers that serve no client, two brokers that follow the quorum as observers; the
+//!   brokers serve everything, fail-over of the active controller does not stop them, and a
+//!   broker restarted with `kill -9` catches up.
 //!
 //! Every wait is bounded; each test runs its own cluster on ports chosen when it starts, one
 //! test at a time ([`one_cluster_at_a_time`]).
@@ -21,7 +25,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use compat_tests::cluster::Cluster;
+use compat_tests::cluster::{Cluster, Role};
+use compat_tests::conn::Conn;
 use compat_tests::tools::{kafka_classpath, output_text, run_java_tool, run_kcat};
 use compat_tests::{
     acked_offsets, admin_config, base_config, block_on, create_topic, producer_config, read_all,
@@ -755,5 +760,120 @@ fn kill9_of_a_broker_leaves_its_partitions_leaderless_until_it_returns() {
         "{group}'s committed offsets after node {victim} returned"
     );
 
+    cluster.stop_all();
+}
+
+#[test]
+fn broker_only_and_controller_only_nodes_form_a_cluster() {
+    let _serial = one_cluster_at_a_time();
+    let roles = [
+        Role::Controller,
+        Role::Controller,
+        Role::Controller,
+        Role::Broker,
+        Role::Broker,
+    ];
+    let mut cluster = Cluster::start_with_roles(&roles, &[]);
+    let brokers = cluster.broker_ids();
+    assert_eq!(brokers, vec![4, 5]);
+    let listed = cluster.addresses();
+    for &id in &brokers {
+        cluster.wait_for_metadata(id, None, "exactly the two brokers listed", |v| {
+            v.brokers == listed
+        });
+    }
+
+    // DescribeQuorum through a broker: the voters are the controllers, the brokers observe.
+    let described = Conn::open(&cluster.bootstrap(4), "roles").call(
+        &kafka_protocol::messages::DescribeQuorumRequest::default().with_topics(vec![
+            kafka_protocol::messages::describe_quorum_request::TopicData::default()
+                .with_topic_name(kafka_protocol::messages::TopicName(
+                    kafka_protocol::protocol::StrBytes::from_static_str("__cluster_metadata"),
+                ))
+                .with_partitions(vec![
+                    kafka_protocol::messages::describe_quorum_request::PartitionData::default(),
+                ]),
+        ]),
+        1,
+    );
+    let partition = &described.topics[0].partitions[0];
+    assert_eq!(partition.error_code, 0, "{described:?}");
+    let ids = |states: &[kafka_protocol::messages::describe_quorum_response::ReplicaState]| {
+        states
+            .iter()
+            .map(|r| r.replica_id.0)
+            .collect::<BTreeSet<i32>>()
+    };
+    assert_eq!(ids(&partition.current_voters), BTreeSet::from([1, 2, 3]));
+    assert_eq!(ids(&partition.observers), BTreeSet::from([4, 5]));
+    assert!(
+        (1..=3).contains(&partition.leader_id.0),
+        "the active controller is a controller-only node: {described:?}"
+    );
+
+    // Partitions spread over the brokers only; records in through one, out through the other.
+    let topic = "split-roles";
+    create_topic(&cluster.bootstrap(4), topic, PARTITIONS);
+    let leaders = cluster.wait_for_leaders(5, topic, PARTITIONS);
+    assert_eq!(
+        leaders.values().copied().collect::<BTreeSet<i32>>(),
+        BTreeSet::from([4, 5]),
+        "leaders of {topic}: {leaders:?}"
+    );
+    let sent = records("split", 200);
+    let acked = produce(&cluster.bootstrap(5), topic, &sent);
+    assert_read_back(&cluster.bootstrap(4), topic, &sent, &acked, &cluster);
+
+    // kill -9 of the active controller: the brokers go on, and a metadata change through a
+    // broker succeeds once another controller leads.
+    let controller = cluster.wait_for_active_controller(|id| id <= 3);
+    cluster.kill9(controller);
+    let after = "created-after-failover";
+    let deadline = Instant::now() + SETTLE;
+    let mut errors = Vec::new();
+    while let Err(e) = try_create_topic(&cluster.bootstrap(4), after, 3) {
+        errors.push(e);
+        assert!(
+            Instant::now() < deadline,
+            "CreateTopics through broker 4 kept failing for {SETTLE:?} after kill -9 of the \
+             active controller {controller}: {errors:?}\n{}",
+            cluster.logs_report()
+        );
+        thread::sleep(TICK);
+    }
+    cluster.wait_for_leaders(5, after, 3);
+    assert_read_back(&cluster.bootstrap(5), topic, &sent, &acked, &cluster);
+
+    // The killed controller returns; a broker killed and restarted catches up on the topic
+    // created while it was down and still holds every record of its partitions.
+    cluster.restart(controller);
+    cluster.kill9(5);
+    let while_down = "created-while-broker-down";
+    create_topic(&cluster.bootstrap(4), while_down, 2);
+    cluster.restart(5);
+    cluster.wait_for_leaders(5, while_down, 2);
+    cluster.wait_for_leaders(5, topic, PARTITIONS);
+    assert_read_back(&cluster.bootstrap(5), topic, &sent, &acked, &cluster);
+
+    cluster.stop_all();
+}
+
+/// The smallest split cluster (README's example): one controller-only node, a one-voter quorum,
+/// and one broker-only node observing it.
+#[test]
+fn one_controller_and_one_broker_node() {
+    let _serial = one_cluster_at_a_time();
+    let mut cluster = Cluster::start_with_roles(&[Role::Controller, Role::Broker], &[]);
+    let topic = "one-of-each";
+    create_topic(&cluster.bootstrap(2), topic, PARTITIONS);
+    let leaders = cluster.wait_for_leaders(2, topic, PARTITIONS);
+    assert!(leaders.values().all(|&l| l == 2), "{leaders:?}");
+    let sent = records("one-of-each", 20);
+    let acked = produce(&cluster.bootstrap(2), topic, &sent);
+    assert_read_back(&cluster.bootstrap(2), topic, &sent, &acked, &cluster);
+    // The broker restarts (its lease, its registration and the log it follows come back).
+    cluster.restart(2);
+    cluster.wait_for_leaders(2, topic, PARTITIONS);
+    assert_read_back(&cluster.bootstrap(2), topic, &sent, &acked, &cluster);
     cluster.stop_all();
 }

@@ -139,7 +139,9 @@ async fn bind(config: &BrokerConfig) -> Result<Vec<Bound>, BrokerError> {
 
 /// Bind this node's controller listeners (with the controller role): the quorum's peers and the
 /// brokers' heartbeats arrive there. `localhost` binds 127.0.0.1, an empty host every interface.
-fn bind_controllers(config: &BrokerConfig) -> Result<Vec<std::net::TcpListener>, BrokerError> {
+pub(crate) fn bind_controllers(
+    config: &BrokerConfig,
+) -> Result<Vec<std::net::TcpListener>, BrokerError> {
     let mut out = Vec::new();
     for l in config.listeners.controllers() {
         let e = &l.bind;
@@ -158,6 +160,19 @@ fn bind_controllers(config: &BrokerConfig) -> Result<Vec<std::net::TcpListener>,
         out.push(socket);
     }
     Ok(out)
+}
+
+/// A dynamic quorum (KIP-853: `controller.quorum.bootstrap.servers` and no
+/// `controller.quorum.voters`) is refused before anything is bound or touched.
+pub(crate) fn check_static_quorum(config: &BrokerConfig) -> Result<(), BrokerError> {
+    if config.quorum.roles.explicit && config.quorum.voters.is_empty() {
+        return Err(BrokerError::NotServed(
+            "controller.quorum.bootstrap.servers without controller.quorum.voters (a dynamic \
+             quorum, KIP-853) is not served yet: list the voters in controller.quorum.voters"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// What each bound listener advertises: its `advertised.listeners` entry, else its own host
@@ -244,20 +259,14 @@ impl RunningBroker {
     pub async fn start(config: BrokerConfig) -> Result<RunningBroker, BrokerError> {
         let config = Arc::new(config);
         let q = &config.quorum;
-        if q.roles.broker_only() || q.roles.controller_only() {
+        if q.roles.controller_only() {
             return Err(BrokerError::NotServed(
-                "process.roles with one role (a broker-only or controller-only node) is not served \
-                 yet: run every node with process.roles=broker,controller"
+                "process.roles=controller: a controller-only node is started as a \
+                 minikafka::node::RunningNode, not as a broker"
                     .into(),
             ));
         }
-        if q.roles.explicit && q.voters.is_empty() {
-            return Err(BrokerError::NotServed(
-                "controller.quorum.bootstrap.servers without controller.quorum.voters (a dynamic \
-                 quorum, KIP-853) is not served yet: list the voters in controller.quorum.voters"
-                    .into(),
-            ));
-        }
+        check_static_quorum(&config)?;
         // Bind first: a port in use must not leave a freshly formatted data directory behind.
         // Connections queue in the backlog until the logs are open and the listeners run.
         let overrides = per_ip_overrides(&config).await?;
@@ -297,6 +306,7 @@ impl RunningBroker {
                                 .collect(),
                             listeners: controller_listeners,
                             session_timeout_ms: cfg.broker_session_timeout_ms,
+                            observer: cfg.quorum.roles.broker_only(),
                         },
                     )
                     .map_err(TopicError::Controller)?,

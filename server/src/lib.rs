@@ -60,6 +60,7 @@ mod log_cleaner;
 pub mod meta;
 pub mod metadata;
 mod net;
+pub mod node;
 pub mod producer_ids;
 mod record_codec;
 pub mod replica;

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use minikafka::broker::RunningBroker;
 use minikafka::config::ConfigBuilder;
+use minikafka::node::RunningNode;
 use tracing_subscriber::EnvFilter;
 
 /// A Kafka-wire-protocol-compatible message broker.
@@ -112,7 +112,7 @@ fn dev_cluster_config(
 async fn dev_cluster(configs: Vec<minikafka::config::BrokerConfig>) -> ExitCode {
     let starts: Vec<_> = configs
         .into_iter()
-        .map(|c| tokio::spawn(RunningBroker::start(c)))
+        .map(|c| tokio::spawn(RunningNode::start(c)))
         .collect();
     let mut running = Vec::new();
     let mut failed = false;
@@ -241,7 +241,7 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let broker = match RunningBroker::start(config).await {
+        let broker = match RunningNode::start(config).await {
             Ok(b) => b,
             Err(e) => {
                 // Once, on stderr (where the log goes too), whatever RUST_LOG filters.

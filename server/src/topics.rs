@@ -618,6 +618,7 @@ impl Topics {
                 voters: Default::default(),
                 listeners: Vec::new(),
                 session_timeout_ms: 9000,
+                observer: false,
             },
         )
         .unwrap();

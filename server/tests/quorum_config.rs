@@ -1,8 +1,8 @@
 //! KRaft roles and quorum settings as the `minikafka` binary and the config builder take them:
 //! a combination Kafka 4.x refuses stops the binary before anything is touched (exit code 2,
 //! Kafka's message on stderr), and a valid three-voter combined-mode configuration, written as in
-//! a Kafka `server.properties` or as TOML, is accepted by the builder. (The broker cannot run a
-//! cluster yet, so none is started here.)
+//! a Kafka `server.properties` or as TOML, is accepted by the builder. (Clusters, in every
+//! combination of roles, are started by `compat-tests/tests/cluster*.rs`.)
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -158,13 +158,18 @@ fn a_three_voter_combined_cluster_config_is_accepted() {
     );
 }
 
-/// Until broker-only and controller-only nodes are served, the binary says so instead of
-/// running a node that cannot do its part.
+/// A dynamic quorum (KIP-853, voters found through `controller.quorum.bootstrap.servers`) is not
+/// served yet: every role says so at start instead of waiting for voters it cannot name.
 #[test]
-fn single_role_nodes_are_refused_at_start() {
+fn a_dynamic_quorum_is_refused_at_start_in_every_role() {
     for (role, node, listeners) in [
         ("broker", "node.id=2", "PLAINTEXT://127.0.0.1:0"),
         ("controller", "node.id=1", "CONTROLLER://127.0.0.1:0"),
+        (
+            "broker,controller",
+            "node.id=1",
+            "PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
+        ),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
@@ -177,14 +182,16 @@ fn single_role_nodes_are_refused_at_start() {
                 node,
                 &listeners,
                 "controller.listener.names=CONTROLLER",
-                "controller.quorum.voters=1@127.0.0.1:19093",
+                "controller.quorum.bootstrap.servers=127.0.0.1:19093",
             ],
         );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{role}: {stderr}");
         assert!(
-            stderr.contains("process.roles with one role") && stderr.contains("not served yet"),
+            stderr.contains("controller.quorum.bootstrap.servers without controller.quorum.voters")
+                && stderr.contains("not served yet"),
             "{role}: {stderr}"
         );
+        assert!(!data.exists(), "{role}: nothing touched");
     }
 }

@@ -14,6 +14,10 @@
 //! A node with no `process.roles` runs a one-voter quorum of itself: the same code path as a
 //! cluster, with its log in `<data>/__cluster_metadata-0`. It is initialized on the first start
 //! and is leader at once on every later one (no election wait).
+//!
+//! A broker-only node (`process.roles=broker`) is an observer: an openraft learner that keeps
+//! its own copy of the log in the same directory, never votes, and reaches the voters over
+//! connections it makes itself (see [`rpc`] for ObserverJoin and ObserverAttach).
 
 pub mod brokers;
 pub mod network;
@@ -125,7 +129,13 @@ pub struct QuorumSettings {
     pub listeners: Vec<std::net::TcpListener>,
     /// `broker.session.timeout.ms`: a broker not heard from for this long is fenced.
     pub session_timeout_ms: u64,
+    /// A broker-only node: follow the log as a learner of `voters` (which do not include it).
+    pub observer: bool,
 }
+
+/// Connections an observer keeps attached to each voter (openraft sends a learner at most a
+/// replication stream and a snapshot at once).
+const ATTACHED_PER_VOTER: usize = 2;
 
 /// What a broker registers with (Kafka's BrokerRegistration).
 #[derive(Debug, Clone)]
@@ -248,13 +258,22 @@ impl Quorum {
             members.insert(v, BasicNode::new(addr));
             addresses.insert(v, addr.clone());
         }
-        let single = members.keys().all(|v| *v == id);
+        let observer = settings.observer;
+        if observer && (members.is_empty() || members.contains_key(&id)) {
+            return Err(ControllerError::Fatal(format!(
+                "node {id} cannot observe the quorum: it needs voters other than itself"
+            )));
+        }
+        let single = !observer && members.keys().all(|v| *v == id);
         if single {
             members.clear();
             members.insert(id, BasicNode::default());
         }
         let listeners = settings.listeners;
-        let network = (!single).then(|| network::QuorumNetwork::new(id, addresses));
+        // Voters named in the configuration (even this node alone): a transport, through which
+        // other voters' requests and observers (broker-only nodes) reach this one. Only the
+        // implied quorum of a node without `process.roles` has none.
+        let network = (!addresses.is_empty()).then(|| network::QuorumNetwork::new(id, addresses));
         let peers = network.clone();
         let shutdown = CancellationToken::new();
         let serving = shutdown.clone();
@@ -263,6 +282,7 @@ impl Quorum {
         )));
         let served_leases = leases.clone();
         let served_applied = applied.clone();
+        let observed = observer.then(|| (network.clone(), settings.voters.clone()));
         let raft = run_on(&handle, PROPOSE_TIMEOUT, async move {
             let fatal = |e: &dyn std::fmt::Display| ControllerError::Fatal(e.to_string());
             let raft = match &peers {
@@ -277,10 +297,19 @@ impl Quorum {
                     raft: raft.clone(),
                     applied: served_applied.clone(),
                     leases: served_leases.clone(),
+                    network: peers.clone(),
                 };
                 tokio::spawn(rpc::serve(l, services, serving.clone()));
             }
-            if !raft.is_initialized().await.map_err(|e| fatal(&e))? {
+            if let Some((Some(network), voters)) = observed {
+                let services = rpc::Services {
+                    raft: raft.clone(),
+                    applied: served_applied.clone(),
+                    leases: served_leases.clone(),
+                    network: None,
+                };
+                observe(id, network, voters, services, serving.clone());
+            } else if !raft.is_initialized().await.map_err(|e| fatal(&e))? {
                 let voters = members.len();
                 match raft.initialize(members).await {
                     Ok(()) => info!(node = id, voters, "initialized the controller quorum"),
@@ -290,7 +319,10 @@ impl Quorum {
                 }
             }
             let ready = |m: &openraft::RaftMetrics<u64, BasicNode>| {
-                if single {
+                if observer {
+                    m.current_leader.is_some()
+                        && m.membership_config.membership().get_node(&id).is_some()
+                } else if single {
                     m.current_leader == Some(id)
                         && m.last_applied.map(|l| l.index) >= m.last_log_index
                 } else {
@@ -326,6 +358,23 @@ impl Quorum {
             registration: Mutex::new(None),
         };
         quorum.log_leader_changes();
+        if observer {
+            // Serve nothing older than the active controller's state. The leader an observer
+            // first hears of may be deposed already: ask again (bounded) until one answers.
+            let deadline = std::time::Instant::now() + PROPOSE_TIMEOUT;
+            loop {
+                match quorum.catch_up(Duration::from_secs(5)) {
+                    Ok(()) => break,
+                    Err(e @ (ControllerError::NotController { .. } | ControllerError::Timeout))
+                        if std::time::Instant::now() < deadline =>
+                    {
+                        debug!(node = id, error = %e, "catching up with the active controller; trying again");
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
         quorum.handle.spawn(brokers::fence_expired(
             quorum.raft.clone(),
             quorum.applied.clone(),
@@ -411,6 +460,11 @@ impl Quorum {
             }),
             _ => Ok((recorded, registered)),
         }
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> i32 {
+        self.node_id
     }
 
     /// The state as last applied on this node.
@@ -785,6 +839,115 @@ async fn propose_once(
     }
 }
 
+/// An observer's background tasks, on the quorum's runtime until `stop`: ask to be a learner
+/// until the log says it is one (ObserverJoin, to the leader a refusal names, else to each voter
+/// in turn), and keep [`ATTACHED_PER_VOTER`] connections attached to every voter, serving the
+/// voter's requests on each (ObserverAttach).
+fn observe(
+    id: u64,
+    network: network::QuorumNetwork,
+    voters: BTreeMap<i32, String>,
+    services: rpc::Services,
+    stop: CancellationToken,
+) {
+    let ids: Vec<u64> = voters
+        .keys()
+        .filter_map(|v| u64::try_from(*v).ok())
+        .collect();
+    let raft = services.raft.clone();
+    let joining = stop.clone();
+    tokio::spawn(async move {
+        let mut hint: Option<u64> = None;
+        let mut next = 0usize;
+        loop {
+            let member = raft
+                .metrics()
+                .borrow()
+                .membership_config
+                .membership()
+                .get_node(&id)
+                .is_some();
+            if !member && !ids.is_empty() {
+                let to = hint.take().unwrap_or_else(|| {
+                    next = next.wrapping_add(1);
+                    ids[next % ids.len()]
+                });
+                let mut peer = network.clone().new_client(to, &BasicNode::default()).await;
+                match peer.join(id, Duration::from_secs(5)).await {
+                    Ok(index) => debug!(
+                        node = id,
+                        controller = to,
+                        index,
+                        "asked to follow the metadata log"
+                    ),
+                    Err(RPCError::RemoteError(r)) => {
+                        if let RaftError::APIError(ClientWriteError::ForwardToLeader(f)) = r.source
+                        {
+                            hint = f.leader_id;
+                        }
+                    }
+                    Err(e) => {
+                        debug!(node = id, controller = to, error = %e, "cannot ask to follow the metadata log")
+                    }
+                }
+            }
+            let pause = if member || hint.is_some() {
+                Duration::from_millis(if member { 2000 } else { 20 })
+            } else {
+                Duration::from_millis(300)
+            };
+            tokio::select! {
+                () = joining.cancelled() => return,
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+    });
+    let client_id: Arc<str> = format!("minikafka-observer-{id}").into();
+    for (voter, addr) in voters {
+        for _ in 0..ATTACHED_PER_VOTER {
+            let (addr, client_id, services, stop) = (
+                addr.clone(),
+                client_id.clone(),
+                services.clone(),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                let mut pause = Duration::from_millis(100);
+                loop {
+                    let dialled = tokio::select! {
+                        () = stop.cancelled() => return,
+                        d = tokio::time::timeout(Duration::from_secs(5), network::attach_to(&addr, &client_id, id)) => d,
+                    };
+                    match dialled {
+                        Ok(Ok(stream)) => {
+                            let since = std::time::Instant::now();
+                            let peer = stream
+                                .peer_addr()
+                                .unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+                            debug!(node = id, controller = voter, %addr, "attached a connection to a voter");
+                            rpc::serve_attached(stream, peer, &services, &stop).await;
+                            if since.elapsed() > Duration::from_secs(1) {
+                                pause = Duration::from_millis(100);
+                            }
+                        }
+                        Ok(Err(e)) => {
+                            debug!(node = id, controller = voter, %addr, error = %e, "cannot attach to a voter")
+                        }
+                        Err(_) => {
+                            debug!(node = id, controller = voter, %addr, "attaching to a voter timed out")
+                        }
+                    }
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(pause) => {}
+                    }
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+            });
+        }
+    }
+}
+
 /// The quorum as `raft`'s node sees it (see [`Quorum::describe`]).
 pub(crate) fn describe_raft(
     raft: &Raft<TypeConfig>,
@@ -925,6 +1088,7 @@ mod tests {
             voters: voters.clone(),
             listeners: vec![listener],
             session_timeout_ms: 9000,
+            observer: false,
         }
     }
 

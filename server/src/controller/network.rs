@@ -8,6 +8,13 @@
 //! 10000–10002 with serde JSON bodies, after an ApiVersions exchange) is described in
 //! [`super::rpc`], the server side.
 //!
+//! Observers (broker-only nodes, openraft learners) are reached the other way round: a
+//! broker-only node has no controller listener, so it dials each voter and hands it connections
+//! ([`super::rpc::OBSERVER_ATTACH`]); the voter keeps them in that observer's pool
+//! ([`QuorumNetwork::attach`]) and sends its AppendEntries and InstallSnapshot on them. An
+//! observer with no attached connection left is `Unreachable` until it attaches again
+//! ([`attach_to`] on its side).
+//!
 //! Connections are per peer, not per client: the clients of one target share a small pool of
 //! idle connections ([`MAX_IDLE_PER_PEER`]), so an election reuses the connection the last
 //! heartbeat used instead of dialling again. A connection is made lazily, checked with
@@ -53,8 +60,8 @@ use tracing::{debug, info};
 
 use super::rpc::{
     private_api_keys, request_frame, API_VERSIONS, BROKER_HEARTBEAT, CONTROLLER_DESCRIBE,
-    CONTROLLER_PROPOSE, CONTROLLER_READ_INDEX, MAX_REQUEST_BYTES, RAFT_API_VERSION,
-    RAFT_APPEND_ENTRIES, RAFT_INSTALL_SNAPSHOT, RAFT_VOTE,
+    CONTROLLER_PROPOSE, CONTROLLER_READ_INDEX, MAX_REQUEST_BYTES, OBSERVER_ATTACH, OBSERVER_JOIN,
+    RAFT_API_VERSION, RAFT_APPEND_ENTRIES, RAFT_INSTALL_SNAPSHOT, RAFT_VOTE,
 };
 use super::TypeConfig;
 
@@ -84,7 +91,13 @@ pub struct QuorumNetwork {
     client_id: Arc<str>,
     /// Every voter but this one, with its connection pool.
     peers: Arc<BTreeMap<u64, Arc<Peer>>>,
+    /// The observers that attached connections here, each with its pool (at most
+    /// [`MAX_OBSERVERS`]). A std mutex: never held across an await.
+    observers: Arc<Mutex<BTreeMap<u64, Arc<Peer>>>>,
 }
+
+/// The most observers (broker-only nodes) one voter keeps attached connections of.
+pub const MAX_OBSERVERS: usize = 1024;
 
 impl QuorumNetwork {
     /// The network of node `node_id`, whose peers are `voters` (node id → `"host:port"` of its
@@ -96,7 +109,7 @@ impl QuorumNetwork {
             .filter(|(id, _)| *id != node_id)
             .map(|(id, addr)| {
                 let peer = Peer {
-                    addr,
+                    addr: Some(addr),
                     idle: Mutex::new(Vec::new()),
                     failing: AtomicBool::new(false),
                 };
@@ -107,7 +120,65 @@ impl QuorumNetwork {
             node_id,
             client_id: format!("minikafka-controller-{node_id}").into(),
             peers: Arc::new(peers),
+            observers: Arc::new(Mutex::new(BTreeMap::new())),
         }
+    }
+
+    /// Keep `stream`, a connection observer `id` made to this node and attached
+    /// ([`super::rpc::OBSERVER_ATTACH`]), for the RPCs sent to that observer. False (and the
+    /// connection is closed) when `id` is a voter or when [`MAX_OBSERVERS`] others are known.
+    /// A full pool drops its oldest connection for this one.
+    pub fn attach(&self, id: u64, stream: TcpStream) -> bool {
+        if id == self.node_id || self.peers.contains_key(&id) {
+            return false;
+        }
+        let peer = {
+            let mut observers = self
+                .observers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if !observers.contains_key(&id) && observers.len() >= MAX_OBSERVERS {
+                return false;
+            }
+            Arc::clone(observers.entry(id).or_insert_with(|| {
+                Arc::new(Peer {
+                    addr: None,
+                    idle: Mutex::new(Vec::new()),
+                    failing: AtomicBool::new(false),
+                })
+            }))
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = Connection {
+            stream,
+            next_correlation: 0,
+        };
+        if peer.failing.swap(false, Ordering::Relaxed) {
+            info!(
+                node = self.node_id,
+                observer = id,
+                "observer attached a connection again"
+            );
+        }
+        peer.attach(conn);
+        true
+    }
+}
+
+/// The observer's side of [`QuorumNetwork::attach`]: dial the voter at `addr`, check it is a
+/// controller listener, ask it to keep the connection for observer `id`; the stream is then
+/// served like a controller listener's connection (requests come from the voter).
+pub async fn attach_to(addr: &str, client_id: &str, id: u64) -> io::Result<TcpStream> {
+    let mut conn = Connection::open(addr, client_id).await?;
+    let body =
+        serde_json::to_vec(&super::rpc::Attach { id }).map_err(|e| invalid(e.to_string()))?;
+    let answer = conn
+        .exchange(OBSERVER_ATTACH, RAFT_API_VERSION, client_id, &body)
+        .await?;
+    match serde_json::from_slice::<Result<(), String>>(&answer) {
+        Ok(Ok(())) => Ok(conn.stream),
+        Ok(Err(refused)) => Err(io::Error::other(refused)),
+        Err(e) => Err(invalid(e.to_string())),
     }
 }
 
@@ -121,15 +192,17 @@ impl RaftNetworkFactory<TypeConfig> for QuorumNetwork {
             target_node: node.clone(),
             client_id: Arc::clone(&self.client_id),
             peer: self.peers.get(&target).cloned(),
+            observers: Arc::clone(&self.observers),
         }
     }
 }
 
-/// One voter as seen from this node: its address and its idle connections.
+/// One peer as seen from this node: its address and its idle connections.
 #[derive(Debug)]
 struct Peer {
-    /// `host:port` of its controller listener.
-    addr: String,
+    /// `host:port` of its controller listener; `None` for an observer, which cannot be dialled
+    /// (its connections are the ones it attached).
+    addr: Option<String>,
     /// Connections that completed their last RPC, ready for the next (at most
     /// [`MAX_IDLE_PER_PEER`]). A std mutex: it is never held across an await.
     idle: Mutex<Vec<Connection>>,
@@ -146,11 +219,29 @@ impl Peer {
             .pop()
     }
 
-    fn put_idle(&self, conn: Connection) {
+    /// Keep `conn` for the next RPC; false (and it is closed) when the pool is full.
+    fn put_idle(&self, conn: Connection) -> bool {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.len() < MAX_IDLE_PER_PEER {
             idle.push(conn);
+            return true;
         }
+        false
+    }
+
+    /// Keep an attached connection, the newest first: when the pool is full the oldest goes
+    /// (after the observer restarted, the connections of its last run are dead).
+    fn attach(&self, conn: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() >= MAX_IDLE_PER_PEER {
+            idle.remove(0);
+        }
+        idle.push(conn);
+    }
+
+    /// Its address for logs.
+    fn shown(&self) -> &str {
+        self.addr.as_deref().unwrap_or("(attached connections)")
     }
 
     /// Close every idle connection (after one failed, the others are likely stale too).
@@ -176,6 +267,10 @@ pub struct QuorumPeer {
     client_id: Arc<str>,
     /// The target's address and pool; `None` if it is not among the voters we were given.
     peer: Option<Arc<Peer>>,
+    /// The network's observers: a target that is not a voter is looked up there at each RPC
+    /// (openraft keeps a replication stream's client, which may be made before the observer
+    /// attached anything).
+    observers: Arc<Mutex<BTreeMap<u64, Arc<Peer>>>>,
 }
 
 impl QuorumPeer {
@@ -209,6 +304,18 @@ impl QuorumPeer {
     ) -> Result<super::QuorumDescription, RpcError<Infallible>> {
         let body = json_body(&()).map_err(RPCError::Network)?;
         self.call(CONTROLLER_DESCRIBE, &body, &RPCOption::new(timeout))
+            .await
+    }
+
+    /// Ask the target, the active controller, to make observer `id` (this node) a learner
+    /// ([`OBSERVER_JOIN`]); the log index of the membership change (0: already one).
+    pub async fn join(
+        &mut self,
+        id: u64,
+        timeout: std::time::Duration,
+    ) -> Result<u64, RpcError<ClientWriteError<u64, BasicNode>>> {
+        let body = json_body(&super::rpc::Attach { id }).map_err(RPCError::Network)?;
+        self.call(OBSERVER_JOIN, &body, &RPCOption::new(timeout))
             .await
     }
 
@@ -246,7 +353,14 @@ impl QuorumPeer {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
-        let Some(peer) = self.peer.clone() else {
+        let observer = || {
+            self.observers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(&self.target)
+                .cloned()
+        };
+        let Some(peer) = self.peer.clone().or_else(observer) else {
             let e = io::Error::new(
                 io::ErrorKind::NotFound,
                 format!("node {} is not a known controller voter", self.target),
@@ -268,7 +382,7 @@ impl QuorumPeer {
                 debug!(
                     node = self.node_id,
                     peer = self.target,
-                    addr = %peer.addr,
+                    addr = %peer.shown(),
                     api_key = key,
                     error = %e,
                     "controller RPC failed"
@@ -277,7 +391,7 @@ impl QuorumPeer {
                     info!(
                         node = self.node_id,
                         peer = self.target,
-                        addr = %peer.addr,
+                        addr = %peer.shown(),
                         error = %e,
                         "controller peer unreachable; retrying quietly"
                     );
@@ -291,7 +405,7 @@ impl QuorumPeer {
         let (conn, body) = answer;
         match serde_json::from_slice::<Result<Resp, RaftError<u64, E>>>(&body) {
             Ok(result) => {
-                peer.put_idle(conn);
+                let _ = peer.put_idle(conn);
                 result.map_err(|e| {
                     RPCError::RemoteError(RemoteError::new_with_node(
                         self.target,
@@ -346,7 +460,14 @@ impl QuorumPeer {
                 Err(_) => return Err(Failure::Exchange(timed_out())),
             }
         }
-        let connect = Connection::open(&peer.addr, &self.client_id);
+        let Some(addr) = &peer.addr else {
+            // An observer: only the connections it attached reach it.
+            return Err(Failure::Connect(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the observer has no attached connection",
+            )));
+        };
+        let connect = Connection::open(addr, &self.client_id);
         let mut conn = match timeout_at(deadlines.connect, connect).await {
             Ok(Ok(conn)) => conn,
             Ok(Err(e)) => return Err(Failure::Connect(e)),
@@ -356,14 +477,14 @@ impl QuorumPeer {
             info!(
                 node = self.node_id,
                 peer = self.target,
-                addr = %peer.addr,
+                addr = %peer.shown(),
                 "connection to controller peer re-established"
             );
         } else {
             debug!(
                 node = self.node_id,
                 peer = self.target,
-                addr = %peer.addr,
+                addr = %peer.shown(),
                 "connected to controller peer"
             );
         }
@@ -623,7 +744,7 @@ mod tests {
             let (sm, applied) =
                 StateMachineStore::<TypeConfig, ClusterState>::open(dir).expect("state machine");
             let network = QuorumNetwork::new(id, voters.clone());
-            let raft = Raft::new(id, config, network, log, sm)
+            let raft = Raft::new(id, config, network.clone(), log, sm)
                 .await
                 .expect("raft starts");
             let shutdown = CancellationToken::new();
@@ -633,6 +754,7 @@ mod tests {
                 leases: Arc::new(super::super::brokers::Leases::new(
                     std::time::Duration::from_secs(9),
                 )),
+                network: Some(network),
             };
             let server = tokio::spawn(rpc::serve(listener, services, shutdown.clone()));
             Node {
@@ -927,7 +1049,12 @@ mod tests {
     }
 
     fn controller_listing(corr: i32) -> Vec<u8> {
-        listing(corr, &[18, 10000, 10001, 10002, 10003, 10004, 10005, 10006])
+        listing(
+            corr,
+            &[
+                18, 10000, 10001, 10002, 10003, 10004, 10005, 10006, 10007, 10008,
+            ],
+        )
     }
 
     fn granted(corr: i32) -> Vec<u8> {

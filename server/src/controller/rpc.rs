@@ -16,6 +16,8 @@
 //! | 10004   | BrokerHeartbeat        | 0       | `brokers::Heartbeat`                  | `Result<brokers::HeartbeatAnswer, RaftError<u64, ClientWriteError<u64, BasicNode>>>` |
 //! | 10005   | ControllerReadIndex    | 0       | `null`                                | `Result<Option<u64> /* index to apply up to */, RaftError<u64, CheckIsLeaderError<u64, BasicNode>>>` |
 //! | 10006   | ControllerDescribe     | 0       | `null`                                | `Result<QuorumDescription, RaftError<u64, Infallible>>` (the receiver's view; asked of the leader) |
+//! | 10007   | ObserverJoin           | 0       | `Attach` (`{"id": node}`)             | `Result<u64 /* membership log index, 0: already */, RaftError<u64, ClientWriteError<u64, BasicNode>>>` |
+//! | 10008   | ObserverAttach         | 0       | `Attach` (`{"id": node}`)             | `Result<(), String>`; then the connection changes direction (below) |
 //!
 //! ControllerPropose is how a voter that does not lead hands a metadata change to the active
 //! controller (Kafka's brokers forward admin requests in an Envelope for the same reason).
@@ -24,6 +26,15 @@
 //! ControllerReadIndex is a follower's linearizable read: the active controller confirms it
 //! still leads and answers the index the follower must apply before it may say a topic does not
 //! exist.
+//!
+//! Broker-only nodes (`process.roles=broker`) follow the metadata log as openraft learners, which
+//! Kafka calls observers. They bind no controller listener (Kafka's configuration forbids one),
+//! so the voters cannot dial them: an observer asks the active controller to add it as a learner
+//! (ObserverJoin) and hands every voter a few connections of its own (ObserverAttach). Once
+//! ObserverAttach is answered with `Ok`, the voter is the one sending requests on that connection
+//! (AppendEntries, InstallSnapshot, in this same framing) and the observer answers them; the
+//! connection no longer counts against [`MAX_CONNECTIONS`] but against the observer's pool
+//! (see [`super::network::QuorumNetwork::attach`]).
 //!
 //! A request is `i32 length | i16 api_key | i16 api_version | i32 correlation_id |
 //! nullable string client_id | body` (request header v1; ApiVersions v3+ uses header v2, decoded
@@ -84,6 +95,10 @@ pub const BROKER_HEARTBEAT: i16 = 10004;
 pub const CONTROLLER_READ_INDEX: i16 = 10005;
 /// minikafka-private API key: the quorum as the receiver (the active controller) describes it.
 pub const CONTROLLER_DESCRIBE: i16 = 10006;
+/// minikafka-private API key: make the sender (a broker-only node) a learner of the metadata log.
+pub const OBSERVER_JOIN: i16 = 10007;
+/// minikafka-private API key: keep this connection to send the sender (an observer) its RPCs.
+pub const OBSERVER_ATTACH: i16 = 10008;
 /// The only version of the private API keys.
 pub const RAFT_API_VERSION: i16 = 0;
 
@@ -113,7 +128,7 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 /// The API keys the controller listener serves besides ApiVersions, with their names (for docs
 /// and logs).
-pub fn private_api_keys() -> [(i16, &'static str); 7] {
+pub fn private_api_keys() -> [(i16, &'static str); 9] {
     [
         (RAFT_VOTE, "RaftVote"),
         (RAFT_APPEND_ENTRIES, "RaftAppendEntries"),
@@ -122,6 +137,8 @@ pub fn private_api_keys() -> [(i16, &'static str); 7] {
         (BROKER_HEARTBEAT, "BrokerHeartbeat"),
         (CONTROLLER_READ_INDEX, "ControllerReadIndex"),
         (CONTROLLER_DESCRIBE, "ControllerDescribe"),
+        (OBSERVER_JOIN, "ObserverJoin"),
+        (OBSERVER_ATTACH, "ObserverAttach"),
     ]
 }
 
@@ -134,6 +151,25 @@ pub struct Services {
     pub applied: watch::Receiver<Applied<TypeConfig, ClusterState>>,
     /// The broker leases (used while this node is the active controller).
     pub leases: Arc<Leases>,
+    /// Where attached observer connections go (a quorum with peers); `None` refuses them.
+    pub network: Option<super::network::QuorumNetwork>,
+}
+
+/// The body of ObserverJoin and ObserverAttach: the observer's node id.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct Attach {
+    /// The observer's `node.id`.
+    pub id: u64,
+}
+
+/// What one request left the connection to.
+enum Step {
+    /// Answered; read the next.
+    Next,
+    /// The peer closed between requests.
+    Closed,
+    /// ObserverAttach was accepted: the connection now belongs to observer `id`'s pool.
+    Attached(u64),
 }
 
 impl std::fmt::Debug for Services {
@@ -232,9 +268,17 @@ async fn serve_connection(
             step = serve_one(&mut stream, services) => step,
         };
         match step {
-            Ok(true) => {}
-            Ok(false) => {
+            Ok(Step::Next) => {}
+            Ok(Step::Closed) => {
                 debug!("controller connection closed by the peer");
+                return;
+            }
+            Ok(Step::Attached(id)) => {
+                if let Some(network) = &services.network {
+                    if network.attach(id, stream) {
+                        debug!(observer = id, "observer connection attached");
+                    }
+                }
                 return;
             }
             Err(e @ CloseReason::Io(_)) => {
@@ -253,14 +297,81 @@ async fn serve_connection(
     }
 }
 
-/// Read, handle and answer one request. `Ok(false)`: the peer closed between requests.
-async fn serve_one(stream: &mut TcpStream, services: &Services) -> Result<bool, CloseReason> {
+/// Read, handle and answer one request.
+async fn serve_one(stream: &mut TcpStream, services: &Services) -> Result<Step, CloseReason> {
     let Some(frame) = read_frame(stream).await? else {
-        return Ok(false);
+        return Ok(Step::Closed);
     };
+    if i16::from_be_bytes([frame[0], frame[1]]) == OBSERVER_ATTACH {
+        let (response, id) = attach(frame, services)?;
+        stream.write_all(&response).await?;
+        return Ok(id.map_or(Step::Next, Step::Attached));
+    }
     let response = handle(frame, services).await?;
     stream.write_all(&response).await?;
-    Ok(true)
+    Ok(Step::Next)
+}
+
+/// Serve a connection that this node made to a voter and attached (see the module docs): the
+/// voter's requests are answered as on a controller listener until it closes the connection.
+pub async fn serve_attached(
+    stream: TcpStream,
+    peer: SocketAddr,
+    services: &Services,
+    shutdown: &CancellationToken,
+) {
+    serve_connection(stream, peer, services, shutdown).await;
+}
+
+/// The private keys' common checks and header: `(key, correlation_id, body)`.
+fn private_request(mut frame: Bytes) -> Result<(i16, i32, Bytes), CloseReason> {
+    let key = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    if version != RAFT_API_VERSION {
+        return Err(CloseReason::UnsupportedVersion { key, version });
+    }
+    frame.advance(MIN_REQUEST_BYTES);
+    skip_client_id(&mut frame).map_err(|reason| CloseReason::Decode {
+        key,
+        version,
+        reason,
+    })?;
+    Ok((key, correlation_id, frame))
+}
+
+/// ObserverAttach: the answer, and the observer's id when the connection is to be kept (this
+/// node has peers and the sender is not one of the voters).
+fn attach(frame: Bytes, services: &Services) -> Result<(BytesMut, Option<u64>), CloseReason> {
+    let (key, correlation_id, body) = private_request(frame)?;
+    let request: Attach = parse_json(&body).map_err(|reason| CloseReason::Decode {
+        key,
+        version: RAFT_API_VERSION,
+        reason,
+    })?;
+    let voter = {
+        let m = services.raft.metrics();
+        let m = m.borrow();
+        m.id == request.id
+            || m.membership_config
+                .membership()
+                .voter_ids()
+                .any(|v| v == request.id)
+    };
+    let answer: Result<(), String> = match &services.network {
+        None => Err("this controller has no peers: it takes no observers".into()),
+        Some(_) if voter => Err(format!(
+            "node {} is a voter (or this node), not an observer",
+            request.id
+        )),
+        Some(_) => Ok(()),
+    };
+    let kept = answer.is_ok().then_some(request.id);
+    let body = to_json(&answer).map_err(|e| CloseReason::Encode {
+        key,
+        reason: e.to_string(),
+    })?;
+    Ok((response_frame(correlation_id, &body), kept))
 }
 
 /// Read one request frame (without its length prefix). `Ok(None)`: the peer closed the
@@ -361,6 +472,10 @@ async fn handle(mut frame: Bytes, services: &Services) -> Result<BytesMut, Close
                 Ok(super::describe_raft(raft, &services.applied));
             to_json(&d)
         }
+        OBSERVER_JOIN => {
+            let a: Attach = parse_json(&body).map_err(decode_error)?;
+            to_json(&join(raft, a.id).await)
+        }
         BROKER_HEARTBEAT => {
             let hb: super::brokers::Heartbeat = parse_json(&body).map_err(decode_error)?;
             let answer =
@@ -377,6 +492,31 @@ async fn handle(mut frame: Bytes, services: &Services) -> Result<BytesMut, Close
         reason: e.to_string(),
     })?;
     Ok(response_frame(correlation_id, &response))
+}
+
+/// ObserverJoin on this node: make `id` a learner unless it is one (or a voter) already. On a
+/// node that does not lead, openraft answers ForwardToLeader.
+async fn join(
+    raft: &Raft<TypeConfig>,
+    id: u64,
+) -> Result<
+    u64,
+    openraft::error::RaftError<u64, openraft::error::ClientWriteError<u64, openraft::BasicNode>>,
+> {
+    let m = raft.metrics().borrow().clone();
+    let leads = m.current_leader == Some(m.id);
+    if leads && m.membership_config.membership().get_node(&id).is_some() {
+        return Ok(0);
+    }
+    let added = raft
+        .add_learner(id, openraft::BasicNode::default(), false)
+        .await?;
+    info!(
+        observer = id,
+        index = added.log_id.index,
+        "added an observer (broker-only node) to the metadata log's learners"
+    );
+    Ok(added.log_id.index)
 }
 
 /// Skip request header v1's `client_id` (nullable string: i16 length, -1 = null).
@@ -481,7 +621,7 @@ mod tests {
     use kafka_protocol::protocol::StrBytes;
     use openraft::error::{RPCError, RaftError};
     use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
-    use openraft::raft::VoteRequest;
+    use openraft::raft::{VoteRequest, VoteResponse};
     use openraft::{BasicNode, Config, Vote};
     use tempfile::TempDir;
     use tokio::task::JoinHandle;
@@ -498,6 +638,8 @@ mod tests {
     struct Server {
         addr: SocketAddr,
         raft: Raft<TypeConfig>,
+        /// The network its listener attaches observers' connections to.
+        network: QuorumNetwork,
         shutdown: CancellationToken,
         task: JoinHandle<()>,
         _dir: TempDir,
@@ -509,7 +651,8 @@ mod tests {
         let (sm, applied) =
             StateMachineStore::<TypeConfig, ClusterState>::open(dir.path()).expect("sm");
         let config = Arc::new(Config::default().validate().expect("config"));
-        let raft = Raft::new(1, config, QuorumNetwork::new(1, BTreeMap::new()), log, sm)
+        let network = QuorumNetwork::new(1, BTreeMap::new());
+        let raft = Raft::new(1, config, network.clone(), log, sm)
             .await
             .expect("raft");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -519,11 +662,13 @@ mod tests {
             raft: raft.clone(),
             applied,
             leases: Arc::new(Leases::new(Duration::from_secs(9))),
+            network: Some(network.clone()),
         };
         let task = tokio::spawn(serve(listener, services, shutdown.clone()));
         Server {
             addr,
             raft,
+            network,
             shutdown,
             task,
             _dir: dir,
@@ -545,6 +690,19 @@ mod tests {
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
+    }
+
+    /// An ObserverAttach request for observer `id`.
+    fn attach_request(id: u64, correlation_id: i32) -> Vec<u8> {
+        let body = serde_json::to_vec(&Attach { id }).expect("json");
+        request_frame(
+            OBSERVER_ATTACH,
+            RAFT_API_VERSION,
+            correlation_id,
+            "observer",
+            &body,
+        )
+        .expect("frame")
     }
 
     /// Send `frame`, read one response: `(correlation id, body)`.
@@ -633,7 +791,9 @@ mod tests {
                     (10003, 0, 0),
                     (10004, 0, 0),
                     (10005, 0, 0),
-                    (10006, 0, 0)
+                    (10006, 0, 0),
+                    (10007, 0, 0),
+                    (10008, 0, 0)
                 ],
                 "v{version}"
             );
@@ -641,7 +801,7 @@ mod tests {
         // A version we do not know: UNSUPPORTED_VERSION in the v0 layout, connection kept.
         let resp = api_versions(&mut stream, 99).await;
         assert_eq!(resp.error_code, 35);
-        assert_eq!(resp.api_keys.len(), 8);
+        assert_eq!(resp.api_keys.len(), 10);
         assert_eq!(api_versions(&mut stream, 3).await.error_code, 0);
         s.shutdown.cancel();
         timeout(WAIT, s.task).await.expect("stops").expect("task");
@@ -707,5 +867,61 @@ mod tests {
         timeout(WAIT, s.task).await.expect("stops").expect("task");
         // Shut down: new connections are refused.
         assert!(TcpStream::connect(s.addr).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn an_attached_connection_carries_the_controllers_requests_to_the_observer() {
+        let server = server().await;
+        // The server's own id and (were there any) its voters are refused: a voter is dialled.
+        let mut own = TcpStream::connect(server.addr).await.expect("connect");
+        let (_, body) = exchange(&mut own, &attach_request(1, 3)).await;
+        let refused: Result<(), String> = serde_json::from_slice(&body).expect("answer");
+        assert!(refused.is_err(), "{refused:?}");
+        // The connection stays an ordinary one: ApiVersions still answered.
+        assert_eq!(api_versions(&mut own, 0).await.error_code, 0);
+
+        // Before anything attached, observer 7 is unreachable from the server's side.
+        let mut to_observer = server
+            .network
+            .clone()
+            .new_client(7, &BasicNode::default())
+            .await;
+        let req = VoteRequest::new(Vote::new(2, 1), None);
+        let before = to_observer.vote(req.clone(), RPCOption::new(WAIT)).await;
+        assert!(
+            matches!(before, Err(RPCError::Unreachable(_))),
+            "{before:?}"
+        );
+
+        let mut stream = TcpStream::connect(server.addr).await.expect("connect");
+        let (correlation, body) = exchange(&mut stream, &attach_request(7, 5)).await;
+        assert_eq!(correlation, 5);
+        let accepted: Result<(), String> = serde_json::from_slice(&body).expect("answer");
+        assert_eq!(accepted, Ok(()));
+
+        // Now the server sends on that connection and this side (the observer) answers.
+        let call = tokio::spawn(async move { to_observer.vote(req, RPCOption::new(WAIT)).await });
+        let len = timeout(WAIT, stream.read_i32())
+            .await
+            .expect("a request in time")
+            .expect("a request");
+        let mut frame = vec![0; usize::try_from(len).expect("length")];
+        stream.read_exact(&mut frame).await.expect("request body");
+        let key = i16::from_be_bytes([frame[0], frame[1]]);
+        assert_eq!(key, RAFT_VOTE);
+        let correlation = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+        let granted: Result<VoteResponse<u64>, RaftError<u64>> =
+            Ok(VoteResponse::new(Vote::new(2, 1), None, true));
+        let answer = response_frame(correlation, &serde_json::to_vec(&granted).expect("json"));
+        stream.write_all(&answer).await.expect("answer");
+        let voted = timeout(WAIT, call)
+            .await
+            .expect("the vote completes")
+            .expect("task");
+        assert!(voted.expect("granted").vote_granted);
+
+        server.shutdown.cancel();
+        let _ = timeout(WAIT, server.task).await;
+        let _ = server.raft.shutdown().await;
     }
 }
