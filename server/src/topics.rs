@@ -114,6 +114,9 @@ pub enum TopicError {
 /// CreateTopics request may ask for in all (a constant in Kafka too, not a setting).
 pub const MAX_PARTITIONS_PER_REQUEST: i64 = 10_000;
 
+/// The largest replication factor a topic may have: 1 until partitions are replicated.
+pub const MAX_SERVED_REPLICATION_FACTOR: i16 = 1;
+
 /// Kafka's `validateTotalNumberOfPartitions`: the partitions a CreateTopics request asks for, each
 /// topic given as `(num_partitions, number of manual assignments)` (-1 = `default_partitions`),
 /// may not exceed [`MAX_PARTITIONS_PER_REQUEST`]; otherwise every topic of the request is refused.
@@ -648,22 +651,30 @@ impl Topics {
 
     /// The internal compacted topic `name` (`__consumer_offsets`, `__transaction_state`), created with
     /// `partitions` partitions and `segment.bytes` = `segment_bytes` if it does not exist yet (blocking), as
-    /// Kafka does on the first FindCoordinator that needs it.
+    /// Kafka does on the first FindCoordinator that needs it. Its replication factor is
+    /// `replication_factor` (`offsets.topic.replication.factor`, ...) capped at the live brokers
+    /// (at least one) and at [`MAX_SERVED_REPLICATION_FACTOR`].
     pub fn ensure_internal(
         &self,
         name: &str,
         partitions: i32,
+        replication_factor: i16,
         segment_bytes: i32,
     ) -> Result<Arc<TopicImage>, TopicError> {
         if let Some(t) = self.get(name) {
             return Ok(t);
         }
+        let live =
+            i16::try_from(self.quorum.state().live_brokers().count().max(1)).unwrap_or(i16::MAX);
+        let replication_factor = replication_factor
+            .min(live)
+            .clamp(1, MAX_SERVED_REPLICATION_FACTOR);
         let segment_bytes = segment_bytes.to_string();
         let configs = [
             ("cleanup.policy", Some("compact")),
             ("segment.bytes", Some(segment_bytes.as_str())),
         ];
-        match self.create(name, partitions, 1, &[], &configs) {
+        match self.create(name, partitions, replication_factor, &[], &configs) {
             Ok(t) => Ok(t),
             Err(TopicError::AlreadyExists(_)) => self.get(name).ok_or(TopicError::Unknown),
             Err(e) => Err(e),
@@ -757,7 +768,7 @@ impl Topics {
                     "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only {live} broker(s) are registered."
                 )));
             }
-            if rf > 1 {
+            if rf > MAX_SERVED_REPLICATION_FACTOR {
                 return Err(TopicError::InvalidReplicationFactor(format!(
                     "Replication factor {rf} is not served: minikafka does not replicate partitions yet, so every partition has exactly one replica (use 1)."
                 )));

@@ -195,3 +195,56 @@ fn a_dynamic_quorum_is_refused_at_start_in_every_role() {
         assert!(!data.exists(), "{role}: nothing touched");
     }
 }
+
+/// The lines of Kafka 4.x's own `config/server.properties` (combined mode) configure minikafka
+/// too, with the static voters in place of the dynamic quorum's bootstrap servers (KIP-853 is
+/// not served yet). The internal topics' replication settings are kept as given (they are capped
+/// when the topics are created).
+#[test]
+fn the_lines_of_kafkas_own_server_properties_are_accepted() {
+    let mut b = ConfigBuilder::default();
+    for pair in [
+        "process.roles=broker,controller",
+        "node.id=1",
+        "controller.quorum.voters=1@localhost:9093",
+        "listeners=PLAINTEXT://:9092,CONTROLLER://:9093",
+        "inter.broker.listener.name=PLAINTEXT",
+        "advertised.listeners=PLAINTEXT://localhost:9092,CONTROLLER://localhost:9093",
+        "controller.listener.names=CONTROLLER",
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+        "num.network.threads=3",
+        "num.io.threads=8",
+        "socket.send.buffer.bytes=102400",
+        "socket.receive.buffer.bytes=102400",
+        "socket.request.max.bytes=104857600",
+        "log.dirs=/tmp/kraft-combined-logs",
+        "num.partitions=1",
+        "num.recovery.threads.per.data.dir=1",
+        "offsets.topic.replication.factor=1",
+        "share.coordinator.state.topic.replication.factor=1",
+        "share.coordinator.state.topic.min.isr=1",
+        "transaction.state.log.replication.factor=1",
+        "transaction.state.log.min.isr=1",
+        "log.retention.hours=168",
+        "log.segment.bytes=1073741824",
+        "log.retention.check.interval.ms=300000",
+    ] {
+        b.set_pair(pair)
+            .unwrap_or_else(|e| panic!("{pair}: {e}"));
+    }
+    let c = b.build().unwrap();
+    assert_eq!(c.offsets_topic_replication_factor, 1);
+    assert_eq!(c.transaction_state_replication_factor, 1);
+    // Kafka's defaults when the lines are absent.
+    let d = ConfigBuilder::default().build().unwrap();
+    assert_eq!(
+        (
+            d.offsets_topic_replication_factor,
+            d.transaction_state_replication_factor
+        ),
+        (3, 3)
+    );
+    // And a value Kafka refuses is refused.
+    let mut bad = ConfigBuilder::default();
+    assert!(bad.set_pair("offsets.topic.replication.factor=0").is_err() || bad.build().is_err());
+}

@@ -140,6 +140,10 @@ pub struct BrokerConfig {
     pub group_consumer_max_size: i32,
     /// `offsets.topic.num.partitions`.
     pub offsets_topic_num_partitions: i32,
+    /// `offsets.topic.replication.factor` (the asked for; see `Topics::ensure_internal`).
+    pub offsets_topic_replication_factor: i16,
+    /// `transaction.state.log.replication.factor`.
+    pub transaction_state_replication_factor: i16,
     /// `transaction.max.timeout.ms`.
     pub transaction_max_timeout_ms: i32,
     /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
@@ -557,6 +561,9 @@ impl BrokerConfig {
             group_consumer_heartbeat_interval_ms: consumer_heartbeat,
             group_consumer_max_size: v.int("group.consumer.max.size")?,
             offsets_topic_num_partitions: v.int("offsets.topic.num.partitions")?,
+            offsets_topic_replication_factor: v.int("offsets.topic.replication.factor")?,
+            transaction_state_replication_factor: v
+                .int("transaction.state.log.replication.factor")?,
             transaction_max_timeout_ms: v.int("transaction.max.timeout.ms")?,
             transaction_abort_interval_ms: v
                 .int("transaction.abort.timed.out.transaction.cleanup.interval.ms")?,

@@ -288,6 +288,11 @@ pub const PROPERTIES: &[Property] = properties![
     "connections.max.idle.ms", Long, Some("600000"), range(-1, I64), "A connection with no request in flight for this long is closed, as is one that takes this long to send a request; -1 = never.";
     "queued.max.request.bytes", Long, Some("-1"), range(-1, I64), "Bytes of requests read but not yet processed, across all connections; a connection whose next request does not fit waits. -1 (or 0) = unbounded; otherwise at least socket.request.max.bytes.";
     "max.incremental.fetch.session.cache.slots", Int, Some("1000"), range(0, USIZE), "Incremental fetch sessions kept at once (KIP-227); 0 disables them.";
+    "num.network.threads", Int, Some("3"), range(1, I32), "Accepted (Kafka's server.properties sets it), not applied: minikafka serves every connection on one async runtime with a worker per core, and has no separate network thread pool.";
+    "num.io.threads", Int, Some("8"), range(1, I32), "Accepted, not applied: requests are handled on the connection's async task (blocking disk work on a bounded blocking pool), not by a request-handler pool.";
+    "socket.send.buffer.bytes", Int, Some("102400"), range(-1, I32), "Accepted, not applied: client sockets keep the OS's autotuned send buffer (as Kafka's -1).";
+    "socket.receive.buffer.bytes", Int, Some("102400"), range(-1, I32), "Accepted, not applied: client sockets keep the OS's autotuned receive buffer (as Kafka's -1).";
+    "num.recovery.threads.per.data.dir", Int, Some("2"), range(1, I32), "Accepted, not applied: logs are opened and recovered one after another at start.";
     "log.segment.bytes", Int, Some("1073741824"), range(MIN_SEGMENT_BYTES, I32), "Segment size at which the log rolls (topic: segment.bytes); at least 1 MiB, as in Kafka 4.x.";
     "log.internal.segment.bytes", Int, None, range(MIN_INTERNAL_SEGMENT_BYTES, I32), "minikafka only, for tests (Kafka's tests set internal.segment.bytes on each topic): replaces log.segment.bytes without its 1 MiB floor (topic: internal.segment.bytes). Not listed by DescribeConfigs unless set.";
     "log.roll.hours", Int, Some("168"), range(1, I64), "Age at which the active segment rolls (topic: segment.ms).";
@@ -330,6 +335,7 @@ pub const PROPERTIES: &[Property] = properties![
     "group.consumer.max.heartbeat.interval.ms", Int, Some("15000"), range(1, I32), "Upper bound of group.consumer.heartbeat.interval.ms.";
     "group.consumer.max.size", Int, Some("2147483647"), range(1, I32), "Most members a consumer-protocol (KIP-848) group may have.";
     "offsets.topic.num.partitions", Int, Some("50"), range(1, I32), "Partitions of __consumer_offsets when it is created.";
+    "offsets.topic.replication.factor", Short, Some("3"), range(1, I16), "Replication factor of __consumer_offsets when it is created, capped at the live brokers (Kafka fails the creation instead) and, until replication is served, at 1.";
     "offsets.topic.segment.bytes", Int, Some("104857600"), range(MIN_SEGMENT_BYTES, I32), "segment.bytes of __consumer_offsets.";
     "offsets.retention.minutes", Int, Some("10080"), range(1, I64), "How long the committed offsets of an empty group are kept.";
     "offsets.retention.check.interval.ms", Long, Some("600000"), range(1, U64), "How often expired offsets are removed.";
@@ -338,6 +344,10 @@ pub const PROPERTIES: &[Property] = properties![
     "transaction.abort.timed.out.transaction.cleanup.interval.ms", Int, Some("10000"), range(1, U64), "How often transactions past their timeout are aborted.";
     "transactional.id.expiration.ms", Int, Some("604800000"), range(1, I64), "Idle time after which a transactional id with no open transaction is forgotten.";
     "transaction.state.log.num.partitions", Int, Some("50"), range(1, I32), "Partitions of __transaction_state when it is created.";
+    "transaction.state.log.replication.factor", Short, Some("3"), range(1, I16), "Replication factor of __transaction_state when it is created, capped at the live brokers and, until replication is served, at 1.";
+    "transaction.state.log.min.isr", Int, Some("2"), range(1, I32), "min.insync.replicas of __transaction_state, capped at its replication factor (1 until replication is served).";
+    "share.coordinator.state.topic.replication.factor", Short, Some("3"), range(1, I16), "Accepted (Kafka's server.properties sets it), not applied: share groups (KIP-932) are not served yet.";
+    "share.coordinator.state.topic.min.isr", Short, Some("2"), range(1, I16), "Accepted, not applied: share groups (KIP-932) are not served yet.";
     "transaction.state.log.segment.bytes", Int, Some("104857600"), range(MIN_SEGMENT_BYTES, I32), "segment.bytes of __transaction_state.";
     "producer.id.expiration.ms", Int, Some("86400000"), range(1, I64), "Idle time after which an idempotent producer's state is dropped.";
     "producer.id.expiration.check.interval.ms", Int, Some("600000"), range(1, U64), "How often idle producer state is expired.";

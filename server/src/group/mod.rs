@@ -284,6 +284,7 @@ impl GroupCoordinator {
         self.topics.ensure_internal(
             OFFSETS_TOPIC,
             self.config.offsets_topic_num_partitions,
+            self.config.offsets_topic_replication_factor,
             self.config.offsets_topic_segment_bytes,
         )
     }

@@ -325,6 +325,7 @@ impl TxnCoordinator {
         self.topics.ensure_internal(
             TXN_TOPIC,
             self.config.transaction_state_num_partitions,
+            self.config.transaction_state_replication_factor,
             self.config.transaction_state_segment_bytes,
         )
     }
