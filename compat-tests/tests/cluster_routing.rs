@@ -257,7 +257,7 @@ fn concurrent_creates_of_one_name_on_two_nodes_make_one_topic() {
 }
 
 #[test]
-fn a_topic_created_through_one_node_is_known_to_every_node_when_the_creation_answers() {
+fn a_topic_created_or_altered_through_one_node_is_known_to_every_node_when_the_change_answers() {
     let _serial = one_cluster_at_a_time();
     let mut cluster = Cluster::start(NODES, &[]);
     let mut via = Conn::open(&cluster.bootstrap(1), "routing");
@@ -291,6 +291,49 @@ fn a_topic_created_through_one_node_is_known_to_every_node_when_the_creation_ans
                 (t.error_code, t.partitions.len()),
                 (0, 2),
                 "{topic} right after its creation answered: {t:?}"
+            );
+        }
+    }
+    // A topic config altered through node 1 is described as altered by the others at once.
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    use kafka_protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource, AlterableConfig,
+    };
+    use kafka_protocol::messages::{DescribeConfigsRequest, IncrementalAlterConfigsRequest};
+    for i in 0..10 {
+        let topic = format!("known-{i}");
+        let retention = (3_600_000 + i).to_string();
+        let altered = via.call(
+            &IncrementalAlterConfigsRequest::default().with_resources(vec![
+                AlterConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(StrBytes::from_string(topic.clone()))
+                    .with_configs(vec![AlterableConfig::default()
+                        .with_name(StrBytes::from_static_str("retention.ms"))
+                        .with_config_operation(0)
+                        .with_value(Some(StrBytes::from_string(retention.clone())))]),
+            ]),
+            1,
+        );
+        assert_eq!(altered.responses[0].error_code, 0, "{altered:?}");
+        for conn in &mut others {
+            let described = conn.call(
+                &DescribeConfigsRequest::default().with_resources(vec![
+                    DescribeConfigsResource::default()
+                        .with_resource_type(2)
+                        .with_resource_name(StrBytes::from_string(topic.clone()))
+                        .with_configuration_keys(Some(vec![StrBytes::from_static_str(
+                            "retention.ms",
+                        )])),
+                ]),
+                4,
+            );
+            let r = &described.results[0];
+            assert_eq!(r.error_code, 0, "{r:?}");
+            assert_eq!(
+                r.configs[0].value.as_ref().map(|v| v.to_string()),
+                Some(retention.clone()),
+                "{topic}: retention.ms right after the alteration answered"
             );
         }
     }

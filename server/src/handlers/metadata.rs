@@ -15,7 +15,7 @@ use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
-use tracing::{debug, info};
+use tracing::info;
 use uuid::Uuid;
 
 use super::{blocking, s, topic_error, RequestContext};
@@ -24,9 +24,6 @@ use crate::group::OFFSETS_TOPIC;
 use crate::metadata::TopicImage;
 use crate::topics::{is_internal_topic, validate_name, TopicError};
 use crate::txn::TXN_TOPIC;
-
-/// How long a Metadata request for an unknown topic waits to catch up with the controller.
-const CATCH_UP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Topic operations a client may perform (no authorizer: all of them), as Kafka's bit set.
 const ALL_TOPIC_OPERATIONS: i32 =
@@ -137,10 +134,7 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> Me
             drop(image);
             // (On the active controller too: its image follows the applied log a moment later.)
             if missing && !may_create {
-                let topics = b.topics.clone();
-                if let Err(e) = blocking(move || topics.catch_up(CATCH_UP_TIMEOUT)).await {
-                    debug!(error = %e, "cannot catch up with the active controller; answering from this broker's metadata");
-                }
+                super::catch_up(b).await;
             }
             // Distinct names and ids (a repeated entry is answered once, at its first place).
             let mut seen_names = HashSet::new();

@@ -202,6 +202,18 @@ pub(crate) fn s(text: impl Into<String>) -> StrBytes {
 }
 
 /// Run blocking topic administration off the async threads.
+/// Bring this broker's metadata as far as the active controller's (a linearizable read: one
+/// read-index request to it), bounded; on failure it answers from what it has. For answers
+/// that must not miss a change made through another broker a moment ago (a topic that "does not
+/// exist", a topic config just altered).
+pub(crate) async fn catch_up(b: &crate::context::Broker) {
+    const CATCH_UP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+    let topics = b.topics.clone();
+    if let Err(e) = blocking(move || topics.catch_up(CATCH_UP_TIMEOUT)).await {
+        tracing::debug!(error = %e, "cannot catch up with the active controller; answering from this broker's metadata");
+    }
+}
+
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, TopicError> + Send + 'static,
 ) -> Result<T, TopicError> {
