@@ -132,12 +132,16 @@ fn kcat_metadata_produce_consume_lz4() {
     let out = run_kcat(&["-P", "-b", &addr, "-t", topic, "-z", "lz4"], &input);
     assert_success("kcat -P -z lz4", &out, &broker);
     // The broker stores what the producer sent (compression.type=producer), so the batches
-    // read back raw must be lz4: proof that kcat's older librdkafka really compressed.
+    // read back raw must be lz4: proof that kcat's older librdkafka really compressed. The one
+    // exception is librdkafka's own: a batch that lz4 would not shrink (a first batch of a line
+    // or two, when the machine is busy and the linger ends early) is sent uncompressed.
     let codecs = wire::stored_codecs(&addr, topic, 0, 0, 1 << 20);
     assert!(!codecs.is_empty(), "a raw Fetch returned no complete batch");
     assert!(
-        codecs.iter().all(|&c| c == LZ4),
-        "kcat -z lz4 batches are stored with codecs {codecs:?}, expected all {LZ4} (lz4)"
+        codecs.iter().all(|&c| c == LZ4 || c == 0)
+            && codecs.iter().filter(|&&c| c == LZ4).count() * 2 > codecs.len(),
+        "kcat -z lz4 batches are stored with codecs {codecs:?}, expected {LZ4} (lz4) but for \
+         a few uncompressed ones"
     );
 
     // Consume everything from the beginning; -e exits at the end of the partition.
