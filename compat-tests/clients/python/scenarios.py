@@ -592,6 +592,10 @@ class KpMember:
             heartbeat_interval_ms=GROUP_HEARTBEAT_MS,
             fetch_max_wait_ms=200,
             request_timeout_ms=20000,
+            # A member whose first metadata lacked the new topic's partitions is assigned none
+            # and rejoins only once its metadata shows them: refresh every 3 s, not every 5 min
+            # (seen against Apache Kafka 4.4 on a busy CI machine: no partitions for 30 s).
+            metadata_max_age_ms=3000,
         )
         self.c.subscribe([topic])
 
