@@ -794,7 +794,7 @@ fn broker_only_and_controller_only_nodes_form_a_cluster() {
                     kafka_protocol::messages::describe_quorum_request::PartitionData::default(),
                 ]),
         ]),
-        1,
+        2,
     );
     let partition = &described.topics[0].partitions[0];
     assert_eq!(partition.error_code, 0, "{described:?}");
@@ -810,6 +810,22 @@ fn broker_only_and_controller_only_nodes_form_a_cluster() {
         (1..=3).contains(&partition.leader_id.0),
         "the active controller is a controller-only node: {described:?}"
     );
+    // v2 names every voter's controller endpoint, as controller.quorum.voters gives it.
+    let endpoints: BTreeMap<i32, String> = described
+        .nodes
+        .iter()
+        .map(|n| {
+            let l = n.listeners.first().expect("a listener per voter");
+            (n.node_id.0, format!("{}:{} ({})", l.host, l.port, l.name))
+        })
+        .collect();
+    let want: BTreeMap<i32, String> = (1..=3)
+        .map(|id| {
+            let addr = cluster.controller_address(id);
+            (id, format!("{addr} (CONTROLLER)"))
+        })
+        .collect();
+    assert_eq!(endpoints, want, "{described:?}");
 
     // Partitions spread over the brokers only; records in through one, out through the other.
     let topic = "split-roles";

@@ -104,9 +104,10 @@ pub(crate) async fn handle(
                     })
                     .collect()
             } else {
-                // Another voter: its entry of controller.quorum.voters, on the listener name
-                // this node's controllers use.
-                let name = b.config.listeners.controller().map(|l| l.bind.name.clone());
+                // Another voter: its entry of controller.quorum.voters, on the first name of
+                // controller.listener.names (a broker-only node has no controller listener of
+                // its own, but names the one it reaches the controllers on).
+                let name = b.config.listeners.controller_names.first().cloned();
                 b.config
                     .quorum
                     .voters
