@@ -124,6 +124,14 @@ impl QuorumNetwork {
         }
     }
 
+    /// Whether observer `id` has attached connections here (now or before).
+    pub fn has_observer(&self, id: u64) -> bool {
+        self.observers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&id)
+    }
+
     /// Keep `stream`, a connection observer `id` made to this node and attached
     /// ([`super::rpc::OBSERVER_ATTACH`]), for the RPCs sent to that observer. False (and the
     /// connection is closed) when `id` is a voter or when [`MAX_OBSERVERS`] others are known.

@@ -474,7 +474,7 @@ async fn handle(mut frame: Bytes, services: &Services) -> Result<BytesMut, Close
         }
         OBSERVER_JOIN => {
             let a: Attach = parse_json(&body).map_err(decode_error)?;
-            to_json(&join(raft, a.id).await)
+            to_json(&join(raft, services.network.as_ref(), a.id).await)
         }
         BROKER_HEARTBEAT => {
             let hb: super::brokers::Heartbeat = parse_json(&body).map_err(decode_error)?;
@@ -496,17 +496,33 @@ async fn handle(mut frame: Bytes, services: &Services) -> Result<BytesMut, Close
 
 /// ObserverJoin on this node: make `id` a learner unless it is one (or a voter) already. On a
 /// node that does not lead, openraft answers ForwardToLeader.
+///
+/// Bounded: only an observer that has attached a connection here is added (the one way this
+/// node can reach it), and at most [`super::network::MAX_OBSERVERS`] learners; otherwise the
+/// answer is LearnerNotFound and the observer asks again later.
 async fn join(
     raft: &Raft<TypeConfig>,
+    network: Option<&super::network::QuorumNetwork>,
     id: u64,
 ) -> Result<
     u64,
     openraft::error::RaftError<u64, openraft::error::ClientWriteError<u64, openraft::BasicNode>>,
 > {
+    use openraft::error::{ChangeMembershipError, ClientWriteError, LearnerNotFound, RaftError};
     let m = raft.metrics().borrow().clone();
     let leads = m.current_leader == Some(m.id);
-    if leads && m.membership_config.membership().get_node(&id).is_some() {
+    let membership = m.membership_config.membership();
+    if leads && membership.get_node(&id).is_some() {
         return Ok(0);
+    }
+    let attached = network.is_some_and(|n| n.has_observer(id));
+    let learners = membership.learner_ids().count();
+    if leads && (!attached || learners >= super::network::MAX_OBSERVERS) {
+        return Err(RaftError::APIError(
+            ClientWriteError::ChangeMembershipError(ChangeMembershipError::LearnerNotFound(
+                LearnerNotFound { node_id: id },
+            )),
+        ));
     }
     let added = raft
         .add_learner(id, openraft::BasicNode::default(), false)
