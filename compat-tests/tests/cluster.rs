@@ -827,6 +827,40 @@ fn broker_only_and_controller_only_nodes_form_a_cluster() {
         .collect();
     assert_eq!(endpoints, want, "{described:?}");
 
+    // Kafka's kafka-metadata-quorum pointed at a controller that does not lead
+    // (--bootstrap-controller: DescribeCluster there names the active controller, which answers
+    // DescribeQuorum): three voters and the two brokers as observers.
+    let active = partition.leader_id.0;
+    let follower = (1..=3).find(|&id| id != active).expect("a follower");
+    let via = cluster.controller_address(follower);
+    if let Some(out) = java_tool(
+        "kafka-metadata-quorum --bootstrap-controller",
+        "org.apache.kafka.tools.MetadataQuorumCommand",
+        &["--bootstrap-controller", &via, "describe", "--replication"],
+    ) {
+        let text = output_text(&out);
+        assert!(out.status.success(), "{text}");
+        let roles: BTreeMap<String, String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .skip(1)
+            .filter_map(|l| {
+                let id = l.split_whitespace().next()?.to_string();
+                Some((id, l.split_whitespace().last()?.to_string()))
+            })
+            .collect();
+        let want: BTreeMap<String, String> = (1..=5)
+            .map(|id: i32| {
+                let role = match id {
+                    _ if id == active => "Leader",
+                    1..=3 => "Follower",
+                    _ => "Observer",
+                };
+                (id.to_string(), role.to_string())
+            })
+            .collect();
+        assert_eq!(roles, want, "{text}");
+    }
+
     // Partitions spread over the brokers only; records in through one, out through the other.
     let topic = "split-roles";
     create_topic(&cluster.bootstrap(4), topic, PARTITIONS);

@@ -307,6 +307,12 @@ impl RunningBroker {
                             listeners: controller_listeners,
                             session_timeout_ms: cfg.broker_session_timeout_ms,
                             observer: cfg.quorum.roles.broker_only(),
+                            listener_name: cfg
+                                .listeners
+                                .controller_names
+                                .first()
+                                .cloned()
+                                .unwrap_or_else(|| "CONTROLLER".into()),
                         },
                     )
                     .map_err(TopicError::Controller)?,

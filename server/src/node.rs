@@ -103,6 +103,12 @@ impl RunningController {
                     listeners,
                     session_timeout_ms: config.broker_session_timeout_ms,
                     observer: false,
+                    listener_name: config
+                        .listeners
+                        .controller_names
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| "CONTROLLER".into()),
                 },
             )
             .map_err(TopicError::Controller)?;

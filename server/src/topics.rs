@@ -622,6 +622,7 @@ impl Topics {
                 listeners: Vec::new(),
                 session_timeout_ms: 9000,
                 observer: false,
+                listener_name: "CONTROLLER".into(),
             },
         )
         .unwrap();

@@ -20,6 +20,7 @@
 //! connections it makes itself (see [`rpc`] for ObserverJoin and ObserverAttach).
 
 pub mod brokers;
+pub mod kafka_apis;
 pub mod network;
 pub mod records;
 pub mod rpc;
@@ -131,6 +132,9 @@ pub struct QuorumSettings {
     pub session_timeout_ms: u64,
     /// A broker-only node: follow the log as a learner of `voters` (which do not include it).
     pub observer: bool,
+    /// The controller listener's name (the first of `controller.listener.names`), under which
+    /// the controller listener reports the voters' endpoints to Kafka's tools.
+    pub listener_name: String,
 }
 
 /// Connections an observer keeps attached to each voter (openraft sends a learner at most a
@@ -270,6 +274,10 @@ impl Quorum {
             members.insert(id, BasicNode::default());
         }
         let listeners = settings.listeners;
+        let endpoints = Arc::new(kafka_apis::VoterEndpoint::from_voters(
+            &settings.voters,
+            &settings.listener_name,
+        ));
         // Voters named in the configuration (even this node alone): a transport, through which
         // other voters' requests and observers (broker-only nodes) reach this one. Only the
         // implied quorum of a node without `process.roles` has none.
@@ -298,6 +306,7 @@ impl Quorum {
                     applied: served_applied.clone(),
                     leases: served_leases.clone(),
                     network: peers.clone(),
+                    endpoints: endpoints.clone(),
                 };
                 tokio::spawn(rpc::serve(l, services, serving.clone()));
             }
@@ -307,6 +316,7 @@ impl Quorum {
                     applied: served_applied.clone(),
                     leases: served_leases.clone(),
                     network: None,
+                    endpoints: endpoints.clone(),
                 };
                 observe(id, network, voters, services, serving.clone());
             } else if !raft.is_initialized().await.map_err(|e| fatal(&e))? {
@@ -1089,6 +1099,7 @@ mod tests {
             listeners: vec![listener],
             session_timeout_ms: 9000,
             observer: false,
+            listener_name: "CONTROLLER".into(),
         }
     }
 

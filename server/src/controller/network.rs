@@ -763,6 +763,7 @@ mod tests {
                     std::time::Duration::from_secs(9),
                 )),
                 network: Some(network),
+                endpoints: Arc::default(),
             };
             let server = tokio::spawn(rpc::serve(listener, services, shutdown.clone()));
             Node {

@@ -8,7 +8,9 @@
 //!
 //! | key     | name                   | version | request body (JSON)                   | response body (JSON)                                         |
 //! |---------|------------------------|---------|---------------------------------------|--------------------------------------------------------------|
-//! | 18      | ApiVersions            | 0..=4   | Kafka's                               | Kafka's: exactly ApiVersions and the four keys below         |
+//! | 18      | ApiVersions            | 0..=4   | Kafka's                               | Kafka's: exactly ApiVersions, DescribeQuorum, DescribeCluster and the keys below |
+//! | 55      | DescribeQuorum         | 0..=2   | Kafka's                               | Kafka's (the active controller only; NOT_LEADER_OR_FOLLOWER elsewhere) |
+//! | 60      | DescribeCluster        | 0..=2   | Kafka's (controller endpoint type)    | Kafka's: the voters' endpoints and the active controller      |
 //! | 10000   | RaftVote               | 0       | `VoteRequest<u64>`                    | `Result<VoteResponse<u64>, RaftError<u64>>`                  |
 //! | 10001   | RaftAppendEntries      | 0       | `AppendEntriesRequest<TypeConfig>`    | `Result<AppendEntriesResponse<u64>, RaftError<u64>>`         |
 //! | 10002   | RaftInstallSnapshot    | 0       | `InstallSnapshotRequest<TypeConfig>`  | `Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>` |
@@ -18,6 +20,9 @@
 //! | 10006   | ControllerDescribe     | 0       | `null`                                | `Result<QuorumDescription, RaftError<u64, Infallible>>` (the receiver's view; asked of the leader) |
 //! | 10007   | ObserverJoin           | 0       | `Attach` (`{"id": node}`)             | `Result<u64 /* membership log index, 0: already */, RaftError<u64, ClientWriteError<u64, BasicNode>>>` |
 //! | 10008   | ObserverAttach         | 0       | `Attach` (`{"id": node}`)             | `Result<(), String>`; then the connection changes direction (below) |
+//!
+//! DescribeQuorum and DescribeCluster are Kafka's, for Kafka's tools pointed at a controller
+//! (`kafka-metadata-quorum --bootstrap-controller`); see [`super::kafka_apis`].
 //!
 //! ControllerPropose is how a voter that does not lead hands a metadata change to the active
 //! controller (Kafka's brokers forward admin requests in an Envelope for the same reason).
@@ -99,6 +104,10 @@ pub const CONTROLLER_DESCRIBE: i16 = 10006;
 pub const OBSERVER_JOIN: i16 = 10007;
 /// minikafka-private API key: keep this connection to send the sender (an observer) its RPCs.
 pub const OBSERVER_ATTACH: i16 = 10008;
+/// Kafka's DescribeQuorum key, served for Kafka's tools (`--bootstrap-controller`).
+pub const DESCRIBE_QUORUM: i16 = 55;
+/// Kafka's DescribeCluster key, served for Kafka's tools (controller endpoints only).
+pub const DESCRIBE_CLUSTER: i16 = 60;
 /// The only version of the private API keys.
 pub const RAFT_API_VERSION: i16 = 0;
 
@@ -153,6 +162,8 @@ pub struct Services {
     pub leases: Arc<Leases>,
     /// Where attached observer connections go (a quorum with peers); `None` refuses them.
     pub network: Option<super::network::QuorumNetwork>,
+    /// The voters' controller endpoints, for Kafka's tools (DescribeCluster, DescribeQuorum).
+    pub endpoints: Arc<Vec<super::kafka_apis::VoterEndpoint>>,
 }
 
 /// The body of ObserverJoin and ObserverAttach: the observer's node id.
@@ -434,6 +445,9 @@ async fn handle(mut frame: Bytes, services: &Services) -> Result<BytesMut, Close
         );
         return encode_api_versions(correlation_id, &advertised(), version);
     }
+    if key == DESCRIBE_QUORUM || key == DESCRIBE_CLUSTER {
+        return kafka_api(frame, services);
+    }
     if !private_api_keys().iter().any(|(k, _)| *k == key) {
         return Err(CloseReason::UnknownApiKey(key));
     }
@@ -492,6 +506,73 @@ async fn handle(mut frame: Bytes, services: &Services) -> Result<BytesMut, Close
         reason: e.to_string(),
     })?;
     Ok(response_frame(correlation_id, &response))
+}
+
+/// DescribeQuorum or DescribeCluster from one of Kafka's tools (`--bootstrap-controller`),
+/// decoded and answered with kafka-protocol's codecs (see [`super::kafka_apis`]). DescribeQuorum
+/// is answered by the active controller only (NOT_LEADER_OR_FOLLOWER elsewhere, as Kafka's
+/// controllers do); DescribeCluster names the active controller, to which the tools send it.
+fn kafka_api(mut frame: Bytes, services: &Services) -> Result<BytesMut, CloseReason> {
+    use kafka_protocol::messages::{DescribeClusterRequest, DescribeQuorumRequest, ResponseHeader};
+    let raw_key = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    if !(0..=super::kafka_apis::MAX_VERSION).contains(&version) {
+        return Err(CloseReason::UnsupportedVersion {
+            key: raw_key,
+            version,
+        });
+    }
+    let api = if raw_key == DESCRIBE_QUORUM {
+        ApiKey::DescribeQuorum
+    } else {
+        ApiKey::DescribeCluster
+    };
+    let decode_error = |e: anyhow::Error| CloseReason::Decode {
+        key: raw_key,
+        version,
+        reason: e.to_string(),
+    };
+    let encode_error = |e: anyhow::Error| CloseReason::Encode {
+        key: raw_key,
+        reason: e.to_string(),
+    };
+    RequestHeader::decode(&mut frame, api.request_header_version(version)).map_err(decode_error)?;
+    let m = services.raft.metrics().borrow().clone();
+    let leader = m.current_leader.and_then(|l| i32::try_from(l).ok());
+    let mut body = BytesMut::new();
+    if api == ApiKey::DescribeQuorum {
+        let req = DescribeQuorumRequest::decode(&mut frame, version).map_err(decode_error)?;
+        let mut d = super::describe_raft(&services.raft, &services.applied);
+        if m.current_leader != Some(m.id) {
+            d.leader = None;
+        }
+        super::kafka_apis::describe_quorum(&req, &d, version, &services.endpoints)
+            .encode(&mut body, version)
+            .map_err(encode_error)?;
+    } else {
+        let req = DescribeClusterRequest::decode(&mut frame, version).map_err(decode_error)?;
+        let cluster_id = services.applied.borrow().state.cluster_id.clone();
+        super::kafka_apis::describe_cluster(
+            &req,
+            version,
+            cluster_id.as_deref(),
+            leader,
+            &services.endpoints,
+        )
+        .encode(&mut body, version)
+        .map_err(encode_error)?;
+    }
+    let mut out = BytesMut::with_capacity(body.len() + 16);
+    out.put_i32(0);
+    ResponseHeader::default()
+        .with_correlation_id(correlation_id)
+        .encode(&mut out, api.response_header_version(version))
+        .map_err(encode_error)?;
+    out.put_slice(&body);
+    let len = i32::try_from(out.len() - 4).unwrap_or(i32::MAX);
+    out[..4].copy_from_slice(&len.to_be_bytes());
+    Ok(out)
 }
 
 /// ObserverJoin on this node: make `id` a learner unless it is one (or a voter) already. On a
@@ -569,6 +650,12 @@ fn advertised() -> ApiVersionsResponse {
         .with_api_key(API_VERSIONS)
         .with_min_version(served.min)
         .with_max_version(served.max)];
+    keys.extend([DESCRIBE_QUORUM, DESCRIBE_CLUSTER].map(|key| {
+        ApiVersion::default()
+            .with_api_key(key)
+            .with_min_version(0)
+            .with_max_version(super::kafka_apis::MAX_VERSION)
+    }));
     keys.extend(private_api_keys().iter().map(|(key, _)| {
         ApiVersion::default()
             .with_api_key(*key)
@@ -679,6 +766,7 @@ mod tests {
             applied,
             leases: Arc::new(Leases::new(Duration::from_secs(9))),
             network: Some(network.clone()),
+            endpoints: Arc::default(),
         };
         let task = tokio::spawn(serve(listener, services, shutdown.clone()));
         Server {
@@ -786,7 +874,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn api_versions_lists_exactly_the_private_keys() {
+    async fn api_versions_lists_exactly_the_served_keys() {
         let s = server().await;
         let mut stream = TcpStream::connect(s.addr).await.expect("connect");
         for version in [0, 3, 4] {
@@ -801,6 +889,8 @@ mod tests {
                 keys,
                 [
                     (18, 0, 4),
+                    (55, 0, 2),
+                    (60, 0, 2),
                     (10000, 0, 0),
                     (10001, 0, 0),
                     (10002, 0, 0),
@@ -817,7 +907,7 @@ mod tests {
         // A version we do not know: UNSUPPORTED_VERSION in the v0 layout, connection kept.
         let resp = api_versions(&mut stream, 99).await;
         assert_eq!(resp.error_code, 35);
-        assert_eq!(resp.api_keys.len(), 10);
+        assert_eq!(resp.api_keys.len(), 12);
         assert_eq!(api_versions(&mut stream, 3).await.error_code, 0);
         s.shutdown.cancel();
         timeout(WAIT, s.task).await.expect("stops").expect("task");
