@@ -520,6 +520,39 @@ impl Cluster {
     }
 }
 
+/// Serializes a test binary's cluster tests: a few nodes with 1 s election timeouts each are
+/// enough load for a 2-core runner, and two clusters at once would make elections flap. Hold the
+/// guard for the whole test. (A test that failed poisoned the lock; its cluster is gone all the
+/// same.)
+pub fn one_cluster_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Kafka's `Utils.abs(String.hashCode) % partitions`: the `__consumer_offsets` or
+/// `__transaction_state` partition of a group or transactional id, whose leader coordinates it.
+#[must_use]
+pub fn internal_partition(id: &str, partitions: i32) -> i32 {
+    let h = id
+        .encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
+    let abs = if h == i32::MIN { 0 } else { h.abs() };
+    abs % partitions
+}
+
+/// An id `<prefix>-<n>` whose internal-topic partition (of `leaders.len()` partitions, partition
+/// → leader) is led by `node`: a group or transactional id coordinated by that node. Panics if
+/// none of the first 1000 is.
+#[must_use]
+pub fn id_coordinated_by(node: i32, prefix: &str, leaders: &BTreeMap<i32, i32>) -> String {
+    let partitions = i32::try_from(leaders.len()).expect("partition count fits i32");
+    (0..1000)
+        .map(|n| format!("{prefix}-{n}"))
+        .find(|id| leaders.get(&internal_partition(id, partitions)) == Some(&node))
+        .unwrap_or_else(|| panic!("no id among 1000 names lands on node {node}: {leaders:?}"))
+}
+
 /// One Metadata request through a fresh client bootstrapped from `bootstrap`.
 fn fetch_metadata(bootstrap: &str, topic: Option<&str>) -> Result<MetadataView, KafkaError> {
     let client = consumer(bootstrap);
@@ -764,6 +797,16 @@ mod tests {
         let controller = node_args(1, Role::Controller, 1000, 1001, "1@127.0.0.1:1001");
         assert!(controller.contains(&"process.roles=controller".to_string()));
         assert!(controller.contains(&"listeners=CONTROLLER://127.0.0.1:1001".to_string()));
+    }
+
+    #[test]
+    fn internal_partition_is_kafkas_string_hash() {
+        // Java: "group-1".hashCode() == 293_427_299.
+        assert_eq!(internal_partition("group-1", 50), 293_427_299 % 50);
+        assert_eq!(internal_partition("", 7), 0);
+        let leaders = BTreeMap::from([(0, 1), (1, 2), (2, 3)]);
+        let id = id_coordinated_by(2, "g", &leaders);
+        assert_eq!(leaders[&internal_partition(&id, 3)], 2);
     }
 
     #[test]

@@ -21,11 +21,10 @@
 //! test at a time ([`one_cluster_at_a_time`]).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use compat_tests::cluster::{Cluster, Role};
+use compat_tests::cluster::{id_coordinated_by, one_cluster_at_a_time, Cluster, Role};
 use compat_tests::conn::Conn;
 use compat_tests::tools::{kafka_classpath, output_text, run_java_tool, run_kcat};
 use compat_tests::{
@@ -64,14 +63,6 @@ const READ_TIMEOUT: Duration = Duration::from_secs(60);
 const SETTLE: Duration = Duration::from_secs(30);
 /// Poll interval of the waits.
 const TICK: Duration = Duration::from_millis(200);
-
-/// Serializes the tests of this file: three nodes with 1 s election timeouts each are enough
-/// load for a 2-core runner, and two clusters at once would make elections flap.
-fn one_cluster_at_a_time() -> MutexGuard<'static, ()> {
-    static ONE: Mutex<()> = Mutex::new(());
-    // A test that failed poisoned the lock; its cluster is gone all the same.
-    ONE.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// One record to produce: partition, key, value.
 type Outgoing = (i32, String, String);
@@ -208,16 +199,6 @@ fn try_create_topic(bootstrap: &str, topic: &str, partitions: i32) -> Result<(),
     }
 }
 
-/// Kafka's `String.hashCode` → `__consumer_offsets` partition of a group
-/// (`Utils.abs(hash) % partitions`), to place a group's coordinator on purpose.
-fn offsets_partition(group: &str, partitions: i32) -> i32 {
-    let h = group
-        .encode_utf16()
-        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
-    let abs = if h == i32::MIN { 0 } else { h.abs() };
-    abs % partitions
-}
-
 /// Makes the cluster create `__consumer_offsets` (FindCoordinator through node `via` creates
 /// it, as in Kafka), waits until node `via` reports each of its partitions with a leader, and
 /// returns partition → leader.
@@ -240,16 +221,6 @@ fn offsets_topic_leaders(cluster: &Cluster, via: i32, topic: &str) -> BTreeMap<i
         thread::sleep(TICK);
     }
     cluster.wait_for_leaders(via, "__consumer_offsets", OFFSETS_PARTITIONS)
-}
-
-/// A group whose coordinator (the leader of its `__consumer_offsets` partition) is `node`.
-fn group_coordinated_by(node: i32, prefix: &str, offsets_leaders: &BTreeMap<i32, i32>) -> String {
-    (0..1000)
-        .map(|n| format!("{prefix}-{n}"))
-        .find(|g| offsets_leaders.get(&offsets_partition(g, OFFSETS_PARTITIONS)) == Some(&node))
-        .unwrap_or_else(|| {
-            panic!("no group among 1000 names lands on node {node}: {offsets_leaders:?}")
-        })
 }
 
 /// Group consumer config: manual commits, from the beginning when nothing is committed.
@@ -460,7 +431,7 @@ fn consumer_group_with_its_coordinator_on_another_node() {
 
     // Members bootstrap from node 1; the group's coordinator is node 2.
     let offsets_leaders = offsets_topic_leaders(&cluster, 3, topic);
-    let group = group_coordinated_by(2, "cluster-group", &offsets_leaders);
+    let group = id_coordinated_by(2, "cluster-group", &offsets_leaders);
     let member: BaseConsumer = group_config(&cluster.bootstrap(1), &group)
         .create()
         .expect("create group member");
@@ -513,7 +484,7 @@ fn consumer_group_with_its_coordinator_on_another_node() {
     );
 
     // Kafka's console consumer in another group, coordinated by node 3, bootstrapping node 2.
-    let console_group = group_coordinated_by(3, "cluster-console", &offsets_leaders);
+    let console_group = id_coordinated_by(3, "cluster-console", &offsets_leaders);
     let node2 = cluster.bootstrap(2);
     let total = sent.len().to_string();
     if let Some(out) = java_tool(

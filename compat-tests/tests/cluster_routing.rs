@@ -10,11 +10,10 @@
 
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use compat_tests::cluster::Cluster;
+use compat_tests::cluster::{one_cluster_at_a_time, Cluster};
 use compat_tests::conn::Conn;
 use compat_tests::tools::{kafka_classpath, output_text, run_java_tool};
 use compat_tests::{create_topic, wire};
@@ -36,12 +35,6 @@ use rdkafka::consumer::Consumer;
 
 const NODES: usize = 3;
 const PARTITIONS: i32 = 6;
-
-/// One cluster at a time: three nodes each on a 2-core machine are enough.
-fn one_cluster_at_a_time() -> MutexGuard<'static, ()> {
-    static ONE: Mutex<()> = Mutex::new(());
-    ONE.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))

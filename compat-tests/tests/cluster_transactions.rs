@@ -16,11 +16,10 @@
 //! Every wait is bounded; clusters run one at a time ([`one_cluster_at_a_time`]).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use compat_tests::cluster::Cluster;
+use compat_tests::cluster::{id_coordinated_by, one_cluster_at_a_time, Cluster};
 use compat_tests::{base_config, create_topic, producer_config, read_all_isolated, Record};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -59,30 +58,6 @@ const TXN_NODE: i32 = 1;
 const CLIENT_NODE: i32 = 2;
 /// The node coordinating the processor's group, and the committed-reader's bootstrap.
 const THIRD_NODE: i32 = 3;
-
-/// Serializes the tests of this file: one three-node cluster at a time on a small runner.
-fn one_cluster_at_a_time() -> MutexGuard<'static, ()> {
-    static ONE: Mutex<()> = Mutex::new(());
-    ONE.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Kafka's `Utils.abs(String.hashCode) % partitions`: the internal-topic partition of a group or
-/// transactional id, to place its coordinator on purpose.
-fn internal_partition(id: &str, partitions: i32) -> i32 {
-    let h = id
-        .encode_utf16()
-        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)));
-    let abs = if h == i32::MIN { 0 } else { h.abs() };
-    abs % partitions
-}
-
-/// An id with `prefix` whose internal-topic partition is led by `node`.
-fn id_coordinated_by(node: i32, prefix: &str, leaders: &BTreeMap<i32, i32>) -> String {
-    (0..1000)
-        .map(|n| format!("{prefix}-{n}"))
-        .find(|id| leaders.get(&internal_partition(id, INTERNAL_PARTITIONS)) == Some(&node))
-        .unwrap_or_else(|| panic!("no id among 1000 names lands on node {node}: {leaders:?}"))
-}
 
 /// Retries `f` every [`TICK`] until it succeeds or [`SETTLE`] passed (then panics with the
 /// cluster's logs).
