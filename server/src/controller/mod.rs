@@ -25,6 +25,7 @@ pub mod network;
 pub mod records;
 pub mod rpc;
 pub mod store;
+pub mod wire;
 
 use std::collections::BTreeMap;
 use std::future::Future;

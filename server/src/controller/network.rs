@@ -10,7 +10,7 @@
 //!
 //! Observers (broker-only nodes, openraft learners) are reached the other way round: a
 //! broker-only node has no controller listener, so it dials each voter and hands it connections
-//! ([`super::rpc::OBSERVER_ATTACH`]); the voter keeps them in that observer's pool
+//! ([`super::wire::OBSERVER_ATTACH`]); the voter keeps them in that observer's pool
 //! ([`QuorumNetwork::attach`]) and sends its AppendEntries and InstallSnapshot on them. An
 //! observer with no attached connection left is `Unreachable` until it attaches again
 //! ([`attach_to`] on its side).
@@ -27,7 +27,7 @@
 //! - unknown target, failed connect or ApiVersions check → `Unreachable` (openraft backs off,
 //!   see [`RaftNetwork::backoff`], instead of retrying at once);
 //! - a failure or timeout after the connection was made → `Network`;
-//! - an AppendEntries larger than [`super::rpc::MAX_REQUEST_BYTES`] → `PayloadTooLarge`, so
+//! - an AppendEntries larger than [`super::wire::MAX_REQUEST_BYTES`] → `PayloadTooLarge`, so
 //!   openraft splits it;
 //! - a Raft error on the remote node → `RemoteError` (sent back in the response body).
 //!
@@ -58,7 +58,7 @@ use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 use tracing::{debug, info};
 
-use super::rpc::{
+use super::wire::{
     private_api_keys, request_frame, API_VERSIONS, BROKER_HEARTBEAT, CONTROLLER_DESCRIBE,
     CONTROLLER_PROPOSE, CONTROLLER_READ_INDEX, MAX_REQUEST_BYTES, OBSERVER_ATTACH, OBSERVER_JOIN,
     RAFT_API_VERSION, RAFT_APPEND_ENTRIES, RAFT_INSTALL_SNAPSHOT, RAFT_VOTE,
@@ -133,7 +133,7 @@ impl QuorumNetwork {
     }
 
     /// Keep `stream`, a connection observer `id` made to this node and attached
-    /// ([`super::rpc::OBSERVER_ATTACH`]), for the RPCs sent to that observer. False (and the
+    /// ([`super::wire::OBSERVER_ATTACH`]), for the RPCs sent to that observer. False (and the
     /// connection is closed) when `id` is a voter or when [`MAX_OBSERVERS`] others are known.
     /// A full pool drops its oldest connection for this one.
     pub fn attach(&self, id: u64, stream: TcpStream) -> bool {
@@ -179,7 +179,7 @@ impl QuorumNetwork {
 pub async fn attach_to(addr: &str, client_id: &str, id: u64) -> io::Result<TcpStream> {
     let mut conn = Connection::open(addr, client_id).await?;
     let body =
-        serde_json::to_vec(&super::rpc::Attach { id }).map_err(|e| invalid(e.to_string()))?;
+        serde_json::to_vec(&super::wire::Attach { id }).map_err(|e| invalid(e.to_string()))?;
     let answer = conn
         .exchange(OBSERVER_ATTACH, RAFT_API_VERSION, client_id, &body)
         .await?;
@@ -322,7 +322,7 @@ impl QuorumPeer {
         id: u64,
         timeout: std::time::Duration,
     ) -> Result<u64, RpcError<ClientWriteError<u64, BasicNode>>> {
-        let body = json_body(&super::rpc::Attach { id }).map_err(RPCError::Network)?;
+        let body = json_body(&super::wire::Attach { id }).map_err(RPCError::Network)?;
         self.call(OBSERVER_JOIN, &body, &RPCOption::new(timeout))
             .await
     }
