@@ -287,6 +287,64 @@ fn a_topic_created_or_altered_through_one_node_is_known_to_every_node_when_the_c
             );
         }
     }
+    // Partitions added through node 1 are listed by the others at once.
+    use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+    use kafka_protocol::messages::{CreatePartitionsRequest, DeleteTopicsRequest};
+    for i in 0..5 {
+        let topic = format!("known-{i}");
+        let grown = via.call(
+            &CreatePartitionsRequest::default()
+                .with_timeout_ms(30_000)
+                .with_topics(vec![CreatePartitionsTopic::default()
+                    .with_name(name(&topic))
+                    .with_count(4)]),
+            3,
+        );
+        assert_eq!(grown.results[0].error_code, 0, "{grown:?}");
+        for conn in &mut others {
+            let md = conn.call(
+                &MetadataRequest::default()
+                    .with_allow_auto_topic_creation(false)
+                    .with_topics(Some(vec![
+                        MetadataRequestTopic::default().with_name(Some(name(&topic)))
+                    ])),
+                12,
+            );
+            let t = &md.topics[0];
+            assert_eq!(
+                (t.error_code, t.partitions.len()),
+                (0, 4),
+                "{topic} right after CreatePartitions answered: {t:?}"
+            );
+        }
+    }
+    // A topic deleted through node 1 is gone from the others at once.
+    for i in 10..15 {
+        let topic = format!("known-{i}");
+        let deleted = via.call(
+            &DeleteTopicsRequest::default()
+                .with_timeout_ms(30_000)
+                .with_topic_names(vec![name(&topic)]),
+            4,
+        );
+        assert_eq!(deleted.responses[0].error_code, 0, "{deleted:?}");
+        for conn in &mut others {
+            let md = conn.call(
+                &MetadataRequest::default()
+                    .with_allow_auto_topic_creation(false)
+                    .with_topics(Some(vec![
+                        MetadataRequestTopic::default().with_name(Some(name(&topic)))
+                    ])),
+                12,
+            );
+            assert_eq!(
+                md.topics[0].error_code,
+                ResponseError::UnknownTopicOrPartition.code(),
+                "{topic} right after DeleteTopics answered: {:?}",
+                md.topics[0]
+            );
+        }
+    }
     // A topic config altered through node 1 is described as altered by the others at once.
     use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
     use kafka_protocol::messages::incremental_alter_configs_request::{

@@ -255,6 +255,8 @@ pub struct Topics {
     image: RwLock<Arc<MetadataImage>>,
     /// The partitions and their logs.
     replicas: Arc<ReplicaManager>,
+    /// The metadata log index the published image reflects at least (see [`Topics::catch_up`]).
+    reconciled: std::sync::atomic::AtomicU64,
     /// Serialises administrative changes (validation against the applied state, the proposal)
     /// and the reconciliation of the replicas with the log.
     admin: Mutex<()>,
@@ -314,6 +316,7 @@ impl Topics {
             quorum,
             image: RwLock::new(Arc::new(MetadataImage::default())),
             replicas,
+            reconciled: std::sync::atomic::AtomicU64::new(0),
             admin: Mutex::new(()),
         };
         let _admin = topics.admin();
@@ -441,6 +444,8 @@ impl Topics {
         start: Option<bool>,
         bumps: &mut Vec<MetadataRecord>,
     ) -> Result<(), TopicError> {
+        // Read before the state: the state is at least this new.
+        let index = self.quorum.applied_index();
         let state = self.quorum.state();
         let current = self.image();
         let mut topics = Vec::with_capacity(state.topics.len());
@@ -464,6 +469,8 @@ impl Topics {
             }
         }
         self.publish(MetadataImage::new(topics, broker_images(&state)));
+        self.reconciled
+            .fetch_max(index, std::sync::atomic::Ordering::AcqRel);
         failure.map_or(Ok(()), Err)
     }
 
@@ -563,6 +570,12 @@ impl Topics {
         self.quorum
             .catch_up(timeout)
             .map_err(TopicError::Controller)?;
+        // Nothing applied since the image was last published: nothing to reconcile (the usual
+        // case, and reconciling walks every topic).
+        let applied = self.quorum.applied_index();
+        if applied <= self.reconciled.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
         let _admin = self.admin();
         self.reconcile(None)
     }

@@ -106,6 +106,10 @@ pub(crate) async fn describe_topic_partitions(
     req: DescribeTopicPartitionsRequest,
 ) -> DescribeTopicPartitionsResponse {
     let b = ctx.broker;
+    // As Metadata: a cluster node first catches up with the active controller.
+    if !b.config.quorum.single_node() {
+        super::catch_up(b, super::CATCH_UP_SHORT).await;
+    }
     let mut names: Vec<String> = if req.topics.is_empty() {
         b.topics.all().iter().map(|t| t.name.clone()).collect()
     } else {

@@ -64,7 +64,7 @@ pub(crate) async fn describe(
     let version = ctx.version;
     // A topic's config altered through another broker a moment ago is answered as altered.
     if !b.config.quorum.single_node() && req.resources.iter().any(|r| r.resource_type == TOPIC) {
-        super::catch_up(b).await;
+        super::catch_up(b, super::CATCH_UP_SHORT).await;
     }
     let results = req
         .resources

@@ -99,6 +99,13 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> Me
     let b = ctx.broker;
     let version = ctx.version;
     let with_ops = req.include_topic_authorized_operations;
+    // On a cluster node, answer from metadata as new as the active controller's: a topic
+    // created or deleted, or partitions added, through another broker are seen here once that
+    // change was answered (one read-index round trip; bounded, else this node's view).
+    let cluster = !b.config.quorum.single_node();
+    if cluster {
+        super::catch_up(b, super::CATCH_UP_SHORT).await;
+    }
     let brokers = ctx.live_brokers();
     let live: HashSet<i32> = brokers.iter().map(|b| b.0 .0).collect();
     // This node, when its log directory failed (its partitions have no leader).
@@ -133,8 +140,8 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> Me
             });
             drop(image);
             // (On the active controller too: its image follows the applied log a moment later.)
-            if missing && !may_create {
-                super::catch_up(b).await;
+            if missing && !may_create && !cluster {
+                super::catch_up(b, super::CATCH_UP_LONG).await;
             }
             // Distinct names and ids (a repeated entry is answered once, at its first place).
             let mut seen_names = HashSet::new();

@@ -206,13 +206,20 @@ pub(crate) fn s(text: impl Into<String>) -> StrBytes {
 /// read-index request to it), bounded; on failure it answers from what it has. For answers
 /// that must not miss a change made through another broker a moment ago (a topic that "does not
 /// exist", a topic config just altered).
-pub(crate) async fn catch_up(b: &crate::context::Broker) {
-    const CATCH_UP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+pub(crate) async fn catch_up(b: &crate::context::Broker, timeout: std::time::Duration) {
     let topics = b.topics.clone();
-    if let Err(e) = blocking(move || topics.catch_up(CATCH_UP_TIMEOUT)).await {
+    if let Err(e) = blocking(move || topics.catch_up(timeout)).await {
         tracing::debug!(error = %e, "cannot catch up with the active controller; answering from this broker's metadata");
     }
 }
+
+/// How long a request waits to catch up before it answers from this broker's metadata: a
+/// cluster node's Metadata, DescribeTopicPartitions and DescribeConfigs (short: a leader cut
+/// off without a reset must not stall clients' metadata), and a Metadata request naming a topic
+/// this node does not know (longer: the answer would be "does not exist").
+pub(crate) const CATCH_UP_SHORT: std::time::Duration = std::time::Duration::from_secs(1);
+/// See [`CATCH_UP_SHORT`].
+pub(crate) const CATCH_UP_LONG: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, TopicError> + Send + 'static,
