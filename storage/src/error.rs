@@ -6,7 +6,9 @@
 //! `OutOfOrderSequence` → `OUT_OF_ORDER_SEQUENCE_NUMBER`, `InvalidProducerEpoch` → `INVALID_PRODUCER_EPOCH` (47),
 //! `InvalidTxnState` → `INVALID_TXN_STATE` (48), `TransactionCoordinatorFenced` → `TRANSACTION_COORDINATOR_FENCED`
 //! (52), `CorruptSnapshot` → `KAFKA_STORAGE_ERROR` (never returned by an append),
-//! `NullKeyInCompactedTopic` → `INVALID_RECORD`, `CleanAborted` → never sent to a client (the cleaner retries).
+//! `NullKeyInCompactedTopic` → `INVALID_RECORD`, `CleanAborted` → never sent to a client (the cleaner retries),
+//! `UnexpectedAppendOffset` → never sent to a client (a follower's fetcher handles it, as Kafka's
+//! `UnexpectedAppendOffsetException`).
 
 /// Errors returned by the storage crate.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +96,16 @@ pub enum StorageError {
     /// fail point stopped it; the cleaned files were discarded and nothing changed. Retry later.
     #[error("log clean aborted: {0}")]
     CleanAborted(String),
+    /// A follower append ([`crate::Log::append_as_follower`]) whose first batch starts below the log end offset:
+    /// the follower's log and the leader's disagree (or the fetch offset was wrong); nothing was written. Kafka's
+    /// `UnexpectedAppendOffsetException`; the fetcher truncates or refetches, nothing is sent to a client.
+    #[error("unexpected append offset: the first batch starts at offset {first}, below the log end offset {log_end}")]
+    UnexpectedAppendOffset {
+        /// Base offset of the first batch of the record set.
+        first: i64,
+        /// The log end offset at the time of the append.
+        log_end: i64,
+    },
 }
 
 /// Result alias with [`StorageError`] as the default error.

@@ -8,9 +8,9 @@
 //! * [`txn_index`]: the aborted transaction index (`.txnindex`), created lazily per segment.
 //! * [`segment`]: one segment: `.log` + `.index` + `.timeindex` (+ `.txnindex`), named by its base offset
 //!   (`%020d`).
-//! * [`log`]: [`Log`], one partition's segmented log: append (client, coordinator, transaction markers), read
-//!   (optionally bounded by the last stable offset), roll, recovery, retention, flush; last stable offset and
-//!   aborted transactions for `read_committed` fetches.
+//! * [`log`]: [`Log`], one partition's segmented log: append (client, coordinator, transaction markers, a
+//!   follower's byte-for-byte copy of its leader's batches), read (optionally bounded by the last stable offset),
+//!   roll, recovery, retention, flush; last stable offset and aborted transactions for `read_committed` fetches.
 //! * [`producer_state`]: the idempotent and transactional producers' state (epochs, sequences, duplicate
 //!   detection, ongoing transactions, coordinator epochs) and its `.snapshot` files, kept by the [`Log`].
 //! * [`open_files`]: the process-wide bounded cache of open segment files (descriptors stay bounded; a file with

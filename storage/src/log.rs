@@ -26,6 +26,11 @@
 //! [`Log::aborted_transactions`]; [`Log::read_upto`] bounds a `read_committed` fetch at the LSO. The replay that
 //! rebuilds producer state after a crash or a truncation also rewrites the `.txnindex` entries from the replay
 //! start on, so they always match the log.
+//!
+//! Replication: a follower copies its leader's batches byte for byte with [`Log::append_as_follower`] (offsets,
+//! epochs and CRCs as the leader stored them; producer state, markers and `.txnindex` entries derived as the
+//! leader derived them), cuts a divergent tail with [`Log::truncate_to`] and restarts from the leader's log start
+//! with [`Log::truncate_fully_and_start_at`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -597,6 +602,137 @@ impl Log {
         self.append_with_origin(&batch, leader_epoch, now_ms, Origin::Coordinator)
     }
 
+    /// Append record batches copied from the leader's log, as a follower replica (Kafka's
+    /// `UnifiedLog.appendAsFollower`, `AppendOrigin.REPLICATION`, no offset assignment). The batches are written
+    /// byte for byte as the leader stored them: offsets, partition leader epochs, timestamps, codecs and CRCs
+    /// unchanged (no leader-epoch patching, no recompression, no `LogAppendTime` stamping).
+    ///
+    /// `records`: batches as a fetch response holds them. Only the whole batches are appended: a trailing partial
+    /// batch (a fetch cut by its byte budget) is ignored, not an error, so the caller simply fetches again from
+    /// [`Log::log_end_offset`] (= `last_offset + 1` of the result). Empty `records`, or ones holding no whole
+    /// batch, write nothing and give `record_count == 0`, `base_offset == log_end_offset`,
+    /// `last_offset == log_end_offset - 1`.
+    ///
+    /// Checks, all before anything is written ([`batch::validate_replicated`]): framing, magic and CRC of every
+    /// whole batch ([`StorageError::CorruptMessage`] / [`StorageError::InvalidRecord`]); a first base offset at or
+    /// above the log end offset ([`StorageError::UnexpectedAppendOffset`] otherwise); each batch starting after the
+    /// previous one's last offset ([`StorageError::InvalidRecord`]); transaction markers readable
+    /// ([`StorageError::InvalidRecord`]). No `max.message.bytes`, timestamp, compacted-key or client-only check:
+    /// a follower takes what its leader accepted, control batches included. Gaps between batches (a compacted
+    /// leader) and above the log end offset are kept: the log end offset becomes the last batch's last offset + 1,
+    /// and reads of an offset in a gap return the next batch.
+    ///
+    /// Producer state is updated as the leader updated it, batch by batch (the path that rebuilds it from the log
+    /// after a crash, so reopening gives the same state): no duplicate detection, no sequence check, an older
+    /// producer or coordinator epoch only logged; markers end their producer's transaction and an ABORT that ends
+    /// one gets its `.txnindex` entry, so [`Log::last_stable_offset`] and [`Log::aborted_transactions`] answer as on
+    /// the leader.
+    ///
+    /// Rolls: before each batch, as [`Log::append`] before a record set (`segment.bytes`, `segment.ms`, index full,
+    /// relative offset range), so with the leader's config and single-batch leader appends the segments match the
+    /// leader's byte for byte; a new segment starts at the batch's base offset (an empty active segment that cannot
+    /// hold the batch's offsets is kept, as Kafka does). Runs of batches that need no roll are written with one
+    /// `pwritev`. All or nothing on validation errors; an I/O error may leave a prefix of whole batches appended
+    /// (the log end offset says how far). The batches' partition leader epochs are the caller's business: walk
+    /// [`batch::iter_headers`] of the appended bytes to update a leader epoch cache.
+    ///
+    /// `&mut self`; blocking file I/O (writes, possibly rolls).
+    pub fn append_as_follower(&mut self, records: &[u8], now_ms: i64) -> Result<AppendInfo> {
+        let headers = batch::validate_replicated(records)?;
+        let log_end = self.log_end_offset();
+        let (Some(first), Some(last)) = (headers.first(), headers.last()) else {
+            return Ok(AppendInfo {
+                base_offset: log_end,
+                last_offset: log_end - 1,
+                log_append_time: -1,
+                log_start_offset: self.log_start_offset(),
+                record_count: 0,
+                needs_flush: self.unflushed_messages() >= self.config.flush_messages,
+                duplicate: false,
+            });
+        };
+        let (base_offset, last_offset) = (first.base_offset, last.last_offset());
+        if base_offset < log_end {
+            return Err(StorageError::UnexpectedAppendOffset {
+                first: base_offset,
+                log_end,
+            });
+        }
+        let mut positions = Vec::with_capacity(headers.len());
+        let mut pos = 0usize;
+        for (i, h) in headers.iter().enumerate() {
+            if let Some(prev) = i.checked_sub(1).map(|p| &headers[p]) {
+                if h.base_offset <= prev.last_offset() {
+                    return Err(StorageError::InvalidRecord(format!(
+                        "out of order offsets in a follower append: batch {}..={} after batch {}..={}",
+                        h.base_offset,
+                        h.last_offset(),
+                        prev.base_offset,
+                        prev.last_offset()
+                    )));
+                }
+            }
+            if h.is_control() && h.producer_id >= 0 {
+                batch::parse_control_batch(&records[pos..pos + h.size()])?;
+            }
+            positions.push(pos);
+            pos += h.size();
+        }
+        let config = self.config.clone();
+        let mut i = 0;
+        while i < headers.len() {
+            let h = &headers[i];
+            let active = self.active();
+            if h.last_offset() - active.base_offset() > i64::from(i32::MAX)
+                || active.should_roll(
+                    h.size() as u64,
+                    h.last_offset(),
+                    h.max_timestamp,
+                    now_ms,
+                    &config,
+                )
+            {
+                self.roll_at(h.base_offset, now_ms)?;
+            }
+            let n = self
+                .active()
+                .batches_before_roll(&headers[i..], now_ms, &config);
+            let run = &headers[i..i + n];
+            let start = positions[i];
+            let batches: Vec<(usize, BatchHeader)> = run
+                .iter()
+                .zip(&positions[i..])
+                .map(|(h, at)| (at - start, *h))
+                .collect();
+            let end = positions[i + n - 1] + run[n - 1].size();
+            self.active_mut()
+                .append(&[&records[start..end]], &batches, &config)?;
+            let mut aborted = Vec::new();
+            for (h, &at) in run.iter().zip(&positions[i..]) {
+                let whole = h.is_control().then(|| &records[at..at + h.size()]);
+                aborted.extend(self.producer_state.replay(h, whole));
+            }
+            for entry in aborted {
+                self.active_mut().append_aborted_txn(entry)?;
+            }
+            self.producer_state
+                .update_map_end_offset(run[n - 1].next_offset());
+            i += n;
+        }
+        Ok(AppendInfo {
+            base_offset,
+            last_offset,
+            log_append_time: -1,
+            log_start_offset: self.log_start_offset(),
+            record_count: headers
+                .iter()
+                .map(|h| u64::from(h.records_count.unsigned_abs()))
+                .sum(),
+            needs_flush: self.unflushed_messages() >= self.config.flush_messages,
+            duplicate: false,
+        })
+    }
+
     fn append_with_origin(
         &mut self,
         records: &[u8],
@@ -801,13 +937,26 @@ impl Log {
 
     /// Start a new active segment at the log end offset (no-op if the active segment is empty).
     fn roll(&mut self, now_ms: i64) -> Result<()> {
-        let config = self.config.clone();
-        let active = self.active_mut();
+        let active = self.active();
         if active.size() == 0 {
             return Ok(());
         }
+        let at = active.next_offset();
+        self.roll_at(at, now_ms)
+    }
+
+    /// Start a new active segment at `offset`, or at the log end offset if that is higher (Kafka's
+    /// `LocalLog.roll(expectedNextOffset)`; a follower rolls at the base offset of the batch it appends next, which
+    /// lies above the log end after a gap). No-op if the active segment is empty and starts there already; an empty
+    /// active segment that starts lower is kept (as an empty inactive segment, as in Kafka).
+    fn roll_at(&mut self, offset: i64, now_ms: i64) -> Result<()> {
+        let config = self.config.clone();
+        let active = self.active_mut();
+        let base = offset.max(active.next_offset());
+        if active.size() == 0 && base == active.base_offset() {
+            return Ok(());
+        }
         active.on_become_inactive(&config)?;
-        let base = active.next_offset();
         let seg = Segment::create(&self.dir, base, now_ms)?;
         let previous = self.segments.keys().next_back().copied();
         self.segments.insert(base, seg);
@@ -1204,12 +1353,7 @@ impl Log {
         }
         let config = self.config.clone();
         if offset < self.log_start_offset() {
-            for (_, seg) in std::mem::take(&mut self.segments) {
-                seg.delete_files()?;
-            }
-            self.segments
-                .insert(offset, Segment::create(&self.dir, offset, wall_clock_ms())?);
-            self.producer_state.truncate_fully_and_start_at(offset)?;
+            self.delete_all_and_start_at(offset)?;
         } else {
             let above: Vec<i64> = self.segments.range(offset + 1..).map(|(b, _)| *b).collect();
             for base in above {
@@ -1223,6 +1367,44 @@ impl Log {
         }
         self.dir_changes += 1;
         self.recovery_point = self.recovery_point.min(offset);
+        Ok(())
+    }
+
+    /// Delete every segment and restart the log empty at `offset` (Kafka's `truncateFullyAndStartAt`): log start and
+    /// log end offset become `offset`, whatever they were (`offset` may lie above the log end offset, unlike
+    /// [`Log::truncate_to`]), producer state and its snapshots are dropped, the cleaner checkpoint moves to
+    /// `offset`. For a follower whose fetch offset lies outside the leader's log (below the leader's log start, or
+    /// a replica starting from scratch at it); the caller persists the new log start offset, as after
+    /// [`Log::advance_log_start_offset`]. Nothing to flush afterwards but the directory (the next
+    /// [`Log::sync_job`] fsyncs it).
+    ///
+    /// `&mut self`; blocking file I/O (deletes, one segment created).
+    pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<()> {
+        if offset < 0 {
+            return Err(StorageError::OffsetOutOfRange {
+                requested: offset,
+                log_start: self.log_start_offset(),
+                log_end: self.log_end_offset(),
+            });
+        }
+        self.delete_all_and_start_at(offset)?;
+        self.start_offset = offset;
+        self.cleaner_checkpoint = offset;
+        self.min_delete_horizon = None;
+        self.recovery_point = offset;
+        Ok(())
+    }
+
+    /// Delete every segment and its producer snapshots, then create an empty segment at `offset`.
+    fn delete_all_and_start_at(&mut self, offset: i64) -> Result<()> {
+        for (_, seg) in std::mem::take(&mut self.segments) {
+            seg.delete_files()?;
+        }
+        self.segments
+            .insert(offset, Segment::create(&self.dir, offset, wall_clock_ms())?);
+        self.producer_state.truncate_fully_and_start_at(offset)?;
+        self.dir_changes += 1;
+        tracing::info!(dir = %self.dir.display(), offset, "truncated the log fully, restarting it empty");
         Ok(())
     }
 

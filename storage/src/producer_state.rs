@@ -41,9 +41,15 @@
 //! Several batches of one producer in one record set are validated one after the other against the state the
 //! earlier ones produced; duplicates are looked up in the state stored before the append, as Kafka does.
 //!
-//! Rebuilding from the log (recovery, truncation) applies batch headers with Kafka's `REPLICATION` origin: no
-//! sequence checks, an older producer or coordinator epoch is only logged; a marker's outcome is read from its
-//! control record, and each ABORT that ends a transaction yields the `.txnindex` entry the log rewrites.
+//! Appends from a follower replica ([`crate::Log::append_as_follower`], Kafka's `AppendOrigin.REPLICATION`) and
+//! rebuilding from the log (recovery, truncation) share one path, `ProducerStateManager::replay`, batch by batch
+//! in offset order: no duplicate detection, no sequence checks, an older producer or coordinator epoch is only
+//! logged (a follower takes whatever its leader accepted), and a non-transactional batch during a transaction is
+//! taken as it comes (Kafka's follower would refuse it; the leader never writes one). Otherwise the state changes
+//! exactly as on the leader: epoch, last batches and sequence, ongoing transaction, coordinator epoch; a marker's
+//! outcome is read from its control record, and each ABORT that ends a transaction yields its `.txnindex` entry
+//! (whose last stable offset is taken right after that marker, as the leader took it). Sharing the path means a
+//! follower reopened after a crash re-derives exactly the state its appends built.
 //!
 //! Snapshot file format (Kafka's `PID_SNAPSHOT_MAP_SCHEMA`, version 1, big-endian):
 //!
@@ -395,7 +401,8 @@ pub fn read_snapshot(path: &Path) -> Result<Vec<ProducerSnapshotEntry>> {
     decode_snapshot(&std::fs::read(path)?)
 }
 
-/// Who appends (Kafka's `AppendOrigin`, without `REPLICATION`, which is [`ProducerStateManager::replay`]).
+/// Who appends as leader (Kafka's `AppendOrigin`; `REPLICATION`, a follower's append and the rebuild from the log,
+/// is [`ProducerStateManager::replay`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Origin {
     /// A producer's Produce request: every check.
@@ -790,9 +797,10 @@ impl ProducerStateManager {
         }
     }
 
-    /// Apply one stored batch while rebuilding from the log (Kafka's `REPLICATION` origin: nothing is rejected).
-    /// `whole` is the whole batch for a control batch (to read its marker). Returns the `.txnindex` entry of an
-    /// aborted transaction the batch's marker ended.
+    /// Apply one stored batch, in offset order: while rebuilding from the log, and for a follower's append (Kafka's
+    /// `REPLICATION` origin: nothing is rejected, see the module docs). `whole` is the whole batch for a control
+    /// batch (to read its marker). Returns the `.txnindex` entry of an aborted transaction the batch's marker
+    /// ended, to be appended to the segment holding the marker.
     pub(crate) fn replay(&mut self, h: &BatchHeader, whole: Option<&[u8]>) -> Option<AbortedTxn> {
         if h.producer_id <= NO_PRODUCER_ID {
             return None;

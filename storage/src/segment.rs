@@ -26,7 +26,7 @@ use bytes::Bytes;
 use crate::batch::{self, BatchHeader, LOG_OVERHEAD, MAGIC};
 use crate::config::LogConfig;
 use crate::error::{Result, StorageError};
-use crate::index::{open_rw, OffsetEntry, OffsetIndex, TimeEntry, TimeIndex};
+use crate::index::{open_rw, IndexEntry, OffsetEntry, OffsetIndex, TimeEntry, TimeIndex};
 use crate::open_files::CachedFile;
 use crate::txn_index::{AbortedTxn, TxnIndex, TXN_INDEX_SUFFIX};
 
@@ -634,6 +634,58 @@ impl Segment {
                 || self.offset_index.is_full(config.segment_index_bytes)
                 || self.time_index.is_full(config.segment_index_bytes)
                 || last_offset - self.base_offset > i64::from(i32::MAX))
+    }
+
+    /// How many of `headers` (whole stored batches with increasing offsets, as a follower appends them) can be
+    /// appended here one after the other before [`Segment::should_roll`], asked before each of them with that
+    /// batch alone, would turn true. The first batch always counts: the caller asks `should_roll` for it (and rolls)
+    /// first. Size, `segment.ms` and the relative offset range are followed exactly; each batch may add one entry to
+    /// each index, so the count stops where an index could become full (the caller then asks `should_roll` on the
+    /// real state). Lets a follower write many batches with one `pwritev` and still roll where a leader appending
+    /// them one by one would have.
+    pub(crate) fn batches_before_roll(
+        &self,
+        headers: &[BatchHeader],
+        now_ms: i64,
+        config: &LogConfig,
+    ) -> usize {
+        let Some(first) = headers.first() else {
+            return 0;
+        };
+        // `Index::is_full`'s capacity: `segment.index.bytes / entry size`, at least one entry. (With 12-byte time
+        // entries against 8-byte offset entries the time index bounds the run first; both are checked anyway.)
+        let capacity = |entry_size: usize| {
+            usize::try_from(config.segment_index_bytes / entry_size as u64)
+                .unwrap_or(usize::MAX)
+                .max(1)
+        };
+        let offset_room = capacity(OffsetEntry::SIZE).saturating_sub(self.offset_index.len());
+        let time_room = capacity(TimeEntry::SIZE).saturating_sub(self.time_index.len());
+        // The first batch written to an empty segment sets its rolling timestamp (`index_batch` at position 0).
+        let rolling = if self.state.size == 0 {
+            Some(first.max_timestamp)
+        } else {
+            self.state.rolling_timestamp
+        };
+        let mut size = self.state.size.saturating_add(first.size() as u64);
+        let mut count = 1;
+        for h in &headers[1..] {
+            let waited = match rolling {
+                Some(ts) if ts >= 0 => h.max_timestamp.saturating_sub(ts),
+                _ => now_ms.saturating_sub(self.created_ms),
+            };
+            if size.saturating_add(h.size() as u64) > config.roll_bytes()
+                || waited > config.segment_ms
+                || count >= offset_room
+                || count >= time_room
+                || h.last_offset() - self.base_offset > i64::from(i32::MAX)
+            {
+                break;
+            }
+            size += h.size() as u64;
+            count += 1;
+        }
+        count
     }
 
     /// Kafka `timeWaitedForRoll`: from the first batch's max timestamp if it has one, else from creation time.

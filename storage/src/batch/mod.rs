@@ -327,13 +327,7 @@ pub fn validate_with(
             });
         }
         let header = BatchHeader::parse(batch)?;
-        if !crc_matches(batch, &header) {
-            return Err(StorageError::CorruptMessage(format!(
-                "record batch at position {pos} fails its CRC (stored {:#010x}, computed {:#010x})",
-                header.crc,
-                compute_crc(batch)
-            )));
-        }
+        check_crc(batch, &header, pos)?;
         header.try_compression()?;
         if header.records_count < 1 {
             return Err(StorageError::InvalidRecord(format!(
@@ -367,12 +361,93 @@ pub fn validate_with(
     Ok(headers)
 }
 
+/// Validate record batches copied from a leader's log (a follower's fetch; Kafka's `analyzeAndValidateRecords` for
+/// `AppendOrigin.REPLICATION`, without offset assignment). Returns the headers of the whole batches at the start of
+/// `records`, in order. A trailing partial batch (fewer bytes than its header, or than its declared size, as a fetch
+/// response cut by its byte budget ends) is left out and is not an error; so an empty result means `records` holds
+/// no whole batch. The bytes covered are the sum of the returned headers' [`BatchHeader::size`].
+///
+/// Every whole batch: length at least the 61-byte header, magic 2, CRC-32C over attributes..end, a defined
+/// compression codec, `last_offset_delta >= 0`, `0 <= records_count <= last_offset_delta + 1` (a batch rewritten
+/// by the log cleaner may hold fewer records than offsets, or none), base offset `>= 0` and last offset below
+/// `i64::MAX`. Nothing else: no size limit (`max.message.bytes` was the leader's check; a follower takes what its
+/// leader stored), no timestamp or client-only checks (control batches are allowed), and the records are not
+/// decoded (the CRC vouches for the bytes the leader validated). Offsets against the log are checked by
+/// [`crate::Log::append_as_follower`].
+///
+/// Errors: [`StorageError::CorruptMessage`] for a length below the header size and a CRC mismatch,
+/// [`StorageError::InvalidRecord`] for magic, codec, counts and offsets.
+pub fn validate_replicated(records: &[u8]) -> Result<Vec<BatchHeader>> {
+    let mut headers = Vec::new();
+    let mut pos = 0;
+    while records.len() - pos >= LOG_OVERHEAD {
+        let rest = &records[pos..];
+        let batch_length = be_i32(rest, 8);
+        check_batch_length(batch_length)?;
+        let size = LOG_OVERHEAD + batch_length as usize;
+        if size > rest.len() {
+            break;
+        }
+        let batch = &rest[..size];
+        let header = BatchHeader::parse(batch)?;
+        let invalid = |what: String| {
+            Err(StorageError::InvalidRecord(format!(
+                "record batch at position {pos} (base offset {}) {what}",
+                header.base_offset
+            )))
+        };
+        if header.magic != MAGIC {
+            return invalid(format!(
+                "has magic {}, only magic 2 is supported",
+                header.magic
+            ));
+        }
+        check_crc(batch, &header, pos)?;
+        header.try_compression()?;
+        if header.last_offset_delta < 0
+            || header.records_count < 0
+            || i64::from(header.records_count) > i64::from(header.last_offset_delta) + 1
+        {
+            return invalid(format!(
+                "has {} records for last offset delta {}",
+                header.records_count, header.last_offset_delta
+            ));
+        }
+        if header.base_offset < 0
+            || header
+                .base_offset
+                .checked_add(i64::from(header.last_offset_delta))
+                .is_none_or(|last| last == i64::MAX)
+        {
+            return invalid(format!(
+                "has offsets out of range (last offset delta {})",
+                header.last_offset_delta
+            ));
+        }
+        headers.push(header);
+        pos += size;
+    }
+    Ok(headers)
+}
+
 /// Test helper: a whole batch with `frame`'s fields (its `batch_length`, `magic` and `crc` computed) around
 /// `payload`, records already encoded and compressed as `frame.attributes` says; for hostile batches whose header
 /// lies about its records.
 #[doc(hidden)]
 pub fn assemble_batch(frame: &BatchHeader, payload: &[u8]) -> std::io::Result<bytes::Bytes> {
     assemble(frame, payload)
+}
+
+/// [`StorageError::CorruptMessage`] unless the batch at `pos` matches its CRC.
+fn check_crc(batch: &[u8], header: &BatchHeader, pos: usize) -> Result<()> {
+    if crc_matches(batch, header) {
+        return Ok(());
+    }
+    Err(StorageError::CorruptMessage(format!(
+        "record batch at position {pos} fails its CRC (stored {:#010x}, computed {:#010x})",
+        header.crc,
+        compute_crc(batch)
+    )))
 }
 
 /// Iterate the batch headers of concatenated batches, yielding `(position, header)`. Stops at a partial tail

@@ -314,3 +314,81 @@ fn offsets_of_a_header_near_i64_max_saturate() {
     assert_eq!(h.last_offset(), i64::MAX);
     assert_eq!(h.next_offset(), i64::MAX);
 }
+
+#[test]
+fn validate_replicated_takes_whole_batches_and_leaves_a_partial_tail() {
+    let a = build_batch(10, 1_000, &records(3, 1_000), Compression::None);
+    let b = build_batch(13, 1_000, &records(4, 1_000), Compression::Zstd);
+    let both = [&a[..], &b[..]].concat();
+    let bases = |buf: &[u8]| -> Vec<i64> {
+        validate_replicated(buf)
+            .unwrap()
+            .iter()
+            .map(|h| h.base_offset)
+            .collect()
+    };
+    assert_eq!(bases(&both), [10, 13]);
+    // Cut anywhere in the second batch (even inside its length field): the first alone; in the first: nothing.
+    for cut in [
+        a.len() + 1,
+        a.len() + 11,
+        a.len() + 12,
+        a.len() + 61,
+        both.len() - 1,
+    ] {
+        assert_eq!(bases(&both[..cut]), [10], "cut at {cut}");
+    }
+    for cut in [0, 5, 12, 60, a.len() - 1] {
+        assert!(bases(&both[..cut]).is_empty(), "cut at {cut}");
+    }
+    // What a client append would refuse but a leader's log holds: a cleaned batch with fewer records than offsets
+    // (here 1 record for delta 2), an empty one, a control batch, a batch larger than max.message.bytes.
+    let mut fewer = BatchHeader::parse(&a).unwrap();
+    fewer.last_offset_delta = 2;
+    fewer.records_count = 1;
+    let one = build_batch(0, 1_000, &records(1, 1_000), Compression::None);
+    let cleaned = assemble_batch(&fewer, &one[BatchHeader::SIZE..]).unwrap();
+    let mut empty = fewer;
+    empty.records_count = 0;
+    let empty = assemble_batch(&empty, &[]).unwrap();
+    let marker = build_txn_marker(7, 0, 3, TxnMarker::Abort, 1_000).unwrap();
+    let big = build_batch(20, 1_000, &records(200, 1_000), Compression::None);
+    for ok in [&cleaned[..], &empty[..], &marker[..], &big[..]] {
+        assert_eq!(validate_replicated(ok).unwrap().len(), 1);
+    }
+    assert!(validate(&big, 100).is_err());
+}
+
+#[test]
+fn validate_replicated_refuses_damaged_batches() {
+    let good = build_batch(10, 1_000, &records(3, 1_000), Compression::None);
+    let check = |b: &[u8], corrupt: bool| {
+        let r = validate_replicated(&[&good[..], b].concat());
+        if corrupt {
+            assert!(matches!(r, Err(StorageError::CorruptMessage(_))), "{r:?}");
+        } else {
+            assert!(matches!(r, Err(StorageError::InvalidRecord(_))), "{r:?}");
+        }
+    };
+    let mut crc = good.to_vec();
+    let last = crc.len() - 1;
+    crc[last] ^= 1;
+    check(&crc, true);
+    let mut short = good.to_vec();
+    short[8..12].copy_from_slice(&10_i32.to_be_bytes());
+    check(&short, true);
+    let mut magic = good.to_vec();
+    magic[MAGIC_OFFSET] = 1;
+    check(&magic, false);
+    let edit = |f: &dyn Fn(&mut BatchHeader)| {
+        let mut h = BatchHeader::parse(&good).unwrap();
+        f(&mut h);
+        assemble_batch(&h, &good[BatchHeader::SIZE..]).unwrap()
+    };
+    check(&edit(&|h| h.records_count = -1), false);
+    check(&edit(&|h| h.records_count = 4), false);
+    check(&edit(&|h| h.last_offset_delta = -1), false);
+    check(&edit(&|h| h.base_offset = -5), false);
+    check(&edit(&|h| h.base_offset = i64::MAX - 1), false);
+    check(&edit(&|h| h.attributes = 6), false);
+}
