@@ -155,6 +155,15 @@ pub struct LogConfig {
     pub compression_lz4_level: i32,
     /// `compression.zstd.level` (KIP-390): -131072–22, default 3.
     pub compression_zstd_level: i32,
+    /// `min.insync.replicas`: in-sync replicas (the leader included) that must hold a batch before an
+    /// `acks=all` produce is acknowledged; with fewer in sync, such a produce fails NOT_ENOUGH_REPLICAS
+    /// (default 1, at least 1). It may exceed the replication factor, as in Kafka. Plain data here: the
+    /// produce path and the replica manager enforce it.
+    pub min_insync_replicas: i32,
+    /// `unclean.leader.election.enable`: whether a replica outside the ISR may be elected leader as a last
+    /// resort, at the risk of losing acknowledged data (default false). Plain data here: leader election
+    /// applies it.
+    pub unclean_leader_election_enable: bool,
 }
 
 impl LogConfig {
@@ -181,6 +190,8 @@ impl LogConfig {
     pub const DEFAULT_LZ4_LEVEL: i32 = 9;
     /// Kafka's default `compression.zstd.level`.
     pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+    /// Kafka's default `min.insync.replicas`.
+    pub const DEFAULT_MIN_INSYNC_REPLICAS: i32 = 1;
 
     /// The size at which the active segment rolls: `internal.segment.bytes` if set, else `segment.bytes`.
     pub fn roll_bytes(&self) -> u64 {
@@ -213,6 +224,8 @@ impl Default for LogConfig {
             compression_gzip_level: Self::DEFAULT_GZIP_LEVEL,
             compression_lz4_level: Self::DEFAULT_LZ4_LEVEL,
             compression_zstd_level: Self::DEFAULT_ZSTD_LEVEL,
+            min_insync_replicas: Self::DEFAULT_MIN_INSYNC_REPLICAS,
+            unclean_leader_election_enable: false,
         }
     }
 }
@@ -247,6 +260,8 @@ mod tests {
             ),
             (-1, 9, 3)
         );
+        assert_eq!(c.min_insync_replicas, 1);
+        assert!(!c.unclean_leader_election_enable);
         for t in BrokerCompressionType::ALL {
             assert_eq!(BrokerCompressionType::from_name(t.name()), Some(t));
         }

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use minikafka_storage::{CleanupPolicy, LogConfig, TimestampType};
 
 pub use listeners::{Endpoint, Listener, Listeners, SecurityProtocol};
-use properties::{chain, property, topic_property, LogField, FIXED_BROKER_SYNONYMS};
+use properties::{chain, property, topic_property, LogField};
 pub use properties::{
     cleanup_policy_text, ConfigType, Property, TopicProperty, PROPERTIES, TOPIC_PROPERTIES,
 };
@@ -96,6 +96,31 @@ pub struct BrokerConfig {
     pub auto_create_topics: bool,
     /// `delete.topic.enable`.
     pub delete_topic_enable: bool,
+    /// `replica.fetch.max.bytes`: record bytes a follower asks for per partition.
+    pub replica_fetch_max_bytes: i32,
+    /// `replica.fetch.response.max.bytes`: record bytes a follower asks for per fetch.
+    pub replica_fetch_response_max_bytes: i32,
+    /// `replica.fetch.min.bytes`: bytes a follower's fetch waits for at the leader.
+    pub replica_fetch_min_bytes: i32,
+    /// `replica.fetch.wait.max.ms`: longest a follower's fetch waits at the leader (at most
+    /// [`BrokerConfig::replica_socket_timeout_ms`] and [`BrokerConfig::replica_lag_time_max_ms`]).
+    pub replica_fetch_wait_max_ms: i32,
+    /// `replica.fetch.backoff.ms`: wait after a failed partition fetch.
+    pub replica_fetch_backoff_ms: u64,
+    /// `replica.socket.timeout.ms`: timeout of a follower's fetch request.
+    pub replica_socket_timeout_ms: u64,
+    /// `replica.lag.time.max.ms`: a follower not caught up for this long leaves the ISR.
+    pub replica_lag_time_max_ms: u64,
+    /// `num.replica.fetchers`: fetchers per source broker.
+    pub num_replica_fetchers: usize,
+    /// `replica.high.watermark.checkpoint.interval.ms`.
+    pub replica_high_watermark_checkpoint_interval_ms: u64,
+    /// `auto.leader.rebalance.enable`.
+    pub auto_leader_rebalance_enable: bool,
+    /// `leader.imbalance.check.interval.seconds`.
+    pub leader_imbalance_check_interval_seconds: u64,
+    /// `leader.imbalance.per.broker.percentage`.
+    pub leader_imbalance_per_broker_percentage: i32,
     /// `socket.request.max.bytes`.
     pub socket_request_max_bytes: usize,
     /// `fetch.max.bytes`: cap on a Fetch answer's record bytes.
@@ -144,6 +169,9 @@ pub struct BrokerConfig {
     pub offsets_topic_replication_factor: i16,
     /// `transaction.state.log.replication.factor`.
     pub transaction_state_replication_factor: i16,
+    /// `transaction.state.log.min.isr`: the `min.insync.replicas` given to `__transaction_state` at its
+    /// creation, capped at its replication factor.
+    pub transaction_state_min_isr: i32,
     /// `transaction.max.timeout.ms`.
     pub transaction_max_timeout_ms: i32,
     /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
@@ -398,6 +426,32 @@ fn connection_limits(
     Ok((per_ip, overrides, queued))
 }
 
+/// Kafka's cross-checks of the follower's fetch timings (`KafkaConfig.validateValues`): a fetch may
+/// not wait longer than its socket timeout, nor than a follower may lag before it leaves the ISR.
+fn check_replica_fetch_wait(v: &Values<'_>) -> Result<(), ConfigError> {
+    let wait = v.int::<i64>("replica.fetch.wait.max.ms")?;
+    for (other, why) in [
+        (
+            "replica.socket.timeout.ms",
+            "to prevent unnecessary socket timeouts",
+        ),
+        (
+            "replica.lag.time.max.ms",
+            "to prevent frequent changes in ISR",
+        ),
+    ] {
+        let bound = v.int::<i64>(other)?;
+        if wait > bound {
+            return Err(invalid(
+                "replica.fetch.wait.max.ms",
+                v.text("replica.fetch.wait.max.ms"),
+                format!("must be at most {other} ({bound}) {why}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The default of `log.max.open.segment.files`: half of the soft `RLIMIT_NOFILE` (the other half is left to
 /// connections and everything else), at least 64; with no limit, 2^20.
 fn auto_max_open_segment_files() -> usize {
@@ -441,7 +495,6 @@ impl BrokerConfig {
         let mut log_defaults = LogConfig::default();
         for t in TOPIC_PROPERTIES {
             let text = match t.field {
-                LogField::Fixed => continue,
                 LogField::InternalSegmentBytes => match v.opt(t.synonym) {
                     Some(text) => text.to_string(),
                     None => continue,
@@ -488,6 +541,7 @@ impl BrokerConfig {
         }
         let (max_connections_per_ip, max_connections_per_ip_overrides, queued_max_request_bytes) =
             connection_limits(&v)?;
+        check_replica_fetch_wait(&v)?;
         let node_id = v.int("node.id")?;
         let quorum = QuorumConfig {
             election_timeout_ms: v.int("controller.quorum.election.timeout.ms")?,
@@ -535,6 +589,21 @@ impl BrokerConfig {
             default_replication_factor: v.int("default.replication.factor")?,
             auto_create_topics: v.bool("auto.create.topics.enable"),
             delete_topic_enable: v.bool("delete.topic.enable"),
+            replica_fetch_max_bytes: v.int("replica.fetch.max.bytes")?,
+            replica_fetch_response_max_bytes: v.int("replica.fetch.response.max.bytes")?,
+            replica_fetch_min_bytes: v.int("replica.fetch.min.bytes")?,
+            replica_fetch_wait_max_ms: v.int("replica.fetch.wait.max.ms")?,
+            replica_fetch_backoff_ms: v.int("replica.fetch.backoff.ms")?,
+            replica_socket_timeout_ms: v.int("replica.socket.timeout.ms")?,
+            replica_lag_time_max_ms: v.int("replica.lag.time.max.ms")?,
+            num_replica_fetchers: v.int("num.replica.fetchers")?,
+            replica_high_watermark_checkpoint_interval_ms: v
+                .int("replica.high.watermark.checkpoint.interval.ms")?,
+            auto_leader_rebalance_enable: v.bool("auto.leader.rebalance.enable"),
+            leader_imbalance_check_interval_seconds: v
+                .int("leader.imbalance.check.interval.seconds")?,
+            leader_imbalance_per_broker_percentage: v
+                .int("leader.imbalance.per.broker.percentage")?,
             socket_request_max_bytes: v.int("socket.request.max.bytes")?,
             fetch_max_bytes: v.int("fetch.max.bytes")?,
             fetch_zero_copy_min_bytes: v.int("fetch.zero.copy.min.bytes")?,
@@ -564,6 +633,7 @@ impl BrokerConfig {
             offsets_topic_replication_factor: v.int("offsets.topic.replication.factor")?,
             transaction_state_replication_factor: v
                 .int("transaction.state.log.replication.factor")?,
+            transaction_state_min_isr: v.int("transaction.state.log.min.isr")?,
             transaction_max_timeout_ms: v.int("transaction.max.timeout.ms")?,
             transaction_abort_interval_ms: v
                 .int("transaction.abort.timed.out.transaction.cleanup.interval.ms")?,
@@ -621,7 +691,7 @@ impl BrokerConfig {
                 source: Source::StaticBroker,
             });
         let defaults = chain.iter().filter_map(|&(n, _)| {
-            let p = property(n).or_else(|| FIXED_BROKER_SYNONYMS.iter().find(|p| p.name == n))?;
+            let p = property(n)?;
             Some(Synonym {
                 name: n,
                 value: Some(p.default?.to_string()),
@@ -1769,6 +1839,420 @@ mod tests {
         let mut builder = ConfigBuilder::default();
         builder.set_pair("log.segment.bytes=16384").unwrap();
         assert!(builder.build().is_err());
+    }
+
+    #[test]
+    fn replication_properties_follow_kafka() {
+        let c = BrokerConfig::default();
+        assert_eq!(
+            (
+                c.replica_fetch_max_bytes,
+                c.replica_fetch_response_max_bytes,
+                c.replica_fetch_min_bytes,
+                c.replica_fetch_wait_max_ms,
+                c.leader_imbalance_per_broker_percentage,
+                c.transaction_state_min_isr,
+            ),
+            (1_048_576, 10_485_760, 1, 500, 10, 2)
+        );
+        assert_eq!(
+            (
+                c.replica_fetch_backoff_ms,
+                c.replica_socket_timeout_ms,
+                c.replica_lag_time_max_ms,
+                c.replica_high_watermark_checkpoint_interval_ms,
+                c.leader_imbalance_check_interval_seconds,
+            ),
+            (1_000, 30_000, 30_000, 5_000, 300)
+        );
+        assert_eq!(c.num_replica_fetchers, 1);
+        assert!(c.auto_leader_rebalance_enable);
+        assert_eq!(c.log_defaults.min_insync_replicas, 1);
+        assert!(!c.log_defaults.unclean_leader_election_enable);
+
+        let c = build(&[
+            "replica.fetch.max.bytes=2097152",
+            "replica.fetch.response.max.bytes=0",
+            "replica.fetch.min.bytes=4096",
+            "replica.fetch.wait.max.ms=45000",
+            "replica.fetch.backoff.ms=0",
+            "replica.socket.timeout.ms=60000",
+            "replica.lag.time.max.ms=45000",
+            "num.replica.fetchers=4",
+            "replica.high.watermark.checkpoint.interval.ms=100",
+            "auto.leader.rebalance.enable=FALSE",
+            "leader.imbalance.check.interval.seconds=1",
+            "leader.imbalance.per.broker.percentage=0",
+            "transaction.state.log.min.isr=1",
+            "min.insync.replicas=2",
+            "unclean.leader.election.enable=true",
+        ])
+        .unwrap();
+        assert_eq!(
+            (
+                c.replica_fetch_max_bytes,
+                c.replica_fetch_response_max_bytes,
+                c.replica_fetch_min_bytes,
+                c.replica_fetch_wait_max_ms,
+                c.leader_imbalance_per_broker_percentage,
+                c.transaction_state_min_isr,
+            ),
+            (2_097_152, 0, 4_096, 45_000, 0, 1)
+        );
+        assert_eq!(
+            (
+                c.replica_fetch_backoff_ms,
+                c.replica_socket_timeout_ms,
+                c.replica_lag_time_max_ms,
+                c.replica_high_watermark_checkpoint_interval_ms,
+                c.leader_imbalance_check_interval_seconds,
+            ),
+            (0, 60_000, 45_000, 100, 1)
+        );
+        assert_eq!(c.num_replica_fetchers, 4);
+        assert!(!c.auto_leader_rebalance_enable);
+        // The broker synonyms set the topic defaults.
+        assert_eq!(c.log_defaults.min_insync_replicas, 2);
+        assert!(c.log_defaults.unclean_leader_election_enable);
+        assert!(
+            !build(&["unclean.leader.election.enable=False"])
+                .unwrap()
+                .log_defaults
+                .unclean_leader_election_enable
+        );
+
+        for (pair, message) in [
+            (
+                "replica.fetch.max.bytes=-1",
+                "Invalid value -1 for configuration replica.fetch.max.bytes: Value must be at least 0",
+            ),
+            (
+                "replica.fetch.response.max.bytes=2147483648",
+                "Invalid value 2147483648 for configuration replica.fetch.response.max.bytes: Value must be no more than 2147483647",
+            ),
+            (
+                "replica.fetch.backoff.ms=-1",
+                "Invalid value -1 for configuration replica.fetch.backoff.ms: Value must be at least 0",
+            ),
+            (
+                "num.replica.fetchers=0",
+                "Invalid value 0 for configuration num.replica.fetchers: Value must be at least 1",
+            ),
+            (
+                "leader.imbalance.check.interval.seconds=0",
+                "Invalid value 0 for configuration leader.imbalance.check.interval.seconds: Value must be at least 1",
+            ),
+            (
+                "leader.imbalance.per.broker.percentage=101",
+                "Invalid value 101 for configuration leader.imbalance.per.broker.percentage: Value must be no more than 100",
+            ),
+            (
+                "replica.lag.time.max.ms=soon",
+                "Invalid value soon for configuration replica.lag.time.max.ms: Not a number of the expected type",
+            ),
+            (
+                "replica.high.watermark.checkpoint.interval.ms=0",
+                "Invalid value 0 for configuration replica.high.watermark.checkpoint.interval.ms: Value must be at least 1",
+            ),
+            (
+                "auto.leader.rebalance.enable=yes",
+                "Invalid value yes for configuration auto.leader.rebalance.enable: expected true or false",
+            ),
+            (
+                "unclean.leader.election.enable=1",
+                "Invalid value 1 for configuration unclean.leader.election.enable: expected true or false",
+            ),
+            (
+                "min.insync.replicas=0",
+                "Invalid value 0 for configuration min.insync.replicas: Value must be at least 1",
+            ),
+            (
+                "transaction.state.log.min.isr=0",
+                "Invalid value 0 for configuration transaction.state.log.min.isr: Value must be at least 1",
+            ),
+            // Kafka's `KafkaConfig.validateValues` cross-checks.
+            (
+                "replica.fetch.wait.max.ms=30001",
+                "Invalid value 30001 for configuration replica.fetch.wait.max.ms: must be at most replica.socket.timeout.ms (30000) to prevent unnecessary socket timeouts",
+            ),
+        ] {
+            assert_eq!(refused(&[pair]), message, "{pair}");
+        }
+        assert_eq!(
+            refused(&[
+                "replica.fetch.wait.max.ms=30001",
+                "replica.socket.timeout.ms=60000"
+            ]),
+            "Invalid value 30001 for configuration replica.fetch.wait.max.ms: must be at most replica.lag.time.max.ms (30000) to prevent frequent changes in ISR"
+        );
+        assert_eq!(
+            refused(&["replica.socket.timeout.ms=499"]),
+            "Invalid value 500 for configuration replica.fetch.wait.max.ms: must be at most replica.socket.timeout.ms (499) to prevent unnecessary socket timeouts"
+        );
+    }
+
+    #[test]
+    fn min_insync_replicas_and_unclean_election_are_topic_configs() {
+        let b = BrokerConfig::default();
+        // Above the replication factor is accepted, as in Kafka (acks=all produces then fail).
+        let t = TopicConfig::from_overrides(
+            [
+                ("min.insync.replicas", Some("2")),
+                ("unclean.leader.election.enable", Some("true")),
+            ],
+            &b,
+        )
+        .unwrap();
+        let l = t.log_config(&b.log_defaults).unwrap();
+        assert_eq!(l.min_insync_replicas, 2);
+        assert!(l.unclean_leader_election_enable);
+        let t = TopicConfig::from_overrides(
+            [
+                ("min.insync.replicas", Some("2147483647")),
+                ("unclean.leader.election.enable", Some("FALSE")),
+            ],
+            &b,
+        )
+        .unwrap();
+        let l = t.log_config(&b.log_defaults).unwrap();
+        assert_eq!(l.min_insync_replicas, i32::MAX);
+        assert!(!l.unclean_leader_election_enable);
+        for (k, v, reason) in [
+            ("min.insync.replicas", "0", "Value must be at least 1"),
+            (
+                "min.insync.replicas",
+                "two",
+                "Not a number of the expected type",
+            ),
+            (
+                "min.insync.replicas",
+                "2147483648",
+                "Value must be no more than 2147483647",
+            ),
+            (
+                "unclean.leader.election.enable",
+                "maybe",
+                "expected true or false",
+            ),
+        ] {
+            assert_eq!(
+                TopicConfig::from_overrides([(k, Some(v))], &b)
+                    .unwrap_err()
+                    .to_string(),
+                format!("Invalid value {v} for configuration {k}: {reason}")
+            );
+        }
+        // Altering keeps the other overrides and validates the new value.
+        let t = TopicConfig::from_overrides([("min.insync.replicas", Some("2"))], &b).unwrap();
+        let mut o = t.overrides.clone();
+        o.insert("unclean.leader.election.enable".into(), "true".into());
+        let altered = t.altered(&o, &b).unwrap();
+        let l = altered.log_config(&b.log_defaults).unwrap();
+        assert_eq!(
+            (l.min_insync_replicas, l.unclean_leader_election_enable),
+            (2, true)
+        );
+        o.insert("min.insync.replicas".into(), "0".into());
+        assert!(t.altered(&o, &b).is_err());
+        // Persisted overrides come back.
+        let p = TopicConfig::from_persisted(
+            "t",
+            [
+                ("min.insync.replicas", "3"),
+                ("unclean.leader.election.enable", "true"),
+            ],
+            &b,
+        )
+        .unwrap();
+        assert!(p.grandfathered.is_empty());
+        assert_eq!(
+            p.log_config(&b.log_defaults).unwrap().min_insync_replicas,
+            3
+        );
+        assert_eq!(
+            broker_synonym("min.insync.replicas"),
+            Some("min.insync.replicas")
+        );
+        assert_eq!(
+            broker_synonym("unclean.leader.election.enable"),
+            Some("unclean.leader.election.enable")
+        );
+    }
+
+    #[test]
+    fn replication_configs_are_described_like_the_others() {
+        let c = build(&["min.insync.replicas=2", "num.replica.fetchers=3"]).unwrap();
+        let syn = |d: &Described| -> Vec<(&str, Option<String>, Source)> {
+            d.synonyms
+                .iter()
+                .map(|s| (s.name, s.value.clone(), s.source))
+                .collect()
+        };
+        let broker = c.describe();
+        let get = |all: &[Described], n: &str| {
+            all.iter()
+                .find(|d| d.name == n)
+                .unwrap_or_else(|| panic!("{n} not listed"))
+                .clone()
+        };
+        for (name, value, source, kind) in [
+            (
+                "min.insync.replicas",
+                "2",
+                Source::StaticBroker,
+                ConfigType::Int,
+            ),
+            (
+                "unclean.leader.election.enable",
+                "false",
+                Source::Default,
+                ConfigType::Boolean,
+            ),
+            (
+                "replica.lag.time.max.ms",
+                "30000",
+                Source::Default,
+                ConfigType::Long,
+            ),
+            (
+                "replica.socket.timeout.ms",
+                "30000",
+                Source::Default,
+                ConfigType::Int,
+            ),
+            (
+                "replica.fetch.max.bytes",
+                "1048576",
+                Source::Default,
+                ConfigType::Int,
+            ),
+            (
+                "replica.fetch.response.max.bytes",
+                "10485760",
+                Source::Default,
+                ConfigType::Int,
+            ),
+            (
+                "replica.fetch.min.bytes",
+                "1",
+                Source::Default,
+                ConfigType::Int,
+            ),
+            (
+                "replica.fetch.wait.max.ms",
+                "500",
+                Source::Default,
+                ConfigType::Int,
+            ),
+            (
+                "replica.fetch.backoff.ms",
+                "1000",
+                Source::Default,
+                ConfigType::Int,
+            ),
+            (
+                "num.replica.fetchers",
+                "3",
+                Source::StaticBroker,
+                ConfigType::Int,
+            ),
+            (
+                "replica.high.watermark.checkpoint.interval.ms",
+                "5000",
+                Source::Default,
+                ConfigType::Long,
+            ),
+            (
+                "auto.leader.rebalance.enable",
+                "true",
+                Source::Default,
+                ConfigType::Boolean,
+            ),
+            (
+                "leader.imbalance.check.interval.seconds",
+                "300",
+                Source::Default,
+                ConfigType::Long,
+            ),
+            (
+                "leader.imbalance.per.broker.percentage",
+                "10",
+                Source::Default,
+                ConfigType::Int,
+            ),
+            (
+                "transaction.state.log.min.isr",
+                "2",
+                Source::Default,
+                ConfigType::Int,
+            ),
+        ] {
+            let d = get(&broker, name);
+            assert_eq!(
+                (d.value.as_deref(), d.source, d.kind, d.read_only),
+                (Some(value), source, kind, true),
+                "{name}"
+            );
+        }
+        assert_eq!(
+            syn(&get(&broker, "min.insync.replicas")),
+            [
+                (
+                    "min.insync.replicas",
+                    Some("2".into()),
+                    Source::StaticBroker
+                ),
+                ("min.insync.replicas", Some("1".into()), Source::Default)
+            ]
+        );
+
+        // Topic level: the override, then the broker synonym's static setting and default.
+        let t = TopicConfig::from_overrides([("unclean.leader.election.enable", Some("true"))], &c)
+            .unwrap();
+        let topic = t.describe_configs(&c);
+        let d = get(&topic, "min.insync.replicas");
+        assert_eq!(
+            (d.value.as_deref(), d.source, d.kind, d.read_only),
+            (Some("2"), Source::StaticBroker, ConfigType::Int, false)
+        );
+        assert_eq!(
+            syn(&d),
+            [
+                (
+                    "min.insync.replicas",
+                    Some("2".into()),
+                    Source::StaticBroker
+                ),
+                ("min.insync.replicas", Some("1".into()), Source::Default)
+            ]
+        );
+        let d = get(&topic, "unclean.leader.election.enable");
+        assert_eq!(
+            (d.value.as_deref(), d.source, d.kind),
+            (Some("true"), Source::DynamicTopic, ConfigType::Boolean)
+        );
+        assert_eq!(
+            syn(&d),
+            [
+                (
+                    "unclean.leader.election.enable",
+                    Some("true".into()),
+                    Source::DynamicTopic
+                ),
+                (
+                    "unclean.leader.election.enable",
+                    Some("false".into()),
+                    Source::Default
+                )
+            ]
+        );
+        let listed = TopicConfig::default().describe(&BrokerConfig::default().log_defaults);
+        assert!(listed.contains(&("min.insync.replicas".into(), "1".into(), false)));
+        assert!(listed.contains(&(
+            "unclean.leader.election.enable".into(),
+            "false".into(),
+            false
+        )));
     }
 
     #[test]

@@ -72,8 +72,6 @@ pub enum Check {
     ListenerNames,
     /// One non-empty directory.
     Dir,
-    /// A replica count on this single-node cluster: exactly 1.
-    SingleReplica,
     /// `host:count,host:count` (Kafka's `max.connections.per.ip.overrides`); may be empty.
     HostCounts,
     /// `process.roles`: `broker`, `controller` or both (Kafka's `ValidList.in`).
@@ -129,10 +127,6 @@ impl Check {
                 Some("only one data directory is supported".into())
             }
             Check::Dir => None,
-            Check::SingleReplica => match range(1, I32).reason(value) {
-                None if value != "1" => Some("a single-node cluster has only 1 replica".into()),
-                other => other,
-            },
             Check::HostCounts => host_counts(value).err(),
             // The whole message, not only a reason: `ConfigBuilder::build` reports
             // `quorum::parse_roles`'s error itself, which names the offending entry as Kafka does.
@@ -258,7 +252,7 @@ pub const PROPERTIES: &[Property] = properties![
     "listeners", List, Some("PLAINTEXT://localhost:9092"), Check::Listeners, "Listeners, as NAME://HOST:PORT,NAME://HOST:PORT (a bare HOST:PORT is PLAINTEXT): names and ports unique; localhost binds both 127.0.0.1 and ::1, an empty host every interface, 0.0.0.0 every IPv4 one; port 0 picks a free port.";
     "advertised.listeners", List, None, Check::Listeners, "Endpoint each listener gives clients in Metadata, FindCoordinator and DescribeCluster, as NAME://HOST:PORT (names among listeners', ports may repeat; not 0.0.0.0). A listener without an entry advertises its own address (an empty host: this machine's host name).";
     "listener.security.protocol.map", String, Some("SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"), Check::ProtocolMap, "Security protocol of each listener name, as NAME:PROTOCOL,...; every listener needs one. minikafka serves PLAINTEXT only: a listener mapped to SSL or SASL is refused at start.";
-    "inter.broker.listener.name", String, None, Check::ListenerNames, "Listener other brokers use; must be a broker listener. Unset = the listener named after security.inter.broker.protocol. Checked only: brokers do not talk to each other yet (no replication).";
+    "inter.broker.listener.name", String, None, Check::ListenerNames, "Listener other brokers use; must be a broker listener. Unset = the listener named after security.inter.broker.protocol. Followers fetch from their leaders and transaction coordinators reach partition leaders on it.";
     "security.inter.broker.protocol", String, Some("PLAINTEXT"), Check::OneOf(SECURITY_PROTOCOLS), "Protocol between brokers, naming the inter-broker listener when inter.broker.listener.name is unset (set only one of the two).";
     "controller.listener.names", List, None, Check::ListenerNames, "Listeners of the KRaft controller. With the controller role each must be among listeners (the first is the one the quorum uses); on a broker-only node none may be, and the first names the listener (and security protocol) for reaching the controllers. Required when process.roles is set. With the controller role the first is bound and serves the quorum's peers and the brokers' heartbeats; it is never advertised to clients.";
     "controller.quorum.voters", List, Some(""), Check::QuorumVoters, "The voters of a static controller quorum, as ID@HOST:PORT,... (HOST:PORT: the voter's controller listener; IPv6 in brackets). Needs process.roles. Ids distinct; no 0.0.0.0.";
@@ -278,6 +272,20 @@ pub const PROPERTIES: &[Property] = properties![
     "default.replication.factor", Int, Some("1"), range(1, I16), "Replication factor used when a CreateTopics asks for -1.";
     "auto.create.topics.enable", Boolean, Some("true"), Check::Bool, "Create unknown topics on Metadata requests that allow it.";
     "delete.topic.enable", Boolean, Some("true"), Check::Bool, "Allow DeleteTopics.";
+    "min.insync.replicas", Int, Some("1"), range(1, I32), "In-sync replicas (the leader included) that must have a batch before an acks=all produce is acknowledged (topic: min.insync.replicas); with fewer in sync such a produce fails NOT_ENOUGH_REPLICAS. May exceed the replication factor, as in Kafka (acks=all produces then always fail).";
+    "unclean.leader.election.enable", Boolean, Some("false"), Check::Bool, "Let a replica outside the ISR become leader as a last resort when no in-sync replica is alive, at the risk of losing acknowledged records (topic: unclean.leader.election.enable).";
+    "replica.lag.time.max.ms", Long, Some("30000"), range(1, I64), "A follower that has not fetched, or not caught up to the leader's log end offset, for this long is removed from the ISR. At least 1 (Kafka checks nothing).";
+    "replica.socket.timeout.ms", Int, Some("30000"), range(1, I32), "Timeout of a follower's fetch requests to the leader; must be at least replica.fetch.wait.max.ms. At least 1 (Kafka checks nothing).";
+    "replica.fetch.max.bytes", Int, Some("1048576"), range(0, I32), "Bytes of records a follower asks for per partition in one fetch. Not an absolute maximum: a first batch larger than this is still returned so that replication progresses (the largest batch is bounded by message.max.bytes and max.message.bytes).";
+    "replica.fetch.response.max.bytes", Int, Some("10485760"), range(0, I32), "Bytes of records a follower asks for in one whole fetch response. Not an absolute maximum: a first batch larger than this is still returned so that replication progresses.";
+    "replica.fetch.min.bytes", Int, Some("1"), range(0, I32), "Bytes a follower's fetch waits for, up to replica.fetch.wait.max.ms. At least 0 (Kafka checks nothing).";
+    "replica.fetch.wait.max.ms", Int, Some("500"), range(0, I32), "Longest a follower's fetch waits at the leader for replica.fetch.min.bytes; at most replica.socket.timeout.ms and replica.lag.time.max.ms (checked at start, as Kafka does). At least 0 (Kafka checks nothing).";
+    "replica.fetch.backoff.ms", Int, Some("1000"), range(0, I32), "Time a follower waits before fetching again after a partition's fetch failed.";
+    "num.replica.fetchers", Int, Some("1"), range(1, I32), "Fetchers a broker runs per source broker to replicate its partitions. At least 1 (Kafka checks nothing).";
+    "replica.high.watermark.checkpoint.interval.ms", Long, Some("5000"), range(1, I64), "How often the high watermarks of the hosted partitions are written to disk. At least 1 (Kafka checks nothing).";
+    "auto.leader.rebalance.enable", Boolean, Some("true"), Check::Bool, "Move leadership back to the preferred replicas when the leader imbalance, checked every leader.imbalance.check.interval.seconds, exceeds leader.imbalance.per.broker.percentage.";
+    "leader.imbalance.check.interval.seconds", Long, Some("300"), range(1, I64), "How often the controller checks the leader imbalance.";
+    "leader.imbalance.per.broker.percentage", Int, Some("10"), range(0, 100), "Share of a broker's preferred-leader partitions, in percent, that may be led by other brokers before leadership is rebalanced. 0 to 100 (Kafka checks nothing).";
     "message.max.bytes", Int, Some("1048588"), range(0, I32), "Largest record batch accepted (topic default for max.message.bytes).";
     "socket.request.max.bytes", Int, Some("104857600"), range(1024, USIZE), "Largest request frame accepted; larger frames close the connection.";
     "fetch.max.bytes", Int, Some("57671680"), range(1024, I32), "Largest Fetch answer the broker builds, whatever the request's max_bytes (the first partition with data still returns one batch).";
@@ -335,7 +343,7 @@ pub const PROPERTIES: &[Property] = properties![
     "group.consumer.max.heartbeat.interval.ms", Int, Some("15000"), range(1, I32), "Upper bound of group.consumer.heartbeat.interval.ms.";
     "group.consumer.max.size", Int, Some("2147483647"), range(1, I32), "Most members a consumer-protocol (KIP-848) group may have.";
     "offsets.topic.num.partitions", Int, Some("50"), range(1, I32), "Partitions of __consumer_offsets when it is created.";
-    "offsets.topic.replication.factor", Short, Some("3"), range(1, I16), "Replication factor of __consumer_offsets when it is created, capped at the live brokers (Kafka fails the creation instead) and, until replication is served, at 1.";
+    "offsets.topic.replication.factor", Short, Some("3"), range(1, I16), "Replication factor of __consumer_offsets when it is created, capped at the live brokers (Kafka fails the creation instead).";
     "offsets.topic.segment.bytes", Int, Some("104857600"), range(MIN_SEGMENT_BYTES, I32), "segment.bytes of __consumer_offsets.";
     "offsets.retention.minutes", Int, Some("10080"), range(1, I64), "How long the committed offsets of an empty group are kept.";
     "offsets.retention.check.interval.ms", Long, Some("600000"), range(1, U64), "How often expired offsets are removed.";
@@ -344,8 +352,8 @@ pub const PROPERTIES: &[Property] = properties![
     "transaction.abort.timed.out.transaction.cleanup.interval.ms", Int, Some("10000"), range(1, U64), "How often transactions past their timeout are aborted.";
     "transactional.id.expiration.ms", Int, Some("604800000"), range(1, I64), "Idle time after which a transactional id with no open transaction is forgotten.";
     "transaction.state.log.num.partitions", Int, Some("50"), range(1, I32), "Partitions of __transaction_state when it is created.";
-    "transaction.state.log.replication.factor", Short, Some("3"), range(1, I16), "Replication factor of __transaction_state when it is created, capped at the live brokers and, until replication is served, at 1.";
-    "transaction.state.log.min.isr", Int, Some("2"), range(1, I32), "min.insync.replicas of __transaction_state, capped at its replication factor (1 until replication is served).";
+    "transaction.state.log.replication.factor", Short, Some("3"), range(1, I16), "Replication factor of __transaction_state when it is created, capped at the live brokers (Kafka fails the creation instead).";
+    "transaction.state.log.min.isr", Int, Some("2"), range(1, I32), "The min.insync.replicas given to __transaction_state when it is created, capped at its replication factor.";
     "share.coordinator.state.topic.replication.factor", Short, Some("3"), range(1, I16), "Accepted (Kafka's server.properties sets it), not applied: share groups (KIP-932) are not served yet.";
     "share.coordinator.state.topic.min.isr", Short, Some("2"), range(1, I16), "Accepted, not applied: share groups (KIP-932) are not served yet.";
     "transaction.state.log.segment.bytes", Int, Some("104857600"), range(MIN_SEGMENT_BYTES, I32), "segment.bytes of __transaction_state.";
@@ -353,13 +361,7 @@ pub const PROPERTIES: &[Property] = properties![
     "producer.id.expiration.check.interval.ms", Int, Some("600000"), range(1, U64), "How often idle producer state is expired.";
 ];
 
-/// Kafka's broker synonyms for topic configs that minikafka does not let you set on the broker:
-/// they are only ever their default (DescribeConfigs still lists them as Kafka does).
-pub const FIXED_BROKER_SYNONYMS: &[Property] = properties![
-    "min.insync.replicas", Int, Some("1"), Check::SingleReplica, "Replicas that must acknowledge an acks=all produce.";
-];
-
-/// The declaration of a broker property by name (including the fixed synonyms).
+/// The declaration of a broker property by name.
 pub fn property(name: &str) -> Option<&'static Property> {
     PROPERTIES.iter().find(|p| p.name == name)
 }
@@ -433,13 +435,24 @@ pub enum LogField {
     MinCompactionLagMs,
     /// `max_compaction_lag_ms`.
     MaxCompactionLagMs,
-    /// Checked but not stored: minikafka has one behaviour only.
-    Fixed,
+    /// `min_insync_replicas`.
+    MinInsyncReplicas,
+    /// `unclean_leader_election_enable`.
+    UncleanLeaderElectionEnable,
 }
 
 /// A value that does not fit its field (already checked, so only a wrong declaration gets here).
 fn misfit(value: &str) -> String {
     format!("'{value}' does not fit the setting")
+}
+
+/// `true` or `false`, in any case (Kafka's `BOOLEAN` parse).
+fn boolean(value: &str) -> Result<bool, String> {
+    match value.trim() {
+        v if v.eq_ignore_ascii_case("true") => Ok(true),
+        v if v.eq_ignore_ascii_case("false") => Ok(false),
+        _ => Err(misfit(value)),
+    }
 }
 
 fn num<T: TryFrom<i128>>(value: &str) -> Result<T, String> {
@@ -489,12 +502,15 @@ impl LogField {
             }
             LogField::MinCompactionLagMs => c.min_compaction_lag_ms = num(value)?,
             LogField::MaxCompactionLagMs => c.max_compaction_lag_ms = num(value)?,
-            LogField::Fixed => {}
+            LogField::MinInsyncReplicas => c.min_insync_replicas = num(value)?,
+            LogField::UncleanLeaderElectionEnable => {
+                c.unclean_leader_election_enable = boolean(value)?;
+            }
         }
         Ok(())
     }
 
-    /// The field's value as Kafka writes it; `None` for [`LogField::Fixed`].
+    /// The field's value as Kafka writes it; `None` for an unset `internal.segment.bytes`.
     pub(crate) fn text(self, c: &LogConfig) -> Option<String> {
         Some(match self {
             LogField::SegmentBytes => c.segment_bytes.to_string(),
@@ -522,7 +538,8 @@ impl LogField {
             LogField::MinCleanableDirtyRatio => c.min_cleanable_dirty_ratio.to_string(),
             LogField::MinCompactionLagMs => c.min_compaction_lag_ms.to_string(),
             LogField::MaxCompactionLagMs => c.max_compaction_lag_ms.to_string(),
-            LogField::Fixed => return None,
+            LogField::MinInsyncReplicas => c.min_insync_replicas.to_string(),
+            LogField::UncleanLeaderElectionEnable => c.unclean_leader_election_enable.to_string(),
         })
     }
 }
@@ -554,13 +571,8 @@ impl TopicProperty {
     /// The declaration of the broker synonym: type, validation and default.
     pub fn base(&self) -> &'static Property {
         property(self.synonym)
-            .or_else(|| {
-                FIXED_BROKER_SYNONYMS
-                    .iter()
-                    .find(|p| p.name == self.synonym)
-            })
             // Every synonym is declared: `topic_synonyms_are_declared` checks it.
-            .unwrap_or(&FIXED_BROKER_SYNONYMS[0])
+            .unwrap_or(&PROPERTIES[0])
     }
 }
 
@@ -594,12 +606,13 @@ pub const TOPIC_PROPERTIES: &[TopicProperty] = topic_properties![
     "message.timestamp.type", "log.message.timestamp.type", TimestampType, "CreateTime or LogAppendTime.";
     "min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio", MinCleanableDirtyRatio, "Dirty share of the log above which it is cleaned.";
     "min.compaction.lag.ms", "log.cleaner.min.compaction.lag.ms", MinCompactionLagMs, "Records younger than this are not compacted.";
-    "min.insync.replicas", "min.insync.replicas", Fixed, "Replicas that must acknowledge an acks=all produce (1 on a single node).";
+    "min.insync.replicas", "min.insync.replicas", MinInsyncReplicas, "In-sync replicas (the leader included) that must have a batch before an acks=all produce is acknowledged; with fewer in sync such a produce fails NOT_ENOUGH_REPLICAS. May exceed the replication factor, as in Kafka.";
     "retention.bytes", "log.retention.bytes", RetentionBytes, "Size per partition above which old segments are deleted; -1 = no limit.";
     "retention.ms", "log.retention.ms", RetentionMs, "Time a segment is kept; -1 = forever.";
     "segment.bytes", "log.segment.bytes", SegmentBytes, "Segment size at which the log rolls.";
     "segment.index.bytes", "log.index.size.max.bytes", SegmentIndexBytes, "Largest index file; the segment rolls when it is full.";
     "segment.ms", "log.roll.ms", SegmentMs, "Age at which the active segment rolls.";
+    "unclean.leader.election.enable", "unclean.leader.election.enable", UncleanLeaderElectionEnable, "Let a replica outside the ISR become leader as a last resort when no in-sync replica is alive, at the risk of losing acknowledged records.";
 ];
 
 /// The declaration of a topic config by name.
@@ -614,21 +627,22 @@ mod tests {
     #[test]
     fn topic_synonyms_are_declared() {
         for t in TOPIC_PROPERTIES {
-            let declared = property(t.synonym)
-                .or_else(|| FIXED_BROKER_SYNONYMS.iter().find(|p| p.name == t.synonym));
-            assert!(declared.is_some(), "{} has no declared synonym", t.name);
-            assert_eq!(
-                t.field == LogField::Fixed,
-                property(t.synonym).is_none(),
-                "{}: a stored field needs a settable broker synonym",
+            assert!(
+                property(t.synonym).is_some(),
+                "{} has no declared synonym",
                 t.name
             );
         }
+        let mut names: Vec<_> = TOPIC_PROPERTIES.iter().map(|t| t.name).collect();
+        let declared = names.clone();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names, declared, "topic configs sorted, each once");
     }
 
     #[test]
     fn defaults_pass_their_own_checks() {
-        for p in PROPERTIES.iter().chain(FIXED_BROKER_SYNONYMS) {
+        for p in PROPERTIES {
             if let Some(d) = p.default {
                 assert_eq!(p.check.reason(d), None, "{}", p.name);
             }
@@ -650,9 +664,6 @@ mod tests {
         assert!(range(1, 10).reason("x").is_some());
         assert!(Check::Bool.reason("TRUE").is_none());
         assert!(Check::Bool.reason("yes").is_some());
-        assert!(Check::SingleReplica.reason("2").is_some());
-        assert!(Check::SingleReplica.reason("0").is_some());
-        assert!(Check::SingleReplica.reason("1").is_none());
         assert!(Check::Listeners.reason("nohost").is_some());
         assert!(Check::Listeners.reason("").is_some());
         assert!(Check::Listeners
