@@ -403,6 +403,18 @@ impl RunningBroker {
             }
         }
         tracker.spawn(broker.topics.clone().follow(shutdown.clone()));
+        tracker.spawn(crate::replication::fetcher_manager(
+            broker.topics.clone(),
+            broker.replicas.clone(),
+            broker.config.clone(),
+            shutdown.clone(),
+        ));
+        tracker.spawn(crate::replication::isr_shrink_task(
+            broker.topics.clone(),
+            broker.replicas.clone(),
+            broker.config.clone(),
+            shutdown.clone(),
+        ));
         tracker.spawn(retention_task(broker.clone(), shutdown.clone()));
         tracker.spawn(crate::log_cleaner::cleaner_task(
             broker.clone(),

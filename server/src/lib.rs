@@ -16,7 +16,9 @@
 //!    components below); [`fetch_sessions`] (KIP-227).
 //! 6. **Coordinators** — [`txn`] (transactional ids in `__transaction_state`, markers) above
 //!    [`group`] (consumer groups and committed offsets in `__consumer_offsets`), with
-//!    `record_codec` for their record schemas and [`producer_ids`] (blocks from the controller).
+//!    `record_codec` for their record schemas and [`producer_ids`] (blocks from the controller);
+//!    beside them [`replication`]: the replica fetchers (followers copying their leaders' logs
+//!    over the inter-broker client) and the ISR changes leaders propose.
 //! 7. **Metadata** — [`topics`]: the broker's side of the metadata (validates admin changes,
 //!    proposes them as records, keeps the replicas and the image up to the applied log) above
 //!    [`controller`] (the controller quorum on openraft: the metadata log, its records, storage
@@ -64,6 +66,7 @@ pub mod node;
 pub mod producer_ids;
 mod record_codec;
 pub mod replica;
+pub mod replication;
 pub mod topics;
 pub mod txn;
 mod zero_copy;

@@ -29,7 +29,7 @@ use crate::controller::{
 };
 use crate::metadata::{BrokerImage, MetadataImage, PartitionImage, TopicImage};
 use crate::producer_ids::PRODUCER_ID_FILE;
-use crate::replica::{Partition, ReplicaManager};
+use crate::replica::{Partition, Placement, ReplicaManager};
 
 /// The topics file of earlier single-node minikafka versions (migrated into the metadata log).
 pub const TOPICS_FILE: &str = "minikafka-topics.toml";
@@ -114,8 +114,11 @@ pub enum TopicError {
 /// CreateTopics request may ask for in all (a constant in Kafka too, not a setting).
 pub const MAX_PARTITIONS_PER_REQUEST: i64 = 10_000;
 
-/// The largest replication factor a topic may have: 1 until partitions are replicated.
-pub const MAX_SERVED_REPLICATION_FACTOR: i16 = 1;
+/// The largest replication factor of the internal topics (`__consumer_offsets`,
+/// `__transaction_state`) for now: the coordinators rebuild their state from those topics only
+/// at start, not when leadership of a partition moves to this node, so a replicated internal
+/// partition would fail over to a coordinator that has not loaded it.
+pub const MAX_INTERNAL_REPLICATION_FACTOR: i16 = 1;
 
 /// Kafka's `validateTotalNumberOfPartitions`: the partitions a CreateTopics request asks for, each
 /// topic given as `(num_partitions, number of manual assignments)` (-1 = `default_partitions`),
@@ -208,39 +211,48 @@ fn placement_order(state: &ClusterState, fallback: i32) -> Vec<i32> {
     order
 }
 
-/// A new partition's record: `broker` its only replica and leader (epoch 0).
-fn new_partition(topic_id: Uuid, partition: i32, broker: i32) -> MetadataRecord {
+/// A new partition's record: `replicas` all in sync, the first one (the preferred replica) the
+/// leader, at epoch 0.
+fn new_partition(topic_id: Uuid, partition: i32, replicas: Vec<i32>) -> MetadataRecord {
     MetadataRecord::Partition {
         topic_id,
         partition,
-        replicas: vec![broker],
-        isr: vec![broker],
-        leader: broker,
+        leader: replicas.first().copied().unwrap_or(-1),
+        isr: replicas.clone(),
+        replicas,
         leader_epoch: 0,
         partition_epoch: 0,
     }
 }
 
-/// The records of new partitions `from..to` of `topic_id`: explicit `assignments` (one broker
-/// each, checked) or dealt round-robin over [`placement_order`].
+/// The records of new partitions `from..to` of `topic_id`: explicit `assignments` (checked by
+/// the caller) or `replication_factor` replicas each, dealt over [`placement_order`]: partition
+/// `i` starts at the `i`-th broker and takes the next ones in order, so leaders (the first
+/// replica) and followers are spread evenly.
 fn new_partitions(
     state: &ClusterState,
     node: i32,
     topic_id: Uuid,
-    from: i32,
-    to: i32,
+    (from, to): (i32, i32),
+    replication_factor: i16,
     assignments: &[(i32, Vec<i32>)],
 ) -> Vec<MetadataRecord> {
     if !assignments.is_empty() {
         return assignments
             .iter()
-            .map(|(p, brokers)| new_partition(topic_id, *p, brokers[0]))
+            .map(|(p, brokers)| new_partition(topic_id, *p, brokers.clone()))
             .collect();
     }
     let order = placement_order(state, node);
+    let rf = usize::try_from(replication_factor)
+        .unwrap_or(1)
+        .clamp(1, order.len());
     (from..to)
-        .zip(order.iter().cycle())
-        .map(|(i, b)| new_partition(topic_id, i, *b))
+        .enumerate()
+        .map(|(k, i)| {
+            let replicas = (0..rf).map(|r| order[(k + r) % order.len()]).collect();
+            new_partition(topic_id, i, replicas)
+        })
         .collect()
 }
 
@@ -260,6 +272,8 @@ pub struct Topics {
     /// Serialises administrative changes (validation against the applied state, the proposal)
     /// and the reconciliation of the replicas with the log.
     admin: Mutex<()>,
+    /// Counts published images: the replica fetchers wake on it.
+    published: tokio::sync::watch::Sender<u64>,
 }
 
 /// The placement of a partition as the image shows it: from the metadata log, except the
@@ -318,6 +332,7 @@ impl Topics {
             replicas,
             reconciled: std::sync::atomic::AtomicU64::new(0),
             admin: Mutex::new(()),
+            published: tokio::sync::watch::Sender::new(0),
         };
         let _admin = topics.admin();
         topics.migrate_single_node_files()?;
@@ -364,7 +379,7 @@ impl Topics {
                                 value: Some(v.clone()),
                             });
                         }
-                        records.extend((0..t.partitions).map(|i| new_partition(id, i, node)));
+                        records.extend((0..t.partitions).map(|i| new_partition(id, i, vec![node])));
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -515,6 +530,12 @@ impl Topics {
                 partitions.push(placement(index, ps, None));
                 continue;
             }
+            let hosted = Placement {
+                leader: ps.leader,
+                replicas: ps.replicas.clone(),
+                isr: ps.isr.clone(),
+                partition_epoch: ps.partition_epoch,
+            };
             let p = match self.replicas.partition(&t.id, index) {
                 Some(p) => p,
                 None => {
@@ -529,15 +550,20 @@ impl Topics {
                         lc.clone(),
                         clean,
                         new,
-                        ps.leader_epoch,
+                        &hosted,
+                        (ps.leader == node).then_some(ps.leader_epoch),
                     )?
                 }
             };
             if ps.leader != node {
+                // Followed (or led by no one): the replica fetcher copies the leader's log.
+                p.make_follower(ps.leader, ps.leader_epoch);
+                p.set_placement(&hosted);
                 partitions.push(placement(index, ps, None));
                 continue;
             }
-            if p.leader_epoch() != ps.leader_epoch {
+            p.set_placement(&hosted);
+            if !p.is_leader() || p.leader_epoch() != ps.leader_epoch {
                 if ps.leader_epoch >= p.next_leader_epoch() {
                     p.make_leader(ps.leader_epoch)?;
                 } else {
@@ -657,6 +683,42 @@ impl Topics {
 
     fn publish(&self, image: MetadataImage) {
         *self.image.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(image);
+        self.published.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Wakes whenever a new image is published (leaders, followers, ISRs may have moved).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.published.subscribe()
+    }
+
+    /// Propose an ISR change for a partition this node leads (Kafka's AlterPartition) and wait
+    /// until it is applied here; the reconciliation then applies it to the partition. Blocking.
+    pub fn alter_isr(
+        &self,
+        p: &Partition,
+        isr: Vec<i32>,
+        partition_epoch: i32,
+    ) -> Result<bool, TopicError> {
+        let record = MetadataRecord::AlterPartition {
+            topic_id: p.topic_id,
+            partition: p.index,
+            leader: self.config.node_id,
+            leader_epoch: p.leader_epoch(),
+            partition_epoch,
+            isr: isr.clone(),
+        };
+        self.quorum
+            .propose_blocking(vec![record])
+            .map_err(TopicError::Controller)?;
+        let state = self.quorum.state();
+        let applied = state
+            .topics
+            .get(&p.topic_id)
+            .and_then(|t| t.partitions.get(usize::try_from(p.index).ok()?))
+            .is_some_and(|ps| ps.isr == isr && ps.partition_epoch == partition_epoch + 1);
+        let _admin = self.admin();
+        self.reconcile(None)?;
+        Ok(applied)
     }
 
     fn admin(&self) -> MutexGuard<'_, ()> {
@@ -667,13 +729,16 @@ impl Topics {
     /// `partitions` partitions and `segment.bytes` = `segment_bytes` if it does not exist yet (blocking), as
     /// Kafka does on the first FindCoordinator that needs it. Its replication factor is
     /// `replication_factor` (`offsets.topic.replication.factor`, ...) capped at the live brokers
-    /// (at least one) and at [`MAX_SERVED_REPLICATION_FACTOR`].
+    /// (at least one) and at [`MAX_INTERNAL_REPLICATION_FACTOR`]; with `min_isr` its
+    /// `min.insync.replicas` is that, capped at the replication factor
+    /// (`transaction.state.log.min.isr`).
     pub fn ensure_internal(
         &self,
         name: &str,
         partitions: i32,
         replication_factor: i16,
         segment_bytes: i32,
+        min_isr: Option<i32>,
     ) -> Result<Arc<TopicImage>, TopicError> {
         if let Some(t) = self.get(name) {
             return Ok(t);
@@ -682,12 +747,16 @@ impl Topics {
             i16::try_from(self.quorum.state().live_brokers().count().max(1)).unwrap_or(i16::MAX);
         let replication_factor = replication_factor
             .min(live)
-            .clamp(1, MAX_SERVED_REPLICATION_FACTOR);
+            .clamp(1, MAX_INTERNAL_REPLICATION_FACTOR);
         let segment_bytes = segment_bytes.to_string();
-        let configs = [
+        let min_isr = min_isr.map(|m| m.clamp(1, i32::from(replication_factor)).to_string());
+        let mut configs = vec![
             ("cleanup.policy", Some("compact")),
             ("segment.bytes", Some(segment_bytes.as_str())),
         ];
+        if let Some(m) = &min_isr {
+            configs.push(("min.insync.replicas", Some(m.as_str())));
+        }
         match self.create(name, partitions, replication_factor, &[], &configs) {
             Ok(t) => Ok(t),
             Err(TopicError::AlreadyExists(_)) => self.get(name).ok_or(TopicError::Unknown),
@@ -748,10 +817,23 @@ impl Topics {
                         "The manual partition assignment includes broker {b}, but no such broker is registered."
                     )));
                 }
-                if brokers.len() != 1 {
+                if brokers.is_empty() {
+                    return Err(TopicError::InvalidReplicaAssignment(
+                        "The manual partition assignment includes an empty replica list.".into(),
+                    ));
+                }
+                let mut sorted = brokers.clone();
+                sorted.sort_unstable();
+                sorted.dedup();
+                if sorted.len() != brokers.len() {
                     return Err(TopicError::InvalidReplicaAssignment(format!(
-                        "Replica assignment {brokers:?} is invalid: minikafka does not replicate partitions yet, each partition takes exactly one broker"
+                        "The manual partition assignment includes the partition with duplicate replicas {brokers:?}."
                     )));
+                }
+                if brokers.len() != assignments[0].1.len() {
+                    return Err(TopicError::InvalidReplicaAssignment(
+                        "All partitions in the manual partition assignment must have the same number of replicas.".into(),
+                    ));
                 }
             }
             i32::try_from(assignments.len()).unwrap_or(i32::MAX)
@@ -780,11 +862,6 @@ impl Topics {
             if usize::try_from(rf).unwrap_or(usize::MAX) > live {
                 return Err(TopicError::InvalidReplicationFactor(format!(
                     "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only {live} broker(s) are registered."
-                )));
-            }
-            if rf > MAX_SERVED_REPLICATION_FACTOR {
-                return Err(TopicError::InvalidReplicationFactor(format!(
-                    "Replication factor {rf} is not served: minikafka does not replicate partitions yet, so every partition has exactly one replica (use 1)."
                 )));
             }
             n
@@ -851,7 +928,12 @@ impl Topics {
                 value: Some(v.clone()),
             });
         }
-        records.extend(new_partitions(&state, node, id, 0, n, assignments));
+        let rf = if replication_factor == -1 {
+            self.config.default_replication_factor
+        } else {
+            replication_factor
+        };
+        records.extend(new_partitions(&state, node, id, (0, n), rf, assignments));
         self.commit(records)?;
         // Two nodes may create the same name at once, each valid against its own state: the
         // first Topic record applied wins and the other's records are skipped. The loser is
@@ -906,12 +988,17 @@ impl Topics {
             return Ok(());
         }
         let state = self.quorum.state();
+        let rf = state
+            .topics
+            .get(&topic.id)
+            .and_then(|t| t.partitions.first())
+            .map_or(1, |p| i16::try_from(p.replicas.len()).unwrap_or(1));
         self.commit(new_partitions(
             &state,
             self.config.node_id,
             topic.id,
-            current,
-            count,
+            (current, count),
+            rf,
             &[],
         ))
     }

@@ -129,6 +129,25 @@ pub enum MetadataRecord {
         /// The lowest epoch the partition may lead at.
         at_least: i32,
     },
+    /// A partition's in-sync replica set changes (Kafka's `AlterPartition` → `PartitionChangeRecord`),
+    /// asked for by its leader: applied only if the partition is still led by `leader` at
+    /// `leader_epoch` and `partition_epoch` (otherwise the leader's view was stale and the record is
+    /// skipped), every member is a replica, the leader is a member, and every member added is a
+    /// live (registered, unfenced) broker. Applying bumps the partition epoch.
+    AlterPartition {
+        /// The topic's id.
+        topic_id: Uuid,
+        /// Partition index.
+        partition: i32,
+        /// The leader asking.
+        leader: i32,
+        /// The leader epoch it leads at.
+        leader_epoch: i32,
+        /// The partition epoch its view is of.
+        partition_epoch: i32,
+        /// The new in-sync replicas.
+        isr: Vec<i32>,
+    },
     /// The next block of producer ids goes to `broker_id` (Kafka's `ProducerIdsRecord`, with the
     /// block chosen when the record is applied, so concurrent requests of two brokers never get
     /// the same block).
@@ -331,6 +350,14 @@ impl ClusterState {
                 listeners,
                 rack,
             } => {
+                // A new process of a live broker: what the old one had may not be there (it
+                // restarted), so it leaves the in-sync replicas where others are in sync, as if
+                // fenced (Kafka's unclean-shutdown handling at registration). Where it is the only
+                // in-sync replica it keeps the partition; unfencing gives it a new epoch.
+                let replaced_live = self
+                    .brokers
+                    .get(id)
+                    .is_some_and(|b| b.incarnation != *incarnation && !b.fenced);
                 self.brokers.insert(
                     *id,
                     BrokerState {
@@ -340,6 +367,9 @@ impl ClusterState {
                         fenced: true,
                     },
                 );
+                if replaced_live {
+                    self.remove_from_isr(*id, false);
+                }
             }
             MetadataRecord::FenceBroker {
                 id, incarnation, ..
@@ -347,14 +377,7 @@ impl ClusterState {
                 if !self.set_fenced(*id, *incarnation, true) {
                     return;
                 }
-                self.each_partition(|p| {
-                    if p.leader == *id {
-                        p.leader = -1;
-                        true
-                    } else {
-                        false
-                    }
-                });
+                self.remove_from_isr(*id, true);
             }
             MetadataRecord::UnfenceBroker { id, incarnation } => {
                 if !self.set_fenced(*id, *incarnation, false) {
@@ -384,6 +407,42 @@ impl ClusterState {
                     p.partition_epoch = p.partition_epoch.saturating_add(1);
                 }
             }
+            MetadataRecord::AlterPartition {
+                topic_id,
+                partition,
+                leader,
+                leader_epoch,
+                partition_epoch,
+                isr,
+            } => {
+                let live: Vec<i32> = self.live_brokers().map(|(id, _)| id).collect();
+                let p = self
+                    .topics
+                    .get_mut(topic_id)
+                    .and_then(|t| t.partitions.get_mut(usize::try_from(*partition).ok()?));
+                let Some(p) = p else {
+                    tracing::debug!(topic_id = %topic_id, partition, "ISR change for an unknown partition; skipped");
+                    return;
+                };
+                let current = p.leader == *leader
+                    && p.leader_epoch == *leader_epoch
+                    && p.partition_epoch == *partition_epoch;
+                let valid = isr.contains(leader)
+                    && isr.iter().all(|r| p.replicas.contains(r))
+                    && isr
+                        .iter()
+                        .filter(|r| !p.isr.contains(r))
+                        .all(|r| live.contains(r));
+                if !current || !valid {
+                    tracing::debug!(topic_id = %topic_id, partition, leader, leader_epoch, partition_epoch,
+                        current, valid, "stale or invalid ISR change; skipped");
+                    return;
+                }
+                let mut isr = isr.clone();
+                isr.dedup();
+                p.isr = isr;
+                p.partition_epoch = p.partition_epoch.saturating_add(1);
+            }
             MetadataRecord::AllocateProducerIds { broker_id } => {
                 let first = self.next_producer_id.max(0);
                 let end = first.saturating_add(PRODUCER_ID_BLOCK_SIZE);
@@ -402,6 +461,48 @@ impl ClusterState {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// Broker `id` is gone (fenced, or replaced by a new process when `keep_sole` is false … see
+    /// the callers): it leaves every in-sync replica set where another member remains, and a
+    /// partition it led gets the first other in-sync replica, in replica order, that is alive
+    /// (Kafka's election from the ISR). Where it is the last in-sync replica the set keeps it
+    /// (nothing else has all the data); then, when fenced (`fenced`), the partition has no leader
+    /// until it returns.
+    fn remove_from_isr(&mut self, id: i32, fenced: bool) {
+        let live: Vec<i32> = self.live_brokers().map(|(b, _)| b).collect();
+        for t in self.topics.values_mut() {
+            for (index, p) in t.partitions.iter_mut().enumerate() {
+                if !p.isr.contains(&id) && p.leader != id {
+                    continue;
+                }
+                let rest: Vec<i32> = p.isr.iter().copied().filter(|r| *r != id).collect();
+                let was = p.leader;
+                if rest.is_empty() {
+                    if fenced && p.leader == id {
+                        p.leader = -1;
+                    } else {
+                        continue;
+                    }
+                } else {
+                    p.isr = rest;
+                    if p.leader == id || p.leader == -1 {
+                        p.leader = p
+                            .replicas
+                            .iter()
+                            .copied()
+                            .find(|r| p.isr.contains(r) && live.contains(r))
+                            .unwrap_or(-1);
+                    }
+                }
+                if p.leader != was {
+                    p.leader_epoch = p.leader_epoch.saturating_add(1);
+                    tracing::debug!(topic = %t.name, partition = index, broker = id, from = was,
+                        to = p.leader, leader_epoch = p.leader_epoch, isr = ?p.isr, "partition leader moved");
+                }
+                p.partition_epoch = p.partition_epoch.saturating_add(1);
+            }
         }
     }
 
@@ -571,6 +672,130 @@ mod tests {
         assert_eq!(
             s.producer_blocks[&2],
             (PRODUCER_ID_BLOCK_SIZE, 2 * PRODUCER_ID_BLOCK_SIZE)
+        );
+    }
+
+    #[test]
+    fn fencing_elects_from_the_isr_and_alter_partition_checks_epochs() {
+        let id = Uuid::new_v4();
+        let inc: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
+        let mut s = ClusterState::default();
+        let mut batch = vec![MetadataRecord::Topic {
+            name: "t".into(),
+            id,
+        }];
+        for b in 1..=3 {
+            batch.push(MetadataRecord::RegisterBroker {
+                id: b,
+                incarnation: inc[b as usize],
+                listeners: vec![],
+                rack: None,
+            });
+            batch.push(MetadataRecord::UnfenceBroker {
+                id: b,
+                incarnation: inc[b as usize],
+            });
+        }
+        batch.push(MetadataRecord::Partition {
+            topic_id: id,
+            partition: 0,
+            replicas: vec![1, 2, 3],
+            isr: vec![1, 2, 3],
+            leader: 1,
+            leader_epoch: 0,
+            partition_epoch: 0,
+        });
+        s.apply_batch(&batch);
+        let p = |s: &ClusterState| s.topics[&id].partitions[0].clone();
+        // The leader is fenced: the next in-sync replica in replica order leads, new epoch.
+        s.apply_batch(&[MetadataRecord::FenceBroker {
+            id: 1,
+            incarnation: inc[1],
+            controlled: false,
+        }]);
+        assert_eq!(
+            (p(&s).leader, p(&s).isr.clone(), p(&s).leader_epoch),
+            (2, vec![2, 3], 1)
+        );
+        // A follower is fenced: it leaves the ISR, the leader and its epoch stay.
+        s.apply_batch(&[MetadataRecord::FenceBroker {
+            id: 3,
+            incarnation: inc[3],
+            controlled: false,
+        }]);
+        assert_eq!(
+            (p(&s).leader, p(&s).isr.clone(), p(&s).leader_epoch),
+            (2, vec![2], 1)
+        );
+        let pe = p(&s).partition_epoch;
+        // Broker 1 comes back; it is not in the ISR, so it does not lead.
+        s.apply_batch(&[MetadataRecord::UnfenceBroker {
+            id: 1,
+            incarnation: inc[1],
+        }]);
+        assert_eq!(p(&s).leader, 2);
+        // A stale AlterPartition (old partition epoch) is skipped; a current one applies; one
+        // adding a fenced broker is skipped.
+        let alter = |isr: Vec<i32>, partition_epoch| MetadataRecord::AlterPartition {
+            topic_id: id,
+            partition: 0,
+            leader: 2,
+            leader_epoch: 1,
+            partition_epoch,
+            isr,
+        };
+        s.apply_batch(&[alter(vec![2, 1], pe - 1)]);
+        assert_eq!(p(&s).isr, vec![2]);
+        s.apply_batch(&[alter(vec![2, 3], pe)]);
+        assert_eq!(p(&s).isr, vec![2], "broker 3 is fenced");
+        s.apply_batch(&[alter(vec![2, 1], pe)]);
+        assert_eq!(
+            (p(&s).isr.clone(), p(&s).partition_epoch),
+            (vec![2, 1], pe + 1)
+        );
+        // The last in-sync replica fenced: no leader, the ISR keeps it (no unclean election).
+        s.apply_batch(&[
+            MetadataRecord::FenceBroker {
+                id: 1,
+                incarnation: inc[1],
+                controlled: false,
+            },
+            MetadataRecord::FenceBroker {
+                id: 2,
+                incarnation: inc[2],
+                controlled: true,
+            },
+        ]);
+        assert_eq!((p(&s).leader, p(&s).isr.clone()), (-1, vec![2]));
+        s.apply_batch(&[MetadataRecord::UnfenceBroker {
+            id: 3,
+            incarnation: inc[3],
+        }]);
+        assert_eq!(p(&s).leader, -1, "3 is out of sync: no unclean election");
+        // A restarted broker (new incarnation) that was live leaves the ISRs where others remain.
+        s.apply_batch(&[MetadataRecord::UnfenceBroker {
+            id: 2,
+            incarnation: inc[2],
+        }]);
+        assert_eq!((p(&s).leader, p(&s).leader_epoch), (2, 3));
+        s.apply_batch(&[MetadataRecord::AlterPartition {
+            topic_id: id,
+            partition: 0,
+            leader: 2,
+            leader_epoch: 3,
+            partition_epoch: p(&s).partition_epoch,
+            isr: vec![2, 3],
+        }]);
+        assert_eq!(p(&s).isr, vec![2, 3]);
+        s.apply_batch(&[MetadataRecord::RegisterBroker {
+            id: 2,
+            incarnation: Uuid::new_v4(),
+            listeners: vec![],
+            rack: None,
+        }]);
+        assert_eq!(
+            (p(&s).leader, p(&s).isr.clone(), p(&s).leader_epoch),
+            (3, vec![3], 4)
         );
     }
 

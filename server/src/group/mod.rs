@@ -286,6 +286,7 @@ impl GroupCoordinator {
             self.config.offsets_topic_num_partitions,
             self.config.offsets_topic_replication_factor,
             self.config.offsets_topic_segment_bytes,
+            None,
         )
     }
 

@@ -15,6 +15,13 @@
 //! a map); the long poll watches each distinct partition once; a topic's name is shared
 //! (`Arc<str>`) by its partitions' keys, never copied per partition.
 //!
+//! A fetch whose replica id (v15+: `replica_state.replica_id`) is a broker id is a follower's
+//! (Kafka's replica fetcher): it reads up to the log end offset, not the high watermark, and
+//! tells the partition where that follower's log ends
+//! ([`crate::replica::Partition::follower_fetched`]): the high watermark moves, waiting acks=all
+//! produces complete, and a follower that caught up is proposed back into the ISR
+//! ([`crate::replication::expand_isr`]). Only a replica of the partition counts.
+//!
 //! Isolation: every answer carries the last stable offset; a `read_committed` fetch (isolation
 //! level 1) returns only batches below it, plus the aborted transactions overlapping them (from
 //! the `.txnindex` files) so the client can drop aborted records. Control batches are returned
@@ -87,6 +94,12 @@ fn resolve(b: &Broker, key: &PartitionKey, sp: &SessionPartition, by_id: bool) -
 pub(crate) async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> Reply {
     let b = ctx.broker;
     let version = ctx.version;
+    let replica_id = if version >= 15 {
+        req.replica_state.replica_id.0
+    } else {
+        req.replica_id.0
+    };
+    let follower = (replica_id >= 0).then_some(replica_id);
     let shutdown = ctx.shutdown;
     let by_id = version >= 13;
     // One shared name per topic entry of the request; each partition's key clones the `Arc`.
@@ -147,7 +160,23 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> Reply
         .iter()
         .map(|(k, sp)| resolve(b, k, sp, by_id))
         .collect();
-    let isolation = Isolation::from_level(req.isolation_level);
+    let isolation = if follower.is_some() {
+        Isolation::LogEnd
+    } else {
+        Isolation::from_level(req.isolation_level)
+    };
+    if let Some(replica) = follower {
+        // Kafka's `updateFollowerFetchState`, once per request, before any wait.
+        let now = crate::clock::now_ms();
+        for w in wanted.iter().filter(|w| w.error.is_none()) {
+            if let Some(p) = &w.partition {
+                let fetched = p.follower_fetched(replica, w.offset, now);
+                if let Some((isr, based_on)) = fetched.expand {
+                    crate::replication::expand_isr(&b.topics, p, isr, based_on);
+                }
+            }
+        }
+    }
     // Kafka: min(request max_bytes, fetch.max.bytes); the copied part of the answer is bounded
     // by it however many partitions the request names.
     let max_bytes = usize::try_from(req.max_bytes)

@@ -228,6 +228,18 @@ fn append_error_code(e: &AppendError) -> (ResponseError, String) {
             ResponseError::RequestTimedOut,
             "not replicated to the in-sync replicas within the request's timeout".into(),
         ),
+        AppendError::NotEnoughReplicas => (
+            ResponseError::NotEnoughReplicas,
+            "fewer in-sync replicas than min.insync.replicas".into(),
+        ),
+        AppendError::NotEnoughReplicasAfterAppend => (
+            ResponseError::NotEnoughReplicasAfterAppend,
+            "written, but the in-sync replicas fell below min.insync.replicas".into(),
+        ),
+        AppendError::NotLeader => (
+            ResponseError::NotLeaderOrFollower,
+            "this broker stopped leading the partition before the write was replicated".into(),
+        ),
     }
 }
 

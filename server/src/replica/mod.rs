@@ -37,6 +37,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use minikafka_storage::{AppendInfo, LogConfig, StorageError};
+
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 use uuid::Uuid;
@@ -48,7 +49,7 @@ pub use group_commit::FsyncHook;
 pub(crate) use group_commit::{sync_partition, sync_partition_to};
 pub use log_dir::LogDir;
 pub use partition::AppendHook;
-pub use partition::{AppendOrigin, Isolation, LogReadResult, Partition};
+pub use partition::{AppendOrigin, FollowerFetch, Isolation, LogReadResult, Partition, Placement};
 
 /// Kafka's file of log start offsets moved by DeleteRecords (`0`, count, `topic partition offset`
 /// lines).
@@ -63,6 +64,14 @@ pub enum AppendError {
     Sync(io::Error),
     /// Appended, but not replicated to the in-sync replicas within the request's timeout.
     Timeout,
+    /// acks=all with fewer in-sync replicas than `min.insync.replicas`: nothing appended
+    /// (NOT_ENOUGH_REPLICAS).
+    NotEnoughReplicas,
+    /// Appended and replicated, but the ISR shrank below `min.insync.replicas` meanwhile
+    /// (NOT_ENOUGH_REPLICAS_AFTER_APPEND).
+    NotEnoughReplicasAfterAppend,
+    /// This node stopped leading the partition while the produce waited (NOT_LEADER_OR_FOLLOWER).
+    NotLeader,
 }
 
 /// One partition's part of a Produce, for [`ReplicaManager::append_records`].
@@ -122,9 +131,10 @@ impl ReplicaManager {
     }
 
     /// Open an existing partition's log (recovering it unless `clean`), or create it when
-    /// `new` (a stale directory of an earlier topic of that name is removed first), and take
-    /// its leadership at `leader_epoch` (the metadata log's), or at the next epoch of its own
-    /// history if that is later. Blocking file I/O.
+    /// `new` (a stale directory of an earlier topic of that name is removed first), apply its
+    /// `placement` (replicas, ISR), and, with
+    /// `lead`, take its leadership at that epoch (the metadata log's), or at the next epoch of its
+    /// own history if that is later; without, it waits to be made a follower. Blocking file I/O.
     #[allow(clippy::too_many_arguments)]
     pub fn open_partition(
         &self,
@@ -134,7 +144,8 @@ impl ReplicaManager {
         config: LogConfig,
         clean: bool,
         new: bool,
-        leader_epoch: i32,
+        placement: &Placement,
+        lead: Option<i32>,
     ) -> Result<Arc<Partition>, StorageError> {
         let dir = partition_dir(&self.data_dir, topic, index);
         if new {
@@ -163,11 +174,14 @@ impl ReplicaManager {
             );
             self.log_dir.guard_io("partition.metadata write", written)?;
         }
-        let epoch = leader_epoch.max(p.next_leader_epoch());
-        if new {
-            p.make_leader(epoch)?;
-        } else {
-            p.make_leader_at_start(epoch)?;
+        p.set_placement(placement);
+        if let Some(leader_epoch) = lead {
+            let epoch = leader_epoch.max(p.next_leader_epoch());
+            if new {
+                p.make_leader(epoch)?;
+            } else {
+                p.make_leader_at_start(epoch)?;
+            }
         }
         let p = Arc::new(p);
         self.partitions
@@ -256,7 +270,16 @@ impl ReplicaManager {
         let work = entries.clone();
         let appended = on_blocking_pool(move || {
             work.iter()
-                .map(|e| e.partition.append_as_leader(&e.records, origin, now_ms))
+                .map(|e| {
+                    // Kafka's `appendRecordsToLeader`: acks=all needs min.insync.replicas in
+                    // sync before anything is written.
+                    if acks == -1 && e.partition.below_min_isr() {
+                        return Err(None);
+                    }
+                    e.partition
+                        .append_as_leader(&e.records, origin, now_ms)
+                        .map_err(Some)
+                })
                 .collect::<Vec<_>>()
         })
         .await;
@@ -288,9 +311,14 @@ impl ReplicaManager {
                     }
                     results.push(Ok(info));
                 }
-                Err(err) => {
+                Err(Some(err)) => {
                     warn!(topic = %p.topic, partition = p.index, error = %err, "produce rejected");
                     results.push(Err(AppendError::Storage(err)));
+                }
+                Err(None) => {
+                    warn!(topic = %p.topic, partition = p.index, isr = ?p.isr(),
+                        "produce with acks=all refused: fewer in-sync replicas than min.insync.replicas");
+                    results.push(Err(AppendError::NotEnoughReplicas));
                 }
             }
         }
@@ -327,27 +355,40 @@ impl ReplicaManager {
             .enumerate()
             .filter_map(|(i, r)| r.as_ref().ok().map(|info| (i, info.last_offset + 1)))
             .collect();
-        let replicated = |(i, end): &(usize, i64)| entries[*i].partition.high_watermark() >= *end;
+        // Done (Kafka's `checkEnoughReplicasReachOffset`): replicated, or no longer led here.
+        let done = |(i, end): &(usize, i64)| {
+            let p = &entries[*i].partition;
+            !p.is_leader() || p.high_watermark() >= *end
+        };
         // Kafka's tryComplete before watching: on one node this is the only check that runs.
-        if required.iter().all(replicated) {
-            return;
-        }
-        let op = DelayedOperation::new(Some(Instant::now() + timeout), None);
-        for (i, _) in &required {
-            entries[*i].partition.watch_appended(&op);
-        }
-        let short: Vec<usize> = op
-            .run(|attempt| {
+        let short: Vec<usize> = if required.iter().all(done) {
+            Vec::new()
+        } else {
+            let op = DelayedOperation::new(Some(Instant::now() + timeout), None);
+            for (i, _) in &required {
+                entries[*i].partition.watch_appended(&op);
+            }
+            op.run(|attempt| {
                 let short: Vec<usize> = required
                     .iter()
-                    .filter(|r| !replicated(r))
+                    .filter(|r| !done(r))
                     .map(|(i, _)| *i)
                     .collect();
                 (short.is_empty() || attempt == Attempt::Expired).then_some(short)
             })
-            .await;
-        for i in short {
-            results[i] = Err(AppendError::Timeout);
+            .await
+        };
+        for (i, end) in &required {
+            let p = &entries[*i].partition;
+            results[*i] = if short.contains(i) {
+                Err(AppendError::Timeout)
+            } else if p.high_watermark() < *end {
+                Err(AppendError::NotLeader)
+            } else if p.below_min_isr() {
+                Err(AppendError::NotEnoughReplicasAfterAppend)
+            } else {
+                continue;
+            };
         }
     }
 

@@ -5,11 +5,19 @@
 //! the coordinators, retention, the cleaner and the flusher all call the methods below, which
 //! take the log lock for as long as one storage call needs and never across an `.await`.
 //!
-//! On this single node the partition is always the leader and its in-sync replica set is just
-//! this node, so the high watermark follows the log end offset at once; the fields exist so that
-//! replication can move them (follower fetches will raise the high watermark, a leader change
-//! the epoch). Readers are capped at the high watermark (read_uncommitted) or the last stable
-//! offset (read_committed), as in Kafka.
+//! Replication (Kafka's `Partition` leader and follower roles): the metadata log says who
+//! leads at which leader epoch and which replicas are in sync ([`Partition::set_placement`]).
+//! As leader, the partition tracks each follower's log end offset from its fetches
+//! ([`Partition::follower_fetched`]) and keeps the high watermark at the smallest log end
+//! offset of the in-sync replicas (of the larger of the committed set and a change proposed
+//! but not yet committed: Kafka's "maximal ISR", so that a replica about to join has every
+//! acknowledged record), only ever moving it up. It proposes ISR changes itself (through the
+//! replication module above) and says which followers fell behind for `replica.lag.time.max.ms`
+//! ([`Partition::lagging_followers`]). As follower, it appends what the leader's log holds
+//! byte for byte ([`Partition::append_as_follower`]), takes the leader's high watermark capped
+//! at its own log end, and truncates where its log diverges ([`Partition::truncate_to`]).
+//! Readers are capped at the high watermark (read_uncommitted) or the last stable offset
+//! (read_committed), as in Kafka; followers read up to the log end.
 //!
 //! Leader epochs: each time this node takes leadership ([`Partition::make_leader`]) the epoch
 //! and the log end offset at that moment are recorded in the `leader-epoch-checkpoint` file
@@ -63,9 +71,11 @@ pub enum AppendOrigin {
     Coordinator,
 }
 
-/// Fetch isolation (Kafka's `FetchIsolation` for a consumer).
+/// Fetch isolation (Kafka's `FetchIsolation`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isolation {
+    /// Up to the log end offset: a follower's fetch.
+    LogEnd,
     /// Up to the high watermark.
     ReadUncommitted,
     /// Up to the last stable offset, with the aborted transactions that overlap the answer.
@@ -98,6 +108,71 @@ pub struct LogReadResult {
     pub aborted: Vec<AbortedTxn>,
 }
 
+/// What the leader knows of one follower (Kafka's `Replica` state).
+#[derive(Debug, Clone, Copy)]
+struct FollowerState {
+    /// Its log end offset (the offset of its last fetch); -1 until it fetches at this epoch.
+    log_end_offset: i64,
+    /// When it was last caught up with the leader's log end (ms, wall clock).
+    last_caught_up_ms: i64,
+    /// When it last fetched, and the leader's log end offset then.
+    last_fetch_ms: i64,
+    last_fetch_leader_end: i64,
+}
+
+/// The partition's placement and, as leader, its followers (one lock).
+#[derive(Debug, Default)]
+struct ReplicaSet {
+    /// The leader as this node knows it (-1: none); this node when it leads.
+    leader: i32,
+    /// Every replica, the preferred leader first (from the metadata log).
+    replicas: Vec<i32>,
+    /// The in-sync replicas committed in the metadata log.
+    isr: Vec<i32>,
+    /// The partition epoch of that placement.
+    partition_epoch: i32,
+    /// An ISR change proposed at `partition_epoch` and not yet committed.
+    pending: Option<Vec<i32>>,
+    /// Leader only: the followers' states.
+    followers: std::collections::HashMap<i32, FollowerState>,
+    /// Leader only: the log end offset when it took leadership at the current epoch.
+    leader_epoch_start: i64,
+}
+
+impl ReplicaSet {
+    /// The committed ISR joined with a pending change (Kafka's maximal ISR).
+    fn maximal_isr(&self) -> Vec<i32> {
+        let mut all = self.isr.clone();
+        if let Some(p) = &self.pending {
+            all.extend(p.iter().filter(|r| !self.isr.contains(r)));
+        }
+        all
+    }
+}
+
+/// What the leader learned from one follower fetch ([`Partition::follower_fetched`]).
+#[derive(Debug, Default)]
+pub struct FollowerFetch {
+    /// The high watermark moved: delayed produces and fetches were woken.
+    pub high_watermark_moved: bool,
+    /// The follower caught up and should join the ISR: the new ISR to propose and the partition
+    /// epoch it is based on.
+    pub expand: Option<(Vec<i32>, i32)>,
+}
+
+/// The placement the metadata log gives a partition.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    /// The leader (-1: none).
+    pub leader: i32,
+    /// Replicas.
+    pub replicas: Vec<i32>,
+    /// In-sync replicas.
+    pub isr: Vec<i32>,
+    /// Partition epoch.
+    pub partition_epoch: i32,
+}
+
 /// One partition hosted by this broker.
 #[derive(Debug)]
 pub struct Partition {
@@ -107,7 +182,7 @@ pub struct Partition {
     pub topic_id: Uuid,
     /// Partition index.
     pub index: i32,
-    /// This node's id: the leader and the only in-sync replica for now.
+    /// This node's id.
     node_id: i32,
     /// The local log; readers share, appenders exclude.
     log: RwLock<Log>,
@@ -115,10 +190,18 @@ pub struct Partition {
     epochs: Mutex<LeaderEpochCache>,
     /// The epoch this partition is led under (stamped on appended batches).
     leader_epoch: AtomicI32,
-    /// Offsets below it are replicated to every in-sync replica (here: written locally).
+    /// Offsets below it are replicated to every in-sync replica.
     high_watermark: AtomicI64,
-    /// In-sync replicas (node ids).
-    isr: Mutex<Vec<i32>>,
+    /// The log end offset, kept with every append and truncation (read without the log lock).
+    log_end: AtomicI64,
+    /// Placement, ISR and (as leader) the followers' progress; taken after `log`.
+    replica_set: Mutex<ReplicaSet>,
+    /// When this node last took leadership (ms, wall clock).
+    led_since_ms: AtomicI64,
+    /// The topic's `min.insync.replicas` (kept with the log config).
+    min_isr: AtomicI32,
+    /// This node leads the partition (at `leader_epoch`).
+    leading: AtomicBool,
     /// Delayed fetches waiting for data, delayed produces waiting for the high watermark.
     appended: WatchList,
     /// Requests waiting for an fsync round to finish (group commit).
@@ -152,6 +235,7 @@ impl Partition {
         node_id: i32,
         log_dir: Arc<LogDir>,
     ) -> Result<Partition, StorageError> {
+        let min_isr = config.min_insync_replicas;
         let log = Log::open(dir, config, clean)?;
         let start = log.log_start_offset();
         let end = log.log_end_offset();
@@ -186,11 +270,21 @@ impl Partition {
             topic_id,
             index,
             node_id,
-            high_watermark: AtomicI64::new(end),
+            // Nothing is known to be replicated until this node leads (alone in the ISR: the
+            // log end) or hears from its leader or followers; a restarted replica must not
+            // expose records the others may not have.
+            high_watermark: AtomicI64::new(start),
             log: RwLock::new(log),
             epochs: Mutex::new(epochs),
             leader_epoch: AtomicI32::new(-1),
-            isr: Mutex::new(Vec::new()),
+            replica_set: Mutex::new(ReplicaSet {
+                leader: -1,
+                ..ReplicaSet::default()
+            }),
+            leading: AtomicBool::new(false),
+            log_end: AtomicI64::new(end),
+            led_since_ms: AtomicI64::new(0),
+            min_isr: AtomicI32::new(min_isr),
             appended: WatchList::default(),
             durable: WatchList::default(),
             deleted: AtomicBool::new(false),
@@ -245,12 +339,242 @@ impl Partition {
             self.log_dir.guard(what, assigned)?;
         }
         self.leader_epoch.store(epoch, Ordering::Release);
-        *unpoison(self.isr.lock()) = vec![self.node_id];
-        self.high_watermark.store(end, Ordering::Release);
+        {
+            let mut rs = self.replica_set();
+            rs.leader = self.node_id;
+            if rs.replicas.is_empty() {
+                // Until the metadata's placement is applied: this node alone.
+                rs.replicas = vec![self.node_id];
+                rs.isr = vec![self.node_id];
+            }
+            rs.followers.clear();
+            rs.leader_epoch_start = end;
+            self.led_since_ms
+                .store(crate::clock::now_ms(), Ordering::Release);
+            self.leading.store(true, Ordering::Release);
+            // A new leader keeps the high watermark it had (never below what it knew) until the
+            // followers' fetches move it; alone in the ISR it is the log end at once.
+            if rs.isr.len() <= 1 && rs.pending.is_none() {
+                self.high_watermark.store(end, Ordering::Release);
+            } else {
+                self.high_watermark.fetch_min(end, Ordering::AcqRel);
+            }
+        }
         drop(log);
         info!(topic = %self.topic, partition = self.index, leader_epoch = epoch, log_end_offset = end, "leading partition");
         self.appended.check_and_complete();
         Ok(())
+    }
+
+    fn replica_set(&self) -> MutexGuard<'_, ReplicaSet> {
+        unpoison(self.replica_set.lock())
+    }
+
+    /// Whether this node leads the partition.
+    pub fn is_leader(&self) -> bool {
+        self.leading.load(Ordering::Acquire)
+    }
+
+    /// The leader as this node knows it (-1: none).
+    pub fn leader(&self) -> i32 {
+        self.replica_set().leader
+    }
+
+    /// Follow `leader` (-1: none known) at `epoch`: stop leading, forget the followers. Returns
+    /// whether anything changed (a new leader or epoch: the replica fetcher starts over with a
+    /// truncation). Nothing is written: a follower's leader-epoch history comes from the batches
+    /// it copies.
+    pub fn make_follower(&self, leader: i32, epoch: i32) -> bool {
+        let mut rs = self.replica_set();
+        let was_leading = self.leading.swap(false, Ordering::AcqRel);
+        let changed = was_leading || rs.leader != leader || self.leader_epoch() != epoch;
+        rs.leader = leader;
+        rs.followers.clear();
+        rs.pending = None;
+        self.leader_epoch.store(epoch, Ordering::Release);
+        drop(rs);
+        if changed {
+            info!(topic = %self.topic, partition = self.index, leader, leader_epoch = epoch, "following partition");
+            // Waiting produces and fetches find out they are no longer served here.
+            self.appended.check_and_complete();
+        }
+        changed
+    }
+
+    /// Apply the metadata log's replicas and ISR (leader and epoch are taken by
+    /// [`Partition::make_leader`] / [`Partition::make_follower`]). A pending ISR change ends when
+    /// the partition epoch moves (it was committed, or overtaken and will be skipped).
+    pub fn set_placement(&self, placement: &Placement) {
+        let mut rs = self.replica_set();
+        if rs.partition_epoch != placement.partition_epoch {
+            rs.pending = None;
+        }
+        if rs.isr != placement.isr {
+            info!(topic = %self.topic, partition = self.index, isr = ?placement.isr,
+                partition_epoch = placement.partition_epoch, "in-sync replicas");
+        }
+        rs.replicas = placement.replicas.clone();
+        rs.isr = placement.isr.clone();
+        rs.partition_epoch = placement.partition_epoch;
+        let node = self.node_id;
+        rs.followers
+            .retain(|id, _| placement.replicas.contains(id) && *id != node);
+        if self.is_leader() {
+            let moved = self.maybe_increment_high_watermark_locked(&rs);
+            drop(rs);
+            if moved {
+                self.appended.check_and_complete();
+            }
+        }
+    }
+
+    /// Forget a proposed ISR change that was not committed (refused by the controller).
+    pub fn clear_pending_isr(&self, based_on: i32) {
+        let mut rs = self.replica_set();
+        if rs.partition_epoch == based_on {
+            rs.pending = None;
+        }
+    }
+
+    /// Record an ISR change proposed at partition epoch `based_on`; false if the placement moved
+    /// on meanwhile or another change is pending.
+    pub fn propose_isr(&self, isr: &[i32], based_on: i32) -> bool {
+        let mut rs = self.replica_set();
+        if rs.partition_epoch != based_on || rs.pending.is_some() || !self.is_leader() {
+            return false;
+        }
+        rs.pending = Some(isr.to_vec());
+        true
+    }
+
+    /// The placement this node applied: (leader, leader epoch, partition epoch, ISR).
+    pub fn placement(&self) -> (i32, i32, i32, Vec<i32>) {
+        let rs = self.replica_set();
+        (
+            rs.leader,
+            self.leader_epoch(),
+            rs.partition_epoch,
+            rs.isr.clone(),
+        )
+    }
+
+    /// Leader: the high watermark is the smallest log end offset of the maximal ISR (never
+    /// moving back). Returns whether it moved. Called with the replica set locked.
+    fn maybe_increment_high_watermark_locked(&self, rs: &ReplicaSet) -> bool {
+        let own = self.read_log_end_unlocked();
+        let mut hw = own;
+        for r in rs.maximal_isr() {
+            if r == self.node_id {
+                continue;
+            }
+            let leo = rs.followers.get(&r).map_or(-1, |f| f.log_end_offset);
+            if leo < 0 {
+                // An in-sync follower not heard from at this epoch holds the watermark.
+                return false;
+            }
+            hw = hw.min(leo);
+        }
+        self.high_watermark.fetch_max(hw, Ordering::AcqRel) < hw
+    }
+
+    /// The log end offset without taking the log lock (tracked after every append and
+    /// truncation).
+    fn read_log_end_unlocked(&self) -> i64 {
+        self.log_end.load(Ordering::Acquire)
+    }
+
+    /// Leader: a follower fetched from `fetch_offset` (its log end offset) at `now_ms` (Kafka's
+    /// `updateFollowerFetchState`): record it, move the high watermark, and say whether the
+    /// follower should join the ISR (it reached the high watermark and this epoch's start).
+    pub fn follower_fetched(&self, replica: i32, fetch_offset: i64, now_ms: i64) -> FollowerFetch {
+        let mut out = FollowerFetch::default();
+        if !self.is_leader() || replica == self.node_id {
+            return out;
+        }
+        let mut rs = self.replica_set();
+        if !rs.replicas.contains(&replica) {
+            return out;
+        }
+        let leader_end = self.read_log_end_unlocked();
+        let f = rs.followers.entry(replica).or_insert(FollowerState {
+            log_end_offset: -1,
+            last_caught_up_ms: 0,
+            last_fetch_ms: now_ms,
+            last_fetch_leader_end: leader_end,
+        });
+        if fetch_offset >= leader_end {
+            f.last_caught_up_ms = now_ms;
+        } else if fetch_offset >= f.last_fetch_leader_end {
+            f.last_caught_up_ms = f.last_caught_up_ms.max(f.last_fetch_ms);
+        }
+        f.log_end_offset = fetch_offset.min(leader_end);
+        f.last_fetch_ms = now_ms;
+        f.last_fetch_leader_end = leader_end;
+        let leo = f.log_end_offset;
+        out.high_watermark_moved = self.maybe_increment_high_watermark_locked(&rs);
+        let hw = self.high_watermark();
+        if !rs.isr.contains(&replica)
+            && rs.pending.is_none()
+            && leo >= hw
+            && leo >= rs.leader_epoch_start
+        {
+            let mut isr = rs.isr.clone();
+            isr.push(replica);
+            out.expand = Some((isr, rs.partition_epoch));
+        }
+        drop(rs);
+        if out.high_watermark_moved {
+            self.appended.check_and_complete();
+        }
+        out
+    }
+
+    /// Leader: the ISR without the followers that have not caught up within `lag_ms` (Kafka's
+    /// `getOutOfSyncReplicas`), with the partition epoch it is based on; `None` when all are in
+    /// sync or a change is pending.
+    pub fn lagging_followers(&self, now_ms: i64, lag_ms: i64) -> Option<(Vec<i32>, Vec<i32>, i32)> {
+        if !self.is_leader() {
+            return None;
+        }
+        let rs = self.replica_set();
+        if rs.pending.is_some() {
+            return None;
+        }
+        let leader_end = self.read_log_end_unlocked();
+        let out: Vec<i32> = rs
+            .isr
+            .iter()
+            .copied()
+            .filter(|r| *r != self.node_id)
+            .filter(|r| match rs.followers.get(r) {
+                // Not heard from since this node took leadership: lagging once `lag_ms` passed
+                // since then (the entry is created at its first fetch).
+                None => now_ms.saturating_sub(self.led_since_ms.load(Ordering::Acquire)) > lag_ms,
+                Some(f) => {
+                    f.log_end_offset < leader_end
+                        && now_ms.saturating_sub(f.last_caught_up_ms) > lag_ms
+                }
+            })
+            .collect();
+        if out.is_empty() {
+            return None;
+        }
+        let keep: Vec<i32> = rs
+            .isr
+            .iter()
+            .copied()
+            .filter(|r| !out.contains(r))
+            .collect();
+        Some((keep, out, rs.partition_epoch))
+    }
+
+    /// Follower: take the leader's high watermark, capped at the own log end offset.
+    pub fn follower_high_watermark(&self, leader_hw: i64) {
+        let end = self.read_log_end_unlocked();
+        let hw = leader_hw.min(end);
+        if self.high_watermark.fetch_max(hw, Ordering::AcqRel) < hw {
+            self.appended.check_and_complete();
+        }
     }
 
     /// The current leader epoch.
@@ -258,9 +582,9 @@ impl Partition {
         self.leader_epoch.load(Ordering::Acquire)
     }
 
-    /// The in-sync replicas.
+    /// The in-sync replicas (committed).
     pub fn isr(&self) -> Vec<i32> {
-        unpoison(self.isr.lock()).clone()
+        self.replica_set().isr.clone()
     }
 
     /// The high watermark.
@@ -314,10 +638,12 @@ impl Partition {
         }
     }
 
-    /// The single-node high watermark: every in-sync replica (this node) has the log end offset.
+    /// After a leader append: note the new log end; the high watermark follows it at once when
+    /// this node is the only in-sync replica, else when the followers fetch it.
     fn maybe_increment_high_watermark(&self, log: &Log) {
-        self.high_watermark
-            .fetch_max(log.log_end_offset(), Ordering::AcqRel);
+        self.log_end.store(log.log_end_offset(), Ordering::Release);
+        let rs = self.replica_set();
+        self.maybe_increment_high_watermark_locked(&rs);
     }
 
     /// Validate and append a record set as leader under the current epoch. Wakes delayed
@@ -384,6 +710,107 @@ impl Partition {
         Ok(info)
     }
 
+    /// Follower: append the whole batches of `records` (a fetch answer's records; a partial
+    /// batch at the end is left for the next fetch) exactly as the leader stored them
+    /// ([`Log::append_as_follower`]); a batch of a newer leader epoch starts that epoch in the
+    /// leader-epoch cache. `None` when no whole batch was there. Blocking file I/O.
+    pub fn append_as_follower(
+        &self,
+        records: &[u8],
+        now_ms: i64,
+    ) -> Result<Option<AppendInfo>, StorageError> {
+        let mut whole = 0usize;
+        let mut epochs: Vec<(i32, i64)> = Vec::new();
+        for item in iter_headers(records) {
+            let (at, h) = item?;
+            whole = at + h.size();
+            if epochs
+                .last()
+                .is_none_or(|(e, _)| h.partition_leader_epoch > *e)
+            {
+                epochs.push((h.partition_leader_epoch, h.base_offset));
+            }
+        }
+        if whole == 0 {
+            return Ok(None);
+        }
+        let mut log = self.write_log();
+        self.log_dir.check_writable()?;
+        let segments = log.segment_count();
+        let info = self
+            .log_dir
+            .guard("append", log.append_as_follower(&records[..whole], now_ms))?;
+        {
+            let mut cache = self.epochs();
+            for (epoch, start) in epochs {
+                if cache.latest_epoch().is_none_or(|latest| epoch > latest) {
+                    self.log_dir
+                        .guard("leader-epoch checkpoint write", cache.assign(epoch, start))?;
+                }
+            }
+        }
+        self.log_end.store(log.log_end_offset(), Ordering::Release);
+        self.note_roll(&log, segments);
+        drop(log);
+        self.appended.check_and_complete();
+        Ok(Some(info))
+    }
+
+    /// Follower: cut the log back to `offset` where it diverges from the leader's (nothing
+    /// if it ends there already); the leader-epoch cache and the high watermark follow.
+    /// Blocking file I/O.
+    pub fn truncate_to(&self, offset: i64) -> Result<(), StorageError> {
+        let mut log = self.write_log();
+        self.log_dir.check_writable()?;
+        let before = log.log_end_offset();
+        if offset >= before {
+            return Ok(());
+        }
+        self.log_dir.guard("truncate", log.truncate_to(offset))?;
+        self.after_truncation(&log, before)
+    }
+
+    /// Follower: drop the whole log and start it empty at `offset` (the leader's log start is
+    /// past this log's end, or this log's offsets are out of the leader's range). Blocking.
+    pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<(), StorageError> {
+        let mut log = self.write_log();
+        self.log_dir.check_writable()?;
+        let before = log.log_end_offset();
+        self.log_dir
+            .guard("truncate", log.truncate_fully_and_start_at(offset))?;
+        let truncated = self.epochs().truncate_from_start(offset);
+        self.log_dir
+            .guard("leader-epoch checkpoint write", truncated)?;
+        self.after_truncation(&log, before)
+    }
+
+    fn after_truncation(&self, log: &Log, before: i64) -> Result<(), StorageError> {
+        let end = log.log_end_offset();
+        let cut = self.epochs().truncate_from_end(end);
+        self.log_dir.guard("leader-epoch checkpoint write", cut)?;
+        self.log_end.store(end, Ordering::Release);
+        self.high_watermark.fetch_min(end, Ordering::AcqRel);
+        info!(topic = %self.topic, partition = self.index, from = before, to = end,
+            log_start_offset = log.log_start_offset(), "truncated replica to the leader's log");
+        Ok(())
+    }
+
+    /// Follower: the leader's log start moved up (retention, DeleteRecords): follow it.
+    /// Blocking.
+    pub fn follow_log_start(&self, leader_start: i64) -> Result<(), StorageError> {
+        if leader_start <= self.log_start_offset() {
+            return Ok(());
+        }
+        let (_, start) = self.advance_log_start_offset(leader_start)?;
+        tracing::debug!(topic = %self.topic, partition = self.index, log_start_offset = start, "followed the leader's log start");
+        Ok(())
+    }
+
+    /// The latest leader epoch in this log's history (`None`: empty history).
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.epochs().latest_epoch()
+    }
+
     /// Read whole batches from `offset`, at most `max_bytes` (at least one batch if `min_one`),
     /// up to the high watermark or, read_committed, the last stable offset. The records are
     /// located, not read ([`Log::read_slice`]). `&self`, positional reads under the read lock.
@@ -399,6 +826,7 @@ impl Partition {
         let hw = self.high_watermark();
         let lso = log.last_stable_offset().min(hw);
         let max_offset = match isolation {
+            Isolation::LogEnd => log.log_end_offset(),
             Isolation::ReadUncommitted => hw,
             Isolation::ReadCommitted => lso,
         };
@@ -434,6 +862,7 @@ impl Partition {
         let log = self.read_log();
         let hw = self.high_watermark();
         let fetchable = match isolation {
+            Isolation::LogEnd => log.log_end_offset(),
             Isolation::ReadUncommitted => hw,
             Isolation::ReadCommitted => log.last_stable_offset().min(hw),
         };
@@ -488,7 +917,15 @@ impl Partition {
 
     /// Apply a changed topic config.
     pub fn set_log_config(&self, config: LogConfig) {
+        self.min_isr
+            .store(config.min_insync_replicas, Ordering::Release);
         self.write_log().set_config(config);
+    }
+
+    /// Fewer in-sync replicas than the topic's `min.insync.replicas` (acks=all is refused).
+    pub fn below_min_isr(&self) -> bool {
+        let isr = self.replica_set().isr.len();
+        i32::try_from(isr).unwrap_or(i32::MAX) < self.min_isr.load(Ordering::Acquire)
     }
 
     /// Roll the active segment if `segment.ms` passed, then apply retention; the leader-epoch

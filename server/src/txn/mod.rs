@@ -327,6 +327,7 @@ impl TxnCoordinator {
             self.config.transaction_state_num_partitions,
             self.config.transaction_state_replication_factor,
             self.config.transaction_state_segment_bytes,
+            Some(self.config.transaction_state_min_isr),
         )
     }
 

@@ -1,0 +1,334 @@
+//! Replication (issue 13) with real processes: one controller-only node (1) and three brokers
+//! (2, 3, 4), a topic with replication factor 3 and `min.insync.replicas=2`, rdkafka clients.
+//!
+//! - Followers copy their leaders' logs: once every replica is in sync, the three copies of each
+//!   partition are byte-identical (the `.log` files of each replica, concatenated, are compared).
+//! - `kill -9` of a partition leader: another in-sync replica takes over, an idempotent
+//!   `acks=all` producer carries on, and every acknowledged record is read back exactly once, in
+//!   order, with contiguous offsets; the killed broker comes back, truncates where it must,
+//!   catches up and rejoins the ISR.
+//! - `min.insync.replicas`: with two of the three brokers gone, the leader is the only in-sync
+//!   replica and an `acks=all` produce is refused with NOT_ENOUGH_REPLICAS; once one returns and
+//!   catches up, produces are acknowledged again.
+//!
+//! The controller is its own node so that killing brokers never takes the quorum away. Every
+//! wait is bounded.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use compat_tests::cluster::{one_cluster_at_a_time, Cluster, Role};
+use compat_tests::{
+    acked_offsets, admin_config, block_on, producer_config, read_all, send_bounded,
+    RecordingContext,
+};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::util::Timeout;
+
+const TOPIC: &str = "replicated";
+const PARTITIONS: i32 = 3;
+const BROKERS: [i32; 3] = [2, 3, 4];
+/// Bound on every wait for the cluster to change.
+const SETTLE: Duration = Duration::from_secs(60);
+const TICK: Duration = Duration::from_millis(200);
+
+fn cluster() -> Cluster {
+    Cluster::start_with_roles(
+        &[Role::Controller, Role::Broker, Role::Broker, Role::Broker],
+        &["--set", "replica.lag.time.max.ms=4000"],
+    )
+}
+
+/// The bootstrap list of brokers `ids`.
+fn bootstrap_of(cluster: &Cluster, ids: &[i32]) -> String {
+    ids.iter()
+        .map(|b| cluster.bootstrap(*b))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Creates [`TOPIC`] (RF 3, min.insync.replicas=2) through `bootstrap`, retrying while the
+/// brokers register (bounded).
+fn create_replicated_topic(bootstrap: &str) {
+    let admin: AdminClient<DefaultClientContext> = admin_config(bootstrap)
+        .create()
+        .expect("create AdminClient");
+    let opts = AdminOptions::new().operation_timeout(Some(Timeout::After(Duration::from_secs(10))));
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let topic = NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(3))
+            .set("min.insync.replicas", "2");
+        let result = block_on(admin.create_topics([&topic], &opts));
+        match result.as_deref() {
+            Ok([Ok(_)]) => return,
+            other => {
+                assert!(
+                    Instant::now() < deadline,
+                    "creating {TOPIC} with RF 3: {other:?}"
+                );
+                thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
+}
+
+/// Waits until node `via` reports every partition of [`TOPIC`] with a leader and exactly
+/// `isr_size` in-sync replicas; returns partition → (leader, isr).
+fn wait_for_isr(cluster: &Cluster, via: i32, isr_size: usize) -> BTreeMap<i32, (i32, Vec<i32>)> {
+    let view = cluster.wait_for_metadata(
+        via,
+        Some(TOPIC),
+        &format!("{TOPIC}: every partition led, {isr_size} in sync"),
+        |v| {
+            v.topics.get(TOPIC).is_some_and(|t| {
+                t.partitions.len() == PARTITIONS as usize
+                    && t.partitions
+                        .values()
+                        .all(|p| p.leader >= 0 && p.isr.len() == isr_size)
+            })
+        },
+    );
+    view.topics[TOPIC]
+        .partitions
+        .iter()
+        .map(|(i, p)| (*i, (p.leader, p.isr.clone())))
+        .collect()
+}
+
+/// Records `tag-<partition>-<n>` for `n` in `0..per_partition`, interleaved over partitions.
+fn records(tag: &str, per_partition: usize) -> Vec<(i32, String)> {
+    (0..per_partition)
+        .flat_map(|n| (0..PARTITIONS).map(move |p| (p, format!("{tag}-{p}-{n}"))))
+        .collect()
+}
+
+/// Produces `records` with an idempotent acks=all producer; asserts each was acknowledged;
+/// returns partition → offset → value.
+fn produce(bootstrap: &str, records: &[(i32, String)]) -> BTreeMap<i32, BTreeMap<i64, String>> {
+    let context = RecordingContext::default();
+    let producer: ThreadedProducer<RecordingContext> = producer_config(bootstrap)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("message.timeout.ms", "60000")
+        .create_with_context(context.clone())
+        .expect("create producer");
+    for (i, (p, value)) in records.iter().enumerate() {
+        send_bounded(
+            &producer,
+            BaseRecord::with_opaque_to(TOPIC, i)
+                .partition(*p)
+                .key(value)
+                .payload(value),
+        );
+    }
+    producer
+        .flush(Duration::from_secs(90))
+        .expect("every record delivered or failed within 90 s");
+    let deliveries = context.snapshot();
+    let failed: Vec<_> = deliveries
+        .iter()
+        .filter(|d| d.result.is_err())
+        .take(5)
+        .collect();
+    assert!(failed.is_empty(), "not acknowledged (first 5): {failed:?}");
+    assert_eq!(deliveries.len(), records.len());
+    acked_offsets(&deliveries)
+        .into_iter()
+        .map(|(p, m)| {
+            (
+                p,
+                m.into_iter()
+                    .map(|(o, i)| (o, records[i].1.clone()))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// Every acknowledged record is read back from `bootstrap` exactly once, at its offset, and
+/// offsets are contiguous from 0.
+fn assert_read_back(
+    bootstrap: &str,
+    acked: &BTreeMap<i32, BTreeMap<i64, String>>,
+    cluster: &Cluster,
+) {
+    let stored = read_all(bootstrap, TOPIC, PARTITIONS, SETTLE);
+    for p in 0..PARTITIONS {
+        let want = acked.get(&p).cloned().unwrap_or_default();
+        let got = &stored[&p];
+        let offsets: Vec<i64> = want.keys().copied().collect();
+        assert_eq!(
+            offsets,
+            (0..want.len() as i64).collect::<Vec<_>>(),
+            "partition {p}: acknowledged offsets are contiguous"
+        );
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "partition {p}: {} read, {} acknowledged\n{}",
+            got.len(),
+            want.len(),
+            cluster.logs_report()
+        );
+        for (rec, (offset, value)) in got.iter().zip(&want) {
+            assert_eq!(rec.offset, *offset, "partition {p}");
+            assert_eq!(
+                rec.value.as_deref(),
+                Some(value.as_bytes()),
+                "partition {p} offset {offset}"
+            );
+        }
+    }
+}
+
+/// The `.log` files of `dir`, in base-offset order, concatenated.
+fn log_bytes(dir: &Path) -> Vec<u8> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .flat_map(|f| std::fs::read(f).expect("read segment"))
+        .collect()
+}
+
+/// Waits until every broker's copy of each partition is byte-identical (bounded); returns the
+/// bytes compared.
+fn assert_replicas_identical(cluster: &Cluster) -> usize {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let mut differing = Vec::new();
+        let mut total = 0;
+        for p in 0..PARTITIONS {
+            let copies: Vec<Vec<u8>> = BROKERS
+                .iter()
+                .map(|b| log_bytes(&cluster.work_dir().join(format!("node-{b}/{TOPIC}-{p}"))))
+                .collect();
+            total += copies[0].len();
+            if copies.iter().any(|c| c != &copies[0]) {
+                differing.push((p, copies.iter().map(Vec::len).collect::<Vec<_>>()));
+            }
+        }
+        if differing.is_empty() {
+            return total;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replicas differ (partition, sizes per broker): {differing:?}\n{}",
+            cluster.logs_report()
+        );
+        thread::sleep(TICK);
+    }
+}
+
+#[test]
+fn replicas_stay_identical_and_a_killed_leader_loses_no_acknowledged_write() {
+    let _one = one_cluster_at_a_time();
+    let mut cluster = cluster();
+    let all = bootstrap_of(&cluster, &BROKERS);
+    create_replicated_topic(&all);
+    wait_for_isr(&cluster, 2, 3);
+    let mut acked = produce(&all, &records("before", 300));
+    let bytes = assert_replicas_identical(&cluster);
+    assert!(bytes > 0);
+
+    // Kill the leader of partition 0: a follower in the ISR takes over.
+    let placement = wait_for_isr(&cluster, 2, 3);
+    let victim = placement[&0].0;
+    cluster.kill9(victim);
+    let survivor = *BROKERS.iter().find(|b| **b != victim).expect("a survivor");
+    let after_kill = wait_for_isr(&cluster, survivor, 2);
+    assert_ne!(after_kill[&0].0, victim, "a new leader for partition 0");
+    let alive: Vec<i32> = BROKERS.iter().copied().filter(|b| *b != victim).collect();
+    let survivors = bootstrap_of(&cluster, &alive);
+    for (p, more) in produce(&survivors, &records("after", 300)) {
+        acked.entry(p).or_default().extend(more);
+    }
+    assert_read_back(&survivors, &acked, &cluster);
+
+    // The killed broker returns, catches up and rejoins every ISR; all copies agree.
+    cluster.restart(victim);
+    wait_for_isr(&cluster, survivor, 3);
+    let bytes = assert_replicas_identical(&cluster);
+    println!("replicas identical after a leader kill: {bytes} bytes per copy");
+    assert_read_back(&cluster.bootstrap(victim), &acked, &cluster);
+}
+
+#[test]
+fn min_insync_replicas_refuses_acks_all_until_a_replica_returns() {
+    let _one = one_cluster_at_a_time();
+    let mut cluster = cluster();
+    let all = bootstrap_of(&cluster, &BROKERS);
+    create_replicated_topic(&all);
+    let placement = wait_for_isr(&cluster, 2, 3);
+    let leader = placement[&0].0;
+    let others: Vec<i32> = BROKERS.iter().copied().filter(|b| *b != leader).collect();
+    produce(&all, &records("first", 10));
+    for b in &others {
+        cluster.kill9(*b);
+    }
+    // Fenced after broker.session.timeout.ms: only the leader is left in sync.
+    let alone = cluster.wait_for_metadata(
+        leader,
+        Some(TOPIC),
+        "partition 0 with one in-sync replica",
+        |v| {
+            v.topics
+                .get(TOPIC)
+                .and_then(|t| t.partitions.get(&0))
+                .is_some_and(|p| p.isr == vec![leader] && p.leader == leader)
+        },
+    );
+    assert_eq!(alone.topics[TOPIC].partitions[&0].leader, leader);
+    let context = RecordingContext::default();
+    let producer: ThreadedProducer<RecordingContext> = producer_config(&cluster.bootstrap(leader))
+        .set("acks", "all")
+        .set("enable.idempotence", "false")
+        .set("retries", "0")
+        .set("message.timeout.ms", "10000")
+        .create_with_context(context.clone())
+        .expect("create producer");
+    send_bounded(
+        &producer,
+        BaseRecord::with_opaque_to(TOPIC, 0)
+            .partition(0)
+            .key("refused")
+            .payload("refused"),
+    );
+    producer
+        .flush(Duration::from_secs(20))
+        .expect("delivery report");
+    let report = context.snapshot();
+    assert_eq!(report.len(), 1);
+    let err = report[0]
+        .result
+        .clone()
+        .expect_err("acks=all with one in-sync replica of min 2");
+    assert!(
+        err.contains("NotEnoughReplicas") || err.contains("Not enough in-sync replicas"),
+        "refused with NOT_ENOUGH_REPLICAS, got {err}"
+    );
+    // One follower returns: once it is back in the ISR, acks=all works again.
+    cluster.restart(others[0]);
+    cluster.wait_for_metadata(
+        leader,
+        Some(TOPIC),
+        "partition 0 with two in-sync replicas",
+        |v| {
+            v.topics
+                .get(TOPIC)
+                .and_then(|t| t.partitions.get(&0))
+                .is_some_and(|p| p.isr.len() == 2)
+        },
+    );
+    let acked = produce(&cluster.bootstrap(leader), &[(0, "accepted".to_string())]);
+    assert_eq!(acked[&0].len(), 1);
+}
