@@ -11,6 +11,16 @@
 //!   replica and an `acks=all` produce is refused with NOT_ENOUGH_REPLICAS; once one returns and
 //!   catches up, produces are acknowledged again.
 //!
+//! - Coordinator failover: `__consumer_offsets` and `__transaction_state` are replicated (their
+//!   replication factor defaults to min(3, brokers)); `kill -9` of the broker coordinating a
+//!   group loses none of its committed offsets, and `kill -9` of a transaction coordinator lets
+//!   the same transactional id carry on through the new one (InitProducerId fences, the next
+//!   transaction commits, read_committed sees both).
+//!
+//! - Unclean leader election enabled on one topic (`unclean.leader.election.enable=true`): when
+//!   its last in-sync replica is gone, an out-of-sync replica that returns becomes the leader,
+//!   and the log says that records may be lost.
+//!
 //! The controller is its own node so that killing brokers never takes the quorum away. Every
 //! wait is bounded.
 
@@ -19,15 +29,18 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use compat_tests::cluster::{one_cluster_at_a_time, Cluster, Role};
+use compat_tests::cluster::{internal_partition, one_cluster_at_a_time, Cluster, Role};
+use compat_tests::tools::{kafka_classpath, output_text, run_java_tool};
 use compat_tests::{
-    acked_offsets, admin_config, block_on, producer_config, read_all, send_bounded,
-    RecordingContext,
+    acked_offsets, admin_config, base_config, block_on, producer_config, read_all,
+    read_all_isolated, send_bounded, RecordingContext,
 };
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::util::Timeout;
+use rdkafka::{Offset, TopicPartitionList};
 
 const TOPIC: &str = "replicated";
 const PARTITIONS: i32 = 3;
@@ -36,10 +49,22 @@ const BROKERS: [i32; 3] = [2, 3, 4];
 const SETTLE: Duration = Duration::from_secs(60);
 const TICK: Duration = Duration::from_millis(200);
 
+/// Partitions of `__consumer_offsets` and `__transaction_state` in these clusters.
+const INTERNAL_PARTITIONS: i32 = 3;
+
 fn cluster() -> Cluster {
     Cluster::start_with_roles(
         &[Role::Controller, Role::Broker, Role::Broker, Role::Broker],
-        &["--set", "replica.lag.time.max.ms=4000"],
+        &[
+            "--set",
+            "replica.lag.time.max.ms=4000",
+            "--set",
+            "offsets.topic.num.partitions=3",
+            "--set",
+            "transaction.state.log.num.partitions=3",
+            "--set",
+            "group.initial.rebalance.delay.ms=0",
+        ],
     )
 }
 
@@ -259,6 +284,44 @@ fn replicas_stay_identical_and_a_killed_leader_loses_no_acknowledged_write() {
     wait_for_isr(&cluster, survivor, 3);
     let bytes = assert_replicas_identical(&cluster);
     println!("replicas identical after a leader kill: {bytes} bytes per copy");
+
+    // Kafka's kafka-leader-election moves partition 0 back to its preferred replica (the first,
+    // which led it at creation: the killed broker).
+    match kafka_classpath() {
+        Ok(classpath) => {
+            let out = run_java_tool(
+                &classpath,
+                "org.apache.kafka.tools.LeaderElectionCommand",
+                &[
+                    "--bootstrap-server",
+                    &survivors,
+                    "--election-type",
+                    "PREFERRED",
+                    "--all-topic-partitions",
+                ],
+            );
+            assert!(
+                out.status.success(),
+                "kafka-leader-election: {}\n{}",
+                output_text(&out),
+                cluster.logs_report()
+            );
+            cluster.wait_for_metadata(
+                survivor,
+                Some(TOPIC),
+                "partition 0 led by its preferred replica",
+                |v| {
+                    v.topics
+                        .get(TOPIC)
+                        .and_then(|t| t.partitions.get(&0))
+                        .is_some_and(|p| p.leader == victim)
+                },
+            );
+        }
+        Err(why) => eprintln!(
+            "note: skipping kafka-leader-election: Kafka's jars are not available ({why})"
+        ),
+    }
     assert_read_back(&cluster.bootstrap(victim), &acked, &cluster);
 }
 
@@ -331,4 +394,251 @@ fn min_insync_replicas_refuses_acks_all_until_a_replica_returns() {
     );
     let acked = produce(&cluster.bootstrap(leader), &[(0, "accepted".to_string())]);
     assert_eq!(acked[&0].len(), 1);
+}
+
+/// The broker leading partition `partition` of the internal topic `topic`, as broker `via` sees it
+/// once every partition of it has a leader and 3 in-sync replicas.
+fn internal_leader(cluster: &Cluster, via: i32, topic: &str, partition: i32) -> i32 {
+    let view = cluster.wait_for_metadata(
+        via,
+        Some(topic),
+        &format!("{topic} replicated 3 times"),
+        |v| {
+            v.topics.get(topic).is_some_and(|t| {
+                t.partitions.len() == INTERNAL_PARTITIONS as usize
+                    && t.partitions
+                        .values()
+                        .all(|p| p.leader >= 0 && p.isr.len() == 3)
+            })
+        },
+    );
+    view.topics[topic].partitions[&partition].leader
+}
+
+/// Retries `op` (bounded by [`SETTLE`]) until it succeeds; panics with the last error.
+fn retry<T, E: std::fmt::Display>(
+    cluster: &Cluster,
+    what: &str,
+    mut op: impl FnMut() -> Result<T, E>,
+) -> T {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        match op() {
+            Ok(v) => return v,
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "{what} kept failing: {e}\n{}",
+                cluster.logs_report()
+            ),
+        }
+        thread::sleep(TICK);
+    }
+}
+
+/// A transactional producer for `txn_id` through `bootstrap`, initialised (retrying while the
+/// coordinator moves).
+fn txn_producer(
+    cluster: &Cluster,
+    bootstrap: &str,
+    txn_id: &str,
+) -> ThreadedProducer<DefaultProducerContext> {
+    let producer: ThreadedProducer<DefaultProducerContext> = producer_config(bootstrap)
+        .set("enable.idempotence", "true")
+        .set("transactional.id", txn_id)
+        .set("transaction.timeout.ms", "60000")
+        .create()
+        .expect("create transactional producer");
+    retry(cluster, "init_transactions", || {
+        producer.init_transactions(Duration::from_secs(10))
+    });
+    producer
+}
+
+/// One committed transaction of `values` to partition 0 of [`TOPIC`].
+fn one_transaction(
+    cluster: &Cluster,
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    values: &[String],
+) {
+    producer.begin_transaction().expect("begin_transaction");
+    for v in values {
+        producer
+            .send(BaseRecord::to(TOPIC).partition(0).key(v).payload(v))
+            .map_err(|(e, _)| e)
+            .expect("queue a transactional record");
+    }
+    retry(cluster, "commit_transaction", || {
+        producer.commit_transaction(Duration::from_secs(10))
+    });
+}
+
+#[test]
+fn group_offsets_and_transactions_survive_a_coordinator_kill() {
+    let _one = one_cluster_at_a_time();
+    let mut cluster = cluster();
+    let all = bootstrap_of(&cluster, &BROKERS);
+    create_replicated_topic(&all);
+    wait_for_isr(&cluster, 2, 3);
+    produce(&all, &records("plain", 10));
+
+    // Committed offsets of a group, then its coordinator is killed.
+    let group = "failover-group";
+    let mut committed = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        committed
+            .add_partition_offset(TOPIC, p, Offset::Offset(i64::from(p) + 3))
+            .expect("offset");
+    }
+    let committer: BaseConsumer = base_config(&all)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("create consumer");
+    retry(&cluster, "commit offsets", || {
+        committer.commit(&committed, CommitMode::Sync)
+    });
+    drop(committer);
+    let coordinator = internal_leader(
+        &cluster,
+        2,
+        "__consumer_offsets",
+        internal_partition(group, INTERNAL_PARTITIONS),
+    );
+    cluster.kill9(coordinator);
+    let alive: Vec<i32> = BROKERS
+        .iter()
+        .copied()
+        .filter(|b| *b != coordinator)
+        .collect();
+    let survivors = bootstrap_of(&cluster, &alive);
+    let reader: BaseConsumer = base_config(&survivors)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("create consumer");
+    let mut query = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        query.add_partition(TOPIC, p);
+    }
+    let got = retry(&cluster, "OffsetFetch after the coordinator kill", || {
+        let got = reader.committed_offsets(query.clone(), Duration::from_secs(5))?;
+        // A coordinator still loading answers no offsets for a moment; wait for all of them.
+        if got.elements().iter().any(|e| e.offset() == Offset::Invalid) {
+            return Err(rdkafka::error::KafkaError::OffsetFetch(
+                rdkafka::types::RDKafkaErrorCode::CoordinatorLoadInProgress,
+            ));
+        }
+        Ok(got)
+    });
+    for p in 0..PARTITIONS {
+        let e = got
+            .find_partition(TOPIC, p)
+            .expect("partition in the answer");
+        assert_eq!(
+            e.offset(),
+            Offset::Offset(i64::from(p) + 3),
+            "partition {p}: the committed offset survives the coordinator's kill\n{}",
+            cluster.logs_report()
+        );
+    }
+    drop(reader);
+    cluster.restart(coordinator);
+    wait_for_isr(&cluster, alive[0], 3);
+
+    // A transaction, then its coordinator is killed; the same id carries on through another.
+    let txn_id = "failover-txn";
+    let first: Vec<String> = (0..5).map(|n| format!("txn-a-{n}")).collect();
+    let producer = txn_producer(&cluster, &all, txn_id);
+    one_transaction(&cluster, &producer, &first);
+    drop(producer);
+    let txn_coordinator = internal_leader(
+        &cluster,
+        alive[0],
+        "__transaction_state",
+        internal_partition(txn_id, INTERNAL_PARTITIONS),
+    );
+    cluster.kill9(txn_coordinator);
+    let alive: Vec<i32> = BROKERS
+        .iter()
+        .copied()
+        .filter(|b| *b != txn_coordinator)
+        .collect();
+    let survivors = bootstrap_of(&cluster, &alive);
+    let second: Vec<String> = (0..5).map(|n| format!("txn-b-{n}")).collect();
+    let producer = txn_producer(&cluster, &survivors, txn_id);
+    one_transaction(&cluster, &producer, &second);
+    drop(producer);
+    let stored = read_all_isolated(&survivors, TOPIC, PARTITIONS, "read_committed", SETTLE);
+    let values: Vec<String> = stored[&0]
+        .iter()
+        .filter_map(|r| {
+            r.value
+                .as_deref()
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+        })
+        .filter(|v| v.starts_with("txn-"))
+        .collect();
+    let want: Vec<String> = first.iter().chain(&second).cloned().collect();
+    assert_eq!(
+        values,
+        want,
+        "both transactions committed, in order\n{}",
+        cluster.logs_report()
+    );
+}
+
+#[test]
+fn unclean_election_on_one_topic_takes_an_out_of_sync_replica() {
+    let _one = one_cluster_at_a_time();
+    let mut cluster = cluster();
+    let all = bootstrap_of(&cluster, &BROKERS);
+    let topic = "unclean-allowed";
+    let admin: AdminClient<DefaultClientContext> = admin_config(&all).create().expect("admin");
+    let opts = AdminOptions::new().operation_timeout(Some(Timeout::After(Duration::from_secs(10))));
+    retry(&cluster, "create the topic", || {
+        let new = NewTopic::new(topic, 1, TopicReplication::Fixed(3))
+            .set("unclean.leader.election.enable", "true");
+        match block_on(admin.create_topics([&new], &opts))
+            .map_err(|e| e.to_string())?
+            .as_slice()
+        {
+            [Ok(_)] => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    let view = cluster.wait_for_metadata(2, Some(topic), "3 in sync", |v| {
+        v.topics
+            .get(topic)
+            .and_then(|t| t.partitions.get(&0))
+            .is_some_and(|p| p.leader >= 0 && p.isr.len() == 3)
+    });
+    let leader = view.topics[topic].partitions[&0].leader;
+    let others: Vec<i32> = BROKERS.iter().copied().filter(|b| *b != leader).collect();
+    // The followers go: the leader is the last in-sync replica, then it goes too.
+    for b in &others {
+        cluster.kill9(*b);
+    }
+    cluster.wait_for_metadata(leader, Some(topic), "only the leader in sync", |v| {
+        v.topics
+            .get(topic)
+            .and_then(|t| t.partitions.get(&0))
+            .is_some_and(|p| p.isr == vec![leader])
+    });
+    cluster.kill9(leader);
+    // An out-of-sync replica returns: with unclean election allowed it leads.
+    let back = others[0];
+    cluster.restart(back);
+    let view = cluster.wait_for_metadata(back, Some(topic), "the returning replica leads", |v| {
+        v.topics
+            .get(topic)
+            .and_then(|t| t.partitions.get(&0))
+            .is_some_and(|p| p.leader == back)
+    });
+    assert_eq!(view.topics[topic].partitions[&0].isr, vec![back]);
+    let log = cluster.node(back).log();
+    assert!(
+        log.contains("unclean leader election"),
+        "the returning broker's log says records may be lost\n{}",
+        cluster.logs_report()
+    );
 }

@@ -317,6 +317,15 @@ impl RunningBroker {
                     )
                     .map_err(TopicError::Controller)?,
                 );
+                if !cfg.quorum.roles.broker_only() {
+                    quorum.start_unclean_elections(cfg.log_defaults.unclean_leader_election_enable);
+                }
+                if cfg.auto_leader_rebalance_enable && !cfg.quorum.roles.broker_only() {
+                    quorum.start_leader_rebalance(
+                        Duration::from_secs(cfg.leader_imbalance_check_interval_seconds),
+                        cfg.leader_imbalance_per_broker_percentage,
+                    );
+                }
                 let candidate = crate::meta::kafka_uuid_string(uuid::Uuid::new_v4());
                 let (cluster_id, proposed) = quorum
                     .agree_cluster_id(
@@ -409,6 +418,8 @@ impl RunningBroker {
             broker.config.clone(),
             shutdown.clone(),
         ));
+        tracker.spawn(broker.groups.clone().follow_leadership(shutdown.clone()));
+        tracker.spawn(broker.txn.clone().follow_leadership(shutdown.clone()));
         tracker.spawn(crate::replication::isr_shrink_task(
             broker.topics.clone(),
             broker.replicas.clone(),

@@ -184,7 +184,7 @@ pub(crate) const ROUTES: &[Route] = &[
         1..=4,
         handlers::unserved::describe_log_dirs
     ),
-    route!(ElectLeaders, 0..=2, handlers::unserved::elect_leaders),
+    route!(ElectLeaders, 0..=2, handlers::elect_leaders::handle),
     route!(
         ListPartitionReassignments,
         0..=0,

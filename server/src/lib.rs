@@ -18,7 +18,8 @@
 //!    [`group`] (consumer groups and committed offsets in `__consumer_offsets`), with
 //!    `record_codec` for their record schemas and [`producer_ids`] (blocks from the controller);
 //!    beside them [`replication`]: the replica fetchers (followers copying their leaders' logs
-//!    over the inter-broker client) and the ISR changes leaders propose.
+//!    over the inter-broker client) and the ISR changes leaders propose; `coordinator_partitions`
+//!    tracks which internal partitions' state the coordinators have loaded.
 //! 7. **Metadata** — [`topics`]: the broker's side of the metadata (validates admin changes,
 //!    proposes them as records, keeps the replicas and the image up to the applied log) above
 //!    [`controller`] (the controller quorum on openraft: the metadata log, its records, storage
@@ -50,6 +51,7 @@ pub mod clock;
 pub mod config;
 pub mod context;
 pub mod controller;
+mod coordinator_partitions;
 pub mod dispatch;
 pub mod fetch_sessions;
 #[cfg(feature = "fuzzing")]

@@ -112,6 +112,13 @@ impl RunningController {
                 },
             )
             .map_err(TopicError::Controller)?;
+            quorum.start_unclean_elections(config.log_defaults.unclean_leader_election_enable);
+            if config.auto_leader_rebalance_enable {
+                quorum.start_leader_rebalance(
+                    std::time::Duration::from_secs(config.leader_imbalance_check_interval_seconds),
+                    config.leader_imbalance_per_broker_percentage,
+                );
+            }
             let candidate = crate::meta::kafka_uuid_string(uuid::Uuid::new_v4());
             let (cluster_id, _) = quorum
                 .agree_cluster_id(

@@ -114,12 +114,6 @@ pub enum TopicError {
 /// CreateTopics request may ask for in all (a constant in Kafka too, not a setting).
 pub const MAX_PARTITIONS_PER_REQUEST: i64 = 10_000;
 
-/// The largest replication factor of the internal topics (`__consumer_offsets`,
-/// `__transaction_state`) for now: the coordinators rebuild their state from those topics only
-/// at start, not when leadership of a partition moves to this node, so a replicated internal
-/// partition would fail over to a coordinator that has not loaded it.
-pub const MAX_INTERNAL_REPLICATION_FACTOR: i16 = 1;
-
 /// Kafka's `validateTotalNumberOfPartitions`: the partitions a CreateTopics request asks for, each
 /// topic given as `(num_partitions, number of manual assignments)` (-1 = `default_partitions`),
 /// may not exceed [`MAX_PARTITIONS_PER_REQUEST`]; otherwise every topic of the request is refused.
@@ -254,6 +248,22 @@ fn new_partitions(
             new_partition(topic_id, i, replicas)
         })
         .collect()
+}
+
+/// One partition's outcome of [`Topics::elect_leaders`]: `(topic id, partition)` and done or why not.
+pub type ElectionResult = ((Uuid, i32), Result<(), Election>);
+
+/// Why a leader election was not done ([`Topics::elect_leaders`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Election {
+    /// The preferred replica leads already (preferred), or a leader exists (unclean).
+    NotNeeded,
+    /// The preferred replica is fenced or out of sync.
+    PreferredNotAvailable,
+    /// Unclean: no replica is alive.
+    NoEligibleLeader,
+    /// No such partition.
+    UnknownPartition,
 }
 
 /// The topic registry of this broker (see the module docs).
@@ -729,7 +739,7 @@ impl Topics {
     /// `partitions` partitions and `segment.bytes` = `segment_bytes` if it does not exist yet (blocking), as
     /// Kafka does on the first FindCoordinator that needs it. Its replication factor is
     /// `replication_factor` (`offsets.topic.replication.factor`, ...) capped at the live brokers
-    /// (at least one) and at [`MAX_INTERNAL_REPLICATION_FACTOR`]; with `min_isr` its
+    /// (at least one; Kafka refuses the creation instead); with `min_isr` its
     /// `min.insync.replicas` is that, capped at the replication factor
     /// (`transaction.state.log.min.isr`).
     pub fn ensure_internal(
@@ -745,9 +755,7 @@ impl Topics {
         }
         let live =
             i16::try_from(self.quorum.state().live_brokers().count().max(1)).unwrap_or(i16::MAX);
-        let replication_factor = replication_factor
-            .min(live)
-            .clamp(1, MAX_INTERNAL_REPLICATION_FACTOR);
+        let replication_factor = replication_factor.min(live).max(1);
         let segment_bytes = segment_bytes.to_string();
         let min_isr = min_isr.map(|m| m.clamp(1, i32::from(replication_factor)).to_string());
         let mut configs = vec![
@@ -1033,6 +1041,93 @@ impl Topics {
             return Ok(());
         }
         self.commit(records)
+    }
+
+    /// Elect leaders (ElectLeaders): for each `(topic id, partition)` — or, with `None`, every
+    /// partition whose leader is not its preferred replica (preferred) or that has none
+    /// (unclean) — propose the election and report per partition: `Ok(())` when it is done,
+    /// else why not ([`Election`]). "All" reports only the partitions it tried. Blocking.
+    pub fn elect_leaders(
+        &self,
+        wanted: Option<Vec<(Uuid, i32)>>,
+        unclean: bool,
+    ) -> Result<Vec<ElectionResult>, TopicError> {
+        let _admin = self.admin();
+        let state = self.quorum.state();
+        let live: Vec<i32> = state.live_brokers().map(|(id, _)| id).collect();
+        let all = wanted.is_none();
+        let wanted = wanted.unwrap_or_else(|| {
+            state
+                .topics
+                .values()
+                .flat_map(|t| {
+                    (0..t.partitions.len()).map(move |i| (t.id, i32::try_from(i).unwrap_or(0)))
+                })
+                .collect()
+        });
+        let placement = |k: &(Uuid, i32)| {
+            state
+                .topics
+                .get(&k.0)
+                .and_then(|t| t.partitions.get(usize::try_from(k.1).ok()?))
+        };
+        let mut results = Vec::new();
+        let mut records = Vec::new();
+        for k in wanted {
+            let check = match placement(&k) {
+                None => Err(Election::UnknownPartition),
+                Some(p) if unclean => {
+                    if p.leader >= 0 {
+                        Err(Election::NotNeeded)
+                    } else if !p.replicas.iter().any(|r| live.contains(r)) {
+                        Err(Election::NoEligibleLeader)
+                    } else {
+                        Ok(())
+                    }
+                }
+                Some(p) => match p.replicas.first() {
+                    Some(r) if *r == p.leader => Err(Election::NotNeeded),
+                    Some(r) if p.isr.contains(r) && live.contains(r) => Ok(()),
+                    _ => Err(Election::PreferredNotAvailable),
+                },
+            };
+            if all && check == Err(Election::NotNeeded) {
+                continue;
+            }
+            if check.is_ok() {
+                records.push(MetadataRecord::ElectLeader {
+                    topic_id: k.0,
+                    partition: k.1,
+                    unclean,
+                });
+            }
+            results.push((k, check));
+        }
+        if records.is_empty() {
+            return Ok(results);
+        }
+        self.commit(records)?;
+        // What the log says now: elected, or overtaken meanwhile.
+        let state = self.quorum.state();
+        for (k, r) in &mut results {
+            if r.is_ok() {
+                let elected = state
+                    .topics
+                    .get(&k.0)
+                    .and_then(|t| t.partitions.get(usize::try_from(k.1).ok()?))
+                    .is_some_and(|p| {
+                        p.leader >= 0 && (unclean || p.replicas.first() == Some(&p.leader))
+                    });
+                if !elected {
+                    *r = Err(if unclean {
+                        Election::NoEligibleLeader
+                    } else {
+                        Election::PreferredNotAvailable
+                    });
+                }
+            }
+        }
+        Ok(results)
     }
 
     /// Move a partition's log start offset forward (DeleteRecords) and persist every

@@ -106,6 +106,11 @@ pub enum StorageError {
         /// The log end offset at the time of the append.
         log_end: i64,
     },
+    /// A leader append to a replica that does not lead its partition (it follows another broker): refused by
+    /// the caller that knows the replica's role, before the log is touched (a follower's log holds only what
+    /// its leader wrote). Kafka's `NotLeaderOrFollowerException`.
+    #[error("not the leader of partition {0}")]
+    NotLeader(String),
 }
 
 /// Result alias with [`StorageError`] as the default error.

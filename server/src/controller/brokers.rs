@@ -59,7 +59,7 @@ pub enum HeartbeatAnswer {
 #[derive(Debug)]
 pub struct Leases {
     /// `broker.session.timeout.ms`.
-    session_timeout: Duration,
+    pub(super) session_timeout: Duration,
     /// Broker id → (incarnation, when its last heartbeat arrived).
     seen: Mutex<HashMap<i32, (Uuid, Instant)>>,
 }
@@ -170,5 +170,224 @@ pub(super) async fn fence_expired(
                 warn!(error = %e, "cannot record the fencing of brokers");
             }
         }
+    }
+}
+
+/// A periodic task of the active controller: every `tick`, while this node leads the quorum,
+/// propose the records `plan` makes of the applied state (nothing when it makes none); `what`
+/// names them in the logs. Runs until `stop`. The automatic preferred-leader election
+/// (`auto.leader.rebalance.enable`, [`preferred_elections`]) and the unclean elections
+/// ([`unclean_elections`]) run on it.
+pub(super) async fn on_active_controller(
+    raft: Raft<TypeConfig>,
+    applied: watch::Receiver<Applied<TypeConfig, ClusterState>>,
+    tick: Duration,
+    what: &'static str,
+    plan: impl Fn(&ClusterState) -> Vec<MetadataRecord> + Send + 'static,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(tick) => {}
+        }
+        if leader_elsewhere(&raft).is_some() {
+            continue;
+        }
+        let state = applied.borrow().state.clone();
+        let records = plan(&state);
+        if records.is_empty() {
+            continue;
+        }
+        warn!(partitions = records.len(), "{what}");
+        if let Err(e) = raft.client_write(MetadataBatch(records)).await {
+            warn!(error = %e, "cannot record: {what}");
+        }
+    }
+}
+
+/// The unclean elections for `state`: a partition left without a leader (its last in-sync
+/// replica fenced) whose topic enables `unclean.leader.election.enable` (its own override, else
+/// `default`, the controller's broker setting) gets its first live replica, out of sync or not
+/// ([`MetadataRecord::ElectLeader`] logs what may be lost).
+pub(super) fn unclean_elections(state: &ClusterState, default: bool) -> Vec<MetadataRecord> {
+    let live: Vec<i32> = state.live_brokers().map(|(id, _)| id).collect();
+    let mut records = Vec::new();
+    for t in state.topics.values() {
+        let enabled = t
+            .configs
+            .get("unclean.leader.election.enable")
+            .map_or(default, |v| v.eq_ignore_ascii_case("true"));
+        if !enabled {
+            continue;
+        }
+        for (i, p) in t.partitions.iter().enumerate() {
+            if p.leader == -1 && p.replicas.iter().any(|r| live.contains(r)) {
+                records.push(MetadataRecord::ElectLeader {
+                    topic_id: t.id,
+                    partition: i32::try_from(i).unwrap_or(i32::MAX),
+                    unclean: true,
+                });
+            }
+        }
+    }
+    records
+}
+
+/// The preferred-leader elections for `state` (Kafka's `checkAndTriggerAutoLeaderRebalance`):
+/// for each live broker whose share of partitions it prefers but does not lead exceeds
+/// `percentage` (`leader.imbalance.per.broker.percentage`), elect it where it is in sync.
+pub(super) fn preferred_elections(state: &ClusterState, percentage: i32) -> Vec<MetadataRecord> {
+    let mut records = Vec::new();
+    for (broker, _) in state.live_brokers() {
+        let mut preferred = 0usize;
+        let mut movable = Vec::new();
+        let mut imbalanced = 0usize;
+        for t in state.topics.values() {
+            for (i, p) in t.partitions.iter().enumerate() {
+                if p.replicas.first() != Some(&broker) {
+                    continue;
+                }
+                preferred += 1;
+                if p.leader != broker {
+                    imbalanced += 1;
+                    if p.isr.contains(&broker) {
+                        movable.push((t.id, i32::try_from(i).unwrap_or(i32::MAX)));
+                    }
+                }
+            }
+        }
+        let limit = usize::try_from(percentage.max(0)).unwrap_or(0);
+        if preferred > 0 && imbalanced * 100 > limit * preferred {
+            records.extend(movable.into_iter().map(|(topic_id, partition)| {
+                MetadataRecord::ElectLeader {
+                    topic_id,
+                    partition,
+                    unclean: false,
+                }
+            }));
+        }
+    }
+    records
+}
+
+#[cfg(test)]
+mod rebalance_tests {
+    use super::*;
+
+    #[test]
+    fn preferred_elections_only_above_the_imbalance_percentage() {
+        let id = Uuid::new_v4();
+        let inc = [Uuid::new_v4(), Uuid::new_v4()];
+        let mut batch = vec![MetadataRecord::Topic {
+            name: "t".into(),
+            id,
+        }];
+        for (b, incarnation) in [(1, inc[0]), (2, inc[1])] {
+            batch.push(MetadataRecord::RegisterBroker {
+                id: b,
+                incarnation,
+                listeners: vec![],
+                rack: None,
+            });
+            batch.push(MetadataRecord::UnfenceBroker { id: b, incarnation });
+        }
+        // Broker 1 prefers partitions 0..4; 2 of them are led by broker 2, one of those with 1
+        // out of sync.
+        for (partition, leader, isr) in [
+            (0, 1, vec![1, 2]),
+            (1, 1, vec![1, 2]),
+            (2, 2, vec![2, 1]),
+            (3, 2, vec![2]),
+        ] {
+            batch.push(MetadataRecord::Partition {
+                topic_id: id,
+                partition,
+                replicas: vec![1, 2],
+                isr,
+                leader,
+                leader_epoch: 1,
+                partition_epoch: 1,
+            });
+        }
+        let mut s = ClusterState::default();
+        s.apply_batch(&batch);
+        // 2 of 4 (50 %) imbalanced: above 10 %, only the in-sync one moves.
+        assert_eq!(
+            preferred_elections(&s, 10),
+            vec![MetadataRecord::ElectLeader {
+                topic_id: id,
+                partition: 2,
+                unclean: false
+            }]
+        );
+        assert!(
+            preferred_elections(&s, 50).is_empty(),
+            "50 % is not above 50 %"
+        );
+    }
+}
+
+#[cfg(test)]
+mod unclean_tests {
+    use super::*;
+
+    #[test]
+    fn unclean_elections_follow_the_topic_setting_then_the_default() {
+        let (on, off) = (Uuid::new_v4(), Uuid::new_v4());
+        let inc = Uuid::new_v4();
+        let mut batch = vec![
+            MetadataRecord::Topic {
+                name: "on".into(),
+                id: on,
+            },
+            MetadataRecord::Topic {
+                name: "off".into(),
+                id: off,
+            },
+            MetadataRecord::TopicConfig {
+                topic: "on".into(),
+                name: "unclean.leader.election.enable".into(),
+                value: Some("true".into()),
+            },
+            MetadataRecord::RegisterBroker {
+                id: 2,
+                incarnation: inc,
+                listeners: vec![],
+                rack: None,
+            },
+            MetadataRecord::UnfenceBroker {
+                id: 2,
+                incarnation: inc,
+            },
+        ];
+        for topic_id in [on, off] {
+            // Its last in-sync replica (1) is gone; 2 is alive but out of sync.
+            batch.push(MetadataRecord::Partition {
+                topic_id,
+                partition: 0,
+                replicas: vec![1, 2],
+                isr: vec![1],
+                leader: -1,
+                leader_epoch: 3,
+                partition_epoch: 3,
+            });
+        }
+        let mut s = ClusterState::default();
+        s.apply_batch(&batch);
+        let elect = |topic_id| MetadataRecord::ElectLeader {
+            topic_id,
+            partition: 0,
+            unclean: true,
+        };
+        assert_eq!(unclean_elections(&s, false), vec![elect(on)]);
+        let mut both = unclean_elections(&s, true);
+        both.sort_by_key(|r| format!("{r:?}"));
+        let mut want = vec![elect(on), elect(off)];
+        want.sort_by_key(|r| format!("{r:?}"));
+        assert_eq!(both, want);
+        s.apply_batch(&unclean_elections(&s, false));
+        let p = &s.topics[&on].partitions[0];
+        assert_eq!((p.leader, p.isr.clone(), p.leader_epoch), (2, vec![2], 4));
     }
 }

@@ -396,6 +396,34 @@ impl Quorum {
         Ok(quorum)
     }
 
+    /// Run the automatic preferred-leader election on this node's quorum runtime (it acts only
+    /// while this node is the active controller): every `interval`, see
+    /// `auto.leader.rebalance.enable`.
+    pub fn start_leader_rebalance(&self, interval: Duration, percentage: i32) {
+        self.handle.spawn(brokers::on_active_controller(
+            self.raft.clone(),
+            self.applied.clone(),
+            interval,
+            "leader imbalance above leader.imbalance.per.broker.percentage: electing preferred leaders",
+            move |state| brokers::preferred_elections(state, percentage),
+            self.shutdown.clone(),
+        ));
+    }
+
+    /// Run the unclean leader elections on this node's quorum runtime (acting only while this
+    /// node is the active controller): `default` is `unclean.leader.election.enable` for topics
+    /// without their own setting; checked every quarter `broker.session.timeout.ms`.
+    pub fn start_unclean_elections(&self, default: bool) {
+        self.handle.spawn(brokers::on_active_controller(
+            self.raft.clone(),
+            self.applied.clone(),
+            (self.leases.session_timeout / 4).max(Duration::from_millis(20)),
+            "no in-sync replica is alive: unclean leader elections (unclean.leader.election.enable)",
+            move |state| brokers::unclean_elections(state, default),
+            self.shutdown.clone(),
+        ));
+    }
+
     /// A task on the quorum's runtime that logs every change of the active controller.
     fn log_leader_changes(&self) {
         let mut metrics = self.raft.metrics();

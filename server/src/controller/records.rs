@@ -148,6 +148,20 @@ pub enum MetadataRecord {
         /// The new in-sync replicas.
         isr: Vec<i32>,
     },
+    /// A leader election asked for (Kafka's ElectLeaders, and the controller's automatic
+    /// preferred-leader rebalance). Preferred: the first replica leads again if it is live and in
+    /// sync and does not lead already. Unclean: a partition without a leader gets the first live
+    /// replica, out of sync or not, as its only in-sync replica (records it lacks are lost).
+    /// Otherwise skipped. A new leader epoch either way.
+    ElectLeader {
+        /// The topic's id.
+        topic_id: Uuid,
+        /// Partition index.
+        partition: i32,
+        /// Unclean election (Kafka's election type 1) rather than preferred (0).
+        #[serde(default)]
+        unclean: bool,
+    },
     /// The next block of producer ids goes to `broker_id` (Kafka's `ProducerIdsRecord`, with the
     /// block chosen when the record is applied, so concurrent requests of two brokers never get
     /// the same block).
@@ -441,6 +455,44 @@ impl ClusterState {
                 let mut isr = isr.clone();
                 isr.dedup();
                 p.isr = isr;
+                p.partition_epoch = p.partition_epoch.saturating_add(1);
+            }
+            MetadataRecord::ElectLeader {
+                topic_id,
+                partition,
+                unclean,
+            } => {
+                let live: Vec<i32> = self.live_brokers().map(|(id, _)| id).collect();
+                let Some(t) = self.topics.get_mut(topic_id) else {
+                    return;
+                };
+                let Some(p) = usize::try_from(*partition)
+                    .ok()
+                    .and_then(|i| t.partitions.get_mut(i))
+                else {
+                    return;
+                };
+                let chosen = if *unclean {
+                    (p.leader == -1)
+                        .then(|| p.replicas.iter().copied().find(|r| live.contains(r)))
+                        .flatten()
+                } else {
+                    p.replicas
+                        .first()
+                        .copied()
+                        .filter(|r| *r != p.leader && p.isr.contains(r) && live.contains(r))
+                };
+                let Some(leader) = chosen else {
+                    tracing::debug!(topic = %t.name, partition, unclean, "leader election not possible or not needed; skipped");
+                    return;
+                };
+                if *unclean && !p.isr.contains(&leader) {
+                    warn!(topic = %t.name, partition, leader, isr = ?p.isr,
+                        "unclean leader election: an out-of-sync replica leads; records only the old in-sync replicas had are lost");
+                    p.isr = vec![leader];
+                }
+                p.leader = leader;
+                p.leader_epoch = p.leader_epoch.saturating_add(1);
                 p.partition_epoch = p.partition_epoch.saturating_add(1);
             }
             MetadataRecord::AllocateProducerIds { broker_id } => {
@@ -797,6 +849,85 @@ mod tests {
             (p(&s).leader, p(&s).isr.clone(), p(&s).leader_epoch),
             (3, vec![3], 4)
         );
+    }
+
+    #[test]
+    fn preferred_and_unclean_elections() {
+        let id = Uuid::new_v4();
+        let inc: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
+        let mut batch = vec![MetadataRecord::Topic {
+            name: "t".into(),
+            id,
+        }];
+        for b in 1..=3 {
+            batch.push(MetadataRecord::RegisterBroker {
+                id: b,
+                incarnation: inc[b as usize],
+                listeners: vec![],
+                rack: None,
+            });
+            batch.push(MetadataRecord::UnfenceBroker {
+                id: b,
+                incarnation: inc[b as usize],
+            });
+        }
+        batch.push(MetadataRecord::Partition {
+            topic_id: id,
+            partition: 0,
+            replicas: vec![1, 2, 3],
+            isr: vec![2, 3],
+            leader: 2,
+            leader_epoch: 4,
+            partition_epoch: 4,
+        });
+        let mut s = ClusterState::default();
+        s.apply_batch(&batch);
+        let p = |s: &ClusterState| s.topics[&id].partitions[0].clone();
+        let elect = |unclean| MetadataRecord::ElectLeader {
+            topic_id: id,
+            partition: 0,
+            unclean,
+        };
+        // The preferred replica is out of sync: no election.
+        s.apply_batch(&[elect(false)]);
+        assert_eq!((p(&s).leader, p(&s).leader_epoch), (2, 4));
+        s.apply_batch(&[MetadataRecord::AlterPartition {
+            topic_id: id,
+            partition: 0,
+            leader: 2,
+            leader_epoch: 4,
+            partition_epoch: 4,
+            isr: vec![2, 3, 1],
+        }]);
+        s.apply_batch(&[elect(false)]);
+        assert_eq!((p(&s).leader, p(&s).leader_epoch), (1, 5));
+        s.apply_batch(&[elect(false)]);
+        assert_eq!(p(&s).leader_epoch, 5, "already preferred: skipped");
+        // Unclean: only for a partition without a leader, and it takes an out-of-sync replica.
+        s.apply_batch(&[elect(true)]);
+        assert_eq!(p(&s).leader, 1);
+        for b in [1, 2] {
+            s.apply_batch(&[MetadataRecord::FenceBroker {
+                id: b,
+                incarnation: inc[b as usize],
+                controlled: false,
+            }]);
+        }
+        // Fencing 1 then 2 moves the leadership to 3, the last in-sync replica.
+        assert_eq!(p(&s).leader, 3);
+        s.apply_batch(&[MetadataRecord::FenceBroker {
+            id: 3,
+            incarnation: inc[3],
+            controlled: false,
+        }]);
+        assert_eq!((p(&s).leader, p(&s).isr.clone()), (-1, vec![3]));
+        s.apply_batch(&[MetadataRecord::UnfenceBroker {
+            id: 1,
+            incarnation: inc[1],
+        }]);
+        assert_eq!(p(&s).leader, -1, "1 is not in sync");
+        s.apply_batch(&[elect(true)]);
+        assert_eq!((p(&s).leader, p(&s).isr.clone()), (1, vec![1]));
     }
 
     #[test]

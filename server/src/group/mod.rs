@@ -43,6 +43,7 @@ use self::consumer::{
     ConsumerGroup, ConsumerLimits, HeartbeatParams, HeartbeatResult, TopicCounts, TopicPartition,
 };
 use self::persistence::{group_tombstones, write_error, Write};
+pub(crate) use self::persistence::{Pending, REPLICATION_TIMEOUT};
 use crate::clock::now_ms;
 use crate::config::BrokerConfig;
 use crate::metadata::TopicImage;
@@ -269,6 +270,8 @@ pub struct GroupCoordinator {
     limits: GroupLimits,
     consumer_limits: ConsumerLimits,
     groups: Mutex<HashMap<String, Entry>>,
+    /// The `__consumer_offsets` partitions led here whose groups are loaded (see `replay`).
+    loaded: crate::coordinator_partitions::LoadedPartitions,
 }
 
 impl GroupCoordinator {
@@ -281,27 +284,31 @@ impl GroupCoordinator {
     /// Create `__consumer_offsets` if it does not exist yet (blocking), as Kafka does on the
     /// first FindCoordinator for a group.
     pub fn ensure_offsets_topic(&self) -> Result<Arc<TopicImage>, TopicError> {
-        self.topics.ensure_internal(
+        if let Some(t) = self.topics.get(OFFSETS_TOPIC) {
+            return Ok(t);
+        }
+        let t = self.topics.ensure_internal(
             OFFSETS_TOPIC,
             self.config.offsets_topic_num_partitions,
             self.config.offsets_topic_replication_factor,
             self.config.offsets_topic_segment_bytes,
             None,
-        )
+        )?;
+        self.loaded.take_new(&self.replicas, &t.id);
+        Ok(t)
     }
 
     /// JoinGroup; waits for the join phase to end when the group rebalances.
     /// Whether this broker coordinates `group`: it leads the group's `__consumer_offsets`
     /// partition (or the topic does not exist yet: the group's first write creates it). Kafka
-    /// answers NOT_COORDINATOR otherwise, and the client looks its coordinator up again.
+    /// answers NOT_COORDINATOR otherwise, and the client looks its coordinator up again; while
+    /// the partition's groups are being loaded (leadership just moved here),
+    /// COORDINATOR_LOAD_IN_PROGRESS. An empty partition (just created) is taken at once.
     pub(crate) fn check_coordinator(&self, group: &str) -> Result<(), ResponseError> {
-        let Some(t) = self.topics.get(OFFSETS_TOPIC) else {
-            return Ok(());
-        };
-        match t.partition(partition_for(group, t.partition_count())) {
-            Some(p) if p.leader == self.config.node_id => Ok(()),
-            _ => Err(ResponseError::NotCoordinator),
-        }
+        self.loaded
+            .check(&self.topics, &self.replicas, self.config.node_id, |n| {
+                partition_for(group, n)
+            })
     }
 
     pub(crate) async fn join(&self, group_id: &str, p: JoinParams) -> JoinResult {

@@ -5,8 +5,6 @@
 //! of their own: a group may hold only offsets (no members), a transactional commit stays
 //! pending until its marker, and expiry runs on its own timer.
 
-use std::sync::Arc;
-
 use kafka_protocol::error::ResponseError;
 use minikafka_storage::batch::TxnMarker;
 use minikafka_storage::StorageError;
@@ -21,7 +19,6 @@ use super::{
     TopicOffsets,
 };
 use crate::clock::now_ms;
-use crate::replica::Partition;
 use crate::topics::TopicError;
 
 impl GroupCoordinator {
@@ -171,7 +168,8 @@ impl GroupCoordinator {
 
     /// End producer `producer_id`'s transaction on `__consumer_offsets` partition `partition` (called by the
     /// transaction coordinator): write the marker, then make the transaction's offsets of the groups on that
-    /// partition visible (commit) or drop them (abort). Returns the partition when it needs an fsync.
+    /// partition visible (commit) or drop them (abort). Returns the write, to be fsynced if it must and
+    /// replicated before the transaction completes.
     pub(crate) fn complete_txn(
         &self,
         partition: i32,
@@ -179,7 +177,7 @@ impl GroupCoordinator {
         producer_epoch: i16,
         coordinator_epoch: i32,
         commit: bool,
-    ) -> Result<Option<Arc<Partition>>, TopicError> {
+    ) -> Result<super::persistence::Pending, TopicError> {
         let topic = self.ensure_offsets_topic()?;
         let p = self
             .replicas
@@ -210,7 +208,11 @@ impl GroupCoordinator {
                 }
             }
         }
-        Ok(info.needs_flush.then_some(p))
+        Ok(super::persistence::Pending {
+            end: info.last_offset + 1,
+            fsync: info.needs_flush,
+            p,
+        })
     }
 
     /// Partitions of `group_id` with transactional offsets not yet committed or aborted (OffsetFetch with
@@ -454,6 +456,7 @@ pub(super) fn to_value(c: &Committed) -> OffsetCommitValue {
 mod tests {
     use super::*;
     use crate::topics::Topics;
+    use std::sync::Arc;
 
     /// A coordinator over a fresh data dir with one topic `t` of 2 partitions.
     fn coordinator(dir: &std::path::Path) -> GroupCoordinator {

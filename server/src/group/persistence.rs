@@ -23,7 +23,7 @@ use super::records::{GroupMetadataValue, MemberMetadata, OffsetCommitValue, Reco
 use super::{partition_for, records, Entry, GroupCoordinator, Kind};
 use crate::clock::now_ms;
 use crate::replica::Partition;
-use crate::replica::{sync_partition, AppendOrigin};
+use crate::replica::{sync_partition, AppendError, AppendOrigin, ReplicaManager};
 use crate::topics::TopicError;
 
 /// A record value to write to `__consumer_offsets`.
@@ -58,6 +58,23 @@ impl Value {
     }
 }
 
+/// How long a coordinator write may wait for the in-sync replicas (Kafka's
+/// `offsets.commit.timeout.ms` default); then COORDINATOR_NOT_AVAILABLE, and the client retries.
+pub(crate) const REPLICATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A write to `__consumer_offsets` not yet acknowledged: it needs an fsync (`flush.messages`)
+/// and the in-sync replicas' copies (acks=all, as Kafka's coordinator writes) first
+/// ([`GroupCoordinator::sync`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Pending {
+    /// The partition written.
+    pub(crate) p: Arc<Partition>,
+    /// The offset after the write's last record.
+    pub(crate) end: i64,
+    /// `flush.messages` asks for an fsync before the acknowledgement.
+    pub(crate) fsync: bool,
+}
+
 /// One record to write: key and value (None = tombstone).
 pub(super) type Write = (RecordKey, Option<Value>);
 
@@ -83,7 +100,7 @@ impl GroupCoordinator {
         &self,
         group: &str,
         writes: &[Write],
-    ) -> Result<Option<Arc<Partition>>, TopicError> {
+    ) -> Result<Option<Pending>, TopicError> {
         self.append_with(group, writes, None)
     }
 
@@ -94,7 +111,7 @@ impl GroupCoordinator {
         group: &str,
         writes: &[Write],
         txn: Option<(i64, i16)>,
-    ) -> Result<Option<Arc<Partition>>, TopicError> {
+    ) -> Result<Option<Pending>, TopicError> {
         if writes.is_empty() {
             return Ok(None);
         }
@@ -137,7 +154,11 @@ impl GroupCoordinator {
             let batch = builder.build(&recs)?;
             p.append_as_leader(&batch, AppendOrigin::Client, now)?
         };
-        Ok(info.needs_flush.then_some(p))
+        Ok(Some(Pending {
+            end: info.last_offset + 1,
+            fsync: info.needs_flush,
+            p,
+        }))
     }
 
     pub(super) fn group_record(group: &ClassicGroup) -> Write {
@@ -178,7 +199,7 @@ impl GroupCoordinator {
 
     /// Write the group's metadata if it changed. Failures are logged: the in-memory state stays
     /// authoritative until the next change is written.
-    pub(super) fn persist_if_dirty(&self, entry: &mut Entry) -> Option<Arc<Partition>> {
+    pub(super) fn persist_if_dirty(&self, entry: &mut Entry) -> Option<Pending> {
         let Kind::Classic(g) = &mut entry.kind else {
             return None;
         };
@@ -195,14 +216,28 @@ impl GroupCoordinator {
         }
     }
 
-    pub(super) async fn sync(p: Option<Arc<Partition>>) -> Result<(), ResponseError> {
-        if let Some(p) = p {
+    /// Wait until a write may be acknowledged: fsynced if it must be, and in every in-sync
+    /// replica (Kafka maps a coordinator write that times out or lacks replicas to
+    /// COORDINATOR_NOT_AVAILABLE, one to a partition no longer led here to NOT_COORDINATOR).
+    pub(super) async fn sync(pending: Option<Pending>) -> Result<(), ResponseError> {
+        let Some(Pending { p, end, fsync }) = pending else {
+            return Ok(());
+        };
+        if fsync {
             if let Err(e) = sync_partition(&p).await {
                 error!(topic = %p.topic, partition = p.index, error = %e, "fsync of __consumer_offsets failed");
                 return Err(ResponseError::NotCoordinator);
             }
         }
-        Ok(())
+        match ReplicaManager::replicated(&p, end, REPLICATION_TIMEOUT).await {
+            Ok(()) => Ok(()),
+            Err(AppendError::NotLeader) => Err(ResponseError::NotCoordinator),
+            Err(e) => {
+                tracing::warn!(topic = %p.topic, partition = p.index, end, error = ?e,
+                    "__consumer_offsets write not replicated");
+                Err(ResponseError::CoordinatorNotAvailable)
+            }
+        }
     }
 
     /// (topic id, partitions) per topic of a set of partitions, for the records; partitions of
@@ -354,7 +389,7 @@ impl GroupCoordinator {
 
     /// Append what changed in a consumer-protocol group. Failures are logged: the in-memory
     /// state stays authoritative until the next change is written.
-    pub(super) fn persist_consumer(&self, g: &mut ConsumerGroup) -> Option<Arc<Partition>> {
+    pub(super) fn persist_consumer(&self, g: &mut ConsumerGroup) -> Option<Pending> {
         let writes = self.consumer_writes(g);
         match self.append(&g.id, &writes) {
             Ok(p) => p,

@@ -1,9 +1,12 @@
-//! Loading at start: every group and committed offset is rebuilt by replaying
-//! `__consumer_offsets` ([`GroupCoordinator::load`]), transactional offset commits included
-//! (kept pending until their commit or abort marker).
+//! Loading: the groups and committed offsets of every `__consumer_offsets` partition this node
+//! leads are rebuilt by replaying it, transactional offset commits included (kept pending until
+//! their commit or abort marker): at start ([`GroupCoordinator::load`]) and whenever leadership of
+//! a partition moves here ([`GroupCoordinator::follow_leadership`], Kafka's
+//! `onElection`/`onResignation`); a partition led elsewhere now has its groups dropped from memory.
+//! Until its partition is loaded a group is answered COORDINATOR_LOAD_IN_PROGRESS.
 //!
-//! Apart from the facade because it runs once, before the broker serves requests, and reads
-//! the records back into a [`Replay`] before the groups are built from it.
+//! Apart from the facade because it reads the records back into a [`Replay`] before the groups
+//! are built from it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
@@ -52,18 +55,24 @@ impl GroupCoordinator {
             limits,
             consumer_limits,
             groups: Mutex::new(HashMap::new()),
+            loaded: crate::coordinator_partitions::LoadedPartitions::new(OFFSETS_TOPIC),
         };
         if let Some(topic) = c.topics.get(OFFSETS_TOPIC) {
             let started = std::time::Instant::now();
             let mut loaded = Replay::default();
+            let mut led = Vec::new();
             for p in c.replicas.partitions_of(&topic.id) {
-                loaded.partition(&p)?;
+                if p.is_leader() {
+                    loaded.partition(&p)?;
+                    led.push(p.index);
+                }
             }
             let (groups, offsets) = (
                 loaded.groups.len() + loaded.consumer.len(),
                 loaded.offsets.len(),
             );
             *c.lock() = loaded.into_entries(&c.topics, &c.consumer_limits);
+            c.loaded.lock().extend(led);
             info!(
                 groups,
                 offsets,
@@ -72,6 +81,76 @@ impl GroupCoordinator {
             );
         }
         Ok(c)
+    }
+}
+
+impl GroupCoordinator {
+    /// Replay `__consumer_offsets` partition `p` (led here) and take its groups, replacing
+    /// whatever was in memory for them. Blocking.
+    pub(super) fn load_partition(&self, p: &Arc<Partition>) -> Result<usize, TopicError> {
+        let started = std::time::Instant::now();
+        let mut replay = Replay::default();
+        replay.partition(p)?;
+        let entries = replay.into_entries(&self.topics, &self.consumer_limits);
+        let count = entries.len();
+        let mut groups = self.lock();
+        // Still led here (not moved on while replaying): take the groups.
+        if !p.is_leader() {
+            return Ok(0);
+        }
+        let partitions = self
+            .topics
+            .get(OFFSETS_TOPIC)
+            .map_or(1, |t| t.partition_count());
+        groups.retain(|id, _| super::partition_for(id, partitions) != p.index);
+        groups.extend(entries);
+        self.loaded.lock().insert(p.index);
+        drop(groups);
+        if count > 0 {
+            info!(
+                partition = p.index,
+                groups = count,
+                elapsed_ms = started.elapsed().as_millis(),
+                "loaded consumer groups of a __consumer_offsets partition now led here"
+            );
+        }
+        Ok(count)
+    }
+
+    /// Leadership of `__consumer_offsets` partition `index` moved away: drop its groups.
+    pub(super) fn unload_partition(&self, index: i32) {
+        let partitions = self
+            .topics
+            .get(OFFSETS_TOPIC)
+            .map_or(1, |t| t.partition_count());
+        let mut groups = self.lock();
+        let before = groups.len();
+        groups.retain(|id, _| super::partition_for(id, partitions) != index);
+        self.loaded.lock().remove(&index);
+        let dropped = before - groups.len();
+        drop(groups);
+        if dropped > 0 {
+            info!(
+                partition = index,
+                groups = dropped,
+                "__consumer_offsets partition led elsewhere now; its groups unloaded"
+            );
+        }
+    }
+
+    /// Load and unload `__consumer_offsets` partitions as their leadership moves, until `stop`.
+    pub async fn follow_leadership(self: Arc<Self>, stop: tokio_util::sync::CancellationToken) {
+        let c = self.clone();
+        self.loaded
+            .follow(&self.topics, stop, move || {
+                c.loaded.sync(
+                    &c.topics,
+                    &c.replicas,
+                    |index| c.unload_partition(index),
+                    |p| c.load_partition(p).map(|_| ()),
+                )
+            })
+            .await;
     }
 }
 

@@ -166,12 +166,14 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> Reply
         Isolation::from_level(req.isolation_level)
     };
     if let Some(replica) = follower {
-        // Kafka's `updateFollowerFetchState`, once per request, before any wait.
+        // Kafka's `updateFollowerFetchState`, once per request, before any wait. A fenced
+        // broker may not join an ISR (the controller would refuse it): not proposed.
+        let live = b.topics.image().broker(replica).is_some_and(|r| !r.fenced);
         let now = crate::clock::now_ms();
         for w in wanted.iter().filter(|w| w.error.is_none()) {
             if let Some(p) = &w.partition {
                 let fetched = p.follower_fetched(replica, w.offset, now);
-                if let Some((isr, based_on)) = fetched.expand {
+                if let Some((isr, based_on)) = fetched.expand.filter(|_| live) {
                     crate::replication::expand_isr(&b.topics, p, isr, based_on);
                 }
             }

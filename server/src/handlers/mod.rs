@@ -24,6 +24,7 @@ pub(crate) mod describe_groups;
 pub(crate) mod describe_producers;
 pub(crate) mod describe_quorum;
 pub(crate) mod describe_transactions;
+pub(crate) mod elect_leaders;
 pub(crate) mod end_txn;
 pub(crate) mod fetch;
 pub(crate) mod find_coordinator;
@@ -85,6 +86,7 @@ pub(crate) fn storage_error(e: &StorageError) -> ResponseError {
             ResponseError::TransactionCoordinatorFenced
         }
         StorageError::InvalidTxnState(_) => ResponseError::InvalidTxnState,
+        StorageError::NotLeader(_) => ResponseError::NotLeaderOrFollower,
         _ => ResponseError::KafkaStorageError,
     }
 }

@@ -1,13 +1,10 @@
 //! APIs that Kafka serves on a broker listener for features minikafka does not have (ACLs,
-//! leader elections, reassignments, client quotas) and DescribeLogDirs. Before, a request for one
+//! reassignments, client quotas) and DescribeLogDirs. Before, a request for one
 //! closed the connection, which clients report as "disconnected" and retry; now each gets the
 //! answer Kafka gives when the feature is off or has nothing to do, which the client surfaces:
 //!
 //! - DescribeAcls / CreateAcls / DeleteAcls: SECURITY_DISABLED "No Authorizer is configured…",
 //!   as Kafka's `AclApis` without an authorizer (top-level for Describe, per creation / filter).
-//! - ElectLeaders: one node is every partition's preferred leader, so each named partition is
-//!   ELECTION_NOT_NEEDED (UNKNOWN_TOPIC_OR_PARTITION if absent), and "all partitions" elects
-//!   none and lists none, as Kafka's controller answers.
 //! - ListPartitionReassignments: none is ever in progress; DescribeClientQuotas: none is set.
 //! - AlterPartitionReassignments: the only placement is this node, so `[node]` is already the
 //!   assignment (NONE), a cancel is NO_REASSIGNMENT_IN_PROGRESS, any other list
@@ -40,7 +37,6 @@ use kafka_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
 };
 use kafka_protocol::messages::describe_user_scram_credentials_response::DescribeUserScramCredentialsResult;
-use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse,
     AlterReplicaLogDirsRequest, AlterReplicaLogDirsResponse, CreateAclsRequest, CreateAclsResponse,
@@ -48,8 +44,8 @@ use kafka_protocol::messages::{
     DeleteAclsResponse, DescribeAclsRequest, DescribeAclsResponse, DescribeClientQuotasRequest,
     DescribeClientQuotasResponse, DescribeDelegationTokenRequest, DescribeDelegationTokenResponse,
     DescribeLogDirsRequest, DescribeLogDirsResponse, DescribeUserScramCredentialsRequest,
-    DescribeUserScramCredentialsResponse, ElectLeadersRequest, ElectLeadersResponse,
-    ExpireDelegationTokenRequest, ExpireDelegationTokenResponse, ListPartitionReassignmentsRequest,
+    DescribeUserScramCredentialsResponse, ExpireDelegationTokenRequest,
+    ExpireDelegationTokenResponse, ListPartitionReassignmentsRequest,
     ListPartitionReassignmentsResponse, RenewDelegationTokenRequest, RenewDelegationTokenResponse,
     TopicName,
 };
@@ -91,49 +87,6 @@ pub(crate) async fn delete_acls(
         .with_error_code(ResponseError::SecurityDisabled.code())
         .with_error_message(Some(s(NO_AUTHORIZER)));
     DeleteAclsResponse::default().with_filter_results(vec![refused; req.filters.len()])
-}
-
-pub(crate) async fn elect_leaders(
-    ctx: &RequestContext<'_>,
-    req: ElectLeadersRequest,
-) -> ElectLeadersResponse {
-    let b = ctx.broker;
-    let mut seen = HashSet::new();
-    let results = req
-        .topic_partitions
-        .unwrap_or_default()
-        .into_iter()
-        .map(|t| {
-            let topic = b.topics.get(t.topic.0.as_str());
-            let partition_result = t
-                .partitions
-                .into_iter()
-                .filter(|p| seen.insert((t.topic.0.clone(), *p)))
-                .map(|p| {
-                    let exists = topic.as_ref().and_then(|t| b.partition_of(t, p)).is_some();
-                    let (code, msg) = if exists {
-                        (
-                            ResponseError::ElectionNotNeeded,
-                            "The preferred leader is already the leader (single node).",
-                        )
-                    } else {
-                        (
-                            ResponseError::UnknownTopicOrPartition,
-                            "The partition does not exist.",
-                        )
-                    };
-                    PartitionResult::default()
-                        .with_partition_id(p)
-                        .with_error_code(code.code())
-                        .with_error_message(Some(s(msg)))
-                })
-                .collect();
-            ReplicaElectionResult::default()
-                .with_topic(t.topic)
-                .with_partition_result(partition_result)
-        })
-        .collect();
-    ElectLeadersResponse::default().with_replica_election_results(results)
 }
 
 pub(crate) async fn list_partition_reassignments(

@@ -21,9 +21,8 @@ use tracing::{debug, error};
 
 use super::{storage_error, topic_error, RequestContext};
 use crate::clock::now_ms;
-use crate::group::OFFSETS_TOPIC;
-use crate::replica::{sync_partition, Partition};
-use std::sync::Arc;
+use crate::group::{Pending, OFFSETS_TOPIC, REPLICATION_TIMEOUT};
+use crate::replica::{sync_partition, AppendError, ReplicaManager};
 
 pub(crate) async fn handle(
     ctx: &RequestContext<'_>,
@@ -43,7 +42,7 @@ pub(crate) async fn handle(
             let topic = b.topics.get(name);
             let mut partitions = Vec::with_capacity(t.partition_indexes.len());
             for &index in &t.partition_indexes {
-                let written: Result<Option<Arc<Partition>>, ResponseError> = match b.led(
+                let written: Result<Pending, ResponseError> = match b.led(
                     topic.as_deref(),
                     index,
                     ResponseError::UnknownTopicOrPartition,
@@ -67,17 +66,34 @@ pub(crate) async fn handle(
                             marker,
                             now_ms(),
                         )
-                        .map(|info| info.needs_flush.then_some(p))
+                        .map(|info| Pending {
+                            end: info.last_offset + 1,
+                            fsync: info.needs_flush,
+                            p,
+                        })
                         .map_err(|e| storage_error(&e)),
                 };
+                // Answered once fsynced (if flush.messages asks) and in every in-sync replica,
+                // as Kafka appends markers with acks=all.
                 let code = match written {
-                    Ok(None) => 0,
-                    Ok(Some(p)) => match sync_partition(&p).await {
-                        Ok(()) => 0,
+                    Ok(w) => match sync_partition_if(&w).await {
                         Err(e) => {
                             error!(topic = name, partition = index, error = %e,
                                 "fsync of a transaction marker failed");
                             ResponseError::KafkaStorageError.code()
+                        }
+                        Ok(()) => {
+                            match ReplicaManager::replicated(&w.p, w.end, REPLICATION_TIMEOUT).await
+                            {
+                                Ok(()) => 0,
+                                Err(AppendError::NotLeader) => {
+                                    ResponseError::NotLeaderOrFollower.code()
+                                }
+                                Err(AppendError::NotEnoughReplicasAfterAppend) => {
+                                    ResponseError::NotEnoughReplicasAfterAppend.code()
+                                }
+                                Err(_) => ResponseError::RequestTimedOut.code(),
+                            }
                         }
                     },
                     Err(e) => {
@@ -105,4 +121,13 @@ pub(crate) async fn handle(
         );
     }
     WriteTxnMarkersResponse::default().with_markers(markers)
+}
+
+/// fsync the marker's partition when flush.messages asks for it.
+async fn sync_partition_if(w: &Pending) -> std::io::Result<()> {
+    if w.fsync {
+        sync_partition(&w.p).await
+    } else {
+        Ok(())
+    }
 }

@@ -342,6 +342,32 @@ impl ReplicaManager {
         results
     }
 
+    /// DelayedProduce for one partition: wait until its high watermark reaches `end` (every in-sync
+    /// replica has the records below it), at most `timeout` (a coordinator's acks=all write).
+    pub(crate) async fn replicated(
+        p: &Arc<Partition>,
+        end: i64,
+        timeout: Duration,
+    ) -> Result<(), AppendError> {
+        let done = || !p.is_leader() || p.high_watermark() >= end;
+        if !done() {
+            let op = DelayedOperation::new(Some(Instant::now() + timeout), None);
+            p.watch_appended(&op);
+            op.run(|attempt| (done() || attempt == Attempt::Expired).then_some(()))
+                .await;
+        }
+        if p.high_watermark() >= end {
+            if p.below_min_isr() {
+                return Err(AppendError::NotEnoughReplicasAfterAppend);
+            }
+            Ok(())
+        } else if !p.is_leader() {
+            Err(AppendError::NotLeader)
+        } else {
+            Err(AppendError::Timeout)
+        }
+    }
+
     /// DelayedProduce: wait until the high watermark of every appended partition passes its
     /// last offset, or `timeout`.
     async fn wait_for_replication(

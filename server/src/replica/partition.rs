@@ -380,11 +380,26 @@ impl Partition {
         self.replica_set().leader
     }
 
+    /// [`StorageError::NotLeader`] unless this node leads the partition (checked under the log's
+    /// write lock by every leader append).
+    fn check_leading(&self) -> Result<(), StorageError> {
+        if self.is_leader() {
+            Ok(())
+        } else {
+            Err(StorageError::NotLeader(format!(
+                "{}-{}",
+                self.topic, self.index
+            )))
+        }
+    }
+
     /// Follow `leader` (-1: none known) at `epoch`: stop leading, forget the followers. Returns
     /// whether anything changed (a new leader or epoch: the replica fetcher starts over with a
     /// truncation). Nothing is written: a follower's leader-epoch history comes from the batches
     /// it copies.
     pub fn make_follower(&self, leader: i32, epoch: i32) -> bool {
+        // Under the log's write lock: no leader append is half done when the role changes.
+        let log = self.write_log();
         let mut rs = self.replica_set();
         let was_leading = self.leading.swap(false, Ordering::AcqRel);
         let changed = was_leading || rs.leader != leader || self.leader_epoch() != epoch;
@@ -393,6 +408,7 @@ impl Partition {
         rs.pending = None;
         self.leader_epoch.store(epoch, Ordering::Release);
         drop(rs);
+        drop(log);
         if changed {
             info!(topic = %self.topic, partition = self.index, leader, leader_epoch = epoch, "following partition");
             // Waiting produces and fetches find out they are no longer served here.
@@ -661,6 +677,7 @@ impl Partition {
             hook();
         }
         self.log_dir.check_writable()?;
+        self.check_leading()?;
         let epoch = self.leader_epoch();
         let segments = log.segment_count();
         let info = self.log_dir.guard(
@@ -691,6 +708,7 @@ impl Partition {
     ) -> Result<AppendInfo, StorageError> {
         let mut log = self.write_log();
         self.log_dir.check_writable()?;
+        self.check_leading()?;
         let segments = log.segment_count();
         let info = self.log_dir.guard(
             "append",

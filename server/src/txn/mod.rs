@@ -65,7 +65,7 @@ use crate::group::{partition_for, GroupCoordinator, OFFSETS_TOPIC};
 use crate::interbroker::{InterBrokerClient, InterBrokerError};
 use crate::metadata::TopicImage;
 use crate::producer_ids::ProducerIds;
-use crate::replica::{sync_partition, AppendOrigin, Partition, ReplicaManager};
+use crate::replica::{sync_partition, AppendError, AppendOrigin, Partition, ReplicaManager};
 use crate::topics::{TopicError, Topics};
 use records::{TxnLogValue, TxnStatus};
 
@@ -236,8 +236,9 @@ pub(crate) struct TxnListing {
     pub(crate) state: TxnStatus,
 }
 
-/// Partitions whose appends must be fsynced before the answer (flush.messages reached).
-type ToSync = Vec<Arc<Partition>>;
+/// Appends to acknowledge only once fsynced (when flush.messages asks) and in every in-sync replica
+/// (Kafka's coordinator writes state and markers with acks=all).
+type ToSync = Vec<crate::group::Pending>;
 
 /// The transaction coordinator of this broker.
 #[derive(Debug)]
@@ -250,6 +251,8 @@ pub struct TxnCoordinator {
     state: Mutex<State>,
     /// Requests to other brokers: markers, and verifications for producers coordinated elsewhere.
     peers: Arc<InterBrokerClient>,
+    /// The `__transaction_state` partitions led here whose transactional ids are loaded.
+    loaded: crate::coordinator_partitions::LoadedPartitions,
 }
 
 fn storage_failure(e: &TopicError) -> ResponseError {
@@ -278,12 +281,16 @@ impl TxnCoordinator {
             groups,
             state: Mutex::new(State::default()),
             peers,
+            loaded: crate::coordinator_partitions::LoadedPartitions::new(TXN_TOPIC),
         };
         if let Some(topic) = c.topics.get(TXN_TOPIC) {
             let started = std::time::Instant::now();
             let mut loaded: HashMap<String, TxnMeta> = HashMap::new();
             for p in c.replicas.partitions_of(&topic.id) {
-                replay_partition(&p, &mut loaded)?;
+                if p.is_leader() {
+                    replay_partition(&p, &mut loaded)?;
+                    c.loaded.lock().insert(p.index);
+                }
             }
             let mut st = c.lock();
             for (id, meta) in loaded {
@@ -313,6 +320,103 @@ impl TxnCoordinator {
         Ok(c)
     }
 
+    /// Whether this broker coordinates transactional id `id` now (see
+    /// [`crate::coordinator_partitions`]): NOT_COORDINATOR, or COORDINATOR_LOAD_IN_PROGRESS while
+    /// its partition is being loaded after leadership moved here.
+    pub(crate) fn check_coordinator(&self, id: &str) -> Result<(), ResponseError> {
+        self.loaded
+            .check(&self.topics, &self.replicas, self.config.node_id, |n| {
+                partition_for(id, n)
+            })
+    }
+
+    /// Replay `__transaction_state` partition `p` (now led here), take its transactional ids and
+    /// finish the transactions it left preparing (Kafka's `onElection`). Blocking.
+    fn load_partition(&self, p: &Arc<Partition>) -> Result<(), TopicError> {
+        let started = std::time::Instant::now();
+        let mut loaded: HashMap<String, TxnMeta> = HashMap::new();
+        replay_partition(p, &mut loaded)?;
+        let count = loaded.len();
+        {
+            let mut st = self.lock();
+            if !p.is_leader() {
+                return Ok(());
+            }
+            let partitions = self
+                .topics
+                .get(TXN_TOPIC)
+                .map_or(1, |t| t.partition_count());
+            let gone: Vec<String> = st
+                .txns
+                .keys()
+                .filter(|id| partition_for(id, partitions) == p.index)
+                .cloned()
+                .collect();
+            for id in gone {
+                st.remove(&id);
+            }
+            for (id, meta) in loaded {
+                st.put(&id, meta);
+            }
+            self.loaded.lock().insert(p.index);
+        }
+        if count > 0 {
+            info!(
+                partition = p.index,
+                transactional_ids = count,
+                elapsed_ms = started.elapsed().as_millis(),
+                "loaded the transactions of a __transaction_state partition now led here"
+            );
+        }
+        // Markers for other brokers and the replication of what this writes are left to `tick`.
+        let _ = self.complete_pending(now_ms(), &mut Pending::new());
+        Ok(())
+    }
+
+    /// Leadership of `__transaction_state` partition `index` moved away: forget its transactional ids
+    /// (Kafka's `onResignation`).
+    fn unload_partition(&self, index: i32) {
+        let partitions = self
+            .topics
+            .get(TXN_TOPIC)
+            .map_or(1, |t| t.partition_count());
+        let mut st = self.lock();
+        let gone: Vec<String> = st
+            .txns
+            .keys()
+            .filter(|id| partition_for(id, partitions) == index)
+            .cloned()
+            .collect();
+        for id in &gone {
+            st.remove(id);
+            st.in_flight.remove(id);
+        }
+        self.loaded.lock().remove(&index);
+        drop(st);
+        if !gone.is_empty() {
+            info!(
+                partition = index,
+                transactional_ids = gone.len(),
+                "__transaction_state partition led elsewhere now; its transactions unloaded"
+            );
+        }
+    }
+
+    /// Load and unload `__transaction_state` partitions as their leadership moves, until `stop`.
+    pub async fn follow_leadership(self: Arc<Self>, stop: tokio_util::sync::CancellationToken) {
+        let c = self.clone();
+        self.loaded
+            .follow(&self.topics, stop, move || {
+                c.loaded.sync(
+                    &c.topics,
+                    &c.replicas,
+                    |index| c.unload_partition(index),
+                    |p| c.load_partition(p),
+                )
+            })
+            .await;
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state
             .lock()
@@ -322,13 +426,18 @@ impl TxnCoordinator {
     /// Create `__transaction_state` if it does not exist yet (blocking), as Kafka does on the first
     /// FindCoordinator for a transactional id.
     pub fn ensure_state_topic(&self) -> Result<Arc<TopicImage>, TopicError> {
-        self.topics.ensure_internal(
+        if let Some(t) = self.topics.get(TXN_TOPIC) {
+            return Ok(t);
+        }
+        let t = self.topics.ensure_internal(
             TXN_TOPIC,
             self.config.transaction_state_num_partitions,
             self.config.transaction_state_replication_factor,
             self.config.transaction_state_segment_bytes,
             Some(self.config.transaction_state_min_isr),
-        )
+        )?;
+        self.loaded.take_new(&self.replicas, &t.id);
+        Ok(t)
     }
 
     /// Write the state of `id` (`None` = tombstone) to its `__transaction_state` partition.
@@ -372,25 +481,42 @@ impl TxnCoordinator {
         let info = p
             .append_as_leader(&batch, AppendOrigin::Coordinator, now)
             .map_err(|e| fail("append to", &e))?;
-        if info.needs_flush {
-            sync.push(p);
-        }
+        sync.push(crate::group::Pending {
+            end: info.last_offset + 1,
+            fsync: info.needs_flush,
+            p,
+        });
         Ok(())
     }
 
-    /// fsync what an operation wrote, before it is acknowledged.
+    /// Wait until what an operation wrote may be acknowledged: fsynced where flush.messages asks, and
+    /// in every in-sync replica (a write that times out or lacks replicas is COORDINATOR_NOT_AVAILABLE,
+    /// one to a partition no longer led here NOT_COORDINATOR, as Kafka's transaction state manager maps
+    /// them).
     async fn sync(partitions: ToSync) -> Result<(), ResponseError> {
         let mut seen: Vec<(String, i32)> = Vec::new();
-        for p in partitions {
+        for w in &partitions {
+            let p = &w.p;
             let key = (p.topic.clone(), p.index);
-            if seen.contains(&key) {
+            if !w.fsync || seen.contains(&key) {
                 continue;
             }
             seen.push(key);
-            if let Err(e) = sync_partition(&p).await {
+            if let Err(e) = sync_partition(p).await {
                 error!(topic = %p.topic, partition = p.index, error = %e, "fsync failed; transaction step not acknowledged");
                 // As Kafka's transaction state manager maps KAFKA_STORAGE_ERROR.
                 return Err(ResponseError::NotCoordinator);
+            }
+        }
+        for w in partitions {
+            match ReplicaManager::replicated(&w.p, w.end, crate::group::REPLICATION_TIMEOUT).await {
+                Ok(()) => {}
+                Err(AppendError::NotLeader) => return Err(ResponseError::NotCoordinator),
+                Err(e) => {
+                    warn!(topic = %w.p.topic, partition = w.p.index, end = w.end, error = ?e,
+                        "transaction write not replicated");
+                    return Err(ResponseError::CoordinatorNotAvailable);
+                }
             }
         }
         Ok(())
@@ -407,6 +533,7 @@ impl TxnCoordinator {
         if id.is_empty() {
             return Err(ResponseError::InvalidRequest);
         }
+        self.check_coordinator(id)?;
         if timeout_ms <= 0 || timeout_ms > self.config.transaction_max_timeout_ms {
             return Err(ResponseError::InvalidTransactionTimeout);
         }
@@ -571,6 +698,7 @@ impl TxnCoordinator {
         if id.is_empty() {
             return Err(ResponseError::InvalidRequest);
         }
+        self.check_coordinator(id)?;
         let mut sync = ToSync::new();
         let res = (|| {
             let now = now_ms();
@@ -764,6 +892,7 @@ impl TxnCoordinator {
         if id.is_empty() {
             return Err(ResponseError::InvalidRequest);
         }
+        self.check_coordinator(id)?;
         let mut sync = ToSync::new();
         let mut pending = Pending::new();
         let res = (|| {
@@ -905,7 +1034,7 @@ impl TxnCoordinator {
                     COORDINATOR_EPOCH,
                     commit,
                 )
-                .map(|p| sync.extend(p));
+                .map(|p| sync.push(p));
         }
         let marker = if commit {
             TxnMarker::Commit
@@ -921,9 +1050,11 @@ impl TxnCoordinator {
                 let info = p
                     .append_txn_marker(producer_id, producer_epoch, COORDINATOR_EPOCH, marker, now)
                     .map_err(TopicError::from)?;
-                if info.needs_flush {
-                    sync.push(p);
-                }
+                sync.push(crate::group::Pending {
+                    end: info.last_offset + 1,
+                    fsync: info.needs_flush,
+                    p,
+                });
                 Ok(())
             }
             None => {
