@@ -397,18 +397,19 @@ fn min_insync_replicas_refuses_acks_all_until_a_replica_returns() {
 }
 
 /// The broker leading partition `partition` of the internal topic `topic`, as broker `via` sees it
-/// once every partition of it has a leader and 3 in-sync replicas.
+/// once every partition of it has a leader and all its replicas in sync (its replication factor
+/// is min(3, live brokers) when it is created).
 fn internal_leader(cluster: &Cluster, via: i32, topic: &str, partition: i32) -> i32 {
     let view = cluster.wait_for_metadata(
         via,
         Some(topic),
-        &format!("{topic} replicated 3 times"),
+        &format!("{topic} with every replica in sync"),
         |v| {
             v.topics.get(topic).is_some_and(|t| {
                 t.partitions.len() == INTERNAL_PARTITIONS as usize
                     && t.partitions
                         .values()
-                        .all(|p| p.leader >= 0 && p.isr.len() == 3)
+                        .all(|p| p.leader >= 0 && p.isr.len() == p.replicas.len())
             })
         },
     );

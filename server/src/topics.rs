@@ -514,6 +514,15 @@ impl Topics {
                         && a.leader == b.leader
                         && a.isr == b.isr
                         && a.leader_epoch == b.leader_epoch
+                })
+                // A hosted partition must see every partition epoch: an ISR that went A → B → A
+                // between two reconciliations looks unchanged, but its leader's next ISR change
+                // must be based on the new epoch (else it is refused as stale, forever).
+                && t.partitions.iter().enumerate().all(|(i, ps)| {
+                    let index = i32::try_from(i).unwrap_or(i32::MAX);
+                    self.replicas
+                        .partition(&t.id, index)
+                        .is_none_or(|p| p.placement().2 == ps.partition_epoch)
                 });
             if same {
                 return Ok(cur.clone());

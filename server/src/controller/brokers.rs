@@ -77,12 +77,19 @@ impl Leases {
         self.seen.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// When `id`'s incarnation `incarnation` was last heard from, if it was.
-    fn last_heard(&self, id: i32, incarnation: Uuid) -> Option<Instant> {
-        self.seen()
-            .get(&id)
-            .filter(|(i, _)| *i == incarnation)
-            .map(|(_, at)| *at)
+    /// When `id`'s incarnation `incarnation` was last heard from; an incarnation not heard from
+    /// yet (it registered a moment ago: registering unfences it) counts as heard from now, so it
+    /// gets a whole session to send its first heartbeat.
+    fn last_heard(&self, id: i32, incarnation: Uuid) -> Instant {
+        let mut seen = self.seen();
+        match seen.get(&id) {
+            Some((i, at)) if *i == incarnation => *at,
+            _ => {
+                let now = Instant::now();
+                seen.insert(id, (incarnation, now));
+                now
+            }
+        }
     }
 }
 
@@ -151,9 +158,7 @@ pub(super) async fn fence_expired(
         let now = Instant::now();
         let mut records = Vec::new();
         for (id, b) in state.live_brokers().filter(|(id, _)| *id != node) {
-            let heard = leases
-                .last_heard(id, b.incarnation)
-                .map_or(since, |at| at.max(since));
+            let heard = leases.last_heard(id, b.incarnation).max(since);
             if now.duration_since(heard) > leases.session_timeout {
                 warn!(broker = id, incarnation = %b.incarnation,
                     session_timeout_ms = u64::try_from(leases.session_timeout.as_millis()).unwrap_or(u64::MAX),
