@@ -10,6 +10,7 @@
 # - free_port                 a free 127.0.0.1 TCP port *below* the kernel's ephemeral range
 #                             (/proc/sys/net/ipv4/ip_local_port_range), so no outgoing connection can
 #                             be handed it between the pick and the bind; bind-tested before use
+# - free_ports N              N distinct free ports (free_port N times), space-separated
 # - mk_spawn LOG ARGS...      start the minikafka binary ($MINIKAFKA_BIN, default the debug build in
 #                             the target dir) with ARGS, stdout+stderr appended to LOG; sets mk_pid
 # - mk_wait_started LOG [SECS]  wait (bounded, default 30 s) for "minikafka started, listening on
@@ -84,6 +85,20 @@ free_port() {
     done
     echo "free_port: no free port in $lo..$((hi - 1)) after 200 tries" >&2
     return 1
+}
+
+free_ports() {
+    local n="$1" ports=() p i
+    for i in $(seq 1 "$n"); do
+        for _ in $(seq 1 50); do
+            p="$(free_port)" || return 1
+            case " ${ports[*]} " in *" $p "*) continue ;; esac
+            ports+=("$p")
+            break
+        done
+        [ "${#ports[@]}" -eq "$i" ] || { echo "free_ports: no $n distinct free ports" >&2; return 1; }
+    done
+    echo "${ports[*]}"
 }
 
 mk_pid=""
