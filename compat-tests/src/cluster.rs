@@ -130,7 +130,7 @@ fn node_args(
 }
 
 /// `n` distinct free TCP ports on 127.0.0.1: all bound to port 0 at once, read, released.
-fn free_ports(n: usize) -> Vec<u16> {
+pub fn free_ports(n: usize) -> Vec<u16> {
     let listeners: Vec<TcpListener> = (0..n)
         .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0"))
         .collect();
@@ -138,6 +138,15 @@ fn free_ports(n: usize) -> Vec<u16> {
         .iter()
         .map(|l| l.local_addr().expect("local_addr").port())
         .collect()
+}
+
+/// A node's fixed ports ([`Cluster::start_with_node_args`]).
+#[derive(Debug, Clone, Copy)]
+pub struct NodePorts {
+    /// The client listener (`PLAINTEXT`).
+    pub broker: u16,
+    /// The quorum listener (`CONTROLLER`).
+    pub controller: u16,
 }
 
 /// One node: its fixed ports and its process.
@@ -181,6 +190,18 @@ impl Cluster {
     /// controller role.
     #[must_use]
     pub fn start_with_roles(roles: &[Role], extra_args: &[&str]) -> Cluster {
+        Cluster::start_with_node_args(roles, extra_args, |_, _| Vec::new())
+    }
+
+    /// [`Cluster::start_with_roles`], and node `id` also gets `node_args(id, &ports)` after
+    /// `extra_args` (a later `--set` of a name wins): per-node listeners, a voters list that
+    /// goes through a proxy. `ports` holds every node's fixed ports, chosen before any starts.
+    #[must_use]
+    pub fn start_with_node_args(
+        roles: &[Role],
+        extra_args: &[&str],
+        mut node_args_of: impl FnMut(i32, &BTreeMap<i32, NodePorts>) -> Vec<String>,
+    ) -> Cluster {
         let nodes = roles.len();
         assert!(
             roles.iter().any(|r| r.is_controller()) && roles.iter().any(|r| r.is_broker()),
@@ -196,6 +217,17 @@ impl Cluster {
             .map(|i| format!("{}@127.0.0.1:{}", i + 1, ports[2 * i + 1]))
             .collect::<Vec<_>>()
             .join(",");
+        let all_ports: BTreeMap<i32, NodePorts> = (0..nodes)
+            .map(|i| {
+                (
+                    i32::try_from(i + 1).expect("node id fits i32"),
+                    NodePorts {
+                        broker: ports[2 * i],
+                        controller: ports[2 * i + 1],
+                    },
+                )
+            })
+            .collect();
         let mut list = Vec::with_capacity(nodes);
         for i in 0..nodes {
             let id = i32::try_from(i + 1).expect("node id fits i32");
@@ -208,6 +240,7 @@ impl Cluster {
                 .expect("create node log dir");
             let mut args = node_args(id, roles[i], broker_port, controller_port, &voters);
             args.extend(extra_args.iter().map(|a| (*a).to_string()));
+            args.extend(node_args_of(id, &all_ports));
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             list.push(Node {
                 id,
@@ -348,6 +381,77 @@ impl Cluster {
     #[must_use]
     pub fn controller_address(&self, id: i32) -> String {
         format!("127.0.0.1:{}", self.entry(id).controller_port)
+    }
+
+    /// Pause node `id` (SIGSTOP) until [`Cluster::resume`].
+    pub fn pause(&mut self, id: i32) {
+        self.node(id).pause();
+    }
+
+    /// Resume a [`Cluster::pause`]d node (SIGCONT).
+    pub fn resume(&mut self, id: i32) {
+        self.node(id).resume();
+    }
+
+    /// Node `id`'s copy of `topic`-`partition`: its `.log` files in base-offset order,
+    /// concatenated (empty if it has none). Replicas that agree hold the same bytes, wherever
+    /// each rolled its segments.
+    #[must_use]
+    pub fn replica_log_bytes(&self, id: i32, topic: &str, partition: i32) -> Vec<u8> {
+        let dir = self
+            .work_dir()
+            .join(format!("node-{id}"))
+            .join(format!("{topic}-{partition}"));
+        let Ok(entries) = fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        let mut files: Vec<_> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "log"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .flat_map(|f| fs::read(f).unwrap_or_default())
+            .collect()
+    }
+
+    /// Waits (at most `timeout`) until nodes `replicas` hold byte-identical copies of every
+    /// partition `0..partitions` of `topic` ([`Cluster::replica_log_bytes`]); returns the bytes
+    /// compared per copy. Panics with the sizes that differ and the nodes' logs.
+    pub fn wait_for_identical_replicas(
+        &self,
+        topic: &str,
+        partitions: i32,
+        replicas: &[i32],
+        timeout: Duration,
+    ) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut differing = Vec::new();
+            let mut total = 0;
+            for p in 0..partitions {
+                let copies: Vec<Vec<u8>> = replicas
+                    .iter()
+                    .map(|&b| self.replica_log_bytes(b, topic, p))
+                    .collect();
+                total += copies[0].len();
+                if copies.iter().any(|c| c != &copies[0]) {
+                    differing.push((p, copies.iter().map(Vec::len).collect::<Vec<_>>()));
+                }
+            }
+            if differing.is_empty() {
+                return total;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "replicas of {topic} differ (partition, sizes on nodes {replicas:?}): \
+                 {differing:?}\n{}",
+                self.logs_report()
+            );
+            thread::sleep(POLL);
+        }
     }
 
     /// `kill -9` node `id` and reap it; its data dir and ports are kept for

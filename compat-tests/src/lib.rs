@@ -408,6 +408,18 @@ impl Broker {
         }
     }
 
+    /// Pause the process (SIGSTOP), as a long GC pause or a stalled VM would: it holds its
+    /// sockets but answers nothing until [`Broker::resume`]. A paused broker can still be
+    /// killed (drop, [`Broker::kill9`]).
+    pub fn pause(&mut self) {
+        self.signal(Signal::Pause);
+    }
+
+    /// Let a [`Broker::pause`]d process run again (SIGCONT).
+    pub fn resume(&mut self) {
+        self.signal(Signal::Resume);
+    }
+
     /// `kill -9` the broker and reap it. The data dir is kept for [`Broker::restart`].
     pub fn kill9(&mut self) {
         let mut child = self.child.take().expect("broker is not running");
@@ -496,6 +508,10 @@ pub enum Signal {
     Term,
     /// SIGINT (Ctrl-C).
     Int,
+    /// SIGSTOP: the process is paused (not a stop request: [`Broker::pause`]).
+    Pause,
+    /// SIGCONT: a paused process runs again ([`Broker::resume`]).
+    Resume,
 }
 
 /// Sends `signal` to `pid`.
@@ -505,6 +521,8 @@ fn send_signal(pid: u32, signal: Signal) {
     let sig = match signal {
         Signal::Term => libc::SIGTERM,
         Signal::Int => libc::SIGINT,
+        Signal::Pause => libc::SIGSTOP,
+        Signal::Resume => libc::SIGCONT,
     };
     // SAFETY: kill(2) takes plain integers and has no memory-safety preconditions; `pid` is
     // our own child, which has not been reaped yet, so the id cannot have been reused.
@@ -657,6 +675,29 @@ pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
         panic!("CreateTopics {name} failed: {code:?}");
     }
     wait_for_topic(bootstrap, topic, partitions);
+}
+
+/// Creates `topic` through the admin API, retrying (every 500 ms, at most `timeout`) while
+/// the cluster cannot place it yet (brokers still registering). Panics with the last answer.
+pub fn create_topic_retrying(bootstrap: &str, topic: &NewTopic<'_>, timeout: Duration) {
+    let admin: AdminClient<DefaultClientContext> = admin_config(bootstrap)
+        .create()
+        .expect("create AdminClient");
+    let opts = AdminOptions::new().operation_timeout(Some(Timeout::After(Duration::from_secs(10))));
+    let deadline = Instant::now() + timeout;
+    loop {
+        match block_on(admin.create_topics([topic], &opts)).as_deref() {
+            Ok([Ok(_)]) => return,
+            other => {
+                assert!(
+                    Instant::now() < deadline,
+                    "creating {}: {other:?}",
+                    topic.name
+                );
+                thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
 }
 
 /// Waits (bounded, 30 s) until Metadata lists `topic` with `partitions` partitions, each with a

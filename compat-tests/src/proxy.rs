@@ -11,6 +11,11 @@
 //! responses (answered in order by Kafka brokers) are matched against that queue. Requests that
 //! get no response (Produce with acks=0) are not supported by the matching.
 //!
+//! A proxy without faults copies bytes untouched in both directions (any protocol, not only
+//! Kafka frames), and [`FaultProxy::sever`] / [`FaultProxy::heal`] cut every connection through it
+//! and refuse new ones for a while: put one between two cluster nodes to cut a link (a network
+//! partition, as the replication fault tests inject).
+//!
 //! ```no_run
 //! use compat_tests::proxy::{FaultProxy, Faults};
 //! let proxy = FaultProxy::start(Faults { cut_every_nth_response: Some((0, 5)), ..Faults::default() });
@@ -41,6 +46,8 @@ pub struct Faults {
 struct Shared {
     upstream: Mutex<Option<String>>,
     stop: AtomicBool,
+    /// While set, every connection is refused (closed at once).
+    severed: AtomicBool,
     matched: AtomicU64,
     cuts: AtomicU64,
     connections: AtomicU64,
@@ -71,6 +78,10 @@ impl FaultProxy {
             while !s.stop.load(Ordering::Acquire) {
                 match listener.accept() {
                     Ok((client, _)) => {
+                        if s.severed.load(Ordering::Acquire) {
+                            let _ = client.shutdown(Shutdown::Both);
+                            continue;
+                        }
                         let upstream = s.upstream.lock().map(|u| u.clone()).unwrap_or(None);
                         let Some(upstream) = upstream else {
                             let _ = client.shutdown(Shutdown::Both);
@@ -110,6 +121,22 @@ impl FaultProxy {
         if let Ok(mut u) = self.shared.upstream.lock() {
             *u = Some(broker.to_string());
         }
+    }
+
+    /// Cut the link: close every connection through the proxy and refuse new ones until
+    /// [`FaultProxy::heal`].
+    pub fn sever(&self) {
+        self.shared.severed.store(true, Ordering::Release);
+        if let Ok(mut sockets) = self.shared.sockets.lock() {
+            for s in sockets.drain(..) {
+                let _ = s.shutdown(Shutdown::Both);
+            }
+        }
+    }
+
+    /// Accept connections again after [`FaultProxy::sever`].
+    pub fn heal(&self) {
+        self.shared.severed.store(false, Ordering::Release);
     }
 
     /// Connections cut by a fault so far.
@@ -165,6 +192,20 @@ fn spawn_pair(client: TcpStream, broker: TcpStream, faults: Faults, shared: Arc<
     if let Ok(mut sockets) = shared.sockets.lock() {
         sockets.extend(client.try_clone());
         sockets.extend(broker.try_clone());
+    }
+    if faults.cut_every_nth_response.is_none() && faults.response_delay.is_zero() {
+        // Nothing to inject per response: copy bytes, whatever the protocol.
+        thread::spawn(move || {
+            let _ = std::io::copy(&mut c_in, &mut b_out);
+            let _ = c_in.shutdown(Shutdown::Both);
+            let _ = b_out.shutdown(Shutdown::Both);
+        });
+        thread::spawn(move || {
+            let _ = std::io::copy(&mut b_in, &mut c_out);
+            let _ = b_in.shutdown(Shutdown::Both);
+            let _ = c_out.shutdown(Shutdown::Both);
+        });
+        return;
     }
     let pending: Arc<Mutex<VecDeque<i16>>> = Arc::default();
     let requests = pending.clone();

@@ -25,15 +25,14 @@
 //! wait is bounded.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use compat_tests::cluster::{internal_partition, one_cluster_at_a_time, Cluster, Role};
 use compat_tests::tools::{kafka_classpath, output_text, run_java_tool};
 use compat_tests::{
-    acked_offsets, admin_config, base_config, block_on, producer_config, read_all,
-    read_all_isolated, send_bounded, RecordingContext,
+    acked_offsets, admin_config, base_config, block_on, create_topic_retrying, producer_config,
+    read_all, read_all_isolated, send_bounded, RecordingContext,
 };
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -79,26 +78,9 @@ fn bootstrap_of(cluster: &Cluster, ids: &[i32]) -> String {
 /// Creates [`TOPIC`] (RF 3, min.insync.replicas=2) through `bootstrap`, retrying while the
 /// brokers register (bounded).
 fn create_replicated_topic(bootstrap: &str) {
-    let admin: AdminClient<DefaultClientContext> = admin_config(bootstrap)
-        .create()
-        .expect("create AdminClient");
-    let opts = AdminOptions::new().operation_timeout(Some(Timeout::After(Duration::from_secs(10))));
-    let deadline = Instant::now() + SETTLE;
-    loop {
-        let topic = NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(3))
-            .set("min.insync.replicas", "2");
-        let result = block_on(admin.create_topics([&topic], &opts));
-        match result.as_deref() {
-            Ok([Ok(_)]) => return,
-            other => {
-                assert!(
-                    Instant::now() < deadline,
-                    "creating {TOPIC} with RF 3: {other:?}"
-                );
-                thread::sleep(Duration::from_millis(500));
-            }
-        }
-    }
+    let topic = NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(3))
+        .set("min.insync.replicas", "2");
+    create_topic_retrying(bootstrap, &topic, SETTLE);
 }
 
 /// Waits until node `via` reports every partition of [`TOPIC`] with a leader and exactly
@@ -210,48 +192,10 @@ fn assert_read_back(
     }
 }
 
-/// The `.log` files of `dir`, in base-offset order, concatenated.
-fn log_bytes(dir: &Path) -> Vec<u8> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "log"))
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .flat_map(|f| std::fs::read(f).expect("read segment"))
-        .collect()
-}
-
 /// Waits until every broker's copy of each partition is byte-identical (bounded); returns the
 /// bytes compared.
 fn assert_replicas_identical(cluster: &Cluster) -> usize {
-    let deadline = Instant::now() + SETTLE;
-    loop {
-        let mut differing = Vec::new();
-        let mut total = 0;
-        for p in 0..PARTITIONS {
-            let copies: Vec<Vec<u8>> = BROKERS
-                .iter()
-                .map(|b| log_bytes(&cluster.work_dir().join(format!("node-{b}/{TOPIC}-{p}"))))
-                .collect();
-            total += copies[0].len();
-            if copies.iter().any(|c| c != &copies[0]) {
-                differing.push((p, copies.iter().map(Vec::len).collect::<Vec<_>>()));
-            }
-        }
-        if differing.is_empty() {
-            return total;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "replicas differ (partition, sizes per broker): {differing:?}\n{}",
-            cluster.logs_report()
-        );
-        thread::sleep(TICK);
-    }
+    cluster.wait_for_identical_replicas(TOPIC, PARTITIONS, &BROKERS, SETTLE)
 }
 
 #[test]

@@ -471,6 +471,23 @@ impl RunningBroker {
     /// write the clean-shutdown marker.
     pub async fn shutdown(self) -> Result<(), BrokerError> {
         info!("minikafka shutting down, flushing logs");
+        // Kafka's controlled shutdown comes first, while connections still run: the controller
+        // moves leadership to other in-sync replicas, this broker applies that (its partitions
+        // become followers), and produces waiting for acks=all are answered
+        // NOT_LEADER_OR_FOLLOWER at once, so clients retry on the new leaders instead of
+        // waiting out their timeouts here. Bounded (5 s each step).
+        let topics = self.broker.topics.clone();
+        let handed_over = tokio::task::spawn_blocking(move || {
+            if topics.quorum().controlled_shutdown() {
+                if let Err(e) = topics.catch_up(Duration::from_secs(5)) {
+                    warn!(error = %e, "controlled shutdown: cannot apply the leadership moves");
+                }
+            }
+        })
+        .await;
+        if let Err(e) = handed_over {
+            warn!(error = %e, "controlled shutdown task failed");
+        }
         self.shutdown.cancel();
         self.tracker.close();
         if tokio::time::timeout(Duration::from_secs(30), self.tracker.wait())
@@ -483,7 +500,6 @@ impl RunningBroker {
         let topics = self.broker.topics.clone();
         let data_dir = self.data_dir;
         tokio::task::spawn_blocking(move || -> Result<(), BrokerError> {
-            topics.quorum().controlled_shutdown();
             topics.quorum().shutdown();
             let dir = replicas.log_dir();
             if dir.is_offline() || dir.is_read_only() {

@@ -762,18 +762,19 @@ impl Quorum {
     /// clients stop being sent to it at once (rather than after the session timeout). Bounded:
     /// without a quorum the broker stops anyway (and is fenced when its lease expires). Skipped
     /// when it is the only live broker (a single node): there is nobody to send clients to.
-    pub fn controlled_shutdown(&self) {
+    /// Returns whether the fencing was committed.
+    pub fn controlled_shutdown(&self) -> bool {
         let Some(r) = self
             .registration
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
         else {
-            return;
+            return false;
         };
         if self.state().live_brokers().all(|(id, _)| id == r.id) {
             // No other broker to send clients to: fencing would only cost an epoch.
-            return;
+            return false;
         }
         let fence = vec![MetadataRecord::FenceBroker {
             id: r.id,
@@ -781,12 +782,17 @@ impl Quorum {
             controlled: true,
         }];
         match run_on(&self.handle, Duration::from_secs(5), self.proposal(fence)) {
-            Ok(Ok(_)) => info!(broker = r.id, "controlled shutdown: broker fenced"),
+            Ok(Ok(_)) => {
+                info!(broker = r.id, "controlled shutdown: broker fenced");
+                true
+            }
             Ok(Err(e)) => {
-                warn!(broker = r.id, error = %e, "controlled shutdown failed; stopping anyway")
+                warn!(broker = r.id, error = %e, "controlled shutdown failed; stopping anyway");
+                false
             }
             Err(e) => {
-                warn!(broker = r.id, error = %e, "controlled shutdown failed; stopping anyway")
+                warn!(broker = r.id, error = %e, "controlled shutdown failed; stopping anyway");
+                false
             }
         }
     }
