@@ -54,6 +54,7 @@ use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 use tempfile::TempDir;
 
+pub mod child;
 pub mod cluster;
 pub mod conn;
 pub mod healthy;

@@ -16,6 +16,10 @@
 //!   group loses none of its committed offsets, and `kill -9` of a transaction coordinator lets
 //!   the same transactional id carry on through the new one (InitProducerId fences, the next
 //!   transaction commits, read_committed sees both).
+//! - Exactly-once consume-transform-produce (`src/bin/eos-processor.rs`, RF 3 input and output
+//!   topics) while the broker leading the processor's `__transaction_state` partition, then the
+//!   one leading its group's `__consumer_offsets` partition, is `kill -9`ed and restarted: the
+//!   output read with `read_committed` holds every input record exactly once, in order.
 //!
 //! - Unclean leader election enabled on one topic (`unclean.leader.election.enable=true`): when
 //!   its last in-sync replica is gone, an out-of-sync replica that returns becomes the leader,
@@ -28,6 +32,7 @@ use std::collections::BTreeMap;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use compat_tests::child::{note_commit, ChildProc, NoLine, Progress};
 use compat_tests::cluster::{internal_partition, one_cluster_at_a_time, Cluster, Role};
 use compat_tests::tools::{kafka_classpath, output_text, run_java_tool};
 use compat_tests::{
@@ -116,6 +121,15 @@ fn records(tag: &str, per_partition: usize) -> Vec<(i32, String)> {
 /// Produces `records` with an idempotent acks=all producer; asserts each was acknowledged;
 /// returns partition → offset → value.
 fn produce(bootstrap: &str, records: &[(i32, String)]) -> BTreeMap<i32, BTreeMap<i64, String>> {
+    produce_to(bootstrap, TOPIC, records)
+}
+
+/// [`produce`] to `topic`.
+fn produce_to(
+    bootstrap: &str,
+    topic: &str,
+    records: &[(i32, String)],
+) -> BTreeMap<i32, BTreeMap<i64, String>> {
     let context = RecordingContext::default();
     let producer: ThreadedProducer<RecordingContext> = producer_config(bootstrap)
         .set("enable.idempotence", "true")
@@ -126,7 +140,7 @@ fn produce(bootstrap: &str, records: &[(i32, String)]) -> BTreeMap<i32, BTreeMap
     for (i, (p, value)) in records.iter().enumerate() {
         send_bounded(
             &producer,
-            BaseRecord::with_opaque_to(TOPIC, i)
+            BaseRecord::with_opaque_to(topic, i)
                 .partition(*p)
                 .key(value)
                 .payload(value),
@@ -530,6 +544,115 @@ fn group_offsets_and_transactions_survive_a_coordinator_kill() {
         "both transactions committed, in order\n{}",
         cluster.logs_report()
     );
+}
+
+#[test]
+fn exactly_once_processor_survives_coordinator_kills() {
+    const PER_PARTITION: i64 = 300;
+    const MAX_UNPLANNED_RESTARTS: usize = 10;
+    let _one = one_cluster_at_a_time();
+    let mut cluster = cluster();
+    let all = bootstrap_of(&cluster, &BROKERS);
+    let (input, output) = ("eos-in", "eos-out");
+    for t in [input, output] {
+        let topic = NewTopic::new(t, PARTITIONS, TopicReplication::Fixed(3))
+            .set("min.insync.replicas", "2");
+        create_topic_retrying(&all, &topic, SETTLE);
+    }
+    let records: Vec<(i32, String)> = (0..PER_PARTITION)
+        .flat_map(|n| (0..PARTITIONS).map(move |p| (p, format!("v-{p}-{n}"))))
+        .collect();
+    produce_to(&all, input, &records);
+
+    let (group, txn_id) = ("eos-group", "eos-processor");
+    let spawn = || {
+        ChildProc::spawn(
+            env!("CARGO_BIN_EXE_eos-processor"),
+            "eos-processor",
+            &[&all, group, input, output, txn_id, "20"],
+        )
+    };
+    let done = |progress: &Progress| {
+        (0..PARTITIONS).all(|p| progress.get(&p).copied().unwrap_or(0) >= PER_PARTITION)
+    };
+    // Kill the transaction coordinator after 3 commits, the group coordinator after 3 more.
+    let kills = [
+        (3, "__transaction_state", txn_id),
+        (6, "__consumer_offsets", group),
+    ];
+    let mut next_kill = 0;
+    let mut commits = 0;
+    let mut unplanned = 0;
+    let mut progress = Progress::new();
+    let mut proc = spawn();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !done(&progress) {
+        assert!(
+            Instant::now() < deadline,
+            "the processor did not get through the input within 180 s (progress {progress:?})\n{}",
+            cluster.logs_report()
+        );
+        if let Some(&(after, topic, id)) = kills.get(next_kill) {
+            if commits >= after {
+                let alive = BROKERS[0];
+                let coordinator = internal_leader(
+                    &cluster,
+                    alive,
+                    topic,
+                    internal_partition(id, INTERNAL_PARTITIONS),
+                );
+                eprintln!("kill -9 broker {coordinator}: it leads {topic} for {id:?}");
+                cluster.kill9(coordinator);
+                thread::sleep(Duration::from_secs(1));
+                cluster.restart(coordinator);
+                next_kill += 1;
+            }
+        }
+        match proc.next_line(Duration::from_millis(200)) {
+            Ok(line) => {
+                if note_commit(&line, &mut progress) {
+                    commits += 1;
+                }
+            }
+            Err(NoLine::Timeout) => {}
+            Err(NoLine::Ended) => {
+                unplanned += 1;
+                assert!(
+                    unplanned <= MAX_UNPLANNED_RESTARTS,
+                    "the processor exited on its own {unplanned} times\n{}",
+                    cluster.logs_report()
+                );
+                proc = spawn();
+            }
+        }
+    }
+    assert_eq!(
+        next_kill,
+        kills.len(),
+        "both coordinators were killed mid-run"
+    );
+    proc.close_and_wait(Duration::from_secs(30));
+    eprintln!("exactly-once processor: {commits} commits, {unplanned} restarts after errors");
+
+    let out = read_all_isolated(&all, output, PARTITIONS, "read_committed", SETTLE);
+    for p in 0..PARTITIONS {
+        let got: Vec<String> = out[&p]
+            .iter()
+            .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned())
+            .collect();
+        let want: Vec<String> = (0..PER_PARTITION)
+            .map(|n| format!("out-v-{p}-{n}"))
+            .collect();
+        assert!(
+            got == want,
+            "output partition {p} (read_committed): {} records, want {}; first difference at \
+             {:?}\n{}",
+            got.len(),
+            want.len(),
+            got.iter().zip(&want).position(|(a, b)| a != b),
+            cluster.logs_report()
+        );
+    }
 }
 
 #[test]
