@@ -132,8 +132,16 @@ pub fn kafka_classpath() -> Result<String, String> {
 /// a small heap, serial GC, C1 only (start-up matters more than peak speed).
 #[must_use]
 pub fn run_java_tool(classpath: &str, main: &str, args: &[&str]) -> Output {
-    Command::new("timeout")
-        .arg(JAVA_TOOL_TIMEOUT_SECS.to_string())
+    java_command(classpath, main, args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run java through coreutils timeout")
+}
+
+/// The bounded `java` command line of [`run_java_tool`].
+fn java_command(classpath: &str, main: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new("timeout");
+    cmd.arg(JAVA_TOOL_TIMEOUT_SECS.to_string())
         .args([
             "java",
             "-Xmx256m",
@@ -143,10 +151,33 @@ pub fn run_java_tool(classpath: &str, main: &str, args: &[&str]) -> Output {
             classpath,
             main,
         ])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run java through coreutils timeout")
+        .args(args);
+    cmd
+}
+
+/// [`run_java_tool`] with `input` on its stdin (then closed): `kafka-console-producer`.
+#[must_use]
+pub fn run_java_tool_with_input(
+    classpath: &str,
+    main: &str,
+    args: &[&str],
+    input: &[u8],
+) -> Output {
+    let mut child = java_command(classpath, main, args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run java through coreutils timeout");
+    let mut stdin = child.stdin.take().expect("java tool stdin");
+    let data = input.to_vec();
+    let writer = thread::spawn(move || {
+        // The tool may exit early on error; its exit status says so.
+        let _ = stdin.write_all(&data);
+    });
+    let out = child.wait_with_output().expect("wait for the java tool");
+    writer.join().expect("stdin writer thread");
+    out
 }
 
 /// Stdout and stderr of a finished tool, for assertion messages.

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use compat_tests::child::{note_commit, ChildProc, NoLine, Progress};
 use compat_tests::cluster::{internal_partition, one_cluster_at_a_time, Cluster, Role};
-use compat_tests::tools::{kafka_classpath, output_text, run_java_tool};
+use compat_tests::tools::{kafka_classpath, output_text, run_java_tool, run_java_tool_with_input};
 use compat_tests::{
     acked_offsets, admin_config, base_config, block_on, create_topic_retrying, producer_config,
     read_all, read_all_isolated, send_bounded, RecordingContext,
@@ -275,12 +275,77 @@ fn replicas_stay_identical_and_a_killed_leader_loses_no_acknowledged_write() {
                         .is_some_and(|p| p.leader == victim)
                 },
             );
+            console_tools_on_a_replicated_topic(&cluster, &classpath, &all);
         }
         Err(why) => eprintln!(
-            "note: skipping kafka-leader-election: Kafka's jars are not available ({why})"
+            "note: skipping kafka-leader-election and the console tools: Kafka's jars are not \
+             available ({why})"
         ),
     }
     assert_read_back(&cluster.bootstrap(victim), &acked, &cluster);
+}
+
+/// Kafka's console producer (acks=all, its default) writes to a new RF 3 topic with
+/// `min.insync.replicas=2`, its console consumer reads every line back once, and the three
+/// copies are byte-identical.
+fn console_tools_on_a_replicated_topic(cluster: &Cluster, classpath: &str, all: &str) {
+    let topic = "console-replicated";
+    create_topic_retrying(
+        all,
+        &NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(3))
+            .set("min.insync.replicas", "2"),
+        SETTLE,
+    );
+    let lines: Vec<String> = (0..60).map(|n| format!("console-{n}")).collect();
+    let out = run_java_tool_with_input(
+        classpath,
+        "org.apache.kafka.tools.ConsoleProducer",
+        &[
+            "--bootstrap-server",
+            all,
+            "--topic",
+            topic,
+            "--producer-property",
+            "acks=all",
+        ],
+        format!("{}\n", lines.join("\n")).as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "kafka-console-producer: {}\n{}",
+        output_text(&out),
+        cluster.logs_report()
+    );
+    let total = lines.len().to_string();
+    let out = run_java_tool(
+        classpath,
+        "org.apache.kafka.tools.consumer.ConsoleConsumer",
+        &[
+            "--bootstrap-server",
+            all,
+            "--topic",
+            topic,
+            "--from-beginning",
+            "--max-messages",
+            &total,
+            "--timeout-ms",
+            "30000",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut got: Vec<&str> = stdout.lines().collect();
+    got.sort_unstable();
+    let mut want: Vec<&str> = lines.iter().map(String::as_str).collect();
+    want.sort_unstable();
+    assert!(
+        out.status.success() && got == want,
+        "kafka-console-consumer printed {} lines, want the {} produced: {}\n{}",
+        got.len(),
+        want.len(),
+        output_text(&out),
+        cluster.logs_report()
+    );
+    cluster.wait_for_identical_replicas(topic, PARTITIONS, &BROKERS, SETTLE);
 }
 
 #[test]
