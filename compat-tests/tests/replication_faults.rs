@@ -21,7 +21,7 @@
 //! the faults is still there at the same offset (nobody read a record that later vanished); all
 //! three replicas are byte-identical. It prints the faults injected and what it verified.
 //!
-//! CI runs the short form (4 rounds, one fault of each kind); `MINIKAFKA_FAULT_ROUNDS=N` runs
+//! CI runs the short form (8 rounds, each fault twice); `MINIKAFKA_FAULT_ROUNDS=N` runs
 //! more, `MINIKAFKA_FAULT_SEED` picks the seed (printed) for the random choices.
 //!
 //! The cut is not total: a cut-off broker can still open connections to the other brokers'
@@ -276,7 +276,7 @@ fn env_u64(name: &str) -> Option<u64> {
 #[test]
 fn acknowledged_writes_survive_kills_pauses_partitions_and_restarts() {
     let _one = one_cluster_at_a_time();
-    let rounds = env_u64("MINIKAFKA_FAULT_ROUNDS").unwrap_or(ROTATION.len() as u64);
+    let rounds = env_u64("MINIKAFKA_FAULT_ROUNDS").unwrap_or(2 * ROTATION.len() as u64);
     let seed = env_u64("MINIKAFKA_FAULT_SEED").unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
