@@ -1,18 +1,20 @@
-//! A fault checker in the spirit of Jepsen for replication (issue 13), with real processes: one
-//! controller-only node (1) and three brokers (2, 3, 4); a topic with replication factor 3 and
-//! `min.insync.replicas=2`.
+//! A fault checker in the spirit of Jepsen for replication (issue 13), with real processes: three
+//! controller-only nodes (1, 2, 3: the KRaft quorum) and three brokers (4, 5, 6); a topic with
+//! replication factor 3 and `min.insync.replicas=2`.
 //!
 //! While an idempotent `acks=all` rdkafka producer writes numbered records to every partition
 //! and a consumer reads along, a bounded loop injects one fault per round, in rotation:
 //!
 //! - `kill -9` of a partition's leader, restarted a moment later;
 //! - SIGSTOP of a follower long enough to drop it from the ISR (and be fenced), then SIGCONT;
-//! - a network partition: the current leader of a partition is cut off from the controller and
+//! - a network partition: the current leader of a partition is cut off from the controllers and
 //!   from the other brokers (TCP proxies sit on every broker's inter-broker listener and on every
-//!   broker's link to the controller; severing a broker's two proxies cuts its links), healed
+//!   broker's link to each controller; severing a broker's proxies cuts its links), healed
 //!   after a while. While it is cut off the old leader is sent an `acks=all` Produce directly:
 //!   it must not acknowledge it (split brain);
-//! - a graceful restart (SIGTERM under load: the broker hands its leadership over first).
+//! - a graceful restart (SIGTERM under load: the broker hands its leadership over first);
+//! - `kill -9` of the active controller (the quorum elects another; ISR changes and elections
+//!   carry on through it), restarted a moment later.
 //!
 //! After each fault the checker waits until every partition is back to three in-sync replicas
 //! and new records are acknowledged (bounded). At the end: every acknowledged record is present
@@ -21,7 +23,7 @@
 //! the faults is still there at the same offset (nobody read a record that later vanished); all
 //! three replicas are byte-identical. It prints the faults injected and what it verified.
 //!
-//! CI runs the short form (8 rounds, each fault twice); `MINIKAFKA_FAULT_ROUNDS=N` runs
+//! CI runs the short form (10 rounds, each fault twice); `MINIKAFKA_FAULT_ROUNDS=N` runs
 //! more, `MINIKAFKA_FAULT_SEED` picks the seed (printed) for the random choices.
 //!
 //! The cut is not total: a cut-off broker can still open connections to the other brokers'
@@ -50,8 +52,8 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 
 const TOPIC: &str = "checked";
 const PARTITIONS: i32 = 4;
-const CONTROLLER: i32 = 1;
-const BROKERS: [i32; 3] = [2, 3, 4];
+const CONTROLLERS: [i32; 3] = [1, 2, 3];
+const BROKERS: [i32; 3] = [4, 5, 6];
 /// Bound on every wait for the cluster to recover from a fault.
 const SETTLE: Duration = Duration::from_secs(90);
 const TICK: Duration = Duration::from_millis(200);
@@ -63,26 +65,33 @@ const FAULT_HOLD: Duration = Duration::from_secs(7);
 const MAX_RECORDS: u64 = 400_000;
 
 /// The proxies that carry a broker's links: `into` is in front of its inter-broker listener
-/// (what followers fetch from), `to_controller` between it and the controller.
+/// (what followers fetch from), `to_controller[(broker, controller)]` between it and each
+/// controller.
 struct Links {
     into: BTreeMap<i32, FaultProxy>,
-    to_controller: BTreeMap<i32, FaultProxy>,
+    to_controller: BTreeMap<(i32, i32), FaultProxy>,
 }
 
 impl Links {
+    fn of(&self, broker: i32) -> impl Iterator<Item = &FaultProxy> {
+        std::iter::once(&self.into[&broker]).chain(
+            CONTROLLERS
+                .iter()
+                .map(move |c| &self.to_controller[&(broker, *c)]),
+        )
+    }
+
     fn cut(&self, broker: i32) {
-        self.into[&broker].sever();
-        self.to_controller[&broker].sever();
+        self.of(broker).for_each(FaultProxy::sever);
     }
 
     fn heal(&self, broker: i32) {
-        self.into[&broker].heal();
-        self.to_controller[&broker].heal();
+        self.of(broker).for_each(FaultProxy::heal);
     }
 }
 
 /// Starts the cluster: each broker has a client listener (`PLAINTEXT`) and an inter-broker one
-/// (`INTERNAL`, advertised as its proxy), and reaches the controller through its own proxy.
+/// (`INTERNAL`, advertised as its proxy), and reaches each controller through its own proxy.
 fn start() -> (Cluster, Links) {
     let internal: BTreeMap<i32, u16> = BROKERS.iter().copied().zip(free_ports(3)).collect();
     let mut links = Links {
@@ -93,12 +102,21 @@ fn start() -> (Cluster, Links) {
         let into = FaultProxy::start(Faults::default());
         into.set_upstream(&format!("127.0.0.1:{}", internal[&b]));
         links.into.insert(b, into);
-        links
-            .to_controller
-            .insert(b, FaultProxy::start(Faults::default()));
+        for &c in &CONTROLLERS {
+            links
+                .to_controller
+                .insert((b, c), FaultProxy::start(Faults::default()));
+        }
     }
     let cluster = Cluster::start_with_node_args(
-        &[Role::Controller, Role::Broker, Role::Broker, Role::Broker],
+        &[
+            Role::Controller,
+            Role::Controller,
+            Role::Controller,
+            Role::Broker,
+            Role::Broker,
+            Role::Broker,
+        ],
         &[
             "--set",
             &format!("replica.lag.time.max.ms={LAG_MS}"),
@@ -108,11 +126,18 @@ fn start() -> (Cluster, Links) {
             "transaction.state.log.num.partitions=1",
         ],
         |id, ports| {
-            if id == CONTROLLER {
+            if CONTROLLERS.contains(&id) {
                 return Vec::new();
             }
-            let ctl = &links.to_controller[&id];
-            ctl.set_upstream(&format!("127.0.0.1:{}", ports[&CONTROLLER].controller));
+            let voters = CONTROLLERS
+                .iter()
+                .map(|c| {
+                    let proxy = &links.to_controller[&(id, *c)];
+                    proxy.set_upstream(&format!("127.0.0.1:{}", ports[c].controller));
+                    format!("{c}@{}", proxy.addr())
+                })
+                .collect::<Vec<_>>()
+                .join(",");
             let client = format!("PLAINTEXT://127.0.0.1:{}", ports[&id].broker);
             [
                 format!("listeners={client},INTERNAL://127.0.0.1:{}", internal[&id]),
@@ -124,7 +149,7 @@ fn start() -> (Cluster, Links) {
                  CONTROLLER:PLAINTEXT"
                     .to_string(),
                 "inter.broker.listener.name=INTERNAL".to_string(),
-                format!("controller.quorum.voters={CONTROLLER}@{}", ctl.addr()),
+                format!("controller.quorum.voters={voters}"),
             ]
             .into_iter()
             .flat_map(|s| ["--set".to_string(), s])
@@ -260,13 +285,15 @@ enum Fault {
     PauseFollower,
     CutLeader,
     GracefulRestart,
+    KillController,
 }
 
-const ROTATION: [Fault; 4] = [
+const ROTATION: [Fault; 5] = [
     Fault::KillLeader,
     Fault::PauseFollower,
     Fault::CutLeader,
     Fault::GracefulRestart,
+    Fault::KillController,
 ];
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -370,6 +397,13 @@ fn acknowledged_writes_survive_kills_pauses_partitions_and_restarts() {
             Fault::GracefulRestart => {
                 println!("round {round}: graceful restart of broker {leader} under load");
                 cluster.restart(leader);
+            }
+            Fault::KillController => {
+                let active = cluster.wait_for_active_controller(|c| CONTROLLERS.contains(&c));
+                println!("round {round}: kill -9 the active controller {active}");
+                cluster.kill9(active);
+                thread::sleep(Duration::from_millis(500 + rng.next_u64() % 2500));
+                cluster.restart(active);
             }
         }
         *injected.entry(fault).or_default() += 1;
