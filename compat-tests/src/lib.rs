@@ -120,6 +120,8 @@ pub struct Broker {
     /// Whether each start passes `--listen 127.0.0.1:0` before `args` (every constructor but
     /// [`Broker::unstarted`], whose caller names the listeners itself).
     listen_any: bool,
+    /// The broker's `RUST_LOG`, when a test needs more than INFO ([`Broker::start_logging`]).
+    log_filter: Option<String>,
 }
 
 impl Broker {
@@ -130,13 +132,30 @@ impl Broker {
     /// [`START_TIMEOUT`].
     #[must_use]
     pub fn start(args: &[&str]) -> Broker {
+        let mut broker = Broker::fresh(args);
+        broker.spawn();
+        broker
+    }
+
+    /// A broker with a fresh temporary data directory, not started yet.
+    fn fresh(args: &[&str]) -> Broker {
         let work_dir = tempfile::Builder::new()
             .prefix("minikafka-compat-")
             .tempdir()
             .expect("create temp work dir");
         let data = work_dir.path().join("data");
         fs::create_dir_all(&data).expect("create data dir");
-        Broker::launch(work_dir, DataDir::Owned(data), args)
+        Broker::new(work_dir, DataDir::Owned(data), args)
+    }
+
+    /// [`Broker::start`] with the broker's log filter (`RUST_LOG`) set to `filter`, e.g.
+    /// `info,minikafka::net=debug` for a test that checks a debug line.
+    #[must_use]
+    pub fn start_logging(args: &[&str], filter: &str) -> Broker {
+        let mut broker = Broker::fresh(args);
+        broker.log_filter = Some(filter.to_string());
+        broker.spawn();
+        broker
     }
 
     /// Starts a broker on `127.0.0.1:0` using `data_dir` (which is not removed afterwards).
@@ -178,6 +197,7 @@ impl Broker {
             starts: 0,
             addr: String::new(),
             listen_any: true,
+            log_filter: None,
         }
     }
 
@@ -221,7 +241,9 @@ impl Broker {
             .env("NO_COLOR", "1");
         // The listening line is logged at INFO; a RUST_LOG inherited from the caller could hide
         // it, so the broker gets `info` unless MINIKAFKA_TEST_RUST_LOG says otherwise.
-        let filter = std::env::var("MINIKAFKA_TEST_RUST_LOG").unwrap_or_else(|_| "info".into());
+        let filter = self.log_filter.clone().unwrap_or_else(|| {
+            std::env::var("MINIKAFKA_TEST_RUST_LOG").unwrap_or_else(|_| "info".into())
+        });
         cmd.env("RUST_LOG", filter);
         let child = cmd
             .spawn()
@@ -470,6 +492,24 @@ fn strip_ansi(s: &str) -> String {
         }
     }
     out
+}
+
+/// The port of listener `name` in a broker log's start line (`HOST:PORT (NAME), ...`).
+#[must_use]
+pub fn listener_port(log: &str, name: &str) -> u16 {
+    let line = log
+        .lines()
+        .find(|l| l.contains(LISTENING_MARKER))
+        .expect("start line");
+    let listed = &line[line.find(LISTENING_MARKER).unwrap() + LISTENING_MARKER.len()..];
+    listed
+        .split(", ")
+        .find_map(|entry| {
+            let (addr, label) = entry.trim().split_once(' ')?;
+            (label.trim_matches(|c| c == '(' || c == ')') == name)
+                .then(|| addr.rsplit_once(':')?.1.parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("no {name} listener in {line}"))
 }
 
 /// Finds `host:port` after [`LISTENING_MARKER`] in a log text.

@@ -40,6 +40,9 @@ pub struct Faults {
     pub cut_every_nth_response: Option<(i16, u64)>,
     /// Hold every response this long before forwarding it.
     pub response_delay: Duration,
+    /// Keep a copy of every byte clients send ([`FaultProxy::captured`]): what an eavesdropper
+    /// on the wire would see.
+    pub capture: bool,
 }
 
 #[derive(Debug, Default)]
@@ -53,6 +56,8 @@ struct Shared {
     connections: AtomicU64,
     /// Clones of every socket, so [`Drop`] can close them all.
     sockets: Mutex<Vec<TcpStream>>,
+    /// Client bytes, with [`Faults::capture`].
+    captured: Mutex<Vec<u8>>,
 }
 
 /// A running proxy on 127.0.0.1; stops (and closes every connection) when dropped.
@@ -139,6 +144,15 @@ impl FaultProxy {
         self.shared.severed.store(false, Ordering::Release);
     }
 
+    /// Every byte clients sent through the proxy so far (with [`Faults::capture`]).
+    pub fn captured(&self) -> Vec<u8> {
+        self.shared
+            .captured
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
+    }
+
     /// Connections cut by a fault so far.
     pub fn cuts(&self) -> u64 {
         self.shared.cuts.load(Ordering::Relaxed)
@@ -195,8 +209,23 @@ fn spawn_pair(client: TcpStream, broker: TcpStream, faults: Faults, shared: Arc<
     }
     if faults.cut_every_nth_response.is_none() && faults.response_delay.is_zero() {
         // Nothing to inject per response: copy bytes, whatever the protocol.
+        let requests = shared.clone();
         thread::spawn(move || {
-            let _ = std::io::copy(&mut c_in, &mut b_out);
+            let mut buf = [0u8; 16 * 1024];
+            loop {
+                let n = match c_in.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                if faults.capture {
+                    if let Ok(mut c) = requests.captured.lock() {
+                        c.extend_from_slice(&buf[..n]);
+                    }
+                }
+                if b_out.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
             let _ = c_in.shutdown(Shutdown::Both);
             let _ = b_out.shutdown(Shutdown::Both);
         });

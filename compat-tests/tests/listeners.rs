@@ -9,8 +9,8 @@ use std::time::Duration;
 use std::collections::BTreeMap;
 
 use compat_tests::{
-    consumer, create_topic, producer_config, read_partitions, unique_topic, Broker,
-    RecordingContext, LISTENING_MARKER,
+    consumer, create_topic, listener_port, producer_config, read_partitions, unique_topic, Broker,
+    RecordingContext,
 };
 use rdkafka::consumer::Consumer;
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
@@ -18,23 +18,6 @@ use rdkafka::Offset;
 
 /// Messages produced and consumed through EXTERNAL.
 const MESSAGES: usize = 200;
-
-/// The port of listener `name` in the start line (`HOST:PORT (NAME), ...`).
-fn listener_port(log: &str, name: &str) -> u16 {
-    let line = log
-        .lines()
-        .find(|l| l.contains(LISTENING_MARKER))
-        .expect("start line");
-    let listed = &line[line.find(LISTENING_MARKER).unwrap() + LISTENING_MARKER.len()..];
-    listed
-        .split(", ")
-        .find_map(|entry| {
-            let (addr, label) = entry.trim().split_once(' ')?;
-            (label.trim_matches(|c| c == '(' || c == ')') == name)
-                .then(|| addr.rsplit_once(':')?.1.parse().ok())?
-        })
-        .unwrap_or_else(|| panic!("no {name} listener in {line}"))
-}
 
 /// The (host, port) of every broker the cluster metadata names, asked through `bootstrap`.
 fn brokers_told(bootstrap: &str) -> Vec<(String, i32)> {

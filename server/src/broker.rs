@@ -11,7 +11,7 @@
 //! connection finish its in-flight request (long-poll fetches return early); flush and fsync
 //! every log; write the clean-shutdown marker; log `shutdown complete`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,6 +64,9 @@ pub enum BrokerError {
     /// A configuration this version accepts but cannot run.
     #[error("{0}")]
     NotServed(String),
+    /// An SSL listener's TLS settings are unusable (the message says which and why).
+    #[error("{0}")]
+    Tls(String),
     /// Writing the clean-shutdown marker failed.
     #[error("cannot write the clean-shutdown marker: {0}")]
     Marker(std::io::Error),
@@ -270,6 +273,15 @@ impl RunningBroker {
         // Bind first: a port in use must not leave a freshly formatted data directory behind.
         // Connections queue in the backlog until the logs are open and the listeners run.
         let overrides = per_ip_overrides(&config).await?;
+        // TLS settings before anything is bound: a bad key store stops the start here.
+        let mut tls_of: BTreeMap<String, crate::net::tls::Tls> = BTreeMap::new();
+        for l in config.listeners.brokers() {
+            if l.protocol == crate::config::listeners::SecurityProtocol::Ssl {
+                let tls = crate::net::tls::for_listener(&config, &l.bind.name)
+                    .map_err(BrokerError::Tls)?;
+                tls_of.insert(l.bind.name.clone(), tls);
+            }
+        }
         let bound = bind(&config).await?;
         let controller_listeners = bind_controllers(&config)?;
         let advertised = advertised(&config, &bound);
@@ -397,6 +409,7 @@ impl RunningBroker {
         let listener_addrs: Vec<(String, SocketAddr)> =
             bound.iter().map(|b| (b.name.clone(), b.addr)).collect();
         for b in bound {
+            let tls = tls_of.get(&b.name).cloned();
             let name: Arc<str> = b.name.into();
             for listener in b.sockets {
                 let l = Listener {
@@ -407,6 +420,7 @@ impl RunningBroker {
                     memory: memory.clone(),
                     shutdown: shutdown.clone(),
                     tracker: tracker.clone(),
+                    tls: tls.clone(),
                 };
                 tracker.spawn(l.run());
             }

@@ -22,6 +22,8 @@ use minikafka_storage::FileSlice;
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 
+use crate::net::stream::Stream;
+
 /// A handler's answer: the response, and the file ranges standing behind its placeholders, in encoding order.
 #[derive(Debug)]
 pub(crate) struct Reply {
@@ -129,7 +131,7 @@ pub(crate) fn splice(
 /// Send `parts` in order: runs of memory parts gathered into one `write` (small ones copied
 /// together, so many small responses cost one syscall), files with `sendfile` straight from the
 /// page cache.
-pub(crate) async fn write_parts(stream: &mut TcpStream, parts: &[Part]) -> io::Result<()> {
+pub(crate) async fn write_parts(stream: &mut Stream, parts: &[Part]) -> io::Result<()> {
     /// Memory parts up to this size are gathered into one buffer before writing.
     const GATHER: usize = 64 * 1024;
     if let [Part::Mem(b)] = parts {
@@ -157,12 +159,41 @@ pub(crate) async fn write_parts(stream: &mut TcpStream, parts: &[Part]) -> io::R
                     stream.write_all(&gathered).await?;
                     gathered.clear();
                 }
-                send_file(stream, f).await?;
+                match stream {
+                    Stream::Plain(s) => send_file(s, f).await?,
+                    // TLS encrypts in user space: the bytes are read and written through it.
+                    Stream::Tls(_) => copy_file(stream, f).await?,
+                }
             }
         }
     }
     if !gathered.is_empty() {
         stream.write_all(&gathered).await?;
+    }
+    Ok(())
+}
+
+/// Copy `f`'s range through `stream` in 64 KiB reads (`pread` of what is almost always in the
+/// page cache: the fetch that found it has just read its index).
+async fn copy_file(stream: &mut Stream, f: &FileSlice) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    const CHUNK: usize = 64 * 1024;
+    let mut offset = f.position();
+    let end = offset + f.len() as u64;
+    let mut buf = vec![0u8; CHUNK.min(f.len())];
+    while offset < end {
+        let want = usize::try_from(end - offset)
+            .unwrap_or(usize::MAX)
+            .min(CHUNK);
+        let n = f.file().read_at(&mut buf[..want], offset)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "segment file is shorter than the fetched range",
+            ));
+        }
+        stream.write_all(&buf[..n]).await?;
+        offset += n as u64;
     }
     Ok(())
 }

@@ -16,7 +16,8 @@
 //! - a bare `HOST:PORT` entry is the `PLAINTEXT` listener (our configs before named listeners);
 //! - a listener left out of a set `advertised.listeners` advertises its own address (Kafka
 //!   advertises nothing for it, and its clients get Metadata without a broker);
-//! - only `PLAINTEXT` is served: a listener mapped to SSL or SASL is refused at start;
+//! - `PLAINTEXT` and `SSL` are served, SSL on client listeners only (not yet the inter-broker or
+//!   controller listeners); a listener mapped to SASL is refused at start;
 //! - the listeners of `controller.listener.names` are bound with the controller role (they carry
 //!   the quorum's RPCs and the brokers' heartbeats) and never advertised to clients.
 //!
@@ -34,7 +35,7 @@ use super::quorum::ProcessRoles;
 /// Kafka's `SecurityProtocol`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecurityProtocol {
-    /// `PLAINTEXT`: the only one minikafka serves.
+    /// `PLAINTEXT`.
     Plaintext,
     /// `SSL`.
     Ssl,
@@ -430,20 +431,35 @@ impl Listeners {
             .first()
             .filter(|_| s.roles.broker_only())
             .and_then(|n| Some((n.as_str(), *map.get(n)?)));
+        // SSL is served on client listeners; brokers and controllers do not talk to each other
+        // over TLS yet, and SASL is not implemented.
         let protocols = all
             .iter()
-            .map(|l| (l.bind.name.as_str(), l.protocol))
-            .chain(connected);
-        if let Some((name, protocol)) = protocols
-            .into_iter()
-            .find(|(_, p)| *p != SecurityProtocol::Plaintext)
-        {
-            return Err(format!(
-                "listener {name} uses security protocol {} (listener.security.protocol.map): \
-                 minikafka serves only PLAINTEXT listeners so far, SSL and SASL are not \
-                 implemented",
-                protocol.name()
-            ));
+            .map(|l| {
+                let between_nodes = l.controller || l.bind.name == inter_broker;
+                (l.bind.name.as_str(), l.protocol, between_nodes)
+            })
+            .chain(connected.map(|(n, p)| (n, p, true)));
+        for (name, protocol, between_nodes) in protocols {
+            match protocol {
+                SecurityProtocol::Plaintext => {}
+                SecurityProtocol::Ssl if !between_nodes => {}
+                SecurityProtocol::Ssl => {
+                    return Err(format!(
+                        "listener {name} uses security protocol SSL \
+                         (listener.security.protocol.map), and it carries traffic between \
+                         nodes (inter-broker or controller listener): minikafka serves SSL on \
+                         client listeners only so far; give the nodes a PLAINTEXT listener"
+                    ))
+                }
+                SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl => {
+                    return Err(format!(
+                        "listener {name} uses security protocol {} \
+                         (listener.security.protocol.map): SASL is not implemented yet",
+                        protocol.name()
+                    ))
+                }
+            }
         }
         Ok(Listeners {
             all,

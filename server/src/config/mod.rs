@@ -227,7 +227,9 @@ impl ConfigBuilder {
     /// Set one property by its Kafka name; unknown names are refused at once.
     pub fn set(&mut self, name: &str, value: &str) -> Result<&mut Self, ConfigError> {
         let name = name.trim();
-        if property(name).is_none() {
+        if let Some((_, p)) = properties::listener_override(name) {
+            check(p, value.trim())?;
+        } else if property(name).is_none() {
             return Err(ConfigError::Unknown(name.to_string()));
         }
         self.set.insert(name.to_string(), value.trim().to_string());
@@ -283,6 +285,13 @@ impl ConfigBuilder {
                 check(p, &value)?;
             }
             values.insert(p.name.to_string(), value);
+        }
+        // Per-listener overrides (`listener.name.<listener>.ssl.*`) keep their full names.
+        for (name, value) in &self.set {
+            if properties::listener_override(name).is_some() {
+                set_at_start.insert(name.clone());
+                values.insert(name.clone(), value.clone());
+            }
         }
         BrokerConfig::from_values(values, set_at_start)
     }
@@ -1273,11 +1282,43 @@ mod tests {
             ),
             (
                 combined_with(&["process.roles=broker", "node.id=4", "listeners=PLAINTEXT://127.0.0.1:9092", "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"]),
-                "listener CONTROLLER uses security protocol SSL (listener.security.protocol.map): minikafka serves only PLAINTEXT listeners so far, SSL and SASL are not implemented".into(),
+                "listener CONTROLLER uses security protocol SSL (listener.security.protocol.map), and it carries traffic between nodes (inter-broker or controller listener): minikafka serves SSL on client listeners only so far; give the nodes a PLAINTEXT listener".into(),
+            ),
+            (
+                vec!["listeners=PLAINTEXT://127.0.0.1:9092,SASL_SSL://127.0.0.1:9094"],
+                "listener SASL_SSL uses security protocol SASL_SSL (listener.security.protocol.map): SASL is not implemented yet".into(),
+            ),
+            (
+                vec!["listeners=SSL://127.0.0.1:9093", "security.inter.broker.protocol=SSL"],
+                "listener SSL uses security protocol SSL (listener.security.protocol.map), and it carries traffic between nodes (inter-broker or controller listener): minikafka serves SSL on client listeners only so far; give the nodes a PLAINTEXT listener".into(),
             ),
         ] {
             assert_eq!(refused(&pairs), message, "{pairs:?}");
         }
+    }
+
+    #[test]
+    fn listener_overrides_of_ssl_settings_are_checked_and_kept() {
+        let c = build(&[
+            "listener.name.external.ssl.keystore.location=/etc/kafka/external.p12",
+            "listener.name.external.ssl.client.auth=required",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.values["listener.name.external.ssl.keystore.location"],
+            "/etc/kafka/external.p12"
+        );
+        assert!(c
+            .set_at_start
+            .contains("listener.name.external.ssl.client.auth"));
+        assert!(matches!(
+            ConfigBuilder::default().set("listener.name.external.bogus", "1"),
+            Err(ConfigError::Unknown(_))
+        ));
+        assert!(matches!(
+            ConfigBuilder::default().set("listener.name.external.ssl.client.auth", "sometimes"),
+            Err(ConfigError::Invalid { .. })
+        ));
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub enum ConfigType {
     Double,
     /// `LIST` (7).
     List,
+    /// `PASSWORD` (9): DescribeConfigs never shows the value (`is_sensitive`).
+    Password,
 }
 
 impl ConfigType {
@@ -40,6 +42,7 @@ impl ConfigType {
             ConfigType::Long => 5,
             ConfigType::Double => 6,
             ConfigType::List => 7,
+            ConfigType::Password => 9,
         }
     }
 }
@@ -251,7 +254,7 @@ pub const PROPERTIES: &[Property] = properties![
     "process.roles", List, None, Check::ProcessRoles, "Roles of this process: broker, controller, or broker,controller. minikafka does not require it (Kafka 4 does): unset, the node plays both roles in a quorum of itself and needs no controller listener, voters or bootstrap servers. Set, Kafka's rules apply: controller.listener.names is required, and controller.quorum.voters or controller.quorum.bootstrap.servers.";
     "listeners", List, Some("PLAINTEXT://localhost:9092"), Check::Listeners, "Listeners, as NAME://HOST:PORT,NAME://HOST:PORT (a bare HOST:PORT is PLAINTEXT): names and ports unique; localhost binds both 127.0.0.1 and ::1, an empty host every interface, 0.0.0.0 every IPv4 one; port 0 picks a free port.";
     "advertised.listeners", List, None, Check::Listeners, "Endpoint each listener gives clients in Metadata, FindCoordinator and DescribeCluster, as NAME://HOST:PORT (names among listeners', ports may repeat; not 0.0.0.0). A listener without an entry advertises its own address (an empty host: this machine's host name).";
-    "listener.security.protocol.map", String, Some("SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"), Check::ProtocolMap, "Security protocol of each listener name, as NAME:PROTOCOL,...; every listener needs one. minikafka serves PLAINTEXT only: a listener mapped to SSL or SASL is refused at start.";
+    "listener.security.protocol.map", String, Some("SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"), Check::ProtocolMap, "Security protocol of each listener name, as NAME:PROTOCOL,...; every listener needs one. minikafka serves PLAINTEXT and SSL (client listeners; not yet the inter-broker or controller ones): a listener mapped to SASL is refused at start.";
     "inter.broker.listener.name", String, None, Check::ListenerNames, "Listener other brokers use; must be a broker listener. Unset = the listener named after security.inter.broker.protocol. Followers fetch from their leaders and transaction coordinators reach partition leaders on it.";
     "security.inter.broker.protocol", String, Some("PLAINTEXT"), Check::OneOf(SECURITY_PROTOCOLS), "Protocol between brokers, naming the inter-broker listener when inter.broker.listener.name is unset (set only one of the two).";
     "controller.listener.names", List, None, Check::ListenerNames, "Listeners of the KRaft controller. With the controller role each must be among listeners (the first is the one the quorum uses); on a broker-only node none may be, and the first names the listener (and security protocol) for reaching the controllers. Required when process.roles is set. With the controller role the first is bound and serves the quorum's peers and the brokers' heartbeats; it is never advertised to clients.";
@@ -293,6 +296,22 @@ pub const PROPERTIES: &[Property] = properties![
     "max.connections", Int, Some("10000"), range(1, USIZE), "Connections served at once; when all are in use the broker accepts no more until one closes.";
     "max.connections.per.ip", Int, Some("2147483647"), range(0, I32), "Connections allowed from one IP address; a connection over the limit is closed right after accept. 0 only with max.connections.per.ip.overrides.";
     "max.connections.per.ip.overrides", String, Some(""), Check::HostCounts, "Per-host exceptions to max.connections.per.ip, as host:count,host:count (host name or IP address).";
+    "ssl.keystore.type", String, Some("JKS"), Check::Any, "Format of the SSL listeners' key store: PEM or PKCS12 (JKS, Kafka's default, cannot be read: convert it with keytool -importkeystore -deststoretype PKCS12). Listener override: listener.name.<name>.ssl.keystore.type.";
+    "ssl.keystore.location", String, None, Check::Path, "The key store file: PEM with the certificate chain and the private key (PKCS#8, PKCS#1 or SEC1, unencrypted), or PKCS12.";
+    "ssl.keystore.password", Password, None, Check::Any, "Password of a PKCS12 key store.";
+    "ssl.key.password", Password, None, Check::Any, "Password of the private key (PKCS12: when it differs from the store's). An encrypted PEM key is refused at start.";
+    "ssl.keystore.certificate.chain", Password, None, Check::Any, "The certificate chain in PEM, inline (with ssl.keystore.type=PEM and no ssl.keystore.location).";
+    "ssl.keystore.key", Password, None, Check::Any, "The private key in PEM, inline (with ssl.keystore.type=PEM and no ssl.keystore.location).";
+    "ssl.truststore.type", String, Some("JKS"), Check::Any, "Format of the trust store that checks client certificates: PEM or PKCS12 (JKS cannot be read).";
+    "ssl.truststore.location", String, None, Check::Path, "The trust store file: PEM CA certificates, or PKCS12.";
+    "ssl.truststore.password", Password, None, Check::Any, "Password of a PKCS12 trust store.";
+    "ssl.truststore.certificates", Password, None, Check::Any, "Trusted CA certificates in PEM, inline (with ssl.truststore.type=PEM and no ssl.truststore.location).";
+    "ssl.client.auth", String, Some("none"), Check::OneOf(&["required", "requested", "none"]), "Client certificates on SSL listeners: required (a client without a trusted certificate is refused in the handshake), requested (checked when given), none.";
+    "ssl.enabled.protocols", List, Some("TLSv1.2,TLSv1.3"), Check::Any, "TLS versions served: TLSv1.2 and/or TLSv1.3 (older ones are refused at start).";
+    "ssl.protocol", String, Some("TLSv1.3"), Check::Any, "Kafka's SSLContext protocol; accepted (TLS or TLSv1.2/TLSv1.3): the versions served are ssl.enabled.protocols.";
+    "ssl.cipher.suites", List, None, Check::Any, "Accepted, not applied: rustls serves its own safe cipher suites for each TLS version.";
+    "ssl.endpoint.identification.algorithm", String, Some("https"), Check::Any, "Host name verification of the server certificate when this broker connects over SSL (https, or empty for none); brokers do not connect to each other over SSL yet.";
+    "ssl.principal.mapping.rules", String, Some("DEFAULT"), Check::OneOf(&["DEFAULT"]), "How a client certificate's subject becomes the principal: DEFAULT (the distinguished name, User:CN=...,OU=...). Other rules are not supported yet.";
     "connections.max.idle.ms", Long, Some("600000"), range(-1, I64), "A connection with no request in flight for this long is closed, as is one that takes this long to send a request; -1 = never.";
     "queued.max.request.bytes", Long, Some("-1"), range(-1, I64), "Bytes of requests read but not yet processed, across all connections; a connection whose next request does not fit waits. -1 (or 0) = unbounded; otherwise at least socket.request.max.bytes.";
     "max.incremental.fetch.session.cache.slots", Int, Some("1000"), range(0, USIZE), "Incremental fetch sessions kept at once (KIP-227); 0 disables them.";
@@ -364,6 +383,18 @@ pub const PROPERTIES: &[Property] = properties![
 /// The declaration of a broker property by name.
 pub fn property(name: &str) -> Option<&'static Property> {
     PROPERTIES.iter().find(|p| p.name == name)
+}
+
+/// A per-listener override, Kafka's `listener.name.<listener>.<property>` (lower-case listener
+/// name): the listener and the declaration of the property it overrides. Only the `ssl.*`
+/// properties may be overridden per listener so far.
+pub fn listener_override(name: &str) -> Option<(&str, &'static Property)> {
+    let rest = name.strip_prefix("listener.name.")?;
+    let (listener, prop) = rest.split_once('.')?;
+    if listener.is_empty() || !prop.starts_with("ssl.") {
+        return None;
+    }
+    Some((listener, property(prop)?))
 }
 
 /// Kafka's `DynamicBrokerConfig.brokerConfigSynonyms`: the broker properties that give one

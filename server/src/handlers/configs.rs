@@ -31,12 +31,15 @@ const BROKER_LOGGER: i8 = 8;
 
 /// One described config on the wire, at the request's version.
 fn entry(d: Described, version: i16, synonyms: bool, docs: bool) -> DescribeConfigsResourceResult {
+    // Kafka never shows a password's value (`is_sensitive`, value null).
+    let sensitive = d.kind == ConfigType::Password;
+    let shown = |v: Option<String>| v.filter(|_| !sensitive).map(s);
     let mut e = DescribeConfigsResourceResult::default()
         .with_name(s(d.name))
-        .with_value(d.value.map(s))
+        .with_value(shown(d.value))
         .with_config_source(d.source.id())
         .with_read_only(d.read_only)
-        .with_is_sensitive(false);
+        .with_is_sensitive(sensitive);
     if synonyms {
         e.synonyms = d
             .synonyms
@@ -44,7 +47,7 @@ fn entry(d: Described, version: i16, synonyms: bool, docs: bool) -> DescribeConf
             .map(|y| {
                 DescribeConfigsSynonym::default()
                     .with_name(s(y.name))
-                    .with_value(y.value.map(s))
+                    .with_value(shown(y.value))
                     .with_source(y.source.id())
             })
             .collect();

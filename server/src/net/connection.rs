@@ -22,12 +22,12 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
 use super::frame::{FrameError, FrameReader};
 use super::memory::MemoryPool;
+use super::stream::Stream;
 use crate::context::Broker;
 use crate::dispatch;
 use crate::handlers::RequestContext;
@@ -98,7 +98,7 @@ impl Connection {
     /// ones in one write: a pipelining producer gets its answers in fewer packets and the broker
     /// makes fewer syscalls. Anything else (a Fetch may wait; a Metadata answer is awaited by the
     /// client) first sends what is held.
-    pub(super) async fn serve(mut self, mut stream: TcpStream) {
+    pub(super) async fn serve(mut self, mut stream: Stream) {
         debug!("connection opened");
         let config = &self.broker.config;
         let idle = config.connections_max_idle_ms.map(Duration::from_millis);
@@ -299,7 +299,7 @@ fn next_is_whole_produce(buf: &[u8]) -> bool {
 /// Send `parts`, giving up if the client has not taken them within `idle` (a client that stops
 /// reading would otherwise hold its connection, and its answer, forever).
 async fn write_within(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     parts: &[Part],
     idle: Option<Duration>,
 ) -> std::io::Result<()> {

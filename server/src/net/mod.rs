@@ -11,11 +11,15 @@
 //! - `frame.rs`: reading one request frame in bounded chunks, with the idle timeout
 //!   (`connections.max.idle.ms`), the request-read deadline and a lease from the memory pool.
 //! - `connection.rs`: one connection: decoding, dispatch and ordered answers.
+//! - `stream.rs`: a connection's bytes, plain TCP or TLS; `tls.rs`: an SSL listener's TLS
+//!   settings from Kafka's `ssl.*` properties, the handshake and the connection's principal.
 
 mod connection;
 mod frame;
 pub(crate) mod memory;
 pub(crate) mod quotas;
+pub(crate) mod stream;
+pub(crate) mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +57,8 @@ pub(crate) struct Listener {
     pub(crate) shutdown: CancellationToken,
     /// Tracks connection tasks so shutdown can wait for in-flight requests.
     pub(crate) tracker: TaskTracker,
+    /// An SSL listener's TLS settings; `None` for PLAINTEXT.
+    pub(crate) tls: Option<tls::Tls>,
 }
 
 impl Listener {
@@ -106,10 +112,35 @@ impl Listener {
                 self.memory.clone(),
                 self.shutdown.clone(),
             );
-            let span =
-                info_span!("conn", %peer, listener = %self.name, client_id = tracing::field::Empty);
+            let span = info_span!("conn", %peer, listener = %self.name,
+                principal = tracing::field::Empty, client_id = tracing::field::Empty);
+            let tls = self.tls.clone();
             self.tracker.spawn(
                 async move {
+                    let stream = match tls {
+                        None => stream::Stream::Plain(stream),
+                        Some(tls) => match tls::accept(&tls, stream).await {
+                            Ok(s) => {
+                                let session = s.get_ref().1;
+                                let principal = tls::principal(session.peer_certificates());
+                                tracing::Span::current().record("principal", principal.as_str());
+                                tracing::debug!(
+                                    principal,
+                                    version = ?session.protocol_version(),
+                                    cipher = ?session.negotiated_cipher_suite().map(|c| c.suite()),
+                                    "TLS handshake done"
+                                );
+                                stream::Stream::Tls(Box::new(s))
+                            }
+                            Err(e) => {
+                                // A plaintext client on a TLS port, an untrusted certificate, a
+                                // stalled handshake: this connection only.
+                                info!(%peer, error = %e, "TLS handshake failed; connection closed");
+                                drop(slot);
+                                return;
+                            }
+                        },
+                    };
                     conn.serve(stream).await;
                     drop(slot);
                 }

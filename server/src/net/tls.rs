@@ -1,0 +1,356 @@
+//! TLS for listeners mapped to `SSL`, configured with Kafka's `ssl.*` properties (each may be
+//! given for one listener as `listener.name.<listener>.ssl.*`, which wins), served with rustls.
+//!
+//! Why it exists: teams test against a local broker with the TLS settings they use in
+//! production; the `server.properties` lines that secure an Apache Kafka listener must secure
+//! minikafka's the same way, and a bad one must stop the start with a message that says what to
+//! change, never fail later in a handshake.
+//!
+//! - Key store (`ssl.keystore.type`): `PEM`, from `ssl.keystore.location` (a file holding the
+//!   certificate chain and an unencrypted private key) or inline (`ssl.keystore.certificate.chain`
+//!   and `ssl.keystore.key`); or `PKCS12` with `ssl.keystore.password` (and `ssl.key.password`
+//!   when the key's differs). `JKS`, Kafka's default type, cannot be read by a maintained Rust
+//!   crate: it is refused with the `keytool` line that converts it.
+//! - Client certificates (`ssl.client.auth`): `required` refuses a client without a certificate
+//!   signed by the trust store (`ssl.truststore.*`, PEM or PKCS12) in the handshake;
+//!   `requested` checks one when given; `none` asks for none. The connection's principal is
+//!   Kafka's default mapping, `User:<subject distinguished name>`, or `User:ANONYMOUS`.
+//! - Versions: `ssl.enabled.protocols` (TLSv1.2, TLSv1.3).
+//!
+//! The handshake runs on the connection's task, bounded by [`HANDSHAKE_TIMEOUT`]; a failed one
+//! closes only that connection and is logged with the peer. Records from the page cache go
+//! through TLS as copies (`sendfile` cannot encrypt; see BENCHMARKS.md).
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio_rustls::rustls::server::WebPkiClientVerifier;
+use tokio_rustls::rustls::{self, RootCertStore, ServerConfig};
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::BrokerConfig;
+
+/// Bound on a TLS handshake: a client that connects to an SSL listener and stalls (or speaks
+/// plaintext and waits for an answer) is closed after this long.
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A listener's TLS settings, built at start.
+#[derive(Clone)]
+pub(crate) struct Tls {
+    /// Hands the accepted socket through the handshake.
+    pub(crate) acceptor: TlsAcceptor,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tls").finish_non_exhaustive()
+    }
+}
+
+/// One listener's view of the `ssl.*` properties.
+struct Settings<'a> {
+    config: &'a BrokerConfig,
+    listener: &'a str,
+}
+
+impl<'a> Settings<'a> {
+    /// The value of `prop`: the listener's `listener.name.<listener>.` override, else the
+    /// broker's; `None` when empty.
+    fn get(&self, prop: &str) -> Option<&'a str> {
+        let specific = format!(
+            "listener.name.{}.{prop}",
+            self.listener.to_ascii_lowercase()
+        );
+        self.config
+            .values
+            .get(&specific)
+            .or_else(|| self.config.values.get(prop))
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// Builds the TLS settings of SSL listener `listener`, or says what is wrong with them.
+pub(crate) fn for_listener(config: &BrokerConfig, listener: &str) -> Result<Tls, String> {
+    let settings = Settings { config, listener };
+    let ctx = |what: String| format!("SSL listener {listener}: {what}");
+    let (chain, key) = key_store(&settings).map_err(ctx)?;
+    let versions = protocol_versions(
+        settings
+            .get("ssl.enabled.protocols")
+            .unwrap_or("TLSv1.2,TLSv1.3"),
+    )
+    .map_err(ctx)?;
+    // ring, not aws-lc: about half the CPU here (NOTES-deps). rustls marks its ring provider
+    // deprecated for lacking post-quantum key exchange; the classical groups it offers are what
+    // Kafka's JSSE offers too.
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&versions)
+        .map_err(|e| ctx(format!("ssl.enabled.protocols: {e}")))?;
+    let builder = match settings.get("ssl.client.auth").unwrap_or("none") {
+        "none" => builder.with_no_client_auth(),
+        mode => {
+            let roots = trust_store(&settings).map_err(ctx)?;
+            #[allow(deprecated)]
+            let verifier = WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                Arc::new(rustls::crypto::ring::default_provider()),
+            );
+            let verifier = if mode == "requested" {
+                verifier.allow_unauthenticated()
+            } else {
+                verifier
+            };
+            let verifier = verifier
+                .build()
+                .map_err(|e| ctx(format!("ssl.client.auth={mode}: {e}")))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let server = builder.with_single_cert(chain, key).map_err(|e| {
+        ctx(format!(
+            "the key store's certificate and key do not match: {e}"
+        ))
+    })?;
+    Ok(Tls {
+        acceptor: TlsAcceptor::from(Arc::new(server)),
+    })
+}
+
+/// `ssl.enabled.protocols` as rustls versions.
+fn protocol_versions(list: &str) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, String> {
+    let mut out = Vec::new();
+    for p in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match p {
+            "TLSv1.2" => out.push(&rustls::version::TLS12),
+            "TLSv1.3" => out.push(&rustls::version::TLS13),
+            other => {
+                return Err(format!(
+                    "ssl.enabled.protocols: {other} is not served (TLSv1.2 and TLSv1.3 are)"
+                ))
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err("ssl.enabled.protocols names no TLS version".into());
+    }
+    Ok(out)
+}
+
+type Chain = Vec<CertificateDer<'static>>;
+
+/// The certificate chain and private key of the key store.
+fn key_store(settings: &Settings<'_>) -> Result<(Chain, PrivateKeyDer<'static>), String> {
+    let get = |prop: &str| settings.get(prop);
+    let kind = get("ssl.keystore.type")
+        .unwrap_or("JKS")
+        .to_ascii_uppercase();
+    let location = get("ssl.keystore.location");
+    match kind.as_str() {
+        "PEM" => {
+            let (chain_pem, key_pem) = match location {
+                Some(path) => {
+                    let text = read(path, "ssl.keystore.location")?;
+                    (text.clone(), text)
+                }
+                None => match (
+                    get("ssl.keystore.certificate.chain"),
+                    get("ssl.keystore.key"),
+                ) {
+                    (Some(c), Some(k)) => (c.as_bytes().to_vec(), k.as_bytes().to_vec()),
+                    _ => {
+                        return Err(
+                            "ssl.keystore.type=PEM needs ssl.keystore.location, or both \
+                                    ssl.keystore.certificate.chain and ssl.keystore.key"
+                                .into(),
+                        )
+                    }
+                },
+            };
+            let chain = pem_certs(&chain_pem, "the key store")?;
+            if String::from_utf8_lossy(&key_pem).contains("ENCRYPTED PRIVATE KEY") {
+                return Err(
+                    "the PEM private key is encrypted (ssl.key.password): give an \
+                            unencrypted key (openssl pkcs8 -topk8 -nocrypt) or use PKCS12"
+                        .into(),
+                );
+            }
+            let key = PrivateKeyDer::from_pem_slice(&key_pem)
+                .map_err(|e| format!("no private key in the PEM key store: {e}"))?;
+            Ok((chain, key))
+        }
+        "PKCS12" => {
+            let path = location.ok_or("ssl.keystore.type=PKCS12 needs ssl.keystore.location")?;
+            let data = read(path, "ssl.keystore.location")?;
+            let password = get("ssl.keystore.password").unwrap_or("");
+            let store = p12_keystore::KeyStore::from_pkcs12(
+                &data,
+                password,
+                p12_keystore::Pkcs12ImportPolicy::Relaxed,
+            )
+            .or_else(|e| match get("ssl.key.password") {
+                Some(key_password) if key_password != password => {
+                    p12_keystore::KeyStore::from_pkcs12(
+                        &data,
+                        key_password,
+                        p12_keystore::Pkcs12ImportPolicy::Relaxed,
+                    )
+                }
+                _ => Err(e),
+            })
+            .map_err(|e| format!("cannot read the PKCS12 key store {path}: {e}"))?;
+            let (_, chain) = store
+                .private_key_chain()
+                .ok_or_else(|| format!("the PKCS12 key store {path} holds no private key"))?;
+            let certs = chain
+                .certs()
+                .iter()
+                .map(|c| CertificateDer::from(c.as_der().to_vec()))
+                .collect();
+            let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(chain.key().as_der().to_vec()));
+            Ok((certs, key))
+        }
+        "JKS" => Err(jks_refused("ssl.keystore")),
+        other => Err(format!(
+            "ssl.keystore.type={other} is not supported (PEM or PKCS12)"
+        )),
+    }
+}
+
+/// The trusted CA certificates of the trust store.
+fn trust_store(settings: &Settings<'_>) -> Result<RootCertStore, String> {
+    let get = |prop: &str| settings.get(prop);
+    let kind = get("ssl.truststore.type")
+        .unwrap_or("JKS")
+        .to_ascii_uppercase();
+    let location = get("ssl.truststore.location");
+    let certs: Chain = match kind.as_str() {
+        "PEM" => {
+            let pem = match (location, get("ssl.truststore.certificates")) {
+                (Some(path), _) => read(path, "ssl.truststore.location")?,
+                (None, Some(inline)) => inline.as_bytes().to_vec(),
+                (None, None) => {
+                    return Err("client certificates need a trust store: \
+                                ssl.truststore.location or ssl.truststore.certificates"
+                        .into())
+                }
+            };
+            pem_certs(&pem, "the trust store")?
+        }
+        "PKCS12" => {
+            let path =
+                location.ok_or("ssl.truststore.type=PKCS12 needs ssl.truststore.location")?;
+            let data = read(path, "ssl.truststore.location")?;
+            let store = p12_keystore::KeyStore::from_pkcs12(
+                &data,
+                get("ssl.truststore.password").unwrap_or(""),
+                p12_keystore::Pkcs12ImportPolicy::Relaxed,
+            )
+            .map_err(|e| format!("cannot read the PKCS12 trust store {path}: {e}"))?;
+            store
+                .entries()
+                .flat_map(|(_, entry)| match entry {
+                    p12_keystore::KeyStoreEntry::Certificate(c) => vec![c.as_der().to_vec()],
+                    p12_keystore::KeyStoreEntry::PrivateKeyChain(k) => {
+                        k.certs().iter().map(|c| c.as_der().to_vec()).collect()
+                    }
+                    _ => Vec::new(),
+                })
+                .map(CertificateDer::from)
+                .collect()
+        }
+        "JKS" => return Err(jks_refused("ssl.truststore")),
+        other => {
+            return Err(format!(
+                "ssl.truststore.type={other} is not supported (PEM or PKCS12)"
+            ))
+        }
+    };
+    let mut roots = RootCertStore::empty();
+    for c in certs {
+        roots
+            .add(c)
+            .map_err(|e| format!("a trust store certificate is not usable: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err("the trust store holds no certificate".into());
+    }
+    Ok(roots)
+}
+
+fn jks_refused(prefix: &str) -> String {
+    format!(
+        "{prefix}.type=JKS (Kafka's default) cannot be read by minikafka: set {prefix}.type=PKCS12 \
+         (convert with keytool -importkeystore -srckeystore <file.jks> -destkeystore <file.p12> \
+         -deststoretype PKCS12) or PEM"
+    )
+}
+
+fn read(path: &str, what: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("cannot read {what} {path}: {e}"))
+}
+
+fn pem_certs(pem: &[u8], what: &str) -> Result<Chain, String> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Chain, _>>()
+        .map_err(|e| format!("bad PEM in {what}: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("no certificate in {what}"));
+    }
+    Ok(certs)
+}
+
+/// Kafka's principal for a TLS connection with the DEFAULT mapping rule: `User:` and the client
+/// certificate's subject distinguished name (RFC 2253 order, as Java prints it), or
+/// `User:ANONYMOUS` without a certificate.
+pub(crate) fn principal(peer_certs: Option<&[CertificateDer<'_>]>) -> String {
+    let subject = peer_certs
+        .and_then(|c| c.first())
+        .and_then(|c| x509_parser::parse_x509_certificate(c.as_ref()).ok())
+        .map(|(_, cert)| {
+            // x509-parser prints the RDNs in certificate order; Java's RFC 2253 form is reversed.
+            let mut parts: Vec<String> = cert
+                .subject()
+                .iter_rdn()
+                .map(|rdn| {
+                    rdn.iter()
+                        .map(|a| {
+                            let key = x509_parser::objects::oid2abbrev(
+                                a.attr_type(),
+                                x509_parser::objects::oid_registry(),
+                            )
+                            .map_or_else(|_| a.attr_type().to_id_string(), str::to_string);
+                            format!("{key}={}", a.as_str().unwrap_or(""))
+                        })
+                        .collect::<Vec<_>>()
+                        .join("+")
+                })
+                .collect();
+            parts.reverse();
+            parts.join(",")
+        });
+    match subject {
+        Some(s) if !s.is_empty() => format!("User:{s}"),
+        _ => "User:ANONYMOUS".to_string(),
+    }
+}
+
+/// Runs the server side of the handshake on `stream`, bounded by [`HANDSHAKE_TIMEOUT`].
+pub(crate) async fn accept(
+    tls: &Tls,
+    stream: tokio::net::TcpStream,
+) -> io::Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor.accept(stream))
+        .await
+        .map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("TLS handshake not done within {HANDSHAKE_TIMEOUT:?}"),
+            )
+        })?
+}
