@@ -181,6 +181,18 @@ impl Cluster {
     /// controller role.
     #[must_use]
     pub fn start_with_roles(roles: &[Role], extra_args: &[&str]) -> Cluster {
+        Cluster::start_with_node_args(roles, extra_args, &[])
+    }
+
+    /// [`Cluster::start_with_roles`] where node `i + 1` also gets `per_node[i]` (after
+    /// `extra_args`; missing entries add nothing), for settings that differ per node such as
+    /// `broker.rack`.
+    #[must_use]
+    pub fn start_with_node_args(
+        roles: &[Role],
+        extra_args: &[&str],
+        per_node: &[&[&str]],
+    ) -> Cluster {
         let nodes = roles.len();
         assert!(
             roles.iter().any(|r| r.is_controller()) && roles.iter().any(|r| r.is_broker()),
@@ -208,6 +220,13 @@ impl Cluster {
                 .expect("create node log dir");
             let mut args = node_args(id, roles[i], broker_port, controller_port, &voters);
             args.extend(extra_args.iter().map(|a| (*a).to_string()));
+            args.extend(
+                per_node
+                    .get(i)
+                    .into_iter()
+                    .flat_map(|a| a.iter())
+                    .map(|a| (*a).to_string()),
+            );
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             list.push(Node {
                 id,
