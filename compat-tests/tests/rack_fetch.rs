@@ -9,7 +9,8 @@
 //! - The brokers' racks are in Metadata and DescribeCluster.
 //! - Raw requests pin down the answers: the leader sends a consumer of a follower's rack there
 //!   (`preferred_read_replica`, no records) and serves one of its own rack or an unknown rack;
-//!   the follower serves Fetch v12 up to its high watermark, answers an offset past its log end
+//!   the follower serves Fetch v12 up to its high watermark (read_committed: its last stable
+//!   offset), answers an offset past its log end
 //!   OFFSET_OUT_OF_RANGE, and answers Fetch v10 (no client metadata) and ListOffsets
 //!   NOT_LEADER_OR_FOLLOWER.
 
@@ -189,9 +190,21 @@ fn create_topic(cluster: &Cluster, bootstrap: &str) {
 /// A consumer's Fetch of partition 0 from `offset` at `version` (12 or older: by name) with
 /// `rack`, answered at once.
 fn fetch(conn: &mut Conn, version: i16, offset: i64, rack: &str) -> PartitionData {
+    fetch_isolated(conn, version, offset, rack, 0)
+}
+
+/// [`fetch`] at `isolation` (1 = read_committed).
+fn fetch_isolated(
+    conn: &mut Conn,
+    version: i16,
+    offset: i64,
+    rack: &str,
+    isolation: i8,
+) -> PartitionData {
     let r = conn.call(
         &FetchRequest::default()
             .with_replica_id(BrokerId(-1))
+            .with_isolation_level(isolation)
             .with_max_wait_ms(0)
             .with_max_bytes(1 << 20)
             .with_session_epoch(-1)
@@ -330,6 +343,13 @@ fn a_consumer_reads_from_the_replica_in_its_rack() {
         "the follower's high watermark"
     );
     assert!(records_len(&pd) > 0, "the follower serves records");
+    let committed = fetch_isolated(&mut at_follower, 12, 0, "", 1);
+    assert_eq!(
+        (committed.error_code, committed.last_stable_offset),
+        (0, RECORDS as i64),
+        "follower, read_committed: bounded by its last stable offset"
+    );
+    assert!(records_len(&committed) > 0, "read_committed records served");
     let past_end = fetch(&mut at_follower, 12, RECORDS as i64 + 10, "");
     assert_eq!(
         past_end.error_code,
