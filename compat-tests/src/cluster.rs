@@ -2,7 +2,8 @@
 //! does: partitions led by different nodes, a group coordinator on another node than the one a
 //! client bootstraps from, controller fail-over, a broker's partitions without a leader while it
 //! is down. Replication and security tests build on the same harness (their settings go in
-//! `extra_args`, which every node gets).
+//! `extra_args`, which every node gets; settings that differ per node, such as `broker.rack`, in
+//! [`Cluster::start_with_node_args`]).
 //!
 //! By default every node plays both KRaft roles (`process.roles=broker,controller`) and is a voter
 //! of a static quorum (`controller.quorum.voters`); [`Cluster::start_with_roles`] mixes in
