@@ -12,7 +12,7 @@ use crate::fetch_sessions::FetchSessions;
 use crate::group::GroupCoordinator;
 use crate::metadata::TopicImage;
 use crate::producer_ids::ProducerIds;
-use crate::replica::{Partition, ReplicaManager};
+use crate::replica::{Partition, ReplicaManager, ReplicationStats};
 use crate::topics::Topics;
 use crate::txn::TxnCoordinator;
 
@@ -68,6 +68,31 @@ impl Broker {
         self.replicas.partition(&topic.id, index)
     }
 
+    /// The replication gauges and counters ([`ReplicaManager::replication_stats`]) with the
+    /// offline partitions of the current metadata image. O(partitions); not for request paths.
+    pub fn replication_stats(&self) -> ReplicationStats {
+        ReplicationStats {
+            offline_partitions: self.topics.image().offline_partitions(),
+            ..self.replicas.replication_stats()
+        }
+    }
+
+    /// The partition `index` of `topic` if this broker hosts a replica of it, leader or
+    /// follower (what a consumer's Fetch v11+ may read, KIP-392), else `unknown` when no such
+    /// partition exists, NOT_LEADER_OR_FOLLOWER when it is not hosted here.
+    pub fn hosted(
+        &self,
+        topic: Option<&TopicImage>,
+        index: i32,
+        unknown: ResponseError,
+    ) -> Result<Arc<Partition>, ResponseError> {
+        let topic = topic.ok_or(unknown)?;
+        topic.partition(index).ok_or(unknown)?;
+        self.replicas
+            .partition(&topic.id, index)
+            .ok_or(ResponseError::NotLeaderOrFollower)
+    }
+
     /// The partition `index` of `topic` if this broker leads it, else the error Kafka answers
     /// for a request that only the leader serves (Produce, Fetch, ListOffsets, …): `unknown`
     /// (UNKNOWN_TOPIC_OR_PARTITION or UNKNOWN_TOPIC_ID) when no such partition exists,
@@ -78,13 +103,10 @@ impl Broker {
         index: i32,
         unknown: ResponseError,
     ) -> Result<Arc<Partition>, ResponseError> {
-        let topic = topic.ok_or(unknown)?;
-        let placement = topic.partition(index).ok_or(unknown)?;
+        let placement = topic.and_then(|t| t.partition(index)).ok_or(unknown)?;
         if placement.leader != self.config.node_id {
             return Err(ResponseError::NotLeaderOrFollower);
         }
-        self.replicas
-            .partition(&topic.id, index)
-            .ok_or(ResponseError::NotLeaderOrFollower)
+        self.hosted(topic, index, unknown)
     }
 }

@@ -39,17 +39,25 @@ pub(crate) struct SessionPartition {
     pub(crate) max_bytes: i32,
     /// The client's current leader epoch.
     pub(crate) current_leader_epoch: i32,
+    /// The fetching follower's log start offset (-1 from consumers).
+    pub(crate) log_start_offset: i64,
     /// High watermark, last stable offset and log start last sent (-2 = never sent).
     pub(crate) last_sent: (i64, i64, i64),
 }
 
 impl SessionPartition {
     /// A partition never answered in this session.
-    pub(crate) fn new(fetch_offset: i64, max_bytes: i32, current_leader_epoch: i32) -> Self {
+    pub(crate) fn new(
+        fetch_offset: i64,
+        max_bytes: i32,
+        current_leader_epoch: i32,
+        log_start_offset: i64,
+    ) -> Self {
         Self {
             fetch_offset,
             max_bytes,
             current_leader_epoch,
+            log_start_offset,
             last_sent: (-2, -2, -2),
         }
     }
@@ -166,6 +174,7 @@ impl FetchSessions {
                     p.fetch_offset = new.fetch_offset;
                     p.max_bytes = new.max_bytes;
                     p.current_leader_epoch = new.current_leader_epoch;
+                    p.log_start_offset = new.log_start_offset;
                 })
                 .or_insert(new);
         }

@@ -18,7 +18,8 @@
 //!    [`group`] (consumer groups and committed offsets in `__consumer_offsets`), with
 //!    `record_codec` for their record schemas and [`producer_ids`] (blocks from the controller);
 //!    beside them [`replication`]: the replica fetchers (followers copying their leaders' logs
-//!    over the inter-broker client) and the ISR changes leaders propose; `coordinator_partitions`
+//!    over the inter-broker client) and the ISR changes leaders propose, and `replica_selector`
+//!    (which replica a consumer in a given rack reads from, KIP-392); `coordinator_partitions`
 //!    tracks which internal partitions' state the coordinators have loaded.
 //! 7. **Metadata** — [`topics`]: the broker's side of the metadata (validates admin changes,
 //!    proposes them as records, keeps the replicas and the image up to the applied log) above
@@ -68,6 +69,7 @@ pub mod node;
 pub mod producer_ids;
 mod record_codec;
 pub mod replica;
+mod replica_selector;
 pub mod replication;
 pub mod topics;
 pub mod txn;

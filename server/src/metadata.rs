@@ -150,6 +150,16 @@ impl MetadataImage {
         self.brokers.iter().filter(|b| !b.fenced)
     }
 
+    /// Partitions without a leader (-1), over every topic (Kafka's controller gauge
+    /// `OfflinePartitionsCount`). O(partitions).
+    pub fn offline_partitions(&self) -> usize {
+        self.by_name
+            .values()
+            .flat_map(|t| t.partitions.iter())
+            .filter(|p| p.leader < 0)
+            .count()
+    }
+
     /// A registered broker.
     pub fn broker(&self, id: i32) -> Option<&BrokerImage> {
         self.brokers.iter().find(|b| b.id == id)

@@ -29,7 +29,8 @@ use minikafka_storage::{CleanupPolicy, LogConfig, TimestampType};
 pub use listeners::{Endpoint, Listener, Listeners, SecurityProtocol};
 use properties::{chain, property, topic_property, LogField};
 pub use properties::{
-    cleanup_policy_text, ConfigType, Property, TopicProperty, PROPERTIES, TOPIC_PROPERTIES,
+    cleanup_policy_text, ConfigType, Property, ReplicaSelector, TopicProperty, PROPERTIES,
+    TOPIC_PROPERTIES,
 };
 pub use quorum::{ProcessRoles, QuorumConfig, QuorumVoter};
 
@@ -84,6 +85,8 @@ pub struct BrokerConfig {
     pub broker_heartbeat_interval_ms: u64,
     /// `broker.rack`.
     pub broker_rack: Option<String>,
+    /// `replica.selector.class` (KIP-392).
+    pub replica_selector: properties::ReplicaSelector,
     /// `log.dirs`.
     pub data_dir: PathBuf,
     /// `num.partitions`.
@@ -592,6 +595,14 @@ impl BrokerConfig {
                 .opt("broker.rack")
                 .filter(|r| !r.is_empty())
                 .map(str::to_string),
+            replica_selector: properties::ReplicaSelector::parse(v.text("replica.selector.class"))
+                .map_err(|reason| {
+                    invalid(
+                        "replica.selector.class",
+                        v.text("replica.selector.class"),
+                        reason,
+                    )
+                })?,
             data_dir: PathBuf::from(v.text("log.dirs")),
             num_partitions: v.int("num.partitions")?,
             max_partitions: v.int("max.partitions")?,
@@ -987,6 +998,32 @@ mod tests {
             Ok(_) => panic!("accepted: {pairs:?}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn replica_selector_class_takes_kafkas_two_selectors_and_refuses_others() {
+        assert_eq!(
+            build(&[]).unwrap().replica_selector,
+            ReplicaSelector::Leader
+        );
+        let rack =
+            "replica.selector.class=org.apache.kafka.common.replica.RackAwareReplicaSelector";
+        assert_eq!(
+            build(&[rack]).unwrap().replica_selector,
+            ReplicaSelector::RackAware
+        );
+        let leader = "replica.selector.class=org.apache.kafka.common.replica.LeaderReplicaSelector";
+        assert_eq!(
+            build(&[leader]).unwrap().replica_selector,
+            ReplicaSelector::Leader
+        );
+        let e = refused(&["replica.selector.class=com.example.NearestSelector"]);
+        assert!(
+            e.contains("replica.selector.class")
+                && e.contains("com.example.NearestSelector")
+                && e.contains("RackAwareReplicaSelector"),
+            "{e}"
+        );
     }
 
     /// A valid combined node 1 of a three-voter quorum.

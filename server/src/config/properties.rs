@@ -83,10 +83,43 @@ pub enum Check {
     QuorumVoters,
     /// `controller.quorum.bootstrap.servers`: `HOST:PORT,...`.
     BootstrapServers,
+    /// `replica.selector.class`: one of the [`ReplicaSelector`] classes minikafka implements.
+    ReplicaSelector,
     /// A path, taken as it is (Kafka checks nothing).
     Path,
     /// Any text (Kafka checks nothing).
     Any,
+}
+
+/// `replica.selector.class` (KIP-392): where a leader sends a consumer that names its rack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplicaSelector {
+    /// Unset, or Kafka's `LeaderReplicaSelector`: consumers read from the leader.
+    #[default]
+    Leader,
+    /// Kafka's `RackAwareReplicaSelector`: an in-sync replica in the consumer's rack.
+    RackAware,
+}
+
+impl ReplicaSelector {
+    /// Kafka's class names of the selectors minikafka implements.
+    pub const LEADER_CLASS: &'static str = "org.apache.kafka.common.replica.LeaderReplicaSelector";
+    /// See [`ReplicaSelector::RackAware`].
+    pub const RACK_AWARE_CLASS: &'static str =
+        "org.apache.kafka.common.replica.RackAwareReplicaSelector";
+
+    /// The selector named by `value` (empty: none, the leader); else why it is refused.
+    pub fn parse(value: &str) -> Result<ReplicaSelector, String> {
+        match value.trim() {
+            "" | Self::LEADER_CLASS => Ok(ReplicaSelector::Leader),
+            Self::RACK_AWARE_CLASS => Ok(ReplicaSelector::RackAware),
+            other => Err(format!(
+                "Class {other} cannot be used: minikafka implements only {} and {}",
+                Self::RACK_AWARE_CLASS,
+                Self::LEADER_CLASS
+            )),
+        }
+    }
 }
 
 impl Check {
@@ -136,6 +169,7 @@ impl Check {
             Check::ProcessRoles => quorum::parse_roles(value).err().map(|e| e.to_string()),
             Check::QuorumVoters => quorum::parse_voters(value).err(),
             Check::BootstrapServers => quorum::parse_bootstrap_servers(value).err(),
+            Check::ReplicaSelector => ReplicaSelector::parse(value).err(),
             Check::Path | Check::Any => None,
         }
     }
@@ -268,6 +302,7 @@ pub const PROPERTIES: &[Property] = properties![
     "broker.session.timeout.ms", Int, Some("9000"), range(1, I32), "How long a broker's lease lasts without heartbeats (enforced by the controller). At least 1 (Kafka checks nothing).";
     "broker.heartbeat.interval.ms", Int, Some("2000"), range(1, I32), "Time between a broker's heartbeats to the controller; more than half of broker.session.timeout.ms is logged as an error, as Kafka does. At least 1 (Kafka checks nothing).";
     "broker.rack", String, None, Check::Any, "The rack (or zone) of this broker: replica placement spreads a partition's replicas and the leaders of a topic over racks.";
+    "replica.selector.class", String, None, Check::ReplicaSelector, "Chooses the replica a consumer that names its rack (client.rack, Fetch v11+) is sent to (KIP-392). Unset or org.apache.kafka.common.replica.LeaderReplicaSelector: the leader; org.apache.kafka.common.replica.RackAwareReplicaSelector: an in-sync replica in the consumer's rack that has the fetch offset (the leader when it is in that rack or none is). Other classes are refused. Followers serve consumers' v11+ fetches whatever this says.";
     "metadata.log.dir", String, None, Check::Path, "Directory of the cluster metadata log; unset = the data directory (log.dirs).";
     "log.dirs", List, Some("./data"), Check::Dir, "Data directory.";
     "num.partitions", Int, Some("1"), range(1, I32), "Partitions of an auto-created topic, or of CreateTopics with num_partitions = -1.";

@@ -22,6 +22,16 @@
 //! produces complete, and a follower that caught up is proposed back into the ISR
 //! ([`crate::replication::expand_isr`]). Only a replica of the partition counts.
 //!
+//! Fetch from the closest replica (KIP-392). A consumer's fetch from v11 carries client
+//! metadata (its `rack_id`, maybe empty). A follower serves it like the leader does, up to its
+//! own high watermark (the one its leader sent it) or, read_committed, its last stable offset; an
+//! offset between that and its log end waits (empty answer), one past its log end or below its
+//! log start is OFFSET_OUT_OF_RANGE (the client then goes back to the leader), as Kafka answers.
+//! Without client metadata (older versions) a follower answers NOT_LEADER_OR_FOLLOWER. With
+//! `replica.selector.class` = the rack-aware selector and a rack given, the leader answers a
+//! partition for which [`crate::replica_selector`] prefers a follower with that follower's id
+//! in `preferred_read_replica`, no records, and at once (Kafka's `hasPreferredReadReplica`).
+//!
 //! Isolation: every answer carries the last stable offset; a `read_committed` fetch (isolation
 //! level 1) returns only batches below it, plus the aborted transactions overlapping them (from
 //! the `.txnindex` files) so the client can drop aborted records. Control batches are returned
@@ -42,17 +52,19 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{
     AbortedTransaction, FetchableTopicResponse, PartitionData,
 };
-use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId, TopicName};
 use minikafka_storage::{FileSlice, StorageError};
 use tokio::time::Instant;
 
 use uuid::Uuid;
 
 use super::{storage_error, RequestContext};
+use crate::config::ReplicaSelector;
 use crate::context::Broker;
 use crate::fetch_sessions::{FetchContext, PartitionKey, SessionPartition};
 use crate::replica::purgatory::{Attempt, DelayedOperation};
 use crate::replica::{on_blocking_pool, Isolation, Partition};
+use crate::replica_selector::{preferred_read_replica, ReplicaView};
 use crate::zero_copy::{placeholder, Reply};
 
 /// One partition to read, resolved once per request.
@@ -60,11 +72,25 @@ struct Wanted {
     partition: Option<Arc<Partition>>,
     index: i32,
     offset: i64,
+    /// A follower's log start offset (-1 from consumers).
+    log_start_offset: i64,
     max_bytes: usize,
     error: Option<ResponseError>,
+    /// KIP-392: the replica this consumer should read the partition from instead (answered
+    /// with no records and `preferred_read_replica`).
+    preferred: Option<i32>,
 }
 
-fn resolve(b: &Broker, key: &PartitionKey, sp: &SessionPartition, by_id: bool) -> Wanted {
+/// Resolve one partition of the request: led here, or, for a consumer's fetch with client
+/// metadata (`any_replica`), hosted here as leader or follower (Kafka's `fetchOnlyFromLeader`
+/// is false for it).
+fn resolve(
+    b: &Broker,
+    key: &PartitionKey,
+    sp: &SessionPartition,
+    by_id: bool,
+    any_replica: bool,
+) -> Wanted {
     let topic = if by_id {
         b.topics.get_by_id(&key.topic_id)
     } else {
@@ -75,7 +101,12 @@ fn resolve(b: &Broker, key: &PartitionKey, sp: &SessionPartition, by_id: bool) -
     } else {
         ResponseError::UnknownTopicOrPartition
     };
-    let (partition, error) = match b.led(topic.as_deref(), key.partition, unknown) {
+    let found = if any_replica {
+        b.hosted(topic.as_deref(), key.partition, unknown)
+    } else {
+        b.led(topic.as_deref(), key.partition, unknown)
+    };
+    let (partition, error) = match found {
         Err(e) => (None, Some(e)),
         Ok(p) => {
             let error = p.check_leader_epoch(sp.current_leader_epoch).err();
@@ -86,8 +117,52 @@ fn resolve(b: &Broker, key: &PartitionKey, sp: &SessionPartition, by_id: bool) -
         partition,
         index: key.partition,
         offset: sp.fetch_offset,
+        log_start_offset: sp.log_start_offset,
         max_bytes: usize::try_from(sp.max_bytes).unwrap_or(0),
         error,
+        preferred: None,
+    }
+}
+
+/// KIP-392 on the leader (Kafka's `findPreferredReadReplica`): for each partition led here,
+/// the replica the selector prefers for a consumer in `rack` among the in-sync followers that
+/// hold the fetch offset and are alive with an endpoint on this request's listener. Once per
+/// request, before any wait.
+fn choose_read_replicas(ctx: &RequestContext<'_>, rack: &str, wanted: &mut [Wanted]) {
+    let b = ctx.broker;
+    let image = b.topics.image();
+    let now = crate::clock::now_ms();
+    for w in wanted.iter_mut().filter(|w| w.error.is_none()) {
+        let Some(p) = &w.partition else { continue };
+        let Some((leader_end, candidates)) = p.read_replicas(w.offset, now) else {
+            continue;
+        };
+        let leader = ReplicaView {
+            id: b.config.node_id,
+            rack: b.config.broker_rack.as_deref(),
+            log_end_offset: leader_end,
+            since_caught_up_ms: 0,
+        };
+        let followers: Vec<ReplicaView<'_>> = candidates
+            .iter()
+            .filter_map(|c| {
+                let broker = image
+                    .broker(c.id)
+                    .filter(|r| !r.fenced && r.endpoint(ctx.listener).is_some())?;
+                Some(ReplicaView {
+                    id: c.id,
+                    rack: broker.rack.as_deref(),
+                    log_end_offset: c.log_end_offset,
+                    since_caught_up_ms: c.since_caught_up_ms,
+                })
+            })
+            .collect();
+        w.preferred = preferred_read_replica(b.config.replica_selector, rack, &leader, &followers);
+        if let Some(replica) = w.preferred {
+            tracing::debug!(topic = %p.topic, partition = p.index, leader = b.config.node_id,
+                preferred_read_replica = replica, client_rack = rack,
+                "consumer sent to a replica in its rack");
+        }
     }
 }
 
@@ -123,6 +198,7 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> Reply
                     fp.fetch_offset,
                     fp.partition_max_bytes,
                     fp.current_leader_epoch,
+                    fp.log_start_offset,
                 ),
             )
         })
@@ -156,10 +232,18 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> Reply
                 return FetchResponse::default().with_error_code(e.code()).into();
             }
         };
-    let wanted: Vec<Wanted> = list
+    // KIP-392: from v11 a consumer's fetch carries client metadata (its rack, maybe empty), and
+    // then any replica hosted here serves it, bounded by this replica's high watermark; without
+    // (older versions) only the leader does.
+    let client_metadata = follower.is_none() && version >= 11;
+    let mut wanted: Vec<Wanted> = list
         .iter()
-        .map(|(k, sp)| resolve(b, k, sp, by_id))
+        .map(|(k, sp)| resolve(b, k, sp, by_id, client_metadata))
         .collect();
+    let rack = req.rack_id.as_str();
+    if client_metadata && b.config.replica_selector != ReplicaSelector::Leader && !rack.is_empty() {
+        choose_read_replicas(ctx, rack, &mut wanted);
+    }
     let isolation = if follower.is_some() {
         Isolation::LogEnd
     } else {
@@ -172,7 +256,7 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> Reply
         let now = crate::clock::now_ms();
         for w in wanted.iter().filter(|w| w.error.is_none()) {
             if let Some(p) = &w.partition {
-                let fetched = p.follower_fetched(replica, w.offset, now);
+                let fetched = p.follower_fetched(replica, w.offset, w.log_start_offset, now);
                 if let Some((isr, based_on)) = fetched.expand.filter(|_| live) {
                     crate::replication::expand_isr(&b.topics, p, isr, based_on);
                 }
@@ -309,7 +393,7 @@ fn failed_reads(wanted: &[Wanted]) -> Vec<(PartitionData, Option<FileSlice>)> {
 
 /// Read every wanted partition once. Returns the partition answers (with the file range to send for each whose
 /// records are a zero-copy placeholder), the record bytes found and whether any partition has an error (which
-/// makes the fetch answer at once, as Kafka does). Ranges of at least `zero_copy_min` bytes are sent from the
+/// makes the fetch answer at once, as Kafka does; so does a preferred read replica). Ranges of at least `zero_copy_min` bytes are sent from the
 /// file; smaller ones are copied into the answer, outside the log lock.
 fn read_all(
     wanted: &[Wanted],
@@ -341,6 +425,14 @@ fn read_all(
         pd.high_watermark = p.high_watermark();
         pd.last_stable_offset = p.last_stable_offset();
         pd.log_start_offset = p.log_start_offset();
+        if let Some(replica) = w.preferred {
+            // KIP-392: no read; the consumer goes to `replica`, and the fetch answers at once.
+            pd.preferred_read_replica = BrokerId(replica);
+            pd.records = Some(Bytes::new());
+            any_error = true;
+            out.push((pd, None));
+            continue;
+        }
         let budget = w.max_bytes.min(max_bytes.saturating_sub(total));
         let min_one = total == 0;
         // read_committed: only whole batches below the last stable offset, with the aborted

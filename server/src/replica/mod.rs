@@ -27,6 +27,7 @@ mod group_commit;
 mod log_dir;
 mod partition;
 pub mod purgatory;
+mod stats;
 
 use std::collections::HashMap;
 use std::fs;
@@ -49,7 +50,10 @@ pub use group_commit::FsyncHook;
 pub(crate) use group_commit::{sync_partition, sync_partition_to};
 pub use log_dir::LogDir;
 pub use partition::AppendHook;
-pub use partition::{AppendOrigin, FollowerFetch, Isolation, LogReadResult, Partition, Placement};
+pub use partition::{
+    AppendOrigin, FollowerFetch, Isolation, LogReadResult, Partition, Placement, ReadReplica,
+};
+pub use stats::{ReplicationCounters, ReplicationStats};
 
 /// Kafka's file of log start offsets moved by DeleteRecords (`0`, count, `topic partition offset`
 /// lines).
@@ -102,6 +106,8 @@ pub struct ReplicaManager {
     log_dir: Arc<LogDir>,
     node_id: i32,
     partitions: RwLock<HashMap<(Uuid, i32), Arc<Partition>>>,
+    /// ISR change counters shared by every partition.
+    counters: Arc<ReplicationCounters>,
 }
 
 fn partition_dir(data_dir: &Path, topic: &str, index: i32) -> PathBuf {
@@ -116,6 +122,7 @@ impl ReplicaManager {
             log_dir: Arc::new(LogDir::new(data_dir)),
             node_id,
             partitions: RwLock::new(HashMap::new()),
+            counters: Arc::new(ReplicationCounters::default()),
         }
     }
 
@@ -164,6 +171,7 @@ impl ReplicaManager {
             clean,
             self.node_id,
             self.log_dir.clone(),
+            self.counters.clone(),
         );
         let p = self.log_dir.guard("open log", p)?;
         let meta = dir.join("partition.metadata");
@@ -189,6 +197,27 @@ impl ReplicaManager {
             .unwrap_or_else(PoisonError::into_inner)
             .insert((topic_id, index), p.clone());
         Ok(p)
+    }
+
+    /// The replication gauges of the partitions led here and the ISR counters (see
+    /// [`ReplicationStats`]; `offline_partitions` is left 0: it comes from the metadata image).
+    /// O(hosted partitions), one replica-set lock each; not for the request path.
+    pub fn replication_stats(&self) -> ReplicationStats {
+        let mut out = ReplicationStats {
+            isr_shrinks: self.counters.isr_shrinks(),
+            isr_expands: self.counters.isr_expands(),
+            ..ReplicationStats::default()
+        };
+        for p in self.all() {
+            let Some(s) = p.leader_replication_state() else {
+                continue;
+            };
+            out.under_replicated_partitions += usize::from(s.isr < s.replicas);
+            out.under_min_isr_partitions += usize::from(s.isr < s.min_isr);
+            out.at_min_isr_partitions += usize::from(s.isr == s.min_isr);
+            out.max_follower_lag = out.max_follower_lag.max(s.max_follower_lag);
+        }
+        out
     }
 
     /// The partition `index` of the topic `topic_id`, if hosted here and not deleted.

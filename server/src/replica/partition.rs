@@ -45,8 +45,9 @@ use uuid::Uuid;
 use super::group_commit::GroupCommit;
 use super::log_dir::LogDir;
 use super::purgatory::{DelayedOperation, WatchList};
+use super::stats::ReplicationCounters;
 
-/// Test hook run at the start of every append to a partition, on the thread doing the append
+/// Test hook run at the start of every append to a partition (as leader or follower), on the thread doing the append
 /// and under the partition's write lock: it may block, to hold an append in progress.
 pub type AppendHook = Arc<dyn Fn() + Send + Sync>;
 
@@ -113,6 +114,8 @@ pub struct LogReadResult {
 struct FollowerState {
     /// Its log end offset (the offset of its last fetch); -1 until it fetches at this epoch.
     log_end_offset: i64,
+    /// Its log start offset (as its last fetch gave it).
+    log_start_offset: i64,
     /// When it was last caught up with the leader's log end (ms, wall clock).
     last_caught_up_ms: i64,
     /// When it last fetched, and the leader's log end offset then.
@@ -158,6 +161,27 @@ pub struct FollowerFetch {
     /// The follower caught up and should join the ISR: the new ISR to propose and the partition
     /// epoch it is based on.
     pub expand: Option<(Vec<i32>, i32)>,
+}
+
+/// An in-sync follower a consumer could read from (Kafka's `ReplicaView`), from
+/// [`Partition::read_replicas`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadReplica {
+    /// Its broker id.
+    pub id: i32,
+    /// Its log end offset as its last fetch gave it.
+    pub log_end_offset: i64,
+    /// Milliseconds since it was last caught up with the leader.
+    pub since_caught_up_ms: i64,
+}
+
+/// A leader's view of its replication, for [`super::ReplicationStats`].
+#[derive(Debug, Clone, Copy)]
+pub(super) struct LeaderReplicationState {
+    pub(super) replicas: usize,
+    pub(super) isr: usize,
+    pub(super) min_isr: usize,
+    pub(super) max_follower_lag: i64,
 }
 
 /// The placement the metadata log gives a partition.
@@ -214,6 +238,13 @@ pub struct Partition {
     log_dir: Arc<LogDir>,
     /// See [`AppendHook`].
     append_hook: AppendHookSlot,
+    /// The broker's ISR change counters.
+    counters: Arc<ReplicationCounters>,
+}
+
+/// Whether `a` and `b` hold the same replica ids, in whatever order.
+fn same_members(a: &[i32], b: &[i32]) -> bool {
+    a.len() == b.len() && a.iter().all(|r| b.contains(r))
 }
 
 fn unpoison<T>(r: Result<T, PoisonError<T>>) -> T {
@@ -234,6 +265,7 @@ impl Partition {
         clean: bool,
         node_id: i32,
         log_dir: Arc<LogDir>,
+        counters: Arc<ReplicationCounters>,
     ) -> Result<Partition, StorageError> {
         let min_isr = config.min_insync_replicas;
         let log = Log::open(dir, config, clean)?;
@@ -291,6 +323,7 @@ impl Partition {
             group_commit: GroupCommit::default(),
             log_dir,
             append_hook: AppendHookSlot::default(),
+            counters,
         })
     }
 
@@ -423,6 +456,20 @@ impl Partition {
     pub fn set_placement(&self, placement: &Placement) {
         let mut rs = self.replica_set();
         if rs.partition_epoch != placement.partition_epoch {
+            // A change this leader proposed is committed: count it (Kafka marks IsrShrinksPerSec
+            // and IsrExpandsPerSec once its AlterPartition succeeds).
+            let own = self.is_leader()
+                && rs
+                    .pending
+                    .as_ref()
+                    .is_some_and(|p| same_members(p, &placement.isr));
+            if own {
+                match placement.isr.len().cmp(&rs.isr.len()) {
+                    std::cmp::Ordering::Less => self.counters.isr_shrunk(),
+                    std::cmp::Ordering::Greater => self.counters.isr_expanded(),
+                    std::cmp::Ordering::Equal => {}
+                }
+            }
             rs.pending = None;
         }
         if rs.isr != placement.isr {
@@ -502,7 +549,13 @@ impl Partition {
     /// Leader: a follower fetched from `fetch_offset` (its log end offset) at `now_ms` (Kafka's
     /// `updateFollowerFetchState`): record it, move the high watermark, and say whether the
     /// follower should join the ISR (it reached the high watermark and this epoch's start).
-    pub fn follower_fetched(&self, replica: i32, fetch_offset: i64, now_ms: i64) -> FollowerFetch {
+    pub fn follower_fetched(
+        &self,
+        replica: i32,
+        fetch_offset: i64,
+        log_start_offset: i64,
+        now_ms: i64,
+    ) -> FollowerFetch {
         let mut out = FollowerFetch::default();
         if !self.is_leader() || replica == self.node_id {
             return out;
@@ -514,6 +567,7 @@ impl Partition {
         let leader_end = self.read_log_end_unlocked();
         let f = rs.followers.entry(replica).or_insert(FollowerState {
             log_end_offset: -1,
+            log_start_offset: -1,
             last_caught_up_ms: 0,
             last_fetch_ms: now_ms,
             last_fetch_leader_end: leader_end,
@@ -524,6 +578,7 @@ impl Partition {
             f.last_caught_up_ms = f.last_caught_up_ms.max(f.last_fetch_ms);
         }
         f.log_end_offset = fetch_offset.min(leader_end);
+        f.log_start_offset = log_start_offset;
         f.last_fetch_ms = now_ms;
         f.last_fetch_leader_end = leader_end;
         let leo = f.log_end_offset;
@@ -543,6 +598,57 @@ impl Partition {
             self.appended.check_and_complete();
         }
         out
+    }
+
+    /// Leader: the in-sync followers that hold `fetch_offset` (their log start at or below it,
+    /// their log end at or past it: Kafka's `findPreferredReadReplica` candidates), and this
+    /// leader's log end offset. `None` when this node does not lead. One replica-set lock.
+    pub fn read_replicas(&self, fetch_offset: i64, now_ms: i64) -> Option<(i64, Vec<ReadReplica>)> {
+        if !self.is_leader() {
+            return None;
+        }
+        let rs = self.replica_set();
+        let candidates = rs
+            .isr
+            .iter()
+            .filter(|&&r| r != self.node_id)
+            .filter_map(|r| {
+                let f = rs.followers.get(r)?;
+                (f.log_end_offset >= fetch_offset
+                    && f.log_start_offset >= 0
+                    && f.log_start_offset <= fetch_offset)
+                    .then(|| ReadReplica {
+                        id: *r,
+                        log_end_offset: f.log_end_offset,
+                        since_caught_up_ms: now_ms.saturating_sub(f.last_caught_up_ms),
+                    })
+            })
+            .collect();
+        drop(rs);
+        Some((self.read_log_end_unlocked(), candidates))
+    }
+
+    /// Leader: replicas, ISR and `min.insync.replicas` counts and the largest follower lag in
+    /// messages (followers not heard from at this epoch are left out); `None` when not leading.
+    pub(super) fn leader_replication_state(&self) -> Option<LeaderReplicationState> {
+        if !self.is_leader() {
+            return None;
+        }
+        let rs = self.replica_set();
+        let end = self.read_log_end_unlocked();
+        let max_follower_lag = rs
+            .followers
+            .values()
+            .filter(|f| f.log_end_offset >= 0)
+            .map(|f| end.saturating_sub(f.log_end_offset).max(0))
+            .max()
+            .unwrap_or(0);
+        Some(LeaderReplicationState {
+            replicas: rs.replicas.len(),
+            isr: rs.isr.len(),
+            min_isr: usize::try_from(self.min_isr.load(Ordering::Acquire)).unwrap_or(0),
+            max_follower_lag,
+        })
     }
 
     /// Leader: the ISR without the followers that have not caught up within `lag_ms` (Kafka's
@@ -753,6 +859,10 @@ impl Partition {
             return Ok(None);
         }
         let mut log = self.write_log();
+        let hook = unpoison(self.append_hook.0.lock()).clone();
+        if let Some(hook) = hook {
+            hook();
+        }
         self.log_dir.check_writable()?;
         let segments = log.segment_count();
         let info = self
