@@ -25,14 +25,13 @@
 //! wait is bounded.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use compat_tests::cluster::{internal_partition, one_cluster_at_a_time, Cluster, Role};
 use compat_tests::tools::{kafka_classpath, output_text, run_java_tool};
 use compat_tests::{
-    acked_offsets, admin_config, base_config, block_on, producer_config, read_all,
+    acked_offsets, admin_config, base_config, block_on, log_bytes, producer_config, read_all,
     read_all_isolated, send_bounded, RecordingContext,
 };
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -154,13 +153,7 @@ fn produce(bootstrap: &str, records: &[(i32, String)]) -> BTreeMap<i32, BTreeMap
         .flush(Duration::from_secs(90))
         .expect("every record delivered or failed within 90 s");
     let deliveries = context.snapshot();
-    let failed: Vec<_> = deliveries
-        .iter()
-        .filter(|d| d.result.is_err())
-        .take(5)
-        .collect();
-    assert!(failed.is_empty(), "not acknowledged (first 5): {failed:?}");
-    assert_eq!(deliveries.len(), records.len());
+    compat_tests::assert_all_delivered(&deliveries, records.len());
     acked_offsets(&deliveries)
         .into_iter()
         .map(|(p, m)| {
@@ -208,21 +201,6 @@ fn assert_read_back(
             );
         }
     }
-}
-
-/// The `.log` files of `dir`, in base-offset order, concatenated.
-fn log_bytes(dir: &Path) -> Vec<u8> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "log"))
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .flat_map(|f| std::fs::read(f).expect("read segment"))
-        .collect()
 }
 
 /// Waits until every broker's copy of each partition is byte-identical (bounded); returns the

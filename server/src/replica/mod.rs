@@ -240,6 +240,22 @@ impl ReplicaManager {
         }
     }
 
+    /// Stop hosting one partition (this broker is no longer one of its replicas after a
+    /// reassignment) and remove its files. Blocking.
+    pub fn delete_partition(&self, topic_id: &Uuid, index: i32) {
+        let removed = self
+            .partitions
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&(*topic_id, index));
+        if let Some(p) = removed {
+            let trash = format!("{}-{}.{}-delete", p.topic, p.index, topic_id.simple());
+            if let Err(e) = p.delete_files(&trash) {
+                warn!(topic = %p.topic, partition = p.index, error = %e, "could not remove a reassigned partition's files");
+            }
+        }
+    }
+
     /// Apply a changed topic config to every partition of the topic.
     pub fn set_log_config(&self, topic_id: &Uuid, config: &LogConfig) {
         for p in self.partitions_of(topic_id) {

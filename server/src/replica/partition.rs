@@ -380,10 +380,11 @@ impl Partition {
         self.replica_set().leader
     }
 
-    /// [`StorageError::NotLeader`] unless this node leads the partition (checked under the log's
-    /// write lock by every leader append).
+    /// [`StorageError::NotLeader`] unless this node leads the partition and it is not deleted
+    /// (checked under the log's write lock by every leader append).
     fn check_leading(&self) -> Result<(), StorageError> {
-        if self.is_leader() {
+        // A deleted partition (its topic, or this replica reassigned away) leads nothing.
+        if self.is_leader() && !self.is_deleted() {
             Ok(())
         } else {
             Err(StorageError::NotLeader(format!(
@@ -753,6 +754,7 @@ impl Partition {
             return Ok(None);
         }
         let mut log = self.write_log();
+        self.check_not_deleted()?;
         self.log_dir.check_writable()?;
         let segments = log.segment_count();
         let info = self
@@ -779,6 +781,7 @@ impl Partition {
     /// Blocking file I/O.
     pub fn truncate_to(&self, offset: i64) -> Result<(), StorageError> {
         let mut log = self.write_log();
+        self.check_not_deleted()?;
         self.log_dir.check_writable()?;
         let before = log.log_end_offset();
         if offset >= before {
@@ -792,6 +795,7 @@ impl Partition {
     /// past this log's end, or this log's offsets are out of the leader's range). Blocking.
     pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<(), StorageError> {
         let mut log = self.write_log();
+        self.check_not_deleted()?;
         self.log_dir.check_writable()?;
         let before = log.log_end_offset();
         self.log_dir
@@ -1109,6 +1113,19 @@ impl Partition {
         drop(log);
         self.appended.check_and_complete();
         res
+    }
+
+    /// [`StorageError::NotLeader`] once the partition is deleted (its topic, or this replica
+    /// reassigned away): a replica fetcher's late answer must not write into removed files (a
+    /// failed write there would take the log directory offline). Checked under the log lock.
+    fn check_not_deleted(&self) -> Result<(), StorageError> {
+        if self.is_deleted() {
+            return Err(StorageError::NotLeader(format!(
+                "{}-{} (deleted)",
+                self.topic, self.index
+            )));
+        }
+        Ok(())
     }
 
     /// Whether the topic was deleted while this handle was held.
