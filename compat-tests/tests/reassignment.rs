@@ -14,6 +14,8 @@
 //! - A reassignment that cannot finish (its new replica, broker 2, is killed) is listed by
 //!   ListPartitionReassignments (replicas, adding, removing), Metadata shows the union, and a
 //!   cancel (null replicas) reverts it.
+//! - A partition reassigned away from a broker that is down: the broker removes its stray copy
+//!   when it restarts.
 //! - CreatePartitions with explicit assignments (rdkafka `NewPartitions::assign`): Metadata shows
 //!   the given replicas; an assignment naming an unregistered broker is INVALID_REPLICA_ASSIGNMENT.
 //!
@@ -267,6 +269,7 @@ fn reassignment_moves_a_partition_under_load_and_create_partitions_takes_assignm
         (context.reported() >= 200).then_some(())
     });
 
+    let started = Instant::now();
     let moved = match kafka_classpath() {
         Ok(classpath) => {
             let json = cluster.work_dir().join("reassign.json");
@@ -326,6 +329,10 @@ fn reassignment_moves_a_partition_under_load_and_create_partitions_takes_assignm
     };
     // A few hundred more records through the new leader, then stop.
     let at_move = context.reported();
+    println!(
+        "reassignment done in {:?}, {at_move} records acknowledged so far",
+        started.elapsed()
+    );
     compat_tests::wait_until("acknowledgements after the move", SETTLE, TICK, || {
         (context.reported() >= at_move + 300).then_some(())
     });
@@ -417,5 +424,18 @@ fn reassignment_moves_a_partition_under_load_and_create_partitions_takes_assignm
     let r = codes(&alter(&via, vec![(TOPIC, 0, None)]));
     assert_eq!(r[&(TOPIC.to_string(), 0)], 0);
     wait_for_replicas(&cluster, 3, 0, &[4, 3]);
+    assert!(list(&via, None).is_empty());
+
+    // Partition 2 leaves broker 2 while it is down ([4, 2] → [4, 3]: a removed replica need not
+    // be alive); on its restart broker 2 removes its stray copy.
+    let r = codes(&alter(&via, vec![(TOPIC, 2, Some(vec![4, 3]))]));
+    assert_eq!(r[&(TOPIC.to_string(), 2)], 0);
+    wait_for_replicas(&cluster, 3, 2, &[4, 3]);
+    let stray = cluster.work_dir().join(format!("node-2/{TOPIC}-2"));
+    assert!(stray.exists(), "broker 2 was down: its copy is still there");
+    cluster.restart(2);
+    compat_tests::wait_until("broker 2's stray copy removed", SETTLE, TICK, || {
+        (!stray.exists()).then_some(())
+    });
     assert!(list(&via, None).is_empty());
 }

@@ -586,6 +586,8 @@ impl Topics {
                     info!(topic = %t.name, partition = index, broker = node, replicas = ?ps.replicas,
                         log_end_offset = p.log_end_offset(), "no longer a replica: deleting the local copy");
                     self.replicas.delete_partition(&t.id, index);
+                } else if start.is_some() {
+                    self.replicas.remove_stray(&t.name, t.id, index);
                 }
                 partitions.push(placement(index, ps, None));
                 continue;

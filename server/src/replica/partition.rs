@@ -1102,11 +1102,15 @@ impl Partition {
             .guard("flush at shutdown", log.close_in_place())
     }
 
-    /// Mark the partition deleted (its topic is gone) and remove its files by renaming the
-    /// directory to `trash_name` first. Wakes waiters so they see it. Blocking.
+    /// Mark the partition deleted (its topic is gone, or this replica was reassigned away), stop
+    /// leading it, and remove its files by renaming the directory to `trash_name` first. Wakes
+    /// waiters so they see it. Blocking.
     pub(crate) fn delete_files(&self, trash_name: &str) -> std::io::Result<()> {
         self.deleted.store(true, Ordering::Release);
         let log = self.write_log();
+        // It leads nothing any more: waiting acks=all produces end now with
+        // NOT_LEADER_OR_FOLLOWER instead of their timeout (no follower fetches here again).
+        self.leading.store(false, Ordering::Release);
         let dir = log.dir().to_path_buf();
         let trash = dir.with_file_name(trash_name);
         let res = std::fs::rename(&dir, &trash).and_then(|()| std::fs::remove_dir_all(&trash));
