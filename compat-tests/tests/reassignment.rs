@@ -12,8 +12,8 @@
 //!   are INVALID_REPLICA_ASSIGNMENT, an unknown partition UNKNOWN_TOPIC_OR_PARTITION, a cancel
 //!   with none in progress NO_REASSIGNMENT_IN_PROGRESS.
 //! - A reassignment that cannot finish (its new replica, broker 2, is killed) is listed by
-//!   ListPartitionReassignments (replicas, adding, removing), Metadata shows the union, and a
-//!   cancel (null replicas) reverts it.
+//!   ListPartitionReassignments (replicas, adding, removing), Metadata shows the union, and, after
+//!   a restart of the controller, a cancel (null replicas) reverts it.
 //! - A partition reassigned away from a broker that is down: the broker removes its stray copy
 //!   when it restarts.
 //! - CreatePartitions with explicit assignments (rdkafka `NewPartitions::assign`): Metadata shows
@@ -420,8 +420,16 @@ fn reassignment_moves_a_partition_under_load_and_create_partitions_takes_assignm
         "ListPartitionReassignments: {ongoing:?}"
     );
     assert_eq!(list(&via, None).len(), 1);
-    // Cancel: back to [4, 3], nothing in progress.
-    let r = codes(&alter(&via, vec![(TOPIC, 0, None)]));
+    // The reassignment is in the metadata log: the controller restarts (replaying it) and the
+    // cancel it then applies finds it in progress.
+    cluster.restart(1);
+    cluster.wait_for_active_controller(|id| id == 1);
+    // Cancel: back to [4, 3], nothing in progress (retried while the restarted controller
+    // settles: a top-level error such as NOT_CONTROLLER or REQUEST_TIMED_OUT).
+    let r = compat_tests::wait_until("the cancel is answered", SETTLE, TICK, || {
+        let r = alter(&via, vec![(TOPIC, 0, None)]);
+        (r.error_code == 0).then(|| codes(&r))
+    });
     assert_eq!(r[&(TOPIC.to_string(), 0)], 0);
     wait_for_replicas(&cluster, 3, 0, &[4, 3]);
     assert!(list(&via, None).is_empty());
@@ -438,4 +446,36 @@ fn reassignment_moves_a_partition_under_load_and_create_partitions_takes_assignm
         (!stray.exists()).then_some(())
     });
     assert!(list(&via, None).is_empty());
+}
+
+/// A single broker (no cluster): `[node]` is already the assignment (NONE), another broker is
+/// INVALID_REPLICA_ASSIGNMENT, a cancel NO_REASSIGNMENT_IN_PROGRESS, and nothing is listed: what
+/// Kafka answers on a one-broker cluster.
+#[test]
+fn a_single_broker_answers_as_a_one_broker_cluster() {
+    let _one = one_cluster_at_a_time();
+    let broker = compat_tests::Broker::start(&["--set", "node.id=1"]);
+    let addr = broker.bootstrap().to_string();
+    compat_tests::create_topic(&addr, TOPIC, 1);
+    let r = codes(&alter(
+        &addr,
+        vec![(TOPIC, 0, Some(vec![1])), (TOPIC, 1, Some(vec![1]))],
+    ));
+    assert_eq!(r[&(TOPIC.to_string(), 0)], 0);
+    assert_eq!(
+        r[&(TOPIC.to_string(), 1)],
+        ResponseError::UnknownTopicOrPartition.code()
+    );
+    let r = codes(&alter(&addr, vec![(TOPIC, 0, Some(vec![2]))]));
+    assert_eq!(
+        r[&(TOPIC.to_string(), 0)],
+        ResponseError::InvalidReplicaAssignment.code()
+    );
+    let r = codes(&alter(&addr, vec![(TOPIC, 0, None)]));
+    assert_eq!(
+        r[&(TOPIC.to_string(), 0)],
+        ResponseError::NoReassignmentInProgress.code()
+    );
+    assert!(list(&addr, None).is_empty());
+    assert!(list(&addr, Some(vec![0])).is_empty());
 }
