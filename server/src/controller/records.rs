@@ -9,7 +9,8 @@
 //! (a partition of an unknown topic) is logged and skipped, never a panic.
 //!
 //! [`ClusterState`] is what every node derives from the log: topics with their partitions'
-//! placement (replicas, leader, leader epoch, in-sync replicas, partition epoch), topic
+//! placement (replicas, leader, leader epoch, in-sync replicas, partition epoch, and the replicas
+//! a reassignment in progress adds and removes), topic
 //! configs, the next producer id block, feature levels. Brokers turn it into the
 //! [`crate::metadata::MetadataImage`] the handlers read.
 
