@@ -402,19 +402,11 @@ impl Cluster {
             .work_dir()
             .join(format!("node-{id}"))
             .join(format!("{topic}-{partition}"));
-        let Ok(entries) = fs::read_dir(&dir) else {
-            return Vec::new();
-        };
-        let mut files: Vec<_> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "log"))
-            .collect();
-        files.sort();
-        files
-            .iter()
-            .flat_map(|f| fs::read(f).unwrap_or_default())
-            .collect()
+        if dir.is_dir() {
+            crate::log_bytes(&dir)
+        } else {
+            Vec::new()
+        }
     }
 
     /// Waits (at most `timeout`) until nodes `replicas` hold byte-identical copies of every

@@ -827,6 +827,35 @@ impl RecordingContext {
     }
 }
 
+/// Asserts that every delivery report is a success and that there are `expected` of them
+/// (the first failures are shown).
+pub fn assert_all_delivered(deliveries: &[Delivery], expected: usize) {
+    let failed: Vec<_> = deliveries
+        .iter()
+        .filter(|d| d.result.is_err())
+        .take(5)
+        .collect();
+    assert!(failed.is_empty(), "failed deliveries (first 5): {failed:?}");
+    assert_eq!(deliveries.len(), expected, "delivery reports");
+}
+
+/// The `.log` files of a partition directory `dir`, in base-offset order, concatenated: what
+/// replicas of one partition must agree on byte for byte (segment boundaries may differ).
+#[must_use]
+pub fn log_bytes(dir: &Path) -> Vec<u8> {
+    let mut files: Vec<_> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .flat_map(|f| fs::read(f).expect("read segment"))
+        .collect()
+}
+
 /// Successful deliveries as `partition -> offset -> message index`. Panics if two messages were
 /// acknowledged at the same partition and offset.
 #[must_use]

@@ -188,7 +188,7 @@ pub(crate) const ROUTES: &[Route] = &[
     route!(
         ListPartitionReassignments,
         0..=0,
-        handlers::unserved::list_partition_reassignments
+        handlers::reassignments::list
     ),
     route!(
         DescribeClientQuotas,
@@ -198,7 +198,7 @@ pub(crate) const ROUTES: &[Route] = &[
     route!(
         AlterPartitionReassignments,
         0..=1,
-        handlers::unserved::alter_partition_reassignments
+        handlers::reassignments::alter
     ),
     route!(
         AlterReplicaLogDirs,

@@ -24,6 +24,7 @@ use tracing::{error, info, warn};
 use uuid::Uuid;
 
 use crate::config::{BrokerConfig, ConfigError, TopicConfig};
+use crate::controller::records::check_assignment;
 use crate::controller::{
     ClusterState, ControllerError, MetadataRecord, PartitionState, Quorum, TopicState,
 };
@@ -264,6 +265,39 @@ pub enum Election {
     NoEligibleLeader,
     /// No such partition.
     UnknownPartition,
+}
+
+/// Why a partition's reassignment was refused ([`Topics::alter_reassignments`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reassignment {
+    /// No such partition (UNKNOWN_TOPIC_OR_PARTITION).
+    UnknownPartition,
+    /// A bad target, or a cancel that needs an unclean election (INVALID_REPLICA_ASSIGNMENT).
+    Invalid(String),
+    /// A cancel with no reassignment in progress (NO_REASSIGNMENT_IN_PROGRESS).
+    NoneInProgress,
+}
+
+/// One partition's outcome of [`Topics::alter_reassignments`].
+pub type ReassignmentResult = ((Uuid, i32), Result<(), Reassignment>);
+
+/// One partition's reassignment asked for: `(topic id, partition)` and the target replicas, or
+/// `None` to cancel.
+pub type ReassignmentRequest = ((Uuid, i32), Option<Vec<i32>>);
+
+/// A reassignment in progress ([`Topics::list_reassignments`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OngoingReassignment {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub partition: i32,
+    /// The replicas now: the target, then the ones being removed.
+    pub replicas: Vec<i32>,
+    /// Being added.
+    pub adding: Vec<i32>,
+    /// Being removed.
+    pub removing: Vec<i32>,
 }
 
 /// The topic registry of this broker (see the module docs).
@@ -546,6 +580,15 @@ impl Topics {
         for (i, ps) in t.partitions.iter().enumerate() {
             let index = i32::try_from(i).unwrap_or(i32::MAX);
             if !ps.replicas.contains(&node) {
+                if let Some(p) = self.replicas.partition(&t.id, index) {
+                    // Reassigned away: stop following (the fetchers skip a deleted partition)
+                    // and delete the local copy.
+                    info!(topic = %t.name, partition = index, broker = node, replicas = ?ps.replicas,
+                        log_end_offset = p.log_end_offset(), "no longer a replica: deleting the local copy");
+                    self.replicas.delete_partition(&t.id, index);
+                } else if start.is_some() {
+                    self.replicas.remove_stray(&t.name, t.id, index);
+                }
                 partitions.push(placement(index, ps, None));
                 continue;
             }
@@ -973,11 +1016,15 @@ impl Topics {
         self.commit(vec![MetadataRecord::RemoveTopic { id: topic.id }])
     }
 
-    /// Grow a topic to `count` partitions. Blocking. With `validate_only` nothing changes.
+    /// Grow a topic to `count` partitions, placed over the live brokers or, when `assignments`
+    /// is not empty, on the brokers it gives for each new partition (checked as Kafka's
+    /// `createPartitions`: one list per new partition, each valid by [`check_assignment`] and as
+    /// long as the topic's replication factor). Blocking. With `validate_only` nothing changes.
     pub fn add_partitions(
         &self,
         topic: &TopicImage,
         count: i32,
+        assignments: &[Vec<i32>],
         validate_only: bool,
     ) -> Result<(), TopicError> {
         let _admin = self.admin();
@@ -1001,23 +1048,142 @@ impl Topics {
             )));
         }
         self.check_total_partitions(count - current)?;
-        if validate_only {
-            return Ok(());
-        }
         let state = self.quorum.state();
+        // The replication factor of the partitions there are (the original replicas of one
+        // being reassigned).
         let rf = state
             .topics
             .get(&topic.id)
             .and_then(|t| t.partitions.first())
-            .map_or(1, |p| i16::try_from(p.replicas.len()).unwrap_or(1));
+            .map_or(1, |p| {
+                i16::try_from(p.original_replicas().len()).unwrap_or(1)
+            });
+        let mut assigned = Vec::with_capacity(assignments.len());
+        if !assignments.is_empty() {
+            let adding = count - current;
+            if usize::try_from(adding).ok() != Some(assignments.len()) {
+                return Err(TopicError::InvalidReplicaAssignment(format!(
+                    "Attempted to add {adding} additional partition(s), but only {} assignment(s) were specified.",
+                    assignments.len()
+                )));
+            }
+            let registered: Vec<i32> = state.brokers.keys().copied().collect();
+            for (k, replicas) in assignments.iter().enumerate() {
+                check_assignment(replicas, &registered)
+                    .map_err(TopicError::InvalidReplicaAssignment)?;
+                if replicas.len() != usize::try_from(rf).unwrap_or(0) {
+                    return Err(TopicError::InvalidReplicaAssignment(format!(
+                        "The manual partition assignment includes a partition with {} replica(s), but this is not consistent with previous partitions, which have {rf} replica(s).",
+                        replicas.len()
+                    )));
+                }
+                let index = current.saturating_add(i32::try_from(k).unwrap_or(i32::MAX));
+                assigned.push((index, replicas.clone()));
+            }
+        }
+        if validate_only {
+            return Ok(());
+        }
         self.commit(new_partitions(
             &state,
             self.config.node_id,
             topic.id,
             (current, count),
             rf,
-            &[],
+            &assigned,
         ))
+    }
+
+    /// Start, change or cancel partition reassignments (AlterPartitionReassignments): per
+    /// `(topic id, partition)` a target replica list or `None` to cancel, validated as Kafka's
+    /// controller does, proposed as [`MetadataRecord::Reassign`] records in one batch, and
+    /// reported per partition. A target equal to the current replicas with nothing in progress
+    /// changes nothing. Without `allow_rf_change` (AlterPartitionReassignments v1) a target of
+    /// another length than the original replicas is refused. Blocking.
+    pub fn alter_reassignments(
+        &self,
+        wanted: Vec<ReassignmentRequest>,
+        allow_rf_change: bool,
+    ) -> Result<Vec<ReassignmentResult>, TopicError> {
+        let _admin = self.admin();
+        let state = self.quorum.state();
+        let registered: Vec<i32> = state.brokers.keys().copied().collect();
+        let mut results = Vec::with_capacity(wanted.len());
+        let mut records = Vec::new();
+        for ((topic_id, index), target) in wanted {
+            let p = state
+                .topics
+                .get(&topic_id)
+                .and_then(|t| t.partitions.get(usize::try_from(index).ok()?));
+            let check = match (p, &target) {
+                (None, _) => Err(Reassignment::UnknownPartition),
+                (Some(p), None) if !p.reassigning() => Err(Reassignment::NoneInProgress),
+                (Some(p), None) => {
+                    if p.isr.iter().all(|r| p.adding_replicas.contains(r)) {
+                        Err(Reassignment::Invalid(format!(
+                            "Unable to revert partition assignment for {topic_id}:{index} because it would require an unclean leader election."
+                        )))
+                    } else {
+                        Ok(true)
+                    }
+                }
+                (Some(p), Some(t)) if *t == p.replicas && !p.reassigning() => Ok(false),
+                (Some(p), Some(t)) => match check_assignment(t, &registered) {
+                    Err(why) => Err(Reassignment::Invalid(why)),
+                    Ok(()) if !allow_rf_change && t.len() != p.original_replicas().len() => {
+                        Err(Reassignment::Invalid(format!(
+                            "The replication factor is changed from {} to {}",
+                            p.original_replicas().len(),
+                            t.len()
+                        )))
+                    }
+                    Ok(()) => Ok(true),
+                },
+            };
+            if check == Ok(true) {
+                records.push(MetadataRecord::Reassign {
+                    topic_id,
+                    partition: index,
+                    target,
+                });
+            }
+            results.push(((topic_id, index), check.map(|_| ())));
+        }
+        if !records.is_empty() {
+            self.commit(records)?;
+        }
+        Ok(results)
+    }
+
+    /// The reassignments in progress (ListPartitionReassignments): of the partitions `wanted`, or
+    /// of every partition with `None`; unknown partitions and those not being reassigned are left
+    /// out, as Kafka does.
+    pub fn list_reassignments(
+        &self,
+        wanted: Option<Vec<(String, i32)>>,
+    ) -> Vec<OngoingReassignment> {
+        let state = self.quorum.state();
+        let entry = |t: &TopicState, i: usize| {
+            let p = t.partitions.get(i).filter(|p| p.reassigning())?;
+            Some(OngoingReassignment {
+                topic: t.name.clone(),
+                partition: i32::try_from(i).ok()?,
+                replicas: p.replicas.clone(),
+                adding: p.adding_replicas.clone(),
+                removing: p.removing_replicas.clone(),
+            })
+        };
+        match wanted {
+            None => state
+                .topics
+                .values()
+                .flat_map(|t| (0..t.partitions.len()).filter_map(move |i| entry(t, i)))
+                .collect(),
+            Some(list) => list
+                .into_iter()
+                .filter_map(|(name, i)| entry(state.topic(&name)?, usize::try_from(i).ok()?))
+                .collect(),
+        }
     }
 
     /// Replace a topic's config overrides (already validated), apply them to every partition's

@@ -9,7 +9,8 @@
 //! (a partition of an unknown topic) is logged and skipped, never a panic.
 //!
 //! [`ClusterState`] is what every node derives from the log: topics with their partitions'
-//! placement (replicas, leader, leader epoch, in-sync replicas, partition epoch), topic
+//! placement (replicas, leader, leader epoch, in-sync replicas, partition epoch, and the replicas
+//! a reassignment in progress adds and removes), topic
 //! configs, the next producer id block, feature levels. Brokers turn it into the
 //! [`crate::metadata::MetadataImage`] the handlers read.
 
@@ -162,6 +163,22 @@ pub enum MetadataRecord {
         #[serde(default)]
         unclean: bool,
     },
+    /// A partition's reassignment starts or changes (`target`: the replicas it should end with) or
+    /// is cancelled (`None`) (Kafka's AlterPartitionReassignments → `PartitionChangeRecord`, KIP-455).
+    /// Starting: the replicas become the target followed by the current replicas not in it, those
+    /// are `removing_replicas`, the target's new ones `adding_replicas`; the ISR stays. Cancelling:
+    /// the adding replicas leave the replicas and the ISR. Either way the reassignment completes
+    /// at once when every target replica is already in sync (see
+    /// [`ClusterState::complete_reassignment`]). Skipped when invalid against the applied state (the
+    /// broker validated it before proposing; a concurrent change may have overtaken it).
+    Reassign {
+        /// The topic's id.
+        topic_id: Uuid,
+        /// Partition index.
+        partition: i32,
+        /// The target replicas, or `None` to cancel.
+        target: Option<Vec<i32>>,
+    },
     /// The next block of producer ids goes to `broker_id` (Kafka's `ProducerIdsRecord`, with the
     /// block chosen when the record is applied, so concurrent requests of two brokers never get
     /// the same block).
@@ -175,6 +192,29 @@ pub enum MetadataRecord {
         /// What was migrated, for the log line.
         from: String,
     },
+}
+
+/// Why a manual replica assignment is invalid (Kafka's `validateManualPartitionAssignment`,
+/// INVALID_REPLICA_ASSIGNMENT with these messages): empty, a broker named twice, or a broker
+/// that is not `registered`.
+pub fn check_assignment(replicas: &[i32], registered: &[i32]) -> Result<(), String> {
+    if replicas.is_empty() {
+        return Err("The manual partition assignment includes an empty replica list.".into());
+    }
+    let mut sorted = replicas.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    if sorted.len() != replicas.len() {
+        return Err(format!(
+            "The manual partition assignment includes the partition with duplicate replicas {replicas:?}."
+        ));
+    }
+    if let Some(b) = replicas.iter().find(|b| !registered.contains(b)) {
+        return Err(format!(
+            "The manual partition assignment includes broker {b}, but no such broker is registered."
+        ));
+    }
+    Ok(())
 }
 
 /// One endpoint of a registered broker.
@@ -214,6 +254,29 @@ pub struct PartitionState {
     pub leader_epoch: i32,
     /// Partition epoch.
     pub partition_epoch: i32,
+    /// Replicas a reassignment in progress adds (in `replicas` already; not yet in sync).
+    #[serde(default)]
+    pub adding_replicas: Vec<i32>,
+    /// Replicas a reassignment in progress removes once every target replica is in sync.
+    #[serde(default)]
+    pub removing_replicas: Vec<i32>,
+}
+
+impl PartitionState {
+    /// Whether a reassignment is in progress (Kafka's `isReassignmentInProgress`).
+    pub fn reassigning(&self) -> bool {
+        !self.adding_replicas.is_empty() || !self.removing_replicas.is_empty()
+    }
+
+    /// The replicas before the reassignment in progress (Kafka's `originalReplicas`): the
+    /// replicas without the ones being added.
+    pub fn original_replicas(&self) -> Vec<i32> {
+        self.replicas
+            .iter()
+            .copied()
+            .filter(|r| !self.adding_replicas.contains(r))
+            .collect()
+    }
 }
 
 /// One topic as the log describes it.
@@ -313,6 +376,8 @@ impl ClusterState {
                     leader: *leader,
                     leader_epoch: *leader_epoch,
                     partition_epoch: *partition_epoch,
+                    adding_replicas: Vec::new(),
+                    removing_replicas: Vec::new(),
                 };
                 match usize::try_from(*partition) {
                     Ok(i) if i < t.partitions.len() => t.partitions[i] = state,
@@ -456,7 +521,14 @@ impl ClusterState {
                 isr.dedup();
                 p.isr = isr;
                 p.partition_epoch = p.partition_epoch.saturating_add(1);
+                // The last target replica joining the ISR completes a reassignment.
+                Self::complete_reassignment(p, &live, *topic_id, *partition);
             }
+            MetadataRecord::Reassign {
+                topic_id,
+                partition,
+                target,
+            } => self.reassign(*topic_id, *partition, target.as_deref()),
             MetadataRecord::ElectLeader {
                 topic_id,
                 partition,
@@ -501,6 +573,135 @@ impl ClusterState {
                 self.next_producer_id = end;
                 self.producer_blocks.insert(*broker_id, (first, end));
             }
+        }
+    }
+
+    /// Apply a [`MetadataRecord::Reassign`] (see there).
+    fn reassign(&mut self, topic_id: Uuid, partition: i32, target: Option<&[i32]>) {
+        let live: Vec<i32> = self.live_brokers().map(|(id, _)| id).collect();
+        let registered: Vec<i32> = self.brokers.keys().copied().collect();
+        let p = self
+            .topics
+            .get_mut(&topic_id)
+            .and_then(|t| t.partitions.get_mut(usize::try_from(partition).ok()?));
+        let Some(p) = p else {
+            tracing::debug!(topic_id = %topic_id, partition, "reassignment of an unknown partition; skipped");
+            return;
+        };
+        let before = p.replicas.clone();
+        match target {
+            Some(target) => {
+                if let Err(why) = check_assignment(target, &registered) {
+                    warn!(topic_id = %topic_id, partition, ?target, why, "invalid reassignment; skipped");
+                    return;
+                }
+                let removing: std::collections::BTreeSet<i32> = p
+                    .replicas
+                    .iter()
+                    .copied()
+                    .filter(|r| !target.contains(r))
+                    .collect();
+                let adding: std::collections::BTreeSet<i32> = target
+                    .iter()
+                    .copied()
+                    .filter(|r| !p.replicas.contains(r))
+                    .collect();
+                if target == p.replicas.as_slice() && !p.reassigning() {
+                    return;
+                }
+                let mut replicas = target.to_vec();
+                replicas.extend(removing.iter().copied());
+                p.replicas = replicas;
+                p.adding_replicas = adding.into_iter().collect();
+                p.removing_replicas = removing.into_iter().collect();
+            }
+            None => {
+                if !p.reassigning() {
+                    tracing::debug!(topic_id = %topic_id, partition, "cancel without a reassignment in progress; skipped");
+                    return;
+                }
+                let isr: Vec<i32> = p
+                    .isr
+                    .iter()
+                    .copied()
+                    .filter(|r| !p.adding_replicas.contains(r))
+                    .collect();
+                if isr.is_empty() {
+                    warn!(topic_id = %topic_id, partition, isr = ?p.isr,
+                        "cancelling the reassignment would need an unclean election; skipped");
+                    return;
+                }
+                p.replicas = p.original_replicas();
+                p.isr = isr;
+                p.adding_replicas.clear();
+                p.removing_replicas.clear();
+            }
+        }
+        p.partition_epoch = p.partition_epoch.saturating_add(1);
+        if !Self::complete_reassignment(p, &live, topic_id, partition) {
+            // A cancel: the leader may have been an added replica.
+            Self::settle_leader(p, &live, &before);
+        }
+        tracing::info!(topic_id = %topic_id, partition, replicas = ?p.replicas, adding = ?p.adding_replicas,
+            removing = ?p.removing_replicas, isr = ?p.isr, leader = p.leader, leader_epoch = p.leader_epoch,
+            "partition reassignment changed");
+    }
+
+    /// Complete `p`'s reassignment if every target replica is in sync (Kafka's
+    /// `maybeCompleteReassignment`): the replicas become the target, the removed replicas leave
+    /// the ISR, and a leader that is no longer a replica hands over to the first target replica in
+    /// sync and alive (new leader epoch; the epoch also moves when replicas are removed, as in
+    /// Kafka, so that the removed ones stop being followers of this epoch). Returns whether it
+    /// completed.
+    fn complete_reassignment(
+        p: &mut PartitionState,
+        live: &[i32],
+        topic_id: Uuid,
+        partition: i32,
+    ) -> bool {
+        if !p.reassigning() {
+            return false;
+        }
+        let isr: Vec<i32> = p
+            .isr
+            .iter()
+            .copied()
+            .filter(|r| !p.removing_replicas.contains(r))
+            .collect();
+        let replicas: Vec<i32> = p
+            .replicas
+            .iter()
+            .copied()
+            .filter(|r| !p.removing_replicas.contains(r))
+            .collect();
+        if isr.is_empty() || replicas.is_empty() || !replicas.iter().all(|r| isr.contains(r)) {
+            return false;
+        }
+        let before = std::mem::replace(&mut p.replicas, replicas);
+        p.isr = isr;
+        p.adding_replicas.clear();
+        p.removing_replicas.clear();
+        Self::settle_leader(p, live, &before);
+        tracing::info!(topic_id = %topic_id, partition, replicas = ?p.replicas, isr = ?p.isr,
+            leader = p.leader, leader_epoch = p.leader_epoch, "partition reassignment completed");
+        true
+    }
+
+    /// After `p`'s replicas changed from `before`: a leader that is no longer an in-sync replica
+    /// gives way to the first replica that is in sync and alive (-1: none), and the leader epoch
+    /// moves when the leader changed or replicas were removed (Kafka's `PartitionChangeBuilder`).
+    fn settle_leader(p: &mut PartitionState, live: &[i32], before: &[i32]) {
+        let was = p.leader;
+        if !p.isr.contains(&p.leader) || !p.replicas.contains(&p.leader) {
+            p.leader = p
+                .replicas
+                .iter()
+                .copied()
+                .find(|r| p.isr.contains(r) && live.contains(r))
+                .unwrap_or(-1);
+        }
+        if p.leader != was || before.iter().any(|r| !p.replicas.contains(r)) {
+            p.leader_epoch = p.leader_epoch.saturating_add(1);
         }
     }
 
@@ -851,15 +1052,15 @@ mod tests {
         );
     }
 
-    #[test]
-    fn preferred_and_unclean_elections() {
-        let id = Uuid::new_v4();
-        let inc: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
+    /// Topic `t` (`id`) and brokers `1..=brokers` registered and unfenced; the incarnations by
+    /// broker id (index 0 unused).
+    fn topic_and_live_brokers(id: Uuid, brokers: i32) -> (Vec<MetadataRecord>, Vec<Uuid>) {
+        let inc: Vec<Uuid> = (0..=brokers).map(|_| Uuid::new_v4()).collect();
         let mut batch = vec![MetadataRecord::Topic {
             name: "t".into(),
             id,
         }];
-        for b in 1..=3 {
+        for b in 1..=brokers {
             batch.push(MetadataRecord::RegisterBroker {
                 id: b,
                 incarnation: inc[b as usize],
@@ -871,6 +1072,13 @@ mod tests {
                 incarnation: inc[b as usize],
             });
         }
+        (batch, inc)
+    }
+
+    #[test]
+    fn preferred_and_unclean_elections() {
+        let id = Uuid::new_v4();
+        let (mut batch, inc) = topic_and_live_brokers(id, 3);
         batch.push(MetadataRecord::Partition {
             topic_id: id,
             partition: 0,
@@ -928,6 +1136,81 @@ mod tests {
         assert_eq!(p(&s).leader, -1, "1 is not in sync");
         s.apply_batch(&[elect(true)]);
         assert_eq!((p(&s).leader, p(&s).isr.clone()), (1, vec![1]));
+    }
+
+    #[test]
+    fn reassignment_grows_completes_when_in_sync_and_cancels() {
+        let id = Uuid::new_v4();
+        let (mut batch, _) = topic_and_live_brokers(id, 4);
+        for partition in [0, 1] {
+            batch.push(MetadataRecord::Partition {
+                topic_id: id,
+                partition,
+                replicas: vec![1, 2],
+                isr: vec![1, 2],
+                leader: 1,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            });
+        }
+        let mut s = ClusterState::default();
+        s.apply_batch(&batch);
+        let p = |s: &ClusterState, i: usize| s.topics[&id].partitions[i].clone();
+        let reassign = |partition, target: Option<Vec<i32>>| MetadataRecord::Reassign {
+            topic_id: id,
+            partition,
+            target,
+        };
+        // Invalid targets are skipped.
+        for bad in [vec![], vec![3, 3], vec![3, 9]] {
+            s.apply_batch(&[reassign(0, Some(bad))]);
+            assert!(!p(&s, 0).reassigning());
+        }
+        // Move partition 0 from [1, 2] to [3, 4]: the union, target first.
+        s.apply_batch(&[reassign(0, Some(vec![3, 4]))]);
+        let now = p(&s, 0);
+        assert_eq!(now.replicas, vec![3, 4, 1, 2]);
+        assert_eq!(
+            (now.adding_replicas, now.removing_replicas),
+            (vec![3, 4], vec![1, 2])
+        );
+        assert_eq!((now.leader, now.leader_epoch, now.isr), (1, 0, vec![1, 2]));
+        // 3 joins the ISR: not complete yet; then 4: complete, leader 3 at a new epoch.
+        let alter = |isr: Vec<i32>, pe| MetadataRecord::AlterPartition {
+            topic_id: id,
+            partition: 0,
+            leader: 1,
+            leader_epoch: 0,
+            partition_epoch: pe,
+            isr,
+        };
+        s.apply_batch(&[alter(vec![1, 2, 3], now.partition_epoch)]);
+        assert!(p(&s, 0).reassigning());
+        s.apply_batch(&[alter(vec![1, 2, 3, 4], p(&s, 0).partition_epoch)]);
+        let done = p(&s, 0);
+        assert!(!done.reassigning());
+        assert_eq!(
+            (done.replicas, done.isr, done.leader, done.leader_epoch),
+            (vec![3, 4], vec![3, 4], 3, 1)
+        );
+        // Cancel with none in progress is skipped; partition 1 starts [1, 2] → [2, 3] and is
+        // cancelled: 3 leaves, the leader stays.
+        let before = p(&s, 1);
+        s.apply_batch(&[reassign(1, None)]);
+        assert_eq!(p(&s, 1), before);
+        s.apply_batch(&[reassign(1, Some(vec![2, 3]))]);
+        assert_eq!(p(&s, 1).replicas, vec![2, 3, 1]);
+        s.apply_batch(&[reassign(1, None)]);
+        let reverted = p(&s, 1);
+        assert!(!reverted.reassigning());
+        assert_eq!((reverted.replicas, reverted.leader), (vec![2, 1], 1));
+        // Shrinking to replicas already in sync completes at once.
+        s.apply_batch(&[reassign(1, Some(vec![2]))]);
+        let shrunk = p(&s, 1);
+        assert_eq!(
+            (shrunk.replicas, shrunk.isr, shrunk.leader),
+            (vec![2], vec![2], 2)
+        );
     }
 
     #[test]

@@ -1,5 +1,8 @@
-//! CreatePartitions: grow a topic's partition count (never shrink), with `validate_only` and
-//! manual assignments checked against the single node.
+//! CreatePartitions: grow a topic's partition count (never shrink), with `validate_only`, placed
+//! over the live brokers or on the brokers of the request's manual assignments
+//! (`kafka-topics --alter --partitions N --replica-assignment ...`), which
+//! [`crate::topics::Topics::add_partitions`] checks as Kafka's controller does
+//! (INVALID_REPLICA_ASSIGNMENT).
 
 use std::collections::HashMap;
 
@@ -19,7 +22,6 @@ pub(crate) async fn handle(
     for t in &req.topics {
         *counts.entry(t.name.0.to_string()).or_default() += 1;
     }
-    let node = b.config.node_id;
     let mut results = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let mut r = CreatePartitionsTopicResult::default().with_name(t.name.clone());
@@ -37,27 +39,19 @@ pub(crate) async fn handle(
         } else if let Some(msg) = refuse_client_admin(ClientAdmin::AddPartitions, &name) {
             fail(&mut r, ResponseError::InvalidRequest, msg);
         } else if let Some(topic) = b.topics.get(&name) {
-            let current = topic.partition_count();
-            let bad_assignment = t.assignments.as_ref().filter(|a| !a.is_empty()).and_then(|a| {
-                let new = usize::try_from(t.count.saturating_sub(current)).unwrap_or(0);
-                if a.len() != new {
-                    Some(format!("Increasing the number of partitions by {new} but {} assignments provided.", a.len()))
-                } else {
-                    a.iter()
-                        .find(|x| x.broker_ids.iter().map(|id| id.0).collect::<Vec<_>>() != [node])
-                        .map(|x| format!("Replica assignment {:?} is invalid on the single broker {node}", x.broker_ids))
-                }
-            });
-            if let Some(msg) = bad_assignment.filter(|_| t.count > current) {
-                fail(&mut r, ResponseError::InvalidReplicaAssignment, msg);
-            } else {
-                let topics = b.topics.clone();
-                let (count, validate_only) = (t.count, req.validate_only);
-                if let Err(e) =
-                    blocking(move || topics.add_partitions(&topic, count, validate_only)).await
-                {
-                    fail(&mut r, topic_error(&e), e.to_string());
-                }
+            let assignments: Vec<Vec<i32>> = t
+                .assignments
+                .unwrap_or_default()
+                .into_iter()
+                .map(|a| a.broker_ids.into_iter().map(|id| id.0).collect())
+                .collect();
+            let topics = b.topics.clone();
+            let (count, validate_only) = (t.count, req.validate_only);
+            if let Err(e) =
+                blocking(move || topics.add_partitions(&topic, count, &assignments, validate_only))
+                    .await
+            {
+                fail(&mut r, topic_error(&e), e.to_string());
             }
         } else {
             fail(

@@ -1,14 +1,11 @@
 //! APIs that Kafka serves on a broker listener for features minikafka does not have (ACLs,
-//! reassignments, client quotas) and DescribeLogDirs. Before, a request for one
+//! client quotas) and DescribeLogDirs. Before, a request for one
 //! closed the connection, which clients report as "disconnected" and retry; now each gets the
 //! answer Kafka gives when the feature is off or has nothing to do, which the client surfaces:
 //!
 //! - DescribeAcls / CreateAcls / DeleteAcls: SECURITY_DISABLED "No Authorizer is configured…",
 //!   as Kafka's `AclApis` without an authorizer (top-level for Describe, per creation / filter).
-//! - ListPartitionReassignments: none is ever in progress; DescribeClientQuotas: none is set.
-//! - AlterPartitionReassignments: the only placement is this node, so `[node]` is already the
-//!   assignment (NONE), a cancel is NO_REASSIGNMENT_IN_PROGRESS, any other list
-//!   INVALID_REPLICA_ASSIGNMENT, as Kafka's controller answers on a one-broker cluster.
+//! - DescribeClientQuotas: none is set.
 //! - AlterReplicaLogDirs: a partition is already in the data directory (NONE); another
 //!   directory is LOG_DIR_NOT_FOUND, an absent partition UNKNOWN_TOPIC_OR_PARTITION.
 //! - DescribeUserScramCredentials: no credential exists: each named user RESOURCE_NOT_FOUND (a
@@ -25,9 +22,6 @@
 use std::collections::{HashMap, HashSet};
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::alter_partition_reassignments_response::{
-    ReassignablePartitionResponse, ReassignableTopicResponse,
-};
 use kafka_protocol::messages::alter_replica_log_dirs_response::{
     AlterReplicaLogDirPartitionResult, AlterReplicaLogDirTopicResult,
 };
@@ -38,15 +32,13 @@ use kafka_protocol::messages::describe_log_dirs_response::{
 };
 use kafka_protocol::messages::describe_user_scram_credentials_response::DescribeUserScramCredentialsResult;
 use kafka_protocol::messages::{
-    AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse,
     AlterReplicaLogDirsRequest, AlterReplicaLogDirsResponse, CreateAclsRequest, CreateAclsResponse,
     CreateDelegationTokenRequest, CreateDelegationTokenResponse, DeleteAclsRequest,
     DeleteAclsResponse, DescribeAclsRequest, DescribeAclsResponse, DescribeClientQuotasRequest,
     DescribeClientQuotasResponse, DescribeDelegationTokenRequest, DescribeDelegationTokenResponse,
     DescribeLogDirsRequest, DescribeLogDirsResponse, DescribeUserScramCredentialsRequest,
     DescribeUserScramCredentialsResponse, ExpireDelegationTokenRequest,
-    ExpireDelegationTokenResponse, ListPartitionReassignmentsRequest,
-    ListPartitionReassignmentsResponse, RenewDelegationTokenRequest, RenewDelegationTokenResponse,
+    ExpireDelegationTokenResponse, RenewDelegationTokenRequest, RenewDelegationTokenResponse,
     TopicName,
 };
 
@@ -87,13 +79,6 @@ pub(crate) async fn delete_acls(
         .with_error_code(ResponseError::SecurityDisabled.code())
         .with_error_message(Some(s(NO_AUTHORIZER)));
     DeleteAclsResponse::default().with_filter_results(vec![refused; req.filters.len()])
-}
-
-pub(crate) async fn list_partition_reassignments(
-    _ctx: &RequestContext<'_>,
-    _req: ListPartitionReassignmentsRequest,
-) -> ListPartitionReassignmentsResponse {
-    ListPartitionReassignmentsResponse::default()
 }
 
 pub(crate) async fn describe_client_quotas(
@@ -240,63 +225,6 @@ pub(crate) async fn describe_delegation_token(
     _req: DescribeDelegationTokenRequest,
 ) -> DescribeDelegationTokenResponse {
     DescribeDelegationTokenResponse::default().with_error_code(token_refused())
-}
-
-pub(crate) async fn alter_partition_reassignments(
-    ctx: &RequestContext<'_>,
-    req: AlterPartitionReassignmentsRequest,
-) -> AlterPartitionReassignmentsResponse {
-    let b = ctx.broker;
-    let node = b.config.node_id;
-    let responses = req
-        .topics
-        .into_iter()
-        .map(|t| {
-            let topic = b.topics.get(t.name.0.as_str());
-            let partitions = t
-                .partitions
-                .into_iter()
-                .map(|p| {
-                    let exists = topic
-                        .as_ref()
-                        .and_then(|t| b.partition_of(t, p.partition_index))
-                        .is_some();
-                    let outcome = match p.replicas {
-                        _ if !exists => Err((
-                            ResponseError::UnknownTopicOrPartition,
-                            "The partition does not exist.".to_string(),
-                        )),
-                        None => Err((
-                            ResponseError::NoReassignmentInProgress,
-                            "No reassignment is in progress for this partition.".to_string(),
-                        )),
-                        Some(r) if r.len() == 1 && r[0].0 == node => Ok(()),
-                        Some(r) => Err((
-                            ResponseError::InvalidReplicaAssignment,
-                            format!(
-                                "The manual partition assignment {:?} is not [{node}]: this \
-                                 cluster has the single broker {node}.",
-                                r.iter().map(|id| id.0).collect::<Vec<_>>()
-                            ),
-                        )),
-                    };
-                    let mut out = ReassignablePartitionResponse::default()
-                        .with_partition_index(p.partition_index);
-                    if let Err((code, msg)) = outcome {
-                        out.error_code = code.code();
-                        out.error_message = Some(s(msg));
-                    }
-                    out
-                })
-                .collect();
-            ReassignableTopicResponse::default()
-                .with_name(t.name)
-                .with_partitions(partitions)
-        })
-        .collect();
-    AlterPartitionReassignmentsResponse::default()
-        .with_allow_replication_factor_change(req.allow_replication_factor_change)
-        .with_responses(responses)
 }
 
 pub(crate) async fn alter_replica_log_dirs(

@@ -269,6 +269,46 @@ impl ReplicaManager {
         }
     }
 
+    /// Stop hosting one partition (this broker is no longer one of its replicas after a
+    /// reassignment) and remove its files. Blocking.
+    pub fn delete_partition(&self, topic_id: &Uuid, index: i32) {
+        let removed = self
+            .partitions
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&(*topic_id, index));
+        if let Some(p) = removed {
+            let trash = format!("{}-{}.{}-delete", p.topic, p.index, topic_id.simple());
+            if let Err(e) = p.delete_files(&trash) {
+                warn!(topic = %p.topic, partition = p.index, error = %e, "could not remove a reassigned partition's files");
+            }
+        }
+    }
+
+    /// At start: remove the directory of partition `index` of topic `topic` (`topic_id`) if one
+    /// is on disk although this broker is not one of its replicas (it was reassigned away while
+    /// this broker was down: Kafka's stray replica). Only a directory whose `partition.metadata`
+    /// names this topic id is removed. Blocking.
+    pub fn remove_stray(&self, topic: &str, topic_id: Uuid, index: i32) {
+        let dir = partition_dir(&self.data_dir, topic, index);
+        let Ok(meta) = fs::read_to_string(dir.join("partition.metadata")) else {
+            return;
+        };
+        let ours = format!("topic_id: {}", kafka_uuid_string(topic_id));
+        if !meta.lines().any(|l| l.trim() == ours) {
+            return;
+        }
+        let trash = dir.with_file_name(format!("{topic}-{index}.{}-stray", topic_id.simple()));
+        match fs::rename(&dir, &trash).and_then(|()| fs::remove_dir_all(&trash)) {
+            Ok(()) => {
+                info!(topic, partition = index, broker = self.node_id, "removed a stray replica: this broker is no longer one of the partition's replicas");
+            }
+            Err(e) => {
+                warn!(topic, partition = index, error = %e, "could not remove a stray replica's files");
+            }
+        }
+    }
+
     /// Apply a changed topic config to every partition of the topic.
     pub fn set_log_config(&self, topic_id: &Uuid, config: &LogConfig) {
         for p in self.partitions_of(topic_id) {

@@ -413,10 +413,11 @@ impl Partition {
         self.replica_set().leader
     }
 
-    /// [`StorageError::NotLeader`] unless this node leads the partition (checked under the log's
-    /// write lock by every leader append).
+    /// [`StorageError::NotLeader`] unless this node leads the partition and it is not deleted
+    /// (checked under the log's write lock by every leader append).
     fn check_leading(&self) -> Result<(), StorageError> {
-        if self.is_leader() {
+        // A deleted partition (its topic, or this replica reassigned away) leads nothing.
+        if self.is_leader() && !self.is_deleted() {
             Ok(())
         } else {
             Err(StorageError::NotLeader(format!(
@@ -863,6 +864,7 @@ impl Partition {
         if let Some(hook) = hook {
             hook();
         }
+        self.check_not_deleted()?;
         self.log_dir.check_writable()?;
         let segments = log.segment_count();
         let info = self
@@ -889,6 +891,7 @@ impl Partition {
     /// Blocking file I/O.
     pub fn truncate_to(&self, offset: i64) -> Result<(), StorageError> {
         let mut log = self.write_log();
+        self.check_not_deleted()?;
         self.log_dir.check_writable()?;
         let before = log.log_end_offset();
         if offset >= before {
@@ -902,6 +905,7 @@ impl Partition {
     /// past this log's end, or this log's offsets are out of the leader's range). Blocking.
     pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<(), StorageError> {
         let mut log = self.write_log();
+        self.check_not_deleted()?;
         self.log_dir.check_writable()?;
         let before = log.log_end_offset();
         self.log_dir
@@ -1208,17 +1212,34 @@ impl Partition {
             .guard("flush at shutdown", log.close_in_place())
     }
 
-    /// Mark the partition deleted (its topic is gone) and remove its files by renaming the
-    /// directory to `trash_name` first. Wakes waiters so they see it. Blocking.
+    /// Mark the partition deleted (its topic is gone, or this replica was reassigned away), stop
+    /// leading it, and remove its files by renaming the directory to `trash_name` first. Wakes
+    /// waiters so they see it. Blocking.
     pub(crate) fn delete_files(&self, trash_name: &str) -> std::io::Result<()> {
         self.deleted.store(true, Ordering::Release);
         let log = self.write_log();
+        // It leads nothing any more: waiting acks=all produces end now with
+        // NOT_LEADER_OR_FOLLOWER instead of their timeout (no follower fetches here again).
+        self.leading.store(false, Ordering::Release);
         let dir = log.dir().to_path_buf();
         let trash = dir.with_file_name(trash_name);
         let res = std::fs::rename(&dir, &trash).and_then(|()| std::fs::remove_dir_all(&trash));
         drop(log);
         self.appended.check_and_complete();
         res
+    }
+
+    /// [`StorageError::NotLeader`] once the partition is deleted (its topic, or this replica
+    /// reassigned away): a replica fetcher's late answer must not write into removed files (a
+    /// failed write there would take the log directory offline). Checked under the log lock.
+    fn check_not_deleted(&self) -> Result<(), StorageError> {
+        if self.is_deleted() {
+            return Err(StorageError::NotLeader(format!(
+                "{}-{} (deleted)",
+                self.topic, self.index
+            )));
+        }
+        Ok(())
     }
 
     /// Whether the topic was deleted while this handle was held.
