@@ -227,6 +227,17 @@ async fn produce_fetch_and_list_offsets() {
     // Unknown partition.
     let r = c.call(fetch_req("t", 9, 0, 0, 1 << 20), 12).await;
     assert_eq!(r.responses[0].partitions[0].error_code, 3);
+    // A replica fetch (Fetch v12's replica id) from a broker id that is not a replica of the
+    // partition, or this node's own id: NOT_LEADER_OR_FOLLOWER and no records, as Kafka's
+    // `followerReplicaOrThrow` (it would read past the high watermark otherwise).
+    for replica in [7, 1] {
+        let mut req = fetch_req("t", 0, 0, 0, 1 << 20);
+        req.replica_id = kafka_protocol::messages::BrokerId(replica);
+        let r = c.call(req, 12).await;
+        let pd = &r.responses[0].partitions[0];
+        assert_eq!(pd.error_code, 6, "replica fetch from non-replica {replica}");
+        assert!(pd.records.as_ref().is_none_or(|r| r.is_empty()));
+    }
 
     let lo = |r: ListOffsetsResponse| {
         (

@@ -254,6 +254,17 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> Reply
         // broker may not join an ISR (the controller would refuse it): not proposed.
         let live = b.topics.image().broker(replica).is_some_and(|r| !r.fenced);
         let now = crate::clock::now_ms();
+        // Kafka's `followerReplicaOrThrow`: a replica fetch names one of the partition's
+        // replicas, else NOT_LEADER_OR_FOLLOWER (it would read past the high watermark and move
+        // it for a replica that does not exist).
+        for w in &mut wanted {
+            if w.partition
+                .as_ref()
+                .is_some_and(|p| !p.has_follower(replica))
+            {
+                w.error = Some(ResponseError::NotLeaderOrFollower);
+            }
+        }
         for w in wanted.iter().filter(|w| w.error.is_none()) {
             if let Some(p) = &w.partition {
                 let fetched = p.follower_fetched(replica, w.offset, w.log_start_offset, now);

@@ -705,6 +705,12 @@ impl Partition {
         self.leader_epoch.load(Ordering::Acquire)
     }
 
+    /// Whether broker `id` is one of this partition's replicas other than this node (a follower
+    /// that may fetch from it as a replica).
+    pub fn has_follower(&self, id: i32) -> bool {
+        id != self.node_id && self.replica_set().replicas.contains(&id)
+    }
+
     /// The in-sync replicas (committed).
     pub fn isr(&self) -> Vec<i32> {
         self.replica_set().isr.clone()
