@@ -656,7 +656,7 @@ impl Topics {
             .iter()
             .any(|r| matches!(r, MetadataRecord::Partition { .. }))
         {
-            self.replicas.log_dir().check_writable()?;
+            self.replicas.check_can_create()?;
         }
         self.quorum
             .propose_blocking(records)

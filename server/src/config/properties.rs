@@ -122,9 +122,8 @@ impl Check {
                 .map(str::trim)
                 .find(|n| n.is_empty() || n.contains([':', '/', ' ']))
                 .map(|n| format!("'{n}' is not a listener name")),
-            Check::Dir if value.is_empty() => Some("must not be empty".into()),
-            Check::Dir if value.contains(',') => {
-                Some("only one data directory is supported".into())
+            Check::Dir if value.split(',').any(|d| d.trim().is_empty()) => {
+                Some("must not be empty (nor have an empty entry)".into())
             }
             Check::Dir => None,
             Check::HostCounts => host_counts(value).err(),
@@ -266,7 +265,8 @@ pub const PROPERTIES: &[Property] = properties![
     "broker.heartbeat.interval.ms", Int, Some("2000"), range(1, I32), "Time between a broker's heartbeats to the controller; more than half of broker.session.timeout.ms is logged as an error, as Kafka does. At least 1 (Kafka checks nothing).";
     "broker.rack", String, None, Check::Any, "The rack (or zone) of this broker: replica placement spreads a partition's replicas and the leaders of a topic over racks.";
     "metadata.log.dir", String, None, Check::Path, "Directory of the cluster metadata log; unset = the data directory (log.dirs).";
-    "log.dirs", List, Some("./data"), Check::Dir, "Data directory.";
+    "log.dir", String, None, Check::Path, "The log directory when log.dirs is unset (Kafka's default is /tmp/kafka-logs; unset here = ./data).";
+    "log.dirs", List, Some("./data"), Check::Dir, "Log directories, comma-separated (each holds meta.properties, its partitions and its checkpoints; a new partition goes to the one with the fewest partitions). Set, it overrides log.dir. The first also holds the metadata log unless metadata.log.dir is set.";
     "num.partitions", Int, Some("1"), range(1, I32), "Partitions of an auto-created topic, or of CreateTopics with num_partitions = -1.";
     "max.partitions", Int, Some("100000"), range(1, I32), "minikafka only (Kafka has no broker-wide cap): partitions this broker hosts in all, internal topics included; CreateTopics and CreatePartitions beyond it get INVALID_PARTITIONS.";
     "default.replication.factor", Int, Some("1"), range(1, I16), "Replication factor used when a CreateTopics asks for -1.";
