@@ -181,6 +181,17 @@ impl Cluster {
     /// controller role.
     #[must_use]
     pub fn start_with_roles(roles: &[Role], extra_args: &[&str]) -> Cluster {
+        Cluster::start_with_node_args(roles, extra_args, &|_, _| Vec::new())
+    }
+
+    /// [`Cluster::start_with_roles`], each node also given `per_node(id, data_dir)` (after
+    /// `extra_args`): settings that differ per node, such as its `log.dirs` under its data
+    /// directory.
+    pub fn start_with_node_args(
+        roles: &[Role],
+        extra_args: &[&str],
+        per_node: &dyn Fn(i32, &std::path::Path) -> Vec<String>,
+    ) -> Cluster {
         let nodes = roles.len();
         assert!(
             roles.iter().any(|r| r.is_controller()) && roles.iter().any(|r| r.is_broker()),
@@ -208,6 +219,7 @@ impl Cluster {
                 .expect("create node log dir");
             let mut args = node_args(id, roles[i], broker_port, controller_port, &voters);
             args.extend(extra_args.iter().map(|a| (*a).to_string()));
+            args.extend(per_node(id, &data_dir));
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             list.push(Node {
                 id,

@@ -339,3 +339,128 @@ fn a_failed_log_dir_goes_offline_alone() {
         "{described}"
     );
 }
+
+/// In a 3-node cluster (RF 3) a leader whose log directory fails stops leading the partitions
+/// in it: it reports them to the controller (an `OfflineReplicas` metadata record), another
+/// in-sync replica leads, and producing and fetching through it go on, with the records
+/// acknowledged before the failure intact.
+#[test]
+fn a_leader_whose_log_dir_failed_hands_its_partitions_to_another_replica() {
+    use compat_tests::cluster::{one_cluster_at_a_time, Cluster, Role};
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let _one = one_cluster_at_a_time();
+    let mut cluster = Cluster::start_with_node_args(
+        &[Role::Combined, Role::Combined, Role::Combined],
+        &["--set", "log.internal.segment.bytes=16384"],
+        &|_, data| {
+            vec![
+                "--set".into(),
+                format!("metadata.log.dir={}", data.display()),
+                "--set".into(),
+                format!(
+                    "log.dirs={},{}",
+                    data.join("a").display(),
+                    data.join("b").display()
+                ),
+            ]
+        },
+    );
+    let bootstrap = cluster.bootstrap_all();
+    let admin: AdminClient<DefaultClientContext> = compat_tests::admin_config(&bootstrap)
+        .create()
+        .expect("admin");
+    let opts = AdminOptions::new();
+    wait_until(
+        "topic created with RF 3",
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        || {
+            let topic = NewTopic::new("failover", 4, TopicReplication::Fixed(3));
+            match compat_tests::block_on(admin.create_topics([&topic], &opts)).as_deref() {
+                Ok([Ok(_)]) => Some(()),
+                _ => None,
+            }
+        },
+    );
+    let view =
+        cluster.wait_for_metadata(1, Some("failover"), "every partition led, 3 in sync", |v| {
+            v.topics.get("failover").is_some_and(|t| {
+                t.partitions.len() == 4
+                    && t.partitions
+                        .values()
+                        .all(|p| p.leader > 0 && p.isr.len() == 3)
+            })
+        });
+    let leaders = view.topics["failover"].leaders();
+    // A partition whose leader keeps it in its second directory ("b").
+    let work = cluster.work_dir().to_path_buf();
+    let (partition, leader) = leaders
+        .iter()
+        .map(|(&p, &l)| (p, l))
+        .find(|&(p, l)| {
+            work.join(format!("node-{l}"))
+                .join("b")
+                .join(format!("failover-{p}"))
+                .is_dir()
+        })
+        .expect("some partition led from a second directory");
+    let early: Vec<String> = (0..3).map(|i| format!("early-{i}")).collect();
+    produce(&bootstrap, "failover", partition, &early);
+    let failing = work.join(format!("node-{leader}")).join("b");
+    fs::rename(&failing, work.join("gone")).expect("move the directory away");
+    fs::write(&failing, b"not a directory").expect("a file in its place");
+    let producer: BaseProducer = compat_tests::producer_config(&bootstrap)
+        .set("batch.size", "2500")
+        .set("message.timeout.ms", "5000")
+        .create()
+        .expect("producer");
+    for i in 0..12 {
+        let v = format!("late-{i}-{}", "z".repeat(2000));
+        let _ = producer.send(
+            BaseRecord::to("failover")
+                .partition(partition)
+                .key("k")
+                .payload(&v),
+        );
+    }
+    let _ = producer.flush(Duration::from_secs(15));
+    let other = cluster
+        .node_ids()
+        .into_iter()
+        .find(|&n| n != leader)
+        .expect("another node");
+    cluster.wait_for_metadata(
+        other,
+        Some("failover"),
+        "leadership moved off the failed directory",
+        |v| {
+            v.topics
+                .get("failover")
+                .and_then(|t| t.partitions.get(&partition))
+                .is_some_and(|p| p.leader > 0 && p.leader != leader && !p.isr.contains(&leader))
+        },
+    );
+    let log = cluster.node(leader).log();
+    assert!(
+        log.contains("log directory is offline")
+            && log.contains("replica offline: its log directory failed")
+            && log.contains("offline replicas reported to the controller"),
+        "node {leader} took the directory offline and reported it:\n{}",
+        cluster.logs_report()
+    );
+    let after: Vec<String> = (0..5).map(|i| format!("after-{i}")).collect();
+    produce(&bootstrap, "failover", partition, &after);
+    let starts: BTreeMap<i32, Offset> = [(partition, Offset::Beginning)].into();
+    let read =
+        compat_tests::read_partitions(&bootstrap, "failover", &starts, Duration::from_secs(30));
+    let got = values(&read[&partition]);
+    assert!(
+        got.starts_with(&early),
+        "records acknowledged before the failure: {got:?}"
+    );
+    assert!(
+        got.ends_with(&after),
+        "records produced after the move: {got:?}"
+    );
+}
