@@ -2,14 +2,14 @@
 //! (retention, segment age, time-based flush) and graceful shutdown.
 //!
 //! Start-up order: bind the listeners, every broker listener of `listeners` with its name (so a
-//! port in use fails before anything on disk is touched); lock the data directory and read `meta.properties`; open every topic's logs
+//! port in use fails before anything on disk is touched); lock every log directory (`log.dirs`) and read its `meta.properties`; open every topic's logs
 //! (recovering segment tails if the previous run did not shut down cleanly) and take their
 //! leadership; load the coordinators; start accepting; log `minikafka started, listening on
 //! HOST:PORT` (`HOST:PORT (NAME), ...` with several or named listeners).
 //!
 //! Shutdown order: log `minikafka shutting down, flushing logs`; stop accepting; let each
 //! connection finish its in-flight request (long-poll fetches return early); flush and fsync
-//! every log; write the clean-shutdown marker; log `shutdown complete`.
+//! every log; write each online log directory's clean-shutdown marker; log `shutdown complete`.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

@@ -2,16 +2,19 @@
 //! partition this broker hosts, and the only way to its logs.
 //!
 //! - [`ReplicaManager`] opens, creates and deletes partitions (the log manager's part: one
-//!   directory per partition in the data directory, Kafka's `partition.metadata` and
-//!   `log-start-offset-checkpoint` files), makes this node their leader, and runs Produce's one
-//!   entry point, [`ReplicaManager::append_records`].
+//!   directory per partition in one of the log directories of `log.dirs` — the one that holds
+//!   it, or for a new one the one with the fewest partitions —, Kafka's `partition.metadata` and
+//!   per-directory `log-start-offset-checkpoint` files), moves a replica to another log
+//!   directory (AlterReplicaLogDirs, through a `-future` copy), makes this node their leader,
+//!   and runs Produce's one entry point, [`ReplicaManager::append_records`].
 //! - [`Partition`] (`partition.rs`) holds the log, the leader epoch and its checkpoint, the high
 //!   watermark and the in-sync replicas; every read and append goes through it.
 //! - [`purgatory`] is the one mechanism for requests that wait on a partition: a Fetch below
 //!   `min_bytes`, a Produce waiting for its data to be replicated (acks=all), an fsync.
 //! - `group_commit` shares fsyncs among concurrent requests.
-//! - [`LogDir`] (`log_dir.rs`) is the log directory's health: the first fsync or write error
-//!   takes it offline (Kafka's `LogDirFailureChannel`), after which nothing is acknowledged.
+//! - [`LogDir`] (`log_dir.rs`) is a log directory's health: the first fsync or write error
+//!   takes it offline (Kafka's `LogDirFailureChannel`), after which nothing in it is
+//!   acknowledged; the other directories keep serving.
 //!
 //! Layering: handlers and coordinators call down into this module; it calls down into
 //! `minikafka-storage`; it knows topic configs only as the [`LogConfig`] it is handed.
