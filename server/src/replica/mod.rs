@@ -398,7 +398,7 @@ impl ReplicaManager {
                 "future replica",
                 Log::open(&future_dir, p.log_config(), true),
             )?;
-            dest.guard("future replica", p.start_future(&mut future))?;
+            let truncations = dest.guard("future replica", p.start_future(&mut future))?;
             loop {
                 if self.stopping.load(Ordering::Acquire) || p.is_deleted() {
                     return Ok(None);
@@ -416,7 +416,8 @@ impl ReplicaManager {
                 }
             }
             let final_dir = partition_dir(dest.path(), &p.topic, p.index);
-            p.swap_in_future(future, dest.clone(), &final_dir).map(Some)
+            p.swap_in_future(future, truncations, dest.clone(), &final_dir)
+                .map(Some)
         })();
         self.moving
             .lock()

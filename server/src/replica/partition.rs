@@ -215,6 +215,9 @@ pub struct Partition {
     log_dir: RwLock<Arc<LogDir>>,
     /// Counts moves to another directory: a clean planned on the old log is not committed.
     moves: AtomicU64,
+    /// Counts truncations: a move whose copy began before one is abandoned (its copy may hold
+    /// records the log no longer has).
+    truncations: AtomicU64,
     /// See [`AppendHook`].
     append_hook: AppendHookSlot,
 }
@@ -294,6 +297,7 @@ impl Partition {
             group_commit: GroupCommit::default(),
             log_dir: RwLock::new(log_dir),
             moves: AtomicU64::new(0),
+            truncations: AtomicU64::new(0),
             append_hook: AppendHookSlot::default(),
         })
     }
@@ -807,6 +811,7 @@ impl Partition {
     }
 
     fn after_truncation(&self, log: &Log, before: i64) -> Result<(), StorageError> {
+        self.truncations.fetch_add(1, Ordering::AcqRel);
         let end = log.log_end_offset();
         let cut = self.epochs().truncate_from_end(end);
         self.log_dir().guard("leader-epoch checkpoint write", cut)?;
@@ -1159,9 +1164,11 @@ impl Partition {
     }
 
     /// Start a future replica (AlterReplicaLogDirs): empty `future` so that it begins where the
-    /// first batch of this log does (at or below the log start offset). Blocking.
-    pub(crate) fn start_future(&self, future: &mut Log) -> Result<(), StorageError> {
+    /// first batch of this log does (at or below the log start offset). Returns the truncation
+    /// count to hand to [`Partition::swap_in_future`]. Blocking.
+    pub(crate) fn start_future(&self, future: &mut Log) -> Result<u64, StorageError> {
         let log = self.read_log();
+        let truncations = self.truncations.load(Ordering::Acquire);
         let start = log.log_start_offset();
         let first = log.read_slice(start, 1, true, i64::MAX)?;
         let base = match first.records {
@@ -1173,7 +1180,8 @@ impl Partition {
             None => start,
         };
         drop(log);
-        future.truncate_fully_and_start_at(base)
+        future.truncate_fully_and_start_at(base)?;
+        Ok(truncations)
     }
 
     /// Copy whole batches from this log into `future`, byte for byte from `future`'s log end,
@@ -1205,16 +1213,23 @@ impl Partition {
     /// flush and close `future`, rename its directory to `final_dir`, give it the
     /// leader-epoch checkpoint, `partition.metadata` and log start offset of the current log,
     /// reopen it and serve from it in `dest`. Returns the old log's directory, which the caller
-    /// removes. Blocking.
+    /// removes. Refused when the log was truncated since [`Partition::start_future`] returned
+    /// `truncations` (a follower cut back to its leader's log). Blocking.
     pub(crate) fn swap_in_future(
         &self,
         mut future: Log,
+        truncations: u64,
         dest: Arc<LogDir>,
         final_dir: &Path,
     ) -> Result<std::path::PathBuf, StorageError> {
         let mut log = self.write_log();
         if self.is_deleted() {
             return Err(StorageError::Io(std::io::Error::other("topic deleted")));
+        }
+        if self.truncations.load(Ordering::Acquire) != truncations {
+            return Err(StorageError::Io(std::io::Error::other(
+                "the log was truncated during the move; move it again",
+            )));
         }
         while future.log_end_offset() < log.log_end_offset() {
             let from = future.log_end_offset();
