@@ -362,13 +362,14 @@ impl RunningBroker {
                     }
                     Err(e) => return Err(TopicError::Controller(e).into()),
                 }
-                // Whether each log needs recovery is its own directory's marker (`set_was_clean`).
+                // Whether a log needs recovery is its own directory's marker (`set_was_clean`):
+                // a clean directory is not rescanned because another one was not.
                 let topics = Arc::new(Topics::load(
                     data_dirs[0].path(),
                     cfg.clone(),
                     replicas.clone(),
                     quorum.clone(),
-                    data_dirs.iter().all(DataDir::was_clean),
+                    true,
                 )?);
                 let producer_ids = Arc::new(ProducerIds::new(quorum, cfg.node_id));
                 let groups = Arc::new(GroupCoordinator::load(

@@ -353,10 +353,9 @@ impl Topics {
                 .topic(topic)
                 .and_then(|t| topics.replicas.partition(&t.id, index))
         })?;
-        info!(
-            topics = image.len(),
-            clean, "loaded topics from the metadata log"
-        );
+        // `clean` is the caller's; each log directory's own marker has the last word
+        // (`LogDir::was_clean`), and an unclean one was logged when it was opened.
+        info!(topics = image.len(), "loaded topics from the metadata log");
         drop(_admin);
         Ok(topics)
     }

@@ -336,7 +336,7 @@ impl ReplicaManager {
             }
         }
         if !new {
-            info!(topic, partition = index, log_dir = %log_dir.path().display(), "opened partition");
+            debug!(topic, partition = index, log_dir = %log_dir.path().display(), "opened partition");
         }
         let p = Arc::new(p);
         self.partitions
