@@ -190,17 +190,18 @@ impl Cluster {
     /// controller role.
     #[must_use]
     pub fn start_with_roles(roles: &[Role], extra_args: &[&str]) -> Cluster {
-        Cluster::start_with_node_args(roles, extra_args, |_, _| Vec::new())
+        Cluster::start_with_node_args(roles, extra_args, |_, _, _| Vec::new())
     }
 
-    /// [`Cluster::start_with_roles`], and node `id` also gets `node_args(id, &ports)` after
-    /// `extra_args` (a later `--set` of a name wins): per-node listeners, a voters list that
-    /// goes through a proxy. `ports` holds every node's fixed ports, chosen before any starts.
+    /// [`Cluster::start_with_roles`], and node `id` also gets `node_args(id, &ports, data_dir)`
+    /// after `extra_args` (a later `--set` of a name wins): per-node listeners, a voters list
+    /// that goes through a proxy, `log.dirs` under the node's data directory. `ports` holds
+    /// every node's fixed ports, chosen before any starts.
     #[must_use]
     pub fn start_with_node_args(
         roles: &[Role],
         extra_args: &[&str],
-        mut node_args_of: impl FnMut(i32, &BTreeMap<i32, NodePorts>) -> Vec<String>,
+        mut node_args_of: impl FnMut(i32, &BTreeMap<i32, NodePorts>, &std::path::Path) -> Vec<String>,
     ) -> Cluster {
         let nodes = roles.len();
         assert!(
@@ -240,7 +241,7 @@ impl Cluster {
                 .expect("create node log dir");
             let mut args = node_args(id, roles[i], broker_port, controller_port, &voters);
             args.extend(extra_args.iter().map(|a| (*a).to_string()));
-            args.extend(node_args_of(id, &all_ports));
+            args.extend(node_args_of(id, &all_ports, &data_dir));
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             list.push(Node {
                 id,

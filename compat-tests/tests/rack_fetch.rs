@@ -63,7 +63,7 @@ fn cluster() -> Cluster {
     Cluster::start_with_node_args(
         &[Role::Controller, Role::Broker, Role::Broker, Role::Broker],
         &["--set", &selector],
-        |id, _| match id {
+        |id, _, _| match id {
             1 => Vec::new(),
             broker => vec!["--set".to_string(), format!("broker.rack=r{}", broker - 1)],
         },

@@ -125,7 +125,7 @@ fn start() -> (Cluster, Links) {
             "--set",
             "transaction.state.log.num.partitions=1",
         ],
-        |id, ports| {
+        |id, ports, _| {
             if CONTROLLERS.contains(&id) {
                 return Vec::new();
             }

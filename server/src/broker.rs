@@ -2,14 +2,14 @@
 //! (retention, segment age, time-based flush) and graceful shutdown.
 //!
 //! Start-up order: bind the listeners, every broker listener of `listeners` with its name (so a
-//! port in use fails before anything on disk is touched); lock the data directory and read `meta.properties`; open every topic's logs
+//! port in use fails before anything on disk is touched); lock every log directory (`log.dirs`) and read its `meta.properties`; open every topic's logs
 //! (recovering segment tails if the previous run did not shut down cleanly) and take their
 //! leadership; load the coordinators; start accepting; log `minikafka started, listening on
 //! HOST:PORT` (`HOST:PORT (NAME), ...` with several or named listeners).
 //!
 //! Shutdown order: log `minikafka shutting down, flushing logs`; stop accepting; let each
 //! connection finish its in-flight request (long-poll fetches return early); flush and fsync
-//! every log; write the clean-shutdown marker; log `shutdown complete`.
+//! every log; write each online log directory's clean-shutdown marker; log `shutdown complete`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -81,7 +81,9 @@ pub struct RunningBroker {
     listener_addrs: Vec<(String, SocketAddr)>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
-    data_dir: DataDir,
+    /// Every log directory, locked, in `log.dirs` order (the first holds the metadata log
+    /// unless `metadata.log.dir` is set).
+    data_dirs: Vec<DataDir>,
 }
 
 /// One broker listener, bound: its name, its sockets (two for `localhost`) and its port.
@@ -285,9 +287,10 @@ impl RunningBroker {
         let bound = bind(&config).await?;
         let controller_listeners = bind_controllers(&config)?;
         let advertised = advertised(&config, &bound);
+        let incarnation = uuid::Uuid::new_v4();
         let registration = Registration {
             id: config.node_id,
-            incarnation: uuid::Uuid::new_v4(),
+            incarnation,
             listeners: advertised
                 .iter()
                 .map(|a| BrokerEndpoint {
@@ -299,11 +302,18 @@ impl RunningBroker {
             rack: config.broker_rack.clone(),
         };
         let cfg = config.clone();
-        let (data_dir, topics, replicas, producer_ids, groups, txn) =
+        let (data_dirs, topics, replicas, producer_ids, groups, txn) =
             tokio::task::spawn_blocking(move || -> Result<_, BrokerError> {
-                let mut data_dir = DataDir::open(&cfg.data_dir, cfg.node_id)?;
+                let mut data_dirs = open_log_dirs(&cfg)?;
                 minikafka_storage::set_max_open_files(cfg.max_open_segment_files);
-                let replicas = Arc::new(ReplicaManager::new(data_dir.path(), cfg.node_id));
+                let replicas = Arc::new(ReplicaManager::with_dirs(&cfg.log_dirs, cfg.node_id));
+                for (d, data_dir) in replicas.log_dirs().iter().zip(&data_dirs) {
+                    d.set_was_clean(data_dir.was_clean());
+                }
+                let recorded = data_dirs
+                    .iter()
+                    .find_map(DataDir::recorded_cluster_id)
+                    .map(str::to_string);
                 let quorum = Arc::new(
                     Quorum::start(
                         cfg.metadata_log_dir(),
@@ -341,13 +351,15 @@ impl RunningBroker {
                 let candidate = crate::meta::kafka_uuid_string(uuid::Uuid::new_v4());
                 let (cluster_id, proposed) = quorum
                     .agree_cluster_id(
-                        data_dir.recorded_cluster_id(),
+                        recorded.as_deref(),
                         &candidate,
-                        &data_dir.path().join(crate::meta::META_FILE),
+                        &data_dirs[0].path().join(crate::meta::META_FILE),
                         Some(&registration),
                     )
                     .map_err(TopicError::Controller)?;
-                data_dir.format(&cluster_id, cfg.node_id)?;
+                for data_dir in &mut data_dirs {
+                    data_dir.format(&cluster_id, cfg.node_id)?;
+                }
                 let registered = quorum.register_broker(
                     registration,
                     Duration::from_millis(cfg.broker_heartbeat_interval_ms),
@@ -362,12 +374,14 @@ impl RunningBroker {
                     }
                     Err(e) => return Err(TopicError::Controller(e).into()),
                 }
+                // Whether a log needs recovery is its own directory's marker (`set_was_clean`):
+                // a clean directory is not rescanned because another one was not.
                 let topics = Arc::new(Topics::load(
-                    data_dir.path(),
+                    data_dirs[0].path(),
                     cfg.clone(),
                     replicas.clone(),
                     quorum.clone(),
-                    data_dir.was_clean(),
+                    true,
                 )?);
                 let producer_ids = Arc::new(ProducerIds::new(quorum, cfg.node_id));
                 let groups = Arc::new(GroupCoordinator::load(
@@ -382,7 +396,7 @@ impl RunningBroker {
                     producer_ids.clone(),
                     groups.clone(),
                 )?;
-                Ok((data_dir, topics, replicas, producer_ids, groups, txn))
+                Ok((data_dirs, topics, replicas, producer_ids, groups, txn))
             })
             .await
             .map_err(|e| BrokerError::Marker(std::io::Error::other(e.to_string())))??;
@@ -391,7 +405,7 @@ impl RunningBroker {
             config: config.clone(),
             topics,
             replicas,
-            cluster_id: data_dir.cluster_id().to_string(),
+            cluster_id: data_dirs[0].cluster_id().to_string(),
             advertised,
             producer_ids,
             fetch_sessions: FetchSessions::new(config.max_fetch_sessions),
@@ -434,6 +448,13 @@ impl RunningBroker {
         ));
         tracker.spawn(broker.groups.clone().follow_leadership(shutdown.clone()));
         tracker.spawn(broker.txn.clone().follow_leadership(shutdown.clone()));
+        tracker.spawn(crate::replication::offline_dir_task(
+            broker.topics.clone(),
+            broker.replicas.clone(),
+            broker.config.clone(),
+            incarnation,
+            shutdown.clone(),
+        ));
         tracker.spawn(crate::replication::isr_shrink_task(
             broker.topics.clone(),
             broker.replicas.clone(),
@@ -458,7 +479,7 @@ impl RunningBroker {
             listener_addrs,
             shutdown,
             tracker,
-            data_dir,
+            data_dirs,
         })
     }
 
@@ -512,28 +533,63 @@ impl RunningBroker {
         }
         let replicas = self.broker.replicas.clone();
         let topics = self.broker.topics.clone();
-        let data_dir = self.data_dir;
+        let data_dirs = self.data_dirs;
         tokio::task::spawn_blocking(move || -> Result<(), BrokerError> {
             topics.quorum().shutdown();
-            let dir = replicas.log_dir();
-            if dir.is_offline() || dir.is_read_only() {
-                // Nothing to flush that could be trusted (or written): no clean-shutdown marker,
-                // so the next start recovers every log.
-                warn!(log_dir = %dir.path().display(), offline = dir.is_offline(),
-                    "log directory offline or read-only: logs not flushed, shutdown not marked clean");
-                return Ok(());
-            }
-            replicas.close_all().map_err(TopicError::Storage)?;
-            data_dir
-                .mark_clean_shutdown()
-                .map_err(BrokerError::Marker)?;
-            Ok(())
+            close_log_dirs(&replicas, &data_dirs)
         })
         .await
         .map_err(|e| BrokerError::Marker(std::io::Error::other(e.to_string())))??;
         info!("shutdown complete");
         Ok(())
     }
+}
+
+/// Lock every log directory of `log.dirs` and read its `meta.properties` (Kafka's
+/// `MetaPropertiesEnsemble`): all must name the same cluster (and this node).
+fn open_log_dirs(cfg: &BrokerConfig) -> Result<Vec<DataDir>, BrokerError> {
+    let mut out: Vec<DataDir> = Vec::with_capacity(cfg.log_dirs.len());
+    for path in &cfg.log_dirs {
+        let d = DataDir::open(path, cfg.node_id)?;
+        if let (Some(a), Some(first)) = (
+            d.recorded_cluster_id(),
+            out.iter().find(|o| o.recorded_cluster_id().is_some()),
+        ) {
+            if Some(a) != first.recorded_cluster_id() {
+                return Err(MetaError::Mismatch {
+                    path: d.path().join(crate::meta::META_FILE),
+                    reason: format!(
+                        "it records cluster.id={a} but {} records cluster.id={}",
+                        first.path().display(),
+                        first.cluster_id()
+                    ),
+                }
+                .into());
+            }
+        }
+        out.push(d);
+    }
+    Ok(out)
+}
+
+/// Clean shutdown of the log directories: each online one flushes and fsyncs its logs and gets
+/// its clean-shutdown marker; an offline or read-only one is left unmarked, so the next start
+/// recovers its logs. Blocking.
+fn close_log_dirs(replicas: &ReplicaManager, data_dirs: &[DataDir]) -> Result<(), BrokerError> {
+    replicas.stop_moves(Duration::from_secs(10));
+    for (dir, data_dir) in replicas.log_dirs().iter().zip(data_dirs) {
+        if dir.is_offline() || dir.is_read_only() {
+            // Nothing to flush that could be trusted (or written): no clean-shutdown marker.
+            warn!(log_dir = %dir.path().display(), offline = dir.is_offline(),
+                "log directory offline or read-only: logs not flushed, shutdown not marked clean");
+            continue;
+        }
+        replicas.close_dir(dir).map_err(TopicError::Storage)?;
+        data_dir
+            .mark_clean_shutdown()
+            .map_err(BrokerError::Marker)?;
+    }
+    Ok(())
 }
 
 /// Periodically applies retention and rolls segments that passed segment.ms.
@@ -593,7 +649,7 @@ async fn flush_task(broker: Arc<Broker>, shutdown: CancellationToken) {
 /// point moves only once the fsync succeeded. Recovery after a crash rescans only the last
 /// segments, so the closed ones must be durable.
 async fn segment_flush_task(broker: Arc<Broker>, shutdown: CancellationToken) {
-    let dir = broker.replicas.log_dir().clone();
+    let dir = broker.replicas.log_dirs()[0].clone();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -612,12 +668,18 @@ async fn segment_flush_task(broker: Arc<Broker>, shutdown: CancellationToken) {
 
 /// A log directory read-only because the disk was full at start takes writes again once space
 /// frees: every [`LogDir::PROBE_INTERVAL`] it tries a small write ([`LogDir::try_resume`], on a
-/// blocking thread). Returns once the directory is writable or offline (neither state is entered
-/// again while the broker runs).
+/// blocking thread, with the partitions in it). Returns once every directory is writable or
+/// offline (neither state is entered again while the broker runs).
 async fn read_only_probe_task(broker: Arc<Broker>, shutdown: CancellationToken) {
     loop {
-        let dir = broker.replicas.log_dir().clone();
-        if !dir.is_read_only() || dir.is_offline() {
+        let waiting: Vec<Arc<LogDir>> = broker
+            .replicas
+            .log_dirs()
+            .iter()
+            .filter(|d| d.is_read_only() && !d.is_offline())
+            .cloned()
+            .collect();
+        if waiting.is_empty() {
             return;
         }
         tokio::select! {
@@ -625,7 +687,12 @@ async fn read_only_probe_task(broker: Arc<Broker>, shutdown: CancellationToken) 
             () = tokio::time::sleep(LogDir::PROBE_INTERVAL) => {}
         }
         let replicas = broker.replicas.clone();
-        let probed = tokio::task::spawn_blocking(move || dir.try_resume(&replicas.all())).await;
+        let probed = tokio::task::spawn_blocking(move || {
+            for dir in waiting {
+                dir.try_resume(&replicas.partitions_in(&dir));
+            }
+        })
+        .await;
         if let Err(e) = probed {
             error!(error = %e, "free-space probe task failed");
             return;

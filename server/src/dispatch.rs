@@ -182,7 +182,7 @@ pub(crate) const ROUTES: &[Route] = &[
     route!(
         DescribeLogDirs,
         1..=4,
-        handlers::unserved::describe_log_dirs
+        handlers::log_dirs::describe_log_dirs
     ),
     route!(ElectLeaders, 0..=2, handlers::elect_leaders::handle),
     route!(
@@ -203,7 +203,7 @@ pub(crate) const ROUTES: &[Route] = &[
     route!(
         AlterReplicaLogDirs,
         1..=2,
-        handlers::unserved::alter_replica_log_dirs
+        handlers::log_dirs::alter_replica_log_dirs
     ),
     route!(
         DescribeUserScramCredentials,

@@ -103,6 +103,73 @@ pub async fn isr_shrink_task(
     }
 }
 
+/// When a log directory fails, tell the controller (Kafka's broker heartbeat with offline
+/// directories, KIP-858): one [`MetadataRecord::OfflineReplicas`] naming every partition hosted
+/// in the failed directories, so that the partitions led here move to another in-sync replica
+/// and this broker leaves the ISRs. Not on a single node (no one else could lead; the broker
+/// answers KAFKA_STORAGE_ERROR as before). Runs until `stop`; each failure is reported once.
+pub async fn offline_dir_task(
+    topics: Arc<Topics>,
+    replicas: Arc<ReplicaManager>,
+    config: Arc<BrokerConfig>,
+    incarnation: Uuid,
+    stop: CancellationToken,
+) {
+    if config.quorum.single_node() {
+        return;
+    }
+    let Some(first) = replicas.log_dirs().first().cloned() else {
+        return;
+    };
+    let mut reported: Vec<std::path::PathBuf> = Vec::new();
+    loop {
+        let failed: Vec<Arc<crate::replica::LogDir>> = replicas
+            .log_dirs()
+            .iter()
+            .filter(|d| d.is_offline() && !reported.iter().any(|r| r == d.path()))
+            .cloned()
+            .collect();
+        if !failed.is_empty() {
+            let mut partitions = Vec::new();
+            for d in &failed {
+                reported.push(d.path().to_path_buf());
+                for p in replicas.partitions_in(d) {
+                    partitions.push((p.topic_id, p.index));
+                    warn!(topic = %p.topic, partition = p.index, broker = config.node_id,
+                        log_dir = %d.path().display(), "replica offline: its log directory failed; reporting it to the controller");
+                }
+            }
+            if !partitions.is_empty() {
+                let record = crate::controller::MetadataRecord::OfflineReplicas {
+                    broker: config.node_id,
+                    incarnation,
+                    partitions,
+                };
+                let quorum = topics.quorum().clone();
+                let proposed =
+                    tokio::task::spawn_blocking(move || quorum.propose_blocking(vec![record]))
+                        .await;
+                match proposed {
+                    Ok(Ok(_)) => info!(
+                        broker = config.node_id,
+                        "offline replicas reported to the controller"
+                    ),
+                    Ok(Err(e)) => {
+                        warn!(broker = config.node_id, error = %e, "cannot report offline replicas to the controller")
+                    }
+                    Err(e) => {
+                        warn!(broker = config.node_id, error = %e, "offline replica report task failed")
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = first.wait_for_failure() => {}
+        }
+    }
+}
+
 /// A running fetcher: the partitions it is given, and its stop.
 type FetcherHandle = (
     tokio::sync::watch::Sender<Vec<Arc<Partition>>>,

@@ -387,10 +387,9 @@ impl Topics {
                 .topic(topic)
                 .and_then(|t| topics.replicas.partition(&t.id, index))
         })?;
-        info!(
-            topics = image.len(),
-            clean, "loaded topics from the metadata log"
-        );
+        // `clean` is the caller's; each log directory's own marker has the last word
+        // (`LogDir::was_clean`), and an unclean one was logged when it was opened.
+        info!(topics = image.len(), "loaded topics from the metadata log");
         drop(_admin);
         Ok(topics)
     }
@@ -699,7 +698,7 @@ impl Topics {
             .iter()
             .any(|r| matches!(r, MetadataRecord::Partition { .. }))
         {
-            self.replicas.log_dir().check_writable()?;
+            self.replicas.check_can_create()?;
         }
         self.quorum
             .propose_blocking(records)

@@ -178,7 +178,7 @@ async fn a_failed_fsync_takes_the_log_dir_offline_and_a_restart_recovers_what_wa
     // the directory takes writes again.
     let b = start(dir.path(), &[]).await;
     let mut c = Client::connect(&b).await;
-    assert!(!b.broker().replicas.log_dir().is_offline());
+    assert!(!b.broker().replicas.log_dirs()[0].is_offline());
     let read = fetch_all(&mut c, "durable").await.unwrap();
     for a in &acked {
         assert!(read.contains(a), "acknowledged batch {a:?} lost: {read:?}");
@@ -316,7 +316,7 @@ async fn full_disk(mount: &std::path::Path) {
     }
     assert_eq!(refused, Some(STORAGE_ERROR), "the disk never filled up");
     assert!(acked.len() > 10, "only {} batches fit", acked.len());
-    assert!(b.broker().replicas.log_dir().is_offline());
+    assert!(b.broker().replicas.log_dirs()[0].is_offline());
     assert_eq!(produce(&mut c, "filling", 1, 1).await, Err(STORAGE_ERROR));
     assert_eq!(fetch_all(&mut c, "filling").await, Err(STORAGE_ERROR));
     b.shutdown().await.unwrap();
@@ -326,7 +326,7 @@ async fn full_disk(mount: &std::path::Path) {
     let ballast = mount.join("ballast");
     std::fs::remove_file(&ballast).unwrap();
     let b = start(&data, &[]).await;
-    assert!(!b.broker().replicas.log_dir().is_read_only());
+    assert!(!b.broker().replicas.log_dirs()[0].is_read_only());
     let bases = segment_bases(&data.join("filling-0"));
     assert!(bases.len() >= 3, "several segments: {bases:?}");
     let log_start = acked.iter().map(|a| a.0).find(|&o| o > bases[1]).unwrap();
@@ -354,7 +354,7 @@ async fn full_disk(mount: &std::path::Path) {
     fill(&filler);
     let b = start(&data, &[]).await;
     let mut c = Client::connect(&b).await;
-    let dir = b.broker().replicas.log_dir();
+    let dir = &b.broker().replicas.log_dirs()[0];
     assert!(dir.is_read_only() && !dir.is_offline());
     assert!(!data.join(".kafka_cleanshutdown").exists());
     // The rebuilt indexes live in memory: nothing of them was written.
@@ -414,7 +414,7 @@ async fn full_disk(mount: &std::path::Path) {
     assert!(data.join(".kafka_cleanshutdown").exists());
     let b = start(&data, &[]).await;
     let mut c = Client::connect(&b).await;
-    assert!(!b.broker().replicas.log_dir().is_read_only());
+    assert!(!b.broker().replicas.log_dirs()[0].is_read_only());
     assert_eq!(earliest(&mut c, "filling").await, log_start);
     let end = partition(&b, "filling").log_end_offset();
     assert_eq!(end, kept.last().unwrap().0 + 2 + 2);

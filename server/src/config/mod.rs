@@ -87,8 +87,12 @@ pub struct BrokerConfig {
     pub broker_rack: Option<String>,
     /// `replica.selector.class` (KIP-392).
     pub replica_selector: properties::ReplicaSelector,
-    /// `log.dirs`.
+    /// The first log directory (of `log.dirs`, else `log.dir`): where the metadata log lives
+    /// unless `metadata.log.dir` says otherwise.
     pub data_dir: PathBuf,
+    /// Every log directory: `log.dirs` (comma-separated) when set, else `log.dir`, else
+    /// `./data`; `data_dir` is the first.
+    pub log_dirs: Vec<PathBuf>,
     /// `num.partitions`.
     pub num_partitions: i32,
     /// `max.partitions` (minikafka only).
@@ -464,6 +468,31 @@ fn check_replica_fetch_wait(v: &Values<'_>) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// The log directories (Kafka's `KafkaConfig.logDirs`): `log.dirs` when set, else `log.dir`,
+/// else the default `./data`. The same directory twice is refused, as Kafka refuses it.
+fn log_dirs(v: &Values<'_>, set_at_start: &BTreeSet<String>) -> Result<Vec<PathBuf>, ConfigError> {
+    let (name, text) = match v.opt("log.dir") {
+        Some(dir) if !set_at_start.contains("log.dirs") => ("log.dir", dir),
+        _ => ("log.dirs", v.text("log.dirs")),
+    };
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for d in text.split(',').map(str::trim) {
+        let path = PathBuf::from(d);
+        let absolute = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
+        if dirs
+            .iter()
+            .any(|o| std::path::absolute(o).unwrap_or_else(|_| o.clone()) == absolute)
+        {
+            return Err(invalid(name, text, format!("{d} is listed twice")));
+        }
+        dirs.push(path);
+    }
+    if dirs.is_empty() {
+        return Err(invalid(name, text, "must not be empty"));
+    }
+    Ok(dirs)
+}
+
 /// The default of `log.max.open.segment.files`: half of the soft `RLIMIT_NOFILE` (the other half is left to
 /// connections and everything else), at least 64; with no limit, 2^20.
 fn auto_max_open_segment_files() -> usize {
@@ -585,6 +614,7 @@ impl BrokerConfig {
             roles: quorum.roles,
         })
         .map_err(ConfigError::Listeners)?;
+        let log_dirs = log_dirs(&v, &set_at_start)?;
         Ok(BrokerConfig {
             node_id,
             listeners,
@@ -603,7 +633,8 @@ impl BrokerConfig {
                         reason,
                     )
                 })?,
-            data_dir: PathBuf::from(v.text("log.dirs")),
+            data_dir: log_dirs[0].clone(),
+            log_dirs,
             num_partitions: v.int("num.partitions")?,
             max_partitions: v.int("max.partitions")?,
             default_replication_factor: v.int("default.replication.factor")?,
@@ -984,6 +1015,25 @@ mod tests {
     }
 
     /// Build from `NAME=VALUE` pairs.
+    #[test]
+    fn log_dirs_overrides_log_dir_as_in_kafka() {
+        let c = build(&["log.dirs=/d1, /d2"]).unwrap();
+        assert_eq!(c.log_dirs, vec![PathBuf::from("/d1"), PathBuf::from("/d2")]);
+        assert_eq!(c.data_dir, PathBuf::from("/d1"));
+        assert_eq!(c.metadata_log_dir(), Path::new("/d1"));
+        let c = build(&["log.dir=/only"]).unwrap();
+        assert_eq!(c.log_dirs, vec![PathBuf::from("/only")]);
+        let c = build(&["log.dir=/only", "log.dirs=/a,/b"]).unwrap();
+        assert_eq!(c.log_dirs, vec![PathBuf::from("/a"), PathBuf::from("/b")]);
+        assert!(
+            build(&["log.dirs=/a,/a"]).is_err(),
+            "the same directory twice"
+        );
+        let mut b = ConfigBuilder::default();
+        let refused = b.set_pair("log.dirs=/a,,/b").is_err() || b.build().is_err();
+        assert!(refused, "an empty entry");
+    }
+
     fn build(pairs: &[&str]) -> Result<BrokerConfig, ConfigError> {
         let mut b = ConfigBuilder::default();
         for p in pairs {
@@ -1083,6 +1133,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.metadata_log_dir(), Path::new("/var/lib/meta"));
         let q = &c.quorum;
+        assert_eq!(c.log_dirs, vec![PathBuf::from("./data")]);
         assert_eq!(
             (
                 q.election_timeout_ms,

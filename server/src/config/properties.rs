@@ -158,9 +158,8 @@ impl Check {
                 .map(str::trim)
                 .find(|n| n.is_empty() || n.contains([':', '/', ' ']))
                 .map(|n| format!("'{n}' is not a listener name")),
-            Check::Dir if value.is_empty() => Some("must not be empty".into()),
-            Check::Dir if value.contains(',') => {
-                Some("only one data directory is supported".into())
+            Check::Dir if value.split(',').any(|d| d.trim().is_empty()) => {
+                Some("must not be empty (nor have an empty entry)".into())
             }
             Check::Dir => None,
             Check::HostCounts => host_counts(value).err(),
@@ -304,7 +303,8 @@ pub const PROPERTIES: &[Property] = properties![
     "broker.rack", String, None, Check::Any, "The rack (or zone) of this broker: replica placement spreads a partition's replicas and the leaders of a topic over racks.";
     "replica.selector.class", String, None, Check::ReplicaSelector, "Chooses the replica a consumer that names its rack (client.rack, Fetch v11+) is sent to (KIP-392). Unset or org.apache.kafka.common.replica.LeaderReplicaSelector: the leader; org.apache.kafka.common.replica.RackAwareReplicaSelector: an in-sync replica in the consumer's rack that has the fetch offset (the leader when it is in that rack or none is). Other classes are refused. Followers serve consumers' v11+ fetches whatever this says.";
     "metadata.log.dir", String, None, Check::Path, "Directory of the cluster metadata log; unset = the data directory (log.dirs).";
-    "log.dirs", List, Some("./data"), Check::Dir, "Data directory.";
+    "log.dir", String, None, Check::Path, "The log directory when log.dirs is unset (Kafka's default is /tmp/kafka-logs; unset here = ./data).";
+    "log.dirs", List, Some("./data"), Check::Dir, "Log directories, comma-separated (each holds meta.properties, its partitions and its checkpoints; a new partition goes to the one with the fewest partitions). Set, it overrides log.dir. The first also holds the metadata log unless metadata.log.dir is set.";
     "num.partitions", Int, Some("1"), range(1, I32), "Partitions of an auto-created topic, or of CreateTopics with num_partitions = -1.";
     "max.partitions", Int, Some("100000"), range(1, I32), "minikafka only (Kafka has no broker-wide cap): partitions this broker hosts in all, internal topics included; CreateTopics and CreatePartitions beyond it get INVALID_PARTITIONS.";
     "default.replication.factor", Int, Some("1"), range(1, I16), "Replication factor used when a CreateTopics asks for -1.";

@@ -186,6 +186,21 @@ pub enum MetadataRecord {
         /// The broker the block is for.
         broker_id: i32,
     },
+    /// Replicas of `broker` are in a log directory that failed there (Kafka's broker heartbeat
+    /// reporting offline directories, KIP-858, and the controller's `PartitionChangeRecord`s):
+    /// for each listed partition the broker leaves the ISR where another in-sync replica
+    /// remains, and a partition it led gets the first other live in-sync replica (new leader
+    /// epoch). Where it is the last in-sync replica nothing changes (nothing else has all the
+    /// data; the broker answers KAFKA_STORAGE_ERROR). Skipped for another incarnation. The
+    /// broker comes back into the ISR after a restart on a repaired disk, by catching up.
+    OfflineReplicas {
+        /// The broker whose directory failed.
+        broker: i32,
+        /// Its incarnation.
+        incarnation: Uuid,
+        /// The partitions in the failed directory, as (topic id, index).
+        partitions: Vec<(Uuid, i32)>,
+    },
     /// The single-node files of an earlier minikafka (`minikafka-topics.toml`,
     /// `producer-id-block`) were turned into the records of this batch; they are not read again.
     Migrated {
@@ -215,6 +230,29 @@ pub fn check_assignment(replicas: &[i32], registered: &[i32]) -> Result<(), Stri
         ));
     }
     Ok(())
+}
+
+impl PartitionState {
+    /// Kafka's election from the ISR: the first in-sync replica, in replica order, that is
+    /// among `live` (-1: none).
+    fn first_live_in_sync(&self, live: &[i32]) -> i32 {
+        self.replicas
+            .iter()
+            .copied()
+            .find(|r| self.isr.contains(r) && live.contains(r))
+            .unwrap_or(-1)
+    }
+}
+
+/// A topic's name and one of its partitions, if both exist.
+fn topic_partition<'a>(
+    topics: &'a mut BTreeMap<Uuid, TopicState>,
+    topic_id: &Uuid,
+    index: i32,
+) -> Option<(&'a str, &'a mut PartitionState)> {
+    let t = topics.get_mut(topic_id)?;
+    let p = t.partitions.get_mut(usize::try_from(index).ok()?)?;
+    Some((t.name.as_str(), p))
 }
 
 /// One endpoint of a registered broker.
@@ -535,12 +573,7 @@ impl ClusterState {
                 unclean,
             } => {
                 let live: Vec<i32> = self.live_brokers().map(|(id, _)| id).collect();
-                let Some(t) = self.topics.get_mut(topic_id) else {
-                    return;
-                };
-                let Some(p) = usize::try_from(*partition)
-                    .ok()
-                    .and_then(|i| t.partitions.get_mut(i))
+                let Some((name, p)) = topic_partition(&mut self.topics, topic_id, *partition)
                 else {
                     return;
                 };
@@ -555,17 +588,55 @@ impl ClusterState {
                         .filter(|r| *r != p.leader && p.isr.contains(r) && live.contains(r))
                 };
                 let Some(leader) = chosen else {
-                    tracing::debug!(topic = %t.name, partition, unclean, "leader election not possible or not needed; skipped");
+                    tracing::debug!(topic = %name, partition, unclean, "leader election not possible or not needed; skipped");
                     return;
                 };
                 if *unclean && !p.isr.contains(&leader) {
-                    warn!(topic = %t.name, partition, leader, isr = ?p.isr,
+                    warn!(topic = %name, partition, leader, isr = ?p.isr,
                         "unclean leader election: an out-of-sync replica leads; records only the old in-sync replicas had are lost");
                     p.isr = vec![leader];
                 }
                 p.leader = leader;
                 p.leader_epoch = p.leader_epoch.saturating_add(1);
                 p.partition_epoch = p.partition_epoch.saturating_add(1);
+            }
+            MetadataRecord::OfflineReplicas {
+                broker,
+                incarnation,
+                partitions,
+            } => {
+                if self
+                    .brokers
+                    .get(broker)
+                    .is_none_or(|b| b.incarnation != *incarnation)
+                {
+                    return;
+                }
+                let live: Vec<i32> = self
+                    .live_brokers()
+                    .map(|(b, _)| b)
+                    .filter(|b| b != broker)
+                    .collect();
+                for (topic_id, index) in partitions {
+                    let Some((name, p)) = topic_partition(&mut self.topics, topic_id, *index)
+                    else {
+                        continue;
+                    };
+                    let rest: Vec<i32> = p.isr.iter().copied().filter(|r| r != broker).collect();
+                    if rest.is_empty() || rest.len() == p.isr.len() && p.leader != *broker {
+                        continue;
+                    }
+                    p.isr = rest;
+                    if p.leader == *broker {
+                        let was = p.leader;
+                        p.leader = p.first_live_in_sync(&live);
+                        p.leader_epoch = p.leader_epoch.saturating_add(1);
+                        warn!(topic = %name, partition = index, broker, from = was, to = p.leader,
+                            leader_epoch = p.leader_epoch, isr = ?p.isr,
+                            "leader's log directory failed: leadership moved");
+                    }
+                    p.partition_epoch = p.partition_epoch.saturating_add(1);
+                }
             }
             MetadataRecord::AllocateProducerIds { broker_id } => {
                 let first = self.next_producer_id.max(0);
@@ -741,12 +812,7 @@ impl ClusterState {
                 } else {
                     p.isr = rest;
                     if p.leader == id || p.leader == -1 {
-                        p.leader = p
-                            .replicas
-                            .iter()
-                            .copied()
-                            .find(|r| p.isr.contains(r) && live.contains(r))
-                            .unwrap_or(-1);
+                        p.leader = p.first_live_in_sync(&live);
                     }
                 }
                 if p.leader != was {
@@ -1049,6 +1115,65 @@ mod tests {
         assert_eq!(
             (p(&s).leader, p(&s).isr.clone(), p(&s).leader_epoch),
             (3, vec![3], 4)
+        );
+    }
+
+    #[test]
+    fn offline_replicas_leave_the_isr_and_leadership_moves() {
+        let id = Uuid::new_v4();
+        let inc: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+        let mut batch = vec![MetadataRecord::Topic {
+            name: "t".into(),
+            id,
+        }];
+        for b in 1..=2 {
+            batch.push(MetadataRecord::RegisterBroker {
+                id: b,
+                incarnation: inc[b as usize],
+                listeners: vec![],
+                rack: None,
+            });
+            batch.push(MetadataRecord::UnfenceBroker {
+                id: b,
+                incarnation: inc[b as usize],
+            });
+        }
+        for (partition, isr) in [(0, vec![1, 2]), (1, vec![1])] {
+            batch.push(MetadataRecord::Partition {
+                topic_id: id,
+                partition,
+                replicas: vec![1, 2],
+                isr,
+                leader: 1,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            });
+        }
+        let mut s = ClusterState::default();
+        s.apply_batch(&batch);
+        let p = |s: &ClusterState, i: usize| s.topics[&id].partitions[i].clone();
+        let offline = |incarnation| MetadataRecord::OfflineReplicas {
+            broker: 1,
+            incarnation,
+            partitions: vec![(id, 0), (id, 1), (Uuid::new_v4(), 0)],
+        };
+        s.apply_batch(&[offline(Uuid::new_v4())]);
+        assert_eq!(
+            p(&s, 0).leader,
+            1,
+            "another incarnation's report is skipped"
+        );
+        s.apply_batch(&[offline(inc[1])]);
+        let moved = p(&s, 0);
+        assert_eq!(
+            (moved.leader, moved.isr, moved.leader_epoch),
+            (2, vec![2], 1)
+        );
+        let alone = p(&s, 1);
+        assert_eq!(
+            (alone.leader, alone.isr, alone.partition_epoch),
+            (1, vec![1], 0),
+            "the last in-sync replica keeps the partition"
         );
     }
 

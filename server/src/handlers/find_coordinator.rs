@@ -30,9 +30,9 @@ pub(crate) async fn handle(
     let b = ctx.broker;
     let version = ctx.version;
     // The coordinators' topic, or why there is none.
-    let topic: Result<Arc<TopicImage>, String> = if b.replicas.log_dir().is_offline() {
-        // The coordinators' partitions live in the failed log directory: they have no leader.
-        Err("the log directory is offline".to_string())
+    let topic: Result<Arc<TopicImage>, String> = if b.replicas.all_offline() {
+        // The coordinators' partitions live in a failed log directory: they have no leader.
+        Err("every log directory is offline".to_string())
     } else if req.key_type == GROUP {
         let groups = b.groups.clone();
         blocking(move || groups.ensure_offsets_topic())
@@ -61,7 +61,15 @@ pub(crate) async fn handle(
             Err(msg) => (unavailable, Some(s(msg.clone())), none),
             Ok(t) => {
                 let index = partition_for(key, t.partition_count());
-                let leader = t.partition(index).map_or(-1, |p| p.leader);
+                let mut leader = t.partition(index).map_or(-1, |p| p.leader);
+                // Led here from a failed log directory: no leader (as in Metadata).
+                if leader == b.config.node_id
+                    && b.replicas
+                        .partition(&t.id, index)
+                        .is_some_and(|p| p.log_dir().is_offline())
+                {
+                    leader = -1;
+                }
                 match ctx.node(leader) {
                     Some(node) => (0, None, node),
                     None => (

@@ -31,14 +31,15 @@ const ALL_TOPIC_OPERATIONS: i32 =
 
 /// One topic's answer. `live` holds the ids of the brokers clients are told about; a partition
 /// whose leader is not among them has no leader: LEADER_NOT_AVAILABLE, leader -1, its replicas
-/// that are not live in `offline_replicas` (as Kafka's KRaft metadata cache answers). `offline`:
-/// this broker's log directory failed, so its own partitions have no leader either.
+/// that are not live in `offline_replicas` (as Kafka's KRaft metadata cache answers). `me(index)`
+/// is this broker's id when that partition's log directory failed here: then it has no leader
+/// either.
 fn describe(
     t: &TopicImage,
     version: i16,
     with_ops: bool,
     live: &HashSet<i32>,
-    me: Option<i32>,
+    me: &dyn Fn(i32) -> Option<i32>,
 ) -> MetadataResponseTopic {
     let mut out = MetadataResponseTopic::default()
         .with_name(Some(TopicName(s(t.name.clone()))))
@@ -54,6 +55,7 @@ fn describe(
                         .with_leader_id(BrokerId(p.leader))
                         .with_leader_epoch(p.leader_epoch)
                         .with_isr_nodes(p.isr.iter().copied().map(BrokerId).collect());
+                    let me = me(p.index);
                     let led = live.contains(&p.leader) && me != Some(p.leader);
                     if led {
                         out.with_replica_nodes(replicas)
@@ -108,12 +110,16 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> Me
     }
     let brokers = ctx.live_brokers();
     let live: HashSet<i32> = brokers.iter().map(|b| b.0 .0).collect();
-    // This node, when its log directory failed (its partitions have no leader).
-    let offline = b
-        .replicas
-        .log_dir()
-        .is_offline()
-        .then_some(b.config.node_id);
+    // This node, for a partition whose log directory failed here (it has no leader).
+    let offline = |t: &TopicImage| {
+        let id = t.id;
+        move |index: i32| {
+            b.replicas
+                .partition(&id, index)
+                .is_some_and(|p| p.log_dir().is_offline())
+                .then_some(b.config.node_id)
+        }
+    };
     let mut topics = Vec::new();
     let requested = match req.topics {
         None => None,
@@ -123,7 +129,7 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> Me
     match requested {
         None => {
             for t in b.topics.all() {
-                topics.push(describe(&t, version, with_ops, &live, offline));
+                topics.push(describe(&t, version, with_ops, &live, &offline(&t)));
             }
         }
         Some(list) => {
@@ -173,7 +179,7 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> Me
                         .ok_or((None, ResponseError::UnknownTopicId)),
                 };
                 topics.push(match topic {
-                    Ok(t) => describe(&t, version, with_ops, &live, offline),
+                    Ok(t) => describe(&t, version, with_ops, &live, &offline(&t)),
                     Err((name, e)) => error_topic(name, rt.topic_id, e, version),
                 });
             }

@@ -8,11 +8,13 @@
 //! KAFKA_STORAGE_ERROR until the broker is restarted on a repaired disk (recovery then truncates
 //! whatever was not durable).
 //!
-//! minikafka has one log directory. Kafka halts a broker whose last log directory failed;
-//! minikafka stays up instead, answering KAFKA_STORAGE_ERROR for every partition (Metadata
-//! reports them without a leader) while ApiVersions, Metadata and the admin reads keep working:
-//! friendlier for a development broker, and observable by tests. It does not write the
-//! clean-shutdown marker when it stops with the directory offline, so the next start recovers.
+//! A broker has one `LogDir` per entry of `log.dirs`, and a failure takes only its own directory
+//! offline: the partitions in the others keep serving (Kafka's `LogDirFailureChannel` per
+//! directory). Kafka halts a broker whose last log directory failed; minikafka stays up instead,
+//! answering KAFKA_STORAGE_ERROR for every partition (Metadata reports them without a leader)
+//! while ApiVersions, Metadata and the admin reads keep working: friendlier for a development
+//! broker, and observable by tests. It does not write the clean-shutdown marker of an offline
+//! directory when it stops, so the next start recovers that directory's logs.
 //!
 //! A second, milder state is read-only: a broker started on a full disk (a start-up write failed
 //! with ENOSPC) serves reads and metadata but refuses every write with KAFKA_STORAGE_ERROR. It
@@ -32,6 +34,7 @@ use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
@@ -47,6 +50,16 @@ const PROBE_FILE: &str = ".minikafka-space-probe";
 /// What the probe writes: one page, so a disk with no free block refuses it.
 const PROBE_BYTES: usize = 4096;
 
+/// What a broker's log directories wake: the closed-segment flusher after a roll, and the task
+/// that reports a failed directory (so its partitions stop being led here).
+#[derive(Debug, Default)]
+pub struct DirSignals {
+    /// A log rolled.
+    pub rolled: Notify,
+    /// A directory went offline.
+    pub failed: Notify,
+}
+
 /// The log directory's state: online, read-only (started on a full disk), or offline.
 #[derive(Debug)]
 pub struct LogDir {
@@ -55,8 +68,10 @@ pub struct LogDir {
     offline: OnceLock<String>,
     /// Set when start-up found the disk full (why), cleared once space freed.
     read_only: Mutex<Option<String>>,
-    /// Woken when a log rolled, so the closed segment gets fsynced in the background.
-    rolled: Notify,
+    /// Wakes the background tasks (shared by the broker's log directories).
+    signals: Arc<DirSignals>,
+    /// Whether the last run shut this directory down cleanly (its logs need no recovery).
+    was_clean: AtomicBool,
 }
 
 impl LogDir {
@@ -65,17 +80,35 @@ impl LogDir {
 
     /// An online log directory at `path`.
     pub fn new(path: &Path) -> LogDir {
+        LogDir::sharing(path, Arc::default())
+    }
+
+    /// An online log directory at `path` whose rolls and failure wake `signals` (shared with
+    /// the broker's other directories).
+    pub fn sharing(path: &Path, signals: Arc<DirSignals>) -> LogDir {
         LogDir {
             path: path.to_path_buf(),
             offline: OnceLock::new(),
             read_only: Mutex::new(None),
-            rolled: Notify::new(),
+            signals,
+            was_clean: AtomicBool::new(true),
         }
     }
 
     /// The directory.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Record whether the last run shut this directory down cleanly (its clean-shutdown
+    /// marker, read at start before any log is opened).
+    pub fn set_was_clean(&self, clean: bool) {
+        self.was_clean.store(clean, Ordering::Release);
+    }
+
+    /// Whether the last run shut this directory down cleanly.
+    pub fn was_clean(&self) -> bool {
+        self.was_clean.load(Ordering::Acquire)
     }
 
     /// Whether an fsync or write failed in this directory.
@@ -105,6 +138,7 @@ impl LogDir {
         if self.offline.set(reason).is_ok() {
             error!(log_dir = %self.path.display(), operation = what, error = %cause,
                 "log directory is offline: nothing in it is acknowledged any more; every partition in it answers KAFKA_STORAGE_ERROR until the broker is restarted on a repaired disk");
+            self.signals.failed.notify_one();
         }
     }
 
@@ -240,12 +274,18 @@ impl LogDir {
 
     /// A log in this directory rolled: wake the closed-segment flusher.
     pub(crate) fn segment_rolled(&self) {
-        self.rolled.notify_one();
+        self.signals.rolled.notify_one();
     }
 
-    /// Wait until some log rolled since the last wait returned.
+    /// Wait until some log (of any directory sharing the signals) rolled since the last wait
+    /// returned.
     pub async fn wait_for_roll(&self) {
-        self.rolled.notified().await;
+        self.signals.rolled.notified().await;
+    }
+
+    /// Wait until some directory sharing the signals went offline since the last wait returned.
+    pub async fn wait_for_failure(&self) {
+        self.signals.failed.notified().await;
     }
 }
 

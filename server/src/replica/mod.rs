@@ -2,16 +2,19 @@
 //! partition this broker hosts, and the only way to its logs.
 //!
 //! - [`ReplicaManager`] opens, creates and deletes partitions (the log manager's part: one
-//!   directory per partition in the data directory, Kafka's `partition.metadata` and
-//!   `log-start-offset-checkpoint` files), makes this node their leader, and runs Produce's one
-//!   entry point, [`ReplicaManager::append_records`].
+//!   directory per partition in one of the log directories of `log.dirs` — the one that holds
+//!   it, or for a new one the one with the fewest partitions —, Kafka's `partition.metadata` and
+//!   per-directory `log-start-offset-checkpoint` files), moves a replica to another log
+//!   directory (AlterReplicaLogDirs, through a `-future` copy), makes this node their leader,
+//!   and runs Produce's one entry point, [`ReplicaManager::append_records`].
 //! - [`Partition`] (`partition.rs`) holds the log, the leader epoch and its checkpoint, the high
 //!   watermark and the in-sync replicas; every read and append goes through it.
 //! - [`purgatory`] is the one mechanism for requests that wait on a partition: a Fetch below
 //!   `min_bytes`, a Produce waiting for its data to be replicated (acks=all), an fsync.
 //! - `group_commit` shares fsyncs among concurrent requests.
-//! - [`LogDir`] (`log_dir.rs`) is the log directory's health: the first fsync or write error
-//!   takes it offline (Kafka's `LogDirFailureChannel`), after which nothing is acknowledged.
+//! - [`LogDir`] (`log_dir.rs`) is a log directory's health: the first fsync or write error
+//!   takes it offline (Kafka's `LogDirFailureChannel`), after which nothing in it is
+//!   acknowledged; the other directories keep serving.
 //!
 //! Layering: handlers and coordinators call down into this module; it calls down into
 //! `minikafka-storage`; it knows topic configs only as the [`LogConfig`] it is handed.
@@ -37,7 +40,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
-use minikafka_storage::{AppendInfo, LogConfig, StorageError};
+use minikafka_storage::{AppendInfo, Log, LogConfig, StorageError};
 
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
@@ -101,34 +104,119 @@ pub(crate) async fn on_blocking_pool<T: Send + 'static>(
 /// Every partition hosted here, by topic id and index.
 #[derive(Debug)]
 pub struct ReplicaManager {
-    data_dir: PathBuf,
-    /// The one log directory (the data directory) and its health.
-    log_dir: Arc<LogDir>,
+    /// The log directories (`log.dirs`, in order) and their health.
+    dirs: Vec<Arc<LogDir>>,
     node_id: i32,
     partitions: RwLock<HashMap<(Uuid, i32), Arc<Partition>>>,
     /// ISR change counters shared by every partition.
     counters: Arc<ReplicationCounters>,
+    /// Replicas being moved to another directory (AlterReplicaLogDirs).
+    moving: std::sync::Mutex<HashMap<(Uuid, i32), Arc<FutureReplica>>>,
+    /// Set at shutdown: moves stop at their next step.
+    stopping: std::sync::atomic::AtomicBool,
+}
+
+/// A replica being moved to another log directory (Kafka's future replica), as DescribeLogDirs
+/// shows it.
+#[derive(Debug)]
+pub struct FutureReplica {
+    /// Where it goes.
+    pub dest: Arc<LogDir>,
+    /// Bytes copied so far.
+    pub size: std::sync::atomic::AtomicU64,
+    /// Its log end offset so far.
+    pub log_end: std::sync::atomic::AtomicI64,
 }
 
 fn partition_dir(data_dir: &Path, topic: &str, index: i32) -> PathBuf {
     data_dir.join(format!("{topic}-{index}"))
 }
 
+/// The suffix of a future replica's directory (Kafka's `-future`), while a move copies it.
+pub const FUTURE_SUFFIX: &str = "-future";
+/// The suffix of a directory being removed (Kafka's `-delete`).
+const DELETE_SUFFIX: &str = "-delete";
+
+/// How much a move copies per step, holding the source log's read lock only for the read.
+const MOVE_STEP_BYTES: usize = 1 << 20;
+
 impl ReplicaManager {
-    /// A manager for the partitions in `data_dir` (none open yet).
+    /// A manager for the partitions in one directory, `data_dir` (none open yet).
     pub fn new(data_dir: &Path, node_id: i32) -> ReplicaManager {
+        ReplicaManager::with_dirs(&[data_dir.to_path_buf()], node_id)
+    }
+
+    /// A manager for the partitions in the log directories `dirs` (`log.dirs`; none open yet).
+    /// Leftovers of an interrupted move (`-future`) or removal (`-delete`) are removed: the
+    /// replica they came from is intact in its directory.
+    pub fn with_dirs(dirs: &[PathBuf], node_id: i32) -> ReplicaManager {
+        let signals = Arc::new(log_dir::DirSignals::default());
+        let dirs: Vec<Arc<LogDir>> = dirs
+            .iter()
+            .map(|d| Arc::new(LogDir::sharing(d, signals.clone())))
+            .collect();
+        for d in &dirs {
+            remove_leftovers(d.path());
+        }
         ReplicaManager {
-            data_dir: data_dir.to_path_buf(),
-            log_dir: Arc::new(LogDir::new(data_dir)),
+            dirs,
             node_id,
             partitions: RwLock::new(HashMap::new()),
             counters: Arc::new(ReplicationCounters::default()),
+            moving: std::sync::Mutex::new(HashMap::new()),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
-    /// The log directory every partition lives in.
-    pub fn log_dir(&self) -> &Arc<LogDir> {
-        &self.log_dir
+    /// The log directories, in `log.dirs` order.
+    pub fn log_dirs(&self) -> &[Arc<LogDir>] {
+        &self.dirs
+    }
+
+    /// The log directory at `path` (absolute, as AlterReplicaLogDirs names it), if it is one.
+    pub fn log_dir_at(&self, path: &Path) -> Option<&Arc<LogDir>> {
+        self.dirs
+            .iter()
+            .find(|d| std::path::absolute(d.path()).is_ok_and(|a| a == path))
+    }
+
+    /// Whether every log directory is offline (the broker then has nothing to serve).
+    pub fn all_offline(&self) -> bool {
+        self.dirs.iter().all(|d| d.is_offline())
+    }
+
+    /// `Ok` when a new partition can be created: some directory takes writes.
+    ///
+    /// # Errors
+    /// The first directory's refusal when none does (KAFKA_STORAGE_ERROR).
+    pub fn check_can_create(&self) -> Result<(), StorageError> {
+        let mut first = None;
+        for d in &self.dirs {
+            match d.check_writable() {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// The partitions hosted in `dir`.
+    pub fn partitions_in(&self, dir: &Arc<LogDir>) -> Vec<Arc<Partition>> {
+        self.all()
+            .into_iter()
+            .filter(|p| Arc::ptr_eq(&p.log_dir(), dir))
+            .collect()
+    }
+
+    /// A replica being moved (AlterReplicaLogDirs): where it goes and how far it is.
+    pub fn future_replica(&self, topic_id: &Uuid, index: i32) -> Option<Arc<FutureReplica>> {
+        self.moving
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(*topic_id, index))
+            .cloned()
     }
 
     fn map(&self) -> RwLockReadGuard<'_, HashMap<(Uuid, i32), Arc<Partition>>> {
@@ -137,11 +225,69 @@ impl ReplicaManager {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Where a partition's log is: the directory that holds `<topic>-<index>`, or, for a new
+    /// one, the online writable directory with the fewest partitions (Kafka's
+    /// `LogManager.nextLogDirs`; ties go to the earlier one of `log.dirs`). The same partition
+    /// in two directories is an error, as Kafka refuses to start on one.
+    fn place(&self, topic: &str, index: i32, new: bool) -> Result<Arc<LogDir>, StorageError> {
+        let found: Vec<&Arc<LogDir>> = self
+            .dirs
+            .iter()
+            .filter(|d| partition_dir(d.path(), topic, index).exists())
+            .collect();
+        if found.len() > 1 {
+            let paths: Vec<String> = found
+                .iter()
+                .map(|d| d.path().display().to_string())
+                .collect();
+            error!(topic, partition = index, dirs = ?paths, "the same partition is in two log directories");
+            return Err(StorageError::Io(io::Error::other(format!(
+                "duplicate log directories for {topic}-{index} are found in both {}",
+                paths.join(" and ")
+            ))));
+        }
+        if !new {
+            if let Some(d) = found.first() {
+                return Ok((*d).clone());
+            }
+        }
+        let counts = {
+            let map = self.map();
+            self.dirs
+                .iter()
+                .map(|d| {
+                    map.values()
+                        .filter(|p| Arc::ptr_eq(&p.log_dir(), d))
+                        .count()
+                })
+                .collect::<Vec<_>>()
+        };
+        let best = self
+            .dirs
+            .iter()
+            .zip(counts)
+            .filter(|(d, _)| d.check_writable().is_ok())
+            .min_by_key(|(_, n)| *n)
+            .map(|(d, _)| d.clone());
+        match best {
+            Some(d) => Ok(d),
+            None => {
+                self.check_can_create()?;
+                Err(StorageError::Io(io::Error::other(
+                    "no log directory takes writes",
+                )))
+            }
+        }
+    }
+
     /// Open an existing partition's log (recovering it unless `clean`), or create it when
     /// `new` (a stale directory of an earlier topic of that name is removed first), apply its
     /// `placement` (replicas, ISR), and, with
     /// `lead`, take its leadership at that epoch (the metadata log's), or at the next epoch of its
-    /// own history if that is later; without, it waits to be made a follower. Blocking file I/O.
+    /// own history if that is later; without, it waits to be made a follower. An existing log is
+    /// opened in whichever log directory holds it; a new one goes to the directory with the fewest
+    /// partitions. An existing log is recovered unless both `clean` and its directory's
+    /// clean-shutdown marker ([`LogDir::set_was_clean`]) say otherwise. Blocking file I/O.
     #[allow(clippy::too_many_arguments)]
     pub fn open_partition(
         &self,
@@ -154,33 +300,39 @@ impl ReplicaManager {
         placement: &Placement,
         lead: Option<i32>,
     ) -> Result<Arc<Partition>, StorageError> {
-        let dir = partition_dir(&self.data_dir, topic, index);
         if new {
-            self.log_dir.check_writable()?;
+            for d in &self.dirs {
+                let stale = partition_dir(d.path(), topic, index);
+                if stale.exists() {
+                    warn!(dir = %stale.display(), topic, partition = index, "removing stale partition directory left by an earlier topic");
+                    d.guard_io("stale partition removal", fs::remove_dir_all(&stale))?;
+                }
+            }
         }
-        if new && dir.exists() {
-            warn!(dir = %dir.display(), "removing stale partition directory left by an earlier topic");
-            fs::remove_dir_all(&dir)?;
+        let log_dir = self.place(topic, index, new)?;
+        if new {
+            log_dir.check_writable()?;
         }
+        let dir = partition_dir(log_dir.path(), topic, index);
         let p = Partition::open(
             &dir,
             topic,
             topic_id,
             index,
             config,
-            clean,
+            new || (clean && log_dir.was_clean()),
             self.node_id,
-            self.log_dir.clone(),
+            log_dir.clone(),
             self.counters.clone(),
         );
-        let p = self.log_dir.guard("open log", p)?;
+        let p = log_dir.guard("open log", p)?;
         let meta = dir.join("partition.metadata");
         if !meta.exists() {
             let written = write_atomically(
                 &meta,
                 format!("version: 0\ntopic_id: {}\n", kafka_uuid_string(topic_id)).as_bytes(),
             );
-            self.log_dir.guard_io("partition.metadata write", written)?;
+            log_dir.guard_io("partition.metadata write", written)?;
         }
         p.set_placement(placement);
         if let Some(leader_epoch) = lead {
@@ -190,6 +342,9 @@ impl ReplicaManager {
             } else {
                 p.make_leader_at_start(epoch)?;
             }
+        }
+        if !new {
+            debug!(topic, partition = index, log_dir = %log_dir.path().display(), "opened partition");
         }
         let p = Arc::new(p);
         self.partitions
@@ -218,6 +373,116 @@ impl ReplicaManager {
             out.max_follower_lag = out.max_follower_lag.max(s.max_follower_lag);
         }
         out
+    }
+
+    /// AlterReplicaLogDirs: begin moving `p` to `dest` (Kafka's future replica). `Ok(false)`
+    /// when it is already there or already moving there; a move to another directory replaces
+    /// nothing (the first one finishes). Refused when `dest` (or the current directory) is
+    /// offline or read-only.
+    ///
+    /// # Errors
+    /// KAFKA_STORAGE_ERROR through [`StorageError`].
+    pub fn begin_move(&self, p: &Arc<Partition>, dest: &Arc<LogDir>) -> Result<bool, StorageError> {
+        dest.check_writable()?;
+        let current = p.log_dir();
+        current.check()?;
+        if Arc::ptr_eq(&current, dest) {
+            return Ok(false);
+        }
+        let mut moving = self.moving.lock().unwrap_or_else(PoisonError::into_inner);
+        if moving.contains_key(&(p.topic_id, p.index)) {
+            return Ok(false);
+        }
+        moving.insert(
+            (p.topic_id, p.index),
+            Arc::new(FutureReplica {
+                dest: dest.clone(),
+                size: 0.into(),
+                log_end: 0.into(),
+            }),
+        );
+        Ok(true)
+    }
+
+    /// Run a move [`ReplicaManager::begin_move`] accepted: copy `p`'s batches into a
+    /// `-future` directory in `dest` while the partition keeps serving, then swap it in under
+    /// the write lock and remove the old directory. Any failure leaves the partition where it
+    /// was (the future directory removed; an I/O error in `dest` takes `dest` offline).
+    /// Blocking; shutdown ([`ReplicaManager::stop_moves`]) ends it early.
+    pub fn run_move(&self, p: &Arc<Partition>, dest: &Arc<LogDir>) {
+        use std::sync::atomic::Ordering;
+        let key = (p.topic_id, p.index);
+        let progress = self.future_replica(&p.topic_id, p.index);
+        let from = p.log_dir();
+        let future_dir = dest.path().join(format!(
+            "{}-{}.{}{FUTURE_SUFFIX}",
+            p.topic,
+            p.index,
+            Uuid::new_v4().simple()
+        ));
+        info!(topic = %p.topic, partition = p.index, from = %from.path().display(),
+            to = %dest.path().display(), "moving replica to another log directory");
+        let result = (|| -> Result<Option<PathBuf>, StorageError> {
+            let mut future = dest.guard(
+                "future replica",
+                Log::open(&future_dir, p.log_config(), true),
+            )?;
+            let truncations = dest.guard("future replica", p.start_future(&mut future))?;
+            loop {
+                if self.stopping.load(Ordering::Acquire) || p.is_deleted() {
+                    return Ok(None);
+                }
+                let done = dest.guard(
+                    "future replica copy",
+                    p.copy_to_future(&mut future, MOVE_STEP_BYTES),
+                )?;
+                if let Some(f) = &progress {
+                    f.size.store(future.size_bytes(), Ordering::Release);
+                    f.log_end.store(future.log_end_offset(), Ordering::Release);
+                }
+                if done {
+                    break;
+                }
+            }
+            let final_dir = partition_dir(dest.path(), &p.topic, p.index);
+            p.swap_in_future(future, truncations, dest.clone(), &final_dir)
+                .map(Some)
+        })();
+        self.moving
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&key);
+        match result {
+            Ok(Some(old)) => {
+                let trash = old.with_file_name(format!(
+                    "{}-{}.{}{DELETE_SUFFIX}",
+                    p.topic,
+                    p.index,
+                    Uuid::new_v4().simple()
+                ));
+                if let Err(e) = fs::rename(&old, &trash).and_then(|()| fs::remove_dir_all(&trash)) {
+                    warn!(topic = %p.topic, partition = p.index, dir = %old.display(), error = %e,
+                        "could not remove the moved replica's old directory");
+                }
+                for d in [&from, dest] {
+                    if let Err(e) = self.write_start_checkpoint_of(d) {
+                        warn!(log_dir = %d.path().display(), error = %e, "log-start-offset-checkpoint write failed after a move");
+                    }
+                }
+                info!(topic = %p.topic, partition = p.index, from = %from.path().display(),
+                    to = %dest.path().display(), log_end_offset = p.log_end_offset(),
+                    "moved replica to another log directory");
+            }
+            Ok(None) => {
+                let _ = fs::remove_dir_all(&future_dir);
+                info!(topic = %p.topic, partition = p.index, "replica move abandoned (shutdown or topic deleted)");
+            }
+            Err(e) => {
+                let _ = fs::remove_dir_all(&future_dir);
+                error!(topic = %p.topic, partition = p.index, to = %dest.path().display(), error = %e,
+                    "replica move failed; the replica stays where it was");
+            }
+        }
     }
 
     /// The partition `index` of the topic `topic_id`, if hosted here and not deleted.
@@ -290,21 +555,23 @@ impl ReplicaManager {
     /// this broker was down: Kafka's stray replica). Only a directory whose `partition.metadata`
     /// names this topic id is removed. Blocking.
     pub fn remove_stray(&self, topic: &str, topic_id: Uuid, index: i32) {
-        let dir = partition_dir(&self.data_dir, topic, index);
-        let Ok(meta) = fs::read_to_string(dir.join("partition.metadata")) else {
-            return;
-        };
         let ours = format!("topic_id: {}", kafka_uuid_string(topic_id));
-        if !meta.lines().any(|l| l.trim() == ours) {
-            return;
-        }
-        let trash = dir.with_file_name(format!("{topic}-{index}.{}-stray", topic_id.simple()));
-        match fs::rename(&dir, &trash).and_then(|()| fs::remove_dir_all(&trash)) {
-            Ok(()) => {
-                info!(topic, partition = index, broker = self.node_id, "removed a stray replica: this broker is no longer one of the partition's replicas");
+        for log_dir in self.log_dirs() {
+            let dir = partition_dir(log_dir.path(), topic, index);
+            let Ok(meta) = fs::read_to_string(dir.join("partition.metadata")) else {
+                continue;
+            };
+            if !meta.lines().any(|l| l.trim() == ours) {
+                continue;
             }
-            Err(e) => {
-                warn!(topic, partition = index, error = %e, "could not remove a stray replica's files");
+            let trash = dir.with_file_name(format!("{topic}-{index}.{}-stray", topic_id.simple()));
+            match fs::rename(&dir, &trash).and_then(|()| fs::remove_dir_all(&trash)) {
+                Ok(()) => {
+                    info!(topic, partition = index, broker = self.node_id, "removed a stray replica: this broker is no longer one of the partition's replicas");
+                }
+                Err(e) => {
+                    warn!(topic, partition = index, error = %e, "could not remove a stray replica's files");
+                }
             }
         }
     }
@@ -402,10 +669,10 @@ impl ReplicaManager {
             self.wait_for_replication(timeout, &entries, &mut results)
                 .await;
         }
-        // Nothing is acknowledged once the log directory failed, even data appended before.
-        if let Err(e) = self.log_dir.check() {
-            for r in results.iter_mut().filter(|r| r.is_ok()) {
-                *r = Err(AppendError::Sync(io::Error::other(e.to_string())));
+        // Nothing is acknowledged once its log directory failed, even data appended before.
+        for (r, e) in results.iter_mut().zip(&entries) {
+            if let (Ok(_), Err(err)) = (&r, e.partition.log_dir().check()) {
+                *r = Err(AppendError::Sync(io::Error::other(err.to_string())));
             }
         }
         results
@@ -488,14 +755,28 @@ impl ReplicaManager {
     }
 
     /// Persist every partition's moved log start offset (Kafka's
-    /// `log-start-offset-checkpoint`). Blocking.
+    /// `log-start-offset-checkpoint`, one per log directory). A directory that refuses writes is
+    /// skipped (its error is the result). Blocking.
     pub fn write_start_checkpoint(&self) -> io::Result<()> {
-        if let Err(e) = self.log_dir.check_writable() {
+        let mut first = Ok(());
+        for d in &self.dirs {
+            if let Err(e) = self.write_start_checkpoint_of(d) {
+                if first.is_ok() {
+                    first = Err(e);
+                }
+            }
+        }
+        first
+    }
+
+    /// [`ReplicaManager::write_start_checkpoint`] of one directory.
+    fn write_start_checkpoint_of(&self, dir: &Arc<LogDir>) -> io::Result<()> {
+        if let Err(e) = dir.check_writable() {
             return Err(io::Error::other(e.to_string()));
         }
         let mut text = String::new();
         let mut lines = 0;
-        for p in self.all() {
+        for p in self.partitions_in(dir) {
             let start = p.log_start_offset();
             if start > 0 {
                 text.push_str(&format!("{} {} {start}\n", p.topic, p.index));
@@ -503,43 +784,89 @@ impl ReplicaManager {
             }
         }
         let written = write_atomically(
-            &self.data_dir.join(LOG_START_CHECKPOINT),
+            &dir.path().join(LOG_START_CHECKPOINT),
             format!("0\n{lines}\n{text}").as_bytes(),
         );
-        self.log_dir
-            .guard_io("log-start-offset-checkpoint write", written)
+        dir.guard_io("log-start-offset-checkpoint write", written)
     }
 
-    /// Apply the persisted log start offsets to the open partitions (at start; in memory only
-    /// when the directory is read-only). Blocking.
+    /// Apply the persisted log start offsets (each directory's checkpoint, to the partitions
+    /// in it) to the open partitions (at start; in memory only when a directory is read-only).
+    /// Blocking.
     pub fn load_start_checkpoint(
         &self,
         find: impl Fn(&str, i32) -> Option<Arc<Partition>>,
     ) -> Result<(), StorageError> {
-        for (topic, partition, offset) in
-            read_start_checkpoint(&self.data_dir.join(LOG_START_CHECKPOINT))?
-        {
-            if let Some(p) = find(&topic, partition) {
-                p.restore_log_start_offset(offset)?;
+        for d in &self.dirs {
+            if d.is_offline() {
+                continue;
+            }
+            for (topic, partition, offset) in
+                read_start_checkpoint(&d.path().join(LOG_START_CHECKPOINT))?
+            {
+                if let Some(p) = find(&topic, partition).filter(|p| Arc::ptr_eq(&p.log_dir(), d)) {
+                    p.restore_log_start_offset(offset)?;
+                }
             }
         }
         Ok(())
     }
 
-    /// Flush, fsync and close every log (clean shutdown). Blocking. With the log directory
-    /// offline (or read-only) nothing is flushed and the error says so: the caller must not
-    /// mark the shutdown clean, so the next start recovers every log.
-    pub fn close_all(&self) -> Result<(), StorageError> {
-        self.log_dir.check_writable()?;
+    /// Shutdown: replica moves stop at their next step (their future directories are removed),
+    /// and this waits for them, at most `timeout`. Blocking.
+    pub fn stop_moves(&self, timeout: Duration) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Release);
+        let deadline = std::time::Instant::now() + timeout;
+        while !self
+            .moving
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Flush, fsync and close every log of `dir` (clean shutdown). Blocking. With the
+    /// directory offline (or read-only) nothing is flushed and the error says so: the caller
+    /// must not mark its shutdown clean, so the next start recovers its logs.
+    pub fn close_dir(&self, dir: &Arc<LogDir>) -> Result<(), StorageError> {
+        dir.check_writable()?;
         let mut first_err = None;
-        for p in self.all() {
+        let partitions = self.partitions_in(dir);
+        for p in &partitions {
             if let Err(e) = p.close() {
                 warn!(topic = %p.topic, partition = p.index, error = %e, "flush at shutdown failed");
                 first_err.get_or_insert(e);
             }
         }
-        info!(partitions = self.map().len(), "closed every log");
+        info!(log_dir = %dir.path().display(), partitions = partitions.len(), "closed every log of the directory");
         first_err.map_or(Ok(()), Err)
+    }
+}
+
+/// Remove what an interrupted move (`-future`) or removal (`-delete`) left in `dir`.
+fn remove_leftovers(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let future = name.ends_with(FUTURE_SUFFIX);
+        if (future || name.ends_with(DELETE_SUFFIX)) && e.path().is_dir() {
+            match fs::remove_dir_all(e.path()) {
+                Ok(()) if future => {
+                    warn!(dir = %e.path().display(), "removed the future replica of a move interrupted by the last stop");
+                }
+                Ok(()) => {}
+                Err(err) => {
+                    warn!(dir = %e.path().display(), error = %err, "could not remove a leftover directory")
+                }
+            }
+        }
     }
 }
 

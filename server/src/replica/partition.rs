@@ -30,7 +30,7 @@
 //! finished).
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use kafka_protocol::error::ResponseError;
@@ -235,7 +235,13 @@ pub struct Partition {
     /// Shares fsyncs among concurrent requests that need this log durable.
     group_commit: GroupCommit,
     /// The log directory: an I/O error here takes it offline, and then nothing is served.
-    log_dir: Arc<LogDir>,
+    /// Replaced (under the log's write lock) when the replica moves to another directory.
+    log_dir: RwLock<Arc<LogDir>>,
+    /// Counts moves to another directory: a clean planned on the old log is not committed.
+    moves: AtomicU64,
+    /// Counts truncations: a move whose copy began before one is abandoned (its copy may hold
+    /// records the log no longer has).
+    truncations: AtomicU64,
     /// See [`AppendHook`].
     append_hook: AppendHookSlot,
     /// The broker's ISR change counters.
@@ -321,7 +327,9 @@ impl Partition {
             durable: WatchList::default(),
             deleted: AtomicBool::new(false),
             group_commit: GroupCommit::default(),
-            log_dir,
+            log_dir: RwLock::new(log_dir),
+            moves: AtomicU64::new(0),
+            truncations: AtomicU64::new(0),
             append_hook: AppendHookSlot::default(),
             counters,
         })
@@ -367,9 +375,9 @@ impl Partition {
         let assigned = self.epochs().assign(epoch, end);
         let what = "leader-epoch checkpoint write";
         if at_start {
-            self.log_dir.tolerate_full_at_start(what, assigned)?;
+            self.log_dir().tolerate_full_at_start(what, assigned)?;
         } else {
-            self.log_dir.guard(what, assigned)?;
+            self.log_dir().guard(what, assigned)?;
         }
         self.leader_epoch.store(epoch, Ordering::Release);
         {
@@ -754,7 +762,7 @@ impl Partition {
     /// UNKNOWN_LEADER_EPOCH. A partition whose log directory is offline is not served at any
     /// epoch: KAFKA_STORAGE_ERROR (Kafka's `getPartitionOrException` checks that first).
     pub fn check_leader_epoch(&self, current: i32) -> Result<(), ResponseError> {
-        if self.log_dir.is_offline() {
+        if self.log_dir().is_offline() {
             return Err(ResponseError::KafkaStorageError);
         }
         let ours = self.leader_epoch();
@@ -789,11 +797,11 @@ impl Partition {
         if let Some(hook) = hook {
             hook();
         }
-        self.log_dir.check_writable()?;
+        self.log_dir().check_writable()?;
         self.check_leading()?;
         let epoch = self.leader_epoch();
         let segments = log.segment_count();
-        let info = self.log_dir.guard(
+        let info = self.log_dir().guard(
             "append",
             match origin {
                 AppendOrigin::Client => log.append(records, epoch, now_ms),
@@ -820,10 +828,10 @@ impl Partition {
         now_ms: i64,
     ) -> Result<AppendInfo, StorageError> {
         let mut log = self.write_log();
-        self.log_dir.check_writable()?;
+        self.log_dir().check_writable()?;
         self.check_leading()?;
         let segments = log.segment_count();
-        let info = self.log_dir.guard(
+        let info = self.log_dir().guard(
             "append",
             log.append_txn_marker(
                 producer_id,
@@ -871,16 +879,16 @@ impl Partition {
             hook();
         }
         self.check_not_deleted()?;
-        self.log_dir.check_writable()?;
+        self.log_dir().check_writable()?;
         let segments = log.segment_count();
         let info = self
-            .log_dir
+            .log_dir()
             .guard("append", log.append_as_follower(&records[..whole], now_ms))?;
         {
             let mut cache = self.epochs();
             for (epoch, start) in epochs {
                 if cache.latest_epoch().is_none_or(|latest| epoch > latest) {
-                    self.log_dir
+                    self.log_dir()
                         .guard("leader-epoch checkpoint write", cache.assign(epoch, start))?;
                 }
             }
@@ -898,12 +906,12 @@ impl Partition {
     pub fn truncate_to(&self, offset: i64) -> Result<(), StorageError> {
         let mut log = self.write_log();
         self.check_not_deleted()?;
-        self.log_dir.check_writable()?;
+        self.log_dir().check_writable()?;
         let before = log.log_end_offset();
         if offset >= before {
             return Ok(());
         }
-        self.log_dir.guard("truncate", log.truncate_to(offset))?;
+        self.log_dir().guard("truncate", log.truncate_to(offset))?;
         self.after_truncation(&log, before)
     }
 
@@ -912,20 +920,21 @@ impl Partition {
     pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<(), StorageError> {
         let mut log = self.write_log();
         self.check_not_deleted()?;
-        self.log_dir.check_writable()?;
+        self.log_dir().check_writable()?;
         let before = log.log_end_offset();
-        self.log_dir
+        self.log_dir()
             .guard("truncate", log.truncate_fully_and_start_at(offset))?;
         let truncated = self.epochs().truncate_from_start(offset);
-        self.log_dir
+        self.log_dir()
             .guard("leader-epoch checkpoint write", truncated)?;
         self.after_truncation(&log, before)
     }
 
     fn after_truncation(&self, log: &Log, before: i64) -> Result<(), StorageError> {
+        self.truncations.fetch_add(1, Ordering::AcqRel);
         let end = log.log_end_offset();
         let cut = self.epochs().truncate_from_end(end);
-        self.log_dir.guard("leader-epoch checkpoint write", cut)?;
+        self.log_dir().guard("leader-epoch checkpoint write", cut)?;
         self.log_end.store(end, Ordering::Release);
         self.high_watermark.fetch_min(end, Ordering::AcqRel);
         info!(topic = %self.topic, partition = self.index, from = before, to = end,
@@ -959,7 +968,7 @@ impl Partition {
         min_one: bool,
         isolation: Isolation,
     ) -> Result<LogReadResult, StorageError> {
-        self.log_dir.check()?;
+        self.log_dir().check()?;
         let log = self.read_log();
         let hw = self.high_watermark();
         let lso = log.last_stable_offset().min(hw);
@@ -996,7 +1005,7 @@ impl Partition {
         const EARLIEST: i64 = -2;
         const MAX_TIMESTAMP: i64 = -3;
         const EARLIEST_LOCAL: i64 = -4;
-        self.log_dir.check()?;
+        self.log_dir().check()?;
         let log = self.read_log();
         let hw = self.high_watermark();
         let fetchable = match isolation {
@@ -1073,7 +1082,7 @@ impl Partition {
         now_ms: i64,
     ) -> Result<Vec<DeletedSegment>, (StorageError, &'static str)> {
         let mut log = self.write_log();
-        let dir = &self.log_dir;
+        let dir = self.log_dir();
         if dir.check_writable().is_err() {
             // Offline or read-only: nothing may change on disk (the cause was logged once).
             return Ok(Vec::new());
@@ -1100,15 +1109,15 @@ impl Partition {
         offset: i64,
     ) -> Result<(Vec<DeletedSegment>, i64), StorageError> {
         let mut log = self.write_log();
-        self.log_dir.check_writable()?;
+        self.log_dir().check_writable()?;
         // After an unclean shutdown the log may end below a recorded start: clamp.
         let offset = offset.min(log.log_end_offset());
         let deleted = self
-            .log_dir
+            .log_dir()
             .guard("log start offset", log.advance_log_start_offset(offset))?;
         let start = log.log_start_offset();
         let truncated = self.epochs().truncate_from_start(start);
-        self.log_dir
+        self.log_dir()
             .guard("leader-epoch checkpoint write", truncated)?;
         Ok((deleted, start))
     }
@@ -1117,7 +1126,7 @@ impl Partition {
     /// directory (full disk) takes it in memory only: reads answer from it, and the segments
     /// below it and the leader-epoch checkpoint wait for [`Partition::resume_writes`]. Blocking.
     pub(crate) fn restore_log_start_offset(&self, offset: i64) -> Result<(), StorageError> {
-        if !self.log_dir.is_read_only() {
+        if !self.log_dir().is_read_only() {
             return self.advance_log_start_offset(offset).map(|_| ());
         }
         let mut log = self.write_log();
@@ -1163,13 +1172,14 @@ impl Partition {
         now_ms: i64,
         dedupe_buffer_size: usize,
     ) -> Result<Option<CleanStats>, StorageError> {
-        if self.log_dir.check_writable().is_err() {
+        if self.log_dir().check_writable().is_err() {
             return Ok(None);
         }
+        let moves = self.moves.load(Ordering::Acquire);
         let Some(plan) = self.read_log().plan_clean(now_ms)? else {
             return Ok(None);
         };
-        let cleaned = self.log_dir.guard(
+        let cleaned = self.log_dir().guard(
             "log clean",
             plan.with_dedupe_buffer_size(dedupe_buffer_size).run(),
         )?;
@@ -1177,9 +1187,16 @@ impl Partition {
             cleaned.discard();
             return Ok(None);
         }
+        let mut log = self.write_log();
+        if self.moves.load(Ordering::Acquire) != moves {
+            // The replica moved to another directory meanwhile: the plan was of the old log.
+            drop(log);
+            cleaned.discard();
+            return Ok(None);
+        }
         let stats = self
-            .log_dir
-            .guard("log clean", self.write_log().commit_clean(cleaned))?;
+            .log_dir()
+            .guard("log clean", log.commit_clean(cleaned))?;
         Ok(Some(stats))
     }
 
@@ -1189,7 +1206,7 @@ impl Partition {
         &self,
         mut f: impl FnMut(&BatchHeader, &[u8]),
     ) -> Result<(), StorageError> {
-        self.log_dir.check()?;
+        self.log_dir().check()?;
         let log = self.read_log();
         let mut offset = log.log_start_offset();
         let end = log.log_end_offset();
@@ -1213,8 +1230,8 @@ impl Partition {
     /// offline (a retried fsync proves nothing) or read-only.
     pub fn close(&self) -> Result<(), StorageError> {
         let mut log = self.write_log();
-        self.log_dir.check_writable()?;
-        self.log_dir
+        self.log_dir().check_writable()?;
+        self.log_dir()
             .guard("flush at shutdown", log.close_in_place())
     }
 
@@ -1283,9 +1300,120 @@ impl Partition {
         self.write_log().mark_flushed(offset, now_ms);
     }
 
+    /// Start a future replica (AlterReplicaLogDirs): empty `future` so that it begins where the
+    /// first batch of this log does (at or below the log start offset). Returns the truncation
+    /// count to hand to [`Partition::swap_in_future`]. Blocking.
+    pub(crate) fn start_future(&self, future: &mut Log) -> Result<u64, StorageError> {
+        let log = self.read_log();
+        let truncations = self.truncations.load(Ordering::Acquire);
+        let start = log.log_start_offset();
+        let first = log.read_slice(start, 1, true, i64::MAX)?;
+        let base = match first.records {
+            Some(slice) => {
+                let bytes = slice.read()?;
+                let first = iter_headers(&bytes).next().transpose()?;
+                first.map_or(start, |(_, h)| h.base_offset)
+            }
+            None => start,
+        };
+        drop(log);
+        future.truncate_fully_and_start_at(base)?;
+        Ok(truncations)
+    }
+
+    /// Copy whole batches from this log into `future`, byte for byte from `future`'s log end,
+    /// at most about `budget` bytes (Kafka's `ReplicaAlterLogDirsThread`, one fetch). Returns
+    /// whether `future` has caught up with this log's end. Holds the read lock for the read
+    /// only; appends go on meanwhile. Blocking.
+    pub(crate) fn copy_to_future(
+        &self,
+        future: &mut Log,
+        budget: usize,
+    ) -> Result<bool, StorageError> {
+        let from = future.log_end_offset();
+        let bytes = {
+            let log = self.read_log();
+            if from >= log.log_end_offset() {
+                return Ok(true);
+            }
+            match log.read_slice(from, budget, true, i64::MAX)?.records {
+                Some(slice) => slice.read()?,
+                None => return Ok(true),
+            }
+        };
+        future.append_as_follower(&bytes, crate::clock::now_ms())?;
+        Ok(future.log_end_offset() >= self.log_end_offset())
+    }
+
+    /// Finish a move (Kafka's `replaceCurrentWithFutureLog`): under the write lock (appends
+    /// wait, briefly) copy what was appended since the last [`Partition::copy_to_future`],
+    /// flush and close `future`, rename its directory to `final_dir`, give it the
+    /// leader-epoch checkpoint, `partition.metadata` and log start offset of the current log,
+    /// reopen it and serve from it in `dest`. Returns the old log's directory, which the caller
+    /// removes. Refused when the log was truncated since [`Partition::start_future`] returned
+    /// `truncations` (a follower cut back to its leader's log). Blocking.
+    pub(crate) fn swap_in_future(
+        &self,
+        mut future: Log,
+        truncations: u64,
+        dest: Arc<LogDir>,
+        final_dir: &Path,
+    ) -> Result<std::path::PathBuf, StorageError> {
+        let mut log = self.write_log();
+        if self.is_deleted() {
+            return Err(StorageError::Io(std::io::Error::other("topic deleted")));
+        }
+        if self.truncations.load(Ordering::Acquire) != truncations {
+            return Err(StorageError::Io(std::io::Error::other(
+                "the log was truncated during the move; move it again",
+            )));
+        }
+        while future.log_end_offset() < log.log_end_offset() {
+            let from = future.log_end_offset();
+            let Some(slice) = log.read_slice(from, 1 << 20, true, i64::MAX)?.records else {
+                break;
+            };
+            future.append_as_follower(&slice.read()?, crate::clock::now_ms())?;
+        }
+        let future_dir = future.dir().to_path_buf();
+        future.close_in_place()?;
+        drop(future);
+        let old_dir = log.dir().to_path_buf();
+        for name in [
+            minikafka_storage::leader_epoch::LEADER_EPOCH_CHECKPOINT,
+            "partition.metadata",
+        ] {
+            let from = old_dir.join(name);
+            if from.exists() {
+                let copied =
+                    crate::meta::write_atomically(&future_dir.join(name), &std::fs::read(&from)?);
+                dest.guard_io("future replica checkpoint copy", copied)?;
+            }
+        }
+        let renamed = std::fs::rename(&future_dir, final_dir)
+            .and_then(|()| crate::meta::sync_dir(dest.path()));
+        dest.guard_io("future replica rename", renamed)?;
+        let mut moved = dest.guard(
+            "reopen moved log",
+            Log::open(final_dir, log.config().clone(), true),
+        )?;
+        let start = log.log_start_offset();
+        if moved.log_start_offset() < start {
+            dest.guard("log start offset", moved.advance_log_start_offset(start))?;
+        }
+        let epochs = LeaderEpochCache::load(final_dir)?
+            .unwrap_or_else(|| LeaderEpochCache::empty(final_dir));
+        *log = moved;
+        *self.epochs() = epochs;
+        *unpoison(self.log_dir.write()) = dest;
+        self.moves.fetch_add(1, Ordering::AcqRel);
+        drop(log);
+        Ok(old_dir)
+    }
+
     /// The partition's log directory.
-    pub fn log_dir(&self) -> &Arc<LogDir> {
-        &self.log_dir
+    pub fn log_dir(&self) -> Arc<LogDir> {
+        unpoison(self.log_dir.read()).clone()
     }
 
     /// The base offset of the active segment: every segment below it is closed.
@@ -1300,7 +1428,7 @@ impl Partition {
     /// background (Kafka flushes a rolled segment asynchronously).
     fn note_roll(&self, log: &Log, segments_before: usize) {
         if log.segment_count() > segments_before {
-            self.log_dir.segment_rolled();
+            self.log_dir().segment_rolled();
         }
     }
 
