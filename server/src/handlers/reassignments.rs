@@ -9,8 +9,8 @@
 //! proposal is the top-level error, as Kafka's controller answers. On a single broker the only
 //! valid target is the broker itself, which is already the assignment (NONE).
 //!
-//! Work is bounded by the request (a partition named twice is answered once) or, for "list all",
-//! by the partitions that exist.
+//! Work is bounded by the request (each entry is answered, a partition named twice twice, as
+//! Kafka's controller does) or, for "list all", by the partitions that exist.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -42,32 +42,23 @@ pub(crate) async fn alter(
     let allow_rf_change = req.allow_replication_factor_change;
     let response = AlterPartitionReassignmentsResponse::default()
         .with_allow_replication_factor_change(allow_rf_change);
-    // Each partition once, in request order; unknown topics answered without a proposal.
-    let mut seen = HashSet::new();
-    let mut order: Vec<(String, i32)> = Vec::new();
+    // Every entry answered, in request order, each checked against the state before the request
+    // (Kafka's controller answers a partition named twice twice); unknown topics are answered
+    // without a proposal.
+    let mut entries: Vec<(String, i32, Option<usize>)> = Vec::new();
     let mut wanted = Vec::new();
-    let mut unknown = HashSet::new();
     for t in req.topics {
         let name = t.name.0.to_string();
         let topic = b.topics.get(&name);
         for p in t.partitions {
-            if !seen.insert((name.clone(), p.partition_index)) {
-                continue;
-            }
-            order.push((name.clone(), p.partition_index));
             let target = p.replicas.map(|r| r.into_iter().map(|id| id.0).collect());
-            match &topic {
-                Some(t) => wanted.push(((t.id, p.partition_index), target)),
-                None => {
-                    unknown.insert((name.clone(), p.partition_index));
-                }
-            }
+            let position = topic.as_ref().map(|t| {
+                wanted.push(((t.id, p.partition_index), target));
+                wanted.len() - 1
+            });
+            entries.push((name.clone(), p.partition_index, position));
         }
     }
-    let ids_of: BTreeMap<(uuid::Uuid, i32), (String, i32)> = wanted
-        .iter()
-        .filter_map(|((id, p), _)| Some(((*id, *p), (b.topics.get_by_id(id)?.name.clone(), *p))))
-        .collect();
     let topics = b.topics.clone();
     let results = if wanted.is_empty() {
         Vec::new()
@@ -82,17 +73,12 @@ pub(crate) async fn alter(
             }
         }
     };
-    let mut outcome: BTreeMap<(String, i32), Result<(), Reassignment>> = results
-        .into_iter()
-        .filter_map(|(k, r)| Some((ids_of.get(&k)?.clone(), r)))
-        .collect();
-    for k in unknown {
-        outcome.insert(k, Err(Reassignment::UnknownPartition));
-    }
+    let mut outcome: Vec<Option<Result<(), Reassignment>>> =
+        results.into_iter().map(|(_, r)| Some(r)).collect();
     let mut by_topic: Vec<ReassignableTopicResponse> = Vec::new();
-    for (name, index) in order {
-        let r = outcome
-            .remove(&(name.clone(), index))
+    for (name, index, position) in entries {
+        let r = position
+            .and_then(|i| outcome.get_mut(i)?.take())
             .unwrap_or(Err(Reassignment::UnknownPartition));
         let (code, msg) = match r {
             Ok(()) => (0, None),
