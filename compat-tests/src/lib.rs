@@ -58,6 +58,7 @@ pub mod child;
 pub mod cluster;
 pub mod conn;
 pub mod healthy;
+pub mod pki;
 pub mod proxy;
 pub mod reference;
 pub mod tools;

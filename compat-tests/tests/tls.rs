@@ -18,10 +18,10 @@
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use compat_tests::pki::Pki;
 use compat_tests::proxy::{FaultProxy, Faults};
 use compat_tests::tools::run_kcat;
 use compat_tests::wire;
@@ -33,118 +33,6 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::Offset;
-use tempfile::TempDir;
-
-/// Runs `openssl` with `args` in `dir`; panics with its output on failure.
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run openssl (apt-get install openssl)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA, a broker certificate and key, client certificates: all in one temp dir.
-struct Pki {
-    dir: TempDir,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let d = dir.path();
-        Pki::self_signed(d, "ca", "/CN=minikafka-test-ca");
-        std::fs::write(
-            d.join("broker.ext"),
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-        )
-        .expect("write ext");
-        std::fs::write(d.join("client.ext"), "extendedKeyUsage=clientAuth\n").expect("write ext");
-        Pki::signed(d, "broker", "/CN=localhost", "broker.ext");
-        Pki::signed(d, "alice", "/OU=test/CN=alice", "client.ext");
-        // A client certificate nobody trusts.
-        Pki::self_signed(d, "mallory", "/CN=mallory");
-        // The broker's PEM key store: chain then key, one file.
-        let mut keystore = std::fs::read(d.join("broker.pem")).expect("broker.pem");
-        keystore.extend(std::fs::read(d.join("broker.key")).expect("broker.key"));
-        std::fs::write(d.join("broker-keystore.pem"), keystore).expect("write key store");
-        openssl(
-            d,
-            &[
-                "pkcs12",
-                "-export",
-                "-in",
-                "broker.pem",
-                "-inkey",
-                "broker.key",
-                "-certfile",
-                "ca.pem",
-                "-out",
-                "broker.p12",
-                "-passout",
-                "pass:store-secret",
-                "-name",
-                "broker",
-            ],
-        );
-        Pki { dir }
-    }
-
-    /// `<name>.key` and a self-signed `<name>.pem` (a CA certificate).
-    fn self_signed(d: &Path, name: &str, subject: &str) {
-        let (key, pem) = (format!("{name}.key"), format!("{name}.pem"));
-        let args = [
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &pem,
-            "-days", "2", "-subj", subject,
-        ];
-        openssl(d, &args);
-    }
-
-    /// `<name>.key` and `<name>.pem`, signed by the CA with the extensions of `ext`.
-    fn signed(d: &Path, name: &str, subject: &str, ext: &str) {
-        let (key, csr, pem) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.pem"),
-        );
-        openssl(
-            d,
-            &[
-                "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj",
-                subject,
-            ],
-        );
-        openssl(
-            d,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &pem,
-                "-days",
-                "2",
-                "-extfile",
-                ext,
-            ],
-        );
-    }
-
-    fn path(&self, file: &str) -> String {
-        self.dir.path().join(file).display().to_string()
-    }
-}
 
 /// A broker with `PLAINTEXT` and `SSL` listeners on 127.0.0.1 and `extra` settings; returns it
 /// and its SSL address. The network layer logs at debug (the TLS handshake lines).

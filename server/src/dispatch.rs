@@ -352,6 +352,7 @@ mod tests {
             version,
             peer: "127.0.0.1:9".parse().unwrap(),
             listener: "PLAINTEXT",
+            principal: crate::net::connection::ANONYMOUS,
             client_id: "routes-test",
             shutdown: &shutdown,
         };

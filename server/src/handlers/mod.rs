@@ -129,6 +129,10 @@ pub(crate) struct RequestContext<'a> {
     /// The name of the listener the connection arrived on: the endpoints a client is told are
     /// those advertised for it.
     pub(crate) listener: &'a str,
+    /// The connection's principal in Kafka's string form (`User:ANONYMOUS` when it did not
+    /// authenticate).
+    #[allow(dead_code)] // read by the authorizer (issue 14), not yet built
+    pub(crate) principal: &'a str,
     /// The client id of the request header (empty when absent).
     pub(crate) client_id: &'a str,
     /// Cancelled at broker shutdown: handlers that wait (Fetch, JoinGroup, SyncGroup) stop.

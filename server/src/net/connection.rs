@@ -62,12 +62,18 @@ pub(super) struct Connection {
     peer: SocketAddr,
     /// The name of the listener it arrived on (given to every request's context).
     listener: Arc<str>,
+    /// Who the client is, in Kafka's `KafkaPrincipal` string form (`User:ANONYMOUS` until the
+    /// connection authenticates; a TLS client certificate's subject on an SSL listener).
+    principal: Arc<str>,
     broker: Arc<Broker>,
     memory: Arc<MemoryPool>,
     shutdown: CancellationToken,
     /// The client id is put on the connection's span once, from the first request.
     client_id_logged: bool,
 }
+
+/// Kafka's `KafkaPrincipal.ANONYMOUS`: the principal of a connection that did not authenticate.
+pub(crate) const ANONYMOUS: &str = "User:ANONYMOUS";
 
 /// Responses held back while pipelined Produce requests are handled are sent once they reach
 /// this size.
@@ -85,11 +91,19 @@ impl Connection {
         Connection {
             peer,
             listener,
+            principal: Arc::from(ANONYMOUS),
             broker,
             memory,
             shutdown,
             client_id_logged: false,
         }
+    }
+
+    /// The connection's principal from here on (`User:CN=…` after a TLS handshake with a client
+    /// certificate).
+    pub(super) fn set_principal(&mut self, principal: &str) {
+        tracing::Span::current().record("principal", principal);
+        self.principal = Arc::from(principal);
     }
 
     /// Serve requests until the client closes, sends something malformed, or shutdown. Requests
@@ -182,6 +196,7 @@ impl Connection {
             version,
             peer: self.peer,
             listener: &self.listener,
+            principal: &self.principal,
             client_id: header.client_id.as_deref().unwrap_or(""),
             shutdown: &self.shutdown,
         };

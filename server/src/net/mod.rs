@@ -14,7 +14,7 @@
 //! - `stream.rs`: a connection's bytes, plain TCP or TLS; `tls.rs`: an SSL listener's TLS
 //!   settings from Kafka's `ssl.*` properties, the handshake and the connection's principal.
 
-mod connection;
+pub(crate) mod connection;
 mod frame;
 pub(crate) mod memory;
 pub(crate) mod quotas;
@@ -105,7 +105,7 @@ impl Listener {
                 },
             };
             let _ = stream.set_nodelay(true);
-            let conn = Connection::new(
+            let mut conn = Connection::new(
                 peer,
                 self.name.clone(),
                 self.broker.clone(),
@@ -123,7 +123,7 @@ impl Listener {
                             Ok(s) => {
                                 let session = s.get_ref().1;
                                 let principal = tls::principal(session.peer_certificates());
-                                tracing::Span::current().record("principal", principal.as_str());
+                                conn.set_principal(&principal);
                                 tracing::debug!(
                                     principal,
                                     version = ?session.protocol_version(),

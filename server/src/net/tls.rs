@@ -336,7 +336,7 @@ pub(crate) fn principal(peer_certs: Option<&[CertificateDer<'_>]>) -> String {
         });
     match subject {
         Some(s) if !s.is_empty() => format!("User:{s}"),
-        _ => "User:ANONYMOUS".to_string(),
+        _ => super::connection::ANONYMOUS.to_string(),
     }
 }
 
