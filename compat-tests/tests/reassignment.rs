@@ -44,7 +44,10 @@ use kafka_protocol::messages::{
     ListPartitionReassignmentsRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, ConfigSource, NewPartitions, NewTopic, ResourceSpecifier,
+    TopicReplication,
+};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
@@ -57,6 +60,39 @@ const SETTLE: Duration = Duration::from_secs(60);
 const TICK: Duration = Duration::from_millis(200);
 /// At most this many records are produced during the move.
 const MAX_RECORDS: usize = 20_000;
+/// A topic moved with a backlog under a replication throttle.
+const BACKLOG: &str = "backlog";
+/// Its records, 1 KiB each.
+const BACKLOG_RECORDS: usize = 2048;
+/// `kafka-reassign-partitions --throttle`, bytes per second: far above the load on `moving`,
+/// far below what moving the backlog takes unthrottled.
+const THROTTLE: &str = "400000";
+
+/// The value of a config set dynamically (source DYNAMIC_*: topic override or dynamic broker
+/// config) on `resource`, if any.
+fn dynamic_config(
+    admin: &AdminClient<DefaultClientContext>,
+    resource: ResourceSpecifier<'_>,
+    name: &str,
+) -> Option<String> {
+    let r = block_on(admin.describe_configs([&resource], &opts())).expect("describe_configs");
+    let [Ok(described)] = r.as_slice() else {
+        panic!("describe_configs {resource:?}: {r:?}");
+    };
+    described
+        .entries
+        .iter()
+        .find(|e| {
+            e.name == name
+                && matches!(
+                    e.source,
+                    ConfigSource::DynamicTopic
+                        | ConfigSource::DynamicBroker
+                        | ConfigSource::DynamicDefaultBroker
+                )
+        })
+        .and_then(|e| e.value.clone())
+}
 
 fn bootstrap_of(cluster: &Cluster, ids: &[i32]) -> String {
     ids.iter()
@@ -78,18 +114,30 @@ fn opts() -> AdminOptions {
 /// Waits until node `via` reports partition `p` of [`TOPIC`] with `replicas` and a leader;
 /// returns (leader, isr).
 fn wait_for_replicas(cluster: &Cluster, via: i32, p: i32, replicas: &[i32]) -> (i32, Vec<i32>) {
+    wait_for_topic_replicas(cluster, via, TOPIC, p, replicas)
+}
+
+/// Waits (bounded) until `via`'s Metadata shows `topic`-`p` on `replicas` with a leader;
+/// returns the leader and ISR.
+fn wait_for_topic_replicas(
+    cluster: &Cluster,
+    via: i32,
+    topic: &str,
+    p: i32,
+    replicas: &[i32],
+) -> (i32, Vec<i32>) {
     let view = cluster.wait_for_metadata(
         via,
-        Some(TOPIC),
-        &format!("{TOPIC}-{p} on replicas {replicas:?}"),
+        Some(topic),
+        &format!("{topic}-{p} on replicas {replicas:?}"),
         |v| {
             v.topics
-                .get(TOPIC)
+                .get(topic)
                 .and_then(|t| t.partitions.get(&p))
                 .is_some_and(|x| x.replicas == replicas && x.leader >= 0)
         },
     );
-    let x = &view.topics[TOPIC].partitions[&p];
+    let x = &view.topics[topic].partitions[&p];
     (x.leader, x.isr.clone())
 }
 
@@ -176,6 +224,9 @@ fn reassignment_moves_a_partition_under_load_and_create_partitions_takes_assignm
             "replica.lag.time.max.ms=4000",
             "--set",
             "offsets.topic.num.partitions=3",
+            // Throttles measured over 2 s (Kafka: 11): they engage within the test's data.
+            "--set",
+            "replication.quota.window.num=2",
         ],
     );
     let all = bootstrap_of(&cluster, &BROKERS);
@@ -197,6 +248,33 @@ fn reassignment_moves_a_partition_under_load_and_create_partitions_takes_assignm
     }
     let (leader, _) = wait_for_replicas(&cluster, 4, 0, &[2, 3]);
     assert_eq!(leader, 2);
+    // A second topic, on broker 2 alone, with a backlog of 2 MiB: moved to broker 4 under a
+    // throttle of THROTTLE bytes/s, it must be held back.
+    let topic = NewTopic::new(BACKLOG, 1, TopicReplication::Variable(&[&[2]]));
+    let r = block_on(admin.create_topics([&topic], &opts())).expect("create_topics");
+    assert!(matches!(r.as_slice(), [Ok(_)]), "{r:?}");
+    wait_for_topic_replicas(&cluster, 3, BACKLOG, 0, &[2]);
+    let backlog: Vec<Vec<u8>> = (0..BACKLOG_RECORDS)
+        .map(|i| format!("{i:08}").repeat(128).into_bytes())
+        .collect();
+    {
+        let ctx = RecordingContext::default();
+        let p: ThreadedProducer<RecordingContext> = producer_config(&all)
+            .set("acks", "all")
+            .set("message.timeout.ms", "60000")
+            .create_with_context(ctx.clone())
+            .expect("create producer");
+        for (i, v) in backlog.iter().enumerate() {
+            send_bounded(
+                &p,
+                BaseRecord::<(), _, usize>::with_opaque_to(BACKLOG, i)
+                    .partition(0)
+                    .payload(v),
+            );
+        }
+        p.flush(Duration::from_secs(60)).expect("flush the backlog");
+        assert_all_delivered(&ctx.snapshot(), backlog.len());
+    }
 
     // Refusals, answered without a change.
     let refused = codes(&alter(
@@ -276,7 +354,7 @@ fn reassignment_moves_a_partition_under_load_and_create_partitions_takes_assignm
             std::fs::write(
                 &json,
                 format!(
-                    r#"{{"version":1,"partitions":[{{"topic":"{TOPIC}","partition":0,"replicas":[4,3]}}]}}"#
+                    r#"{{"version":1,"partitions":[{{"topic":"{TOPIC}","partition":0,"replicas":[4,3]}},{{"topic":"{BACKLOG}","partition":0,"replicas":[4]}}]}}"#
                 ),
             )
             .expect("write the reassignment file");
@@ -296,27 +374,79 @@ fn reassignment_moves_a_partition_under_load_and_create_partitions_takes_assignm
                     &args,
                 )
             };
-            let out = tool("--execute", &[]);
+            let out = tool("--execute", &["--throttle", THROTTLE]);
             assert!(
                 out.status.success(),
                 "kafka-reassign-partitions --execute: {}\n{}",
                 output_text(&out),
                 cluster.logs_report()
             );
+            // The tool set the throttles: the rates on every broker concerned, the replica
+            // lists on the topics.
+            let rate = dynamic_config(
+                &admin,
+                ResourceSpecifier::Broker(4),
+                "leader.replication.throttled.rate",
+            );
+            assert_eq!(
+                rate.as_deref(),
+                Some(THROTTLE),
+                "broker 4's leader throttle"
+            );
+            let listed = dynamic_config(
+                &admin,
+                ResourceSpecifier::Topic(BACKLOG),
+                "follower.replication.throttled.replicas",
+            );
+            assert_eq!(
+                listed.as_deref(),
+                Some("0:4"),
+                "the moving replica is throttled"
+            );
             let (leader, _) = wait_for_replicas(&cluster, 3, 0, &[4, 3]);
             assert_eq!(
                 leader, 4,
                 "the leader left: the first target replica in sync leads"
             );
-            // Broker throttles are not set (no --throttle), so --verify keeps them as they are.
-            let out = tool("--verify", &["--preserve-throttles"]);
+            wait_for_topic_replicas(&cluster, 3, BACKLOG, 0, &[4]);
+            // Without --preserve-throttles, --verify removes them once everything moved.
+            let out = tool("--verify", &[]);
             let text = output_text(&out);
             assert!(
                 out.status.success()
-                    && text.contains(&format!("Reassignment of partition {TOPIC}-0 is completed")),
+                    && text.contains(&format!("Reassignment of partition {TOPIC}-0 is completed"))
+                    && text.contains(&format!(
+                        "Reassignment of partition {BACKLOG}-0 is completed"
+                    ))
+                    && text.contains("Clearing broker-level throttles"),
                 "kafka-reassign-partitions --verify: {text}\n{}",
                 cluster.logs_report()
             );
+            for b in BROKERS {
+                let rate = dynamic_config(
+                    &admin,
+                    ResourceSpecifier::Broker(b),
+                    "follower.replication.throttled.rate",
+                );
+                assert_eq!(rate, None, "broker {b}'s throttle removed");
+            }
+            for t in [TOPIC, BACKLOG] {
+                let listed = dynamic_config(
+                    &admin,
+                    ResourceSpecifier::Topic(t),
+                    "leader.replication.throttled.replicas",
+                );
+                assert_eq!(listed, None, "{t}'s throttled replicas removed");
+            }
+            // The backlog's move was held back: the leader (2) or the follower (4) logged it.
+            let logs = [2, 4].map(|b| cluster.node(b).log());
+            assert!(
+                logs.iter().any(|l| l.contains("replication throttled")),
+                "moving 2 MiB under a {THROTTLE} bytes/s throttle never throttled\n{}",
+                cluster.logs_report()
+            );
+            let moved = read_all(&bootstrap_of(&cluster, &[4]), BACKLOG, 1, SETTLE);
+            assert_eq!(moved[&0].len(), backlog.len(), "the backlog moved whole");
             true
         }
         Err(why) => {

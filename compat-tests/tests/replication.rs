@@ -68,8 +68,41 @@ fn cluster() -> Cluster {
             "transaction.state.log.num.partitions=3",
             "--set",
             "group.initial.rebalance.delay.ms=0",
+            "--set",
+            "replica.high.watermark.checkpoint.interval.ms=300",
         ],
     )
+}
+
+/// Waits (bounded) until every broker's `replication-offset-checkpoint` (Kafka's format:
+/// version, count, `topic partition offset` lines) records the high watermark of each of
+/// [`TOPIC`]'s partitions as `expected` (partition → high watermark).
+fn wait_for_hw_checkpoints(cluster: &Cluster, expected: &BTreeMap<i32, i64>) {
+    for b in BROKERS {
+        let path = cluster
+            .work_dir()
+            .join(format!("node-{b}/replication-offset-checkpoint"));
+        compat_tests::wait_until(
+            &format!("broker {b}'s high watermark checkpoint at {expected:?}"),
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+            || {
+                let text = std::fs::read_to_string(&path).ok()?;
+                let mut lines = text.lines();
+                (lines.next() == Some("0")).then_some(())?;
+                let count: usize = lines.next()?.parse().ok()?;
+                let found: BTreeMap<i32, i64> = lines
+                    .take(count)
+                    .filter_map(|l| {
+                        let f: Vec<&str> = l.split(' ').collect();
+                        (f.len() == 3 && f[0] == TOPIC)
+                            .then(|| Some((f[1].parse().ok()?, f[2].parse().ok()?)))?
+                    })
+                    .collect();
+                (&found == expected).then_some(())
+            },
+        );
+    }
 }
 
 /// The bootstrap list of brokers `ids`.
@@ -216,6 +249,9 @@ fn replicas_stay_identical_and_a_killed_leader_loses_no_acknowledged_write() {
     let mut acked = produce(&all, &records("before", 300));
     let bytes = assert_replicas_identical(&cluster);
     assert!(bytes > 0);
+    // Every replica checkpoints the committed offsets (offsets start at 0: HW = count).
+    let hws: BTreeMap<i32, i64> = acked.iter().map(|(p, r)| (*p, r.len() as i64)).collect();
+    wait_for_hw_checkpoints(&cluster, &hws);
 
     // Kill the leader of partition 0: a follower in the ISR takes over.
     let placement = wait_for_isr(&cluster, 2, 3);

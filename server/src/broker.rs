@@ -307,6 +307,12 @@ impl RunningBroker {
                 let mut data_dirs = open_log_dirs(&cfg)?;
                 minikafka_storage::set_max_open_files(cfg.max_open_segment_files);
                 let replicas = Arc::new(ReplicaManager::with_dirs(&cfg.log_dirs, cfg.node_id));
+                replicas.quotas().set_windows(
+                    cfg.replication_quota_window_num,
+                    std::time::Duration::from_secs(u64::from(
+                        cfg.replication_quota_window_size_seconds,
+                    )),
+                );
                 for (d, data_dir) in replicas.log_dirs().iter().zip(&data_dirs) {
                     d.set_was_clean(data_dir.was_clean());
                 }
@@ -461,6 +467,7 @@ impl RunningBroker {
             broker.config.clone(),
             shutdown.clone(),
         ));
+        tracker.spawn(hw_checkpoint_task(broker.clone(), shutdown.clone()));
         tracker.spawn(retention_task(broker.clone(), shutdown.clone()));
         tracker.spawn(crate::log_cleaner::cleaner_task(
             broker.clone(),
@@ -572,11 +579,37 @@ fn open_log_dirs(cfg: &BrokerConfig) -> Result<Vec<DataDir>, BrokerError> {
     Ok(out)
 }
 
+/// Every `replica.high.watermark.checkpoint.interval.ms`, write each log directory's
+/// `replication-offset-checkpoint` (Kafka's `ReplicaManager.checkpointHighWatermarks`).
+async fn hw_checkpoint_task(broker: Arc<Broker>, stop: CancellationToken) {
+    let period = Duration::from_millis(
+        broker
+            .config
+            .replica_high_watermark_checkpoint_interval_ms
+            .max(1),
+    );
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(period) => {}
+        }
+        let replicas = broker.replicas.clone();
+        match crate::replica::on_blocking_pool(move || replicas.write_hw_checkpoint()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "high watermark checkpoint not written"),
+            Err(e) => tracing::debug!(error = %e, "high watermark checkpoint not written"),
+        }
+    }
+}
+
 /// Clean shutdown of the log directories: each online one flushes and fsyncs its logs and gets
 /// its clean-shutdown marker; an offline or read-only one is left unmarked, so the next start
 /// recovers its logs. Blocking.
 fn close_log_dirs(replicas: &ReplicaManager, data_dirs: &[DataDir]) -> Result<(), BrokerError> {
     replicas.stop_moves(Duration::from_secs(10));
+    if let Err(e) = replicas.write_hw_checkpoint() {
+        warn!(error = %e, "high watermark checkpoint not written at shutdown");
+    }
     for (dir, data_dir) in replicas.log_dirs().iter().zip(data_dirs) {
         if dir.is_offline() || dir.is_read_only() {
             // Nothing to flush that could be trusted (or written): no clean-shutdown marker.

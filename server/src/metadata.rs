@@ -11,7 +11,7 @@
 //! The image is built by [`crate::topics`] from the state the metadata log has applied
 //! ([`crate::controller`]), once the partitions it names are open on this broker.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use uuid::Uuid;
@@ -110,6 +110,8 @@ pub struct MetadataImage {
     by_name: HashMap<String, Arc<TopicImage>>,
     by_id: HashMap<Uuid, Arc<TopicImage>>,
     brokers: Vec<BrokerImage>,
+    /// Dynamic broker configs by entity: a broker id as text, `""` for the cluster default.
+    broker_configs: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 impl MetadataImage {
@@ -174,6 +176,37 @@ impl MetadataImage {
         brokers.sort_by_key(|b| b.id);
         image.brokers = brokers;
         image
+    }
+
+    /// This image with the dynamic broker configs `configs` (by entity).
+    pub fn with_broker_configs(
+        mut self,
+        configs: BTreeMap<String, BTreeMap<String, String>>,
+    ) -> MetadataImage {
+        self.broker_configs = configs;
+        self
+    }
+
+    /// The dynamic configs set for one entity: a broker id as text, or `""` for the cluster
+    /// default.
+    pub fn broker_configs(&self, entity: &str) -> Option<&BTreeMap<String, String>> {
+        self.broker_configs.get(entity)
+    }
+
+    /// The effective dynamic broker config `name` of broker `id`: its own value, else the
+    /// cluster default; with whether it is the broker's own.
+    pub fn dynamic_broker_config(&self, id: i32, name: &str) -> Option<(&str, bool)> {
+        if let Some(v) = self
+            .broker_configs
+            .get(&id.to_string())
+            .and_then(|c| c.get(name))
+        {
+            return Some((v.as_str(), true));
+        }
+        self.broker_configs
+            .get("")
+            .and_then(|c| c.get(name))
+            .map(|v| (v.as_str(), false))
     }
 
     /// An image of `topics` (ids and names unique), no broker.

@@ -39,7 +39,10 @@ use uuid::Uuid;
 
 use crate::config::BrokerConfig;
 use crate::interbroker::InterBrokerClient;
-use crate::replica::{on_blocking_pool, Partition, ReplicaManager};
+use crate::replica::{on_blocking_pool, quota, Partition, ReplicaManager};
+
+/// The topic config naming the replicas whose follower-side replication is throttled.
+const FOLLOWER_THROTTLED: &str = "follower.replication.throttled.replicas";
 use crate::topics::Topics;
 
 /// Fetch version used between brokers: topic ids and `replica_state` (v15+).
@@ -227,6 +230,7 @@ pub async fn fetcher_manager(
                         leader,
                         rx,
                         topics.clone(),
+                        replicas.clone(),
                         client.clone(),
                         config.clone(),
                         cancel.clone(),
@@ -248,6 +252,7 @@ async fn fetcher(
     leader: i32,
     mut assigned: tokio::sync::watch::Receiver<Vec<Arc<Partition>>>,
     topics: Arc<Topics>,
+    replicas: Arc<ReplicaManager>,
     client: Arc<InterBrokerClient>,
     config: Arc<BrokerConfig>,
     stop: CancellationToken,
@@ -303,13 +308,42 @@ async fn fetcher(
         if !to_truncate.is_empty() {
             failed |= !truncate(leader, &to_truncate, &mut state, &image, &client, node).await;
         }
-        let fetching: Vec<(Uuid, i32)> = state
+        let mut fetching: Vec<(Uuid, i32)> = state
             .iter()
             .filter(|(_, f)| f.truncated && ready(f))
             .map(|(k, _)| *k)
             .collect();
+        // Kafka's `shouldFollowerThrottle`: out-of-sync replicas the topic's
+        // follower.replication.throttled.replicas names wait while the quota is exceeded.
+        let quota = &replicas.quotas().follower;
+        let throttled: Vec<(Uuid, i32)> = if quota.bounded() {
+            fetching
+                .iter()
+                .copied()
+                .filter(|(id, index)| {
+                    image.topic_by_id(id).is_some_and(|t| {
+                        quota::names_replica(t, FOLLOWER_THROTTLED, *index, node)
+                            && t.partition(*index).is_some_and(|p| !p.isr.contains(&node))
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if !throttled.is_empty() && quota.exceeded() {
+            fetching.retain(|k| !throttled.contains(k));
+        }
         if !fetching.is_empty() {
-            failed |= !fetch(leader, &fetching, &mut state, &image, &client, &config).await;
+            let ok = fetch(leader, &fetching, &mut state, &image, &client, &config).await;
+            failed |= ok.is_none();
+            if let Some(fetched) = ok {
+                let bytes: u64 = fetched
+                    .iter()
+                    .filter(|(k, _)| throttled.contains(k))
+                    .map(|(_, n)| *n)
+                    .sum();
+                quota.record(bytes);
+            }
         }
         if failed || fetching.is_empty() {
             // Nothing fetchable right now, or the leader failed: wait a little (or for a change).
@@ -425,7 +459,8 @@ async fn fetch(
     image: &crate::metadata::MetadataImage,
     client: &InterBrokerClient,
     config: &BrokerConfig,
-) -> bool {
+) -> Option<Vec<((Uuid, i32), u64)>> {
+    let mut fetched = Vec::new();
     let mut by_topic: BTreeMap<Uuid, Vec<FetchPartition>> = BTreeMap::new();
     let mut asked: HashMap<(Uuid, i32), (i64, i32)> = HashMap::new();
     for k in keys {
@@ -467,7 +502,7 @@ async fn fetch(
         Ok(r) => r,
         Err(e) => {
             debug!(leader, error = %e, "fetch from the leader failed");
-            return false;
+            return None;
         }
     };
     if response.error_code != 0 {
@@ -476,7 +511,7 @@ async fn fetch(
             error_code = response.error_code,
             "leader refused the fetch"
         );
-        return false;
+        return None;
     }
     let backoff_until =
         tokio::time::Instant::now() + Duration::from_millis(config.replica_fetch_backoff_ms);
@@ -519,6 +554,7 @@ async fn fetch(
                 }
             }
             let records = pd.records.unwrap_or_default();
+            fetched.push((k, records.len() as u64));
             let (hw, start) = (pd.high_watermark, pd.log_start_offset);
             let done = on_blocking_pool(move || {
                 if !records.is_empty() {
@@ -540,5 +576,5 @@ async fn fetch(
             }
         }
     }
-    true
+    Some(fetched)
 }

@@ -14,6 +14,7 @@
 //! Locking: administrative changes and the reconciliation are serialised by one mutex; readers
 //! take the current image (an `Arc` swapped under a std `RwLock`, never held across `.await`).
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -382,11 +383,13 @@ impl Topics {
         topics.migrate_single_node_files()?;
         topics.reconcile(Some(clean))?;
         let image = topics.image();
-        topics.replicas.load_start_checkpoint(|topic, index| {
+        let find = |topic: &str, index| {
             image
                 .topic(topic)
                 .and_then(|t| topics.replicas.partition(&t.id, index))
-        })?;
+        };
+        topics.replicas.load_start_checkpoint(find)?;
+        topics.replicas.load_hw_checkpoint(find);
         // `clean` is the caller's; each log directory's own marker has the last word
         // (`LogDir::was_clean`), and an unclean one was logged when it was opened.
         info!(topics = image.len(), "loaded topics from the metadata log");
@@ -526,7 +529,12 @@ impl Topics {
                 info!(topic = %gone.name, topic_id = %gone.id, "deleted topic");
             }
         }
-        self.publish(MetadataImage::new(topics, broker_images(&state)));
+        let image = MetadataImage::new(topics, broker_images(&state))
+            .with_broker_configs(state.broker_configs.clone());
+        self.replicas
+            .quotas()
+            .configure(&image, self.config.node_id);
+        self.publish(image);
         self.reconciled
             .fetch_max(index, std::sync::atomic::Ordering::AcqRel);
         failure.map_or(Ok(()), Err)
@@ -1207,6 +1215,39 @@ impl Topics {
         records.extend(old.keys().filter(|k| !new.contains_key(*k)).map(|k| {
             MetadataRecord::TopicConfig {
                 topic: current.name.clone(),
+                name: k.clone(),
+                value: None,
+            }
+        }));
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.commit(records)
+    }
+
+    /// Replace the dynamic broker configs of `entity` (a broker id as text, `""` for the
+    /// cluster default) with `configs` (already validated), through the metadata log. Blocking.
+    pub fn set_broker_configs(
+        &self,
+        entity: &str,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<(), TopicError> {
+        let _admin = self.admin();
+        let state = self.quorum.state();
+        let empty = BTreeMap::new();
+        let old = state.broker_configs.get(entity).unwrap_or(&empty);
+        let mut records: Vec<MetadataRecord> = configs
+            .iter()
+            .filter(|(k, v)| old.get(*k) != Some(*v))
+            .map(|(k, v)| MetadataRecord::BrokerConfig {
+                broker: entity.to_string(),
+                name: k.clone(),
+                value: Some(v.clone()),
+            })
+            .collect();
+        records.extend(old.keys().filter(|k| !configs.contains_key(*k)).map(|k| {
+            MetadataRecord::BrokerConfig {
+                broker: entity.to_string(),
                 name: k.clone(),
                 value: None,
             }

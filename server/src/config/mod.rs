@@ -105,6 +105,10 @@ pub struct BrokerConfig {
     pub delete_topic_enable: bool,
     /// `replica.fetch.max.bytes`: record bytes a follower asks for per partition.
     pub replica_fetch_max_bytes: i32,
+    /// `replication.quota.window.num`: samples of the replication throttles' rate.
+    pub replication_quota_window_num: u32,
+    /// `replication.quota.window.size.seconds`: length of one sample.
+    pub replication_quota_window_size_seconds: u32,
     /// `replica.fetch.response.max.bytes`: record bytes a follower asks for per fetch.
     pub replica_fetch_response_max_bytes: i32,
     /// `replica.fetch.min.bytes`: bytes a follower's fetch waits for at the leader.
@@ -641,6 +645,9 @@ impl BrokerConfig {
             auto_create_topics: v.bool("auto.create.topics.enable"),
             delete_topic_enable: v.bool("delete.topic.enable"),
             replica_fetch_max_bytes: v.int("replica.fetch.max.bytes")?,
+            replication_quota_window_num: v.int("replication.quota.window.num")?,
+            replication_quota_window_size_seconds: v
+                .int("replication.quota.window.size.seconds")?,
             replica_fetch_response_max_bytes: v.int("replica.fetch.response.max.bytes")?,
             replica_fetch_min_bytes: v.int("replica.fetch.min.bytes")?,
             replica_fetch_wait_max_ms: v.int("replica.fetch.wait.max.ms")?,
@@ -758,6 +765,10 @@ impl BrokerConfig {
 pub enum Source {
     /// `DYNAMIC_TOPIC_CONFIG` (1): a topic override, set at creation or altered since.
     DynamicTopic,
+    /// `DYNAMIC_BROKER_CONFIG` (2): a dynamic config of this broker (metadata log).
+    DynamicBroker,
+    /// `DYNAMIC_DEFAULT_BROKER_CONFIG` (3): a dynamic config of every broker (metadata log).
+    DynamicDefaultBroker,
     /// `STATIC_BROKER_CONFIG` (4): set at start (file, flags, `--set`).
     StaticBroker,
     /// `DEFAULT_CONFIG` (5): nobody set it.
@@ -769,6 +780,8 @@ impl Source {
     pub fn id(self) -> i8 {
         match self {
             Source::DynamicTopic => 1,
+            Source::DynamicBroker => 2,
+            Source::DynamicDefaultBroker => 3,
             Source::StaticBroker => 4,
             Source::Default => 5,
         }

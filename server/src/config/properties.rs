@@ -77,6 +77,8 @@ pub enum Check {
     Dir,
     /// `host:count,host:count` (Kafka's `max.connections.per.ip.overrides`); may be empty.
     HostCounts,
+    /// `*` or `partition:broker,partition:broker` (Kafka's `ThrottledReplicaListValidator`).
+    ThrottledReplicas,
     /// `process.roles`: `broker`, `controller` or both (Kafka's `ValidList.in`).
     ProcessRoles,
     /// `controller.quorum.voters`: `ID@HOST:PORT,...` (Kafka's `ControllerQuorumVotersValidator`).
@@ -169,7 +171,46 @@ impl Check {
             Check::QuorumVoters => quorum::parse_voters(value).err(),
             Check::BootstrapServers => quorum::parse_bootstrap_servers(value).err(),
             Check::ReplicaSelector => ReplicaSelector::parse(value).err(),
+            Check::ThrottledReplicas => throttled_replicas(value).is_none().then(|| {
+                "must be the literal '*' or a list of replicas in the following format: \
+                 [partitionId]:[brokerId],[partitionId]:[brokerId],..."
+                    .into()
+            }),
             Check::Path | Check::Any => None,
+        }
+    }
+}
+
+/// The replicas a `leader/follower.replication.throttled.replicas` value throttles: `None` when
+/// it is not valid, `Some(ThrottledReplicas::All)` for `*`, else the `(partition, broker)` pairs.
+pub fn throttled_replicas(value: &str) -> Option<ThrottledReplicas> {
+    let value = value.trim();
+    if value == "*" {
+        return Some(ThrottledReplicas::All);
+    }
+    let mut pairs = Vec::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (p, b) = entry.split_once(':')?;
+        pairs.push((p.trim().parse().ok()?, b.trim().parse().ok()?));
+    }
+    Some(ThrottledReplicas::Some(pairs))
+}
+
+/// A parsed throttled replica list (Kafka's `QuotaConfig` `*` or `partition:broker` list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ThrottledReplicas {
+    /// `*`: every replica of the topic.
+    All,
+    /// These `(partition, broker)` replicas.
+    Some(Vec<(i32, i32)>),
+}
+
+impl ThrottledReplicas {
+    /// Whether the replica of `partition` on `broker` is throttled.
+    pub fn contains(&self, partition: i32, broker: i32) -> bool {
+        match self {
+            ThrottledReplicas::All => true,
+            ThrottledReplicas::Some(pairs) => pairs.contains(&(partition, broker)),
         }
     }
 }
@@ -320,6 +361,8 @@ pub const PROPERTIES: &[Property] = properties![
     "replica.fetch.wait.max.ms", Int, Some("500"), range(0, I32), "Longest a follower's fetch waits at the leader for replica.fetch.min.bytes; at most replica.socket.timeout.ms and replica.lag.time.max.ms (checked at start, as Kafka does). At least 0 (Kafka checks nothing).";
     "replica.fetch.backoff.ms", Int, Some("1000"), range(0, I32), "Time a follower waits before fetching again after a partition's fetch failed.";
     "num.replica.fetchers", Int, Some("1"), range(1, I32), "Fetchers a broker runs per source broker to replicate its partitions. At least 1 (Kafka checks nothing).";
+    "replication.quota.window.num", Int, Some("11"), range(1, I32), "Samples kept to measure replication throughput against leader/follower.replication.throttled.rate (Kafka's replication quota window count).";
+    "replication.quota.window.size.seconds", Int, Some("1"), range(1, I32), "Length of one replication quota sample, in seconds.";
     "replica.high.watermark.checkpoint.interval.ms", Long, Some("5000"), range(1, I64), "How often the high watermarks of the hosted partitions are written to disk. At least 1 (Kafka checks nothing).";
     "auto.leader.rebalance.enable", Boolean, Some("true"), Check::Bool, "Move leadership back to the preferred replicas when the leader imbalance, checked every leader.imbalance.check.interval.seconds, exceeds leader.imbalance.per.broker.percentage.";
     "leader.imbalance.check.interval.seconds", Long, Some("300"), range(1, I64), "How often the controller checks the leader imbalance.";
@@ -505,6 +548,8 @@ pub enum LogField {
     MinInsyncReplicas,
     /// `unclean_leader_election_enable`.
     UncleanLeaderElectionEnable,
+    /// Not a storage setting (the throttled replica lists): read from the topic's overrides.
+    Unstored,
 }
 
 /// A value that does not fit its field (already checked, so only a wrong declaration gets here).
@@ -572,6 +617,7 @@ impl LogField {
             LogField::UncleanLeaderElectionEnable => {
                 c.unclean_leader_election_enable = boolean(value)?;
             }
+            LogField::Unstored => {}
         }
         Ok(())
     }
@@ -606,6 +652,7 @@ impl LogField {
             LogField::MaxCompactionLagMs => c.max_compaction_lag_ms.to_string(),
             LogField::MinInsyncReplicas => c.min_insync_replicas.to_string(),
             LogField::UncleanLeaderElectionEnable => c.unclean_leader_election_enable.to_string(),
+            LogField::Unstored => return None,
         })
     }
 }
@@ -634,8 +681,14 @@ pub struct TopicProperty {
 }
 
 impl TopicProperty {
-    /// The declaration of the broker synonym: type, validation and default.
+    /// The declaration of the broker synonym: type, validation and default (a topic-only
+    /// config's own declaration when it has no synonym).
     pub fn base(&self) -> &'static Property {
+        if self.synonym.is_empty() {
+            if let Some(own) = TOPIC_ONLY_PROPERTIES.iter().find(|p| p.name == self.name) {
+                return own;
+            }
+        }
         property(self.synonym)
             // Every synonym is declared: `topic_synonyms_are_declared` checks it.
             .unwrap_or(&PROPERTIES[0])
@@ -663,8 +716,10 @@ pub const TOPIC_PROPERTIES: &[TopicProperty] = topic_properties![
     "delete.retention.ms", "log.cleaner.delete.retention.ms", DeleteRetentionMs, "How long tombstones survive once a compacted log is cleaned.";
     "flush.messages", "log.flush.interval.messages", FlushMessages, "Messages appended before an fsync; 1 = fsync before every acknowledgement.";
     "flush.ms", "log.flush.interval.ms", FlushMs, "Max time appended data stays un-fsynced.";
+    "follower.replication.throttled.replicas", "", Unstored, "Replicas (partition:broker,... or *) whose follower replication is throttled by follower.replication.throttled.rate while out of sync.";
     "index.interval.bytes", "log.index.interval.bytes", IndexIntervalBytes, "Bytes of log between offset-index entries.";
     "internal.segment.bytes", "log.internal.segment.bytes", InternalSegmentBytes, "For tests only (Kafka's LogConfig.INTERNAL_SEGMENT_BYTES_CONFIG): replaces segment.bytes without its 1 MiB floor. Not listed unless set.";
+    "leader.replication.throttled.replicas", "", Unstored, "Replicas (partition:broker,... or *) whose leader replication to out-of-sync followers is throttled by leader.replication.throttled.rate.";
     "max.compaction.lag.ms", "log.cleaner.max.compaction.lag.ms", MaxCompactionLagMs, "Records older than this force a clean.";
     "max.message.bytes", "message.max.bytes", MaxMessageBytes, "Largest record batch accepted.";
     "message.timestamp.after.max.ms", "log.message.timestamp.after.max.ms", TimestampAfterMaxMs, "How far in the future a CreateTime timestamp may be.";
@@ -681,6 +736,28 @@ pub const TOPIC_PROPERTIES: &[TopicProperty] = topic_properties![
     "unclean.leader.election.enable", "unclean.leader.election.enable", UncleanLeaderElectionEnable, "Let a replica outside the ISR become leader as a last resort when no in-sync replica is alive, at the risk of losing acknowledged records.";
 ];
 
+/// Broker configs set only at run time, per broker or as the cluster default
+/// (`kafka-configs --entity-type brokers`), stored in the metadata log: Kafka's replication
+/// throttles (`QuotaConfig`), which `kafka-reassign-partitions --throttle` sets. They are not
+/// `server.properties` lines in Kafka either.
+pub const DYNAMIC_BROKER_PROPERTIES: &[Property] = properties![
+    "follower.replication.throttled.rate", Long, Some("9223372036854775807"), range(0, I64), "Bytes per second a follower replicates of the partitions its topics' follower.replication.throttled.replicas name, while they are out of sync.";
+    "leader.replication.throttled.rate", Long, Some("9223372036854775807"), range(0, I64), "Bytes per second a leader sends of the partitions its topics' leader.replication.throttled.replicas name to out-of-sync followers.";
+    "replica.alter.log.dirs.io.max.bytes.per.second", Long, Some("9223372036854775807"), range(0, I64), "Bytes per second a replica moving to another log directory (AlterReplicaLogDirs) is copied at.";
+];
+
+/// The dynamic broker config `name`.
+pub fn dynamic_broker_property(name: &str) -> Option<&'static Property> {
+    DYNAMIC_BROKER_PROPERTIES.iter().find(|p| p.name == name)
+}
+
+/// Topic configs with no broker synonym (Kafka's `QuotaConfig` throttled replica lists): their
+/// declaration, in [`TOPIC_PROPERTIES`] order.
+pub const TOPIC_ONLY_PROPERTIES: &[Property] = properties![
+    "follower.replication.throttled.replicas", List, Some(""), Check::ThrottledReplicas, "Replicas (partition:broker,... or *) whose follower replication is throttled by follower.replication.throttled.rate while out of sync.";
+    "leader.replication.throttled.replicas", List, Some(""), Check::ThrottledReplicas, "Replicas (partition:broker,... or *) whose leader replication to out-of-sync followers is throttled by leader.replication.throttled.rate.";
+];
+
 /// The declaration of a topic config by name.
 pub fn topic_property(name: &str) -> Option<&'static TopicProperty> {
     TOPIC_PROPERTIES.iter().find(|p| p.name == name)
@@ -693,11 +770,12 @@ mod tests {
     #[test]
     fn topic_synonyms_are_declared() {
         for t in TOPIC_PROPERTIES {
-            assert!(
-                property(t.synonym).is_some(),
-                "{} has no declared synonym",
-                t.name
-            );
+            let declared = if t.synonym.is_empty() {
+                TOPIC_ONLY_PROPERTIES.iter().any(|p| p.name == t.name)
+            } else {
+                property(t.synonym).is_some()
+            };
+            assert!(declared, "{} has no declared synonym", t.name);
         }
         let mut names: Vec<_> = TOPIC_PROPERTIES.iter().map(|t| t.name).collect();
         let declared = names.clone();

@@ -57,6 +57,16 @@ pub enum MetadataRecord {
         /// The value; `None` removes the override.
         value: Option<String>,
     },
+    /// A dynamic broker config set (`Some`) or removed (`None`) (Kafka's `ConfigRecord` of
+    /// resource type BROKER): `broker` is a broker id, or empty for the cluster-wide default.
+    BrokerConfig {
+        /// Broker id as text, or `""` for the default of every broker.
+        broker: String,
+        /// Kafka's config name.
+        name: String,
+        /// The value; `None` removes it.
+        value: Option<String>,
+    },
     /// A topic and its partitions are gone (Kafka's `RemoveTopicRecord`).
     RemoveTopic {
         /// Topic id.
@@ -352,6 +362,9 @@ pub struct ClusterState {
     /// The producer-id block each broker got last: `[first, end)`.
     #[serde(default)]
     pub producer_blocks: BTreeMap<i32, (i64, i64)>,
+    /// Dynamic broker configs by entity (a broker id as text, `""` for the cluster default).
+    #[serde(default)]
+    pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// Producer ids per block handed to a broker (Kafka's `ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE`).
@@ -451,6 +464,24 @@ impl ClusterState {
             }
             MetadataRecord::FeatureLevel { name, level } => {
                 self.features.insert(name.clone(), *level);
+            }
+            MetadataRecord::BrokerConfig {
+                broker,
+                name,
+                value,
+            } => {
+                let entity = self.broker_configs.entry(broker.clone()).or_default();
+                match value {
+                    Some(v) => {
+                        entity.insert(name.clone(), v.clone());
+                    }
+                    None => {
+                        entity.remove(name);
+                    }
+                }
+                if entity.is_empty() {
+                    self.broker_configs.remove(broker);
+                }
             }
             MetadataRecord::ClusterId { id } => match &self.cluster_id {
                 None => self.cluster_id = Some(id.clone()),

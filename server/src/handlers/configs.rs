@@ -3,7 +3,10 @@
 //! Topics: every topic config with its effective value and source (topic override, broker
 //! property set at start, or Kafka default), synonyms on request; changes are validated as a
 //! whole, applied to every partition's log at once and persisted (they survive restarts).
-//! Brokers: every broker property, read-only (no dynamic broker configs yet).
+//! Brokers: every broker property (read-only: set at start), plus the dynamic broker configs
+//! kept in the metadata log, per broker or as the cluster default (empty name) — Kafka's
+//! replication throttles, which `kafka-reassign-partitions --throttle` sets and `--verify`
+//! removes (see [`crate::replica::quota`]). Other broker configs cannot be altered at run time.
 //!
 //! What is described (values, sources, synonym chains, types, docs) is derived in
 //! [`crate::config`] from the property declarations; this file only puts it on the wire.
@@ -20,8 +23,12 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::{blocking, s, topic_error, RequestContext};
-use crate::config::properties::topic_property;
-use crate::config::{BrokerConfig, ConfigType, Described, TopicConfig};
+use std::collections::BTreeMap;
+
+use crate::config::properties::{
+    dynamic_broker_property, topic_property, Property, DYNAMIC_BROKER_PROPERTIES,
+};
+use crate::config::{BrokerConfig, ConfigType, Described, Source, Synonym, TopicConfig};
 use crate::context::Broker;
 use crate::topics::TopicError;
 
@@ -66,7 +73,12 @@ pub(crate) async fn describe(
     let b = ctx.broker;
     let version = ctx.version;
     // A topic's config altered through another broker a moment ago is answered as altered.
-    if !b.config.quorum.single_node() && req.resources.iter().any(|r| r.resource_type == TOPIC) {
+    if !b.config.quorum.single_node()
+        && req
+            .resources
+            .iter()
+            .any(|r| r.resource_type == TOPIC || r.resource_type == BROKER)
+    {
         super::catch_up(b, super::CATCH_UP_SHORT).await;
     }
     let results = req
@@ -88,11 +100,12 @@ pub(crate) async fn describe(
                     }
                     Some(t) => t.config().describe_configs(&b.config),
                 },
-                // An empty name means the cluster-wide dynamic defaults: Kafka lists only those,
-                // and minikafka has none.
-                BROKER if r.resource_name.is_empty() => Vec::new(),
+                // An empty name means the cluster-wide dynamic defaults: Kafka lists only those.
+                BROKER if r.resource_name.is_empty() => dynamic_defaults(b),
                 BROKER if r.resource_name.as_str() == b.config.node_id.to_string() => {
-                    b.config.describe()
+                    let mut all = b.config.describe();
+                    all.extend(dynamic_of(b));
+                    all
                 }
                 BROKER => {
                     out.error_code = ResponseError::InvalidRequest.code();
@@ -129,6 +142,128 @@ pub(crate) async fn describe(
         })
         .collect();
     DescribeConfigsResponse::default().with_results(results)
+}
+
+/// The dynamic broker configs set as the cluster default.
+fn dynamic_defaults(b: &Broker) -> Vec<Described> {
+    let image = b.topics.image();
+    let Some(set) = image.broker_configs("") else {
+        return Vec::new();
+    };
+    DYNAMIC_BROKER_PROPERTIES
+        .iter()
+        .filter_map(|p| {
+            let v = set.get(p.name)?;
+            let synonym = Synonym {
+                name: p.name,
+                value: Some(v.clone()),
+                source: Source::DynamicDefaultBroker,
+            };
+            Some(dynamic_described(p, v, vec![synonym]))
+        })
+        .collect()
+}
+
+/// The dynamic broker configs in effect on this broker (its own, else the cluster default),
+/// with both as synonyms, most specific first.
+fn dynamic_of(b: &Broker) -> Vec<Described> {
+    let image = b.topics.image();
+    let own = image.broker_configs(&b.config.node_id.to_string());
+    let default = image.broker_configs("");
+    DYNAMIC_BROKER_PROPERTIES
+        .iter()
+        .filter_map(|p| {
+            let mut synonyms = Vec::new();
+            for (set, source) in [
+                (own, Source::DynamicBroker),
+                (default, Source::DynamicDefaultBroker),
+            ] {
+                if let Some(v) = set.and_then(|c| c.get(p.name)) {
+                    synonyms.push(Synonym {
+                        name: p.name,
+                        value: Some(v.clone()),
+                        source,
+                    });
+                }
+            }
+            let value = synonyms.first()?.value.clone()?;
+            Some(dynamic_described(p, &value, synonyms))
+        })
+        .collect()
+}
+
+fn dynamic_described(p: &Property, value: &str, synonyms: Vec<Synonym>) -> Described {
+    Described {
+        name: p.name,
+        value: Some(value.to_string()),
+        source: synonyms.first().map_or(Source::Default, |s| s.source),
+        synonyms,
+        kind: p.kind,
+        doc: p.doc,
+        read_only: false,
+    }
+}
+
+/// The new dynamic configs of a broker entity after `change`, validated as Kafka's
+/// `ConfigAdminManager` does; else the error code and message.
+fn broker_change(
+    current: &BTreeMap<String, String>,
+    change: Change,
+) -> Result<BTreeMap<String, String>, (ResponseError, String)> {
+    let invalid = |m: String| (ResponseError::InvalidRequest, m);
+    let mut out = match &change {
+        Change::Replace(_) => BTreeMap::new(),
+        Change::Incremental(_) => current.clone(),
+    };
+    let ops: Vec<(String, i8, Option<String>)> = match change {
+        Change::Replace(pairs) => pairs.into_iter().map(|(n, v)| (n, 0, v)).collect(),
+        Change::Incremental(ops) => ops,
+    };
+    for (name, op, value) in ops {
+        let Some(p) = dynamic_broker_property(&name) else {
+            let why = if crate::config::properties::property(&name).is_some() {
+                format!(
+                    "Cannot update these configs dynamically: Set({name}) (minikafka's dynamic \
+                     broker configs: {}; set the others at start)",
+                    dynamic_names()
+                )
+            } else {
+                format!("Unknown broker config {name}")
+            };
+            return Err(invalid(why));
+        };
+        match op {
+            0 => {
+                let Some(v) = value else {
+                    return Err(invalid(format!("no value to set for {name}")));
+                };
+                if let Some(reason) = p.check.reason(&v) {
+                    return Err(invalid(format!(
+                        "Invalid value {v} for configuration {name}: {reason}"
+                    )));
+                }
+                out.insert(name, v.trim().to_string());
+            }
+            1 => {
+                out.remove(&name);
+            }
+            2 | 3 => {
+                return Err(invalid(format!(
+                    "Config value append/subtract is not allowed for config key {name}: it is not a list"
+                )))
+            }
+            other => return Err(invalid(format!("unknown config operation {other}"))),
+        }
+    }
+    Ok(out)
+}
+
+fn dynamic_names() -> String {
+    DYNAMIC_BROKER_PROPERTIES
+        .iter()
+        .map(|p| p.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// One resource's requested change, in a form both alter APIs share.
@@ -250,11 +385,36 @@ async fn alter_one(
                 Err(e) => (topic_error(&e).code(), Some(s(e.to_string()))),
             }
         }
-        BROKER | BROKER_LOGGER => (
+        BROKER => {
+            let entity = name.as_str();
+            if !entity.is_empty() && entity.parse::<u32>().is_err() {
+                return (
+                    ResponseError::InvalidRequest.code(),
+                    Some(s(format!(
+                        "Invalid broker id {entity}: an integer or empty"
+                    ))),
+                );
+            }
+            let image = b.topics.image();
+            let empty = BTreeMap::new();
+            let current = image.broker_configs(entity).unwrap_or(&empty);
+            let new = match broker_change(current, change) {
+                Ok(n) => n,
+                Err((e, m)) => return (e.code(), Some(s(m))),
+            };
+            if validate_only {
+                return (0, None);
+            }
+            let topics = b.topics.clone();
+            let entity = entity.to_string();
+            match blocking(move || topics.set_broker_configs(&entity, &new)).await {
+                Ok(()) => (0, None),
+                Err(e) => (topic_error(&e).code(), Some(s(e.to_string()))),
+            }
+        }
+        BROKER_LOGGER => (
             ResponseError::InvalidConfig.code(),
-            Some(s(
-                "minikafka has no dynamic broker configs yet; set broker properties at start",
-            )),
+            Some(s("minikafka has no broker logger configs")),
         ),
         other => (
             ResponseError::InvalidRequest.code(),

@@ -63,7 +63,11 @@ use crate::config::ReplicaSelector;
 use crate::context::Broker;
 use crate::fetch_sessions::{FetchContext, PartitionKey, SessionPartition};
 use crate::replica::purgatory::{Attempt, DelayedOperation};
+use crate::replica::quota::{self, RateQuota};
 use crate::replica::{on_blocking_pool, Isolation, Partition};
+
+/// The topic config naming the replicas whose leader-side replication is throttled.
+const LEADER_THROTTLED: &str = "leader.replication.throttled.replicas";
 use crate::replica_selector::{preferred_read_replica, ReplicaView};
 use crate::zero_copy::{placeholder, Reply};
 
@@ -79,6 +83,9 @@ struct Wanted {
     /// KIP-392: the replica this consumer should read the partition from instead (answered
     /// with no records and `preferred_read_replica`).
     preferred: Option<i32>,
+    /// A follower's fetch of a replica `leader.replication.throttled.replicas` throttles: its
+    /// records are left out while the leader's replication quota is exceeded.
+    throttled: bool,
 }
 
 /// Resolve one partition of the request: led here, or, for a consumer's fetch with client
@@ -121,6 +128,7 @@ fn resolve(
         max_bytes: usize::try_from(sp.max_bytes).unwrap_or(0),
         error,
         preferred: None,
+        throttled: false,
     }
 }
 
@@ -265,6 +273,17 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> Reply
                 w.error = Some(ResponseError::NotLeaderOrFollower);
             }
         }
+        // Kafka's `shouldLeaderThrottle`: a throttled replica of an out-of-sync follower.
+        if b.replicas.quotas().leader.bounded() {
+            let image = b.topics.image();
+            for w in wanted.iter_mut().filter(|w| w.error.is_none()) {
+                if let Some(p) = &w.partition {
+                    w.throttled = image.topic_by_id(&p.topic_id).is_some_and(|t| {
+                        quota::names_replica(t, LEADER_THROTTLED, p.index, b.config.node_id)
+                    }) && !p.isr().contains(&replica);
+                }
+            }
+        }
         for w in wanted.iter().filter(|w| w.error.is_none()) {
             if let Some(p) = &w.partition {
                 let fetched = p.follower_fetched(replica, w.offset, w.log_start_offset, now);
@@ -293,16 +312,19 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> Reply
         }
     }
     let zero_copy_min = b.config.fetch_zero_copy_min_bytes;
+    let replicas = b.replicas.clone();
     // Each check reads on the blocking pool: index lookups, batch headers and small copies are
     // file reads, and a partition's lock may be held by an append.
     let wanted = Arc::new(wanted);
     let parts = op
         .run_async(|attempt| {
             let wanted = wanted.clone();
+            let replicas = replicas.clone();
             async move {
                 let reading = wanted.clone();
                 let read = on_blocking_pool(move || {
-                    read_all(&reading, max_bytes, isolation, zero_copy_min)
+                    let quota = &replicas.quotas().leader;
+                    read_all(&reading, max_bytes, isolation, zero_copy_min, quota)
                 })
                 .await;
                 let (parts, bytes, any_error) = read.unwrap_or_else(|e| {
@@ -411,6 +433,7 @@ fn read_all(
     max_bytes: usize,
     isolation: Isolation,
     zero_copy_min: usize,
+    leader_quota: &RateQuota,
 ) -> (Vec<(PartitionData, Option<FileSlice>)>, usize, bool) {
     let mut total = 0usize;
     let mut any_error = false;
@@ -444,6 +467,12 @@ fn read_all(
             out.push((pd, None));
             continue;
         }
+        if w.throttled && leader_quota.exceeded() {
+            // Held back (Kafka leaves the partition's records out); the offsets still move.
+            pd.records = Some(Bytes::new());
+            out.push((pd, None));
+            continue;
+        }
         let budget = w.max_bytes.min(max_bytes.saturating_sub(total));
         let min_one = total == 0;
         // read_committed: only whole batches below the last stable offset, with the aborted
@@ -473,7 +502,11 @@ fn read_all(
         let mut file = None;
         match read {
             Ok((records, slice)) => {
-                total += slice.as_ref().map_or(records.len(), FileSlice::len);
+                let read = slice.as_ref().map_or(records.len(), FileSlice::len);
+                total += read;
+                if w.throttled {
+                    leader_quota.record(read as u64);
+                }
                 pd.records = Some(records);
                 file = slice;
             }

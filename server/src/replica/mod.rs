@@ -30,6 +30,7 @@ mod group_commit;
 mod log_dir;
 mod partition;
 pub mod purgatory;
+pub mod quota;
 mod stats;
 
 use std::collections::HashMap;
@@ -61,6 +62,8 @@ pub use stats::{ReplicationCounters, ReplicationStats};
 /// Kafka's file of log start offsets moved by DeleteRecords (`0`, count, `topic partition offset`
 /// lines).
 pub const LOG_START_CHECKPOINT: &str = "log-start-offset-checkpoint";
+/// Kafka's high watermark checkpoint file, one per log directory.
+pub const HW_CHECKPOINT: &str = "replication-offset-checkpoint";
 
 /// Why one partition's part of a Produce failed.
 #[derive(Debug)]
@@ -114,6 +117,8 @@ pub struct ReplicaManager {
     moving: std::sync::Mutex<HashMap<(Uuid, i32), Arc<FutureReplica>>>,
     /// Set at shutdown: moves stop at their next step.
     stopping: std::sync::atomic::AtomicBool,
+    /// Replication throttles (leader, follower, log-dir moves).
+    quotas: quota::ReplicationQuotas,
 }
 
 /// A replica being moved to another log directory (Kafka's future replica), as DescribeLogDirs
@@ -165,7 +170,13 @@ impl ReplicaManager {
             counters: Arc::new(ReplicationCounters::default()),
             moving: std::sync::Mutex::new(HashMap::new()),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            quotas: quota::ReplicationQuotas::default(),
         }
+    }
+
+    /// The replication throttles of this broker.
+    pub fn quotas(&self) -> &quota::ReplicationQuotas {
+        &self.quotas
     }
 
     /// The log directories, in `log.dirs` order.
@@ -432,10 +443,21 @@ impl ReplicaManager {
                 if self.stopping.load(Ordering::Acquire) || p.is_deleted() {
                     return Ok(None);
                 }
+                // replica.alter.log.dirs.io.max.bytes.per.second: wait while over the rate.
+                while self.quotas.alter_log_dirs.exceeded() {
+                    if self.stopping.load(Ordering::Acquire) || p.is_deleted() {
+                        return Ok(None);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                let before = future.size_bytes();
                 let done = dest.guard(
                     "future replica copy",
                     p.copy_to_future(&mut future, MOVE_STEP_BYTES),
                 )?;
+                self.quotas
+                    .alter_log_dirs
+                    .record(future.size_bytes().saturating_sub(before));
                 if let Some(f) = &progress {
                     f.size.store(future.size_bytes(), Ordering::Release);
                     f.log_end.store(future.log_end_offset(), Ordering::Release);
@@ -771,23 +793,76 @@ impl ReplicaManager {
 
     /// [`ReplicaManager::write_start_checkpoint`] of one directory.
     fn write_start_checkpoint_of(&self, dir: &Arc<LogDir>) -> io::Result<()> {
+        self.write_checkpoint_of(dir, LOG_START_CHECKPOINT, |p| {
+            let start = p.log_start_offset();
+            (start > 0).then_some(start)
+        })
+    }
+
+    /// Persist every partition's high watermark (Kafka's `replication-offset-checkpoint`, one
+    /// per log directory, written every `replica.high.watermark.checkpoint.interval.ms` and at
+    /// shutdown): a restarted replica starts from it instead of its log start, so it serves
+    /// what was committed at once. Offline or read-only directories are skipped. Blocking.
+    pub fn write_hw_checkpoint(&self) -> io::Result<()> {
+        let mut first = Ok(());
+        for d in self
+            .dirs
+            .iter()
+            .filter(|d| !d.is_offline() && !d.is_read_only())
+        {
+            let written = self.write_checkpoint_of(d, HW_CHECKPOINT, |p| Some(p.high_watermark()));
+            if let Err(e) = written {
+                first = first.and(Err(e));
+            }
+        }
+        first
+    }
+
+    /// Write checkpoint `file` of `dir`: a line `topic partition offset` for each partition of
+    /// the directory that `offset` gives a value for, in Kafka's format (version 0, count).
+    fn write_checkpoint_of(
+        &self,
+        dir: &Arc<LogDir>,
+        file: &str,
+        offset: impl Fn(&Partition) -> Option<i64>,
+    ) -> io::Result<()> {
         if let Err(e) = dir.check_writable() {
             return Err(io::Error::other(e.to_string()));
         }
         let mut text = String::new();
         let mut lines = 0;
         for p in self.partitions_in(dir) {
-            let start = p.log_start_offset();
-            if start > 0 {
-                text.push_str(&format!("{} {} {start}\n", p.topic, p.index));
+            if let Some(o) = offset(&p) {
+                text.push_str(&format!("{} {} {o}\n", p.topic, p.index));
                 lines += 1;
             }
         }
         let written = write_atomically(
-            &dir.path().join(LOG_START_CHECKPOINT),
+            &dir.path().join(file),
             format!("0\n{lines}\n{text}").as_bytes(),
         );
-        dir.guard_io("log-start-offset-checkpoint write", written)
+        dir.guard_io(file, written)
+    }
+
+    /// Start each open partition's high watermark at its checkpointed value (at most its log
+    /// end), as Kafka's `Partition.createLogIfNotExists` does. A missing or unreadable file only
+    /// means the replicas start from their log start offsets (logged). Blocking.
+    pub fn load_hw_checkpoint(&self, find: impl Fn(&str, i32) -> Option<Arc<Partition>>) {
+        for d in self.dirs.iter().filter(|d| !d.is_offline()) {
+            let path = d.path().join(HW_CHECKPOINT);
+            let entries = match read_start_checkpoint(&path) {
+                Ok(e) => e,
+                Err(e) => {
+                    warn!(file = %path.display(), error = %e, "cannot read the high watermark checkpoint; replicas start from their log start");
+                    continue;
+                }
+            };
+            for (topic, partition, offset) in entries {
+                if let Some(p) = find(&topic, partition).filter(|p| Arc::ptr_eq(&p.log_dir(), d)) {
+                    p.restore_high_watermark(offset);
+                }
+            }
+        }
     }
 
     /// Apply the persisted log start offsets (each directory's checkpoint, to the partitions

@@ -1138,6 +1138,14 @@ impl Partition {
         Ok(())
     }
 
+    /// Start-up: the high watermark from the checkpoint, within `[log start, log end]`; never
+    /// lowered (a partition already leading alone has its log end).
+    pub(crate) fn restore_high_watermark(&self, offset: i64) {
+        let log = self.read_log();
+        let hw = offset.clamp(log.log_start_offset(), log.log_end_offset());
+        self.high_watermark.fetch_max(hw, Ordering::AcqRel);
+    }
+
     /// The directory takes writes again after a read-only start: write what was kept in memory
     /// (the leader-epoch checkpoint, the segments below a restored log start offset). Blocking.
     pub(crate) fn resume_writes(&self) -> Result<(), StorageError> {
