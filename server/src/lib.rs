@@ -47,6 +47,7 @@
 //! # }
 //! ```
 
+pub mod acl;
 pub mod broker;
 pub mod clock;
 pub mod config;

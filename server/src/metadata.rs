@@ -110,9 +110,22 @@ pub struct MetadataImage {
     by_name: HashMap<String, Arc<TopicImage>>,
     by_id: HashMap<Uuid, Arc<TopicImage>>,
     brokers: Vec<BrokerImage>,
+    /// Every ACL (issue 14), with the authorizer's decision cache.
+    acls: Arc<crate::acl::AclSet>,
 }
 
 impl MetadataImage {
+    /// This image with `acls`.
+    pub fn with_acls(mut self, acls: Arc<crate::acl::AclSet>) -> MetadataImage {
+        self.acls = acls;
+        self
+    }
+
+    /// Every ACL of the cluster.
+    pub fn acls(&self) -> &Arc<crate::acl::AclSet> {
+        &self.acls
+    }
+
     /// A topic by name.
     pub fn topic(&self, name: &str) -> Option<&Arc<TopicImage>> {
         self.by_name.get(name)

@@ -526,7 +526,15 @@ impl Topics {
                 info!(topic = %gone.name, topic_id = %gone.id, "deleted topic");
             }
         }
-        self.publish(MetadataImage::new(topics, broker_images(&state)));
+        let acls = if current.acls().same_as(state.acls.iter()) {
+            current.acls().clone()
+        } else {
+            info!(acls = state.acls.len(), "applied ACL changes");
+            Arc::new(crate::acl::AclSet::new(
+                state.acls.iter().map(|(id, b)| (*id, b.clone())),
+            ))
+        };
+        self.publish(MetadataImage::new(topics, broker_images(&state)).with_acls(acls));
         self.reconciled
             .fetch_max(index, std::sync::atomic::Ordering::AcqRel);
         failure.map_or(Ok(()), Err)
@@ -1211,6 +1219,17 @@ impl Topics {
                 value: None,
             }
         }));
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.commit(records)
+    }
+
+    /// Record ACL changes (CreateAcls' [`MetadataRecord::AccessControlEntry`], DeleteAcls'
+    /// [`MetadataRecord::RemoveAccessControlEntry`]) in the metadata log; this broker's image has
+    /// them on return. Blocking.
+    pub fn change_acls(&self, records: Vec<MetadataRecord>) -> Result<(), TopicError> {
+        let _admin = self.admin();
         if records.is_empty() {
             return Ok(());
         }

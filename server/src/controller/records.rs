@@ -201,6 +201,19 @@ pub enum MetadataRecord {
         /// The partitions in the failed directory, as (topic id, index).
         partitions: Vec<(Uuid, i32)>,
     },
+    /// An ACL exists (Kafka's `AccessControlEntryRecord`). A binding equal to one that exists
+    /// already (two brokers created it at once) is skipped.
+    AccessControlEntry {
+        /// The ACL's id (Kafka's `id`), named by [`MetadataRecord::RemoveAccessControlEntry`].
+        id: Uuid,
+        /// The binding.
+        acl: crate::acl::AclBinding,
+    },
+    /// An ACL is gone (Kafka's `RemoveAccessControlEntryRecord`).
+    RemoveAccessControlEntry {
+        /// The ACL's id.
+        id: Uuid,
+    },
     /// The single-node files of an earlier minikafka (`minikafka-topics.toml`,
     /// `producer-id-block`) were turned into the records of this batch; they are not read again.
     Migrated {
@@ -352,6 +365,9 @@ pub struct ClusterState {
     /// The producer-id block each broker got last: `[first, end)`.
     #[serde(default)]
     pub producer_blocks: BTreeMap<i32, (i64, i64)>,
+    /// ACLs by id (see [`MetadataRecord::AccessControlEntry`]).
+    #[serde(default)]
+    pub acls: BTreeMap<Uuid, crate::acl::AclBinding>,
 }
 
 /// Producer ids per block handed to a broker (Kafka's `ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE`).
@@ -461,6 +477,16 @@ impl ClusterState {
                 Some(_) => {}
             },
             MetadataRecord::Migrated { .. } => self.migrated = true,
+            MetadataRecord::AccessControlEntry { id, acl } => {
+                if self.acls.values().any(|a| a == acl) {
+                    tracing::debug!(acl_id = %id, "ACL exists already; skipped");
+                    return;
+                }
+                self.acls.insert(*id, acl.clone());
+            }
+            MetadataRecord::RemoveAccessControlEntry { id } => {
+                self.acls.remove(id);
+            }
             MetadataRecord::RegisterBroker {
                 id,
                 incarnation,
