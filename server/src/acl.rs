@@ -508,12 +508,16 @@ mod tests {
         assert!(!acls.authorize_any(&s, bob, op::WRITE, resource::TOPIC));
         // No ACL on the resource: allow.everyone.if.no.acl.found decides.
         assert!(!acls.authorize(&s, bob, op::READ, resource::GROUP, "g"));
+        // Decisions are cached per set (the settings of a broker never change): a new set for
+        // other settings.
+        let acls = set(acls.bindings().iter().map(|(_, b)| b.clone()).collect());
         let open = AuthorizerSettings {
             allow_everyone_if_no_acl_found: true,
             ..Default::default()
         };
         assert!(acls.authorize(&open, bob, op::READ, resource::GROUP, "g"));
         assert!(!acls.authorize(&open, bob, op::WRITE, resource::TOPIC, "a"));
+        let acls = set(acls.bindings().iter().map(|(_, b)| b.clone()).collect());
         let sup = AuthorizerSettings {
             super_users: vec!["User:bob".into()],
             ..Default::default()

@@ -64,6 +64,14 @@ pub(crate) async fn describe_log_dirs(
     req: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
     let b = ctx.broker;
+    // DESCRIBE on the cluster (Kafka: v3+ CLUSTER_AUTHORIZATION_FAILED, older an empty answer).
+    if !ctx.authorized_cluster(crate::acl::op::DESCRIBE) {
+        let mut r = DescribeLogDirsResponse::default();
+        if ctx.version >= 3 {
+            r.error_code = ResponseError::ClusterAuthorizationFailed.code();
+        }
+        return r;
+    }
     // Each wanted topic once, with the partitions asked for (`None`: all of them).
     let wanted: Vec<(Arc<TopicImage>, Vec<i32>)> = match req.topics {
         None => b
