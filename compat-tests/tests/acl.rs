@@ -8,7 +8,8 @@
 //!   group ACL; bob (`--consumer` with his group) reads what she wrote; neither may create a
 //!   topic without CREATE; a PREFIXED ALLOW covers `pay-*`, a DENY of one of them wins;
 //!   Metadata of "all topics" shows a principal only what it may describe, a named topic it may
-//!   not describe is TOPIC_AUTHORIZATION_FAILED; the super user sees and writes everything;
+//!   not describe is TOPIC_AUTHORIZATION_FAILED; a transactional producer without an ACL for
+//!   its transactional id is refused; the super user sees and writes everything;
 //!   `--remove` takes an ACL away. The ACLs survive a restart.
 //! - A three-node cluster with an authorizer replicates (the brokers' fetches are authorized as
 //!   Kafka's are) and every node serves the same ACLs, created through one of them.
@@ -29,7 +30,7 @@ use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, ProducerContext};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 
 const ACLS: &str = "org.apache.kafka.tools.AclCommand";
 const ALICE: &str = "User:CN=alice,OU=test";
@@ -92,6 +93,19 @@ fn produce_result(config: &ClientConfig, topic: &str) -> Result<(), RDKafkaError
         assert!(Instant::now() < deadline, "no delivery report within 30 s");
         producer.poll(Duration::from_millis(100));
     }
+}
+
+/// `init_transactions` of a transactional producer with `id` through `config` (bounded).
+fn init_transactions(config: &ClientConfig, id: &str) -> Result<(), RDKafkaErrorCode> {
+    let producer: BaseProducer = config
+        .clone()
+        .set("transactional.id", id)
+        .set("enable.idempotence", "true")
+        .create()
+        .expect("create transactional producer");
+    producer
+        .init_transactions(Duration::from_secs(20))
+        .map_err(|e| e.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail))
 }
 
 /// The topics "all topics" Metadata shows through `config`.
@@ -293,7 +307,7 @@ fn acl_matrix_set_with_kafka_acls_holds_across_a_restart() {
             "{:?}",
             Err::<usize, _>(RDKafkaErrorCode::GroupAuthorizationFailed)
         );
-        let cases: Vec<(&str, String, String)> = vec![
+        let mut cases: Vec<(&str, String, String)> = vec![
             // Write: A yes, B no; bob (a consumer) may not write.
             (
                 "alice writes A",
@@ -346,6 +360,11 @@ fn acl_matrix_set_with_kafka_acls_holds_across_a_restart() {
                 "Some(TopicAuthorizationFailed)".into(),
             ),
         ];
+        cases.push((
+            "alice has no ACL for a transactional id",
+            format!("{:?}", init_transactions(&producer_as("alice"), "alice-tx")),
+            "Err(TransactionalIdAuthorizationFailed)".into(),
+        ));
         for (what, got, want) in cases {
             assert_eq!(got, want, "{when}: {what}");
         }
