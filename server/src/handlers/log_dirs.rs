@@ -17,6 +17,10 @@
 //!   `-future` copy, then a swap under the partition's lock); the tool polls DescribeLogDirs
 //!   until the future replica is gone.
 //!
+//! With an authorizer (issue 14), as Kafka: DescribeLogDirs needs DESCRIBE on the cluster (v3+
+//! CLUSTER_AUTHORIZATION_FAILED, older an empty answer), AlterReplicaLogDirs ALTER on the cluster
+//! (each partition CLUSTER_AUTHORIZATION_FAILED, first).
+//!
 //! Work is bounded by the request (or, for "all topics", by the topics that exist).
 
 use std::collections::HashSet;
@@ -209,6 +213,10 @@ fn alter_one(
     index: i32,
 ) -> Result<(), ResponseError> {
     let b = ctx.broker;
+    // ALTER on the cluster (Kafka: every partition CLUSTER_AUTHORIZATION_FAILED).
+    if !ctx.authorized_cluster(crate::acl::op::ALTER) {
+        return Err(ResponseError::ClusterAuthorizationFailed);
+    }
     let dest = dest.ok_or(ResponseError::LogDirNotFound)?;
     if dest.check_writable().is_err() {
         return Err(ResponseError::KafkaStorageError);

@@ -34,9 +34,15 @@ use kafka_protocol::protocol::StrBytes;
 use super::{s, RequestContext};
 
 pub(crate) async fn describe_client_quotas(
-    _ctx: &RequestContext<'_>,
+    ctx: &RequestContext<'_>,
     _req: DescribeClientQuotasRequest,
 ) -> DescribeClientQuotasResponse {
+    // DESCRIBE_CONFIGS on the cluster (Kafka), with an authorizer (issue 14).
+    if !ctx.authorized_cluster(crate::acl::op::DESCRIBE_CONFIGS) {
+        return DescribeClientQuotasResponse::default().with_error_code(
+            kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code(),
+        );
+    }
     DescribeClientQuotasResponse::default().with_entries(Some(Vec::new()))
 }
 
