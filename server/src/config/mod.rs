@@ -1066,6 +1066,23 @@ mod tests {
     }
 
     #[test]
+    fn authorizer_class_super_users_and_no_acl_default() {
+        assert_eq!(build(&[]).unwrap().authorizer, None);
+        let c = build(&[
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users=User:admin; User:CN=broker,OU=ops;",
+        ])
+        .unwrap();
+        let a = c.authorizer.expect("authorizer on");
+        assert_eq!(a.super_users, ["User:admin", "User:CN=broker,OU=ops"]);
+        assert!(!a.allow_everyone_if_no_acl_found);
+        assert!(
+            refused(&["authorizer.class.name=kafka.security.authorizer.AclAuthorizer"])
+                .contains("authorizer.class.name")
+        );
+    }
+
+    #[test]
     fn replica_selector_class_takes_kafkas_two_selectors_and_refuses_others() {
         assert_eq!(
             build(&[]).unwrap().replica_selector,
