@@ -176,9 +176,9 @@ pub(crate) const ROUTES: &[Route] = &[
     ),
     route!(ListTransactions, 0..=2, handlers::list_transactions::handle),
     // Features minikafka does not have, answered as Kafka answers with them off (unserved.rs).
-    route!(DescribeAcls, 1..=3, handlers::unserved::describe_acls),
-    route!(CreateAcls, 1..=3, handlers::unserved::create_acls),
-    route!(DeleteAcls, 1..=3, handlers::unserved::delete_acls),
+    route!(DescribeAcls, 1..=3, handlers::acls::describe_acls),
+    route!(CreateAcls, 1..=3, handlers::acls::create_acls),
+    route!(DeleteAcls, 1..=3, handlers::acls::delete_acls),
     route!(
         DescribeLogDirs,
         1..=4,

@@ -24,7 +24,8 @@
 //! 7. **Metadata** — [`topics`]: the broker's side of the metadata (validates admin changes,
 //!    proposes them as records, keeps the replicas and the image up to the applied log) above
 //!    [`controller`] (the controller quorum on openraft: the metadata log, its records, storage
-//!    and state) above [`metadata`]: the immutable image handlers and coordinators read.
+//!    and state) above [`metadata`]: the immutable image handlers and coordinators read, with
+//!    the ACLs whose model and authorizer decisions are [`acl`] (issue 14).
 //! 8. **Replica layer** — [`replica`]: `ReplicaManager` → `Partition` (leader epoch, high
 //!    watermark, ISR, the only code that reads or appends a log), the purgatory of delayed
 //!    operations, group commit.
@@ -47,6 +48,7 @@
 //! # }
 //! ```
 
+pub mod acl;
 pub mod broker;
 pub mod clock;
 pub mod config;

@@ -112,9 +112,22 @@ pub struct MetadataImage {
     brokers: Vec<BrokerImage>,
     /// Dynamic broker configs by entity: a broker id as text, `""` for the cluster default.
     broker_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Every ACL (issue 14), with the authorizer's decision cache.
+    acls: Arc<crate::acl::AclSet>,
 }
 
 impl MetadataImage {
+    /// This image with `acls`.
+    pub fn with_acls(mut self, acls: Arc<crate::acl::AclSet>) -> MetadataImage {
+        self.acls = acls;
+        self
+    }
+
+    /// Every ACL of the cluster.
+    pub fn acls(&self) -> &Arc<crate::acl::AclSet> {
+        &self.acls
+    }
+
     /// A topic by name.
     pub fn topic(&self, name: &str) -> Option<&Arc<TopicImage>> {
         self.by_name.get(name)

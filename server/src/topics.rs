@@ -529,8 +529,17 @@ impl Topics {
                 info!(topic = %gone.name, topic_id = %gone.id, "deleted topic");
             }
         }
+        let acls = if current.acls().same_as(state.acls.iter()) {
+            current.acls().clone()
+        } else {
+            info!(acls = state.acls.len(), "applied ACL changes");
+            Arc::new(crate::acl::AclSet::new(
+                state.acls.iter().map(|(id, b)| (*id, b.clone())),
+            ))
+        };
         let image = MetadataImage::new(topics, broker_images(&state))
-            .with_broker_configs(state.broker_configs.clone());
+            .with_broker_configs(state.broker_configs.clone())
+            .with_acls(acls);
         self.replicas
             .quotas()
             .configure(&image, self.config.node_id);
@@ -1252,6 +1261,17 @@ impl Topics {
                 value: None,
             }
         }));
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.commit(records)
+    }
+
+    /// Record ACL changes (CreateAcls' [`MetadataRecord::AccessControlEntry`], DeleteAcls'
+    /// [`MetadataRecord::RemoveAccessControlEntry`]) in the metadata log; this broker's image has
+    /// them on return. Blocking.
+    pub fn change_acls(&self, records: Vec<MetadataRecord>) -> Result<(), TopicError> {
+        let _admin = self.admin();
         if records.is_empty() {
             return Ok(());
         }

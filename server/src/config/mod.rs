@@ -85,6 +85,9 @@ pub struct BrokerConfig {
     pub broker_heartbeat_interval_ms: u64,
     /// `broker.rack`.
     pub broker_rack: Option<String>,
+    /// `authorizer.class.name` set: the ACL authorizer with `super.users` and
+    /// `allow.everyone.if.no.acl.found` (issue 14); `None`: no authorization.
+    pub authorizer: Option<crate::acl::AuthorizerSettings>,
     /// `replica.selector.class` (KIP-392).
     pub replica_selector: properties::ReplicaSelector,
     /// The first log directory (of `log.dirs`, else `log.dir`): where the metadata log lives
@@ -629,6 +632,18 @@ impl BrokerConfig {
                 .opt("broker.rack")
                 .filter(|r| !r.is_empty())
                 .map(str::to_string),
+            authorizer: (!v.text("authorizer.class.name").is_empty()).then(|| {
+                crate::acl::AuthorizerSettings {
+                    super_users: v
+                        .text("super.users")
+                        .split(';')
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                    allow_everyone_if_no_acl_found: v.bool("allow.everyone.if.no.acl.found"),
+                }
+            }),
             replica_selector: properties::ReplicaSelector::parse(v.text("replica.selector.class"))
                 .map_err(|reason| {
                     invalid(
@@ -1061,6 +1076,23 @@ mod tests {
             Ok(_) => panic!("accepted: {pairs:?}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn authorizer_class_super_users_and_no_acl_default() {
+        assert_eq!(build(&[]).unwrap().authorizer, None);
+        let c = build(&[
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users=User:admin; User:CN=broker,OU=ops;",
+        ])
+        .unwrap();
+        let a = c.authorizer.expect("authorizer on");
+        assert_eq!(a.super_users, ["User:admin", "User:CN=broker,OU=ops"]);
+        assert!(!a.allow_everyone_if_no_acl_found);
+        assert!(
+            refused(&["authorizer.class.name=kafka.security.authorizer.AclAuthorizer"])
+                .contains("authorizer.class.name")
+        );
     }
 
     #[test]

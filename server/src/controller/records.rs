@@ -211,6 +211,19 @@ pub enum MetadataRecord {
         /// The partitions in the failed directory, as (topic id, index).
         partitions: Vec<(Uuid, i32)>,
     },
+    /// An ACL exists (Kafka's `AccessControlEntryRecord`). A binding equal to one that exists
+    /// already (two brokers created it at once) is skipped.
+    AccessControlEntry {
+        /// The ACL's id (Kafka's `id`), named by [`MetadataRecord::RemoveAccessControlEntry`].
+        id: Uuid,
+        /// The binding.
+        acl: crate::acl::AclBinding,
+    },
+    /// An ACL is gone (Kafka's `RemoveAccessControlEntryRecord`).
+    RemoveAccessControlEntry {
+        /// The ACL's id.
+        id: Uuid,
+    },
     /// The single-node files of an earlier minikafka (`minikafka-topics.toml`,
     /// `producer-id-block`) were turned into the records of this batch; they are not read again.
     Migrated {
@@ -365,6 +378,9 @@ pub struct ClusterState {
     /// Dynamic broker configs by entity (a broker id as text, `""` for the cluster default).
     #[serde(default)]
     pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// ACLs by id (see [`MetadataRecord::AccessControlEntry`]).
+    #[serde(default)]
+    pub acls: BTreeMap<Uuid, crate::acl::AclBinding>,
 }
 
 /// Producer ids per block handed to a broker (Kafka's `ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE`).
@@ -492,6 +508,16 @@ impl ClusterState {
                 Some(_) => {}
             },
             MetadataRecord::Migrated { .. } => self.migrated = true,
+            MetadataRecord::AccessControlEntry { id, acl } => {
+                if self.acls.values().any(|a| a == acl) {
+                    tracing::debug!(acl_id = %id, "ACL exists already; skipped");
+                    return;
+                }
+                self.acls.insert(*id, acl.clone());
+            }
+            MetadataRecord::RemoveAccessControlEntry { id } => {
+                self.acls.remove(id);
+            }
             MetadataRecord::RegisterBroker {
                 id,
                 incarnation,

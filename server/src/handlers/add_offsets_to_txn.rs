@@ -16,6 +16,15 @@ pub(crate) async fn handle(
     let b = ctx.broker;
     let version = ctx.version;
     let mut r = AddOffsetsToTxnResponse::default();
+    // WRITE on the transactional id, READ on the group (Kafka).
+    if !ctx.authorized_txn(crate::acl::op::WRITE, req.transactional_id.0.as_str()) {
+        r.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
+        return r;
+    }
+    if !ctx.authorized_group(crate::acl::op::READ, req.group_id.0.as_str()) {
+        r.error_code = ResponseError::GroupAuthorizationFailed.code();
+        return r;
+    }
     let groups = b.groups.clone();
     let count = match blocking(move || groups.ensure_offsets_topic()).await {
         Ok(t) => t.partition_count(),

@@ -15,6 +15,7 @@ use kafka_protocol::messages::{
 };
 
 use super::{s, RequestContext};
+use crate::acl;
 use crate::context::Broker;
 
 /// Per-partition answers, grouped by topic in request order.
@@ -44,6 +45,34 @@ fn flatten(topics: &[AddPartitionsToTxnTopic]) -> Vec<(String, i32)> {
         .iter()
         .flat_map(|t| t.partitions.iter().map(move |p| (t.name.0.to_string(), *p)))
         .collect()
+}
+
+/// A client's (v0-3) authorization, as Kafka: WRITE on the transactional id (every partition
+/// TRANSACTIONAL_ID_AUTHORIZATION_FAILED), WRITE on each topic (TOPIC_AUTHORIZATION_FAILED, the
+/// others OPERATION_NOT_ATTEMPTED).
+fn refused(
+    ctx: &RequestContext<'_>,
+    id: &str,
+    parts: &[(String, i32)],
+) -> Option<Vec<AddPartitionsToTxnTopicResult>> {
+    if !ctx.authorized_txn(acl::op::WRITE, id) {
+        return Some(results(parts, |_| {
+            ResponseError::TransactionalIdAuthorizationFailed.code()
+        }));
+    }
+    let denied: Vec<bool> = parts
+        .iter()
+        .map(|(t, _)| !ctx.authorized_topic(acl::op::WRITE, t))
+        .collect();
+    denied.iter().any(|d| *d).then(|| {
+        results(parts, |i| {
+            if denied[i] {
+                ResponseError::TopicAuthorizationFailed.code()
+            } else {
+                ResponseError::OperationNotAttempted.code()
+            }
+        })
+    })
 }
 
 /// One transaction's answers.
@@ -97,6 +126,11 @@ pub(crate) async fn handle(
     let mut r = AddPartitionsToTxnResponse::default();
     if version < 4 {
         let parts = flatten(&req.v3_and_below_topics);
+        let id = req.v3_and_below_transactional_id.0.as_str();
+        if let Some(denied) = refused(ctx, id, &parts) {
+            r.results_by_topic_v3_and_below = denied;
+            return r;
+        }
         r.results_by_topic_v3_and_below = one(
             b,
             req.v3_and_below_transactional_id.0.as_str(),
@@ -108,6 +142,10 @@ pub(crate) async fn handle(
         )
         .await;
         return r;
+    }
+    // v4+ is the brokers' own (Produce's verification, KIP-890): CLUSTER_ACTION on the cluster.
+    if !ctx.authorized_cluster(acl::op::CLUSTER_ACTION) {
+        return r.with_error_code(ResponseError::ClusterAuthorizationFailed.code());
     }
     for t in req.transactions {
         let parts = flatten(&t.topics);

@@ -49,7 +49,7 @@ pub(crate) async fn describe_cluster(
         }
     }
     if req.include_cluster_authorized_operations {
-        r.cluster_authorized_operations = 0;
+        r.cluster_authorized_operations = super::metadata::cluster_operations(ctx);
     }
     r
 }
@@ -64,6 +64,13 @@ pub(crate) async fn offset_for_leader_epoch(
         .into_iter()
         .map(|t| {
             let topic = b.topics.get(t.topic.0.as_str());
+            // A follower's request (replica id >= 0) needs CLUSTER_ACTION, a client's DESCRIBE
+            // on the topic (Kafka), else TOPIC_AUTHORIZATION_FAILED.
+            let allowed = if req.replica_id.0 >= 0 {
+                ctx.authorized_cluster(crate::acl::op::CLUSTER_ACTION)
+            } else {
+                ctx.authorized_topic(crate::acl::op::DESCRIBE, t.topic.0.as_str())
+            };
             let partitions = t
                 .partitions
                 .into_iter()
@@ -72,6 +79,10 @@ pub(crate) async fn offset_for_leader_epoch(
                         .with_partition(p.partition)
                         .with_leader_epoch(-1)
                         .with_end_offset(-1);
+                    if !allowed {
+                        e.error_code = ResponseError::TopicAuthorizationFailed.code();
+                        return e;
+                    }
                     let part = match b.led(
                         topic.as_deref(),
                         p.partition,
@@ -110,8 +121,16 @@ pub(crate) async fn describe_topic_partitions(
     if !b.config.quorum.single_node() {
         super::catch_up(b, super::CATCH_UP_SHORT).await;
     }
-    let mut names: Vec<String> = if req.topics.is_empty() {
-        b.topics.all().iter().map(|t| t.name.clone()).collect()
+    // As Metadata (issue 14): "all" lists only the topics the principal may DESCRIBE; a named
+    // one it may not is TOPIC_AUTHORIZATION_FAILED, existing or not.
+    let listing_all = req.topics.is_empty();
+    let mut names: Vec<String> = if listing_all {
+        b.topics
+            .all()
+            .iter()
+            .map(|t| t.name.clone())
+            .filter(|n| ctx.authorized_topic(crate::acl::op::DESCRIBE, n))
+            .collect()
     } else {
         req.topics.iter().map(|t| t.name.0.to_string()).collect()
     };
@@ -125,6 +144,14 @@ pub(crate) async fn describe_topic_partitions(
     let mut next_cursor = None;
     for name in names.into_iter().filter(|n| *n >= start_topic) {
         let tn = TopicName(s(name.clone()));
+        if !listing_all && !ctx.authorized_topic(crate::acl::op::DESCRIBE, &name) {
+            out.push(
+                DescribeTopicPartitionsResponseTopic::default()
+                    .with_name(Some(tn))
+                    .with_error_code(ResponseError::TopicAuthorizationFailed.code()),
+            );
+            continue;
+        }
         let Some(t) = b.topics.get(&name) else {
             out.push(
                 DescribeTopicPartitionsResponseTopic::default()

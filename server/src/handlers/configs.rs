@@ -25,6 +25,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::{blocking, s, topic_error, RequestContext};
 use std::collections::BTreeMap;
 
+use crate::acl;
 use crate::config::properties::{
     dynamic_broker_property, topic_property, Property, DYNAMIC_BROKER_PROPERTIES,
 };
@@ -88,6 +89,11 @@ pub(crate) async fn describe(
             let mut out = DescribeConfigsResult::default()
                 .with_resource_type(r.resource_type)
                 .with_resource_name(r.resource_name.clone());
+            let name = r.resource_name.as_str();
+            if let Some(e) = config_denied(ctx, r.resource_type, name, acl::op::DESCRIBE_CONFIGS) {
+                out.error_code = e.code();
+                return out;
+            }
             let described = match r.resource_type {
                 TOPIC => match b.topics.get(r.resource_name.as_str()) {
                     None => {
@@ -358,12 +364,16 @@ fn apply(
 /// Validate and (unless `validate_only`) apply one resource's change. Returns the error code
 /// and message for the resource.
 async fn alter_one(
-    b: &Broker,
+    ctx: &RequestContext<'_>,
     resource_type: i8,
     name: &StrBytes,
     change: Change,
     validate_only: bool,
 ) -> (i16, Option<StrBytes>) {
+    let b = ctx.broker;
+    if let Some(e) = config_denied(ctx, resource_type, name.as_str(), acl::op::ALTER_CONFIGS) {
+        return (e.code(), None);
+    }
     match resource_type {
         TOPIC => {
             let Some(topic) = b.topics.get(name.as_str()) else {
@@ -423,11 +433,30 @@ async fn alter_one(
     }
 }
 
+/// Kafka's authorization of config APIs (issue 14): `operation` (DESCRIBE_CONFIGS or
+/// ALTER_CONFIGS) on the topic (TOPIC_AUTHORIZATION_FAILED) or, for a broker or broker logger,
+/// on the cluster (CLUSTER_AUTHORIZATION_FAILED).
+fn config_denied(
+    ctx: &RequestContext<'_>,
+    resource_type: i8,
+    name: &str,
+    operation: i8,
+) -> Option<ResponseError> {
+    match resource_type {
+        TOPIC if !ctx.authorized_topic(operation, name) => {
+            Some(ResponseError::TopicAuthorizationFailed)
+        }
+        BROKER | BROKER_LOGGER if !ctx.authorized_cluster(operation) => {
+            Some(ResponseError::ClusterAuthorizationFailed)
+        }
+        _ => None,
+    }
+}
+
 pub(crate) async fn alter(
     ctx: &RequestContext<'_>,
     req: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
-    let b = ctx.broker;
     let mut responses = Vec::with_capacity(req.resources.len());
     for r in req.resources {
         let change = Change::Replace(
@@ -442,7 +471,7 @@ pub(crate) async fn alter(
                 .collect(),
         );
         let (code, msg) = alter_one(
-            b,
+            ctx,
             r.resource_type,
             &r.resource_name,
             change,
@@ -464,7 +493,6 @@ pub(crate) async fn incremental_alter(
     ctx: &RequestContext<'_>,
     req: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
-    let b = ctx.broker;
     let mut responses = Vec::with_capacity(req.resources.len());
     for r in req.resources {
         let change = Change::Incremental(
@@ -480,7 +508,7 @@ pub(crate) async fn incremental_alter(
                 .collect(),
         );
         let (code, msg) = alter_one(
-            b,
+            ctx,
             r.resource_type,
             &r.resource_name,
             change,

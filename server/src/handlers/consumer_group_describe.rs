@@ -49,6 +49,14 @@ pub(crate) async fn handle(
             let out = DescribedGroup::default()
                 .with_group_id(id.clone())
                 .with_authorized_operations(OPERATIONS_NOT_REQUESTED);
+            // DESCRIBE on the group (Kafka).
+            if !ctx.authorized_group(crate::acl::op::DESCRIBE, id.as_str()) {
+                return out
+                    .with_error_code(
+                        kafka_protocol::error::ResponseError::GroupAuthorizationFailed.code(),
+                    )
+                    .with_group_state(s("Dead"));
+            }
             match b.groups.consumer_describe(id.as_str()) {
                 Err((code, msg)) => out
                     .with_error_code(code.code())

@@ -21,6 +21,11 @@ pub(crate) async fn handle(
         r.error_message = Some(s("the group id must not be empty"));
         return r;
     }
+    // READ on the group (Kafka).
+    if !ctx.authorized_group(crate::acl::op::READ, req.group_id.as_str()) {
+        r.error_code = kafka_protocol::error::ResponseError::GroupAuthorizationFailed.code();
+        return r;
+    }
     let owned = req.topic_partitions.map(|tps| {
         tps.into_iter()
             .filter_map(|tp| {

@@ -36,6 +36,13 @@ pub(crate) async fn handle(
                 ResponseError::InvalidRequest,
                 format!("Duplicate topic {name} in the request"),
             );
+        } else if !ctx.authorized_topic(crate::acl::op::ALTER, &name) {
+            // ALTER on the topic (Kafka), before existence.
+            fail(
+                &mut r,
+                ResponseError::TopicAuthorizationFailed,
+                "Authorization failed.".into(),
+            );
         } else if let Some(msg) = refuse_client_admin(ClientAdmin::AddPartitions, &name) {
             fail(&mut r, ResponseError::InvalidRequest, msg);
         } else if let Some(topic) = b.topics.get(&name) {

@@ -2,7 +2,8 @@
 //! manual assignments and per-topic configs; honours `validate_only`; answers v5+ with the
 //! topic's id, counts and effective configs. Internal topics are refused (INVALID_REQUEST
 //! "Creation of internal topic … is prohibited."): only the broker creates them, with their
-//! coordinators' layout.
+//! coordinators' layout. With an authorizer (issue 14): CREATE on the cluster or the topic, else
+//! TOPIC_AUTHORIZATION_FAILED.
 
 use std::collections::HashMap;
 
@@ -55,6 +56,13 @@ pub(crate) async fn handle(
             r.error_message = Some(s(format!(
                 "Create topics request from client contains a duplicate topic {name}"
             )));
+            results.push(r);
+            continue;
+        }
+        // CREATE on the cluster or on the topic (Kafka's ControllerApis.createTopics).
+        if !super::metadata::may_create_topic(ctx, &name) {
+            r.error_code = ResponseError::TopicAuthorizationFailed.code();
+            r.error_message = Some(s("Authorization failed."));
             results.push(r);
             continue;
         }

@@ -13,9 +13,13 @@ pub(crate) async fn handle(
     let b = ctx.broker;
     let mut results = Vec::with_capacity(req.groups_names.len());
     for id in req.groups_names {
-        let code = match b.groups.delete_group(id.as_str()).await {
-            Ok(()) => 0,
-            Err(e) => e.code(),
+        let code = if !ctx.authorized_group(crate::acl::op::DELETE, id.as_str()) {
+            kafka_protocol::error::ResponseError::GroupAuthorizationFailed.code()
+        } else {
+            match b.groups.delete_group(id.as_str()).await {
+                Ok(()) => 0,
+                Err(e) => e.code(),
+            }
         };
         results.push(
             DeletableGroupResult::default()

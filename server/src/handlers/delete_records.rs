@@ -17,11 +17,18 @@ pub(crate) async fn handle(
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let topic = b.topics.get(t.name.0.as_str());
+        // DELETE on the topic (Kafka), before existence.
+        let allowed = ctx.authorized_topic(crate::acl::op::DELETE, t.name.0.as_str());
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for p in t.partitions {
             let mut r = DeleteRecordsPartitionResult::default()
                 .with_partition_index(p.partition_index)
                 .with_low_watermark(-1);
+            if !allowed {
+                r.error_code = ResponseError::TopicAuthorizationFailed.code();
+                partitions.push(r);
+                continue;
+            }
             let part = match b.led(
                 topic.as_deref(),
                 p.partition_index,

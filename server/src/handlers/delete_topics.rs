@@ -8,6 +8,7 @@ use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicN
 use uuid::Uuid;
 
 use super::{blocking, s, topic_error, RequestContext};
+use crate::acl;
 use crate::topics::{refuse_client_admin, ClientAdmin};
 
 pub(crate) async fn handle(
@@ -39,6 +40,20 @@ pub(crate) async fn handle(
                 .get(n.0.as_str())
                 .ok_or(ResponseError::UnknownTopicOrPartition),
             None => b.topics.get_by_id(&id).ok_or(ResponseError::UnknownTopicId),
+        };
+        // DELETE on the topic (by name: before existence, as Kafka; by id: once resolved, and
+        // without DESCRIBE the id is answered as unknown).
+        let topic = match (topic, &name) {
+            (Err(_), Some(n)) if !ctx.authorized_topic(acl::op::DELETE, n.0.as_str()) => {
+                Err(ResponseError::TopicAuthorizationFailed)
+            }
+            (Ok(t), None) if !ctx.authorized_topic(acl::op::DESCRIBE, &t.name) => {
+                Err(ResponseError::UnknownTopicId)
+            }
+            (Ok(t), _) if !ctx.authorized_topic(acl::op::DELETE, &t.name) => {
+                Err(ResponseError::TopicAuthorizationFailed)
+            }
+            (other, _) => other,
         };
         let refused = topic
             .as_ref()

@@ -6,6 +6,7 @@ use kafka_protocol::messages::describe_groups_response::{DescribedGroup, Describ
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 
 use super::{s, RequestContext};
+use crate::acl;
 
 /// `authorized_operations` when the client did not ask for them.
 const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
@@ -20,8 +21,18 @@ pub(crate) async fn handle(
         .groups
         .into_iter()
         .map(|id| {
-            let out =
+            let mut out =
                 DescribedGroup::default().with_authorized_operations(OPERATIONS_NOT_REQUESTED);
+            // DESCRIBE on the group, else GROUP_AUTHORIZATION_FAILED (Kafka).
+            if !ctx.authorized_group(acl::op::DESCRIBE, id.as_str()) {
+                return out
+                    .with_group_id(id)
+                    .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+            }
+            if version >= 3 && req.include_authorized_operations {
+                out.authorized_operations =
+                    ctx.authorized_operations(acl::resource::GROUP, id.as_str());
+            }
             let Some(d) = b.groups.describe(id.as_str()) else {
                 let mut out = out.with_group_id(id.clone()).with_group_state(s("Dead"));
                 if version >= 6 {

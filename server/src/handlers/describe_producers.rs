@@ -20,11 +20,17 @@ pub(crate) async fn handle(
         .into_iter()
         .map(|t| {
             let topic = b.topics.get(t.name.0.as_str());
+            // READ on the topic (Kafka), before existence.
+            let allowed = ctx.authorized_topic(crate::acl::op::READ, t.name.0.as_str());
             let partitions = t
                 .partition_indexes
                 .iter()
                 .map(|&i| {
                     let mut pr = PartitionResponse::default().with_partition_index(i);
+                    if !allowed {
+                        pr.error_code = ResponseError::TopicAuthorizationFailed.code();
+                        return pr;
+                    }
                     match b
                         .led(topic.as_deref(), i, ResponseError::UnknownTopicOrPartition)
                         .and_then(|p| {

@@ -22,6 +22,12 @@ pub(crate) async fn handle(
     req: DescribeQuorumRequest,
 ) -> DescribeQuorumResponse {
     let b = ctx.broker;
+    // DESCRIBE on the cluster (Kafka).
+    if !ctx.authorized_cluster(crate::acl::op::DESCRIBE) {
+        return DescribeQuorumResponse::default().with_error_code(
+            kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code(),
+        );
+    }
     // Kafka's brokers forward DescribeQuorum to the active controller: ask it.
     let quorum = b.topics.quorum().clone();
     let d = match blocking(move || Ok::<_, TopicError>(quorum.describe_active())).await {

@@ -22,7 +22,12 @@ pub(crate) async fn handle(
             let mut st = TransactionState::default().with_producer_id(ProducerId(-1));
             st.producer_epoch = -1;
             st.transaction_start_time_ms = -1;
+            let allowed = ctx.authorized_txn(crate::acl::op::DESCRIBE, id.0.as_str());
             match b.txn.describe(id.0.as_str()) {
+                // DESCRIBE on the transactional id (Kafka), before existence.
+                _ if !allowed => {
+                    st.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
+                }
                 None if id.0.is_empty() => st.error_code = ResponseError::InvalidRequest.code(),
                 None => st.error_code = ResponseError::TransactionalIdNotFound.code(),
                 Some(m) => {

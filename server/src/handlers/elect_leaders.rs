@@ -23,6 +23,11 @@ pub(crate) async fn handle(
     req: ElectLeadersRequest,
 ) -> ElectLeadersResponse {
     let b = ctx.broker;
+    // ALTER on the cluster (Kafka).
+    if !ctx.authorized_cluster(crate::acl::op::ALTER) {
+        return ElectLeadersResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+    }
     let unclean = match req.election_type {
         0 => false,
         1 => true,

@@ -13,6 +13,11 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: EndTxnRequest) -> EndT
     let mut r = EndTxnResponse::default()
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
+    if !ctx.authorized_txn(crate::acl::op::WRITE, req.transactional_id.0.as_str()) {
+        r.error_code =
+            kafka_protocol::error::ResponseError::TransactionalIdAuthorizationFailed.code();
+        return r;
+    }
     match b
         .txn
         .end_txn(

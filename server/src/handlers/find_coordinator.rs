@@ -57,6 +57,17 @@ pub(crate) async fn handle(
     let answer = |key: &str| -> (i16, Option<StrBytes>, (BrokerId, StrBytes, i32)) {
         let none = (BrokerId(-1), s(""), -1);
         let unavailable = ResponseError::CoordinatorNotAvailable.code();
+        // DESCRIBE on the group or transactional id (Kafka's `handleFindCoordinatorRequest`).
+        if req.key_type == GROUP && !ctx.authorized_group(crate::acl::op::DESCRIBE, key) {
+            return (ResponseError::GroupAuthorizationFailed.code(), None, none);
+        }
+        if req.key_type == TRANSACTION && !ctx.authorized_txn(crate::acl::op::DESCRIBE, key) {
+            return (
+                ResponseError::TransactionalIdAuthorizationFailed.code(),
+                None,
+                none,
+            );
+        }
         match &topic {
             Err(msg) => (unavailable, Some(s(msg.clone())), none),
             Ok(t) => {

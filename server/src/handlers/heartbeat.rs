@@ -9,6 +9,8 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: HeartbeatRequest) -> H
     let b = ctx.broker;
     let code = if req.group_id.is_empty() {
         ResponseError::InvalidGroupId.code()
+    } else if !ctx.authorized_group(crate::acl::op::READ, req.group_id.as_str()) {
+        ResponseError::GroupAuthorizationFailed.code()
     } else {
         match b.groups.heartbeat(
             req.group_id.as_str(),

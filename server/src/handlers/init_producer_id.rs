@@ -8,6 +8,7 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 use tracing::{error, info};
 
 use super::RequestContext;
+use crate::acl;
 
 pub(crate) async fn handle(
     ctx: &RequestContext<'_>,
@@ -18,6 +19,19 @@ pub(crate) async fn handle(
     let mut r = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
+    // Kafka: WRITE on the transactional id; an idempotent producer IDEMPOTENT_WRITE on the
+    // cluster or WRITE on any topic (KIP-679).
+    if let Some(id) = req.transactional_id.as_ref() {
+        if !ctx.authorized_txn(acl::op::WRITE, id.0.as_str()) {
+            r.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
+            return r;
+        }
+    } else if !ctx.authorized_cluster(acl::op::IDEMPOTENT_WRITE)
+        && !ctx.authorized_any(acl::op::WRITE, acl::resource::TOPIC)
+    {
+        r.error_code = ResponseError::ClusterAuthorizationFailed.code();
+        return r;
+    }
     if let Some(id) = req.transactional_id.as_ref() {
         let expected = (req.producer_id.0 >= 0).then_some((req.producer_id.0, req.producer_epoch));
         match b

@@ -16,6 +16,8 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: JoinGroupRequest) -> J
     let member_id = req.member_id.to_string();
     let r = if req.group_id.is_empty() {
         JoinResult::error(ResponseError::InvalidGroupId, &member_id)
+    } else if !ctx.authorized_group(crate::acl::op::READ, req.group_id.as_str()) {
+        JoinResult::error(ResponseError::GroupAuthorizationFailed, &member_id)
     } else {
         let p = JoinParams {
             member_id: member_id.clone(),

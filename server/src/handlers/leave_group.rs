@@ -12,6 +12,10 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: LeaveGroupRequest) -> 
     if req.group_id.is_empty() {
         return LeaveGroupResponse::default().with_error_code(ResponseError::InvalidGroupId.code());
     }
+    if !ctx.authorized_group(crate::acl::op::READ, req.group_id.as_str()) {
+        return LeaveGroupResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
+    }
     if version < 3 {
         let r = b
             .groups

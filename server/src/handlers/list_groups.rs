@@ -11,10 +11,13 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: ListGroupsRequest) -> 
     let wanted = |filter: &[kafka_protocol::protocol::StrBytes], value: &str| {
         filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case(value))
     };
+    // DESCRIBE on the cluster lists every group, else only those the principal may DESCRIBE.
+    let all = ctx.authorized_cluster(crate::acl::op::DESCRIBE);
     let groups = b
         .groups
         .list()
         .into_iter()
+        .filter(|g| all || ctx.authorized_group(crate::acl::op::DESCRIBE, &g.group_id))
         .filter(|g| wanted(&req.states_filter, g.state) && wanted(&req.types_filter, g.group_type))
         .map(|g| {
             ListedGroup::default()

@@ -29,12 +29,19 @@ pub(crate) async fn handle(
     let mut topics: Vec<ListOffsetsTopicResponse> = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let topic = b.topics.get(t.name.0.as_str());
+        // DESCRIBE on the topic (Kafka), before existence.
+        let allowed = ctx.authorized_topic(crate::acl::op::DESCRIBE, t.name.0.as_str());
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for lp in t.partitions {
             let mut r = ListOffsetsPartitionResponse::default()
                 .with_partition_index(lp.partition_index)
                 .with_timestamp(-1)
                 .with_offset(-1);
+            if !allowed {
+                r.error_code = ResponseError::TopicAuthorizationFailed.code();
+                partitions.push(r);
+                continue;
+            }
             match b.led(
                 topic.as_deref(),
                 lp.partition_index,

@@ -53,6 +53,8 @@ pub(crate) async fn handle(
                 .as_ref()
                 .is_none_or(|re| re.is_match(&l.transactional_id))
         })
+        // Only the transactional ids the principal may DESCRIBE (Kafka).
+        .filter(|l| ctx.authorized_txn(crate::acl::op::DESCRIBE, &l.transactional_id))
         .map(|l| {
             TransactionState::default()
                 .with_transactional_id(TransactionalId(s(l.transactional_id)))

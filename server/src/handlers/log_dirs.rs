@@ -17,6 +17,10 @@
 //!   `-future` copy, then a swap under the partition's lock); the tool polls DescribeLogDirs
 //!   until the future replica is gone.
 //!
+//! With an authorizer (issue 14), as Kafka: DescribeLogDirs needs DESCRIBE on the cluster (v3+
+//! CLUSTER_AUTHORIZATION_FAILED, older an empty answer), AlterReplicaLogDirs ALTER on the cluster
+//! (each partition CLUSTER_AUTHORIZATION_FAILED, first).
+//!
 //! Work is bounded by the request (or, for "all topics", by the topics that exist).
 
 use std::collections::HashSet;
@@ -64,6 +68,14 @@ pub(crate) async fn describe_log_dirs(
     req: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
     let b = ctx.broker;
+    // DESCRIBE on the cluster (Kafka: v3+ CLUSTER_AUTHORIZATION_FAILED, older an empty answer).
+    if !ctx.authorized_cluster(crate::acl::op::DESCRIBE) {
+        let mut r = DescribeLogDirsResponse::default();
+        if ctx.version >= 3 {
+            r.error_code = ResponseError::ClusterAuthorizationFailed.code();
+        }
+        return r;
+    }
     // Each wanted topic once, with the partitions asked for (`None`: all of them).
     let wanted: Vec<(Arc<TopicImage>, Vec<i32>)> = match req.topics {
         None => b
@@ -201,6 +213,10 @@ fn alter_one(
     index: i32,
 ) -> Result<(), ResponseError> {
     let b = ctx.broker;
+    // ALTER on the cluster (Kafka: every partition CLUSTER_AUTHORIZATION_FAILED).
+    if !ctx.authorized_cluster(crate::acl::op::ALTER) {
+        return Err(ResponseError::ClusterAuthorizationFailed);
+    }
     let dest = dest.ok_or(ResponseError::LogDirNotFound)?;
     if dest.check_writable().is_err() {
         return Err(ResponseError::KafkaStorageError);

@@ -3,6 +3,10 @@
 //! allows it (v4+ `allow_auto_topic_creation`); a missing internal topic is created by its
 //! coordinator with its own layout, as Kafka's `AutoTopicCreationManager` does.
 //!
+//! With an authorizer (issue 14), as Kafka: "all topics" lists only those the principal may
+//! DESCRIBE; a named topic it may not describe is TOPIC_AUTHORIZATION_FAILED whether it exists
+//! or not; auto-creation needs CREATE on the cluster or the topic.
+//!
 //! Each distinct topic (name or id) is answered once, however often the request lists it, as
 //! Kafka does (it collects the requested topics into a set): a request naming one topic
 //! 100 000 times costs one topic's work. Answers keep the order of first appearance.
@@ -19,15 +23,12 @@ use tracing::info;
 use uuid::Uuid;
 
 use super::{blocking, s, topic_error, RequestContext};
+use crate::acl;
 use crate::context::Broker;
 use crate::group::OFFSETS_TOPIC;
 use crate::metadata::TopicImage;
 use crate::topics::{is_internal_topic, validate_name, TopicError};
 use crate::txn::TXN_TOPIC;
-
-/// Topic operations a client may perform (no authorizer: all of them), as Kafka's bit set.
-const ALL_TOPIC_OPERATIONS: i32 =
-    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
 
 /// One topic's answer. `live` holds the ids of the brokers clients are told about; a partition
 /// whose leader is not among them has no leader: LEADER_NOT_AVAILABLE, leader -1, its replicas
@@ -37,7 +38,6 @@ const ALL_TOPIC_OPERATIONS: i32 =
 fn describe(
     t: &TopicImage,
     version: i16,
-    with_ops: bool,
     live: &HashSet<i32>,
     me: &dyn Fn(i32) -> Option<i32>,
 ) -> MetadataResponseTopic {
@@ -75,9 +75,6 @@ fn describe(
         );
     if version >= 10 {
         out.topic_id = t.id;
-    }
-    if version >= 8 && with_ops {
-        out.topic_authorized_operations = ALL_TOPIC_OPERATIONS;
     }
     out
 }
@@ -128,8 +125,11 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> Me
     };
     match requested {
         None => {
+            // Kafka leaves out the topics the principal may not DESCRIBE.
             for t in b.topics.all() {
-                topics.push(describe(&t, version, with_ops, &live, &offline(&t)));
+                if ctx.authorized_topic(acl::op::DESCRIBE, &t.name) {
+                    topics.push(describe_for(ctx, &t, with_ops, &live, &offline(&t)));
+                }
             }
         }
         Some(list) => {
@@ -161,25 +161,38 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> Me
                 if !first {
                     continue;
                 }
+                // A topic the principal may not DESCRIBE is TOPIC_AUTHORIZATION_FAILED whether it
+                // exists or not (Kafka reveals nothing more); by id, without its name.
+                let denied = ResponseError::TopicAuthorizationFailed;
                 let topic: Result<Arc<TopicImage>, (Option<String>, ResponseError)> = match by_name
                 {
                     Some(name) => {
                         let name = name.0.to_string();
-                        match b.topics.get(&name) {
-                            Some(t) => Ok(t),
-                            None if may_create => {
-                                auto_create(b, &name).await.map_err(|e| (Some(name), e))
+                        if !ctx.authorized_topic(acl::op::DESCRIBE, &name) {
+                            Err((Some(name), denied))
+                        } else {
+                            match b.topics.get(&name) {
+                                Some(t) => Ok(t),
+                                None if may_create && !may_create_topic(ctx, &name) => {
+                                    Err((Some(name), denied))
+                                }
+                                None if may_create => {
+                                    auto_create(b, &name).await.map_err(|e| (Some(name), e))
+                                }
+                                None => Err((Some(name), ResponseError::UnknownTopicOrPartition)),
                             }
-                            None => Err((Some(name), ResponseError::UnknownTopicOrPartition)),
                         }
                     }
-                    None => b
-                        .topics
-                        .get_by_id(&rt.topic_id)
-                        .ok_or((None, ResponseError::UnknownTopicId)),
+                    None => match b.topics.get_by_id(&rt.topic_id) {
+                        None => Err((None, ResponseError::UnknownTopicId)),
+                        Some(t) if !ctx.authorized_topic(acl::op::DESCRIBE, &t.name) => {
+                            Err((None, denied))
+                        }
+                        Some(t) => Ok(t),
+                    },
                 };
                 topics.push(match topic {
-                    Ok(t) => describe(&t, version, with_ops, &live, &offline(&t)),
+                    Ok(t) => describe_for(ctx, &t, with_ops, &live, &offline(&t)),
                     Err((name, e)) => error_topic(name, rt.topic_id, e, version),
                 });
             }
@@ -205,9 +218,40 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> Me
         .with_controller_id(BrokerId(controller))
         .with_topics(topics);
     if (8..=10).contains(&version) && req.include_cluster_authorized_operations {
-        r.cluster_authorized_operations = 0;
+        r.cluster_authorized_operations = cluster_operations(ctx);
     }
     r
+}
+
+/// The cluster's authorized operations as Kafka's Metadata and DescribeCluster give them: the
+/// bit field when the principal may DESCRIBE the cluster, else 0.
+pub(crate) fn cluster_operations(ctx: &RequestContext<'_>) -> i32 {
+    if ctx.authorized_cluster(acl::op::DESCRIBE) {
+        ctx.authorized_operations(acl::resource::CLUSTER, acl::CLUSTER_NAME)
+    } else {
+        0
+    }
+}
+
+/// Whether the principal may create `topic`: CREATE on the cluster or on the topic (Kafka's
+/// CreateTopics and auto-creation rule).
+pub(crate) fn may_create_topic(ctx: &RequestContext<'_>, topic: &str) -> bool {
+    ctx.authorized_cluster(acl::op::CREATE) || ctx.authorized_topic(acl::op::CREATE, topic)
+}
+
+/// [`describe`] with the topic's authorized operations when asked for (v8+).
+fn describe_for(
+    ctx: &RequestContext<'_>,
+    t: &TopicImage,
+    with_ops: bool,
+    live: &HashSet<i32>,
+    me: &dyn Fn(i32) -> Option<i32>,
+) -> MetadataResponseTopic {
+    let mut out = describe(t, ctx.version, live, me);
+    if ctx.version >= 8 && with_ops {
+        out.topic_authorized_operations = ctx.authorized_operations(acl::resource::TOPIC, &t.name);
+    }
+    out
 }
 
 async fn auto_create(b: &Broker, name: &str) -> Result<Arc<TopicImage>, ResponseError> {

@@ -9,6 +9,7 @@
 //! replica layer reports epoch checks as FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH; the
 //! handlers pass those through.
 
+pub(crate) mod acls;
 pub(crate) mod add_offsets_to_txn;
 pub(crate) mod add_partitions_to_txn;
 pub(crate) mod cluster;
@@ -55,6 +56,7 @@ use kafka_protocol::protocol::StrBytes;
 use minikafka_storage::StorageError;
 use tokio_util::sync::CancellationToken;
 
+use crate::acl;
 use crate::context::Broker;
 use crate::controller::ControllerError;
 use crate::topics::TopicError;
@@ -131,7 +133,6 @@ pub(crate) struct RequestContext<'a> {
     pub(crate) listener: &'a str,
     /// The connection's principal in Kafka's string form (`User:ANONYMOUS` when it did not
     /// authenticate).
-    #[allow(dead_code)] // read by the authorizer (issue 14), not yet built
     pub(crate) principal: &'a str,
     /// The client id of the request header (empty when absent).
     pub(crate) client_id: &'a str,
@@ -140,6 +141,74 @@ pub(crate) struct RequestContext<'a> {
 }
 
 impl RequestContext<'_> {
+    /// Whether the request's principal may do `operation` on the resource (Kafka's
+    /// `AuthHelper.authorize`; always with no `authorizer.class.name`). See [`crate::acl`].
+    pub(crate) fn authorized(&self, operation: i8, resource_type: i8, name: &str) -> bool {
+        let allowed = self.decide(|acls, settings, who| {
+            acls.authorize(settings, who, operation, resource_type, name)
+        });
+        if !allowed {
+            tracing::debug!(principal = self.principal, peer = %self.peer, operation, resource_type,
+                resource = name, "authorization denied");
+        }
+        allowed
+    }
+
+    /// `decision` on the current ACLs for this request's principal and host; allowed without
+    /// an authorizer.
+    fn decide(
+        &self,
+        decision: impl FnOnce(&acl::AclSet, &acl::AuthorizerSettings, acl::Requester<'_>) -> bool,
+    ) -> bool {
+        let Some(settings) = &self.broker.config.authorizer else {
+            return true;
+        };
+        let host = self.peer.ip().to_string();
+        let who = acl::Requester {
+            principal: self.principal,
+            host: &host,
+        };
+        decision(self.broker.topics.image().acls(), settings, who)
+    }
+
+    /// [`RequestContext::authorized`] on the cluster resource.
+    pub(crate) fn authorized_cluster(&self, operation: i8) -> bool {
+        self.authorized(operation, acl::resource::CLUSTER, acl::CLUSTER_NAME)
+    }
+
+    /// [`RequestContext::authorized`] on a topic.
+    pub(crate) fn authorized_topic(&self, operation: i8, topic: &str) -> bool {
+        self.authorized(operation, acl::resource::TOPIC, topic)
+    }
+
+    /// [`RequestContext::authorized`] on a group.
+    pub(crate) fn authorized_group(&self, operation: i8, group: &str) -> bool {
+        self.authorized(operation, acl::resource::GROUP, group)
+    }
+
+    /// [`RequestContext::authorized`] on a transactional id.
+    pub(crate) fn authorized_txn(&self, operation: i8, id: &str) -> bool {
+        self.authorized(operation, acl::resource::TRANSACTIONAL_ID, id)
+    }
+
+    /// Whether the principal may do `operation` on some resource of the type (Kafka's
+    /// `authorizeByResourceType`).
+    pub(crate) fn authorized_any(&self, operation: i8, resource_type: i8) -> bool {
+        self.decide(|acls, settings, who| {
+            acls.authorize_any(settings, who, operation, resource_type)
+        })
+    }
+
+    /// The authorized-operations bit field of a resource (Kafka's `authorizedOperations`: bit
+    /// `1 << op` for each supported operation the principal may do; every one without an
+    /// authorizer).
+    pub(crate) fn authorized_operations(&self, resource_type: i8, name: &str) -> i32 {
+        acl::supported_operations(resource_type)
+            .iter()
+            .filter(|op| self.authorized(**op, resource_type, name))
+            .fold(0, |bits, op| bits | (1 << op))
+    }
+
     /// This broker as the request's listener advertises it: (node id, host, port).
     pub(crate) fn this_node(&self) -> (BrokerId, StrBytes, i32) {
         let a = self.broker.advertised_for(self.listener);

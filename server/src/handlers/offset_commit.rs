@@ -8,6 +8,8 @@ use kafka_protocol::messages::offset_commit_response::{
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
 use super::RequestContext;
+use crate::acl;
+
 use crate::group::{Committer, OffsetToCommit};
 
 pub(crate) async fn handle(
@@ -16,6 +18,17 @@ pub(crate) async fn handle(
 ) -> OffsetCommitResponse {
     let b = ctx.broker;
     let version = ctx.version;
+    // READ on the group (else every partition GROUP_AUTHORIZATION_FAILED) and on each topic
+    // (else TOPIC_AUTHORIZATION_FAILED; that topic's offsets are not committed), as Kafka.
+    let group_ok = ctx.authorized_group(acl::op::READ, req.group_id.as_str());
+    let denied: Vec<bool> = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            let ok = ctx.authorized_topic(acl::op::READ, t.name.as_str());
+            t.partitions.iter().map(move |_| !ok)
+        })
+        .collect();
     let offsets: Vec<OffsetToCommit> = req
         .topics
         .iter()
@@ -29,7 +42,15 @@ pub(crate) async fn handle(
             })
         })
         .collect();
-    let refused = if req.group_id.is_empty() {
+    let offsets: Vec<OffsetToCommit> = offsets
+        .into_iter()
+        .zip(&denied)
+        .filter(|(_, d)| !**d)
+        .map(|(o, _)| o)
+        .collect();
+    let refused = if !group_ok {
+        Err(ResponseError::GroupAuthorizationFailed)
+    } else if req.group_id.is_empty() {
         Err(ResponseError::InvalidGroupId)
     } else {
         b.groups.check_coordinator(req.group_id.as_str())
@@ -50,6 +71,7 @@ pub(crate) async fn handle(
         b.groups.commit(req.group_id.as_str(), &who, &offsets).await
     };
     let mut results = results.into_iter();
+    let mut denied = denied.into_iter();
     let topics = req
         .topics
         .into_iter()
@@ -58,9 +80,15 @@ pub(crate) async fn handle(
                 .partitions
                 .iter()
                 .map(|p| {
-                    let code = results.next().map_or(0, |r: Result<(), ResponseError>| {
-                        r.err().map_or(0, |e| e.code())
-                    });
+                    let code = if denied.next().unwrap_or(false) && group_ok {
+                        ResponseError::TopicAuthorizationFailed.code()
+                    } else if !group_ok {
+                        ResponseError::GroupAuthorizationFailed.code()
+                    } else {
+                        results.next().map_or(0, |r: Result<(), ResponseError>| {
+                            r.err().map_or(0, |e| e.code())
+                        })
+                    };
                     OffsetCommitResponsePartition::default()
                         .with_partition_index(p.partition_index)
                         .with_error_code(code)

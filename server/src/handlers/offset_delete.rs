@@ -22,6 +22,12 @@ pub(crate) async fn handle(
             )
         })
         .collect();
+    // DELETE on the group (Kafka; the topics' READ is not checked by minikafka).
+    if !ctx.authorized_group(crate::acl::op::DELETE, req.group_id.as_str()) {
+        return OffsetDeleteResponse::default().with_error_code(
+            kafka_protocol::error::ResponseError::GroupAuthorizationFailed.code(),
+        );
+    }
     match b
         .groups
         .delete_offsets(req.group_id.as_str(), &wanted)

@@ -14,6 +14,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
 
 use super::{s, RequestContext};
+use crate::acl;
 use crate::group::Committed;
 
 /// (offset, leader epoch, metadata) of a committed offset or of "none".
@@ -41,8 +42,18 @@ pub(crate) async fn handle(
             HashSet::new()
         }
     };
+    // DESCRIBE on the group (GROUP_AUTHORIZATION_FAILED) and on each topic: a named topic the
+    // principal may not describe is TOPIC_AUTHORIZATION_FAILED, "all topics" leaves it out (Kafka).
+    let check_group = |group: &str| {
+        if ctx.authorized_group(acl::op::DESCRIBE, group) {
+            b.groups.check_coordinator(group)
+        } else {
+            Err(ResponseError::GroupAuthorizationFailed)
+        }
+    };
+    let topic_ok = |topic: &str| ctx.authorized_topic(acl::op::DESCRIBE, topic);
     if version < 8 {
-        if let Err(e) = b.groups.check_coordinator(req.group_id.as_str()) {
+        if let Err(e) = check_group(req.group_id.as_str()) {
             if version >= 2 {
                 return OffsetFetchResponse::default().with_error_code(e.code());
             }
@@ -65,6 +76,7 @@ pub(crate) async fn handle(
             return OffsetFetchResponse::default().with_topics(topics.collect());
         }
         let pending = pending(req.group_id.as_str());
+        let named = req.topics.is_some();
         let wanted = req.topics.map(|ts| {
             ts.into_iter()
                 .map(|t| (t.name.to_string(), t.partition_indexes))
@@ -74,10 +86,19 @@ pub(crate) async fn handle(
             .groups
             .fetch_offsets(req.group_id.as_str(), wanted)
             .into_iter()
+            .filter(|(t, _)| named || topic_ok(t))
             .map(|(t, parts)| {
+                let denied = !topic_ok(&t);
                 let partitions = parts
                     .into_iter()
                     .map(|(p, c)| {
+                        if denied {
+                            return OffsetFetchResponsePartition::default()
+                                .with_partition_index(p)
+                                .with_committed_offset(-1)
+                                .with_committed_leader_epoch(-1)
+                                .with_error_code(ResponseError::TopicAuthorizationFailed.code());
+                        }
                         if unstable(&pending, &t, p) {
                             return OffsetFetchResponsePartition::default()
                                 .with_partition_index(p)
@@ -104,7 +125,7 @@ pub(crate) async fn handle(
         .groups
         .into_iter()
         .map(|g| {
-            if let Err(e) = b.groups.check_coordinator(g.group_id.as_str()) {
+            if let Err(e) = check_group(g.group_id.as_str()) {
                 return OffsetFetchResponseGroup::default()
                     .with_group_id(g.group_id)
                     .with_error_code(e.code());
@@ -122,6 +143,7 @@ pub(crate) async fn handle(
                 }
             }
             let pending = pending(g.group_id.as_str());
+            let named = g.topics.is_some();
             let wanted = g.topics.map(|ts| {
                 ts.into_iter()
                     .map(|t| (t.name.to_string(), t.partition_indexes))
@@ -131,7 +153,9 @@ pub(crate) async fn handle(
                 .groups
                 .fetch_offsets(g.group_id.as_str(), wanted)
                 .into_iter()
+                .filter(|(t, _)| named || topic_ok(t))
                 .map(|(t, parts)| {
+                    let denied = !topic_ok(&t);
                     let topic_id = b.topics.get(&t).map(|x| x.id).unwrap_or_default();
                     OffsetFetchResponseTopics::default()
                         .with_name(TopicName(s(t.clone())))
@@ -140,6 +164,15 @@ pub(crate) async fn handle(
                             parts
                                 .into_iter()
                                 .map(|(p, c)| {
+                                    if denied {
+                                        return OffsetFetchResponsePartitions::default()
+                                            .with_partition_index(p)
+                                            .with_committed_offset(-1)
+                                            .with_committed_leader_epoch(-1)
+                                            .with_error_code(
+                                                ResponseError::TopicAuthorizationFailed.code(),
+                                            );
+                                    }
                                     if unstable(&pending, &t, p) {
                                         return OffsetFetchResponsePartitions::default()
                                             .with_partition_index(p)

@@ -16,6 +16,10 @@
 //! `transactional_id` may be another broker: it is asked with AddPartitionsToTxn `verify_only`
 //! (a coordinator that cannot be reached is NOT_ENOUGH_REPLICAS too, as in Kafka).
 //!
+//! With an authorizer (issue 14): WRITE on each topic (TOPIC_AUTHORIZATION_FAILED) and, for a
+//! transactional producer, WRITE on its transactional id (every partition
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED), as Kafka; idempotence needs nothing more (KIP-679).
+//!
 //! A record set the log's validation (Kafka's `LogValidator`) refuses is answered with its error
 //! (CORRUPT_MESSAGE for a compression bomb or broken codec data, INVALID_RECORD for a record
 //! count, offset delta or record structure that lies, INVALID_TIMESTAMP for a `CreateTime` outside
@@ -38,6 +42,7 @@ use minikafka_storage::batch::{
 use minikafka_storage::StorageError;
 
 use super::{s, storage_error, RequestContext};
+use crate::acl;
 use crate::clock::now_ms;
 use crate::context::Broker;
 use crate::replica::{AppendEntry, AppendError, AppendOrigin, Partition};
@@ -52,6 +57,12 @@ pub(crate) async fn handle(
     let acks = req.acks;
     let acks_ok = matches!(acks, -1..=1);
     let timeout = Duration::from_millis(u64::try_from(req.timeout_ms).unwrap_or(0));
+    // A transactional producer needs WRITE on its transactional id, else every partition is
+    // TRANSACTIONAL_ID_AUTHORIZATION_FAILED (Kafka's `handleProduceRequest`).
+    let txn_denied = req
+        .transactional_id
+        .as_ref()
+        .is_some_and(|id| !ctx.authorized_txn(acl::op::WRITE, id.0.as_str()));
     let mut responses = Vec::with_capacity(req.topic_data.len());
     // The record sets to append and where each one's answer is.
     let mut entries: Vec<AppendEntry> = Vec::new();
@@ -67,6 +78,17 @@ pub(crate) async fn handle(
         } else {
             ResponseError::UnknownTopicOrPartition
         };
+        // WRITE on the topic (by id: once the id is known), else TOPIC_AUTHORIZATION_FAILED.
+        let name = topic
+            .as_ref()
+            .map_or(td.name.0.as_str(), |t| t.name.as_str());
+        let denied = if txn_denied {
+            Some(ResponseError::TransactionalIdAuthorizationFailed)
+        } else if (version < 13 || topic.is_some()) && !ctx.authorized_topic(acl::op::WRITE, name) {
+            Some(ResponseError::TopicAuthorizationFailed)
+        } else {
+            None
+        };
         let mut parts = Vec::with_capacity(td.partition_data.len());
         for pd in &td.partition_data {
             let mut pr = PartitionProduceResponse::default()
@@ -75,6 +97,9 @@ pub(crate) async fn handle(
             let partition = b.led(topic.as_deref(), pd.index, unknown);
             match (acks_ok, partition, &pd.records) {
                 (false, _, _) => pr.error_code = ResponseError::InvalidRequiredAcks.code(),
+                (true, _, _) if denied.is_some() => {
+                    pr.error_code = denied.map_or(0, |e| e.code());
+                }
                 (true, Err(e), _) => pr.error_code = e.code(),
                 (true, Ok(_), None) => {
                     pr.error_code = ResponseError::InvalidRecord.code();

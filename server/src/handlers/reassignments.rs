@@ -38,6 +38,11 @@ pub(crate) async fn alter(
     req: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
     let b = ctx.broker;
+    // ALTER on the cluster (Kafka).
+    if !ctx.authorized_cluster(crate::acl::op::ALTER) {
+        return AlterPartitionReassignmentsResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+    }
     super::catch_up(b, super::CATCH_UP_SHORT).await;
     let allow_rf_change = req.allow_replication_factor_change;
     let response = AlterPartitionReassignmentsResponse::default()
@@ -117,6 +122,11 @@ pub(crate) async fn list(
     req: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
     let b = ctx.broker;
+    // DESCRIBE on the cluster (Kafka).
+    if !ctx.authorized_cluster(crate::acl::op::DESCRIBE) {
+        return ListPartitionReassignmentsResponse::default()
+            .with_error_code(ResponseError::ClusterAuthorizationFailed.code());
+    }
     super::catch_up(b, super::CATCH_UP_SHORT).await;
     let wanted = req.topics.map(|topics| {
         let mut seen = HashSet::new();

@@ -11,6 +11,9 @@ pub(crate) async fn handle(ctx: &RequestContext<'_>, req: SyncGroupRequest) -> S
     let shutdown = ctx.shutdown;
     let r = if req.group_id.is_empty() {
         return SyncGroupResponse::default().with_error_code(ResponseError::InvalidGroupId.code());
+    } else if !ctx.authorized_group(crate::acl::op::READ, req.group_id.as_str()) {
+        return SyncGroupResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code());
     } else {
         let p = SyncParams {
             member_id: req.member_id.to_string(),

@@ -14,6 +14,7 @@ use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 use tracing::error;
 
 use super::{blocking, RequestContext};
+use crate::acl;
 use crate::group::{partition_for, Committer, OffsetToCommit, OFFSETS_TOPIC};
 
 pub(crate) async fn handle(
@@ -70,10 +71,20 @@ pub(crate) async fn handle(
             Err(ResponseError::CoordinatorNotAvailable)
         }
     };
+    // WRITE on the transactional id, READ on the group, READ on each topic (Kafka).
+    let txn_ok = ctx.authorized_txn(acl::op::WRITE, req.transactional_id.0.as_str());
+    let group_ok = ctx.authorized_group(acl::op::READ, &group);
     let mut results: Vec<Result<(), ResponseError>> = known
         .iter()
-        .map(|k| {
-            if *k {
+        .zip(&offsets)
+        .map(|(k, o)| {
+            if !txn_ok {
+                Err(ResponseError::TransactionalIdAuthorizationFailed)
+            } else if !group_ok {
+                Err(ResponseError::GroupAuthorizationFailed)
+            } else if !ctx.authorized_topic(acl::op::READ, &o.topic) {
+                Err(ResponseError::TopicAuthorizationFailed)
+            } else if *k {
                 Ok(())
             } else {
                 Err(ResponseError::UnknownTopicOrPartition)

@@ -1,17 +1,16 @@
-//! APIs that Kafka serves on a broker listener for features minikafka does not have (ACLs,
-//! client quotas). Before, a request for one
+//! APIs that Kafka serves on a broker listener for features minikafka does not have (client
+//! quotas, delegation tokens). Before, a request for one
 //! closed the connection, which clients report as "disconnected" and retry; now each gets the
 //! answer Kafka gives when the feature is off or has nothing to do, which the client surfaces:
 //!
-//! - DescribeAcls / CreateAcls / DeleteAcls: SECURITY_DISABLED "No Authorizer is configured…",
-//!   as Kafka's `AclApis` without an authorizer (top-level for Describe, per creation / filter).
 //! - DescribeClientQuotas: none is set.
 //! - DescribeUserScramCredentials: no credential exists: each named user RESOURCE_NOT_FOUND (a
 //!   user named twice DUPLICATE_RESOURCE), "all users" an empty list, as Kafka's `ScramImage`.
 //! - Create/Renew/Expire/DescribeDelegationToken: DELEGATION_TOKEN_REQUEST_NOT_ALLOWED, Kafka's
 //!   answer on a PLAINTEXT listener (the only kind minikafka has).
 //!
-//! DescribeLogDirs and AlterReplicaLogDirs moved to `log_dirs.rs` when several log directories
+//! DescribeAcls / CreateAcls / DeleteAcls moved to `acls.rs` with the authorizer (issue 14),
+//! DescribeLogDirs and AlterReplicaLogDirs to `log_dirs.rs` when several log directories
 //! came, Alter/ListPartitionReassignments to `reassignments.rs` with reassignment.
 //!
 //! Each is advertised in ApiVersions because Kafka advertises it on a broker and these answers
@@ -21,14 +20,10 @@
 use std::collections::HashMap;
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::create_acls_response::AclCreationResult;
-use kafka_protocol::messages::delete_acls_response::DeleteAclsFilterResult;
 use kafka_protocol::messages::describe_user_scram_credentials_response::DescribeUserScramCredentialsResult;
 use kafka_protocol::messages::{
-    CreateAclsRequest, CreateAclsResponse, CreateDelegationTokenRequest,
-    CreateDelegationTokenResponse, DeleteAclsRequest, DeleteAclsResponse, DescribeAclsRequest,
-    DescribeAclsResponse, DescribeClientQuotasRequest, DescribeClientQuotasResponse,
-    DescribeDelegationTokenRequest, DescribeDelegationTokenResponse,
+    CreateDelegationTokenRequest, CreateDelegationTokenResponse, DescribeClientQuotasRequest,
+    DescribeClientQuotasResponse, DescribeDelegationTokenRequest, DescribeDelegationTokenResponse,
     DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse,
     ExpireDelegationTokenRequest, ExpireDelegationTokenResponse, RenewDelegationTokenRequest,
     RenewDelegationTokenResponse,
@@ -38,44 +33,16 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{s, RequestContext};
 
-/// Kafka's message for DescribeAcls without an authorizer.
-const NO_AUTHORIZER_DESCRIBE: &str = "No Authorizer is configured on the broker";
-/// Kafka's message for CreateAcls / DeleteAcls without an authorizer.
-const NO_AUTHORIZER: &str = "No Authorizer is configured.";
-
-pub(crate) async fn describe_acls(
-    _ctx: &RequestContext<'_>,
-    _req: DescribeAclsRequest,
-) -> DescribeAclsResponse {
-    DescribeAclsResponse::default()
-        .with_error_code(ResponseError::SecurityDisabled.code())
-        .with_error_message(Some(s(NO_AUTHORIZER_DESCRIBE)))
-}
-
-pub(crate) async fn create_acls(
-    _ctx: &RequestContext<'_>,
-    req: CreateAclsRequest,
-) -> CreateAclsResponse {
-    let refused = AclCreationResult::default()
-        .with_error_code(ResponseError::SecurityDisabled.code())
-        .with_error_message(Some(s(NO_AUTHORIZER)));
-    CreateAclsResponse::default().with_results(vec![refused; req.creations.len()])
-}
-
-pub(crate) async fn delete_acls(
-    _ctx: &RequestContext<'_>,
-    req: DeleteAclsRequest,
-) -> DeleteAclsResponse {
-    let refused = DeleteAclsFilterResult::default()
-        .with_error_code(ResponseError::SecurityDisabled.code())
-        .with_error_message(Some(s(NO_AUTHORIZER)));
-    DeleteAclsResponse::default().with_filter_results(vec![refused; req.filters.len()])
-}
-
 pub(crate) async fn describe_client_quotas(
-    _ctx: &RequestContext<'_>,
+    ctx: &RequestContext<'_>,
     _req: DescribeClientQuotasRequest,
 ) -> DescribeClientQuotasResponse {
+    // DESCRIBE_CONFIGS on the cluster (Kafka), with an authorizer (issue 14).
+    if !ctx.authorized_cluster(crate::acl::op::DESCRIBE_CONFIGS) {
+        return DescribeClientQuotasResponse::default().with_error_code(
+            kafka_protocol::error::ResponseError::ClusterAuthorizationFailed.code(),
+        );
+    }
     DescribeClientQuotasResponse::default().with_entries(Some(Vec::new()))
 }
 

@@ -29,6 +29,9 @@ pub(crate) async fn handle(
     req: WriteTxnMarkersRequest,
 ) -> WriteTxnMarkersResponse {
     let b = ctx.broker;
+    // The brokers' own request: CLUSTER_ACTION on the cluster (Kafka), else every partition
+    // CLUSTER_AUTHORIZATION_FAILED.
+    let cluster_ok = ctx.authorized_cluster(crate::acl::op::CLUSTER_ACTION);
     let mut markers = Vec::with_capacity(req.markers.len());
     for m in &req.markers {
         let marker = if m.transaction_result {
@@ -42,36 +45,40 @@ pub(crate) async fn handle(
             let topic = b.topics.get(name);
             let mut partitions = Vec::with_capacity(t.partition_indexes.len());
             for &index in &t.partition_indexes {
-                let written: Result<Pending, ResponseError> = match b.led(
-                    topic.as_deref(),
-                    index,
-                    ResponseError::UnknownTopicOrPartition,
-                ) {
-                    Err(e) => Err(e),
-                    Ok(_) if name == OFFSETS_TOPIC => b
-                        .groups
-                        .complete_txn(
-                            index,
-                            m.producer_id.0,
-                            m.producer_epoch,
-                            m.coordinator_epoch,
-                            m.transaction_result,
-                        )
-                        .map_err(|e| topic_error(&e)),
-                    Ok(p) => p
-                        .append_txn_marker(
-                            m.producer_id.0,
-                            m.producer_epoch,
-                            m.coordinator_epoch,
-                            marker,
-                            now_ms(),
-                        )
-                        .map(|info| Pending {
-                            end: info.last_offset + 1,
-                            fsync: info.needs_flush,
-                            p,
-                        })
-                        .map_err(|e| storage_error(&e)),
+                let written: Result<Pending, ResponseError> = if !cluster_ok {
+                    Err(ResponseError::ClusterAuthorizationFailed)
+                } else {
+                    match b.led(
+                        topic.as_deref(),
+                        index,
+                        ResponseError::UnknownTopicOrPartition,
+                    ) {
+                        Err(e) => Err(e),
+                        Ok(_) if name == OFFSETS_TOPIC => b
+                            .groups
+                            .complete_txn(
+                                index,
+                                m.producer_id.0,
+                                m.producer_epoch,
+                                m.coordinator_epoch,
+                                m.transaction_result,
+                            )
+                            .map_err(|e| topic_error(&e)),
+                        Ok(p) => p
+                            .append_txn_marker(
+                                m.producer_id.0,
+                                m.producer_epoch,
+                                m.coordinator_epoch,
+                                marker,
+                                now_ms(),
+                            )
+                            .map(|info| Pending {
+                                end: info.last_offset + 1,
+                                fsync: info.needs_flush,
+                                p,
+                            })
+                            .map_err(|e| storage_error(&e)),
+                    }
                 };
                 // Answered once fsynced (if flush.messages asks) and in every in-sync replica,
                 // as Kafka appends markers with acks=all.
