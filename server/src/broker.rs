@@ -284,6 +284,14 @@ impl RunningBroker {
                 tls_of.insert(l.bind.name.clone(), tls);
             }
         }
+        let controller_tls = crate::net::tls::controller_tls(&config).map_err(BrokerError::Tls)?;
+        // The inter-broker listener's client side (replica fetchers, transaction markers).
+        if config.listeners.protocol_of(&config.listeners.inter_broker)
+            == crate::config::listeners::SecurityProtocol::Ssl
+        {
+            crate::net::tls::client_for_listener(&config, &config.listeners.inter_broker)
+                .map_err(BrokerError::Tls)?;
+        }
         let bound = bind(&config).await?;
         let controller_listeners = bind_controllers(&config)?;
         let advertised = advertised(&config, &bound);
@@ -335,6 +343,7 @@ impl RunningBroker {
                                 .first()
                                 .cloned()
                                 .unwrap_or_else(|| "CONTROLLER".into()),
+                            tls: controller_tls,
                         },
                     )
                     .map_err(TopicError::Controller)?,

@@ -65,6 +65,8 @@ mod log_cleaner;
 pub mod meta;
 pub mod metadata;
 mod net;
+pub use net::stream::Stream;
+pub use net::tls::{NodeTls, Tls, TlsClient};
 pub mod node;
 pub mod producer_ids;
 mod record_codec;

@@ -73,6 +73,7 @@ impl RunningController {
     /// quorum and settle the cluster id.
     pub async fn start(config: BrokerConfig) -> Result<RunningController, BrokerError> {
         crate::broker::check_static_quorum(&config)?;
+        let tls = crate::net::tls::controller_tls(&config).map_err(BrokerError::Tls)?;
         let listeners = crate::broker::bind_controllers(&config)?;
         let addrs: Vec<SocketAddr> = listeners
             .iter()
@@ -109,6 +110,7 @@ impl RunningController {
                         .first()
                         .cloned()
                         .unwrap_or_else(|| "CONTROLLER".into()),
+                    tls,
                 },
             )
             .map_err(TopicError::Controller)?;

@@ -723,6 +723,7 @@ impl Topics {
                 session_timeout_ms: 9000,
                 observer: false,
                 listener_name: "CONTROLLER".into(),
+                tls: Default::default(),
             },
         )
         .unwrap();
