@@ -85,6 +85,8 @@ pub enum Check {
     BootstrapServers,
     /// `replica.selector.class`: one of the [`ReplicaSelector`] classes minikafka implements.
     ReplicaSelector,
+    /// `ssl.principal.mapping.rules` (Kafka's `SslPrincipalMapper` syntax).
+    PrincipalMappingRules,
     /// A path, taken as it is (Kafka checks nothing).
     Path,
     /// Any text (Kafka checks nothing).
@@ -169,6 +171,9 @@ impl Check {
             Check::QuorumVoters => quorum::parse_voters(value).err(),
             Check::BootstrapServers => quorum::parse_bootstrap_servers(value).err(),
             Check::ReplicaSelector => ReplicaSelector::parse(value).err(),
+            Check::PrincipalMappingRules => {
+                crate::net::principal_mapping::PrincipalMapper::parse(value).err()
+            }
             Check::Path | Check::Any => None,
         }
     }
@@ -346,7 +351,7 @@ pub const PROPERTIES: &[Property] = properties![
     "ssl.protocol", String, Some("TLSv1.3"), Check::Any, "Kafka's SSLContext protocol; accepted (TLS or TLSv1.2/TLSv1.3): the versions served are ssl.enabled.protocols.";
     "ssl.cipher.suites", List, None, Check::Any, "Accepted, not applied: rustls serves its own safe cipher suites for each TLS version.";
     "ssl.endpoint.identification.algorithm", String, Some("https"), Check::Any, "Host name verification of the peer's certificate when this node connects to another node's SSL listener (inter-broker, controller): https (the certificate must name the host or IP dialled), or empty for none.";
-    "ssl.principal.mapping.rules", String, Some("DEFAULT"), Check::OneOf(&["DEFAULT"]), "How a client certificate's subject becomes the principal: DEFAULT (the distinguished name, User:CN=...,OU=...). Other rules are not supported yet.";
+    "ssl.principal.mapping.rules", String, Some("DEFAULT"), Check::PrincipalMappingRules, "How a client certificate's subject becomes the principal, Kafka's rules tried in order: RULE:pattern/replacement/ (optionally /L or /U: lower or upper case) applies when the pattern matches the whole distinguished name, DEFAULT keeps the name (User:CN=...,OU=...). A certificate no rule applies to is refused.";
     "connections.max.idle.ms", Long, Some("600000"), range(-1, I64), "A connection with no request in flight for this long is closed, as is one that takes this long to send a request; -1 = never.";
     "queued.max.request.bytes", Long, Some("-1"), range(-1, I64), "Bytes of requests read but not yet processed, across all connections; a connection whose next request does not fit waits. -1 (or 0) = unbounded; otherwise at least socket.request.max.bytes.";
     "max.incremental.fetch.session.cache.slots", Int, Some("1000"), range(0, USIZE), "Incremental fetch sessions kept at once (KIP-227); 0 disables them.";

@@ -14,7 +14,8 @@
 //! - Client certificates (`ssl.client.auth`): `required` refuses a client without a certificate
 //!   signed by the trust store (`ssl.truststore.*`, PEM or PKCS12) in the handshake;
 //!   `requested` checks one when given; `none` asks for none. The connection's principal is
-//!   Kafka's default mapping, `User:<subject distinguished name>`, or `User:ANONYMOUS`.
+//!   `User:` and the subject distinguished name as `ssl.principal.mapping.rules` maps it
+//!   (`principal_mapping.rs`; DEFAULT keeps it whole), or `User:ANONYMOUS`.
 //! - Versions: `ssl.enabled.protocols` (TLSv1.2, TLSv1.3).
 //!
 //! The handshake runs on the connection's task, bounded by [`HANDSHAKE_TIMEOUT`]; a failed one
@@ -22,8 +23,8 @@
 //! through TLS as copies (`sendfile` cannot encrypt; see BENCHMARKS.md).
 
 use std::io;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, SystemTime};
 
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
@@ -38,6 +39,7 @@ use tokio_rustls::rustls::{
 };
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
+use super::principal_mapping::PrincipalMapper;
 use crate::config::listeners::SecurityProtocol;
 use crate::config::BrokerConfig;
 
@@ -45,11 +47,29 @@ use crate::config::BrokerConfig;
 /// plaintext and waits for an answer) is closed after this long.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A listener's TLS settings, built at start.
+/// A listener's TLS settings, built at start and rebuilt when its key or trust store file
+/// changes ([`watch`]); clones share them.
 #[derive(Clone)]
 pub struct Tls {
+    current: Arc<RwLock<Served>>,
+}
+
+/// What one version of the settings serves.
+#[derive(Clone)]
+struct Served {
     /// Hands the accepted socket through the handshake.
-    pub(crate) acceptor: TlsAcceptor,
+    acceptor: TlsAcceptor,
+    /// `ssl.principal.mapping.rules`: the principal of a client certificate.
+    mapper: Arc<PrincipalMapper>,
+}
+
+impl Tls {
+    fn served(&self) -> Served {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 impl std::fmt::Debug for Tls {
@@ -120,8 +140,17 @@ pub(crate) fn for_listener(config: &BrokerConfig, listener: &str) -> Result<Tls,
             "the key store's certificate and key do not match: {e}"
         ))
     })?;
+    let mapper = PrincipalMapper::parse(
+        settings
+            .get("ssl.principal.mapping.rules")
+            .unwrap_or("DEFAULT"),
+    )
+    .map_err(|e| ctx(format!("ssl.principal.mapping.rules: {e}")))?;
     Ok(Tls {
-        acceptor: TlsAcceptor::from(Arc::new(server)),
+        current: Arc::new(RwLock::new(Served {
+            acceptor: TlsAcceptor::from(Arc::new(server)),
+            mapper: Arc::new(mapper),
+        })),
     })
 }
 
@@ -316,10 +345,14 @@ fn pem_certs(pem: &[u8], what: &str) -> Result<Chain, String> {
     Ok(certs)
 }
 
-/// Kafka's principal for a TLS connection with the DEFAULT mapping rule: `User:` and the client
-/// certificate's subject distinguished name (RFC 2253 order, as Java prints it), or
-/// `User:ANONYMOUS` without a certificate.
-pub(crate) fn principal(peer_certs: Option<&[CertificateDer<'_>]>) -> String {
+/// Kafka's principal for a TLS connection: `User:` and the name `ssl.principal.mapping.rules`
+/// gives the client certificate's subject distinguished name (RFC 2253 order, as Java prints
+/// it; the DEFAULT rule keeps it whole), or `User:ANONYMOUS` without a certificate. An error
+/// when no rule applies (Kafka then fails the authentication).
+pub(crate) fn principal(
+    tls: &Tls,
+    peer_certs: Option<&[CertificateDer<'_>]>,
+) -> Result<String, String> {
     let subject = peer_certs
         .and_then(|c| c.first())
         .and_then(|c| x509_parser::parse_x509_certificate(c.as_ref()).ok())
@@ -346,8 +379,8 @@ pub(crate) fn principal(peer_certs: Option<&[CertificateDer<'_>]>) -> String {
             parts.join(",")
         });
     match subject {
-        Some(s) if !s.is_empty() => format!("User:{s}"),
-        _ => super::connection::ANONYMOUS.to_string(),
+        Some(s) if !s.is_empty() => Ok(format!("User:{}", tls.served().mapper.name(&s)?)),
+        _ => Ok(super::connection::ANONYMOUS.to_string()),
     }
 }
 
@@ -356,7 +389,7 @@ pub(crate) async fn accept(
     tls: &Tls,
     stream: tokio::net::TcpStream,
 ) -> io::Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
-    tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor.accept(stream))
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.served().acceptor.accept(stream))
         .await
         .map_err(|_| {
             io::Error::new(
@@ -364,6 +397,63 @@ pub(crate) async fn accept(
                 format!("TLS handshake not done within {HANDSHAKE_TIMEOUT:?}"),
             )
         })?
+}
+
+/// How often the key and trust store files of the SSL listeners are looked at (their
+/// modification time and size: one `stat` each).
+pub(crate) const RELOAD_CHECK: Duration = Duration::from_secs(3);
+
+/// Keeps `tls`, SSL listener `listener`'s settings, in step with its key and trust store files:
+/// every [`RELOAD_CHECK`], a file whose modification time or size changed makes the settings be
+/// rebuilt, and new connections handshake with them; connections already made keep theirs. A
+/// file that does not give good settings (half written, a key that does not match) is logged and
+/// the settings in use are kept. Ends when the listener's settings are dropped.
+pub(crate) fn watch(tls: &Tls, config: Arc<BrokerConfig>, listener: String) {
+    let settings = Settings {
+        config: &config,
+        listener: &listener,
+    };
+    let files: Vec<String> = ["ssl.keystore.location", "ssl.truststore.location"]
+        .iter()
+        .filter_map(|p| settings.get(p).map(str::to_string))
+        .collect();
+    if files.is_empty() {
+        return;
+    }
+    let current = Arc::downgrade(&tls.current);
+    tokio::spawn(async move {
+        let stamps = || -> Vec<Option<(SystemTime, u64)>> {
+            files
+                .iter()
+                .map(|f| {
+                    let m = std::fs::metadata(f).ok()?;
+                    Some((m.modified().ok()?, m.len()))
+                })
+                .collect()
+        };
+        let mut seen = stamps();
+        loop {
+            tokio::time::sleep(RELOAD_CHECK).await;
+            let Some(current) = current.upgrade() else {
+                return;
+            };
+            let now = stamps();
+            if now == seen {
+                continue;
+            }
+            seen = now;
+            match for_listener(&config, &listener) {
+                Ok(new) => {
+                    let served = new.served();
+                    *current.write().unwrap_or_else(PoisonError::into_inner) = served;
+                    tracing::info!(broker = config.node_id, listener = %listener, files = ?files,
+                        "SSL key or trust store changed: new connections use the new settings");
+                }
+                Err(e) => tracing::warn!(broker = config.node_id, listener = %listener, error = %e,
+                    "SSL key or trust store changed but cannot be used; the settings in use are kept"),
+            }
+        }
+    });
 }
 
 /// The client side of TLS for this node's own connections to another node's SSL listener (the
