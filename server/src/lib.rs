@@ -53,6 +53,7 @@ pub mod config;
 pub mod context;
 pub mod controller;
 mod coordinator_partitions;
+pub mod dev_certs;
 pub mod dispatch;
 pub mod fetch_sessions;
 #[cfg(feature = "fuzzing")]
