@@ -8,6 +8,8 @@
 //! - Kafka's Java console producer and consumer with `client-ssl.properties` (PEM trust store,
 //!   PKCS12 key store) round-trip lines over TLS (skipped, with a note, where Java and the Kafka
 //!   reference jars are missing, as the other Java tool tests do).
+//! - confluent-kafka-python with `client.properties` produces and consumes over TLS (from the
+//!   venv `compat-tests/clients/run` makes; skipped, with a note, where it is missing).
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -163,6 +165,58 @@ fn dev_certs_serve_an_ssl_listener_to_rdkafka_and_the_java_tools() {
                 output_text(&out)
             );
         }
+    }
+
+    // confluent-kafka-python with client.properties, from the venv compat-tests/clients/run
+    // makes (<repo>/.venv); skipped, with a note, where it is missing.
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    if python.exists() {
+        let script = r##"
+import sys
+from confluent_kafka import Producer, Consumer, TopicPartition, OFFSET_BEGINNING
+conf = {}
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if line and not line.startswith("#") and "=" in line:
+        k, v = line.split("=", 1)
+        conf[k.strip()] = v.strip()
+conf["bootstrap.servers"] = sys.argv[2]
+topic = sys.argv[3]
+p = Producer(dict(conf))
+errors = []
+p.produce(topic, b"from python", partition=0, on_delivery=lambda e, m: errors.append(e))
+left = p.flush(30)
+assert left == 0 and errors == [None], (left, errors)
+c = Consumer(dict(conf, **{"group.id": "devcerts-py", "enable.auto.commit": False}))
+c.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+got = []
+for _ in range(150):
+    m = c.poll(0.2)
+    if m is not None and m.error() is None:
+        got.append(m.value().decode())
+    if "from python" in got:
+        break
+c.close()
+print("\n".join(got))
+"##;
+        let out = Command::new(&python)
+            .arg("-c")
+            .arg(script)
+            .arg(certs.join("client.properties"))
+            .arg(&ssl)
+            .arg(&topic)
+            .output()
+            .expect("run python");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.lines().any(|l| l == "from python"),
+            "confluent-kafka-python over TLS: {out:?}"
+        );
+    } else {
+        println!(
+            "skipping confluent-kafka-python: no venv at {}",
+            python.display()
+        );
     }
     broker.assert_alive();
 }
