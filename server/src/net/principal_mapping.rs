@@ -40,6 +40,8 @@ enum Rule {
         each: Regex,
         /// The replacement in `regex`'s syntax (`${1}`, `$$`).
         replacement: String,
+        /// The replacement as given (for messages).
+        given: String,
         lower: bool,
         upper: bool,
     },
@@ -84,6 +86,7 @@ impl PrincipalMapper {
                 let flag = p.get(4).map_or("", |m| m.as_str());
                 out.push(Rule::Replace {
                     replacement: replacement_syntax(replacement.as_str(), groups),
+                    given: replacement.as_str().to_string(),
                     source,
                     whole,
                     each,
@@ -133,11 +136,12 @@ impl PrincipalMapper {
                 Rule::Default => "DEFAULT".to_string(),
                 Rule::Replace {
                     source,
+                    given,
                     lower,
                     upper,
                     ..
                 } => format!(
-                    "RULE:{source}/…{}",
+                    "RULE:{source}/{given}{}",
                     if *lower {
                         "/L"
                     } else if *upper {
@@ -280,10 +284,10 @@ mod tests {
         assert_eq!(m.rules.len(), 2);
         assert_eq!(PrincipalMapper::parse(",   , ,  ").unwrap().rules.len(), 0);
         let m = PrincipalMapper::parse("RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/").unwrap();
-        assert!(m
-            .name("CN=alice,OU=test")
-            .unwrap_err()
-            .starts_with("No rules apply to CN=alice,OU=test"));
+        assert_eq!(
+            m.name("CN=alice,OU=test").unwrap_err(),
+            "No rules apply to CN=alice,OU=test, rules [RULE:^CN=(.*?),OU=ServiceUsers.*$/$1]"
+        );
         // A group beyond the pattern's is literal; a later digit that would be one is not taken.
         let m = PrincipalMapper::parse(r"RULE:^CN=(.*)$/$1@$4 \$ $12/").unwrap();
         assert_eq!(m.name("CN=x").unwrap(), "x@$4 $ x2");
