@@ -179,11 +179,15 @@ fn replication_and_the_quorum_run_over_mutual_tls() {
         .map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned())
         .collect();
     assert_eq!(read, values);
+    // No node refused another's certificate (a handshake cut short by a peer that is starting
+    // or closing a connection is not a certificate problem and may happen).
     for id in [1, 2, 3, 4] {
         let log = cluster.node(id).log();
+        let refused = log.lines().find(|l| l.contains("invalid peer certificate"));
         assert!(
-            !log.contains("TLS handshake with another node failed"),
-            "node {id} failed a handshake:\n{log}"
+            refused.is_none(),
+            "node {id} refused a certificate: {refused:?}\n{}",
+            cluster.logs_report()
         );
     }
 }
