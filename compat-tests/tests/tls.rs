@@ -14,6 +14,12 @@
 //!   client with a certificate signed by the CA works, and the broker logs its principal
 //!   (`User:CN=alice,OU=test`); one without a certificate, or with a self-signed one, is refused
 //!   in the handshake.
+//! - `ssl.principal.mapping.rules` (Kafka's rules): the first rule whose pattern matches the
+//!   subject names the principal (`User:ALICE@TEST`, logged); a client certificate no rule
+//!   applies to is refused, and the log says so.
+//! - Certificates are re-read when their file changes: a key store replaced by a broken file is
+//!   logged and the old certificate kept; replaced by one from a second CA, it is served to new
+//!   clients that trust only that CA, without a restart.
 //! - A JKS key store (Kafka's default type) stops the start with a message naming the fix.
 
 use std::io::Write;
@@ -271,6 +277,92 @@ fn mutual_tls_admits_certificates_of_the_trusted_ca_only() {
     );
     assert!(metadata_works(&with_cert("alice")));
     broker.assert_alive();
+}
+
+#[test]
+fn principal_mapping_rules_name_the_client_or_refuse_it() {
+    let pki = Pki::new();
+    // bob: signed by the CA, but no rule applies to his subject.
+    let dir = std::path::PathBuf::from(pki.path(""));
+    Pki::signed(&dir, "bob", "/OU=other/CN=bob", "client.ext");
+    let mut settings = pem_keystore(&pki);
+    settings.extend([
+        "ssl.truststore.type=PEM".to_string(),
+        format!("ssl.truststore.location={}", pki.path("ca.pem")),
+        "ssl.client.auth=required".to_string(),
+        r"ssl.principal.mapping.rules=RULE:^CN=(.*?),OU=ServiceUsers$/$1/, RULE:^CN=(.*?),OU=(test)$/$1@$2/U".to_string(),
+    ]);
+    let (mut broker, ssl) = start(&settings);
+    let with_cert = |name: &str| {
+        let mut c = ssl_client(&ssl, &pki);
+        c.set("ssl.certificate.location", pki.path(&format!("{name}.pem")))
+            .set("ssl.key.location", pki.path(&format!("{name}.key")));
+        c
+    };
+    assert!(metadata_works(&with_cert("alice")));
+    assert!(
+        broker.log().contains("User:ALICE@TEST"),
+        "the second rule names alice\n{}",
+        broker.log_report()
+    );
+    assert!(
+        !metadata_works(&with_cert("bob")),
+        "no rule applies to bob: refused"
+    );
+    assert!(
+        broker.log().contains("No rules apply to CN=bob,OU=other"),
+        "the refusal says why\n{}",
+        broker.log_report()
+    );
+    broker.assert_alive();
+}
+
+#[test]
+fn a_replaced_certificate_is_served_to_new_connections_without_a_restart() {
+    let pki = Pki::new();
+    let second = Pki::new();
+    // The key store the broker reads; replaced by renaming a new file over it.
+    let keystore = pki.path("served-keystore.pem");
+    std::fs::copy(pki.path("broker-keystore.pem"), &keystore).expect("copy key store");
+    let replace = |from: &[u8]| {
+        let tmp = pki.path("next-keystore.pem");
+        std::fs::write(&tmp, from).expect("write key store");
+        std::fs::rename(&tmp, &keystore).expect("rename key store");
+    };
+    let (mut broker, ssl) = start(&[
+        "ssl.keystore.type=PEM".to_string(),
+        format!("ssl.keystore.location={keystore}"),
+    ]);
+    let old_ca = ssl_client(&ssl, &pki);
+    let new_ca = ssl_client(&ssl, &second);
+    assert!(metadata_works(&old_ca));
+    assert!(!metadata_works(&new_ca), "the second CA is not trusted yet");
+    // A broken file is logged and the certificate in use is kept.
+    replace(b"-----BEGIN CERTIFICATE-----\nnot base64\n");
+    wait_for_log(&broker, "cannot be used; the settings in use are kept");
+    assert!(
+        metadata_works(&old_ca),
+        "the old certificate is still served"
+    );
+    // A certificate from the second CA: new clients trusting only that CA connect.
+    replace(&std::fs::read(second.path("broker-keystore.pem")).expect("read"));
+    wait_for_log(&broker, "new connections use the new settings");
+    assert!(metadata_works(&new_ca), "the new certificate is served");
+    assert!(!metadata_works(&old_ca), "the old one is not");
+    broker.assert_alive();
+}
+
+/// Waits (at most 30 s) until the broker's log contains `text`.
+fn wait_for_log(broker: &Broker, text: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !broker.log().contains(text) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the broker did not log {text:?}\n{}",
+            broker.log_report()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 #[test]

@@ -281,8 +281,23 @@ impl RunningBroker {
             if l.protocol == crate::config::listeners::SecurityProtocol::Ssl {
                 let tls = crate::net::tls::for_listener(&config, &l.bind.name)
                     .map_err(BrokerError::Tls)?;
+                crate::net::tls::watch(&tls, config.clone(), l.bind.name.clone());
                 tls_of.insert(l.bind.name.clone(), tls);
             }
+        }
+        let controller_tls = crate::net::tls::controller_tls(&config).map_err(BrokerError::Tls)?;
+        if let (Some(tls), Some(name)) = (
+            &controller_tls.server,
+            config.listeners.controller_names.first(),
+        ) {
+            crate::net::tls::watch(tls, config.clone(), name.clone());
+        }
+        // The inter-broker listener's client side (replica fetchers, transaction markers).
+        if config.listeners.protocol_of(&config.listeners.inter_broker)
+            == crate::config::listeners::SecurityProtocol::Ssl
+        {
+            crate::net::tls::client_for_listener(&config, &config.listeners.inter_broker)
+                .map_err(BrokerError::Tls)?;
         }
         let bound = bind(&config).await?;
         let controller_listeners = bind_controllers(&config)?;
@@ -341,6 +356,7 @@ impl RunningBroker {
                                 .first()
                                 .cloned()
                                 .unwrap_or_else(|| "CONTROLLER".into()),
+                            tls: controller_tls,
                         },
                     )
                     .map_err(TopicError::Controller)?,

@@ -26,8 +26,10 @@ use bytes::{Buf, BufMut, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tracing::debug;
+
+use crate::net::stream::Stream;
+use crate::net::tls::TlsClient;
 
 use crate::metadata::MetadataImage;
 
@@ -100,7 +102,7 @@ pub(crate) enum InterBrokerError {
 #[derive(Debug)]
 struct Conn {
     addr: (String, i32),
-    stream: TcpStream,
+    stream: Stream,
 }
 
 /// Requests to the other brokers of the cluster.
@@ -112,18 +114,22 @@ pub(crate) struct InterBrokerClient {
     listener: String,
     /// `client.id` of every request.
     client_id: StrBytes,
+    /// The client side of TLS when the inter-broker listener is SSL.
+    tls: Option<TlsClient>,
     /// Idle connections by broker id.
     idle: Mutex<HashMap<i32, Vec<Conn>>>,
     correlation: AtomicI32,
 }
 
 impl InterBrokerClient {
-    /// A client of broker `node_id` that connects to the endpoints of `listener`.
-    pub(crate) fn new(node_id: i32, listener: &str) -> Arc<Self> {
+    /// A client of broker `node_id` that connects to the endpoints of `listener` (over TLS with
+    /// `tls`).
+    pub(crate) fn new(node_id: i32, listener: &str, tls: Option<TlsClient>) -> Arc<Self> {
         Arc::new(InterBrokerClient {
             node_id,
             listener: listener.to_string(),
             client_id: StrBytes::from_string(format!("minikafka-broker-{node_id}")),
+            tls,
             idle: Mutex::new(HashMap::new()),
             correlation: AtomicI32::new(0),
         })
@@ -226,7 +232,7 @@ impl InterBrokerClient {
         })?;
         let stream = match tokio::time::timeout(
             CONNECT_TIMEOUT,
-            TcpStream::connect((addr.0.as_str(), port)),
+            crate::net::tls::dial(self.tls.as_ref(), &addr.0, port),
         )
         .await
         {
@@ -234,7 +240,6 @@ impl InterBrokerClient {
             Ok(Err(source)) => return Err(InterBrokerError::Io { broker, source }),
             Err(_) => return Err(InterBrokerError::Timeout(broker)),
         };
-        let _ = stream.set_nodelay(true);
         debug!(
             broker = self.node_id,
             peer = broker,
@@ -361,11 +366,11 @@ mod tests {
     /// A broker not in the image, or without the listener, is refused before any connection.
     #[tokio::test]
     async fn unknown_brokers_and_listeners_are_errors() {
-        let c = InterBrokerClient::new(1, "PLAINTEXT");
+        let c = InterBrokerClient::new(1, "PLAINTEXT", None);
         let req = ApiVersionsRequest::default();
         let e = c.send(&image(1), 3, 3, &req).await.unwrap_err();
         assert!(matches!(e, InterBrokerError::UnknownBroker(3)), "{e}");
-        let other = InterBrokerClient::new(1, "INTERNAL");
+        let other = InterBrokerClient::new(1, "INTERNAL", None);
         let e = other.send(&image(1), 2, 3, &req).await.unwrap_err();
         assert!(
             matches!(e, InterBrokerError::NoEndpoint { broker: 2, .. }),
@@ -398,7 +403,7 @@ mod tests {
                 let _ = s.read_i32().await;
             }
         });
-        let c = InterBrokerClient::new(1, "PLAINTEXT");
+        let c = InterBrokerClient::new(1, "PLAINTEXT", None);
         let req = ApiVersionsRequest::default();
         let e = c.send(&image(port), 2, 3, &req).await.unwrap_err();
         assert!(

@@ -55,6 +55,7 @@ pub mod config;
 pub mod context;
 pub mod controller;
 mod coordinator_partitions;
+pub mod dev_certs;
 pub mod dispatch;
 pub mod fetch_sessions;
 #[cfg(feature = "fuzzing")]
@@ -67,6 +68,8 @@ mod log_cleaner;
 pub mod meta;
 pub mod metadata;
 mod net;
+pub use net::stream::Stream;
+pub use net::tls::{NodeTls, Tls, TlsClient};
 pub mod node;
 pub mod producer_ids;
 mod record_codec;

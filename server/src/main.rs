@@ -41,6 +41,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Make development TLS certificates in DIR: a CA, a broker certificate (localhost,
+    /// 127.0.0.1, this host's name), a client certificate, PEM and PKCS12 stores, client
+    /// property files (librdkafka/kcat, Java) and the broker settings to use them.
+    DevCerts {
+        /// Where to write them (created if missing).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
     /// Run a local cluster in this process: NODES nodes in both roles, brokers on consecutive
     /// ports from --port (localhost), their controllers on the next NODES ports (127.0.0.1), data
     /// under --data-dir/node-N. Ctrl-C stops them all. --set applies to every node.
@@ -195,6 +203,18 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| EnvFilter::new("info,openraft=warn")),
         )
         .init();
+    if let Some(Command::DevCerts { dir }) = &cli.command {
+        return match minikafka::dev_certs::make(dir) {
+            Ok(made) => {
+                print!("{}", minikafka::dev_certs::report(&made));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("minikafka dev-certs: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(Command::DevCluster {
         nodes,
         port,

@@ -73,6 +73,11 @@ impl RunningController {
     /// quorum and settle the cluster id.
     pub async fn start(config: BrokerConfig) -> Result<RunningController, BrokerError> {
         crate::broker::check_static_quorum(&config)?;
+        let tls = crate::net::tls::controller_tls(&config).map_err(BrokerError::Tls)?;
+        if let (Some(served), Some(name)) = (&tls.server, config.listeners.controller_names.first())
+        {
+            crate::net::tls::watch(served, Arc::new(config.clone()), name.clone());
+        }
         let listeners = crate::broker::bind_controllers(&config)?;
         let addrs: Vec<SocketAddr> = listeners
             .iter()
@@ -109,6 +114,7 @@ impl RunningController {
                         .first()
                         .cloned()
                         .unwrap_or_else(|| "CONTROLLER".into()),
+                    tls,
                 },
             )
             .map_err(TopicError::Controller)?;

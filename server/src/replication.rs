@@ -200,7 +200,11 @@ pub async fn fetcher_manager(
     stop: CancellationToken,
 ) {
     let node = config.node_id;
-    let client = InterBrokerClient::new(node, &config.listeners.inter_broker);
+    let client = InterBrokerClient::new(
+        node,
+        &config.listeners.inter_broker,
+        crate::net::tls::inter_broker_client(&config),
+    );
     let mut changes = topics.subscribe();
     let mut fetchers: HashMap<i32, FetcherHandle> = HashMap::new();
     loop {

@@ -740,6 +740,7 @@ impl Topics {
                 session_timeout_ms: 9000,
                 observer: false,
                 listener_name: "CONTROLLER".into(),
+                tls: Default::default(),
             },
         )
         .unwrap();

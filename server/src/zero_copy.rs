@@ -162,7 +162,7 @@ pub(crate) async fn write_parts(stream: &mut Stream, parts: &[Part]) -> io::Resu
                 match stream {
                     Stream::Plain(s) => send_file(s, f).await?,
                     // TLS encrypts in user space: the bytes are read and written through it.
-                    Stream::Tls(_) => copy_file(stream, f).await?,
+                    Stream::Tls(_) | Stream::TlsClient(_) => copy_file(stream, f).await?,
                 }
             }
         }

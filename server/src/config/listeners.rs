@@ -16,8 +16,8 @@
 //! - a bare `HOST:PORT` entry is the `PLAINTEXT` listener (our configs before named listeners);
 //! - a listener left out of a set `advertised.listeners` advertises its own address (Kafka
 //!   advertises nothing for it, and its clients get Metadata without a broker);
-//! - `PLAINTEXT` and `SSL` are served, SSL on client listeners only (not yet the inter-broker or
-//!   controller listeners); a listener mapped to SASL is refused at start;
+//! - `PLAINTEXT` and `SSL` are served (SSL also between nodes: the inter-broker and controller
+//!   listeners); a listener mapped to SASL is refused at start;
 //! - the listeners of `controller.listener.names` are bound with the controller role (they carry
 //!   the quorum's RPCs and the brokers' heartbeats) and never advertised to clients.
 //!
@@ -207,6 +207,19 @@ pub struct Listeners {
     pub inter_broker: String,
     /// `controller.listener.names`, normalised, in the given order.
     pub controller_names: Vec<String>,
+    /// Every listener name's security protocol (`listener.security.protocol.map` with Kafka's
+    /// defaults): also the controller listener a broker-only node dials but does not bind.
+    pub protocols: BTreeMap<String, SecurityProtocol>,
+}
+
+impl Listeners {
+    /// The security protocol of listener `name` (PLAINTEXT when unknown).
+    pub fn protocol_of(&self, name: &str) -> SecurityProtocol {
+        self.protocols
+            .get(name)
+            .copied()
+            .unwrap_or(SecurityProtocol::Plaintext)
+    }
 }
 
 /// Java's `List.toString`, as Kafka's messages print the listener list.
@@ -431,40 +444,26 @@ impl Listeners {
             .first()
             .filter(|_| s.roles.broker_only())
             .and_then(|n| Some((n.as_str(), *map.get(n)?)));
-        // SSL is served on client listeners; brokers and controllers do not talk to each other
-        // over TLS yet, and SASL is not implemented.
+        // SSL is served on every listener (between nodes too: net/tls.rs's client side); SASL is
+        // not implemented.
         let protocols = all
             .iter()
-            .map(|l| {
-                let between_nodes = l.controller || l.bind.name == inter_broker;
-                (l.bind.name.as_str(), l.protocol, between_nodes)
-            })
-            .chain(connected.map(|(n, p)| (n, p, true)));
-        for (name, protocol, between_nodes) in protocols {
-            match protocol {
-                SecurityProtocol::Plaintext => {}
-                SecurityProtocol::Ssl if !between_nodes => {}
-                SecurityProtocol::Ssl => {
-                    return Err(format!(
-                        "listener {name} uses security protocol SSL \
-                         (listener.security.protocol.map), and it carries traffic between \
-                         nodes (inter-broker or controller listener): minikafka serves SSL on \
-                         client listeners only so far; give the nodes a PLAINTEXT listener"
-                    ))
-                }
-                SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl => {
-                    return Err(format!(
-                        "listener {name} uses security protocol {} \
-                         (listener.security.protocol.map): SASL is not implemented yet",
-                        protocol.name()
-                    ))
-                }
+            .map(|l| (l.bind.name.as_str(), l.protocol))
+            .chain(connected);
+        for (name, protocol) in protocols {
+            if let SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl = protocol {
+                return Err(format!(
+                    "listener {name} uses security protocol {} \
+                     (listener.security.protocol.map): SASL is not implemented yet",
+                    protocol.name()
+                ));
             }
         }
         Ok(Listeners {
             all,
             inter_broker,
             controller_names,
+            protocols: map,
         })
     }
 }
@@ -688,15 +687,16 @@ mod tests {
     }
 
     #[test]
-    fn protocols_controller_listeners_and_the_plaintext_only_rule() {
+    fn protocols_controller_listeners_and_ssl_between_nodes() {
         let s = settings("SSL://:9093");
         let mut s = ListenerSettings {
             inter_broker_protocol: "SSL",
             ..s
         };
-        assert!(Listeners::resolve(&s)
-            .unwrap_err()
-            .starts_with("listener SSL uses security protocol SSL"));
+        // SSL may carry the traffic between nodes.
+        let l = Listeners::resolve(&s).unwrap();
+        assert_eq!(l.inter_broker, "SSL");
+        assert_eq!(l.protocol_of("SSL"), SecurityProtocol::Ssl);
         s.protocol_map = "SSL:TLS";
         assert_eq!(
             Listeners::resolve(&s).unwrap_err(),

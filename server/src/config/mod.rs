@@ -1414,16 +1414,8 @@ mod tests {
                 "Invalid value 1@kafka1:9093,1@kafka2:9093 for configuration controller.quorum.voters: voter id 1 is listed more than once".into(),
             ),
             (
-                combined_with(&["process.roles=broker", "node.id=4", "listeners=PLAINTEXT://127.0.0.1:9092", "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"]),
-                "listener CONTROLLER uses security protocol SSL (listener.security.protocol.map), and it carries traffic between nodes (inter-broker or controller listener): minikafka serves SSL on client listeners only so far; give the nodes a PLAINTEXT listener".into(),
-            ),
-            (
                 vec!["listeners=PLAINTEXT://127.0.0.1:9092,SASL_SSL://127.0.0.1:9094"],
                 "listener SASL_SSL uses security protocol SASL_SSL (listener.security.protocol.map): SASL is not implemented yet".into(),
-            ),
-            (
-                vec!["listeners=SSL://127.0.0.1:9093", "security.inter.broker.protocol=SSL"],
-                "listener SSL uses security protocol SSL (listener.security.protocol.map), and it carries traffic between nodes (inter-broker or controller listener): minikafka serves SSL on client listeners only so far; give the nodes a PLAINTEXT listener".into(),
             ),
         ] {
             assert_eq!(refused(&pairs), message, "{pairs:?}");

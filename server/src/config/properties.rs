@@ -87,6 +87,8 @@ pub enum Check {
     BootstrapServers,
     /// `replica.selector.class`: one of the [`ReplicaSelector`] classes minikafka implements.
     ReplicaSelector,
+    /// `ssl.principal.mapping.rules` (Kafka's `SslPrincipalMapper` syntax).
+    PrincipalMappingRules,
     /// A path, taken as it is (Kafka checks nothing).
     Path,
     /// Any text (Kafka checks nothing).
@@ -176,6 +178,9 @@ impl Check {
                  [partitionId]:[brokerId],[partitionId]:[brokerId],..."
                     .into()
             }),
+            Check::PrincipalMappingRules => {
+                crate::net::principal_mapping::PrincipalMapper::parse(value).err()
+            }
             Check::Path | Check::Any => None,
         }
     }
@@ -328,7 +333,7 @@ pub const PROPERTIES: &[Property] = properties![
     "process.roles", List, None, Check::ProcessRoles, "Roles of this process: broker, controller, or broker,controller. minikafka does not require it (Kafka 4 does): unset, the node plays both roles in a quorum of itself and needs no controller listener, voters or bootstrap servers. Set, Kafka's rules apply: controller.listener.names is required, and controller.quorum.voters or controller.quorum.bootstrap.servers.";
     "listeners", List, Some("PLAINTEXT://localhost:9092"), Check::Listeners, "Listeners, as NAME://HOST:PORT,NAME://HOST:PORT (a bare HOST:PORT is PLAINTEXT): names and ports unique; localhost binds both 127.0.0.1 and ::1, an empty host every interface, 0.0.0.0 every IPv4 one; port 0 picks a free port.";
     "advertised.listeners", List, None, Check::Listeners, "Endpoint each listener gives clients in Metadata, FindCoordinator and DescribeCluster, as NAME://HOST:PORT (names among listeners', ports may repeat; not 0.0.0.0). A listener without an entry advertises its own address (an empty host: this machine's host name).";
-    "listener.security.protocol.map", String, Some("SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"), Check::ProtocolMap, "Security protocol of each listener name, as NAME:PROTOCOL,...; every listener needs one. minikafka serves PLAINTEXT and SSL (client listeners; not yet the inter-broker or controller ones): a listener mapped to SASL is refused at start.";
+    "listener.security.protocol.map", String, Some("SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"), Check::ProtocolMap, "Security protocol of each listener name, as NAME:PROTOCOL,...; every listener needs one. minikafka serves PLAINTEXT and SSL (on every listener, the inter-broker and controller ones too): a listener mapped to SASL is refused at start.";
     "inter.broker.listener.name", String, None, Check::ListenerNames, "Listener other brokers use; must be a broker listener. Unset = the listener named after security.inter.broker.protocol. Followers fetch from their leaders and transaction coordinators reach partition leaders on it.";
     "security.inter.broker.protocol", String, Some("PLAINTEXT"), Check::OneOf(SECURITY_PROTOCOLS), "Protocol between brokers, naming the inter-broker listener when inter.broker.listener.name is unset (set only one of the two).";
     "controller.listener.names", List, None, Check::ListenerNames, "Listeners of the KRaft controller. With the controller role each must be among listeners (the first is the one the quorum uses); on a broker-only node none may be, and the first names the listener (and security protocol) for reaching the controllers. Required when process.roles is set. With the controller role the first is bound and serves the quorum's peers and the brokers' heartbeats; it is never advertised to clients.";
@@ -380,7 +385,7 @@ pub const PROPERTIES: &[Property] = properties![
     "ssl.key.password", Password, None, Check::Any, "Password of the private key (PKCS12: when it differs from the store's). An encrypted PEM key is refused at start.";
     "ssl.keystore.certificate.chain", Password, None, Check::Any, "The certificate chain in PEM, inline (with ssl.keystore.type=PEM and no ssl.keystore.location).";
     "ssl.keystore.key", Password, None, Check::Any, "The private key in PEM, inline (with ssl.keystore.type=PEM and no ssl.keystore.location).";
-    "ssl.truststore.type", String, Some("JKS"), Check::Any, "Format of the trust store that checks client certificates: PEM or PKCS12 (JKS cannot be read).";
+    "ssl.truststore.type", String, Some("JKS"), Check::Any, "Format of the trust store that checks client certificates, and the other nodes' certificates when this node connects to an SSL inter-broker or controller listener: PEM or PKCS12 (JKS cannot be read).";
     "ssl.truststore.location", String, None, Check::Path, "The trust store file: PEM CA certificates, or PKCS12.";
     "ssl.truststore.password", Password, None, Check::Any, "Password of a PKCS12 trust store.";
     "ssl.truststore.certificates", Password, None, Check::Any, "Trusted CA certificates in PEM, inline (with ssl.truststore.type=PEM and no ssl.truststore.location).";
@@ -388,8 +393,8 @@ pub const PROPERTIES: &[Property] = properties![
     "ssl.enabled.protocols", List, Some("TLSv1.2,TLSv1.3"), Check::Any, "TLS versions served: TLSv1.2 and/or TLSv1.3 (older ones are refused at start).";
     "ssl.protocol", String, Some("TLSv1.3"), Check::Any, "Kafka's SSLContext protocol; accepted (TLS or TLSv1.2/TLSv1.3): the versions served are ssl.enabled.protocols.";
     "ssl.cipher.suites", List, None, Check::Any, "Accepted, not applied: rustls serves its own safe cipher suites for each TLS version.";
-    "ssl.endpoint.identification.algorithm", String, Some("https"), Check::Any, "Host name verification of the server certificate when this broker connects over SSL (https, or empty for none); brokers do not connect to each other over SSL yet.";
-    "ssl.principal.mapping.rules", String, Some("DEFAULT"), Check::OneOf(&["DEFAULT"]), "How a client certificate's subject becomes the principal: DEFAULT (the distinguished name, User:CN=...,OU=...). Other rules are not supported yet.";
+    "ssl.endpoint.identification.algorithm", String, Some("https"), Check::Any, "Host name verification of the peer's certificate when this node connects to another node's SSL listener (inter-broker, controller): https (the certificate must name the host or IP dialled), or empty for none.";
+    "ssl.principal.mapping.rules", String, Some("DEFAULT"), Check::PrincipalMappingRules, "How a client certificate's subject becomes the principal, Kafka's rules tried in order: RULE:pattern/replacement/ (optionally /L or /U: lower or upper case) applies when the pattern matches the whole distinguished name, DEFAULT keeps the name (User:CN=...,OU=...). A certificate no rule applies to is refused.";
     "authorizer.class.name", String, Some(""), Check::OneOf(&["", "org.apache.kafka.metadata.authorizer.StandardAuthorizer"]), "ACL authorization: org.apache.kafka.metadata.authorizer.StandardAuthorizer checks every request against the ACLs kept in the cluster metadata log (CreateAcls, kafka-acls); empty: no authorization. Other classes are refused.";
     "super.users", String, Some(""), Check::Any, "Principals allowed everything by the authorizer, separated by semicolons (User:admin;User:CN=broker,OU=ops). A plaintext inter-broker listener makes the brokers' own requests User:ANONYMOUS, which must then be listed, as in Kafka.";
     "allow.everyone.if.no.acl.found", Boolean, Some("false"), Check::Bool, "With an authorizer: allow every principal on a resource that has no ACL at all.";

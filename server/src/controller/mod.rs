@@ -136,6 +136,8 @@ pub struct QuorumSettings {
     /// The controller listener's name (the first of `controller.listener.names`), under which
     /// the controller listener reports the voters' endpoints to Kafka's tools.
     pub listener_name: String,
+    /// TLS of the controller listener (SSL): served on `listeners`, and used to dial the voters.
+    pub tls: crate::net::tls::NodeTls,
 }
 
 /// Connections an observer keeps attached to each voter (openraft sends a learner at most a
@@ -282,7 +284,9 @@ impl Quorum {
         // Voters named in the configuration (even this node alone): a transport, through which
         // other voters' requests and observers (broker-only nodes) reach this one. Only the
         // implied quorum of a node without `process.roles` has none.
-        let network = (!addresses.is_empty()).then(|| network::QuorumNetwork::new(id, addresses));
+        let tls = settings.tls;
+        let network = (!addresses.is_empty())
+            .then(|| network::QuorumNetwork::new(id, addresses).with_tls(tls.client.clone()));
         let peers = network.clone();
         let shutdown = CancellationToken::new();
         let serving = shutdown.clone();
@@ -309,7 +313,12 @@ impl Quorum {
                     network: peers.clone(),
                     endpoints: endpoints.clone(),
                 };
-                tokio::spawn(rpc::serve(l, services, serving.clone()));
+                tokio::spawn(rpc::serve_tls(
+                    l,
+                    services,
+                    serving.clone(),
+                    tls.server.clone(),
+                ));
             }
             if let Some((Some(network), voters)) = observed {
                 let services = rpc::Services {
@@ -895,6 +904,7 @@ fn observe(
     services: rpc::Services,
     stop: CancellationToken,
 ) {
+    let tls = network.tls().cloned();
     let ids: Vec<u64> = voters
         .keys()
         .filter_map(|v| u64::try_from(*v).ok())
@@ -950,18 +960,19 @@ fn observe(
     let client_id: Arc<str> = format!("minikafka-observer-{id}").into();
     for (voter, addr) in voters {
         for _ in 0..ATTACHED_PER_VOTER {
-            let (addr, client_id, services, stop) = (
+            let (addr, client_id, services, stop, tls) = (
                 addr.clone(),
                 client_id.clone(),
                 services.clone(),
                 stop.clone(),
+                tls.clone(),
             );
             tokio::spawn(async move {
                 let mut pause = Duration::from_millis(100);
                 loop {
                     let dialled = tokio::select! {
                         () = stop.cancelled() => return,
-                        d = tokio::time::timeout(Duration::from_secs(5), network::attach_to(&addr, &client_id, id)) => d,
+                        d = tokio::time::timeout(Duration::from_secs(5), network::attach_to(&addr, &client_id, id, tls.as_ref())) => d,
                     };
                     match dialled {
                         Ok(Ok(stream)) => {
@@ -1135,6 +1146,7 @@ mod tests {
             session_timeout_ms: 9000,
             observer: false,
             listener_name: "CONTROLLER".into(),
+            tls: Default::default(),
         }
     }
 

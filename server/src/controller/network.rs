@@ -54,7 +54,6 @@ use openraft::raft::{
 use openraft::BasicNode;
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 use tracing::{debug, info};
 
@@ -64,6 +63,8 @@ use super::wire::{
     RAFT_API_VERSION, RAFT_APPEND_ENTRIES, RAFT_INSTALL_SNAPSHOT, RAFT_VOTE,
 };
 use super::TypeConfig;
+use crate::net::stream::Stream;
+use crate::net::tls::TlsClient;
 
 /// The largest response accepted: 1 MiB. Every response is small whatever the request: a vote,
 /// a log id and a flag, or a Raft error's message (an InstallSnapshot's answer is only the
@@ -94,6 +95,8 @@ pub struct QuorumNetwork {
     /// The observers that attached connections here, each with its pool (at most
     /// [`MAX_OBSERVERS`]). A std mutex: never held across an await.
     observers: Arc<Mutex<BTreeMap<u64, Arc<Peer>>>>,
+    /// The client side of TLS when the controller listener is SSL.
+    tls: Option<TlsClient>,
 }
 
 /// The most observers (broker-only nodes) one voter keeps attached connections of.
@@ -121,7 +124,20 @@ impl QuorumNetwork {
             client_id: format!("minikafka-controller-{node_id}").into(),
             peers: Arc::new(peers),
             observers: Arc::new(Mutex::new(BTreeMap::new())),
+            tls: None,
         }
+    }
+
+    /// The client side of TLS this network dials with.
+    pub(crate) fn tls(&self) -> Option<&TlsClient> {
+        self.tls.as_ref()
+    }
+
+    /// Dial the voters over TLS with `tls` (an SSL controller listener).
+    #[must_use]
+    pub fn with_tls(mut self, tls: Option<TlsClient>) -> QuorumNetwork {
+        self.tls = tls;
+        self
     }
 
     /// Whether observer `id` has attached connections here (now or before).
@@ -136,7 +152,7 @@ impl QuorumNetwork {
     /// ([`super::wire::OBSERVER_ATTACH`]), for the RPCs sent to that observer. False (and the
     /// connection is closed) when `id` is a voter or when [`MAX_OBSERVERS`] others are known.
     /// A full pool drops its oldest connection for this one.
-    pub fn attach(&self, id: u64, stream: TcpStream) -> bool {
+    pub fn attach(&self, id: u64, stream: Stream) -> bool {
         if id == self.node_id || self.peers.contains_key(&id) {
             return false;
         }
@@ -156,7 +172,6 @@ impl QuorumNetwork {
                 })
             }))
         };
-        let _ = stream.set_nodelay(true);
         let conn = Connection {
             stream,
             next_correlation: 0,
@@ -176,8 +191,13 @@ impl QuorumNetwork {
 /// The observer's side of [`QuorumNetwork::attach`]: dial the voter at `addr`, check it is a
 /// controller listener, ask it to keep the connection for observer `id`; the stream is then
 /// served like a controller listener's connection (requests come from the voter).
-pub async fn attach_to(addr: &str, client_id: &str, id: u64) -> io::Result<TcpStream> {
-    let mut conn = Connection::open(addr, client_id).await?;
+pub async fn attach_to(
+    addr: &str,
+    client_id: &str,
+    id: u64,
+    tls: Option<&TlsClient>,
+) -> io::Result<Stream> {
+    let mut conn = Connection::open(addr, client_id, tls).await?;
     let body =
         serde_json::to_vec(&super::wire::Attach { id }).map_err(|e| invalid(e.to_string()))?;
     let answer = conn
@@ -201,6 +221,7 @@ impl RaftNetworkFactory<TypeConfig> for QuorumNetwork {
             client_id: Arc::clone(&self.client_id),
             peer: self.peers.get(&target).cloned(),
             observers: Arc::clone(&self.observers),
+            tls: self.tls.clone(),
         }
     }
 }
@@ -279,6 +300,8 @@ pub struct QuorumPeer {
     /// (openraft keeps a replication stream's client, which may be made before the observer
     /// attached anything).
     observers: Arc<Mutex<BTreeMap<u64, Arc<Peer>>>>,
+    /// The client side of TLS when the controller listener is SSL.
+    tls: Option<TlsClient>,
 }
 
 impl QuorumPeer {
@@ -475,7 +498,7 @@ impl QuorumPeer {
                 "the observer has no attached connection",
             )));
         };
-        let connect = Connection::open(addr, &self.client_id);
+        let connect = Connection::open(addr, &self.client_id, self.tls.as_ref());
         let mut conn = match timeout_at(deadlines.connect, connect).await {
             Ok(Ok(conn)) => conn,
             Ok(Err(e)) => return Err(Failure::Connect(e)),
@@ -579,19 +602,23 @@ impl RaftNetwork<TypeConfig> for QuorumPeer {
     }
 }
 
-/// One TCP connection to a peer's controller listener that passed the ApiVersions check.
+/// One connection to a peer's controller listener that passed the ApiVersions check.
 #[derive(Debug)]
 struct Connection {
-    stream: TcpStream,
+    stream: Stream,
     /// The next request's correlation id; every response must echo its request's.
     next_correlation: i32,
 }
 
 impl Connection {
-    /// Dial `addr` and check with ApiVersions that it serves the private keys.
-    async fn open(addr: &str, client_id: &str) -> io::Result<Connection> {
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
+    /// Dial `addr` (over TLS with `tls`) and check with ApiVersions that it serves the private
+    /// keys.
+    async fn open(addr: &str, client_id: &str, tls: Option<&TlsClient>) -> io::Result<Connection> {
+        let (host, port) = addr
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
+            .ok_or_else(|| invalid(format!("bad controller address {addr}")))?;
+        let stream = crate::net::tls::dial(tls, host, port).await?;
         let mut conn = Connection {
             stream,
             next_correlation: 0,

@@ -71,7 +71,10 @@ use openraft::Raft;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
+
+use crate::net::stream::Stream;
+use crate::net::tls::Tls;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -140,6 +143,18 @@ impl std::fmt::Debug for Services {
 /// Each connection is served by a task of its own, one request at a time in arrival order
 /// (openraft's RPCs of one client are sequential anyway).
 pub async fn serve(listener: TcpListener, services: Services, shutdown: CancellationToken) {
+    serve_tls(listener, services, shutdown, None).await;
+}
+
+/// [`serve`], over TLS with `tls` (an SSL controller listener): each connection's handshake runs
+/// on its own task, bounded by [`crate::net::tls::HANDSHAKE_TIMEOUT`]; a failed one closes that
+/// connection with a log line naming the peer.
+pub async fn serve_tls(
+    listener: TcpListener,
+    services: Services,
+    shutdown: CancellationToken,
+    tls: Option<Tls>,
+) {
     let local = listener.local_addr().ok();
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut connections = JoinSet::new();
@@ -170,10 +185,22 @@ pub async fn serve(listener: TcpListener, services: Services, shutdown: Cancella
         };
         let services = services.clone();
         let shutdown = shutdown.clone();
+        let tls = tls.clone();
         let span = tracing::info_span!("controller_connection", %peer);
         connections.spawn(
             async move {
                 let _slot = slot;
+                let _ = stream.set_nodelay(true);
+                let stream = match tls {
+                    None => Stream::Plain(stream),
+                    Some(tls) => match crate::net::tls::accept(&tls, stream).await {
+                        Ok(s) => Stream::Tls(Box::new(s)),
+                        Err(e) => {
+                            warn!(%peer, error = %e, "controller listener: TLS handshake failed; connection closed");
+                            return;
+                        }
+                    },
+                };
                 serve_connection(stream, peer, &services, &shutdown).await;
             }
             .instrument(span),
@@ -210,13 +237,11 @@ enum CloseReason {
 
 /// Serve one connection until the peer closes it, it misbehaves, or shutdown.
 async fn serve_connection(
-    mut stream: TcpStream,
+    mut stream: Stream,
     peer: SocketAddr,
     services: &Services,
     shutdown: &CancellationToken,
 ) {
-    // Small request/response exchanges: do not let Nagle hold the answer back.
-    let _ = stream.set_nodelay(true);
     debug!("controller connection accepted");
     loop {
         let step = tokio::select! {
@@ -254,7 +279,7 @@ async fn serve_connection(
 }
 
 /// Read, handle and answer one request.
-async fn serve_one(stream: &mut TcpStream, services: &Services) -> Result<Step, CloseReason> {
+async fn serve_one(stream: &mut Stream, services: &Services) -> Result<Step, CloseReason> {
     let Some(frame) = read_frame(stream).await? else {
         return Ok(Step::Closed);
     };
@@ -271,7 +296,7 @@ async fn serve_one(stream: &mut TcpStream, services: &Services) -> Result<Step, 
 /// Serve a connection that this node made to a voter and attached (see the module docs): the
 /// voter's requests are answered as on a controller listener until it closes the connection.
 pub async fn serve_attached(
-    stream: TcpStream,
+    stream: Stream,
     peer: SocketAddr,
     services: &Services,
     shutdown: &CancellationToken,
@@ -332,7 +357,7 @@ fn attach(frame: Bytes, services: &Services) -> Result<(BytesMut, Option<u64>), 
 
 /// Read one request frame (without its length prefix). `Ok(None)`: the peer closed the
 /// connection before the next length prefix was complete.
-async fn read_frame(stream: &mut TcpStream) -> Result<Option<Bytes>, CloseReason> {
+async fn read_frame(stream: &mut Stream) -> Result<Option<Bytes>, CloseReason> {
     let size = match stream.read_i32().await {
         Ok(size) => size,
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
@@ -646,6 +671,7 @@ mod tests {
     use openraft::raft::{VoteRequest, VoteResponse};
     use openraft::{BasicNode, Config, Vote};
     use tempfile::TempDir;
+    use tokio::net::TcpStream;
     use tokio::task::JoinHandle;
     use tokio::time::timeout;
 

@@ -17,6 +17,7 @@
 pub(crate) mod connection;
 mod frame;
 pub(crate) mod memory;
+pub(crate) mod principal_mapping;
 pub(crate) mod quotas;
 pub(crate) mod stream;
 pub(crate) mod tls;
@@ -122,7 +123,18 @@ impl Listener {
                         Some(tls) => match tls::accept(&tls, stream).await {
                             Ok(s) => {
                                 let session = s.get_ref().1;
-                                let principal = tls::principal(session.peer_certificates());
+                                let principal =
+                                    match tls::principal(&tls, session.peer_certificates()) {
+                                        Ok(p) => p,
+                                        Err(e) => {
+                                            // Kafka fails the authentication: no rule names
+                                            // this certificate's subject.
+                                            info!(%peer, error = %e,
+                                                "ssl.principal.mapping.rules: connection closed");
+                                            drop(slot);
+                                            return;
+                                        }
+                                    };
                                 conn.set_principal(&principal);
                                 tracing::debug!(
                                     principal,

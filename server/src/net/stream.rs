@@ -1,4 +1,5 @@
-//! A client connection's byte stream: a plain TCP socket, or TLS over one (SSL listeners).
+//! A connection's byte stream: a plain TCP socket, or TLS over one (SSL listeners; the client
+//! side when this node dials another node's SSL listener).
 //!
 //! It exists so that framing, dispatch and answers (`connection.rs`, `frame.rs`) are one code
 //! path for both; only sending record bytes from the page cache differs: a plain socket takes
@@ -13,13 +14,26 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
-/// One accepted connection's stream.
+/// One connection's stream.
 #[derive(Debug)]
-pub(crate) enum Stream {
+pub enum Stream {
     /// PLAINTEXT.
     Plain(TcpStream),
-    /// SSL, after the handshake.
+    /// SSL, accepted, after the handshake.
     Tls(Box<TlsStream<TcpStream>>),
+    /// SSL, dialled by this node to another node, after the handshake.
+    TlsClient(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<std::net::SocketAddr> {
+        match self {
+            Stream::Plain(s) => s.peer_addr(),
+            Stream::Tls(s) => s.get_ref().0.peer_addr(),
+            Stream::TlsClient(s) => s.get_ref().0.peer_addr(),
+        }
+    }
 }
 
 impl AsyncRead for Stream {
@@ -31,6 +45,7 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Stream::TlsClient(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -44,6 +59,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Stream::TlsClient(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -51,6 +67,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Stream::TlsClient(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
@@ -58,6 +75,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Stream::TlsClient(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 
@@ -69,6 +87,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            Stream::TlsClient(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -76,6 +95,7 @@ impl AsyncWrite for Stream {
         match self {
             Stream::Plain(s) => s.is_write_vectored(),
             Stream::Tls(s) => s.is_write_vectored(),
+            Stream::TlsClient(s) => s.is_write_vectored(),
         }
     }
 }

@@ -272,7 +272,11 @@ impl TxnCoordinator {
         producer_ids: Arc<ProducerIds>,
         groups: Arc<GroupCoordinator>,
     ) -> Result<Self, TopicError> {
-        let peers = InterBrokerClient::new(config.node_id, &config.listeners.inter_broker);
+        let peers = InterBrokerClient::new(
+            config.node_id,
+            &config.listeners.inter_broker,
+            crate::net::tls::inter_broker_client(&config),
+        );
         let c = TxnCoordinator {
             topics,
             replicas,
