@@ -71,6 +71,7 @@ mod record_codec;
 pub mod replica;
 mod replica_selector;
 pub mod replication;
+pub mod sasl;
 pub mod topics;
 pub mod txn;
 mod zero_copy;

@@ -16,8 +16,8 @@
 //! - a bare `HOST:PORT` entry is the `PLAINTEXT` listener (our configs before named listeners);
 //! - a listener left out of a set `advertised.listeners` advertises its own address (Kafka
 //!   advertises nothing for it, and its clients get Metadata without a broker);
-//! - `PLAINTEXT` and `SSL` are served, SSL on client listeners only (not yet the inter-broker or
-//!   controller listeners); a listener mapped to SASL is refused at start;
+//! - `PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` and `SASL_SSL` are served, all but PLAINTEXT on client
+//!   listeners only (not yet the inter-broker or controller listeners);
 //! - the listeners of `controller.listener.names` are bound with the controller role (they carry
 //!   the quorum's RPCs and the brokers' heartbeats) and never advertised to clients.
 //!
@@ -431,8 +431,8 @@ impl Listeners {
             .first()
             .filter(|_| s.roles.broker_only())
             .and_then(|n| Some((n.as_str(), *map.get(n)?)));
-        // SSL is served on client listeners; brokers and controllers do not talk to each other
-        // over TLS yet, and SASL is not implemented.
+        // SSL and SASL are served on client listeners; brokers and controllers do not talk to
+        // each other over TLS or SASL yet.
         let protocols = all
             .iter()
             .map(|l| {
@@ -452,10 +452,13 @@ impl Listeners {
                          client listeners only so far; give the nodes a PLAINTEXT listener"
                     ))
                 }
+                SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl if !between_nodes => {}
                 SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl => {
                     return Err(format!(
                         "listener {name} uses security protocol {} \
-                         (listener.security.protocol.map): SASL is not implemented yet",
+                         (listener.security.protocol.map), and it carries traffic between \
+                         nodes (inter-broker or controller listener): minikafka serves SASL on \
+                         client listeners only so far; give the nodes a PLAINTEXT listener",
                         protocol.name()
                     ))
                 }
