@@ -9,6 +9,9 @@
 //!   with a client properties file; wrong password, unknown user, unsupported mechanism and a
 //!   request before authentication each fail for that client only (Kafka's error and message,
 //!   the connection closed, one log line with the peer) while the others keep working.
+//! - Re-authentication (KIP-368, `connections.max.reauth.ms`): the lifetime is told, a live
+//!   connection re-authenticates (not as another principal or with another mechanism), a
+//!   request after expiry closes it; librdkafka keeps working across several lifetimes.
 //! - A cluster: a SCRAM user added through one broker authenticates on every broker, and again
 //!   after a node restarts (the credential is in the replicated metadata log).
 
@@ -492,4 +495,101 @@ fn scram_users_replicate_to_every_broker_and_survive_restart() {
         Duration::from_millis(500),
         || metadata_works(&dave(&addr)).then_some(()),
     );
+}
+
+/// SaslAuthenticate v1 with `token`: error code and the session lifetime (the answer's last
+/// field).
+fn authenticate_lifetime(stream: &mut TcpStream, token: &[u8]) -> (i16, i64) {
+    let body = Writer::new().bytes(Some(token)).buf.clone();
+    let answer = call(stream, SASL_AUTHENTICATE, 1, &body);
+    let code = Reader::new(&answer).i16();
+    let tail: [u8; 8] = answer[answer.len() - 8..].try_into().unwrap();
+    (code, i64::from_be_bytes(tail))
+}
+
+#[test]
+fn sessions_expire_and_clients_reauthenticate() {
+    let settings = [
+        "listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0".to_string(),
+        "inter.broker.listener.name=PLAINTEXT".to_string(),
+        "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256".to_string(),
+        format!("listener.name.sasl_plaintext.plain.sasl.jaas.config={PLAIN_JAAS}"),
+        "listener.name.sasl_plaintext.connections.max.reauth.ms=1500".to_string(),
+    ];
+    let args: Vec<String> = settings
+        .iter()
+        .flat_map(|s| ["--set".to_string(), s.clone()])
+        .collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut broker = Broker::start(&args);
+    let addr = format!(
+        "127.0.0.1:{}",
+        listener_port(&broker.log(), "SASL_PLAINTEXT")
+    );
+
+    // The client is told the lifetime, re-authenticates on the live connection, and a request
+    // after expiry without re-authentication closes it.
+    let (mut stream, code, _) = handshake(&addr, "PLAIN");
+    assert_eq!(code, 0);
+    assert_eq!(
+        authenticate_lifetime(&mut stream, b"\0carol\0carol-secret"),
+        (0, 1500)
+    );
+    let body = Writer::new().string(Some("PLAIN")).buf.clone();
+    let answer = call(&mut stream, SASL_HANDSHAKE, 1, &body);
+    assert_eq!(Reader::new(&answer).i16(), 0, "re-authentication handshake");
+    assert_eq!(
+        authenticate_lifetime(&mut stream, b"\0carol\0carol-secret"),
+        (0, 1500)
+    );
+    std::thread::sleep(Duration::from_millis(1800));
+    let metadata_v1 = Writer::new().i32(-1).buf.clone();
+    stream
+        .write_all(&wire::request_v1(3, 1, 1, Some("expired"), &metadata_v1))
+        .expect("send");
+    assert_closed(&mut stream, "a request after the session expired");
+
+    // Re-authentication keeps the principal and the mechanism.
+    let (mut stream, _, _) = handshake(&addr, "PLAIN");
+    assert_eq!(
+        authenticate_lifetime(&mut stream, b"\0carol\0carol-secret").0,
+        0
+    );
+    let answer = call(&mut stream, SASL_HANDSHAKE, 1, &body);
+    assert_eq!(Reader::new(&answer).i16(), 0);
+    let (code, message) = authenticate(&mut stream, b"\0admin\0admin-secret");
+    assert_eq!(code, 58);
+    assert!(
+        message
+            .unwrap_or_default()
+            .contains("Cannot change principals during re-authentication"),
+        "another principal on re-authentication"
+    );
+    assert_closed(&mut stream, "a changed principal");
+    let (mut stream, _, _) = handshake(&addr, "PLAIN");
+    assert_eq!(
+        authenticate_lifetime(&mut stream, b"\0carol\0carol-secret").0,
+        0
+    );
+    let other = Writer::new().string(Some("SCRAM-SHA-256")).buf.clone();
+    let answer = call(&mut stream, SASL_HANDSHAKE, 1, &other);
+    assert_eq!(
+        Reader::new(&answer).i16(),
+        33,
+        "another mechanism on re-authentication"
+    );
+    assert_closed(&mut stream, "a changed mechanism");
+
+    // librdkafka keeps working across several session lifetimes.
+    let topic = unique_topic("sasl-reauth");
+    create_topic(broker.bootstrap(), &topic, 1);
+    let config = sasl_plaintext(&addr, "PLAIN", "carol", "carol-secret");
+    let c: BaseConsumer = config.create().expect("create consumer");
+    for _ in 0..8 {
+        c.fetch_metadata(Some(&topic), Duration::from_secs(10))
+            .expect("metadata across re-authentications");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    round_trip(&config, &topic, 5);
+    broker.assert_alive();
 }

@@ -350,7 +350,7 @@ pub const PROPERTIES: &[Property] = properties![
     "sasl.enabled.mechanisms", List, Some("GSSAPI"), Check::Any, "SASL mechanisms served on SASL_PLAINTEXT and SASL_SSL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512. Kafka's default GSSAPI (Kerberos) is not served: a SASL listener whose mechanisms include it is refused at start, so set this (or listener.name.<name>.sasl.enabled.mechanisms).";
     "sasl.jaas.config", Password, None, Check::Any, "Read only per listener and mechanism, as Kafka's brokers do: listener.name.<name>.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_<name>=\"<password>\" ...; gives the PLAIN users (username/password, the broker's own login, are accepted and not used). The SCRAM mechanisms' JAAS line (ScramLoginModule) is accepted; SCRAM users live in the metadata log.";
     "connection.failed.authentication.delay.ms", Int, Some("100"), range(0, I32), "A failed SASL authentication is answered after this delay (longer for an address that keeps failing), then the connection is closed.";
-    "connections.max.reauth.ms", Long, Some("0"), range(0, I64), "Accepted, not applied yet: SASL sessions do not expire (session_lifetime_ms 0, as Kafka's default 0).";
+    "connections.max.reauth.ms", Long, Some("0"), range(0, I64), "KIP-368: a SASL session authenticated with SaslAuthenticate v1+ lasts this long (the client is told, and re-authenticates on the live connection, with the same principal and mechanism); a request after expiry closes the connection. 0 = no expiry. Per listener: listener.name.<name>.connections.max.reauth.ms.";
     "connections.max.idle.ms", Long, Some("600000"), range(-1, I64), "A connection with no request in flight for this long is closed, as is one that takes this long to send a request; -1 = never.";
     "queued.max.request.bytes", Long, Some("-1"), range(-1, I64), "Bytes of requests read but not yet processed, across all connections; a connection whose next request does not fit waits. -1 (or 0) = unbounded; otherwise at least socket.request.max.bytes.";
     "max.incremental.fetch.session.cache.slots", Int, Some("1000"), range(0, USIZE), "Incremental fetch sessions kept at once (KIP-227); 0 disables them.";
@@ -433,7 +433,10 @@ pub fn listener_override(name: &str) -> Option<(&str, &'static Property)> {
     if listener.is_empty() {
         return None;
     }
-    if prop.starts_with("ssl.") || prop == "sasl.enabled.mechanisms" {
+    if prop.starts_with("ssl.")
+        || prop == "sasl.enabled.mechanisms"
+        || prop == "connections.max.reauth.ms"
+    {
         return Some((listener, property(prop)?));
     }
     // `listener.name.<listener>.<mechanism>.sasl.jaas.config`, Kafka's per-mechanism JAAS line.

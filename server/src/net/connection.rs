@@ -60,6 +60,8 @@ pub(crate) enum CloseReason {
     },
     #[error("unexpected {key:?} request during SASL authentication")]
     SaslState { key: ApiKey },
+    #[error("{key:?} request after the SASL session expired (connections.max.reauth.ms) without re-authentication")]
+    SessionExpired { key: ApiKey },
     #[error("cannot encode {key:?} v{version} response: {reason}")]
     Encode {
         key: ApiKey,
@@ -266,12 +268,12 @@ impl Connection {
         let Some(session) = self.sasl.as_mut() else {
             return Ok(Ok(request));
         };
-        let response: ResponseKind = match (session.expecting(), request) {
-            (Expecting::Nothing, request) => return Ok(Ok(request)),
-            (Expecting::Handshake, request @ RequestKind::ApiVersions(_)) => {
-                return Ok(Ok(request))
-            }
-            (Expecting::Handshake, RequestKind::SaslHandshake(req)) => {
+        let expecting = session.expecting();
+        let response: ResponseKind = match request {
+            RequestKind::SaslHandshake(req)
+                if expecting == Expecting::Handshake
+                    || (expecting != Expecting::Authenticate && session.may_reauthenticate()) =>
+            {
                 let (code, enabled) = session.handshake(req.mechanism.as_str());
                 if code != 0 {
                     info!(peer = %self.peer, mechanism = %req.mechanism.as_str(),
@@ -283,20 +285,30 @@ impl Connection {
                     .with_mechanisms(enabled.into_iter().map(StrBytes::from_static_str).collect())
                     .into()
             }
-            (Expecting::Authenticate, RequestKind::SaslAuthenticate(req)) => {
+            RequestKind::SaslAuthenticate(req) if expecting == Expecting::Authenticate => {
                 let mechanism = session.mechanism().unwrap_or("");
                 let quorum = self.broker.topics.quorum();
-                let step = session.authenticate(self.peer.ip(), &req.auth_bytes, |user, m| {
-                    quorum.state().scram.get(user)?.get(&m.kind()).cloned()
-                });
+                let step =
+                    session.authenticate(self.peer.ip(), version, &req.auth_bytes, |user, m| {
+                        quorum.state().scram.get(user)?.get(&m.kind()).cloned()
+                    });
                 match step {
                     Step::Continue(bytes) => {
                         SaslAuthenticateResponse::default().with_auth_bytes(bytes)
                     }
-                    Step::Success { bytes, principal } => {
-                        debug!(principal, mechanism, "SASL authentication succeeded");
+                    Step::Success {
+                        bytes,
+                        principal,
+                        lifetime_ms,
+                    } => {
+                        debug!(
+                            principal,
+                            mechanism, lifetime_ms, "SASL authentication succeeded"
+                        );
                         self.set_principal(&principal);
-                        SaslAuthenticateResponse::default().with_auth_bytes(bytes)
+                        SaslAuthenticateResponse::default()
+                            .with_auth_bytes(bytes)
+                            .with_session_lifetime_ms(lifetime_ms)
                     }
                     Step::Failure(message) => {
                         let delay = session.failure_delay(self.peer.ip());
@@ -314,6 +326,13 @@ impl Connection {
                     }
                 }
                 .into()
+            }
+            request if expecting == Expecting::Nothing => return Ok(Ok(request)),
+            request @ RequestKind::ApiVersions(_) if expecting == Expecting::Handshake => {
+                return Ok(Ok(request))
+            }
+            _ if expecting == Expecting::Expired => {
+                return Err(CloseReason::SessionExpired { key })
             }
             _ => return Err(CloseReason::SaslState { key }),
         };

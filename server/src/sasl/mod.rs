@@ -13,6 +13,8 @@
 //! A failure answers SASL_AUTHENTICATION_FAILED with Kafka's message, which says nothing of
 //! which part was wrong, after `connection.failed.authentication.delay.ms`, doubled for every
 //! recent failure from the same address (up to 64 times); the connection is then closed.
+//! With `connections.max.reauth.ms` a session expires (KIP-368): the client re-authenticates on
+//! the live connection with the same principal and mechanism, or is closed at its next request.
 
 pub(crate) mod jaas;
 pub mod scram;
@@ -80,6 +82,8 @@ pub(crate) struct ListenerSasl {
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
     /// Keys the made-up credential of an unknown SCRAM user (random per process).
     secret: [u8; 32],
+    /// `connections.max.reauth.ms` (KIP-368); `None` for 0: sessions do not expire.
+    reauth: Option<Duration>,
 }
 
 impl std::fmt::Debug for ListenerSasl {
@@ -154,7 +158,12 @@ pub(crate) fn for_listener(config: &BrokerConfig, listener: &str) -> Result<List
         .get("connection.failed.authentication.delay.ms")
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(100);
+    let reauth = setting(config, listener, "connections.max.reauth.ms")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis);
     Ok(ListenerSasl {
+        reauth,
         listener: listener.to_string(),
         enabled,
         plain_users,
@@ -235,6 +244,15 @@ enum State {
 pub(crate) struct Session {
     listener: std::sync::Arc<ListenerSasl>,
     state: State,
+    /// The principal authenticated last (re-authentication must keep it, as in Kafka).
+    principal: Option<String>,
+    /// The mechanism it authenticated with (re-authentication must keep it).
+    authenticated_with: Option<Mechanism>,
+    /// When the session expires (KIP-368, `connections.max.reauth.ms`).
+    expires: Option<Instant>,
+    /// The client authenticated with SaslAuthenticate v1+, so it knows session lifetimes and
+    /// may re-authenticate on the live connection.
+    reauth_capable: bool,
 }
 
 /// What a SaslAuthenticate token leads to.
@@ -248,6 +266,8 @@ pub(crate) enum Step {
         bytes: Bytes,
         /// `User:<name>`.
         principal: String,
+        /// The session's lifetime for SaslAuthenticate v1+ (0: no expiry).
+        lifetime_ms: i64,
     },
     /// Failed: answer SASL_AUTHENTICATION_FAILED with this message, then close.
     Failure(String),
@@ -262,6 +282,8 @@ pub(crate) enum Expecting {
     Authenticate,
     /// Anything: authenticated.
     Nothing,
+    /// Authenticated, but the session expired: only a re-authentication may follow.
+    Expired,
 }
 
 impl Session {
@@ -270,6 +292,10 @@ impl Session {
         Session {
             listener,
             state: State::Handshake,
+            principal: None,
+            authenticated_with: None,
+            expires: None,
+            reauth_capable: false,
         }
     }
 
@@ -277,9 +303,16 @@ impl Session {
     pub(crate) fn expecting(&self) -> Expecting {
         match self.state {
             State::Handshake => Expecting::Handshake,
+            State::Done if self.expires.is_some_and(|e| Instant::now() >= e) => Expecting::Expired,
             State::Done => Expecting::Nothing,
             _ => Expecting::Authenticate,
         }
+    }
+
+    /// Whether a SaslHandshake now starts a re-authentication (KIP-368): authenticated with
+    /// SaslAuthenticate v1+.
+    pub(crate) fn may_reauthenticate(&self) -> bool {
+        matches!(self.state, State::Done) && self.reauth_capable
     }
 
     /// SaslHandshake: the mechanism is accepted (error 0) or refused
@@ -287,7 +320,13 @@ impl Session {
     /// way. Returns the answer's error code and the enabled mechanisms.
     pub(crate) fn handshake(&mut self, mechanism: &str) -> (i16, Vec<&'static str>) {
         let enabled = self.listener.enabled_names();
-        match Mechanism::from_name(mechanism).filter(|m| self.listener.enabled.contains(m)) {
+        // A re-authentication keeps the mechanism (Kafka's `SaslServerAuthenticator`).
+        let reauthenticating = matches!(self.state, State::Done);
+        let same = |m: &Mechanism| !reauthenticating || self.authenticated_with == Some(*m);
+        match Mechanism::from_name(mechanism)
+            .filter(|m| self.listener.enabled.contains(m))
+            .filter(same)
+        {
             Some(m) => {
                 self.state = State::Authenticate(m);
                 (0, enabled)
@@ -311,19 +350,27 @@ impl Session {
         }
     }
 
-    /// One SaslAuthenticate token from `peer`. `scram` finds a user's stored credential.
+    /// One SaslAuthenticate token (at `version`) from `peer`. `scram` finds a user's stored
+    /// credential.
     pub(crate) fn authenticate(
         &mut self,
         peer: IpAddr,
+        version: i16,
         token: &[u8],
         scram: impl FnOnce(&str, ScramMechanism) -> Option<ScramCredential>,
     ) -> Step {
         let state = std::mem::replace(&mut self.state, State::Failed);
+        let state_mechanism = match &state {
+            State::Authenticate(m) => Some(*m),
+            State::ScramFinal(s) => Some(Mechanism::Scram(s.mechanism())),
+            _ => None,
+        };
         let step = match state {
             State::Authenticate(Mechanism::Plain) => match self.plain(token) {
                 Ok(user) => Step::Success {
                     bytes: Bytes::new(),
                     principal: format!("User:{user}"),
+                    lifetime_ms: 0,
                 },
                 Err(message) => Step::Failure(message),
             },
@@ -351,6 +398,7 @@ impl Session {
                     Ok((user, answer)) => Step::Success {
                         bytes: Bytes::from(answer),
                         principal: format!("User:{user}"),
+                        lifetime_ms: 0,
                     },
                     Err(e) => {
                         tracing::debug!(error = %e, "SCRAM client-final message refused");
@@ -361,6 +409,32 @@ impl Session {
             State::Handshake | State::Done | State::Failed => {
                 Step::Failure("Unexpected SaslAuthenticate request".into())
             }
+        };
+        let step = match step {
+            Step::Success { principal, .. }
+                if self.principal.as_ref().is_some_and(|p| *p != principal) =>
+            {
+                Step::Failure(format!(
+                    "Cannot change principals during re-authentication from {}: {principal}",
+                    self.principal.as_deref().unwrap_or("")
+                ))
+            }
+            Step::Success {
+                bytes, principal, ..
+            } => {
+                self.reauth_capable = version >= 1;
+                let lifetime = self.listener.reauth.filter(|_| self.reauth_capable);
+                self.expires = lifetime.map(|l| Instant::now() + l);
+                self.principal = Some(principal.clone());
+                self.authenticated_with = state_mechanism;
+                Step::Success {
+                    bytes,
+                    principal,
+                    lifetime_ms: lifetime
+                        .map_or(0, |l| i64::try_from(l.as_millis()).unwrap_or(i64::MAX)),
+                }
+            }
+            other => other,
         };
         match &step {
             Step::Success { .. } => {
