@@ -21,7 +21,7 @@ pub mod scram;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -242,7 +242,7 @@ enum State {
 /// One connection's SASL state.
 #[derive(Debug)]
 pub(crate) struct Session {
-    listener: std::sync::Arc<ListenerSasl>,
+    listener: Arc<ListenerSasl>,
     state: State,
     /// The principal authenticated last (re-authentication must keep it, as in Kafka).
     principal: Option<String>,
@@ -288,7 +288,7 @@ pub(crate) enum Expecting {
 
 impl Session {
     /// A new connection's session on a listener.
-    pub(crate) fn new(listener: std::sync::Arc<ListenerSasl>) -> Session {
+    pub(crate) fn new(listener: Arc<ListenerSasl>) -> Session {
         Session {
             listener,
             state: State::Handshake,
@@ -544,4 +544,91 @@ pub(crate) fn bootstrap_users(
     quorum.propose_blocking(records)?;
     tracing::info!(users = count, "SCRAM users from --add-scram created");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listener(sets: &[&str]) -> Result<ListenerSasl, String> {
+        let mut b = crate::config::ConfigBuilder::default();
+        b.set(
+            "listeners",
+            "PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0",
+        )
+        .unwrap();
+        b.set("inter.broker.listener.name", "PLAINTEXT").unwrap();
+        for s in sets {
+            b.set_pair(s).unwrap();
+        }
+        for_listener(&b.build().unwrap(), "SASL_PLAINTEXT")
+    }
+
+    const JAAS: &str = "listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"admin\" password=\"a\" user_alice=\"alice-secret\";";
+
+    #[test]
+    fn settings_kafka_would_not_run_are_refused_with_the_fix() {
+        let gssapi = listener(&[]).unwrap_err();
+        assert!(
+            gssapi.contains("GSSAPI") && gssapi.contains("sasl.enabled.mechanisms"),
+            "{gssapi}"
+        );
+        let no_users = listener(&["sasl.enabled.mechanisms=PLAIN"]).unwrap_err();
+        assert!(
+            no_users.contains("plain.sasl.jaas.config is not set"),
+            "{no_users}"
+        );
+        let wrong_module = listener(&[
+            "sasl.enabled.mechanisms=PLAIN",
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config=com.example.Other required;",
+        ])
+        .unwrap_err();
+        assert!(wrong_module.contains("PlainLoginModule"), "{wrong_module}");
+        assert!(!wrong_module.contains("alice-secret"));
+        let ok = listener(&["sasl.enabled.mechanisms=SCRAM-SHA-512, PLAIN", JAAS]).unwrap();
+        assert_eq!(ok.enabled_names(), ["SCRAM-SHA-512", "PLAIN"]);
+        assert_eq!(ok.plain_users.keys().collect::<Vec<_>>(), ["alice"]);
+        assert!(!format!("{ok:?}").contains("alice-secret"));
+    }
+
+    #[test]
+    fn plain_exchange() {
+        let l = Arc::new(listener(&["sasl.enabled.mechanisms=PLAIN", JAAS]).unwrap());
+        let peer: IpAddr = "127.0.0.1".parse().unwrap();
+        let run = |token: &[u8]| {
+            let mut s = Session::new(l.clone());
+            assert_eq!(s.handshake("PLAIN").0, 0);
+            s.authenticate(peer, 1, token, |_, _| None)
+        };
+        assert!(
+            matches!(run(b"\0alice\0alice-secret"), Step::Success { principal, .. } if principal == "User:alice")
+        );
+        assert!(matches!(
+            run(b"alice\0alice\0alice-secret"),
+            Step::Success { .. }
+        ));
+        let bad =
+            "\0alice\0wrong|\0bob\0alice-secret|bob\0alice\0alice-secret|\0alice|\0\0x|\0alice\0|";
+        for bad in bad.split('|').map(str::as_bytes) {
+            assert!(matches!(run(bad), Step::Failure(_)), "{bad:?}");
+        }
+        let mut s = Session::new(l.clone());
+        assert_ne!(s.handshake("SCRAM-SHA-256").0, 0, "not enabled");
+    }
+
+    #[test]
+    fn failure_delay_grows_per_address_and_is_bounded() {
+        let l = listener(&["sasl.enabled.mechanisms=SCRAM-SHA-256"]).unwrap();
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let delays: Vec<u128> = (0..9).map(|_| l.failed(a).as_millis()).collect();
+        assert_eq!(delays, [100, 200, 400, 800, 1600, 3200, 6400, 6400, 6400]);
+        assert_eq!(
+            l.failed(b).as_millis(),
+            100,
+            "another address starts afresh"
+        );
+        l.succeeded(a);
+        assert_eq!(l.failed(a).as_millis(), 100);
+    }
 }
