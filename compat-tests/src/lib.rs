@@ -49,7 +49,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::ToBytes;
 use rdkafka::message::{DeliveryResult, Headers, Message, Timestamp};
-use rdkafka::producer::{BaseRecord, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 use tempfile::TempDir;
@@ -761,6 +761,37 @@ pub fn wait_for_topic(bootstrap: &str, topic: &str, partitions: i32) {
             ok.then_some(())
         },
     );
+}
+
+/// Produces `values` to partition 0 of `topic` through `config` (message timeout 30 s, flush
+/// bounded at 60 s); every one must be acknowledged.
+pub fn produce_acked(config: &ClientConfig, topic: &str, values: &[Vec<u8>]) {
+    let ctx = RecordingContext::default();
+    let producer: ThreadedProducer<RecordingContext> = config
+        .clone()
+        .set("message.timeout.ms", "30000")
+        .create_with_context(ctx.clone())
+        .expect("create producer");
+    for (i, v) in values.iter().enumerate() {
+        producer
+            .send(
+                BaseRecord::<(), _, usize>::with_opaque_to(topic, i)
+                    .partition(0)
+                    .payload(v),
+            )
+            .map_err(|(e, _)| e)
+            .expect("queue");
+    }
+    producer
+        .flush(Duration::from_secs(60))
+        .expect("flush within 60 s");
+    let failed: Vec<_> = ctx
+        .snapshot()
+        .into_iter()
+        .filter(|d| d.result.is_err())
+        .collect();
+    assert!(failed.is_empty(), "deliveries failed: {failed:?}");
+    assert_eq!(ctx.acked(), values.len());
 }
 
 /// Enqueues one record on `producer`, retrying (bounded, 60 s) while the local queue is full.

@@ -33,11 +33,10 @@ use compat_tests::tools::run_kcat;
 use compat_tests::wire;
 use compat_tests::{
     base_config, consumer_config, create_topic, listener_port, read_partitions_with, unique_topic,
-    Broker, RecordingContext,
+    Broker,
 };
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::Offset;
 
 /// A broker with `PLAINTEXT` and `SSL` listeners on 127.0.0.1 and `extra` settings; returns it
@@ -76,32 +75,7 @@ fn ssl_client(bootstrap: &str, pki: &Pki) -> ClientConfig {
 
 /// Produces `values` to partition 0 of `topic` through `config`; every one must be acknowledged.
 fn produce(config: &ClientConfig, topic: &str, values: &[Vec<u8>]) {
-    let ctx = RecordingContext::default();
-    let producer: ThreadedProducer<RecordingContext> = config
-        .clone()
-        .set("message.timeout.ms", "30000")
-        .create_with_context(ctx.clone())
-        .expect("create producer");
-    for (i, v) in values.iter().enumerate() {
-        producer
-            .send(
-                BaseRecord::<(), _, usize>::with_opaque_to(topic, i)
-                    .partition(0)
-                    .payload(v),
-            )
-            .map_err(|(e, _)| e)
-            .expect("queue");
-    }
-    producer
-        .flush(Duration::from_secs(60))
-        .expect("flush within 60 s");
-    let failed: Vec<_> = ctx
-        .snapshot()
-        .into_iter()
-        .filter(|d| d.result.is_err())
-        .collect();
-    assert!(failed.is_empty(), "deliveries failed: {failed:?}");
-    assert_eq!(ctx.acked(), values.len());
+    compat_tests::produce_acked(config, topic, values);
 }
 
 /// Whether a client built from `config` can fetch metadata (bounded).

@@ -67,6 +67,9 @@ pub enum BrokerError {
     /// An SSL listener's TLS settings are unusable (the message says which and why).
     #[error("{0}")]
     Tls(String),
+    /// A SASL listener's settings are unusable (the message says which and why).
+    #[error("{0}")]
+    Sasl(String),
     /// Writing the clean-shutdown marker failed.
     #[error("cannot write the clean-shutdown marker: {0}")]
     Marker(std::io::Error),
@@ -277,12 +280,25 @@ impl RunningBroker {
         let overrides = per_ip_overrides(&config).await?;
         // TLS settings before anything is bound: a bad key store stops the start here.
         let mut tls_of: BTreeMap<String, crate::net::tls::Tls> = BTreeMap::new();
+        let mut sasl_of: BTreeMap<String, Arc<crate::sasl::ListenerSasl>> = BTreeMap::new();
         for l in config.listeners.brokers() {
-            if l.protocol == crate::config::listeners::SecurityProtocol::Ssl {
+            use crate::config::listeners::SecurityProtocol;
+            if matches!(
+                l.protocol,
+                SecurityProtocol::Ssl | SecurityProtocol::SaslSsl
+            ) {
                 let tls = crate::net::tls::for_listener(&config, &l.bind.name)
                     .map_err(BrokerError::Tls)?;
                 crate::net::tls::watch(&tls, config.clone(), l.bind.name.clone());
                 tls_of.insert(l.bind.name.clone(), tls);
+            }
+            if matches!(
+                l.protocol,
+                SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl
+            ) {
+                let sasl =
+                    crate::sasl::for_listener(&config, &l.bind.name).map_err(BrokerError::Sasl)?;
+                sasl_of.insert(l.bind.name.clone(), Arc::new(sasl));
             }
         }
         let controller_tls = crate::net::tls::controller_tls(&config).map_err(BrokerError::Tls)?;
@@ -382,6 +398,8 @@ impl RunningBroker {
                 for data_dir in &mut data_dirs {
                     data_dir.format(&cluster_id, cfg.node_id)?;
                 }
+                crate::sasl::bootstrap_users(&quorum, &cfg.add_scram)
+                    .map_err(TopicError::Controller)?;
                 let registered = quorum.register_broker(
                     registration,
                     Duration::from_millis(cfg.broker_heartbeat_interval_ms),
@@ -446,6 +464,7 @@ impl RunningBroker {
             bound.iter().map(|b| (b.name.clone(), b.addr)).collect();
         for b in bound {
             let tls = tls_of.get(&b.name).cloned();
+            let sasl = sasl_of.get(&b.name).cloned();
             let name: Arc<str> = b.name.into();
             for listener in b.sockets {
                 let l = Listener {
@@ -457,6 +476,7 @@ impl RunningBroker {
                     shutdown: shutdown.clone(),
                     tracker: tracker.clone(),
                     tls: tls.clone(),
+                    sasl: sasl.clone(),
                 };
                 tracker.spawn(l.run());
             }

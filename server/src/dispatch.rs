@@ -208,7 +208,24 @@ pub(crate) const ROUTES: &[Route] = &[
     route!(
         DescribeUserScramCredentials,
         0..=0,
-        handlers::unserved::describe_user_scram_credentials
+        handlers::scram_credentials::describe
+    ),
+    route!(
+        AlterUserScramCredentials,
+        0..=0,
+        handlers::scram_credentials::alter
+    ),
+    // The exchange itself is the connection's (net/connection.rs); these routes answer a SASL
+    // request where none is under way.
+    route!(
+        SaslHandshake,
+        1..=1,
+        handlers::scram_credentials::sasl_handshake
+    ),
+    route!(
+        SaslAuthenticate,
+        0..=2,
+        handlers::scram_credentials::sasl_authenticate
     ),
     route!(
         CreateDelegationToken,

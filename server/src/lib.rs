@@ -20,7 +20,9 @@
 //!    beside them [`replication`]: the replica fetchers (followers copying their leaders' logs
 //!    over the inter-broker client) and the ISR changes leaders propose, and `replica_selector`
 //!    (which replica a consumer in a given rack reads from, KIP-392); `coordinator_partitions`
-//!    tracks which internal partitions' state the coordinators have loaded.
+//!    tracks which internal partitions' state the coordinators have loaded; [`sasl`]: the SASL
+//!    mechanisms (PLAIN, SCRAM) and each connection's authentication state, which the network
+//!    layer runs and the SCRAM credential handlers use.
 //! 7. **Metadata** — [`topics`]: the broker's side of the metadata (validates admin changes,
 //!    proposes them as records, keeps the replicas and the image up to the applied log) above
 //!    [`controller`] (the controller quorum on openraft: the metadata log, its records, storage
@@ -76,6 +78,7 @@ mod record_codec;
 pub mod replica;
 mod replica_selector;
 pub mod replication;
+pub mod sasl;
 pub mod topics;
 pub mod txn;
 mod zero_copy;

@@ -35,6 +35,11 @@ struct Cli {
     /// Set a Kafka broker property, e.g. --set num.partitions=4 (repeatable).
     #[arg(long = "set", value_name = "NAME=VALUE")]
     set: Vec<String>,
+    /// A SCRAM user created at start unless the metadata log has a credential of that mechanism
+    /// for them, e.g. --add-scram 'SCRAM-SHA-512=[name=alice,password=alice-secret]' (the syntax
+    /// of kafka-storage format --add-scram; repeatable).
+    #[arg(long = "add-scram", value_name = "MECHANISM=[name=..,password=..]")]
+    add_scram: Vec<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -188,7 +193,13 @@ fn build_config(cli: &Cli) -> Result<minikafka::config::BrokerConfig, String> {
     for pair in &cli.set {
         b.set_pair(pair).map_err(|e| e.to_string())?;
     }
-    b.build().map_err(|e| e.to_string())
+    let mut config = b.build().map_err(|e| e.to_string())?;
+    for text in &cli.add_scram {
+        config
+            .add_scram
+            .push(minikafka::sasl::scram::BootstrapScram::parse(text)?);
+    }
+    Ok(config)
 }
 
 fn main() -> ExitCode {

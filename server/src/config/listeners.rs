@@ -16,8 +16,9 @@
 //! - a bare `HOST:PORT` entry is the `PLAINTEXT` listener (our configs before named listeners);
 //! - a listener left out of a set `advertised.listeners` advertises its own address (Kafka
 //!   advertises nothing for it, and its clients get Metadata without a broker);
-//! - `PLAINTEXT` and `SSL` are served (SSL also between nodes: the inter-broker and controller
-//!   listeners); a listener mapped to SASL is refused at start;
+//! - `PLAINTEXT` and `SSL` are served on every listener (SSL between nodes too: the inter-broker
+//!   and controller listeners); `SASL_PLAINTEXT` and `SASL_SSL` on client listeners only (not yet
+//!   between nodes);
 //! - the listeners of `controller.listener.names` are bound with the controller role (they carry
 //!   the quorum's RPCs and the brokers' heartbeats) and never advertised to clients.
 //!
@@ -444,19 +445,29 @@ impl Listeners {
             .first()
             .filter(|_| s.roles.broker_only())
             .and_then(|n| Some((n.as_str(), *map.get(n)?)));
-        // SSL is served on every listener (between nodes too: net/tls.rs's client side); SASL is
-        // not implemented.
+        // SSL is served on every listener (between nodes too: net/tls.rs's client side); SASL
+        // on client listeners only: brokers and controllers do not talk to each other over SASL
+        // yet.
         let protocols = all
             .iter()
-            .map(|l| (l.bind.name.as_str(), l.protocol))
-            .chain(connected);
-        for (name, protocol) in protocols {
-            if let SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl = protocol {
-                return Err(format!(
-                    "listener {name} uses security protocol {} \
-                     (listener.security.protocol.map): SASL is not implemented yet",
-                    protocol.name()
-                ));
+            .map(|l| {
+                let between_nodes = l.controller || l.bind.name == inter_broker;
+                (l.bind.name.as_str(), l.protocol, between_nodes)
+            })
+            .chain(connected.map(|(n, p)| (n, p, true)));
+        for (name, protocol, between_nodes) in protocols {
+            match protocol {
+                SecurityProtocol::Plaintext | SecurityProtocol::Ssl => {}
+                SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl if !between_nodes => {}
+                SecurityProtocol::SaslPlaintext | SecurityProtocol::SaslSsl => {
+                    return Err(format!(
+                        "listener {name} uses security protocol {} \
+                         (listener.security.protocol.map), and it carries traffic between \
+                         nodes (inter-broker or controller listener): minikafka serves SASL on \
+                         client listeners only so far; give the nodes a PLAINTEXT or SSL listener",
+                        protocol.name()
+                    ))
+                }
             }
         }
         Ok(Listeners {

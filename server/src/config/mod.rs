@@ -74,6 +74,9 @@ pub enum ConfigError {
 pub struct BrokerConfig {
     /// `node.id` (or `broker.id`, its deprecated synonym).
     pub node_id: i32,
+    /// SCRAM users to create at start when the metadata log has no credential for them (the
+    /// command line's `--add-scram`, `kafka-storage format --add-scram`'s syntax); not a property.
+    pub add_scram: Vec<crate::sasl::scram::BootstrapScram>,
     /// `listeners`, `advertised.listeners` and the settings that name listeners; this node's
     /// controller listener is [`Listeners::controller`].
     pub listeners: Listeners,
@@ -623,6 +626,7 @@ impl BrokerConfig {
         .map_err(ConfigError::Listeners)?;
         let log_dirs = log_dirs(&v, &set_at_start)?;
         Ok(BrokerConfig {
+            add_scram: Vec::new(),
             node_id,
             listeners,
             quorum,
@@ -1414,8 +1418,8 @@ mod tests {
                 "Invalid value 1@kafka1:9093,1@kafka2:9093 for configuration controller.quorum.voters: voter id 1 is listed more than once".into(),
             ),
             (
-                vec!["listeners=PLAINTEXT://127.0.0.1:9092,SASL_SSL://127.0.0.1:9094"],
-                "listener SASL_SSL uses security protocol SASL_SSL (listener.security.protocol.map): SASL is not implemented yet".into(),
+                vec!["listeners=SASL_PLAINTEXT://127.0.0.1:9094", "security.inter.broker.protocol=SASL_PLAINTEXT"],
+                "listener SASL_PLAINTEXT uses security protocol SASL_PLAINTEXT (listener.security.protocol.map), and it carries traffic between nodes (inter-broker or controller listener): minikafka serves SASL on client listeners only so far; give the nodes a PLAINTEXT or SSL listener".into(),
             ),
         ] {
             assert_eq!(refused(&pairs), message, "{pairs:?}");

@@ -333,7 +333,7 @@ pub const PROPERTIES: &[Property] = properties![
     "process.roles", List, None, Check::ProcessRoles, "Roles of this process: broker, controller, or broker,controller. minikafka does not require it (Kafka 4 does): unset, the node plays both roles in a quorum of itself and needs no controller listener, voters or bootstrap servers. Set, Kafka's rules apply: controller.listener.names is required, and controller.quorum.voters or controller.quorum.bootstrap.servers.";
     "listeners", List, Some("PLAINTEXT://localhost:9092"), Check::Listeners, "Listeners, as NAME://HOST:PORT,NAME://HOST:PORT (a bare HOST:PORT is PLAINTEXT): names and ports unique; localhost binds both 127.0.0.1 and ::1, an empty host every interface, 0.0.0.0 every IPv4 one; port 0 picks a free port.";
     "advertised.listeners", List, None, Check::Listeners, "Endpoint each listener gives clients in Metadata, FindCoordinator and DescribeCluster, as NAME://HOST:PORT (names among listeners', ports may repeat; not 0.0.0.0). A listener without an entry advertises its own address (an empty host: this machine's host name).";
-    "listener.security.protocol.map", String, Some("SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"), Check::ProtocolMap, "Security protocol of each listener name, as NAME:PROTOCOL,...; every listener needs one. minikafka serves PLAINTEXT and SSL (on every listener, the inter-broker and controller ones too): a listener mapped to SASL is refused at start.";
+    "listener.security.protocol.map", String, Some("SASL_SSL:SASL_SSL,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT"), Check::ProtocolMap, "Security protocol of each listener name, as NAME:PROTOCOL,...; every listener needs one. minikafka serves PLAINTEXT and SSL on every listener (the inter-broker and controller ones too), SASL_PLAINTEXT and SASL_SSL on client listeners (not yet between nodes).";
     "inter.broker.listener.name", String, None, Check::ListenerNames, "Listener other brokers use; must be a broker listener. Unset = the listener named after security.inter.broker.protocol. Followers fetch from their leaders and transaction coordinators reach partition leaders on it.";
     "security.inter.broker.protocol", String, Some("PLAINTEXT"), Check::OneOf(SECURITY_PROTOCOLS), "Protocol between brokers, naming the inter-broker listener when inter.broker.listener.name is unset (set only one of the two).";
     "controller.listener.names", List, None, Check::ListenerNames, "Listeners of the KRaft controller. With the controller role each must be among listeners (the first is the one the quorum uses); on a broker-only node none may be, and the first names the listener (and security protocol) for reaching the controllers. Required when process.roles is set. With the controller role the first is bound and serves the quorum's peers and the brokers' heartbeats; it is never advertised to clients.";
@@ -398,6 +398,10 @@ pub const PROPERTIES: &[Property] = properties![
     "authorizer.class.name", String, Some(""), Check::OneOf(&["", "org.apache.kafka.metadata.authorizer.StandardAuthorizer"]), "ACL authorization: org.apache.kafka.metadata.authorizer.StandardAuthorizer checks every request against the ACLs kept in the cluster metadata log (CreateAcls, kafka-acls); empty: no authorization. Other classes are refused.";
     "super.users", String, Some(""), Check::Any, "Principals allowed everything by the authorizer, separated by semicolons (User:admin;User:CN=broker,OU=ops). A plaintext inter-broker listener makes the brokers' own requests User:ANONYMOUS, which must then be listed, as in Kafka.";
     "allow.everyone.if.no.acl.found", Boolean, Some("false"), Check::Bool, "With an authorizer: allow every principal on a resource that has no ACL at all.";
+    "sasl.enabled.mechanisms", List, Some("GSSAPI"), Check::Any, "SASL mechanisms served on SASL_PLAINTEXT and SASL_SSL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512. Kafka's default GSSAPI (Kerberos) is not served: a SASL listener whose mechanisms include it is refused at start, so set this (or listener.name.<name>.sasl.enabled.mechanisms).";
+    "sasl.jaas.config", Password, None, Check::Any, "Read only per listener and mechanism, as Kafka's brokers do: listener.name.<name>.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_<name>=\"<password>\" ...; gives the PLAIN users (username/password, the broker's own login, are accepted and not used). The SCRAM mechanisms' JAAS line (ScramLoginModule) is accepted; SCRAM users live in the metadata log.";
+    "connection.failed.authentication.delay.ms", Int, Some("100"), range(0, I32), "A failed SASL authentication is answered after this delay (longer for an address that keeps failing), then the connection is closed.";
+    "connections.max.reauth.ms", Long, Some("0"), range(0, I64), "KIP-368: a SASL session authenticated with SaslAuthenticate v1+ lasts this long (the client is told, and re-authenticates on the live connection, with the same principal and mechanism); a request after expiry closes the connection. 0 = no expiry. Per listener: listener.name.<name>.connections.max.reauth.ms.";
     "connections.max.idle.ms", Long, Some("600000"), range(-1, I64), "A connection with no request in flight for this long is closed, as is one that takes this long to send a request; -1 = never.";
     "queued.max.request.bytes", Long, Some("-1"), range(-1, I64), "Bytes of requests read but not yet processed, across all connections; a connection whose next request does not fit waits. -1 (or 0) = unbounded; otherwise at least socket.request.max.bytes.";
     "max.incremental.fetch.session.cache.slots", Int, Some("1000"), range(0, USIZE), "Incremental fetch sessions kept at once (KIP-227); 0 disables them.";
@@ -472,15 +476,26 @@ pub fn property(name: &str) -> Option<&'static Property> {
 }
 
 /// A per-listener override, Kafka's `listener.name.<listener>.<property>` (lower-case listener
-/// name): the listener and the declaration of the property it overrides. Only the `ssl.*`
-/// properties may be overridden per listener so far.
+/// name): the listener and the declaration of the property it overrides. The `ssl.*` properties,
+/// `sasl.enabled.mechanisms` and `<mechanism>.sasl.jaas.config` may be given per listener.
 pub fn listener_override(name: &str) -> Option<(&str, &'static Property)> {
     let rest = name.strip_prefix("listener.name.")?;
     let (listener, prop) = rest.split_once('.')?;
-    if listener.is_empty() || !prop.starts_with("ssl.") {
+    if listener.is_empty() {
         return None;
     }
-    Some((listener, property(prop)?))
+    if prop.starts_with("ssl.")
+        || prop == "sasl.enabled.mechanisms"
+        || prop == "connections.max.reauth.ms"
+    {
+        return Some((listener, property(prop)?));
+    }
+    // `listener.name.<listener>.<mechanism>.sasl.jaas.config`, Kafka's per-mechanism JAAS line.
+    let mechanism = prop.strip_suffix(".sasl.jaas.config")?;
+    if mechanism.is_empty() || mechanism.contains('.') {
+        return None;
+    }
+    Some((listener, property("sasl.jaas.config")?))
 }
 
 /// Kafka's `DynamicBrokerConfig.brokerConfigSynonyms`: the broker properties that give one

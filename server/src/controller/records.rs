@@ -224,6 +224,30 @@ pub enum MetadataRecord {
         /// The ACL's id.
         id: Uuid,
     },
+    /// A user's SCRAM credential for one mechanism is set (Kafka's `UserScramCredentialRecord`,
+    /// from AlterUserScramCredentials or `--add-scram`): replaces any earlier one.
+    UserScramCredential {
+        /// The user name.
+        name: String,
+        /// Kafka's mechanism type: 1 SCRAM-SHA-256, 2 SCRAM-SHA-512.
+        mechanism: i8,
+        /// The salt.
+        salt: Vec<u8>,
+        /// RFC 5802's StoredKey, H(HMAC(SaltedPassword, "Client Key")).
+        stored_key: Vec<u8>,
+        /// RFC 5802's ServerKey, HMAC(SaltedPassword, "Server Key").
+        server_key: Vec<u8>,
+        /// PBKDF2 iterations.
+        iterations: i32,
+    },
+    /// A user's SCRAM credential for one mechanism is gone (Kafka's
+    /// `RemoveUserScramCredentialRecord`).
+    RemoveUserScramCredential {
+        /// The user name.
+        name: String,
+        /// Kafka's mechanism type.
+        mechanism: i8,
+    },
     /// The single-node files of an earlier minikafka (`minikafka-topics.toml`,
     /// `producer-id-block`) were turned into the records of this batch; they are not read again.
     Migrated {
@@ -381,6 +405,23 @@ pub struct ClusterState {
     /// ACLs by id (see [`MetadataRecord::AccessControlEntry`]).
     #[serde(default)]
     pub acls: BTreeMap<Uuid, crate::acl::AclBinding>,
+    /// SCRAM credentials by user name, then by Kafka's mechanism type (1 SCRAM-SHA-256,
+    /// 2 SCRAM-SHA-512).
+    #[serde(default)]
+    pub scram: BTreeMap<String, BTreeMap<i8, ScramCredential>>,
+}
+
+/// One user's SCRAM credential for one mechanism, as stored (never the password).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScramCredential {
+    /// The salt.
+    pub salt: Vec<u8>,
+    /// RFC 5802's StoredKey.
+    pub stored_key: Vec<u8>,
+    /// RFC 5802's ServerKey.
+    pub server_key: Vec<u8>,
+    /// PBKDF2 iterations.
+    pub iterations: i32,
 }
 
 /// Producer ids per block handed to a broker (Kafka's `ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE`).
@@ -517,6 +558,32 @@ impl ClusterState {
             }
             MetadataRecord::RemoveAccessControlEntry { id } => {
                 self.acls.remove(id);
+            }
+            MetadataRecord::UserScramCredential {
+                name,
+                mechanism,
+                salt,
+                stored_key,
+                server_key,
+                iterations,
+            } => {
+                self.scram.entry(name.clone()).or_default().insert(
+                    *mechanism,
+                    ScramCredential {
+                        salt: salt.clone(),
+                        stored_key: stored_key.clone(),
+                        server_key: server_key.clone(),
+                        iterations: *iterations,
+                    },
+                );
+            }
+            MetadataRecord::RemoveUserScramCredential { name, mechanism } => {
+                if let Some(user) = self.scram.get_mut(name) {
+                    user.remove(mechanism);
+                    if user.is_empty() {
+                        self.scram.remove(name);
+                    }
+                }
             }
             MetadataRecord::RegisterBroker {
                 id,

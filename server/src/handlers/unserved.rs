@@ -4,12 +4,11 @@
 //! answer Kafka gives when the feature is off or has nothing to do, which the client surfaces:
 //!
 //! - DescribeClientQuotas: none is set.
-//! - DescribeUserScramCredentials: no credential exists: each named user RESOURCE_NOT_FOUND (a
-//!   user named twice DUPLICATE_RESOURCE), "all users" an empty list, as Kafka's `ScramImage`.
 //! - Create/Renew/Expire/DescribeDelegationToken: DELEGATION_TOKEN_REQUEST_NOT_ALLOWED, Kafka's
-//!   answer on a PLAINTEXT listener (the only kind minikafka has).
+//!   answer on a PLAINTEXT or SSL listener; given on SASL listeners too (minikafka has no tokens).
 //!
-//! DescribeAcls / CreateAcls / DeleteAcls moved to `acls.rs` with the authorizer (issue 14),
+//! DescribeUserScramCredentials moved to `scram_credentials.rs` with SASL/SCRAM,
+//! the ACL APIs to `acls.rs` with the authorizer,
 //! DescribeLogDirs and AlterReplicaLogDirs to `log_dirs.rs` when several log directories
 //! came, Alter/ListPartitionReassignments to `reassignments.rs` with reassignment.
 //!
@@ -17,21 +16,15 @@
 //! are what Kafka itself gives in that configuration. Work is bounded by the request (or, for
 //! "all", by the topics that exist); repeated topics are described once.
 
-use std::collections::HashMap;
-
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::describe_user_scram_credentials_response::DescribeUserScramCredentialsResult;
 use kafka_protocol::messages::{
     CreateDelegationTokenRequest, CreateDelegationTokenResponse, DescribeClientQuotasRequest,
     DescribeClientQuotasResponse, DescribeDelegationTokenRequest, DescribeDelegationTokenResponse,
-    DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse,
     ExpireDelegationTokenRequest, ExpireDelegationTokenResponse, RenewDelegationTokenRequest,
     RenewDelegationTokenResponse,
 };
 
-use kafka_protocol::protocol::StrBytes;
-
-use super::{s, RequestContext};
+use super::RequestContext;
 
 pub(crate) async fn describe_client_quotas(
     ctx: &RequestContext<'_>,
@@ -44,49 +37,6 @@ pub(crate) async fn describe_client_quotas(
         );
     }
     DescribeClientQuotasResponse::default().with_entries(Some(Vec::new()))
-}
-
-pub(crate) async fn describe_user_scram_credentials(
-    _ctx: &RequestContext<'_>,
-    req: DescribeUserScramCredentialsRequest,
-) -> DescribeUserScramCredentialsResponse {
-    // Each distinct user once, in order of first appearance, marked if named more than once.
-    let mut position: HashMap<StrBytes, usize> = HashMap::new();
-    let mut users: Vec<(StrBytes, bool)> = Vec::new();
-    for u in req.users.unwrap_or_default() {
-        match position.get(&u.name) {
-            Some(&i) => {
-                if let Some(entry) = users.get_mut(i) {
-                    entry.1 = true;
-                }
-            }
-            None => {
-                position.insert(u.name.clone(), users.len());
-                users.push((u.name, false));
-            }
-        }
-    }
-    let results = users
-        .into_iter()
-        .map(|(user, twice)| {
-            let (code, msg) = if twice {
-                (
-                    ResponseError::DuplicateResource,
-                    "Cannot describe SCRAM credentials for the same user twice in a single request: ",
-                )
-            } else {
-                (
-                    ResponseError::ResourceNotFound,
-                    "Attempt to describe a user credential that does not exist: ",
-                )
-            };
-            DescribeUserScramCredentialsResult::default()
-                .with_error_code(code.code())
-                .with_error_message(Some(s(format!("{msg}{}", user.as_str()))))
-                .with_user(user)
-        })
-        .collect();
-    DescribeUserScramCredentialsResponse::default().with_results(results)
 }
 
 /// Delegation tokens are refused on PLAINTEXT listeners (Kafka's `allowTokenRequests`).

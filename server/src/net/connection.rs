@@ -9,6 +9,11 @@
 //! at an unsupported version gets Kafka's v0 UNSUPPORTED_VERSION answer instead, so the client
 //! can retry with a version we know.
 //!
+//! On a SASL listener the connection also runs the authentication exchange (`sasl::Session`):
+//! before it succeeds only ApiVersions, SaslHandshake and SaslAuthenticate are served, and
+//! anything else closes the connection, as Kafka's `SaslServerAuthenticator` does; a refused
+//! mechanism or failed authentication is answered, then the connection is closed.
+//!
 //! `connections.max.idle.ms` closes a connection with no request in flight for that long, one
 //! whose request takes that long to arrive, and one whose client does not take an answer within
 //! that time. While a request is being handled (a long-poll Fetch, an acks=all Produce) the
@@ -19,8 +24,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{
+    ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind, SaslAuthenticateResponse,
+    SaslHandshakeResponse,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
@@ -31,6 +40,7 @@ use super::stream::Stream;
 use crate::context::Broker;
 use crate::dispatch;
 use crate::handlers::RequestContext;
+use crate::sasl::{Expecting, Step};
 use crate::zero_copy::{self, Part};
 
 /// Why a connection is closed by the broker.
@@ -48,6 +58,10 @@ pub(crate) enum CloseReason {
         version: i16,
         reason: String,
     },
+    #[error("unexpected {key:?} request during SASL authentication")]
+    SaslState { key: ApiKey },
+    #[error("{key:?} request after the SASL session expired (connections.max.reauth.ms) without re-authentication")]
+    SessionExpired { key: ApiKey },
     #[error("cannot encode {key:?} v{version} response: {reason}")]
     Encode {
         key: ApiKey,
@@ -70,6 +84,10 @@ pub(super) struct Connection {
     shutdown: CancellationToken,
     /// The client id is put on the connection's span once, from the first request.
     client_id_logged: bool,
+    /// A SASL listener's authentication state (`None` on PLAINTEXT and SSL listeners).
+    sasl: Option<crate::sasl::Session>,
+    /// Close once the current answer is sent (a failed SASL authentication).
+    close_after_answer: bool,
 }
 
 /// Kafka's `KafkaPrincipal.ANONYMOUS`: the principal of a connection that did not authenticate.
@@ -96,7 +114,14 @@ impl Connection {
             memory,
             shutdown,
             client_id_logged: false,
+            sasl: None,
+            close_after_answer: false,
         }
+    }
+
+    /// Require SASL authentication with `listener`'s settings before serving requests.
+    pub(super) fn require_sasl(&mut self, listener: Arc<crate::sasl::ListenerSasl>) {
+        self.sasl = Some(crate::sasl::Session::new(listener));
     }
 
     /// The connection's principal from here on (`User:CN=…` after a TLS handshake with a client
@@ -150,6 +175,9 @@ impl Connection {
                     break;
                 }
             }
+            if self.close_after_answer {
+                break;
+            }
             let held_bytes: usize = held.iter().map(Part::len).sum();
             // Answers are not held while the next request would wait for pool memory.
             if next_is_whole_produce(reader.buffered())
@@ -184,6 +212,13 @@ impl Connection {
             header,
             request,
         } = decoded;
+        let request = match self
+            .sasl_step(key, version, correlation_id, request)
+            .await?
+        {
+            Ok(request) => request,
+            Err(frame) => return Ok(Some(vec![Part::Mem(frame.freeze())])),
+        };
         if !self.client_id_logged {
             if let Some(id) = &header.client_id {
                 tracing::Span::current().record("client_id", id.as_str());
@@ -216,6 +251,92 @@ impl Connection {
                 version,
                 reason,
             })
+    }
+}
+
+impl Connection {
+    /// Run a request through the connection's SASL exchange, if one is under way: `Ok(request)`
+    /// to serve as usual (no SASL, authenticated, or ApiVersions before the handshake),
+    /// `Err(frame)` when the exchange answered it with this encoded frame.
+    async fn sasl_step(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        correlation_id: i32,
+        request: RequestKind,
+    ) -> Result<Result<RequestKind, BytesMut>, CloseReason> {
+        let Some(session) = self.sasl.as_mut() else {
+            return Ok(Ok(request));
+        };
+        let expecting = session.expecting();
+        let response: ResponseKind = match request {
+            RequestKind::SaslHandshake(req)
+                if expecting == Expecting::Handshake
+                    || (expecting != Expecting::Authenticate && session.may_reauthenticate()) =>
+            {
+                let (code, enabled) = session.handshake(req.mechanism.as_str());
+                if code != 0 {
+                    info!(peer = %self.peer, mechanism = %req.mechanism.as_str(),
+                        "unsupported SASL mechanism; closing connection after the answer");
+                    self.close_after_answer = true;
+                }
+                SaslHandshakeResponse::default()
+                    .with_error_code(code)
+                    .with_mechanisms(enabled.into_iter().map(StrBytes::from_static_str).collect())
+                    .into()
+            }
+            RequestKind::SaslAuthenticate(req) if expecting == Expecting::Authenticate => {
+                let mechanism = session.mechanism().unwrap_or("");
+                let quorum = self.broker.topics.quorum();
+                let step =
+                    session.authenticate(self.peer.ip(), version, &req.auth_bytes, |user, m| {
+                        quorum.state().scram.get(user)?.get(&m.kind()).cloned()
+                    });
+                match step {
+                    Step::Continue(bytes) => {
+                        SaslAuthenticateResponse::default().with_auth_bytes(bytes)
+                    }
+                    Step::Success {
+                        bytes,
+                        principal,
+                        lifetime_ms,
+                    } => {
+                        debug!(
+                            principal,
+                            mechanism, lifetime_ms, "SASL authentication succeeded"
+                        );
+                        self.set_principal(&principal);
+                        SaslAuthenticateResponse::default()
+                            .with_auth_bytes(bytes)
+                            .with_session_lifetime_ms(lifetime_ms)
+                    }
+                    Step::Failure(message) => {
+                        let delay = session.failure_delay(self.peer.ip());
+                        info!(peer = %self.peer, listener = %self.listener, mechanism,
+                            delay_ms = delay.as_millis() as u64,
+                            "failed SASL authentication; closing connection after the answer");
+                        tokio::select! {
+                            () = tokio::time::sleep(delay) => {}
+                            () = self.shutdown.cancelled() => {}
+                        }
+                        self.close_after_answer = true;
+                        SaslAuthenticateResponse::default()
+                            .with_error_code(ResponseError::SaslAuthenticationFailed.code())
+                            .with_error_message(Some(StrBytes::from_string(message)))
+                    }
+                }
+                .into()
+            }
+            request if expecting == Expecting::Nothing => return Ok(Ok(request)),
+            request @ RequestKind::ApiVersions(_) if expecting == Expecting::Handshake => {
+                return Ok(Ok(request))
+            }
+            _ if expecting == Expecting::Expired => {
+                return Err(CloseReason::SessionExpired { key })
+            }
+            _ => return Err(CloseReason::SaslState { key }),
+        };
+        encode_response(key, version, correlation_id, &response).map(Err)
     }
 }
 
@@ -278,7 +399,7 @@ fn encode_response(
     key: ApiKey,
     version: i16,
     correlation_id: i32,
-    resp: &kafka_protocol::messages::ResponseKind,
+    resp: &ResponseKind,
 ) -> Result<BytesMut, CloseReason> {
     let enc = |e: anyhow::Error| CloseReason::Encode {
         key,

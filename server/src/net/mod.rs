@@ -58,8 +58,10 @@ pub(crate) struct Listener {
     pub(crate) shutdown: CancellationToken,
     /// Tracks connection tasks so shutdown can wait for in-flight requests.
     pub(crate) tracker: TaskTracker,
-    /// An SSL listener's TLS settings; `None` for PLAINTEXT.
+    /// An SSL or SASL_SSL listener's TLS settings; `None` for PLAINTEXT and SASL_PLAINTEXT.
     pub(crate) tls: Option<tls::Tls>,
+    /// A SASL_PLAINTEXT or SASL_SSL listener's SASL settings (`crate::sasl`).
+    pub(crate) sasl: Option<Arc<crate::sasl::ListenerSasl>>,
 }
 
 impl Listener {
@@ -113,6 +115,9 @@ impl Listener {
                 self.memory.clone(),
                 self.shutdown.clone(),
             );
+            if let Some(sasl) = &self.sasl {
+                conn.require_sasl(sasl.clone());
+            }
             let span = info_span!("conn", %peer, listener = %self.name,
                 principal = tracing::field::Empty, client_id = tracing::field::Empty);
             let tls = self.tls.clone();
