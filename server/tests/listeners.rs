@@ -174,27 +174,27 @@ fn listener_settings_kafka_refuses_are_refused_with_its_messages() {
         "listener INTERNAL uses security protocol SASL_PLAINTEXT \
          (listener.security.protocol.map), and it carries traffic between nodes (inter-broker \
          or controller listener): minikafka serves SASL on client listeners only so far; give \
-         the nodes a PLAINTEXT listener"
+         the nodes a PLAINTEXT or SSL listener"
     );
 }
 
-/// The binary refuses an SSL inter-broker listener (brokers do not talk TLS to each other yet)
-/// before touching anything, with the message on stderr.
+/// The binary refuses a SASL inter-broker listener (brokers do not authenticate to each other
+/// with SASL yet) before touching anything, with the message on stderr.
 #[test]
-fn the_binary_refuses_an_ssl_inter_broker_listener_at_start() {
+fn the_binary_refuses_a_sasl_inter_broker_listener_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let out = Command::new(env!("CARGO_BIN_EXE_minikafka"))
-        .args(["--listen", "SSL://127.0.0.1:0", "--data-dir"])
+        .args(["--listen", "SASL_PLAINTEXT://127.0.0.1:0", "--data-dir"])
         .arg(&data)
-        .args(["--set", "security.inter.broker.protocol=SSL"])
+        .args(["--set", "security.inter.broker.protocol=SASL_PLAINTEXT"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("listener SSL uses security protocol SSL")
-            && stderr.contains("minikafka serves SSL on client listeners only so far"),
+        stderr.contains("listener SASL_PLAINTEXT uses security protocol SASL_PLAINTEXT")
+            && stderr.contains("minikafka serves SASL on client listeners only so far"),
         "{stderr}"
     );
     assert!(!data.exists());
