@@ -372,8 +372,13 @@ impl TxnCoordinator {
                 "loaded the transactions of a __transaction_state partition now led here"
             );
         }
-        // Markers for other brokers and the replication of what this writes are left to `tick`.
-        let _ = self.complete_pending(now_ms(), &mut Pending::new());
+        // Markers for other brokers and the replication of what this writes are left to `tick`:
+        // the transactions waiting for them must not stay marked in flight (no sender drives
+        // them here), else `tick` skips them and InitProducerId answers CONCURRENT_TRANSACTIONS
+        // forever.
+        let mut pending = Pending::new();
+        let _ = self.complete_pending(now_ms(), &mut pending);
+        self.abandon(pending);
         Ok(())
     }
 
