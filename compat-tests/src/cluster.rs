@@ -537,7 +537,12 @@ impl Cluster {
     pub fn metadata(&self, via: i32, topic: Option<&str>) -> Result<MetadataView, String> {
         let bootstrap = self.bootstrap(via);
         let mut others = Vec::new();
-        for _ in 0..3 {
+        // librdkafka may send the request to any broker it learnt of (more often so while `via`
+        // has just restarted): ask again, a bounded number of times.
+        for attempt in 0..10 {
+            if attempt > 0 {
+                thread::sleep(POLL);
+            }
             let view = fetch_metadata(&bootstrap, topic).map_err(|e| e.to_string())?;
             // librdkafka names a broker `host:port/<node id>` (or `/bootstrap`).
             if view.answered_by.starts_with(&format!("{bootstrap}/")) {
